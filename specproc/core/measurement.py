@@ -1,0 +1,128 @@
+"""The one data model: an xarray DataArray with units, metadata and provenance.
+
+Every reader builds its output through :func:`new_measurement`; every processor accepts
+what it builds. Dimensions carry physical coordinates with pint-compatible unit strings in
+``coords[dim].attrs["units"]``. Normalised metadata lives in ``attrs`` (``technique``,
+``sample``, ``nucleus``, ``instrument``, ``date``, ``acquisition``), the untouched vendor
+tree under ``attrs["original_metadata"]``, and the provenance record under
+``attrs["provenance"]``. 1D spectra, 2D depth profiles / maps and 3D spectrum images are the
+same type with more dims (HyperSpy's ``signal_type`` idea: specialise by metadata, not class).
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from .errors import ReaderError
+
+TECHNIQUES = ("nmr", "xrd", "ftir", "eels", "xps", "afm")
+
+#: Normalised metadata keys every measurement has (None when unknown).
+METADATA_KEYS = ("technique", "sample", "nucleus", "instrument", "date", "signal_type")
+
+
+def new_measurement(
+    values: Any,
+    coords: Mapping[str, tuple[Any, str]] | Sequence[tuple[str, Any, str]],
+    *,
+    technique: str,
+    units: str = "arb",
+    name: str = "intensity",
+    sample: str | None = None,
+    signal_type: str = "spectrum",
+    metadata: Mapping[str, Any] | None = None,
+    acquisition: Mapping[str, Any] | None = None,
+    original_metadata: Mapping[str, Any] | None = None,
+    provenance: Mapping[str, Any] | None = None,
+    allow_nan: bool = False,
+    source: str | None = None,
+) -> xr.DataArray:
+    """Build and validate a measurement.
+
+    Parameters
+    ----------
+    values : array_like
+        Data, shape matching the coordinates in order.
+    coords : mapping ``dim -> (values, units)`` (ordered)
+        Physical axes; the last dim is the signal axis (ppm, 2theta, energy...).
+    technique : str
+        One of ``nmr, xrd, ftir, eels, xps, afm`` (third-party techniques are allowed).
+    units : str
+        Units of the values (pint-compatible, ``"arb"`` for arbitrary).
+    signal_type : str
+        ``"fid"``, ``"spectrum"``, ``"pattern"``, ``"profile"``, ``"map"``, ``"image"``...
+    allow_nan : bool
+        NaN/inf values are rejected unless True (e.g. masked AFM pixels).
+    source : str, optional
+        Path used in error messages.
+
+    Returns
+    -------
+    xarray.DataArray
+    """
+    items = list(coords.items()) if isinstance(coords, Mapping) else [(d, (v, u)) for d, v, u in coords]
+    arr = np.asarray(values)
+    src = source or (provenance or {}).get("source")
+    if arr.size == 0:
+        raise ReaderError("no data points", src)
+    if arr.ndim != len(items):
+        raise ReaderError(f"data has {arr.ndim} dims but {len(items)} axes were given", src)
+    if not (np.issubdtype(arr.dtype, np.number)):
+        raise ReaderError(f"data are not numeric (dtype {arr.dtype})", src)
+    if not allow_nan and not np.all(np.isfinite(arr)):
+        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+        raise ReaderError(f"{bad} NaN/inf values in the data", src)
+    xcoords = {}
+    for i, (dim, (cv, cu)) in enumerate(items):
+        cv = np.asarray(cv)
+        if cv.shape != (arr.shape[i],):
+            raise ReaderError(f"axis {dim!r} has {cv.size} values for {arr.shape[i]} data points", src)
+        if np.issubdtype(cv.dtype, np.number) and not np.all(np.isfinite(cv)):
+            raise ReaderError(f"axis {dim!r} has NaN/inf values", src)
+        xcoords[dim] = xr.Variable(dim, cv, attrs={"units": str(cu)})
+    md = dict(metadata or {})
+    attrs = {k: None for k in METADATA_KEYS}
+    attrs.update(md)
+    attrs.update(technique=technique, signal_type=signal_type, units=units)
+    if sample is not None:
+        attrs["sample"] = sample
+    attrs["acquisition"] = dict(acquisition or {})
+    attrs["original_metadata"] = dict(original_metadata or {})
+    attrs["provenance"] = dict(provenance or {})
+    return xr.DataArray(arr, coords=xcoords, dims=[d for d, _ in items], name=name, attrs=attrs)
+
+
+def signal_dim(da: xr.DataArray) -> str:
+    """The signal axis of a measurement (by convention the last dim)."""
+    return da.dims[-1]
+
+
+def axis_units(da: xr.DataArray, dim: str | None = None) -> str:
+    dim = dim or signal_dim(da)
+    return da.coords[dim].attrs.get("units", "")
+
+
+def label(da: xr.DataArray) -> str:
+    """Short label for tables and legends: sample, else file name."""
+    s = da.attrs.get("sample")
+    if s:
+        return str(s)
+    src = da.attrs.get("provenance", {}).get("source")
+    return src.rsplit("/", 1)[-1] if src else "measurement"
+
+
+def check_measurement(obj: Any, technique: str | None = None, what: str = "input") -> xr.DataArray:
+    """Validate that ``obj`` is a specproc measurement (optionally of ``technique``)."""
+    from .errors import ParameterError
+
+    if not isinstance(obj, xr.DataArray) or "technique" not in obj.attrs:
+        raise ParameterError(f"{what} must be a specproc measurement (from specproc.read), got {type(obj).__name__}")
+    if technique and obj.attrs["technique"] != technique:
+        raise ParameterError(
+            f"{what} is a {obj.attrs['technique']} measurement; this processor needs {technique}",
+            obj.attrs.get("provenance", {}).get("source"),
+        )
+    return obj

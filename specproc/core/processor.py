@@ -1,0 +1,43 @@
+"""Processor base class: validated parameters in, :class:`Result` out, input untouched."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from .errors import SpecprocError
+from .params import ProcessorParams, validate_params
+
+
+class Processor:
+    """Base of every processor plugin.
+
+    Subclasses set ``name`` (``"<technique>.<verb>"``), ``technique``, ``description``,
+    ``Params`` (a :class:`ProcessorParams` subclass) and implement :meth:`run` for one
+    measurement. :meth:`run_many` handles a stack; the default loops over :meth:`run`, and
+    processors with a batched path (the shared batch engine) override it. Calling the
+    processor accepts one measurement or a sequence, so callers never change interface.
+    """
+
+    name: ClassVar[str] = ""
+    technique: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    Params: ClassVar[type[ProcessorParams]] = ProcessorParams
+
+    def __call__(self, data: Any, params: ProcessorParams | dict | None = None, **kwargs):
+        p = validate_params(self.Params, {**(params.model_dump() if isinstance(params, ProcessorParams)
+                                             else dict(params or {})), **kwargs})
+        if isinstance(data, Sequence) and not isinstance(data, (str, bytes)):
+            return self.run_many(list(data), p)
+        return self.run(data, p)
+
+    def run(self, data, params: ProcessorParams):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def run_many(self, data: list, params: ProcessorParams) -> list:
+        out = []
+        for d in data:
+            try:
+                out.append(self.run(d, params))
+            except SpecprocError as exc:
+                out.append(exc)
+        return out

@@ -1,0 +1,57 @@
+"""Reader base class (xarray's ``BackendEntrypoint`` shape) and helpers shared by readers."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+import xarray as xr
+
+from ..core.errors import ReaderError
+
+
+class Reader:
+    """Base class of every reader plugin.
+
+    Subclasses set the class attributes and implement :meth:`read` (explicit keyword
+    arguments, no ``**kwargs``, so options can be introspected) and, for content sniffing,
+    :meth:`guess_can_open`. Readers only read: they never write next to their input.
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    technique: ClassVar[str | None] = None
+    extensions: ClassVar[tuple[str, ...]] = ()
+    url: ClassVar[str] = ""
+
+    def guess_can_open(self, path: Path) -> bool:
+        """True if the *content* looks like this format (magic bytes, headers)."""
+        return False
+
+    def read(self, path: Path) -> xr.DataArray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def matches_extension(self, path: Path) -> bool:
+        return any(str(path).lower().endswith(e) for e in self.extensions)
+
+
+def head_bytes(path: Path, n: int = 4096) -> bytes:
+    """First ``n`` bytes of a file ('' for folders and unreadable files)."""
+    try:
+        if path.is_file():
+            with open(path, "rb") as fh:
+                return fh.read(n)
+    except OSError:
+        pass
+    return b""
+
+
+def head_text(path: Path, n: int = 4096) -> str:
+    return head_bytes(path, n).decode("latin-1", errors="replace")
+
+
+def require_file(path: Path, what: str = "file") -> Path:
+    if not path.exists():
+        raise ReaderError(f"{what} not found", path)
+    if path.is_file() and path.stat().st_size == 0:
+        raise ReaderError("file is empty", path)
+    return path
