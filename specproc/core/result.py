@@ -91,6 +91,8 @@ class Result:
     stats : dict
         Fit statistics (``r2``, ``redchi``, ``aic``, ``bic``, ``nfev``, ``success``...).
     warnings : list[str]
+    meta : dict
+        Context of the result that is not a measured number (``nucleus``, ``wavelength_nm``...).
     data : xarray.Dataset, optional
         Per-pixel / per-spectrum results of a stack (maps stay maps).
     native : Any
@@ -108,6 +110,7 @@ class Result:
     stats: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     main_table: str | None = None
+    meta: dict = field(default_factory=dict)
     data: Any = None
     native: Any = field(default=None, repr=False)
     created: str = field(default_factory=now_iso)
@@ -150,6 +153,7 @@ class Result:
             "technique": self.technique,
             "sample": self.sample,
             "file": self.source,
+            "meta": jsonable(self.meta),
             "quantities": {k: q.to_dict() for k, q in self.quantities.items()},
             "tables": {k: jsonable(v) for k, v in self.tables.items()},
             "params": jsonable(self.params),
