@@ -1,0 +1,9 @@
+"""Regenerate every sample-data set (deterministic): ``python sample_data/generate.py``."""
+import runpy
+from pathlib import Path
+
+here = Path(__file__).resolve().parent
+for script in ("generate_nmr.py", "generate_xrd.py"):
+    if (here / script).exists():
+        print(f"running {script}")
+        runpy.run_path(str(here / script), run_name="__main__")
