@@ -1,0 +1,335 @@
+"""Bruker TopSpin / XWIN-NMR experiment folders (``acqus`` + ``fid``/``ser``, ``pdata/N/1r``).
+
+Reading and parameter parsing go through :mod:`nmrglue.bruker`; this module only locates the
+files, validates sizes and metadata, and builds the specproc measurement.
+
+* Raw data (default): ``fid`` -> dims ``("time",)``, ``ser`` -> ``("row", "time")`` with the row
+  coordinate from ``vdlist``/``vclist`` when present. The Bruker digital filter is **kept** in the
+  data; ``DECIM``, ``DSPFVS``, ``GRPDLY`` are stored in ``attrs["acquisition"]`` so the processing
+  step can remove it with :func:`nmrglue.bruker.rm_dig_filter`.
+* Processed data (``pdata=N``, a ``pdata/N`` path, or no fid but a ``1r``): ``1r`` (+ ``1i`` as the
+  imaginary part when present) on ``ppm_i = OFFSET - i * SW_p / SF / SI``.
+"""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..core.errors import ReaderError
+from ..core.measurement import new_measurement
+from ..core.provenance import file_provenance
+from ._nmr_axis import (acquisition_dict, check_acquisition, epoch_to_iso, jsonable, normalise_nucleus,
+                        parse_time_list, pdata_ppm_axis, to_float)
+from .base import Reader
+
+_RAW_NAMES = ("fid", "ser")
+#: TopSpin (< 4) pads every FID of a ``ser`` file (and 1D ``fid``) to a 1024-byte block.
+_BLOCK_BYTES = 1024
+
+
+def _read_par(path: Path) -> dict:
+    """Parse a Bruker JCAMP-style parameter file (acqus, procs) with nmrglue."""
+    import nmrglue as ng
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # nmrglue warns per odd line; we validate the keys we need
+            dic = ng.bruker.read_jcamp(str(path))
+    except Exception as exc:  # nmrglue raises bare exceptions on garbage
+        raise ReaderError(f"cannot parse parameter file: {type(exc).__name__}: {exc}", path) from exc
+    if not isinstance(dic, dict) or len([k for k in dic if not k.startswith("_")]) == 0:
+        raise ReaderError("parameter file has no ##$ parameters (corrupt or not a Bruker file)", path)
+    return dic
+
+
+def _required(dic: dict, key: str, path: Path) -> float:
+    if key not in dic:
+        raise ReaderError(f"parameter {key} is missing", path)
+    v = to_float(dic[key])
+    if v is None:
+        raise ReaderError(f"parameter {key} = {dic[key]!r} is not a number", path)
+    return v
+
+
+def _first_line(path: Path) -> str | None:
+    try:
+        for line in path.read_text(encoding="latin-1").splitlines():
+            if line.strip():
+                return line.strip()
+    except OSError:
+        pass
+    return None
+
+
+def _word_size(dtyp: Any, path: Path) -> tuple[int, bool]:
+    """Bytes per value and float flag from DTYPA/DTYPP (0 = int32, 2 = float64)."""
+    d = int(to_float(dtyp) or 0)
+    if d == 0:
+        return 4, False
+    if d == 2:
+        return 8, True
+    raise ReaderError(f"unsupported data type DTYP = {d} (expected 0 int32 or 2 float64)", path)
+
+
+class BrukerReader(Reader):
+    """Bruker TopSpin / XWIN-NMR experiment folder (raw FID/ser or processed 1r)."""
+
+    name: ClassVar[str] = "bruker"
+    description: ClassVar[str] = "Bruker TopSpin/XWIN-NMR experiment folder (acqus + fid/ser, pdata/N/1r) via nmrglue"
+    technique: ClassVar[str] = "nmr"
+    extensions: ClassVar[tuple[str, ...]] = ()
+    url: ClassVar[str] = "https://nmrglue.readthedocs.io/en/latest/reference/bruker.html"
+
+    # ------------------------------------------------------------------ sniffing
+    def guess_can_open(self, path: Path) -> bool:
+        p = Path(path)
+        if p.is_file():
+            return p.name in _RAW_NAMES and (p.parent / "acqus").is_file()
+        if not p.is_dir():
+            return False
+        if (p / "acqus").is_file() and any((p / n).is_file() for n in _RAW_NAMES):
+            return True
+        if (p / "acqus").is_file() and any((p / "pdata").glob("*/1r")):
+            return True
+        # a pdata/N folder
+        return (p / "1r").is_file() and (p / "procs").is_file() and p.parent.name == "pdata"
+
+    # ------------------------------------------------------------------ reading
+    def read(self, path: Path, pdata: int | None = None) -> Any:
+        """Read a Bruker experiment.
+
+        Parameters
+        ----------
+        path : Path
+            Experiment folder (``.../<expno>``), the ``fid``/``ser`` file itself, or a ``pdata/N`` folder.
+        pdata : int, optional
+            Read processed data ``pdata/<pdata>/1r`` instead of the raw FID. Implied when ``path``
+            is a pdata folder or when there is no fid/ser but a ``pdata/*/1r``.
+
+        Returns
+        -------
+        xarray.DataArray
+            FID: dims ``("time",)`` (s) or ``("row", "time")``, complex, ``signal_type="fid"``.
+            Spectrum: dim ``("shift",)`` (ppm), ``signal_type="spectrum"``; complex when ``1i`` exists.
+
+        Raises
+        ------
+        ReaderError
+            Missing folder or files, truncated data, corrupt or implausible parameters.
+        """
+        p = Path(path)
+        if not p.exists():
+            raise ReaderError("Bruker experiment folder not found", p)
+        expdir, pdir = self._locate(p, pdata)
+        if pdir is not None:
+            return self._read_processed(expdir, pdir)
+        return self._read_raw(expdir)
+
+    def _locate(self, p: Path, pdata: int | None) -> tuple[Path, Path | None]:
+        if p.is_file():
+            if p.name in _RAW_NAMES:
+                p = p.parent
+            elif p.name in ("1r", "1i", "procs"):
+                p = p.parent
+            else:
+                raise ReaderError("not a Bruker experiment: expected a folder, fid/ser or pdata/N folder", p)
+        if p.parent.name == "pdata" and (p / "procs").exists():
+            return p.parent.parent, p
+        if not (p / "acqus").is_file():
+            raise ReaderError("not a Bruker experiment folder: acqus not found", p)
+        if pdata is not None:
+            pdir = p / "pdata" / str(int(pdata))
+            if not pdir.is_dir():
+                raise ReaderError(f"processed data folder pdata/{pdata} not found", p)
+            return p, pdir
+        if not any((p / n).is_file() for n in _RAW_NAMES):
+            found = sorted((p / "pdata").glob("*/1r"), key=lambda q: q.parent.name)
+            if found:
+                return p, found[0].parent
+            raise ReaderError("no fid or ser file (and no processed pdata/*/1r) in experiment folder", p)
+        return p, None
+
+    # ------------------------------------------------------------------ helpers
+    @staticmethod
+    def _acqus(expdir: Path) -> tuple[dict, dict]:
+        acqus_path = expdir / "acqus"
+        acqus = _read_par(acqus_path)
+        sfo1 = _required(acqus, "SFO1", acqus_path)
+        sw_h = _required(acqus, "SW_h", acqus_path)
+        td = _required(acqus, "TD", acqus_path)
+        return acqus, {"SFO1": sfo1, "SW_h": sw_h, "TD": td}
+
+    @staticmethod
+    def _sample(expdir: Path, pdir: Path | None) -> str:
+        for cand in ([pdir / "title"] if pdir is not None else []) + [expdir / "pdata" / "1" / "title"]:
+            if cand.is_file():
+                t = _first_line(cand)
+                if t:
+                    return t
+        return expdir.resolve().parent.name
+
+    def _acquisition(self, acqus: dict, procs: dict | None) -> dict:
+        sfo1 = to_float(acqus.get("SFO1"))
+        bf1 = to_float(acqus.get("BF1"))
+        sf = to_float(procs.get("SF")) if procs else None
+        sf = sf or bf1
+        sr = (sf - bf1) * 1e6 if (sf and bf1) else None
+        grpdly = to_float(acqus.get("GRPDLY"))
+        if grpdly is not None and grpdly < 0:  # -1 = "not recorded" in older acqus
+            grpdly = None
+        return acquisition_dict(
+            sfo1_mhz=sfo1, bf1_mhz=bf1, sf_mhz=sf, sr_hz=sr, o1_hz=acqus.get("O1"), sw_hz=acqus.get("SW_h"),
+            td=acqus.get("TD"), decim=acqus.get("DECIM"), dspfvs=acqus.get("DSPFVS"), grpdly=grpdly,
+            mas_rate_hz=acqus.get("MASR"), pulprog=acqus.get("PULPROG"), ns=acqus.get("NS"))
+
+    def _metadata(self, acqus: dict) -> dict:
+        instrument = acqus.get("INSTRUM") or acqus.get("ORIGIN")
+        return {"nucleus": normalise_nucleus(acqus.get("NUC1")), "instrument": instrument,
+                "date": epoch_to_iso(acqus.get("DATE"))}
+
+    @staticmethod
+    def _procs(pdir: Path | None) -> dict | None:
+        if pdir is None or not (pdir / "procs").is_file():
+            return None
+        return _read_par(pdir / "procs")
+
+    # ------------------------------------------------------------------ raw FID / ser
+    def _read_raw(self, expdir: Path) -> Any:
+        import nmrglue as ng
+
+        acqus, req = self._acqus(expdir)
+        bin_name = "fid" if (expdir / "fid").is_file() else "ser"
+        bin_path = expdir / bin_name
+        try:  # procs only supplies SF for the raw FID: a broken one must not block reading it
+            procs = self._procs(expdir / "pdata" / "1")
+        except ReaderError:
+            procs = None
+        acq = self._acquisition(acqus, procs)
+        check_acquisition(acq, expdir / "acqus")
+        td = int(req["TD"])
+        if td % 2:
+            raise ReaderError(f"TD = {td} is odd; expected real+imaginary pairs", expdir / "acqus")
+        ws, isfloat = _word_size(acqus.get("DTYPA", 0), expdir / "acqus")
+        big = int(to_float(acqus.get("BYTORDA")) or 0) == 1
+
+        size = bin_path.stat().st_size
+        if size == 0:
+            raise ReaderError("data file is empty", bin_path)
+        if size % ws:
+            raise ReaderError(f"file size {size} B is not a multiple of the {ws}-byte word size (truncated?)",
+                              bin_path)
+        row_bytes = td * ws
+        padded = -(-row_bytes // _BLOCK_BYTES) * _BLOCK_BYTES
+        nrows = 1
+        acqu2s = None
+        if bin_name == "ser":
+            if (expdir / "acqu3s").is_file():
+                raise ReaderError("3D (and higher) ser files are not supported", bin_path)
+            if (expdir / "acqu2s").is_file():
+                acqu2s = _read_par(expdir / "acqu2s")
+                nrows = int(to_float(acqu2s.get("TD")) or 0)
+            if nrows <= 0:
+                nrows = size // padded if size % padded == 0 else size // row_bytes
+        need = nrows * row_bytes
+        if size < need or (nrows > 1 and size not in (nrows * row_bytes, nrows * padded)):
+            raise ReaderError(f"file size {size} B does not match TD = {td} x {nrows} row(s) of {ws}-byte "
+                              f"values (need {nrows * row_bytes} or {nrows * padded} B; truncated?)", bin_path)
+        if nrows == 1 and size > padded:
+            raise ReaderError(f"file size {size} B is larger than TD = {td} values of {ws} B "
+                              f"(wrong TD or a ser file named {bin_name}?)", bin_path)
+
+        per_row = (size // nrows) // ws  # stored values per row, incl. block padding
+        shape = (nrows, per_row // 2) if nrows > 1 else (per_row // 2,)
+        try:
+            dic, data = ng.bruker.read(str(expdir), bin_file=bin_name, read_pulseprogram=False,
+                                       shape=shape, cplex=True, big=big, isfloat=isfloat)
+        except Exception as exc:
+            raise ReaderError(f"nmrglue could not read the data: {type(exc).__name__}: {exc}", bin_path) from exc
+        data = np.asarray(data)[..., : td // 2].astype(np.complex128)
+        t = np.arange(data.shape[-1]) / req["SW_h"]
+        coords: list = [("time", t, "s")]
+        if nrows > 1:
+            rv, ru = self._row_coord(expdir, nrows)
+            coords.insert(0, ("row", rv, ru))
+        else:
+            data = data.reshape(-1)
+        original = {"acqus": acqus, "procs": procs or {}}
+        if acqu2s is not None:
+            original["acqu2s"] = acqu2s
+        for lst in ("vdlist", "vclist", "vplist"):
+            if (expdir / lst).is_file():
+                original[lst] = (expdir / lst).read_text(encoding="latin-1")
+        return new_measurement(
+            data, coords, technique="nmr", units="arb", name="fid", signal_type="fid",
+            sample=self._sample(expdir, expdir / "pdata" / "1"), metadata=self._metadata(acqus),
+            acquisition=acq, original_metadata=jsonable(original),
+            provenance=file_provenance(expdir, self.name), source=str(bin_path))
+
+    @staticmethod
+    def _row_coord(expdir: Path, nrows: int) -> tuple[np.ndarray, str]:
+        """Row coordinate of a pseudo-2D: vdlist (s) or vclist (counts) if their length fits, else index."""
+        for lst, unit in (("vdlist", "s"), ("vclist", "")):
+            f = expdir / lst
+            if f.is_file():
+                try:
+                    if lst == "vdlist":
+                        vals = parse_time_list(f.read_text(encoding="latin-1"))
+                    else:
+                        vals = [float(x) for x in f.read_text(encoding="latin-1").split()]
+                except ValueError as exc:
+                    raise ReaderError(f"cannot parse {lst}: {exc}", f) from exc
+                if len(vals) >= nrows:
+                    return np.asarray(vals[:nrows], dtype=float), unit
+        return np.arange(nrows, dtype=float), ""
+
+    # ------------------------------------------------------------------ processed 1r
+    def _read_processed(self, expdir: Path, pdir: Path) -> Any:
+        import nmrglue as ng
+
+        r_path = pdir / "1r"
+        if not r_path.is_file():
+            if any((pdir / n).is_file() for n in ("2rr", "3rrr")):
+                raise ReaderError("processed 2D/3D data (2rr) are not supported; read the raw ser instead", pdir)
+            raise ReaderError("no processed spectrum 1r in pdata folder", pdir)
+        procs_path = pdir / "procs"
+        if not procs_path.is_file():
+            raise ReaderError("procs not found beside 1r", pdir)
+        procs = _read_par(procs_path)
+        si = int(_required(procs, "SI", procs_path))
+        offset = _required(procs, "OFFSET", procs_path)
+        sw_p = _required(procs, "SW_p", procs_path)
+        acqus = _read_par(expdir / "acqus") if (expdir / "acqus").is_file() else {}
+        sf = to_float(procs.get("SF")) or to_float(acqus.get("BF1"))
+        if sf is None or not (0 < sf <= 2000) or si <= 0 or sw_p <= 0:
+            raise ReaderError(f"implausible processing parameters SF = {sf} MHz, SI = {si}, SW_p = {sw_p} Hz",
+                              procs_path)
+        ws, isfloat = _word_size(procs.get("DTYPP", 0), procs_path)
+        big = int(to_float(procs.get("BYTORDP")) or 0) == 1
+        comps = []
+        for name in ("1r", "1i"):
+            f = pdir / name
+            if not f.is_file():
+                continue
+            size = f.stat().st_size
+            if size != si * ws:
+                raise ReaderError(f"file size {size} B does not match SI = {si} values of {ws} B (truncated?)", f)
+            try:
+                _, d = ng.bruker.read_pdata(str(pdir), bin_files=[name], read_acqus=False, procs_files=["procs"],
+                                            scale_data=True, shape=(si,), big=big, isfloat=isfloat)
+            except Exception as exc:
+                raise ReaderError(f"nmrglue could not read the data: {type(exc).__name__}: {exc}", f) from exc
+            comps.append(np.asarray(d, dtype=float).reshape(-1))
+        values = comps[0] + 1j * comps[1] if len(comps) == 2 else comps[0]
+        ppm = pdata_ppm_axis(offset, sw_p, sf, si)
+        acq = self._acquisition(acqus, procs) if acqus else acquisition_dict(sf_mhz=sf)
+        if acqus:
+            check_acquisition(acq, expdir / "acqus", time_domain=False)
+        md = self._metadata(acqus) if acqus else {}
+        return new_measurement(
+            values, [("shift", ppm, "ppm")], technique="nmr", units="arb", signal_type="spectrum",
+            sample=self._sample(expdir, pdir), metadata=md, acquisition=acq,
+            original_metadata=jsonable({"acqus": acqus, "procs": procs}),
+            provenance=file_provenance(pdir, self.name), source=str(r_path))
