@@ -33,8 +33,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name, mod in plugins.loaded("techniques").items():
         add = getattr(mod, "add_cli", None)
-        if add is not None:
+        if add is None:
+            continue
+        try:
             add(sub)
+        except Exception as exc:  # one broken technique plugin must not take the whole CLI down
+            import warnings
+
+            warnings.warn(f"technique {name!r} could not add its command: {exc}", RuntimeWarning, stacklevel=2)
     return ap
 
 

@@ -1,0 +1,1 @@
+"""Technique plugins (nmr, xrd, ...): same shape each — processors, cli, report section."""

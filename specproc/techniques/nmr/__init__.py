@@ -1,0 +1,49 @@
+"""NMR technique: FID processing, deconvolution (sidebands, quadrupolar sites), comparisons.
+
+>>> import specproc as sp
+>>> m = sp.read("sample_data/nmr/LiBH4_11B/1")                       # doctest: +SKIP
+>>> fit = sp.nmr.deconvolve(m, peaks={"BH4": -44.3})                # doctest: +SKIP
+>>> fit.table, fit.quantities["BH4.area_fraction"]                   # doctest: +SKIP
+
+Heavy libraries (lmfit, nmrglue, pybaselines, mrsimulator) are imported inside functions.
+"""
+from __future__ import annotations
+
+# bound eagerly (light module) so the submodule name never shadows the functions
+from .compare import compare, compare_many  # noqa: E402
+
+TITLE = "Solid-state NMR"
+
+__all__ = ["process", "deconvolve", "compare", "compare_many", "autophase", "TITLE", "add_cli", "report_section"]
+
+
+def process(fid, **kwargs):
+    """Process an FID into a spectrum; see :func:`specproc.techniques.nmr.processing.process`."""
+    from .processing import process as _p
+
+    return _p(fid, **kwargs)
+
+
+def deconvolve(m, peaks=None, **kwargs):
+    """Deconvolve a spectrum (or FID); see :func:`specproc.techniques.nmr.deconvolution.deconvolve`."""
+    from .deconvolution import deconvolve as _d
+
+    return _d(m, peaks, **kwargs)
+
+
+def autophase(spec, **kwargs):
+    from .processing import autophase as _a
+
+    return _a(spec, **kwargs)
+
+
+def add_cli(subparsers):
+    from .cli import add_cli as _a
+
+    return _a(subparsers)
+
+
+def report_section(results):
+    from .report import report_section as _r
+
+    return _r(results)

@@ -1,0 +1,1 @@
+"""Synthetic data generators with known truth, shared by tests and sample_data generators."""
