@@ -1,0 +1,19 @@
+"""Evidence: comparisons of measured quantities between samples, and claims with verdicts.
+
+A claim names a quantity (technique, optional nucleus, quantity name such as
+``BH4.center_ppm``), how to compare it (the value for one sample, or the difference / ratio /
+relative change against a reference sample, or the presence of a species) and a rule
+(``> x``, ``< x``, ``between a b``, ``present``, ``absent``). :func:`evaluate_claims` turns
+claims and :class:`~specproc.core.result.Result` objects into :class:`ClaimOutcome` objects
+whose verdict is one of ``supported``, ``not supported``, ``inconclusive`` or ``no data``.
+
+Uncertainty convention: a verdict is decided on the interval ``value ± k·σ`` with the
+coverage factor ``k = 2`` (:data:`COVERAGE_FACTOR`, ≈95 % for a normal error). When that
+interval straddles the threshold the verdict is ``inconclusive``.
+"""
+from .claims import (COVERAGE_FACTOR, VERDICTS, Check, ClaimOutcome, ClaimSpec, Comparison, Compare,
+                     QuantityRef, Rule, evaluate_claim, evaluate_claims, parse_rule)
+from .compare import compare, select_values
+
+__all__ = ["COVERAGE_FACTOR", "VERDICTS", "Check", "ClaimSpec", "ClaimOutcome", "Comparison", "Compare",
+           "QuantityRef", "Rule", "parse_rule", "evaluate_claim", "evaluate_claims", "compare", "select_values"]

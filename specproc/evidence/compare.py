@@ -1,0 +1,197 @@
+"""Comparisons of one named quantity between samples, with propagated uncertainty.
+
+The propagation is first-order (linear) for uncorrelated inputs — the textbook GUM formulas
+for a difference and a ratio. They are three lines each, so they are written here rather than
+adding a dependency (``uncertainties``) for them.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Comparison operations and the unit of their output (``None``: the quantity's unit).
+OPS = {"value": None, "presence": "", "difference": None, "ratio": "", "relative_change": "",
+       "percent_change": "%"}
+
+
+@dataclass
+class Selected:
+    """Value of a quantity for one sample (combined over every matching result)."""
+
+    value: float | None
+    stderr: float | None
+    unit: str = ""
+    n: int = 0
+    sources: list[str] = field(default_factory=list)
+    reason: str = ""           # why value is None
+
+
+@dataclass
+class Comparison:
+    """Outcome of one comparison (all numbers plain floats; ``value`` None when there are no data)."""
+
+    op: str
+    technique: str
+    quantity: str
+    sample: str
+    reference: str | None
+    value: float | None
+    stderr: float | None
+    unit: str
+    sample_value: float | None = None
+    sample_stderr: float | None = None
+    reference_value: float | None = None
+    reference_stderr: float | None = None
+    nucleus: str | None = None
+    sources: list[str] = field(default_factory=list)
+    reason: str = ""
+
+    @property
+    def has_data(self) -> bool:
+        return self.value is not None
+
+    def to_dict(self) -> dict:
+        from ..core.result import jsonable
+
+        return jsonable(dict(self.__dict__))
+
+
+def _num(v: Any) -> float | None:
+    if v is None:
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _matches(result, ref) -> bool:
+    if getattr(result, "technique", None) != ref.technique:
+        return False
+    if ref.processor and result.processor != ref.processor:
+        return False
+    meta = getattr(result, "meta", {}) or {}
+    if ref.nucleus and str(meta.get("nucleus", "")) != ref.nucleus:
+        return False
+    return all(str(meta.get(k)) == str(v) for k, v in (ref.meta or {}).items())
+
+
+def select_values(results: list, ref, sample: str, missing: str = "no data") -> Selected:
+    """Value ± standard error of ``ref`` (a :class:`~specproc.evidence.QuantityRef`) for ``sample``.
+
+    Several matching results (repeat measurements) are combined by the inverse-variance
+    weighted mean when every one has a positive standard error, else by the plain mean with
+    the standard error of the mean (``None`` for a single value without error).
+
+    Parameters
+    ----------
+    missing : {"no data", "absent"}
+        What it means when the sample has results for the technique but none reports the
+        quantity: no data (default), or absent (value 0 — for presence quantities that a
+        processor only reports for species it found).
+    """
+    cands = [r for r in results if _matches(r, ref) and str(r.sample) == str(sample)]
+    what = f"{ref.technique}{' ' + ref.nucleus if ref.nucleus else ''}"
+    if not cands:
+        return Selected(None, None, reason=f"no {what} results for sample {sample!r}")
+    hits = [r for r in cands if ref.name in r.quantities]
+    if not hits:
+        srcs = [s for s in (r.source for r in cands) if s]
+        if missing == "absent":
+            return Selected(0.0, 0.0, "", len(cands), srcs,
+                            reason=f"{ref.name} not reported for {sample!r}: taken as absent")
+        return Selected(None, None, sources=srcs,
+                        reason=f"{ref.name} not reported by any {what} result for sample {sample!r}")
+    vals, errs, unit, srcs = [], [], "", []
+    for r in hits:
+        q = r.quantities[ref.name]
+        v = _num(q.value)
+        if v is None:
+            continue
+        vals.append(v)
+        errs.append(_num(q.stderr))
+        unit = unit or (q.unit or "")
+        if r.source:
+            srcs.append(r.source)
+    if not vals:
+        return Selected(None, None, unit, 0, srcs, reason=f"{ref.name} is not a finite number for {sample!r}")
+    if len(vals) == 1:
+        return Selected(vals[0], errs[0], unit, 1, srcs)
+    if all(e is not None and e > 0 for e in errs):
+        w = [1 / e ** 2 for e in errs]
+        mean = sum(wi * vi for wi, vi in zip(w, vals)) / sum(w)
+        return Selected(mean, math.sqrt(1 / sum(w)), unit, len(vals), srcs)
+    mean = sum(vals) / len(vals)
+    sd = math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1))
+    return Selected(mean, sd / math.sqrt(len(vals)), unit, len(vals), srcs)
+
+
+def _combine(op: str, a: Selected, b: Selected | None) -> tuple[float | None, float | None]:
+    """Value and first-order standard error of ``op(a, b)`` (uncorrelated inputs)."""
+    sa = a.stderr
+    if op in ("value", "presence"):
+        return a.value, sa
+    assert b is not None
+    sb = b.stderr
+    both = sa is not None and sb is not None
+    if op == "difference":
+        return a.value - b.value, (math.hypot(sa, sb) if both else None)
+    if b.value == 0:
+        return None, None
+    q = a.value / b.value
+    if both:
+        rel = math.hypot(sa / a.value if a.value else 0.0, sb / b.value)
+        # for a == 0 the relative form is undefined; use d(a/b)/da = 1/b
+        sq = abs(q) * rel if a.value else math.hypot(sa / b.value, 0.0)
+    else:
+        sq = None
+    if op == "ratio":
+        return q, sq
+    if op == "relative_change":
+        return q - 1.0, sq
+    if op == "percent_change":
+        return 100.0 * (q - 1.0), (None if sq is None else 100.0 * sq)
+    raise ValueError(f"unknown comparison op {op!r}")
+
+
+def compare(results: list, ref, sample: str, reference: str | None = None, op: str = "value",
+            missing: str = "no data") -> Comparison:
+    """Compare quantity ``ref`` for ``sample`` (against ``reference`` for two-sample ops).
+
+    Parameters
+    ----------
+    results : list of Result
+    ref : QuantityRef
+    op : {"value", "presence", "difference", "ratio", "relative_change", "percent_change"}
+        ``difference`` = sample − reference (quantity unit); ``ratio`` = sample / reference;
+        ``relative_change`` = sample / reference − 1; ``percent_change`` = 100 × relative change.
+
+    Returns
+    -------
+    Comparison
+        ``value`` is None (with ``reason``) when either side has no data — never raises for
+        missing data.
+    """
+    if op not in OPS:
+        raise ValueError(f"unknown comparison op {op!r}; one of {sorted(OPS)}")
+    a = select_values(results, ref, sample, missing)
+    b = select_values(results, ref, reference, missing) if reference is not None and op not in (
+        "value", "presence") else None
+    out = Comparison(op, ref.technique, ref.name, sample, reference, None, None, "",
+                     sample_value=a.value, sample_stderr=a.stderr, nucleus=ref.nucleus,
+                     sources=list(dict.fromkeys(a.sources + (b.sources if b else []))))
+    if b is not None:
+        out.reference_value, out.reference_stderr = b.value, b.stderr
+    unit = a.unit or (b.unit if b else "")
+    out.unit = unit if OPS[op] is None else OPS[op]
+    if a.value is None or (b is not None and b.value is None):
+        out.reason = "; ".join(s.reason for s in (a, b) if s is not None and s.reason)
+        return out
+    notes = [s.reason for s in (a, b) if s is not None and s.reason]
+    out.value, out.stderr = _combine(op, a, b)
+    if out.value is None:
+        notes.append(f"reference {reference!r} has {ref.name} = 0: ratio undefined")
+    out.reason = "; ".join(notes)
+    return out

@@ -1,0 +1,11 @@
+"""The unified HTML report: evidence summary, one section per technique, failures, provenance.
+
+The report is a consumer (STYLE.md §6): it renders :class:`~specproc.core.result.Result`
+objects through each technique module's ``report_section(results)`` and claims from
+:mod:`specproc.evidence`; it knows no technique's internals. The output is one
+self-contained HTML file: plotly.js is embedded once (``plotly.offline.get_plotlyjs``), no
+CDN or network access is needed. Every string that came from a file or the YAML is escaped.
+"""
+from .html import render_report, render_results, report_html
+
+__all__ = ["render_report", "render_results", "report_html"]

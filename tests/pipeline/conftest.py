@@ -1,0 +1,163 @@
+"""A tiny fake technique (reader + processor + technique module) registered for pipeline tests.
+
+Files ``*.fk`` are JSON: ``{"center": c, "width": w, "noise": s, "seed": n}``; the reader
+synthesises a Gaussian with noise, the processor fits it with scipy and reports
+``peak.center_x`` / ``peak.fwhm_x`` with standard errors — known truth, real fit.
+"""
+from __future__ import annotations
+
+import json
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import specproc.plugins as plugins
+from specproc.core.errors import ProcessingError, ReaderError
+from specproc.core.measurement import new_measurement
+from specproc.core.params import ProcessorParams
+from specproc.core.processor import Processor
+from specproc.core.provenance import file_provenance
+from specproc.core.result import Quantity, Result
+from specproc.core.section import default_section
+from specproc.io.base import Reader
+
+FWHM = 2.0 * np.sqrt(2.0 * np.log(2.0))
+
+
+class FakeReader(Reader):
+    name = "fake"
+    description = "fake JSON peak files for tests"
+    technique = "fake"
+    extensions = (".fk",)
+
+    def guess_can_open(self, path):
+        return str(path).endswith(".fk")
+
+    def read(self, path):
+        try:
+            d = json.loads(Path(path).read_text())
+        except Exception as exc:
+            raise ReaderError(f"not a fake file: {exc}", path) from None
+        rng = np.random.default_rng(d.get("seed", 0))
+        x = np.linspace(-10, 10, 801)
+        y = np.exp(-0.5 * ((x - d["center"]) / d.get("width", 1.0)) ** 2) + rng.normal(0, d.get("noise", 0.01), x.size)
+        return new_measurement(y, {"x": (x, "mm")}, technique="fake", sample=d.get("sample"),
+                               metadata={"nucleus": d.get("nucleus")},
+                               provenance=file_provenance(path, "fake"), source=str(path))
+
+
+class FitParams(ProcessorParams):
+    width_guess: float = 1.0
+    species: list[str] = []
+
+
+class FakeFit(Processor):
+    name = "fake.fit"
+    technique = "fake"
+    description = "Gaussian fit (tests)"
+    Params = FitParams
+
+    def run(self, data, params):
+        from scipy.optimize import curve_fit
+
+        x, y = data.coords["x"].values, data.values
+        if y.max() < 0.5:
+            raise ProcessingError("no peak found", data.attrs["provenance"].get("source"))
+        g = lambda x, a, c, s: a * np.exp(-0.5 * ((x - c) / s) ** 2)  # noqa: E731
+        p, cov = curve_fit(g, x, y, p0=[y.max(), x[np.argmax(y)], params.width_guess])
+        e = np.sqrt(np.diag(cov))
+        q = {"peak.center_x": Quantity(p[1], e[1], "mm"), "peak.fwhm_x": Quantity(abs(p[2]) * FWHM, e[2] * FWHM, "mm")}
+        for s in params.species:
+            q[f"phase({s}).present"] = Quantity(1.0, None, "")
+        import pandas as pd
+
+        return Result(self.name, "fake", data.attrs.get("sample") or "", q,
+                      tables={"peaks": pd.DataFrame([{"sample": data.attrs.get("sample"), "center": p[1]}])},
+                      plots=[{"kind": "spectrum", "title": f"fit {data.attrs.get('sample')}", "x": x,
+                              "x_label": "x (mm)", "series": [{"name": str(data.attrs.get("sample")), "y": y,
+                                                              "role": "data"},
+                                                             {"name": "fit", "y": g(x, *p), "role": "fit"}]}],
+                      params=params.model_dump(), inputs=[dict(data.attrs["provenance"])],
+                      meta={"nucleus": data.attrs.get("nucleus")})
+
+
+fake_technique = types.SimpleNamespace(
+    TITLE="Fake technique", report_section=lambda results: default_section("fake", "Fake technique", results,
+                                                                          "Synthetic Gaussian peaks."))
+
+FAKES = {"readers": {"fake": FakeReader()}, "processors": {"fake.fit": FakeFit()},
+         "techniques": {"fake": fake_technique}}
+
+
+@pytest.fixture
+def fake_plugins(monkeypatch):
+    orig = plugins._discover
+
+    def discover(kind):
+        out = dict(orig(kind))
+        for name, obj in FAKES.get(kind, {}).items():
+            out[name] = plugins.PluginInfo(name, kind, f"tests:{name}", "tests", "0", None, obj)
+        return out
+
+    monkeypatch.setattr(plugins, "_discover", discover)
+    yield FAKES
+
+
+def write_fake(path: Path, center: float, width: float = 1.0, noise: float = 0.01, seed: int = 0, **kw) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(dict(center=center, width=width, noise=noise, seed=seed, **kw)))
+    return path
+
+
+@pytest.fixture
+def fake_study(tmp_path):
+    """A data folder + pipeline YAML: samples A (center 1.0) and B (center 2.5), repeats, one broken file."""
+    data = tmp_path / "data"
+    write_fake(data / "A" / "a1.fk", 1.0, seed=1)
+    write_fake(data / "A" / "a2.fk", 1.0, seed=2)
+    write_fake(data / "B" / "b1.fk", 2.5, width=1.5, seed=3)
+    (data / "B" / "broken.fk").write_text("{not json")
+    yaml_text = """\
+name: fake study
+root: data
+measurements:
+  - {sample: A, technique: fake, files: "A/*.fk", processor: fake.fit, params: {width_guess: 1.2}}
+  - sample: B
+    technique: fake
+    files: ["B/*.fk"]
+    processor: fake.fit
+    params: {species: [X]}
+  - {sample: C, technique: ftir, files: "ftir/*.spa", processor: ftir.analyse}
+comparisons:
+  - id: shift
+    quantity: {technique: fake, name: peak.center_x}
+    compare: {sample: B, reference: A, op: difference}
+claims:
+  - id: shift_gt_1
+    text: "B peak > 1 mm above A"
+    quantity: {technique: fake, name: peak.center_x}
+    compare: {sample: B, reference: A, op: difference}
+    rule: "> 1.0"
+    unit: mm
+  - id: broader
+    text: "B broader than A by > 10 %"
+    quantity: {technique: fake, name: peak.fwhm_x}
+    compare: {sample: B, reference: A, op: percent_change}
+    rule: "> 10"
+  - id: x_in_b_not_a
+    text: "X present in B, absent in A"
+    checks:
+      - {quantity: {technique: fake, name: phase(X).present}, compare: {sample: B}, rule: present}
+      - {quantity: {technique: fake, name: phase(X).present}, compare: {sample: A}, rule: absent, missing: absent}
+  - id: ftir_claim
+    text: "FTIR red-shift"
+    quantity: {technique: ftir, name: BH.center_cm1}
+    compare: {sample: C, reference: A, op: difference}
+    rule: "< 0"
+"""
+    yml = tmp_path / "pipes" / "study.yaml"
+    yml.parent.mkdir()
+    yml.write_text(yaml_text.replace("root: data", "root: ../data"))
+    return yml

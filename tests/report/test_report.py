@@ -1,0 +1,173 @@
+"""The unified HTML report: self-contained, escaped, sections from technique modules, real browser."""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from specproc.core.errors import ReaderError
+from specproc.core.result import Quantity, Result
+from specproc.evidence import evaluate_claims
+from specproc.report import render_report, render_results, report_html
+
+EVIL = "<script>alert(1)</script>"
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _result(sample, technique="nmr", center=-44.3, title=None):
+    x = np.linspace(-80, 0, 400)
+    y = np.exp(-0.5 * ((x - center) / 2) ** 2)
+    return Result(
+        "nmr.deconvolve", technique, sample, {"BH4.center_ppm": Quantity(center, 0.05, "ppm")},
+        tables={"peaks": pd.DataFrame([{"component": "BH4", "center_ppm": center, "note": sample}])},
+        plots=[{"kind": "spectrum", "title": title or f"11B {sample}", "x": x, "x_label": "δ (ppm)",
+                "reverse_x": True, "series": [{"name": sample, "y": y, "role": "data"},
+                                              {"name": "fit", "y": y, "role": "fit"}],
+                "ticks": [{"name": "refs", "positions": [-44.3], "labels": [sample]}]}],
+        params={"lineshape": "pseudo-voigt"}, meta={"nucleus": "11B"},
+        inputs=[{"source": f"/data/{sample}/1", "sha256": "ab" * 32, "reader": "bruker"}])
+
+
+CLAIMS = [{"id": "bh4_shift", "text": f"shift {EVIL}", "rule": "> 1.0", "unit": "ppm",
+           "quantity": {"technique": "nmr", "nucleus": "11B", "name": "BH4.center_ppm"},
+           "compare": {"sample": EVIL, "reference": "LiBH4", "op": "difference"}},
+          {"id": "ftir", "text": "FTIR red shift", "rule": "< 0",
+           "quantity": {"technique": "ftir", "name": "BH.center_cm1"},
+           "compare": {"sample": "LiBH4", "reference": EVIL, "op": "difference"}}]
+
+
+@pytest.fixture
+def report_file(tmp_path):
+    results = [_result("LiBH4"), _result(EVIL, center=-41.0, title=f"11B {EVIL} </script>")]
+    claims = evaluate_claims(CLAIMS, results)
+    path = render_report(results + [ReaderError("truncated fid", f"/data/{EVIL}/2")], claims,
+                         tmp_path / "report.html", title=f"Study {EVIL}")
+    return path
+
+
+def test_self_contained_and_ordered(report_file):
+    from plotly.offline import get_plotlyjs
+
+    html = report_file.read_text()
+    js = get_plotlyjs()
+    assert html.count(js) == 1  # plotly.js embedded exactly once
+    page = html.replace(js, "")  # the library's own string literals (help links) are not page resources
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page), "external resource"
+    assert "cdn.plot.ly" not in page and "cdn.jsdelivr" not in page and "<script src" not in page
+    i_ev, i_sec, i_fail, i_prov = (html.index(s) for s in ("id='evidence'", "id='sec-nmr'", "id='failures'",
+                                                              "id='provenance'"))
+    assert i_ev < i_sec < i_fail < i_prov
+    assert "v-supported" in html and "v-no-data" in html
+    assert "truncated fid" in html                       # failures listed
+    assert "ab" * 32 in html and "bruker" in html        # provenance
+    assert "pseudo-voigt" in html and "numpy" in html
+    assert "href='#sec-nmr'" in html and "href='#file-1'" in html  # claims link to sections and files
+
+
+def test_everything_from_files_is_escaped(report_file):
+    html = report_file.read_text()
+    assert EVIL not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert html.count("<script") == html.count("</script>")
+    # figure JSON: '<' and '/' are escaped by plotly so '</script>' in a title cannot close the tag
+    scripts = re.findall(r"<script[^>]*>(.*?)</script>", html, flags=re.S)
+    fig_scripts = [s for s in scripts if "Plotly.newPlot" in s and len(s) < 2_000_000]
+    assert len(fig_scripts) == 2
+    assert all("alert(1)" in s or "11B LiBH4" in s for s in fig_scripts)
+    assert all("</" not in s for s in fig_scripts)
+
+
+def test_plotly_json_escapes_script_close():
+    import plotly.graph_objects as go
+
+    fig = go.Figure(go.Scatter(x=[1], y=[1], name="</script><b>x</b>"))
+    fig.update_layout(title="</script>")
+    div = fig.to_html(full_html=False, include_plotlyjs=False)
+    body = re.search(r"<script[^>]*>(.*)</script>", div, flags=re.S).group(1)
+    assert "</script" not in body
+
+
+def test_sections_come_from_technique_modules(monkeypatch, tmp_path):
+    import types
+
+    import specproc.plugins as plugins
+    from specproc.core.section import ReportSection
+
+    def good(results):
+        return ReportSection("nmr", "NMR from module", "intro <b>text</b>",
+                             [("summary", pd.DataFrame({"sample": [r.sample for r in results]}))], [])
+
+    def bad(results):
+        raise RuntimeError("boom")
+
+    orig = plugins._discover
+    mods = {"nmr": types.SimpleNamespace(TITLE="NMR", report_section=good),
+            "xrd": types.SimpleNamespace(TITLE="XRD", report_section=bad)}
+
+    def discover(kind):
+        out = dict(orig(kind))
+        if kind == "techniques":
+            out = {k: plugins.PluginInfo(k, kind, "t", "t", "0", None, v) for k, v in mods.items()}
+        return out
+
+    monkeypatch.setattr(plugins, "_discover", discover)
+    html = report_html([_result("A"), _result("B", technique="xrd")], [], "t")
+    assert "NMR from module" in html and "intro &lt;b&gt;text&lt;/b&gt;" in html
+    assert "xrd report_section failed (RuntimeError: boom)" in html and "id='sec-xrd'" in html
+
+
+def test_render_results_plain(tmp_path):
+    p = render_results([_result("A")], tmp_path / "sub" / "r.html", "plain")
+    html = p.read_text()
+    assert "<h1>plain</h1>" in html and "id='evidence'" not in html and "None: every input" in html
+
+
+@pytest.mark.browser
+def test_report_in_headless_chromium(report_file, tmp_path):
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        pytest.skip("chromium not on PATH")
+    out_dir = REPO / "tests" / "_output"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shot = out_dir / "report.png"
+    if shot.exists():
+        shot.unlink()
+    common = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+              "--disable-background-networking", "--disable-component-update", "--disable-sync",
+              f"--user-data-dir={tmp_path / 'chrome'}", "--enable-logging=stderr", "--v=0",
+              "--virtual-time-budget=10000"]
+    url = report_file.resolve().as_uri()
+    dom = subprocess.run(common + ["--dump-dom", url], capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    errors = [ln for ln in dom.stderr.splitlines() if "Uncaught" in ln or "ERROR:CONSOLE" in ln]
+    assert errors == []
+    assert dom.stdout.count('class="main-svg"') >= 2   # both figures drawn by plotly.js
+    assert "alert(1)</script>" not in dom.stdout.replace("&lt;", "<") or EVIL not in dom.stdout
+    shotrun = subprocess.run(common + [f"--screenshot={shot}", "--window-size=1280,2000", url],
+                             capture_output=True, text=True, timeout=120)
+    assert shotrun.returncode == 0, shotrun.stderr[-2000:]
+    errors = [ln for ln in shotrun.stderr.splitlines() if "Uncaught" in ln or "ERROR:CONSOLE" in ln]
+    assert errors == []
+    assert shot.is_file() and shot.stat().st_size > 10_000
+
+
+def test_long_traces_are_decimated_keeping_peaks():
+    from specproc.report.html import MAX_POINTS, decimate_spec
+
+    x = np.linspace(0, 1000, 200_001)
+    y = np.random.default_rng(0).normal(0, 0.01, x.size)
+    y[123_457] = 5.0                     # a one-point spike must survive
+    spec = {"kind": "spectrum", "x": x, "series": [{"name": "data", "y": y, "role": "data"},
+                                                    {"name": "fit", "y": 2 * y, "role": "fit"}]}
+    d = decimate_spec(spec)
+    assert len(d["x"]) <= MAX_POINTS + 2 and len(d["series"][1]["y"]) == len(d["x"])
+    assert d["series"][0]["y"].max() == pytest.approx(5.0)
+    assert d["series"][1]["y"].max() == pytest.approx(10.0)     # same indices for every series
+    assert spec["series"][0]["y"].size == x.size                # input untouched
+    short = {"kind": "spectrum", "x": x[:100], "series": [{"name": "d", "y": y[:100]}]}
+    assert decimate_spec(short) is short
