@@ -1,0 +1,153 @@
+"""XRD technique: XRDML / 2θ text patterns -> peaks, d-spacings, phases, lattice, size, texture.
+
+>>> import specproc as sp
+>>> m = sp.read("sample_data/xrd/LiBH4_as_received.xrdml")           # doctest: +SKIP
+>>> r = sp.xrd.analyse(m, phases=["LiBH4", "LiNH2BH3"])                # doctest: +SKIP
+>>> r.quantities["hkl(101).d_nm"], r.quantities["lattice.a_nm"]       # doctest: +SKIP
+
+Heavy libraries (lmfit, pybaselines, xrayutilities) are imported inside functions.
+"""
+from __future__ import annotations
+
+TITLE = "X-ray diffraction"
+
+__all__ = ["analyse", "fit_peaks", "identify_phases", "refine_lattice", "compare", "fit_series", "calibrate",
+           "references", "TITLE", "add_cli", "report_section"]
+
+
+def analyse(m, **params):
+    """Full analysis of one pattern (or a list) through the ``xrd.analyse`` processor.
+
+    Keyword parameters are those of :class:`~specproc.techniques.xrd.processors.AnalyseParams`
+    (``references=[cif, ...]``, ``phases=[...]``, ``wavelength_nm``, ``zero_shift_deg``, ``caglioti``...).
+    """
+    from .processors import AnalysePattern
+
+    return AnalysePattern()(m, **params)
+
+
+def fit_peaks(m, *, wavelength_nm=None, kalpha2=True, shape="pseudo-voigt", prominence_sigma=5.0,
+              background_window_deg=1.5, peaks=None, zero_shift_deg=0.0):
+    """Peak search and Kα1/Kα2-doublet profile fits of one pattern.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per reflection: ``two_theta_deg``, ``d_nm`` (Bragg, Kα1), ``fwhm_deg``, ``area`` and stderrs.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from .analysis import wavelengths
+    from .peaks import check_pattern, fit_peaks_array
+
+    check_pattern(m)
+    l1, ka2, _ = wavelengths(m, wavelength_nm, kalpha2)
+    x = np.asarray(m.coords["two_theta"].values, float)
+    y = np.asarray(m.values, float)
+    if x[0] > x[-1]:
+        x, y = x[::-1], y[::-1]
+    r = fit_peaks_array(x, y, wavelength_nm=l1, kalpha2=ka2, shape=shape, prominence_sigma=prominence_sigma,
+                        background_window_deg=background_window_deg, peaks=peaks, zero_shift_deg=zero_shift_deg,
+                        source=m.attrs.get("provenance", {}).get("source"))
+    return pd.DataFrame(r["peaks"])
+
+
+def identify_phases(peaks, wavelength_nm, two_theta_range, *, phases=None, references=(), tolerance_deg=0.15,
+                    max_strain=0.03, min_rel_intensity=5.0, threshold=0.6):
+    """Search–match of a peak table (from :func:`fit_peaks`) against reference phases.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``name, space_group, score, present, coverage, explained, n_matched, n_strong, strain``.
+    """
+    import pandas as pd
+
+    from .phases import identify
+    from .references import get_references
+
+    refs = get_references(phases, references)
+    recs = peaks.to_dict(orient="records") if hasattr(peaks, "to_dict") else list(peaks)
+    ms = identify(recs, refs, wavelength_nm, tuple(two_theta_range), tolerance_deg=tolerance_deg,
+                  max_strain=max_strain, min_rel_intensity=min_rel_intensity, threshold=threshold)
+    keys = ("name", "space_group", "system", "score", "present", "coverage", "explained", "n_matched",
+            "n_strong", "strain")
+    return pd.DataFrame([{k: mt[k] for k in keys} for mt in ms])
+
+
+def refine_lattice(result, phase=None, *, refine_zero=False):
+    """Refine the cell of ``phase`` (default: the primary phase) from an ``xrd.analyse`` Result's indexed peaks.
+
+    Returns
+    -------
+    dict
+        ``a_nm, b_nm, c_nm, volume_nm3`` with ``*_stderr``, ``n_reflections``, ``rms_deg``, ``zero_deg``.
+    """
+    from ...core.errors import ProcessingError
+    from .lattice import refine_cell
+    from .references import BUILTIN, builtin
+
+    phase = phase or result.meta.get("primary_phase")
+    if not phase:
+        raise ProcessingError("no phase identified; nothing to refine", result.source)
+    ref = builtin(phase) if phase in BUILTIN else None
+    peaks = [p for p in result.native["peaks"] if p["phase"] == phase and not p["ambiguous"]] \
+        if result.native else []
+    mt = next((m for m in result.native["matches"] if m["name"] == phase), None) if result.native else None
+    if ref is None or mt is None:
+        raise ProcessingError(f"phase {phase!r} was not analysed in this result", result.source)
+    c = ref.full_cell(mt["cell"])
+    return refine_cell([p["hkl_tuple"] for p in peaks], [p["two_theta_deg"] for p in peaks],
+                       [p["two_theta_stderr"] for p in peaks], system=ref.system,
+                       start={"a_nm": c["a"] / 10, "b_nm": c["b"] / 10, "c_nm": c["c"] / 10},
+                       wavelength_nm=result.meta["wavelength_nm"], refine_zero=refine_zero, source=result.source)
+
+
+def compare(res_a, res_b, names=None):
+    """Relative change of lattice parameters and d-spacings from reference ``res_a`` to ``res_b``."""
+    from .lattice import compare as _c
+
+    return _c(res_a, res_b, names)
+
+
+def fit_series(patterns, **kwargs):
+    """Fit the same reflections in a series of patterns through the batch engine.
+
+    See :func:`specproc.techniques.xrd.series.fit_series`.
+    """
+    from .series import fit_series as _f
+
+    return _f(patterns, **kwargs)
+
+
+def calibrate(standard, phase="Si", **kwargs):
+    """Zero shift and instrumental resolution (Caglioti U, V, W) from a line-position / profile standard.
+
+    See :func:`specproc.techniques.xrd.series.calibrate`.
+    """
+    from .series import calibrate as _c
+
+    return _c(standard, phase, **kwargs)
+
+
+def references():
+    """Built-in reference phases as a table (name, space group, cell in Å, source)."""
+    import pandas as pd
+
+    from .references import BUILTIN
+
+    return pd.DataFrame([{"name": k, "space_group": v["space_group"], **{f"{c}_angstrom": x for c, x in v["cell"].items()},
+                          "source": v["source"]} for k, v in BUILTIN.items()])
+
+
+def add_cli(subparsers):
+    from .cli import add_cli as _a
+
+    _a(subparsers)
+
+
+def report_section(results):
+    from .report import report_section as _r
+
+    return _r(results)

@@ -1,0 +1,250 @@
+"""Whole-pattern analysis: peaks -> phases -> indexing -> lattice -> size / texture / amorphous hint -> Result.
+
+Quantity names (what evidence claims reference):
+
+* ``hkl(101).d_nm``, ``hkl(101).two_theta_deg``, ``hkl(101).fwhm_deg``, ``hkl(101).area``,
+  ``hkl(101).texture_ratio`` — reflections of the *primary* phase (highest score among the
+  present ones); reflections of other present phases are ``phase(NAME).hkl(021).d_nm``...
+* ``lattice.a_nm``, ``lattice.b_nm``, ``lattice.c_nm``, ``lattice.volume_nm3`` (primary phase) and
+  ``phase(NAME).lattice.a_nm``... for every present phase with a refined cell;
+* ``phase(NAME).score``, ``phase(NAME).present`` (1.0 / 0.0) for every candidate;
+* ``amorphous_fraction``, ``crystallite_size_nm`` (mean Scherrer size of the primary phase's peaks).
+
+Texture ratio of a reflection = (observed area / computed intensity) divided by the median of
+that quotient over the phase's unambiguously indexed reflections: 1 for a random powder,
+> 1 for reflections enhanced by preferred orientation (a March–Dollase-free indicator).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ...core.errors import ParameterError, ProcessingError
+from ...core.result import Quantity, Result
+from .peaks import check_pattern, fit_peaks_array
+from .processing import amorphous_hint, bragg_two_theta
+
+PROCESSOR = "xrd.analyse"
+
+
+def wavelengths(m, wavelength_nm=None, kalpha2=True):
+    """(λ1 nm, (λ1, λ2, ratio) or None, source) from a measurement's acquisition metadata."""
+    acq = m.attrs.get("acquisition", {}) or {}
+    src = acq.get("wavelength_source", "file")
+    if wavelength_nm is not None:
+        l1, src = float(wavelength_nm), "user"
+        # the file's Kα2 line only applies when the user did not change Kα1
+        k2 = acq.get("kalpha2_nm") if acq.get("wavelength_nm") and abs(acq["wavelength_nm"] - l1) < 1e-6 else None
+    else:
+        l1 = acq.get("wavelength_nm")
+        if not l1:
+            raise ParameterError("no wavelength in the measurement; pass wavelength_nm",
+                                 m.attrs.get("provenance", {}).get("source"))
+        k2 = acq.get("kalpha2_nm")
+    ratio = acq.get("kalpha2_ratio")
+    ka2 = (float(l1), float(k2), float(ratio)) if (kalpha2 and k2 and ratio) else None
+    return float(l1), ka2, src
+
+
+def instrument_fwhm(two_theta_deg, caglioti=None, instrument_fwhm_deg=None):
+    """Instrumental FWHM (deg) at 2θ from Caglioti (U, V, W) or a constant; 0 when unknown."""
+    tt = np.asarray(two_theta_deg, float)
+    if caglioti is not None:
+        U, V, W = caglioti
+        t = np.tan(np.radians(tt / 2))
+        return np.sqrt(np.clip(U * t ** 2 + V * t + W, 0, None))
+    if instrument_fwhm_deg is not None:
+        return np.full(tt.shape, float(instrument_fwhm_deg))
+    return np.zeros(tt.shape)
+
+
+def scherrer(two_theta_deg, fwhm_deg, wavelength_nm, k=0.9, inst_fwhm_deg=0.0):
+    """Scherrer size (nm) with instrumental broadening removed in quadrature (Gaussian-like profiles).
+
+    Returns NaN where the observed width does not exceed the instrumental width by 10 %.
+    """
+    obs = np.asarray(fwhm_deg, float)
+    inst = np.broadcast_to(np.asarray(inst_fwhm_deg, float), obs.shape)
+    beta2 = obs ** 2 - inst ** 2
+    ok = obs > 1.1 * inst
+    beta = np.radians(np.sqrt(np.where(ok, beta2, np.nan)))
+    th = np.radians(np.asarray(two_theta_deg, float) / 2)
+    return k * wavelength_nm / (beta * np.cos(th))
+
+
+def analyse(m, *, references=(), phases=None, wavelength_nm=None, kalpha2=True, shape="pseudo-voigt",
+            prominence_sigma=5.0, background_window_deg=1.5, two_theta_range=None, tolerance_deg=0.15,
+            max_strain=0.03, min_rel_intensity=5.0, threshold=0.6, zero_shift_deg=0.0, caglioti=None,
+            instrument_fwhm_deg=None, scherrer_k=0.9, params_record=None) -> Result:
+    """Analyse one powder pattern. Parameters are documented on :class:`~.processors.AnalyseParams`."""
+    from .lattice import refine_cell
+    from .phases import identify, index_peaks
+    from .references import BUILTIN, get_references
+
+    check_pattern(m)
+    src = m.attrs.get("provenance", {}).get("source")
+    l1, ka2, wl_src = wavelengths(m, wavelength_nm, kalpha2)
+    x = np.asarray(m.coords["two_theta"].values, float)
+    y = np.asarray(m.values, float)
+    if x[0] > x[-1]:
+        x, y = x[::-1], y[::-1]
+    if two_theta_range is not None:
+        sel = (x >= two_theta_range[0]) & (x <= two_theta_range[1])
+        if sel.sum() < 20:
+            raise ProcessingError(f"two_theta_range {two_theta_range} leaves {sel.sum()} points", src)
+        x, y = x[sel], y[sel]
+    warnings_ = []
+    if wl_src == "default":
+        warnings_.append(f"no wavelength in the file: assumed Cu Kα1 {l1} nm")
+    names = list(BUILTIN) if phases is None else list(phases)
+    unknown = [n for n in names if n not in BUILTIN]
+    if unknown:
+        raise ParameterError(f"unknown reference phase(s) {unknown}; built-in: {', '.join(BUILTIN)} "
+                             f"(add others with references=[file.cif])", src)
+    refs = get_references(names, references)
+    fp = fit_peaks_array(x, y, wavelength_nm=l1, kalpha2=ka2, shape=shape, prominence_sigma=prominence_sigma,
+                         background_window_deg=background_window_deg, zero_shift_deg=zero_shift_deg, source=src)
+    peaks = fp["peaks"]
+    warnings_ += fp["errors"]
+    if fp["skipped"]:
+        warnings_.append("reflections not fitted (cut by the scan ends or failed): " +
+                         ", ".join(f"{c:.2f}°" for c in fp["skipped"]))
+    tt_range = (float(x[0]), float(x[-1]))
+    matches = identify(peaks, refs, l1, tt_range, tolerance_deg=tolerance_deg, max_strain=max_strain,
+                       min_rel_intensity=min_rel_intensity, threshold=threshold)
+    present = sorted([(r, mt) for r, mt in zip(refs, matches) if mt["present"]], key=lambda t: -t[1]["score"])
+    idx = index_peaks(peaks, present, l1, tt_range, tolerance_deg)
+    owned = {r.name: sum(1 for ix in idx if ix and ix["phase"] == r.name) for r, _ in present}
+    dropped = [(r, mt) for r, mt in present if owned[r.name] < 3]
+    if dropped:
+        for r, mt in dropped:
+            mt["present"] = False
+            warnings_.append(f"{r.name}: matched by position but owns only {owned[r.name]} peak(s) after indexing; "
+                             f"reported absent")
+        present = [(r, mt) for r, mt in present if mt["present"]]
+        idx = index_peaks(peaks, present, l1, tt_range, tolerance_deg)
+    inst = instrument_fwhm([p["two_theta_deg"] for p in peaks], caglioti, instrument_fwhm_deg)
+    sizes = scherrer([p["two_theta_deg"] for p in peaks], [p["fwhm_deg"] for p in peaks], l1, scherrer_k, inst) \
+        if peaks else np.array([])
+    for p, ix, sz in zip(peaks, idx, sizes):
+        p.update(phase=ix["phase"] if ix else None, hkl=ix["label"] if ix else None,
+                 calc_two_theta_deg=ix["calc_two_theta"] if ix else np.nan,
+                 calc_intensity=ix["calc_intensity"] if ix else np.nan,
+                 ambiguous=bool(ix and ix["n_overlap"] > 1), size_nm=float(sz), texture_ratio=np.nan,
+                 hkl_tuple=ix["hkl"] if ix else None)
+
+    q: dict[str, Quantity] = {}
+    lattices = {}
+    for rank, (ref, mt) in enumerate(present):
+        mine = [p for p in peaks if p["phase"] == ref.name]
+        clean = [p for p in mine if not p["ambiguous"]]
+        quot = np.array([p["area"] / p["calc_intensity"] for p in clean if p["calc_intensity"] > 0])
+        med = float(np.median(quot)) if quot.size else np.nan
+        for p in clean:
+            if p["calc_intensity"] > 0 and np.isfinite(med) and med > 0:
+                p["texture_ratio"] = p["area"] / p["calc_intensity"] / med
+        lat = None
+        use = clean if len(clean) >= len(ref.lattice_params) + 1 else mine
+        if len(use) >= len(ref.lattice_params) + 1:
+            c = ref.full_cell(mt["cell"])
+            try:
+                lat = refine_cell([p["hkl_tuple"] for p in use], [p["two_theta_deg"] for p in use],
+                                  [p["two_theta_stderr"] for p in use], system=ref.system,
+                                  start={"a_nm": c["a"] / 10, "b_nm": c["b"] / 10, "c_nm": c["c"] / 10},
+                                  wavelength_nm=l1, source=src)
+            except ProcessingError as exc:
+                warnings_.append(f"{ref.name}: {exc.reason}")
+        else:
+            warnings_.append(f"{ref.name}: {len(use)} indexed reflections, too few to refine the "
+                             f"{ref.system} cell")
+        lattices[ref.name] = lat
+        pref = "" if rank == 0 else f"phase({ref.name})."
+        seen = {}
+        for p in sorted(mine, key=lambda p: -p["area"]):
+            if p["hkl"] in seen:
+                continue
+            seen[p["hkl"]] = p
+            base = f"{pref}hkl({p['hkl']})"
+            q[f"{base}.d_nm"] = Quantity(p["d_nm"], p["d_nm_stderr"], "nm", f"d-spacing of {ref.name} ({p['hkl']})")
+            q[f"{base}.two_theta_deg"] = Quantity(p["two_theta_deg"], p["two_theta_stderr"], "deg")
+            q[f"{base}.fwhm_deg"] = Quantity(p["fwhm_deg"], p["fwhm_stderr"], "deg")
+            q[f"{base}.area"] = Quantity(p["area"], p["area_stderr"], "counts*deg")
+            if np.isfinite(p["texture_ratio"]):
+                q[f"{base}.texture_ratio"] = Quantity(p["texture_ratio"], None, "",
+                                                      "observed/computed intensity, median-normalised")
+        if lat:
+            for key in ("a_nm", "b_nm", "c_nm", "volume_nm3"):
+                if key[0] in ("a", "v") or key[0] in ref.lattice_params:
+                    unit = "nm^3" if key.startswith("volume") else "nm"
+                    qq = Quantity(lat[key], lat[key + "_stderr"], unit, f"{ref.name} refined cell")
+                    q[f"phase({ref.name}).lattice.{key}"] = qq
+                    if rank == 0:
+                        q[f"lattice.{key}"] = qq
+    for ref, mt in zip(refs, matches):
+        q[f"phase({ref.name}).score"] = Quantity(mt["score"], None, "", "search-match figure of merit (0-1)")
+        q[f"phase({ref.name}).present"] = Quantity(1.0 if mt["present"] else 0.0, None, "")
+
+    # crystallite size: primary phase's unambiguous peaks (else all peaks)
+    prim = present[0][0].name if present else None
+    sz = np.array([p["size_nm"] for p in peaks if (prim is None or p["phase"] == prim) and not p["ambiguous"]])
+    sz = sz[np.isfinite(sz)]
+    if sz.size:
+        q["crystallite_size_nm"] = Quantity(float(np.mean(sz)), float(np.std(sz, ddof=1) / np.sqrt(sz.size))
+                                            if sz.size > 1 else None, "nm", f"Scherrer K={scherrer_k}, mean")
+        if caglioti is None and instrument_fwhm_deg is None:
+            warnings_.append("crystallite size without instrumental-broadening correction (a lower bound); "
+                             "give caglioti or instrument_fwhm_deg from a standard")
+    cryst_area = float(sum(p["area"] * (1 + (ka2[2] if ka2 else 0)) for p in peaks))
+    frac, hump_area, hump_c = amorphous_hint(x, y, fp["background"], cryst_area)
+    q["amorphous_fraction"] = Quantity(frac, None, "", "broad-hump area / (hump + Bragg peak area); a hint")
+    if not peaks:
+        warnings_.append("no Bragg peaks found" + (f"; broad hump at {hump_c:.1f}° suggests an amorphous sample"
+                                                   if hump_c is not None else ""))
+    elif frac > 0.5:
+        warnings_.append(f"amorphous hint: {frac:.0%} of the scattered intensity is in a broad hump")
+
+    import pandas as pd
+
+    cols = ["two_theta_deg", "two_theta_stderr", "d_nm", "d_nm_stderr", "fwhm_deg", "fwhm_stderr", "area",
+            "area_stderr", "fraction", "phase", "hkl", "calc_two_theta_deg", "texture_ratio", "size_nm", "ambiguous"]
+    peak_df = pd.DataFrame([{c: p.get(c) for c in cols} for p in peaks], columns=cols)
+    phase_rows = []
+    for ref, mt in zip(refs, matches):
+        lat = lattices.get(ref.name)
+        row = {"name": ref.name, "space_group": ref.space_group, "system": ref.system, "score": mt["score"],
+               "present": mt["present"], "coverage": mt["coverage"], "explained": mt["explained"],
+               "n_matched": mt["n_matched"], "n_strong": mt["n_strong"], "strain": mt["strain"],
+               "source": ref.source}
+        for k in ("a", "b", "c"):
+            row[f"{k}_nm"] = lat[f"{k}_nm"] if lat else np.nan
+            row[f"{k}_nm_stderr"] = lat[f"{k}_nm_stderr"] if lat else np.nan
+        row["volume_nm3"] = lat["volume_nm3"] if lat else np.nan
+        phase_rows.append(row)
+    phase_df = pd.DataFrame(phase_rows)
+
+    w = 1.0 / np.clip(y, 1.0, None)
+    rwp = float(np.sqrt(np.sum(w * (y - fp["fit"]) ** 2) / np.sum(w * y ** 2)))
+    ticks = []
+    for ref, mt in present:
+        st = ref.sticks(l1, tt_range, cell=mt["cell"], min_rel=1.0)
+        ticks.append({"name": f"{ref.name} ({ref.space_group})", "positions": st["two_theta"],
+                      "labels": st["label"]})
+    plot = {"kind": "spectrum", "title": f"XRD — {m.attrs.get('sample') or src}", "x": x,
+            "x_label": "2θ (deg)", "y_label": "intensity (counts)",
+            "series": [{"name": "data", "y": y, "role": "data"}, {"name": "fit", "y": fp["fit"], "role": "fit"},
+                       {"name": "background", "y": fp["background"], "role": "baseline"},
+                       {"name": "residual", "y": y - fp["fit"], "role": "residual"}],
+            "ticks": ticks}
+    lat0 = lattices.get(prim) if prim else None
+    return Result(
+        processor=PROCESSOR, technique="xrd", sample=str(m.attrs.get("sample") or ""), quantities=q,
+        tables={"peaks": peak_df, "phases": phase_df}, main_table="peaks", plots=[plot],
+        params=dict(params_record or {}), inputs=[dict(m.attrs.get("provenance", {}))],
+        stats={"n_peaks": len(peaks), "n_candidates": fp["n_candidates"], "rwp": rwp, "noise": fp["noise"],
+               "success": bool(all(p.get("success", True) for p in peaks))},
+        warnings=warnings_,
+        meta={"wavelength_nm": l1, "wavelength_source": wl_src, "kalpha2": list(ka2) if ka2 else None,
+              "sample": m.attrs.get("sample"), "primary_phase": prim,
+              "phases_present": [r.name for r, _ in present], "hump_center_deg": hump_c,
+              "lattice_system": lat0["system"] if lat0 else None,
+              "references": [r.describe() for r in refs]},
+        native={"peaks": peaks, "matches": matches, "background": fp["background"], "fit": fp["fit"]})

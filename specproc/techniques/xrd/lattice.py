@@ -1,0 +1,145 @@
+"""Least-squares refinement of lattice parameters from indexed reflections, and comparisons.
+
+Unit-cell refinement from indexed peak positions is a few lines of non-linear least squares
+(no maintained Python package exposes it for arbitrary indexed lists without a full
+Rietveld setup), so it is written here with :func:`scipy.optimize.least_squares`; standard
+errors come from the covariance (JᵀJ)⁻¹ scaled by the reduced χ² (so they reflect the
+actual scatter of the peak positions, not only the fitted 2θ errors).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ...core.errors import ProcessingError
+from .processing import bragg_two_theta
+from .references import d_spacing
+
+_PARAMS = {"cubic": ("a",), "tetragonal": ("a", "c"), "hexagonal": ("a", "c"), "trigonal": ("a", "c"),
+           "orthorhombic": ("a", "b", "c")}
+
+
+def _cell(system, p):
+    names = _PARAMS[system]
+    c = dict(zip(names, p))
+    a = c["a"]
+    return a, c.get("b", a), c.get("c", a)
+
+
+def refine_cell(hkl, two_theta_deg, two_theta_stderr=None, *, system: str, start: dict, wavelength_nm: float,
+                refine_zero: bool = False, source=None) -> dict:
+    """Refine cell parameters (nm) of ``system`` from indexed 2θ positions.
+
+    Parameters
+    ----------
+    hkl : (n, 3) array
+    two_theta_deg, two_theta_stderr : (n,) arrays (deg); σ used as weights when given.
+    system : {"cubic", "tetragonal", "orthorhombic", "hexagonal", "trigonal"}
+    start : dict
+        Starting cell in nm (``a_nm``, ``b_nm``, ``c_nm``).
+    refine_zero : bool
+        Also refine a 2θ zero shift (deg).
+
+    Returns
+    -------
+    dict with ``a_nm``, ``b_nm``, ``c_nm``, ``volume_nm3`` and ``*_stderr``, ``zero_deg``,
+    ``n_reflections``, ``rms_deg``.
+    """
+    from scipy.optimize import least_squares
+
+    if system not in _PARAMS:
+        raise ProcessingError(f"lattice refinement does not support the {system} system", source)
+    names = _PARAMS[system]
+    hkl = np.asarray(hkl, float)
+    tt = np.asarray(two_theta_deg, float)
+    sig = np.ones_like(tt) if two_theta_stderr is None else np.asarray(two_theta_stderr, float)
+    sig = np.where(np.isfinite(sig) & (sig > 0), sig, np.nanmedian(sig[np.isfinite(sig)]) if np.any(np.isfinite(sig)) else 1.0)
+    sig = np.maximum(sig, 1e-5)
+    npar = len(names) + (1 if refine_zero else 0)
+    if len(tt) < npar + 1:
+        raise ProcessingError(f"{len(tt)} indexed reflections cannot refine {npar} parameters "
+                              f"({system}); need at least {npar + 1}", source)
+    p0 = [start[n + "_nm"] for n in names] + ([0.0] if refine_zero else [])
+
+    def resid(p):
+        a, b, c = _cell(system, p[:len(names)])
+        calc = bragg_two_theta(d_spacing(hkl, system, a, b, c), wavelength_nm)
+        if refine_zero:
+            calc = calc + p[-1]
+        return (tt - calc) / sig
+
+    res = least_squares(resid, p0, x_scale="jac", method="lm")
+    if not res.success:
+        raise ProcessingError(f"lattice refinement did not converge: {res.message}", source)
+    J = res.jac
+    dof = max(len(tt) - npar, 1)
+    redchi = float(np.sum(res.fun ** 2) / dof)
+    try:
+        cov = np.linalg.inv(J.T @ J) * redchi
+        err = np.sqrt(np.diag(cov))
+    except np.linalg.LinAlgError:
+        cov, err = None, np.full(npar, np.nan)
+    a, b, c = _cell(system, res.x[:len(names)])
+    out = {"system": system, "n_reflections": int(len(tt)), "redchi": redchi,
+           "rms_deg": float(np.sqrt(np.mean((res.fun * sig) ** 2)))}
+    full = {"a": a, "b": b, "c": c}
+    errs = dict(zip(names, err[:len(names)]))
+    for n in ("a", "b", "c"):
+        out[n + "_nm"] = float(full[n])
+        # dependent parameters (b = a in cubic...) carry the error of the parameter they equal
+        src = n if n in errs else "a"
+        out[n + "_nm_stderr"] = float(errs.get(src, np.nan))
+    vol, vol_err = _volume(system, res.x[:len(names)], cov[:len(names), :len(names)] if cov is not None else None)
+    out["volume_nm3"], out["volume_nm3_stderr"] = vol, vol_err
+    out["zero_deg"] = float(res.x[-1]) if refine_zero else 0.0
+    out["zero_deg_stderr"] = float(err[-1]) if refine_zero else None
+    return out
+
+
+def _volume(system, p, cov):
+    def vol(q):
+        a, b, c = _cell(system, q)
+        v = a * b * c
+        return v * np.sqrt(3) / 2 if system in ("hexagonal", "trigonal") else v
+    v = float(vol(p))
+    if cov is None:
+        return v, np.nan
+    g = np.array([(vol(p + dp) - vol(p - dp)) / (2 * h)
+                  for h, dp in ((1e-7, np.eye(len(p))[i] * 1e-7) for i in range(len(p)))])
+    return v, float(np.sqrt(g @ cov @ g))
+
+
+def compare(res_a, res_b, names=None) -> "pandas.DataFrame":  # noqa: F821
+    """Relative change of lattice (and d-spacing) quantities from reference ``res_a`` to ``res_b``.
+
+    Parameters
+    ----------
+    res_a, res_b : Result
+        ``xrd.analyse`` results (``res_a`` is the reference sample).
+    names : list of str, optional
+        Quantity names to compare (default: ``lattice.*`` and ``hkl(*).d_nm`` present in both).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``quantity, reference, value, difference, difference_stderr, relative_change,
+        relative_change_stderr`` (relative = b/a − 1; errors propagated, uncorrelated).
+    """
+    import pandas as pd
+
+    qa, qb = res_a.quantities, res_b.quantities
+    if names is None:
+        names = [k for k in qa if k in qb and (k.startswith("lattice.") or (k.startswith("hkl(") and k.endswith(".d_nm")))]
+    rows = []
+    for k in names:
+        if k not in qa or k not in qb:
+            continue
+        a, b = qa[k], qb[k]
+        ea = a.stderr if a.stderr is not None and np.isfinite(a.stderr) else 0.0
+        eb = b.stderr if b.stderr is not None and np.isfinite(b.stderr) else 0.0
+        rel = b.value / a.value - 1 if a.value else np.nan
+        rel_err = abs(b.value / a.value) * np.hypot(ea / a.value, eb / b.value) if a.value and b.value else np.nan
+        rows.append({"quantity": k, "unit": a.unit, "reference": a.value, "value": b.value,
+                     "difference": b.value - a.value, "difference_stderr": float(np.hypot(ea, eb)),
+                     "relative_change": rel, "relative_change_stderr": rel_err,
+                     "reference_sample": res_a.sample, "sample": res_b.sample})
+    return pd.DataFrame(rows)

@@ -1,0 +1,263 @@
+"""Series of patterns through the shared batch engine, and instrument calibration from a standard.
+
+:func:`fit_series` fits the same reflections in every pattern of a series (in-situ heating,
+many samples on one grid) with :func:`specproc.fitting.batch.fit_batch`. Each reflection is a
+Kα1/Kα2 doublet described by a :class:`~specproc.fitting.models.ModelSpec`; for the batch engine
+the Kα2 position is linearised inside each window (``{p.center} + Δ`` with Δ from Bragg's law
+at the starting position — an affine link the engine compiles; Δ changes by < 1e-4° for a 0.5°
+peak shift at 2θ < 90°), the area ratio and width are affine links too. When the batch module
+is unavailable the same ModelSpec is fitted with lmfit in a loop.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ...core.errors import ParameterError, ProcessingError
+from ...core.result import Quantity, Result
+from .processing import background, bragg_d, bragg_d_stderr, kalpha2_position, noise_sigma
+
+
+def _stack(patterns):
+    """(x, Y, labels, first measurement) from a list of patterns or a ('scan', 'two_theta') stack."""
+    import xarray as xr
+
+    from ...core.measurement import check_measurement
+
+    if isinstance(patterns, xr.DataArray):
+        check_measurement(patterns, "xrd")
+        if patterns.ndim == 1:
+            patterns = [patterns]
+        else:
+            first = patterns
+            Y = np.asarray(patterns.values, float).reshape(-1, patterns.shape[-1])
+            x = np.asarray(patterns.coords["two_theta"].values, float)
+            labels = [f"{patterns.attrs.get('sample')}[{i}]" for i in range(Y.shape[0])]
+            return x, Y, labels, first
+    pats = list(patterns)
+    if not pats:
+        raise ParameterError("fit_series: empty series")
+    for p in pats:
+        check_measurement(p, "xrd")
+    x = np.asarray(pats[0].coords["two_theta"].values, float)
+    for p in pats[1:]:
+        xp = np.asarray(p.coords["two_theta"].values, float)
+        if xp.shape != x.shape or not np.allclose(xp, x, atol=1e-6):
+            raise ParameterError("fit_series: patterns must share one 2θ grid (interpolate first)",
+                                 p.attrs.get("provenance", {}).get("source"))
+    Y = np.vstack([np.asarray(p.values, float) for p in pats])
+    labels = [str(p.attrs.get("sample") or i) for i, p in enumerate(pats)]
+    return x, Y, labels, pats[0]
+
+
+def track_positions(x, net, found, step):
+    """Per-pattern starting 2θ of each reflection, followed from pattern to pattern (argmax of the
+    smoothed pattern within ± max(FWHM, 5 steps) of the previous position), so a series with a
+    drifting cell (heating, cycling) starts every fit near its own peak."""
+    from scipy.ndimage import uniform_filter1d
+
+    sm = uniform_filter1d(net, size=3, axis=1)
+    out = np.empty((net.shape[0], len(found)))
+    for k, p in enumerate(found):
+        h = max(p["fwhm"], 5 * step)
+        pos = p["center"]
+        for i in range(net.shape[0]):
+            sel = np.flatnonzero((x >= pos - h) & (x <= pos + h))
+            if sel.size:
+                pos = float(x[sel[np.argmax(sm[i, sel])]])
+            out[i, k] = pos
+    return out
+
+
+def series_spec(cluster, kalpha2, shape="pseudo-voigt", spread=0.0):
+    """ModelSpec of a window: doublets with affine Kα2 links (batchable) and a linear baseline."""
+    from ...fitting.models import ModelSpec, Peak
+
+    peaks, exprs = [], {}
+    for i, p in enumerate(cluster):
+        name = f"p{i}"
+        w = max(p["fwhm"], 1e-3)
+        half = spread + max(2 * w, 0.1)
+        peaks.append(Peak(name=name, shape=shape, center=p["center"], fwhm=w,
+                          bounds={"center": (p["center"] - half, p["center"] + half)}))
+        if kalpha2 and kalpha2[2]:
+            l1, l2, ratio = kalpha2
+            delta = float(kalpha2_position(p["center"], l1, l2) - p["center"])
+            a2 = name + "a2"
+            peaks.append(Peak(name=a2, shape=shape, center=p["center"] + delta, fwhm=w))
+            exprs[f"{a2}.center"] = f"{{{name}.center}} + {delta!r}"
+            exprs[f"{a2}.sigma"] = f"{{{name}.sigma}}"
+            exprs[f"{a2}.amplitude"] = f"{{{name}.amplitude}}*{float(ratio)!r}"
+            if shape == "pseudo-voigt":
+                exprs[f"{a2}.fraction"] = f"{{{name}.fraction}}"
+            if shape == "pearson7":
+                exprs[f"{a2}.expon"] = f"{{{name}.expon}}"
+    return ModelSpec(peaks=peaks, baseline="linear", exprs=exprs)
+
+
+def _fit_window(spec, xs, Yw, W, method, init=None):
+    """fit_batch when available (import inside: optional module), else an lmfit loop."""
+    try:
+        from ...fitting.batch import fit_batch
+    except ImportError:
+        fit_batch = None
+    if fit_batch is not None and method != "lmfit":
+        model, params = spec.to_lmfit(xs, Yw.mean(axis=0))
+        ds = fit_batch(model, xs, Yw, params=params, init=init, weights=W, method=method)
+        return {k: np.asarray(ds[k].values) for k in ds.data_vars}, ds.attrs.get("method", "batched-lm")
+    out = {}
+    for j, yj in enumerate(Yw):
+        model, params = spec.to_lmfit(xs, yj)
+        for k, v in (init or {}).items():
+            params[k].set(value=float(v[j]))
+        res = model.fit(yj, params, x=xs, weights=W[j] if W.ndim == 2 else W)
+        for k, par in res.params.items():
+            out.setdefault(k, np.full(len(Yw), np.nan))[j] = par.value
+            out.setdefault(k + "_stderr", np.full(len(Yw), np.nan))[j] = par.stderr if par.stderr else np.nan
+        out.setdefault("success", np.zeros(len(Yw), bool))[j] = res.success
+    return out, "lmfit-loop"
+
+
+def fit_series(patterns, *, peaks=None, wavelength_nm=None, kalpha2=True, shape="pseudo-voigt",
+               prominence_sigma=5.0, background_window_deg=1.5, method="auto") -> Result:
+    """Fit the same reflections in every pattern of a series with the batch engine.
+
+    Parameters
+    ----------
+    patterns : list of measurements or DataArray ``("scan", "two_theta")``
+        Patterns on one 2θ grid.
+    peaks : list of float, optional
+        Reflection positions (deg 2θ) to follow; default: peaks found in the mean pattern.
+    method : {"auto", "batched-lm", "lmfit-loop", "lmfit"}
+        ``auto`` uses the batch engine (``lmfit`` forces the plain lmfit loop, for comparisons).
+
+    Returns
+    -------
+    Result
+        ``data``: xarray Dataset (dims ``pattern``, ``peak``) with ``two_theta_deg``, ``d_nm``, ``fwhm_deg``,
+        ``area`` and their ``*_stderr``; table ``series`` (tidy); stats ``fit_s``, ``method``.
+    """
+    import time
+
+    import pandas as pd
+    import xarray as xr
+
+    from .analysis import wavelengths
+    from .peaks import _clusters, find_peaks
+
+    t0 = time.perf_counter()
+    x, Y, labels, first = _stack(patterns)
+    if x[0] > x[-1]:
+        x, Y = x[::-1], Y[:, ::-1]
+    l1, ka2, _ = wavelengths(first, wavelength_nm, kalpha2)
+    B = np.vstack([background(x, y, background_window_deg) for y in Y])
+    net = Y - B
+    mean_net = net.mean(axis=0)
+    step = float(np.median(np.diff(x)))
+    if peaks is None:
+        found = find_peaks(x, mean_net, noise=noise_sigma(Y.mean(axis=0)), prominence_sigma=prominence_sigma,
+                           kalpha2=ka2)
+    else:
+        found = [{"center": float(c), "height": float(np.interp(c, x, mean_net)), "fwhm": 10 * step} for c in peaks]
+    if not found:
+        raise ProcessingError("fit_series: no reflections found in the mean pattern")
+    W = 1.0 / np.sqrt(np.clip(Y, 1.0, None))
+    n = Y.shape[0]
+    found = sorted(found, key=lambda p: p["center"])
+    tracked = track_positions(x, net, found, step)
+    for k, p in enumerate(found):
+        p["k"] = k
+    cols = {k: [] for k in ("two_theta_deg", "two_theta_stderr", "fwhm_deg", "fwhm_stderr", "area", "area_stderr",
+                            "success")}
+    used = set()
+    t_fit = 0.0
+    from ...fitting.lineshapes import fwhm as _fwhm
+    for lo, hi, cluster, c0, c1 in _clusters(found, ka2):
+        ks = [p["k"] for p in cluster]
+        spread = float(np.max(np.abs(tracked[:, ks] - np.array([p["center"] for p in cluster])))) if n else 0.0
+        sel = (x >= lo - spread) & (x <= hi + spread)
+        spec = series_spec(cluster, ka2, shape, spread)
+        init = {f"p{i}_center": tracked[:, k] for i, k in enumerate(ks)}
+        t1 = time.perf_counter()
+        res, how = _fit_window(spec, x[sel], net[:, sel], W[:, sel], method, init)
+        t_fit += time.perf_counter() - t1
+        used.add(how)
+        for i in range(c0, c1):
+            pre = f"p{i}_"
+            sig = res[pre + "sigma"]
+            kw = {"fraction": res[pre + "fraction"]} if shape == "pseudo-voigt" else {"expon": res[pre + "expon"]}
+            fw = _fwhm(shape, sig, **kw)
+            cols["two_theta_deg"].append(res[pre + "center"])
+            cols["two_theta_stderr"].append(res.get(pre + "center_stderr", np.full(n, np.nan)))
+            cols["fwhm_deg"].append(fw)
+            cols["fwhm_stderr"].append(res.get(pre + "sigma_stderr", np.full(n, np.nan)) * fw / sig)
+            cols["area"].append(res[pre + "amplitude"])
+            cols["area_stderr"].append(res.get(pre + "amplitude_stderr", np.full(n, np.nan)))
+            cols["success"].append(np.asarray(res.get("success", np.ones(n, bool)), bool))
+    arr = {k: np.asarray(v).T for k, v in cols.items()}  # (pattern, peak)
+    arr["d_nm"] = bragg_d(arr["two_theta_deg"], l1)
+    arr["d_nm_stderr"] = bragg_d_stderr(arr["two_theta_deg"], arr["two_theta_stderr"], l1)
+    ref_tt = np.array(arr["two_theta_deg"]).mean(axis=0)
+    ds = xr.Dataset({k: (("pattern", "peak"), v) for k, v in arr.items()},
+                    coords={"pattern": labels, "peak": np.arange(arr["area"].shape[1]),
+                            "two_theta_start": ("peak", [p["center"] for p in found])})
+    long = ds.to_dataframe().reset_index()
+    q = {}
+    for j, t in enumerate(ref_tt):
+        v = arr["d_nm"][:, j]
+        q[f"peak({t:.2f}).d_nm.mean"] = Quantity(float(np.mean(v)), float(np.std(v, ddof=1)) if n > 1 else None, "nm")
+    total = time.perf_counter() - t0
+    return Result(processor="xrd.fit_series", technique="xrd", sample=f"series of {n}", quantities=q,
+                  tables={"series": long}, main_table="series", data=ds,
+                  params={"peaks": peaks, "wavelength_nm": l1, "shape": shape, "method": method},
+                  inputs=[dict(first.attrs.get("provenance", {}))],
+                  stats={"n_patterns": n, "n_peaks": int(arr["area"].shape[1]), "method": ",".join(sorted(used)),
+                         "fit_s": t_fit, "total_s": total, "n_failed": int((~arr["success"]).any(axis=1).sum())},
+                  meta={"wavelength_nm": l1, "kalpha2": list(ka2) if ka2 else None})
+
+
+def calibrate(standard, phase="Si", *, wavelength_nm=None, tolerance_deg=0.3, **fit_kw) -> dict:
+    """Zero shift and instrumental resolution from a standard (e.g. NIST Si 640, LaB6 660).
+
+    The standard's reflections are fitted, indexed against the reference cell (held fixed) and
+    ``zero_shift_deg`` = weighted mean of 2θ(obs) − 2θ(calc); the Caglioti function
+    FWHM² = U tan²θ + V tanθ + W is fitted (linear least squares) to the observed widths.
+
+    Returns
+    -------
+    dict
+        ``zero_shift_deg``, ``zero_shift_stderr``, ``caglioti`` (U, V, W; deg²), ``n_reflections``,
+        ``residual_rms_deg``. Pass ``zero_shift_deg`` and ``caglioti`` to :func:`analyse`.
+    """
+    from .analysis import wavelengths
+    from .peaks import check_pattern, fit_peaks_array
+    from .phases import _match
+    from .references import builtin, from_cif
+
+    check_pattern(standard)
+    src = standard.attrs.get("provenance", {}).get("source")
+    l1, ka2, _ = wavelengths(standard, wavelength_nm)
+    x = np.asarray(standard.coords["two_theta"].values, float)
+    y = np.asarray(standard.values, float)
+    ref = from_cif(phase) if str(phase).lower().endswith(".cif") else builtin(phase)
+    fp = fit_peaks_array(x, y, wavelength_nm=l1, kalpha2=ka2, source=src, **fit_kw)
+    pk = sorted(fp["peaks"], key=lambda p: p["two_theta_deg"])
+    tt = np.array([p["two_theta_deg"] for p in pk])
+    st = ref.sticks(l1, (x.min(), x.max()), min_rel=1.0)
+    m = _match(tt, st["two_theta"], tolerance_deg)
+    ok = m >= 0
+    if ok.sum() < 3:
+        raise ProcessingError(f"calibration: only {ok.sum()} reflections of {ref.name} found", src)
+    obs = tt[m[ok]]
+    calc = st["two_theta"][ok]
+    err = np.array([pk[j]["two_theta_stderr"] for j in m[ok]])
+    w = 1 / np.where(np.isfinite(err) & (err > 0), err, np.nanmedian(err)) ** 2
+    dz = obs - calc
+    z = float(np.sum(w * dz) / np.sum(w))
+    z_err = float(np.sqrt(np.sum(w * (dz - z) ** 2) / (np.sum(w) * max(len(dz) - 1, 1))))
+    fw = np.array([pk[j]["fwhm_deg"] for j in m[ok]])
+    t = np.tan(np.radians(obs / 2))
+    A = np.vstack([t ** 2, t, np.ones_like(t)]).T
+    uvw, *_ = np.linalg.lstsq(A, fw ** 2, rcond=None)
+    return {"phase": ref.name, "zero_shift_deg": z, "zero_shift_stderr": z_err, "caglioti": tuple(float(v) for v in uvw),
+            "n_reflections": int(ok.sum()), "residual_rms_deg": float(np.sqrt(np.mean((dz - z) ** 2))),
+            "wavelength_nm": l1}

@@ -1,0 +1,60 @@
+"""A 100-pattern series through the batch engine agrees with single-pattern lmfit fits."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import specproc as sp
+from specproc.testing.xrd_synth import measurement, synth_pattern
+
+LIBH4 = {"a": 7.17858, "b": 4.43686, "c": 6.80321}
+
+
+def make_series(n=100, grid=np.arange(15.0, 40.0, 0.02)):
+    """LiBH4 heated in situ: the cell expands linearly by up to 1 % over the series."""
+    pats, scales = [], np.linspace(1.0, 1.01, n)
+    for i, s in enumerate(scales):
+        cell = {k: v * s for k, v in LIBH4.items()}
+        x, y, _ = synth_pattern([{"phase": "LiBH4", "cell": cell}], grid, seed=100 + i, counts=3000)
+        pats.append(measurement(x, y, sample=f"T{i:03d}"))
+    return pats, scales
+
+
+@pytest.fixture(scope="module")
+def series():
+    pats, scales = make_series()
+    return pats, scales, sp.xrd.fit_series(pats, peaks=[17.95, 23.93, 24.79, 26.18, 26.99])
+
+
+def test_series_uses_batch_engine(series):
+    pats, scales, r = series
+    pytest.importorskip("specproc.fitting.batch")
+    assert r.stats["method"] == "batched-lm"
+    assert r.data.sizes == {"pattern": 100, "peak": 5}
+    assert r.stats["n_failed"] == 0
+
+
+def test_series_tracks_expansion(series):
+    pats, scales, r = series
+    d101 = r.data.d_nm.isel(peak=0).values
+    expected = 0.49379 * scales  # d scales with the cell
+    np.testing.assert_allclose(d101, expected, atol=5e-4)
+    assert np.corrcoef(d101, scales)[0, 1] > 0.99
+
+
+def test_series_agrees_with_single_fits(series):
+    from specproc.techniques.xrd.peaks import fit_peaks_array
+
+    pats, scales, r = series
+    for j in (0, 37, 99):
+        m = pats[j]
+        x = m.coords["two_theta"].values
+        single = fit_peaks_array(x, m.values, wavelength_nm=0.15405980, kalpha2=(0.15405980, 0.15444260, 0.5),
+                                 peaks=list(r.data.two_theta_deg.isel(pattern=j).values))["peaks"]
+        tt_s = np.array([p["two_theta_deg"] for p in single])
+        area_s = np.array([p["area"] for p in single])
+        tt_b = r.data.two_theta_deg.isel(pattern=j).values
+        area_b = r.data.area.isel(pattern=j).values
+        assert len(tt_s) == len(tt_b)
+        np.testing.assert_allclose(tt_b, tt_s, atol=2e-3)
+        np.testing.assert_allclose(area_b, area_s, rtol=0.03)
