@@ -1,0 +1,921 @@
+"""Batched nonlinear least squares: one model, thousands of spectra, maps or force curves at once.
+
+:func:`fit_batch` compiles a :class:`~specproc.fitting.models.ModelSpec` or an lmfit model made of
+known components (lmfit's Gaussian, Lorentzian, PseudoVoigt, Voigt, Pearson7, Constant, Linear,
+Polynomial, PowerLaw models and specproc's :mod:`~specproc.fitting.components`) to a vectorised
+Levenberg–Marquardt solver:
+
+* **Jacobians are analytic** (:mod:`specproc.fitting._batch_kernels`). For models without Voigt peaks a
+  fused numba kernel (``parallel=True, cache=True``) accumulates ``J^T J`` and ``J^T r`` per dataset
+  without storing the Jacobian; Voigt peaks (complex Faddeeva function) use the numpy path.
+* **The small normal equations of all datasets are solved at once** with ``np.linalg.solve`` on
+  ``(n, p, p)`` arrays (Jacobi-scaled, Marquardt damping ``lambda * diag(J^T J)``, Nielsen's update of
+  ``lambda``).
+* **Bounds: projected steps.** Each trial point is clipped to ``[min, max]``; a parameter sitting on a
+  bound whose gradient points outwards is frozen for that iteration (active set), so the others still
+  take a full Gauss–Newton step. (lmfit uses a sine transform instead; the minimum found is the same,
+  and away from bounds the standard errors are identical.) Bounds on expression parameters are ignored.
+* **Fixed and linked parameters**: ``vary=False`` parameters and lmfit expressions that are affine in
+  the independent parameters (``b_sigma = a_sigma``, ``x = y + const``, ``x = k*y``, sums of those) are
+  compiled to ``P = A theta + c``; a non-affine expression on a model argument makes the model
+  non-batchable (-> lmfit loop). Other expressions (``fwhm``, ``height``...) are evaluated after the fit
+  with lmfit's own expression interpreter; their standard errors are propagated linearly.
+* **Statistics like lmfit**: ``chisqr = sum (w (y - f))^2``, ``redchi = chisqr / (m - p)``, covariance
+  ``(J^T J)^-1 * redchi``, ``r2 = 1 - chisqr / sum (w (y - mean y))^2``.
+* **Convergence** (MINPACK-like, per dataset): an accepted step with relative reductions of chi^2
+  (actual and predicted) below ``tol``, or a relative step below ``tol``, or no predicted reduction left.
+  ``max_iter`` without convergence, or a non-finite chi^2 -> ``success = False``.
+
+* **Parallel and memory-bounded**: datasets are fitted in chunks (default: ~512 MiB of working
+  memory); the numba kernel runs in parallel over the datasets of a chunk (``n_jobs`` threads), the
+  numpy path runs chunks in threads (numpy releases the GIL). ``warm_start`` fits chunks in raster order
+  and seeds each dataset from its neighbour in the previous chunk only when that fit converged and its
+  values give a lower starting chi^2 than the ordinary initial values (a bad pixel never propagates).
+* **NaN/inf** in a dataset (or its weights) masks that dataset: not fitted, values NaN, ``masked=True``.
+
+Models it cannot batch fall back to a loop of lmfit fits (``method="lmfit-loop"``; worker processes for
+stacks of >= 256 datasets, threads below), with the same output Dataset and the reason in
+``attrs["fallback_reason"]``.
+"""
+from __future__ import annotations
+
+import math
+import operator
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from ..core.errors import FitError, ParameterError
+
+__all__ = ["fit_batch", "evaluate_batch", "BatchModel", "compile_model"]
+
+WORK_MEMORY = 512 * 2 ** 20  # bytes of working memory per chunk (all threads)
+_LMFIT_KINDS = {"gaussian": "gaussian", "lorentzian": "lorentzian", "pvoigt": "pseudo-voigt", "voigt": "voigt",
+                "pearson7": "pearson7", "constant": "constant", "linear": "linear", "powerlaw": "powerlaw"}
+
+
+class NotBatchable(Exception):
+    """The model cannot be compiled to the batched form (reason in the message)."""
+
+
+# ====================================================================== model compilation
+class BatchModel:
+    """An lmfit model + Parameters compiled to the batched form.
+
+    Attributes
+    ----------
+    comps : list of (kind, prefix, names)
+        Components in order, with the names of their arguments in the full parameter vector.
+    qnames : list of str
+        Full parameter vector (all model-function arguments, length q).
+    free, fixed : list of str
+        Independent parameters that vary (``theta``, length p) / are fixed (``phi``).
+    A_free, A_fixed, c : ndarray
+        ``P = theta @ A_free.T + phi @ A_fixed.T + c`` (affine links).
+    lo, hi : ndarray (p,)
+        Bounds of the free parameters.
+    """
+
+    def __init__(self, model, params):
+        self.model = model
+        self.params = params.copy()  # own interpreter: expressions are evaluated on arrays
+        # lmfit's derived expressions use max()/min() on scalars; make them elementwise for arrays
+        self.params._asteval.symtable["max"] = _elementwise(max, np.maximum)
+        self.params._asteval.symtable["min"] = _elementwise(min, np.minimum)
+        self.comps = []
+        for kind, comp in _components(model):
+            pre = comp.prefix
+            if kind == "polynomial":
+                names = [f"{pre}c{i}" for i in range(comp.poly_degree + 1)]
+            else:
+                from ._batch_kernels import PARAMS
+
+                names = [pre + n for n in PARAMS[kind]]
+            for n in names:
+                if n not in params:
+                    raise NotBatchable(f"parameter {n!r} of component {comp.name} missing from params")
+            self.comps.append((kind, pre, names))
+        self.qnames = [n for _, _, names in self.comps for n in names]
+        self.kinds = [k for k, _, _ in self.comps]
+        self.npars = np.array([len(n) for _, _, n in self.comps], np.int64)
+        self.offsets = np.concatenate([[0], np.cumsum(self.npars)[:-1]]).astype(np.int64)
+        self.indep = [n for n, p in params.items() if not p.expr]
+        self.free = [n for n in self.indep if params[n].vary]
+        self.fixed = [n for n in self.indep if not params[n].vary]
+        self.exprs = [n for n, p in params.items() if p.expr]
+        if not self.free:
+            raise NotBatchable("no parameter varies")
+        self.lo = np.array([params[n].min for n in self.free], float)
+        self.hi = np.array([params[n].max for n in self.free], float)
+        self._affine()
+        from ._batch_kernels import CODE, NUMPY_ONLY
+
+        self.codes = np.array([CODE[k] for k in self.kinds], np.int64)
+        self.numba_ok = not (set(self.kinds) & NUMPY_ONLY)
+
+    # ---------------------------------------------------------------- expressions
+    def eval_all(self, values: dict) -> dict:
+        """Evaluate every expression parameter with lmfit's interpreter on arrays of values.
+
+        ``values`` maps independent names to arrays of shape (n,); returns all names -> arrays.
+        Expressions that do not vectorise (e.g. ``max()`` on arrays) are evaluated dataset by dataset.
+        """
+        ast = self.params._asteval
+        out = dict(values)
+        for n, v in values.items():
+            ast.symtable[n] = v
+        todo = list(self.exprs)
+        for _ in range(len(todo) + 1):
+            if not todo:
+                break
+            left = []
+            for n in todo:
+                expr = self.params[n].expr
+                deps = _expr_names(ast, expr)
+                if any(d in self.params and d not in out for d in deps):
+                    left.append(n)
+                    continue
+                out[n] = self._eval_expr(ast, expr, out)
+                ast.symtable[n] = out[n]
+            todo = left
+        for n in todo:  # circular / unresolved
+            out[n] = np.full_like(next(iter(values.values())), np.nan, dtype=float)
+        return out
+
+    @staticmethod
+    def _eval_expr(ast, expr, env):
+        nn = len(next(iter(env.values())))
+        ast.error = []
+        try:
+            val = ast.eval(expr, show_errors=False, raise_errors=True)
+            if not ast.error:
+                val = np.asarray(val, dtype=float)
+                if val.shape in ((), (nn,)):
+                    return np.broadcast_to(val, (nn,)).astype(float)
+        except Exception:
+            pass
+        ast.error = []
+        res = np.full(nn, np.nan)
+        saved = {k: v for k, v in env.items()}
+        for i in range(nn):
+            for k, v in saved.items():
+                ast.symtable[k] = float(v[i])
+            try:
+                res[i] = float(np.real(ast.eval(expr, show_errors=False, raise_errors=True)))
+            except Exception:
+                res[i] = np.nan
+            ast.error = []
+        for k, v in saved.items():
+            ast.symtable[k] = v
+        return res
+
+    def _affine(self):
+        """Probe the expressions of model arguments: ``P = A [theta, phi] + c`` or NotBatchable."""
+        indep = self.indep
+        v0 = np.array([_finite(self.params[n].value) for n in indep], float)
+        h = np.maximum(np.abs(v0) * 1e-3, 1e-3)
+        rng = np.random.default_rng(0)
+        # columns: base, +h_j for each j, and a random far point to check affinity
+        pts = [v0] + [v0 + h[j] * np.eye(len(indep))[j] for j in range(len(indep))]
+        far = v0 + h * 37.0 * rng.uniform(-1, 1, len(indep))
+        pts.append(far)
+        vals = np.array(pts).T  # (n_indep, npts)
+        out = self.eval_all({n: vals[k] for k, n in enumerate(indep)})
+        Q = np.array([out[n] for n in self.qnames])  # (q, npts)
+        if not np.all(np.isfinite(Q)):
+            raise NotBatchable("an expression of a model parameter could not be evaluated")
+        A = (Q[:, 1:1 + len(indep)] - Q[:, :1]) / h[None, :]
+        A[np.abs(A) < 1e-9] = 0.0
+        c = Q[:, 0] - A @ v0
+        pred = A @ far + c
+        scale = np.maximum(np.abs(Q[:, -1]), 1e-12)
+        if np.any(np.abs(pred - Q[:, -1]) > 1e-6 * scale + 1e-9 * np.abs(A) @ np.abs(far)):
+            bad = [self.qnames[i] for i in np.nonzero(np.abs(pred - Q[:, -1]) > 1e-6 * scale)[0]]
+            raise NotBatchable(f"non-affine expressions for {bad}")
+        fi = [indep.index(n) for n in self.free]
+        xi = [indep.index(n) for n in self.fixed]
+        self.A_free, self.A_fixed, self.c = A[:, fi], A[:, xi], c
+
+    def full(self, theta, phi):
+        return theta @ self.A_free.T + phi @ self.A_fixed.T + self.c
+
+
+def _elementwise(scalar, ufunc):
+    def f(*args):
+        if len(args) == 2 and any(np.ndim(a) for a in args):
+            return ufunc(*args)
+        return scalar(*args)
+
+    return f
+
+
+def _finite(v):
+    v = float(v) if v is not None else 0.0
+    return v if math.isfinite(v) else 0.0
+
+
+def _expr_names(ast, expr):
+    import ast as pyast
+
+    try:
+        tree = pyast.parse(expr)
+    except SyntaxError:
+        return set()
+    return {node.id for node in pyast.walk(tree) if isinstance(node, pyast.Name)}
+
+
+def _components(model):
+    """Flatten an additive lmfit model into ``[(kind, component_model)]`` or raise NotBatchable."""
+    import lmfit
+
+    from . import components as C
+
+    if isinstance(model, lmfit.model.CompositeModel):
+        if model.op is not operator.add:
+            raise NotBatchable(f"composite operator {model.op.__name__} (only + is batched)")
+        return _components(model.left) + _components(model.right)
+    if list(model.independent_vars) != ["x"]:
+        raise NotBatchable(f"independent variables {model.independent_vars}")
+    if isinstance(model, lmfit.models.PolynomialModel):
+        return [("polynomial", model)]
+    func = model.func
+    if func in C.KNOWN_FUNCS:
+        return [(C.KNOWN_FUNCS[func], model)]
+    if getattr(func, "__module__", "") in ("lmfit.lineshapes", "lmfit.models") and func.__name__ in _LMFIT_KINDS:
+        return [(_LMFIT_KINDS[func.__name__], model)]
+    raise NotBatchable(f"unknown component function {getattr(func, '__name__', func)!r}")
+
+
+def compile_model(model, params) -> BatchModel:
+    """Compile an lmfit model + Parameters; raises :class:`NotBatchable` with the reason."""
+    return BatchModel(model, params)
+
+
+# ====================================================================== evaluation (chi2, JtJ, Jtr)
+class _Evaluator:
+    def __init__(self, bm: BatchModel, x, Y, W):
+        from . import _batch_kernels as K
+
+        self.K, self.bm, self.x, self.Y, self.W = K, bm, x, Y, W
+        self.use_numba = bm.numba_ok and K.HAVE_NUMBA
+
+    def __call__(self, rows, P, want=True):
+        """chi^2 (n,), J^T J (n, q, q), J^T r (n, q) of datasets ``rows`` at full parameters ``P``."""
+        bm, n, q = self.bm, len(rows), P.shape[1]
+        if self.use_numba:
+            cost, JtJ, Jtr = np.zeros(n), np.zeros((n, q, q)), np.zeros((n, q))
+            with self.K.KERNEL_LOCK:  # workqueue threading layer: one parallel launch at a time
+                self.K.normal_kernel(self.x, self.Y, self.W, rows.astype(np.int64), np.ascontiguousarray(P),
+                                     bm.codes, bm.offsets, bm.npars, want, cost, JtJ, Jtr)
+            return (cost, JtJ, Jtr) if want else (cost, None, None)
+        val, J, _ = self.K.eval_components(bm.kinds, bm.offsets, bm.npars, self.x, P, jac=want)
+        W = self.W if self.W.shape[0] == 1 else self.W[rows]
+        R = W * (self.Y[rows] - val)
+        cost = np.einsum("nm,nm->n", R, R)
+        if not want:
+            return cost, None, None
+        J = J.transpose(0, 2, 1) * W[:, None, :]  # (n, q, m): batched BLAS products
+        return cost, np.matmul(J, J.transpose(0, 2, 1)), np.matmul(J, R[:, :, None])[:, :, 0]
+
+
+def _selection(A):
+    """True if ``A`` is the identity, the row indices if it only selects rows (fixed params), else None."""
+    q, p = A.shape
+    if q == p and np.array_equal(A, np.eye(p)):
+        return True
+    nz = A != 0
+    if np.all(A[nz] == 1) and np.all(nz.sum(axis=0) == 1) and np.all(nz.sum(axis=1) <= 1):
+        return np.argmax(nz, axis=0)
+    return None
+
+
+def _solve_scaled(H, g):
+    """Solve ``H d = g`` for stacks with Jacobi scaling (parameters differ by many decades)."""
+    d = np.sqrt(np.maximum(np.einsum("nii->ni", H), 1e-300))
+    Hs = H / d[:, :, None] / d[:, None, :]
+    try:
+        s = np.linalg.solve(Hs, (g / d)[..., None])[..., 0]
+    except np.linalg.LinAlgError:
+        s = np.empty_like(g)
+        for i in range(len(g)):
+            s[i] = np.linalg.lstsq(Hs[i], g[i] / d[i], rcond=None)[0]
+    return s / d
+
+
+def _inv_scaled(H):
+    """Inverses of a stack of J^T J (Jacobi-scaled); NaN where (numerically) singular."""
+    d = np.sqrt(np.maximum(np.einsum("nii->ni", H), 1e-300))
+    Hs = H / d[:, :, None] / d[:, None, :]
+    C = np.full_like(H, np.nan)
+    finite = np.isfinite(Hs).all(axis=(1, 2))
+    if finite.any():
+        good = np.nonzero(finite)[0]
+        cond = np.linalg.cond(Hs[good])
+        good = good[cond < 1e14]  # pinv would hide a singular (non-identifiable) model
+        if good.size:
+            C[good] = np.linalg.inv(Hs[good])
+    return C / d[:, :, None] / d[:, None, :]
+
+
+def _lm(bm: BatchModel, ev: _Evaluator, rows, theta, phi, max_iter, tol):
+    """Levenberg–Marquardt on datasets ``rows`` from ``theta`` (n, p). Returns a dict of arrays."""
+    n, p = theta.shape
+    lo, hi = bm.lo, bm.hi
+    theta = np.clip(theta, lo, hi)
+    A = bm.A_free
+    base = phi @ bm.A_fixed.T + bm.c
+
+    sel = _selection(A)
+
+    def evaluate(idx, th):
+        cost, JtJ, Jtr = ev(rows[idx], th @ A.T + base[idx])
+        if sel is None:  # general affine links: A^T (J^T J) A
+            return cost, np.matmul(np.matmul(A.T, JtJ), A), Jtr @ A
+        if sel is True:  # every model parameter is free
+            return cost, JtJ, Jtr
+        return cost, JtJ[:, sel][:, :, sel], Jtr[:, sel]
+
+    allidx = np.arange(n)
+    cost, H, g = evaluate(allidx, theta)
+    nfev = np.ones(n, np.int64)
+    lam = np.full(n, 1e-5)  # x diag(J^T J): start close to Gauss-Newton; Nielsen's rule raises it
+    nu = np.full(n, 2.0)
+    D = np.maximum(np.einsum("nii->ni", H), 1e-300)
+    done = ~np.isfinite(cost)
+    success = np.zeros(n, bool)
+    for _ in range(max_iter):
+        idx = np.nonzero(~done)[0]
+        if idx.size == 0:
+            break
+        Hi, gi, th = H[idx], g[idx], theta[idx]
+        D[idx] = np.maximum(D[idx], np.einsum("nii->ni", Hi))
+        frozen = ((th <= lo) & (gi < 0)) | ((th >= hi) & (gi > 0))
+        M = Hi + lam[idx, None, None] * (D[idx][:, :, None] * np.eye(p))
+        if frozen.any():
+            M = M.copy()
+            gi = np.where(frozen, 0.0, gi)
+            fr = frozen[:, :, None] | frozen[:, None, :]
+            M[fr] = 0.0
+            M[:, np.arange(p), np.arange(p)] += frozen * D[idx]
+        step = _solve_scaled(M, gi)
+        new = np.clip(th + step, lo, hi)
+        step = new - th
+        hmat = Hi if not frozen.any() else np.where(frozen[:, :, None] | frozen[:, None, :], 0.0, Hi)
+        pred = 2 * np.einsum("ni,ni->n", step, gi) - np.einsum("ni,nij,nj->n", step, hmat, step)
+        # converged before evaluating the trial point: near Gauss-Newton (small lambda) the quadratic
+        # model's predicted reduction is the reduction left; if it is below tol, stop (saves one
+        # model + Jacobian evaluation per dataset)
+        sd = np.sqrt(D[idx])
+        xnorm = np.linalg.norm(sd * th, axis=1)
+        snorm = np.linalg.norm(sd * step, axis=1)
+        c0 = cost[idx]
+        pre = ((lam[idx] <= 1e-2) & np.isfinite(c0) & (pred >= 0)
+               & ((pred <= tol * c0) | (snorm <= tol * np.maximum(xnorm, 1e-300))))
+        if pre.any():
+            success[idx[pre]] = True
+            done[idx[pre]] = True
+            keep = ~pre
+            idx, th, gi, step, new, pred = idx[keep], th[keep], gi[keep], step[keep], new[keep], pred[keep]
+            sd, xnorm, snorm, c0 = sd[keep], xnorm[keep], snorm[keep], c0[keep]
+            if idx.size == 0:
+                continue
+        cnew, Hn, gn = evaluate(idx, new)
+        nfev[idx] += 1
+        actual = c0 - cnew
+        ok = np.isfinite(cnew) & (actual > 0)
+        rho = np.where(pred > 0, actual / np.where(pred > 0, pred, 1.0), 0.0)
+        # convergence tests use the state before the update
+        rel_a = np.abs(actual) / np.maximum(c0, 1e-300)
+        rel_p = np.abs(pred) / np.maximum(c0, 1e-300)
+        conv = ok & (((rel_a <= tol) & (rel_p <= tol)) | (snorm <= tol * np.maximum(xnorm, 1e-300)))
+        conv |= ~ok & np.isfinite(c0) & ((rel_p <= tol) | (snorm <= tol * np.maximum(xnorm, 1e-300)))
+        conv |= (c0 == 0)
+        a = idx[ok]
+        theta[a], cost[a], H[a], g[a] = new[ok], cnew[ok], Hn[ok], gn[ok]
+        lam[a] *= np.maximum(1 / 3, 1 - (2 * rho[ok] - 1) ** 3)
+        nu[a] = 2.0
+        r = idx[~ok]
+        lam[r] *= nu[r]
+        nu[r] *= 2
+        stuck = lam[idx] > 1e16
+        success[idx[conv]] = True
+        done[idx[conv | stuck]] = True
+        done[~np.isfinite(cost)] = True
+    return dict(theta=theta, cost=cost, H=H, success=success & np.isfinite(cost), nfev=nfev)
+
+
+# ====================================================================== data preparation
+def _prepare(x, Y, dims, coords):
+    try:
+        import xarray as xr
+    except ImportError:  # pragma: no cover
+        xr = None
+    if xr is not None and isinstance(Y, xr.DataArray):
+        sdims = tuple(Y.dims[:-1])
+        if x is None:
+            x = Y[Y.dims[-1]].values
+        cds = {k: v for k, v in Y.coords.items() if set(v.dims) <= set(sdims) and v.dims}
+        if coords:
+            cds.update(coords)
+        Yv = Y.values
+        dims = sdims
+        coords = cds
+    else:
+        Yv = np.asarray(Y)
+        if dims is None:
+            nd = Yv.ndim - 1
+            dims = ("dataset",) if nd == 1 else tuple(f"dim_{i}" for i in range(nd))
+        dims = tuple(dims)
+        coords = dict(coords or {})
+    if x is None:
+        raise ParameterError("fit_batch: x is required for a plain array Y")
+    x = np.asarray(x, float)
+    if Yv.ndim < 1 or Yv.shape[-1] != x.shape[0] or x.ndim != 1:
+        raise ParameterError(f"fit_batch: Y has shape {Yv.shape}, its last axis must match x ({x.shape})")
+    stack = Yv.shape[:-1]
+    if len(dims) != len(stack):
+        raise ParameterError(f"fit_batch: dims {dims} do not match the stack shape {stack}")
+    if not np.issubdtype(Yv.dtype, np.number) or np.iscomplexobj(Yv):
+        raise ParameterError("fit_batch: Y must be real numbers")
+    return x, Yv.reshape(-1, x.shape[0]), stack, dims, coords
+
+
+def _params_for(model, x, Yf, params):
+    from .models import ModelSpec
+
+    # mean of the finite datasets, in blocks (Y may be a large spectrum image)
+    tot, cnt = np.zeros(Yf.shape[1]), 0
+    for s in range(0, Yf.shape[0], 1024):
+        blk = np.asarray(Yf[s:s + 1024], float)
+        good = np.isfinite(blk).all(axis=1)
+        tot += blk[good].sum(axis=0)
+        cnt += int(good.sum())
+    ymean = tot / max(cnt, 1)
+    if isinstance(model, ModelSpec):
+        lm, p0 = model.to_lmfit(x, ymean)
+        return lm, (params if params is not None else p0)
+    import lmfit
+
+    if not isinstance(model, lmfit.Model):
+        raise ParameterError(f"fit_batch: model must be a ModelSpec or an lmfit Model, not {type(model).__name__}")
+    if params is None:
+        try:
+            params = model.guess(ymean, x=x)
+        except Exception:
+            params = model.make_params()
+        for par in params.values():
+            if par.expr is None and not math.isfinite(par.value):
+                par.set(value=0.0)
+    return model, params
+
+
+# ====================================================================== public API
+def fit_batch(model, x, Y, *, params=None, init=None, weights=None, max_iter=200, tol=1e-10, chunk_size=None,
+              n_jobs=None, warm_start=False, dims=None, coords=None, method="auto"):
+    """Fit one model to every dataset of a stack (spectra, map of spectra, force-curve map).
+
+    Parameters
+    ----------
+    model : ModelSpec or lmfit.Model
+        A :class:`~specproc.fitting.models.ModelSpec` or an lmfit (composite) model of known components.
+    x : array (m,) or None
+        Signal axis (axis units). ``None`` takes the last coordinate of a DataArray ``Y``.
+    Y : array (..., m) or xarray.DataArray
+        Stack of datasets; the last dim is the signal axis. Its stack dims are kept in the output.
+    params : lmfit.Parameters, optional
+        Initial values, bounds, ``vary``, ``expr``. Default: ``model.to_lmfit(x, mean(Y))`` for a
+        ModelSpec, ``model.guess`` (else ``make_params``) for an lmfit model.
+    init : dict of name -> array, optional
+        Per-dataset initial values (array of the stack shape, or flat of length n) of independent params.
+    weights : array (m,) or (..., m), optional
+        Residual weights like lmfit (``w * (y - f)``), e.g. ``1/sigma``.
+    max_iter : int
+        Maximum LM iterations per dataset (each one model + Jacobian evaluation).
+    tol : float
+        Relative tolerance on chi^2 reduction and on the step (see module doc).
+    chunk_size : int, optional
+        Datasets per chunk (default: from the array sizes, ~512 MiB of working memory; with
+        ``warm_start`` one row of the last stack dim).
+    n_jobs : int, optional
+        Threads (numba / chunk threads) or worker processes (lmfit loop). Default: all cores.
+    warm_start : bool
+        Fit chunks in raster order, seeding dataset ``j`` of a chunk with the result of dataset ``j``
+        of the previous chunk when that fit converged (else with the ordinary initial values).
+    dims, coords : optional
+        Names / coordinates of the stack dims of a plain array ``Y``.
+    method : {"auto", "batched-lm", "lmfit-loop"}
+        ``auto`` batches when the model compiles and falls back to the lmfit loop otherwise.
+
+    Returns
+    -------
+    xarray.Dataset
+        One variable per parameter (stack dims), ``<name>_stderr``, ``chisqr``, ``redchi``, ``r2``,
+        ``success``, ``nfev``, ``masked``; attrs ``method``, ``n_datasets``, ``n_failed``, ``n_masked``,
+        ``timings`` (s: ``compile``, ``fit``, ``total``) and ``fail_reason`` when falling back.
+    """
+    t_start = time.perf_counter()
+    method = {"batched": "batched-lm", "lmfit": "lmfit-loop"}.get(method, method)
+    if method not in ("auto", "batched-lm", "lmfit-loop"):
+        raise ParameterError(f"fit_batch: unknown method {method!r}; one of auto, batched-lm, lmfit-loop")
+    if max_iter < 1 or not tol > 0:
+        raise ParameterError("fit_batch: max_iter must be >= 1 and tol > 0")
+    x, Yf, stack, dims, coords = _prepare(x, Y, dims, coords)
+    n, m = Yf.shape
+    lm_model, params = _params_for(model, x, Yf, params)
+    W = _weights(weights, stack, m)
+    masked = np.zeros(n, bool)
+    for s in range(0, n, 4096):
+        masked[s:s + 4096] = ~np.isfinite(Yf[s:s + 4096]).all(axis=1)
+    if W.shape[0] > 1:
+        masked |= ~np.isfinite(W).all(axis=1)
+    elif not np.isfinite(W).all():
+        raise ParameterError("fit_batch: weights contain NaN/inf")
+    n_jobs = n_jobs or os.cpu_count() or 1
+    init = _init_arrays(init, params, n)
+
+    reason = None
+    bm = None
+    if method != "lmfit-loop":
+        try:
+            bm = compile_model(lm_model, params)
+        except NotBatchable as e:
+            if method == "batched-lm":
+                raise FitError(f"fit_batch: model cannot be batched: {e}") from None
+            reason = str(e)
+    timings = {"compile": 0.0}
+    if bm is not None:
+        res = _run_batched(bm, x, Yf, W, masked, init, max_iter, tol, chunk_size, n_jobs, warm_start, stack,
+                           timings)
+        used = "batched-lm"
+    else:
+        res = _run_lmfit_loop(lm_model, params, x, Yf, W, masked, init, max_iter, chunk_size, n_jobs)
+        used = "lmfit-loop"
+    timings["total"] = time.perf_counter() - t_start
+    timings["fit"] = timings["total"] - timings["compile"]
+    ds = _to_dataset(res, stack, dims, coords, masked)
+    ds.attrs.update(method=used, n_datasets=int(n), n_failed=int((~res["success"] & ~masked).sum()),
+                    n_masked=int(masked.sum()), timings=timings, compile_s=timings["compile"],
+                    fit_s=timings["fit"], total_s=timings["total"])
+    if reason:
+        ds.attrs["fallback_reason"] = reason
+    return ds
+
+
+def _weights(weights, stack, m):
+    if weights is None:
+        return np.ones((1, m))
+    w = np.asarray(weights, float)
+    if w.shape == (m,):
+        return w[None, :]
+    try:
+        return np.broadcast_to(w, stack + (m,)).reshape(-1, m)
+    except ValueError:
+        raise ParameterError(f"fit_batch: weights of shape {w.shape} do not match Y") from None
+
+
+def _init_arrays(init, params, n):
+    out = {}
+    for name, v in (init or {}).items():
+        if name not in params:
+            raise ParameterError(f"fit_batch: init has unknown parameter {name!r}")
+        if params[name].expr:
+            raise ParameterError(f"fit_batch: init for {name!r}, which is an expression")
+        a = np.asarray(v, float).reshape(-1)
+        if a.size == 1:
+            a = np.full(n, a[0])
+        if a.size != n:
+            raise ParameterError(f"fit_batch: init[{name!r}] has {a.size} values for {n} datasets")
+        out[name] = a
+    return out
+
+
+def _start_values(bm, init, n):
+    th = np.empty((n, len(bm.free)))
+    ph = np.empty((n, len(bm.fixed)))
+    for j, name in enumerate(bm.free):
+        th[:, j] = init.get(name, _finite(bm.params[name].value))
+    for j, name in enumerate(bm.fixed):
+        ph[:, j] = init.get(name, _finite(bm.params[name].value))
+    return th, ph
+
+
+def _default_chunk(n, m, q, numpy_path, n_jobs):
+    per = m * 8 * (2 + (4 * q if numpy_path else 0)) + q * q * 8 * 8
+    return int(max(1, min(n, WORK_MEMORY // max(per, 1) // (n_jobs if numpy_path else 1))))
+
+
+def _run_batched(bm, x, Yf, W, masked, init, max_iter, tol, chunk_size, n_jobs, warm_start, stack, timings):
+    from . import _batch_kernels as K
+
+    n, m = Yf.shape
+    p, q = len(bm.free), len(bm.qnames)
+    from ._batch_kernels import NUMPY_ONLY
+
+    use_numba = K.HAVE_NUMBA and not (set(bm.kinds) & NUMPY_ONLY)
+    if chunk_size is None:
+        chunk_size = (stack[-1] if warm_start and stack else _default_chunk(n, m, q, not use_numba, n_jobs))
+    chunk_size = max(1, int(chunk_size))
+    if use_numba and not K.kernel_is_compiled():
+        timings["compile"] = K.warm_up_kernel()
+    Yc = Yf if (Yf.dtype == np.float64 and Yf.flags.c_contiguous) or not use_numba else None
+    ev = _Evaluator(bm, x, Yc, np.ascontiguousarray(W, float))
+    theta0, phi = _start_values(bm, init, n)
+    out = dict(theta=np.full((n, p), np.nan), cost=np.full(n, np.nan), H=np.full((n, p, p), np.nan),
+               success=np.zeros(n, bool), nfev=np.zeros(n, np.int64))
+    starts = list(range(0, n, chunk_size))
+
+    def chunk_eval(s, e):
+        """Evaluator for rows s:e and the row offset to subtract (a converted copy if Y is not C float64)."""
+        if not (ev.use_numba and ev.Y is None):
+            return ev, 0
+        local = _Evaluator(bm, x, np.ascontiguousarray(Yf[s:e], float), ev.W if ev.W.shape[0] == 1
+                           else np.ascontiguousarray(ev.W[s:e]))
+        return local, s
+
+    def run_chunk(s, th0, cev=None):
+        e = min(n, s + chunk_size)
+        rows = np.arange(s, e)
+        keep = rows[~masked[s:e]]
+        if keep.size == 0:
+            return s, e, keep, None
+        local, off = cev or chunk_eval(s, e)
+        r = _lm(bm, local, keep - off, th0[keep - s].copy(), phi[keep], max_iter, tol)
+        return s, e, keep, r
+
+    def store(s, e, keep, r):
+        if r is None:
+            return
+        for k in ("theta", "cost", "H", "success", "nfev"):
+            out[k][keep] = r[k]
+
+    prev = None
+    numba_threads = None
+    if ev.use_numba:
+        import numba
+
+        numba_threads = numba.get_num_threads()
+        numba.set_num_threads(max(1, min(n_jobs, numba.config.NUMBA_NUM_THREADS)))
+    try:
+        if warm_start or ev.use_numba or n_jobs == 1 or len(starts) == 1:
+            for s in starts:
+                e = min(n, s + chunk_size)
+                th0 = theta0[s:e].copy()
+                cev = chunk_eval(s, e)
+                if warm_start and prev is not None:
+                    ps, pe = prev
+                    k = min(e - s, pe - ps)
+                    good = out["success"][ps:ps + k] & ~masked[ps:ps + k] & ~masked[s:s + k]
+                    if good.any():
+                        # seed only where the neighbour converged AND its values start this dataset
+                        # better (lower chi^2) than the ordinary initial values: a fit that converged
+                        # on garbage (a bad pixel) is never propagated
+                        rows = np.arange(s, s + k)[good]
+                        warm = np.clip(out["theta"][ps:ps + k][good], bm.lo, bm.hi)
+                        base = phi[rows] @ bm.A_fixed.T + bm.c
+                        local, off = cev
+                        cw = local(rows - off, warm @ bm.A_free.T + base, want=False)[0]
+                        cc = local(rows - off, th0[:k][good] @ bm.A_free.T + base, want=False)[0]
+                        better = np.isfinite(cw) & (cw < np.where(np.isfinite(cc), cc, np.inf))
+                        th0[np.nonzero(good)[0][better]] = warm[better]
+                store(*run_chunk(s, th0, cev))
+                prev = (s, e)
+        else:  # numpy path: numpy releases the GIL in the big array operations -> threads over chunks
+            with ThreadPoolExecutor(max_workers=n_jobs) as pool:
+                futs = [pool.submit(run_chunk, s, theta0[s:min(n, s + chunk_size)].copy()) for s in starts]
+                for f in futs:
+                    store(*f.result())
+    finally:
+        if numba_threads is not None:
+            import numba
+
+            numba.set_num_threads(numba_threads)
+    return _finish(bm, out, phi, masked, Yf, W, m)
+
+
+def _finish(bm, out, phi, masked, Yf, W, m):
+    """Parameter values, standard errors and statistics from the LM state of every dataset."""
+    n, p = out["theta"].shape
+    theta, H = out["theta"], out["H"]
+    ok = ~masked & np.isfinite(out["cost"])
+    chisqr = np.where(ok, out["cost"], np.nan)
+    nfree = m - p
+    redchi = chisqr / nfree if nfree > 0 else np.full(n, np.nan)
+    cov = np.full((n, p, p), np.nan)
+    if ok.any():
+        cov[ok] = _inv_scaled(H[ok]) * redchi[ok, None, None]
+    # values of every parameter (independent + expressions)
+    vals = {name: theta[:, j] for j, name in enumerate(bm.free)}
+    vals.update({name: phi[:, j] for j, name in enumerate(bm.fixed)})
+    allv = bm.eval_all(vals)
+    stderr = {name: np.sqrt(np.maximum(np.einsum("nii->ni", cov)[:, j], 0)) for j, name in enumerate(bm.free)}
+    for name in bm.fixed:
+        stderr[name] = np.where(ok, 0.0, np.nan)
+    # expressions: linear propagation with a finite-difference gradient wrt the free parameters
+    if bm.exprs:
+        grads = {e: np.zeros((n, p)) for e in bm.exprs}
+        for j, name in enumerate(bm.free):
+            h = np.maximum(np.abs(theta[:, j]) * 1e-6, 1e-10)
+            pv = dict(vals)
+            pv[name] = theta[:, j] + h
+            up = bm.eval_all(pv)
+            for e in bm.exprs:
+                grads[e][:, j] = (up[e] - allv[e]) / h
+        bm.eval_all(vals)
+        for e in bm.exprs:
+            gr = grads[e]
+            stderr[e] = np.sqrt(np.maximum(np.einsum("ni,nij,nj->n", gr, cov, gr), 0))
+    # r2 like lmfit: 1 - chisqr / sum (w (y - mean y))^2, in blocks to keep the memory bounded
+    sst = np.full(n, np.nan)
+    for s in range(0, n, 1024):
+        blk = np.arange(s, min(n, s + 1024))
+        blk = blk[ok[blk]]
+        if blk.size:
+            Yb = np.asarray(Yf[blk], float)
+            dev = Yb - Yb.mean(axis=1, keepdims=True)
+            dev *= W if W.shape[0] == 1 else W[blk]
+            sst[blk] = np.einsum("nm,nm->n", dev, dev)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r2 = 1 - chisqr / sst
+    res = dict(values={k: np.where(ok, np.asarray(v, float), np.nan) for k, v in allv.items()},
+               stderr={k: np.where(ok, v, np.nan) for k, v in stderr.items()}, chisqr=chisqr, redchi=redchi,
+               r2=r2, success=out["success"] & ok & np.isfinite(theta).all(axis=1), nfev=out["nfev"],
+               order=list(bm.params.keys()))
+    return res
+
+
+def _to_dataset(res, stack, dims, coords, masked):
+    import xarray as xr
+
+    def shaped(a):
+        return np.asarray(a).reshape(stack)
+
+    data = {}
+    for name in res["order"]:
+        data[name] = (dims, shaped(res["values"][name]))
+        data[name + "_stderr"] = (dims, shaped(res["stderr"].get(name, np.full(masked.shape, np.nan))))
+    for k in ("chisqr", "redchi", "r2"):
+        data[k] = (dims, shaped(np.where(masked, np.nan, res[k])))
+    data["success"] = (dims, shaped(res["success"] & ~masked))
+    data["nfev"] = (dims, shaped(np.where(masked, 0, res["nfev"])))
+    data["masked"] = (dims, shaped(masked))
+    return xr.Dataset(data, coords={k: v for k, v in coords.items()})
+
+
+# ====================================================================== lmfit loop (fallback)
+def _lmfit_chunk(model, params, x, Y, W, init_rows, max_nfev):
+    """Fit each row of ``Y`` with lmfit (worker function; module-level so processes can pickle it)."""
+    names = list(params.keys())
+    n = Y.shape[0]
+    vals = np.full((n, len(names)), np.nan)
+    errs = np.full((n, len(names)), np.nan)
+    stats = np.full((n, 5), np.nan)  # chisqr, redchi, r2, success, nfev
+    for i in range(n):
+        p = params.copy()
+        for k, v in init_rows.items():
+            p[k].set(value=float(v[i]))
+        w = None if W is None else (W[0] if W.shape[0] == 1 else W[i])
+        try:
+            r = model.fit(Y[i], p, x=x, weights=w, max_nfev=max_nfev)
+        except Exception:
+            stats[i, 3] = 0
+            continue
+        for j, k in enumerate(names):
+            vals[i, j] = r.params[k].value
+            se = r.params[k].stderr
+            errs[i, j] = np.nan if se is None else se
+        r2 = getattr(r, "rsquared", np.nan)
+        stats[i] = (r.chisqr, r.redchi, r2, float(bool(r.success)), r.nfev)
+    return vals, errs, stats
+
+
+def _run_lmfit_loop(model, params, x, Yf, W, masked, init, max_iter, chunk_size, n_jobs):
+    from concurrent.futures import ProcessPoolExecutor
+    import multiprocessing as mp
+
+    n = Yf.shape[0]
+    names = list(params.keys())
+    vals = np.full((n, len(names)), np.nan)
+    errs = np.full((n, len(names)), np.nan)
+    stats = np.full((n, 5), np.nan)
+    idx = np.nonzero(~masked)[0]
+    nvary = sum(p.vary for p in params.values())
+    max_nfev = max_iter * (nvary + 1)
+    Wsh = None if (W.shape[0] == 1 and np.all(W == 1)) else W
+    if chunk_size is None:
+        chunk_size = max(1, math.ceil(idx.size / (4 * n_jobs)))
+    pieces = [idx[i:i + chunk_size] for i in range(0, idx.size, chunk_size)]
+
+    def args(rows):
+        w = None if Wsh is None else (Wsh if Wsh.shape[0] == 1 else Wsh[rows])
+        return (model, params, x, np.ascontiguousarray(Yf[rows], float), w,
+                {k: v[rows] for k, v in init.items()}, max_nfev)
+
+    payload = None
+    # worker processes cost ~seconds to start (imports): only worth it for large stacks
+    if n_jobs > 1 and idx.size >= 256 and len(pieces) > 1:
+        try:  # lmfit models hold local functions: plain pickle fails, cloudpickle (a dask dependency) works
+            import cloudpickle
+
+            payload = cloudpickle.dumps((model, params))
+        except Exception:
+            payload = None
+    if payload is not None:
+        # spawn: forking a process that runs numba/BLAS threads can deadlock
+        with ProcessPoolExecutor(max_workers=n_jobs, mp_context=mp.get_context("spawn")) as pool:
+            results = list(pool.map(_lmfit_chunk_pickled, [(payload,) + args(r)[2:] for r in pieces]))
+    elif n_jobs > 1 and len(pieces) > 1:
+        with ThreadPoolExecutor(max_workers=n_jobs) as pool:
+            results = list(pool.map(_lmfit_chunk_star, [args(r) for r in pieces]))
+    else:
+        results = [_lmfit_chunk(*args(r)) for r in pieces]
+    for rows, (v, e, s) in zip(pieces, results):
+        vals[rows], errs[rows], stats[rows] = v, e, s
+    success = np.nan_to_num(stats[:, 3]).astype(bool) & ~masked
+    return dict(values={k: vals[:, j] for j, k in enumerate(names)},
+                stderr={k: errs[:, j] for j, k in enumerate(names)}, chisqr=stats[:, 0], redchi=stats[:, 1],
+                r2=stats[:, 2], success=success, nfev=np.nan_to_num(stats[:, 4]).astype(np.int64), order=names)
+
+
+def _lmfit_chunk_star(a):
+    return _lmfit_chunk(*a)
+
+
+def _lmfit_chunk_pickled(a):
+    import cloudpickle
+
+    model, params = cloudpickle.loads(a[0])
+    return _lmfit_chunk(model, params, *a[1:])
+
+
+# ====================================================================== evaluation for plots
+def evaluate_batch(model, x, ds, params=None, *, components=False):
+    """Best-fit curves of a :func:`fit_batch` result.
+
+    Parameters
+    ----------
+    model : ModelSpec or lmfit.Model
+        The model that was fitted.
+    x : array (m,)
+        Signal axis.
+    ds : xarray.Dataset
+        Output of :func:`fit_batch`.
+    params : lmfit.Parameters, optional
+        Parameters used for the fit (for expressions); defaults as in :func:`fit_batch`.
+    components : bool
+        Also return the curve of each component.
+
+    Returns
+    -------
+    ndarray (..., m), or (ndarray, dict prefix -> ndarray (..., m)) when ``components`` is True.
+        NaN for masked datasets.
+    """
+    from .models import ModelSpec
+
+    x = np.asarray(x, float)
+    dims = [d for d in ds["chisqr"].dims]
+    stack = tuple(ds.sizes[d] for d in dims)
+    n = int(np.prod(stack)) if stack else 1
+    if isinstance(model, ModelSpec):
+        lm, p0 = model.to_lmfit(x, None)
+    else:
+        lm, p0 = model, model.make_params()
+    params = params if params is not None else p0
+    total = np.full((n, x.size), np.nan)
+    comps_out = {}
+    try:
+        bm = compile_model(lm, params)
+    except NotBatchable:
+        bm = None
+    if bm is not None:
+        from . import _batch_kernels as K
+
+        P = np.column_stack([np.asarray(ds[nm].values, float).reshape(-1) for nm in bm.qnames])
+        for s in range(0, n, 1024):
+            val, _, cs = K.eval_components(bm.kinds, bm.offsets, bm.npars, x, P[s:s + 1024], jac=False)
+            total[s:s + 1024] = val
+            if components:
+                for (kind, pre, _), cv in zip(bm.comps, cs):
+                    key = pre or kind
+                    comps_out.setdefault(key, np.zeros((n, x.size)))[s:s + 1024] += cv
+    else:
+        names = list(params.keys())
+        flat = {k: np.asarray(ds[k].values, float).reshape(-1) for k in names if k in ds}
+        for i in range(n):
+            p = params.copy()
+            for k, v in flat.items():
+                if not p[k].expr:
+                    p[k].set(value=v[i]) if np.isfinite(v[i]) else None
+            total[i] = lm.eval(p, x=x)
+            if components:
+                for key, cv in lm.eval_components(params=p, x=x).items():
+                    comps_out.setdefault(key, np.zeros((n, x.size)))[i] = cv
+    bad = ~np.isfinite(np.column_stack([np.asarray(ds[k].values, float).reshape(-1) for k in ["chisqr"]])[:, 0])
+    total[bad] = np.nan
+    total = total.reshape(stack + (x.size,))
+    if not components:
+        return total
+    for k in comps_out:
+        comps_out[k][bad] = np.nan
+    return total, {k: v.reshape(stack + (x.size,)) for k, v in comps_out.items()}
