@@ -766,6 +766,8 @@ def _to_dataset(res, stack, dims, coords, masked):
 # ====================================================================== lmfit loop (fallback)
 def _lmfit_chunk(model, params, x, Y, W, init_rows, max_nfev):
     """Fit each row of ``Y`` with lmfit (worker function; module-level so processes can pickle it)."""
+    from .models import unfreeze_centers
+
     names = list(params.keys())
     n = Y.shape[0]
     vals = np.full((n, len(names)), np.nan)
@@ -775,6 +777,7 @@ def _lmfit_chunk(model, params, x, Y, W, init_rows, max_nfev):
         p = params.copy()
         for k, v in init_rows.items():
             p[k].set(value=float(v[i]))
+        unfreeze_centers(p)  # a per-dataset start on the midpoint of its bounds freezes leastsq
         w = None if W is None else (W[0] if W.shape[0] == 1 else W[i])
         try:
             r = model.fit(Y[i], p, x=x, weights=w, max_nfev=max_nfev)

@@ -28,6 +28,28 @@ Baseline = Literal["none", "constant", "linear", "quadratic"]
 _IDENT = re.compile(r"[^0-9A-Za-z_]")
 
 
+def unfreeze_centers(params, rel=1e-6):
+    """Move bounded ``*_center`` starts off the exact midpoint of their bounds (in place).
+
+    lmfit's ``leastsq`` maps a bounded parameter to u = arcsin(2 (v - min)/(max - min) - 1) and
+    MINPACK's finite-difference step is sqrt(eps)*|u| (sqrt(eps) only when u == 0 exactly). A start
+    at the midpoint of symmetric bounds, up to rounding (a grid value), gives |u| ~ 1e-13: the
+    step underflows, the Jacobian column is zero and the centre stays frozen at its start with no
+    error bar. Centre bounds are a search guard, not physics, so the upper one is widened by
+    half-range/pi, which puts u near -0.14. Every lmfit fit in specproc goes through this
+    (:meth:`ModelSpec.to_lmfit`, the batch engine's lmfit fallback, XRD's doublet fits).
+    """
+    for name, par in params.items():
+        if not name.endswith("center") or not par.vary or par.expr:
+            continue
+        if np.isfinite(par.min) and np.isfinite(par.max) and par.max > par.min:
+            half = 0.5 * (par.max - par.min)
+            u = par.setup_bounds()
+            if abs(u) < rel:
+                par.set(max=par.max + half / np.pi)
+    return params
+
+
 def prefix_of(name: str) -> str:
     """lmfit prefix of a peak name (valid Python identifier, never starting with a digit)."""
     p = _IDENT.sub("_", name)
@@ -157,4 +179,4 @@ class ModelSpec(BaseModel):
             if name not in params:
                 raise ParameterError(f"expression target {target!r} is not a model parameter")
             params[name].set(expr=self._expr(expr))
-        return model, params
+        return model, unfreeze_centers(params)

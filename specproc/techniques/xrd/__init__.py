@@ -97,6 +97,9 @@ def refine_lattice(result, phase=None, *, refine_zero=False):
     mt = next((m for m in result.native["matches"] if m["name"] == phase), None) if result.native else None
     if ref is None or mt is None:
         raise ProcessingError(f"phase {phase!r} was not analysed in this result", result.source)
+    free = [p for p in peaks if not p.get("overlap")]  # as in analyse: other phases' lines excluded
+    if len(free) >= len(ref.lattice_params) + 2 + int(refine_zero):
+        peaks = free
     c = ref.full_cell(mt["cell"])
     return refine_cell([p["hkl_tuple"] for p in peaks], [p["two_theta_deg"] for p in peaks],
                        [p["two_theta_stderr"] for p in peaks], system=ref.system,

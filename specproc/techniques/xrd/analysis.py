@@ -2,11 +2,12 @@
 
 Quantity names (what evidence claims reference):
 
-* ``hkl(101).d_nm``, ``hkl(101).two_theta_deg``, ``hkl(101).fwhm_deg``, ``hkl(101).area``,
-  ``hkl(101).texture_ratio`` — reflections of the *primary* phase (highest score among the
-  present ones); reflections of other present phases are ``phase(NAME).hkl(021).d_nm``...
-* ``lattice.a_nm``, ``lattice.b_nm``, ``lattice.c_nm``, ``lattice.volume_nm3`` (primary phase) and
-  ``phase(NAME).lattice.a_nm``... for every present phase with a refined cell;
+* ``phase(NAME).hkl(101).d_nm``, ``….two_theta_deg``, ``….fwhm_deg``, ``….area``,
+  ``….texture_ratio`` — reflections of *every* present phase, always under the phase-qualified
+  name (stable whatever else is in the sample); the *primary* phase (highest score among the
+  present ones) also gets the short aliases ``hkl(101).d_nm``…;
+* ``phase(NAME).lattice.a_nm``, ``….b_nm``, ``….c_nm``, ``….volume_nm3`` for every present phase with
+  a refined cell, and the aliases ``lattice.a_nm``… for the primary phase;
 * ``phase(NAME).score``, ``phase(NAME).present`` (1.0 / 0.0) for every candidate;
 * ``amorphous_fraction``, ``crystallite_size_nm`` (mean Scherrer size of the primary phase's peaks).
 
@@ -71,6 +72,27 @@ def scherrer(two_theta_deg, fwhm_deg, wavelength_nm, k=0.9, inst_fwhm_deg=0.0):
     return k * wavelength_nm / (beta * np.cos(th))
 
 
+def _flag_overlaps(peaks, present, wavelength_nm, tt_range, min_rel=1.0):
+    """Set ``p["overlap"]``: an indexed peak lies within one FWHM (at least the phase's median FWHM)
+    of a reflection (≥ ``min_rel`` % of its strongest) of *another* present phase, or is more than
+    1.5× broader than its phase's median (an unresolved blend)."""
+    sticks = {r.name: r.sticks(wavelength_nm, (tt_range[0] - 1, tt_range[1] + 1), cell=mt["cell"], min_rel=min_rel)
+              ["two_theta"] for r, mt in present}
+    med = {}
+    for name in sticks:
+        fw = [p["fwhm_deg"] for p in peaks if p["phase"] == name and not p["ambiguous"]]
+        med[name] = float(np.median(fw)) if fw else np.nan
+    for p in peaks:
+        p["overlap"] = False
+        if p["phase"] is None:
+            continue
+        m = med.get(p["phase"], np.nan)
+        win = max(p["fwhm_deg"], m) if np.isfinite(m) else p["fwhm_deg"]
+        others = [t for n, t in sticks.items() if n != p["phase"]]
+        near = any(np.any(np.abs(t - p["two_theta_deg"]) < win) for t in others)
+        p["overlap"] = bool(near or (np.isfinite(m) and p["fwhm_deg"] > 1.5 * m))
+
+
 def analyse(m, *, references=(), phases=None, wavelength_nm=None, kalpha2=True, shape="pseudo-voigt",
             prominence_sigma=5.0, background_window_deg=1.5, two_theta_range=None, tolerance_deg=0.15,
             max_strain=0.03, min_rel_intensity=5.0, threshold=0.6, zero_shift_deg=0.0, caglioti=None,
@@ -132,6 +154,8 @@ def analyse(m, *, references=(), phases=None, wavelength_nm=None, kalpha2=True, 
                  ambiguous=bool(ix and ix["n_overlap"] > 1), size_nm=float(sz), texture_ratio=np.nan,
                  hkl_tuple=ix["hkl"] if ix else None)
 
+    _flag_overlaps(peaks, present, l1, tt_range)
+
     q: dict[str, Quantity] = {}
     lattices = {}
     for rank, (ref, mt) in enumerate(present):
@@ -143,7 +167,15 @@ def analyse(m, *, references=(), phases=None, wavelength_nm=None, kalpha2=True, 
             if p["calc_intensity"] > 0 and np.isfinite(med) and med > 0:
                 p["texture_ratio"] = p["area"] / p["calc_intensity"] / med
         lat = None
-        use = clean if len(clean) >= len(ref.lattice_params) + 1 else mine
+        # cell refinement: reflections free of this phase's own overlaps (``clean``) and of
+        # other present phases' reflections (``free``), weighted by 1/σ²(2θ) in refine_cell.
+        # An unresolved overlap pulls the fitted centre towards the other line by up to ~½ FWHM.
+        free = [p for p in clean if not p["overlap"]]
+        npar = len(ref.lattice_params)
+        use = free if len(free) >= npar + 2 else (clean if len(clean) >= npar + 1 else mine)
+        if use is not free and len(present) > 1:
+            warnings_.append(f"{ref.name}: only {len(free)} reflections free of other phases' lines; "
+                             f"the cell is refined from overlapped ones too")
         if len(use) >= len(ref.lattice_params) + 1:
             c = ref.full_cell(mt["cell"])
             try:
@@ -157,20 +189,23 @@ def analyse(m, *, references=(), phases=None, wavelength_nm=None, kalpha2=True, 
             warnings_.append(f"{ref.name}: {len(use)} indexed reflections, too few to refine the "
                              f"{ref.system} cell")
         lattices[ref.name] = lat
-        pref = "" if rank == 0 else f"phase({ref.name})."
+        # every phase under its qualified name; the primary phase also unqualified (short alias)
+        prefs = [f"phase({ref.name})."] + ([""] if rank == 0 else [])
         seen = {}
         for p in sorted(mine, key=lambda p: -p["area"]):
             if p["hkl"] in seen:
                 continue
             seen[p["hkl"]] = p
-            base = f"{pref}hkl({p['hkl']})"
-            q[f"{base}.d_nm"] = Quantity(p["d_nm"], p["d_nm_stderr"], "nm", f"d-spacing of {ref.name} ({p['hkl']})")
-            q[f"{base}.two_theta_deg"] = Quantity(p["two_theta_deg"], p["two_theta_stderr"], "deg")
-            q[f"{base}.fwhm_deg"] = Quantity(p["fwhm_deg"], p["fwhm_stderr"], "deg")
-            q[f"{base}.area"] = Quantity(p["area"], p["area_stderr"], "counts*deg")
+            hq = {"d_nm": Quantity(p["d_nm"], p["d_nm_stderr"], "nm", f"d-spacing of {ref.name} ({p['hkl']})"),
+                  "two_theta_deg": Quantity(p["two_theta_deg"], p["two_theta_stderr"], "deg"),
+                  "fwhm_deg": Quantity(p["fwhm_deg"], p["fwhm_stderr"], "deg"),
+                  "area": Quantity(p["area"], p["area_stderr"], "counts*deg")}
             if np.isfinite(p["texture_ratio"]):
-                q[f"{base}.texture_ratio"] = Quantity(p["texture_ratio"], None, "",
-                                                      "observed/computed intensity, median-normalised")
+                hq["texture_ratio"] = Quantity(p["texture_ratio"], None, "",
+                                               "observed/computed intensity, median-normalised")
+            for pref in prefs:
+                for k, qq in hq.items():
+                    q[f"{pref}hkl({p['hkl']}).{k}"] = qq
         if lat:
             for key in ("a_nm", "b_nm", "c_nm", "volume_nm3"):
                 if key[0] in ("a", "v") or key[0] in ref.lattice_params:
@@ -205,7 +240,8 @@ def analyse(m, *, references=(), phases=None, wavelength_nm=None, kalpha2=True, 
     import pandas as pd
 
     cols = ["two_theta_deg", "two_theta_stderr", "d_nm", "d_nm_stderr", "fwhm_deg", "fwhm_stderr", "area",
-            "area_stderr", "fraction", "phase", "hkl", "calc_two_theta_deg", "texture_ratio", "size_nm", "ambiguous"]
+            "area_stderr", "fraction", "phase", "hkl", "calc_two_theta_deg", "texture_ratio", "size_nm", "ambiguous",
+            "overlap"]
     peak_df = pd.DataFrame([{c: p.get(c) for c in cols} for p in peaks], columns=cols)
     phase_rows = []
     for ref, mt in zip(refs, matches):

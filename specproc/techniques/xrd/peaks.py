@@ -13,6 +13,7 @@ import numpy as np
 
 from ...core.errors import FitError, ProcessingError
 from .processing import background, bragg_d, bragg_d_stderr, kalpha2_position, noise_sigma
+from ...fitting.models import unfreeze_centers
 
 
 def find_peaks(x, net, *, noise: float, prominence_sigma: float = 5.0, min_fwhm_deg: float | None = None,
@@ -158,7 +159,9 @@ def doublet_params(cluster, kalpha2, shape, x, y):
     for i, p in enumerate(cluster):
         pre = f"p{i}_"
         w = max(p["fwhm"], 2 * step)
-        h = max(float(np.interp(p["center"], x, y)), 1e-9)
+        # a start amplitude at ~0 sits on the min=0 bound where lmfit's sqrt transform has zero
+        # slope; leastsq then stalls for the whole window: floor it at 1 % of the window maximum
+        h = max(float(np.interp(p["center"], x, y)), float(p.get("height", 0.0)), 0.01 * float(np.max(y)), 1e-9)
         params.add(pre + "center", value=p["center"], min=p["center"] - max(w, 5 * step),
                    max=p["center"] + max(w, 5 * step))
         params.add(pre + "sigma", value=float(sigma_from_fwhm(shape, w, expon=1.5)), min=step / 4,
@@ -170,7 +173,7 @@ def doublet_params(cluster, kalpha2, shape, x, y):
             params.add(pre + "expon", value=1.5, min=0.51, max=50)
     params.add("bl_c0", value=0.0)
     params.add("bl_c1", value=0.0)
-    return params
+    return unfreeze_centers(params)
 
 
 def _eval_cluster(params, x, n, kalpha2, shape, with_baseline=True, only=None):

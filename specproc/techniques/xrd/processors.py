@@ -43,3 +43,41 @@ class AnalysePattern(Processor):
 
         p = params.model_dump()
         return analyse(data, params_record=p, **p)
+
+
+class FitSeriesParams(ProcessorParams):
+    """Parameters of ``xrd.fit_series`` (one schema for Python, CLI and pipeline YAML)."""
+
+    peaks: list[float] | None = Field(None, description="reflection positions to follow (deg 2θ); "
+                                                        "default: peaks found in the mean pattern")
+    wavelength_nm: float | None = Field(None, gt=0, description="override the Kα1 wavelength (nm)")
+    kalpha2: bool = Field(True, description="fit each reflection as a Kα1/Kα2 doublet (λ2 and ratio from the file)")
+    shape: Literal["pseudo-voigt", "pearson7"] = "pseudo-voigt"
+    prominence_sigma: float = Field(5.0, gt=0, description="peak-search prominence in noise standard deviations")
+    background_window_deg: float = Field(1.5, gt=0, description="SNIP window (deg 2θ)")
+    method: Literal["auto", "batched-lm", "lmfit-loop", "lmfit"] = Field(
+        "auto", description="auto/batched-lm: shared batch engine; lmfit: plain lmfit loop (comparisons)")
+
+
+class FitSeries(Processor):
+    """The same reflections fitted in every pattern of a series, through the shared batch engine.
+
+    ``run_many(patterns)`` (or calling the processor with a list) returns **one** :class:`Result`
+    for the whole series (``data``: Dataset with dims ``pattern``, ``peak``); ``run`` accepts one
+    pattern or a ``("scan", "two_theta")`` stack read from one file.
+    """
+
+    name = "xrd.fit_series"
+    technique = "xrd"
+    description = "series of patterns on one 2θ grid: per-pattern doublet fits through the batch engine"
+    Params = FitSeriesParams
+
+    def run(self, data, params: FitSeriesParams):
+        from .series import fit_series
+
+        return fit_series(data, **params.model_dump())
+
+    def run_many(self, data: list, params: FitSeriesParams):
+        from .series import fit_series
+
+        return fit_series(list(data), **params.model_dump())
