@@ -25,7 +25,16 @@ def process(fid, **kwargs):
 
 
 def deconvolve(m, peaks=None, **kwargs):
-    """Deconvolve a spectrum (or FID); see :func:`specproc.techniques.nmr.deconvolution.deconvolve`."""
+    """Deconvolve a spectrum (or FID); see :func:`specproc.techniques.nmr.deconvolution.deconvolve`.
+
+    A list / tuple of measurements is fitted as a stack through the batch engine
+    (:func:`specproc.techniques.nmr.deconvolution.deconvolve_many`): a list of Results (or of
+    the errors of the spectra that failed) comes back.
+    """
+    if isinstance(m, (list, tuple)):
+        from .deconvolution import deconvolve_many
+
+        return deconvolve_many(m, peaks, **kwargs)
     from .deconvolution import deconvolve as _d
 
     return _d(m, peaks, **kwargs)

@@ -8,17 +8,21 @@ for stacks of hundreds of spectra.
 
 Fast automatic phasing (:func:`autophase`)
 -----------------------------------------
-1. The complex spectrum is block-averaged to at most 2048 points (averaging complex values
-   keeps the phase, which varies slowly across a block).
-2. The strongest lines are found in the magnitude spectrum (noise-based prominence); the
-   complex sum over a window symmetric about each line cancels its odd dispersion part, so
-   its angle is that line's phase error and its modulus a weight.
-3. The first-order phase ``p1`` that makes those phases coherent,
-   ``max |sum_k w_k exp(i (phi_k + p1 x_k))|``, is scanned on a vectorised grid and refined
-   by a bounded scalar search; the zero-order phase is then analytic (``-angle`` of the
-   sum), i.e. the phase putting the integrated intensity all in absorption, peaks positive.
-``criterion="acme"`` uses ACME's entropy + negativity penalty (Chen et al., J. Magn. Reson.
-158 (2002) 164) over the whole decimated spectrum instead, with the same analytic ``p0``.
+``criterion="acme"`` (default): ACME's entropy + negativity penalty (Chen et al., J. Magn.
+Reson. 158 (2002) 164) as a function of the first-order phase ``p1`` only, the zero-order
+phase being analytic for each ``p1`` (``p0 = -angle(sum_k s_k exp(i p1 x_k))``: the phase that
+puts the integrated intensity all in absorption, peaks positive).
+1. The complex spectrum is block-averaged (complex averages keep the slowly varying phase) to
+   256 points for a vectorised grid scan of ``p1`` (15 deg steps), then to 1024 points for a
+   bounded scalar refinement around the best grid point.
+2. Each cost evaluation forms ``s exp(i p1 x)`` once and takes the real part after the analytic
+   ``p0`` as ``Re(z conj(sum z))`` (ACME is scale invariant), with no matrix products.
+About 1.5-2 ms per spectrum of 8k-32k points, ~20-80x faster than nmrglue's ``autops(acme)``,
+and more accurate on spectra with sidebands and broad lines (``benchmarks/bench_phase.py``:
+median phase error at the lines ~1 deg vs ~6-7 deg). The residual error (up to a few degrees)
+comes from ACME's entropy term itself, not from the decimation (checked at full resolution).
+``criterion="peaks"``: phases of the strongest lines (symmetric-window complex sums) made
+coherent; faster but biased by overlapping lines' dispersion tails.
 The phase convention is nmrglue's ``proc_base.ps`` (degrees, ``p1`` across the whole
 spectrum, pivot at the first point of the ppm-descending spectrum).
 """
@@ -33,6 +37,7 @@ from ...core.errors import ParameterError, ProcessingError
 from ...core.measurement import check_measurement, new_measurement
 
 _MAX_PHASE_POINTS = 1024
+_COARSE_PHASE_POINTS = 256
 
 
 def _src(m: xr.DataArray) -> str | None:
@@ -109,11 +114,10 @@ def autophase(spec: np.ndarray, p1_range: float = 360.0, first_order: bool = Tru
         First-order phases searched, in degrees: ``[-p1_range, p1_range]``.
     first_order : bool
         False to fit the zero-order phase only.
-    criterion : {"peaks", "acme"}
-        ``"peaks"`` (default): phases of the strongest lines (from symmetric-window complex
-        sums) are made coherent, ``max_p1 |sum_k w_k exp(i (phi_k + p1 x_k))|``, then
-        ``p0 = -angle`` of that sum; ``"acme"``: ACME entropy + negativity penalty on the
-        whole (decimated) spectrum.
+    criterion : {"acme", "peaks"}
+        ``"acme"`` (default): ACME entropy + negativity penalty on the decimated spectrum with
+        the analytic ``p0`` (module docstring); ``"peaks"``: phases of the strongest lines
+        (symmetric-window complex sums) made coherent, ``max_p1 |sum_k w_k exp(i (phi_k + p1 x_k))|``.
 
     Returns
     -------
@@ -124,37 +128,51 @@ def autophase(spec: np.ndarray, p1_range: float = 360.0, first_order: bool = Tru
 
     if criterion not in ("peaks", "acme"):
         raise ParameterError(f"unknown autophase criterion {criterion!r} (peaks, acme)")
-    s, pos = _decimate(np.asarray(spec, complex))
+    spec = np.asarray(spec, complex)
+    # coarse grid scan on a strongly decimated copy, refinement on a finer one: the cost of a
+    # cost evaluation is ~ the number of points, and the grid needs ~50 of them
+    s, pos = _decimate(spec, _COARSE_PHASE_POINTS if first_order else _MAX_PHASE_POINTS)
     if criterion == "peaks":
+        s, pos = _decimate(spec)
         phi, w, xk = _peak_phases(s, pos)
         base = w * np.exp(1j * phi)
 
-        def total(p1_rad):
-            return np.exp(1j * np.atleast_1d(p1_rad)[:, None] * xk[None, :]) @ base
-    else:
-        def total(p1_rad):
-            return np.exp(1j * np.atleast_1d(p1_rad)[:, None] * pos[None, :]) @ s
+    def make_total(s, pos):
+        if criterion == "peaks":
+            return lambda p1_rad: np.exp(1j * np.atleast_1d(p1_rad)[:, None] * xk[None, :]) @ base
+        return lambda p1_rad: np.exp(1j * np.atleast_1d(p1_rad)[:, None] * pos[None, :]) @ s
 
+    total = make_total(s, pos)
     if not first_order:
         return float(np.degrees(-np.angle(total(0.0)[0]))), 0.0
     lim = max(np.radians(p1_range), 1e-6)
 
-    def cost(p1_rad):
-        tot = total(p1_rad)
-        if criterion == "peaks":
-            # the tiny preference for small |p1| breaks the degeneracy of one line / aliases
-            return -np.abs(tot) / (w.sum() + 1e-300) + 1e-3 * (np.atleast_1d(p1_rad) / lim) ** 2
-        p0 = -np.angle(tot)
-        real = np.real(s[None, :] * np.exp(1j * (p0[:, None] + np.atleast_1d(p1_rad)[:, None] * pos[None, :])))
-        return _acme_cost(real)
+    def make_cost(s, pos, total):
+        def cost(p1_rad):
+            p1v = np.atleast_1d(p1_rad)
+            if criterion == "peaks":
+                tot = total(p1v)
+                # the tiny preference for small |p1| breaks the degeneracy of one line / aliases
+                return -np.abs(tot) / (w.sum() + 1e-300) + 1e-3 * (p1v / lim) ** 2
+            se = s[None, :] * np.exp(1j * p1v[:, None] * pos[None, :])
+            tot = se.sum(axis=1, keepdims=True)
+            # real part after the analytic p0 = -angle(tot), up to the positive factor |tot|
+            # (ACME is scale invariant): Re(se * conj(tot))
+            return _acme_cost(se.real * tot.real + se.imag * tot.imag)
+        return cost
 
+    cost = make_cost(s, pos, total)
     grid = np.linspace(-lim, lim, 2 * int(np.ceil(p1_range / 15.0)) + 1)
     c = cost(grid)
     i = int(np.argmin(c))
     step = grid[1] - grid[0]
+    if criterion == "acme":
+        sf, posf = _decimate(spec, _MAX_PHASE_POINTS)
+        total = make_total(sf, posf)
+        cost = make_cost(sf, posf, total)
     res = minimize_scalar(lambda v: float(cost(v)[0]), bounds=(grid[i] - step, grid[i] + step),
-                          method="bounded", options={"xatol": 1e-5})
-    p1 = float(res.x) if res.fun <= c[i] else float(grid[i])
+                          method="bounded", options={"xatol": 1e-3})
+    p1 = float(res.x)
     return float(np.degrees(-np.angle(total(p1)[0]))), float(np.degrees(p1))
 
 

@@ -73,72 +73,10 @@ class Deconvolve(Processor):
         return deconvolve(data, kw.pop("peaks"), **kw)
 
     def run_many(self, data, params: DeconvolveParams):
-        """Fit a stack. Uses the shared batch engine when it is installed and the stack shares
-        one axis and explicit peaks; otherwise (or on failure) one lmfit fit per spectrum."""
-        try:
-            from ...fitting import batch  # noqa: F401  (the batch engine, when available)
-        except ImportError:
-            batch = None
-        # the batch engine pays a compile/setup cost: worth it for real stacks only
-        if batch is not None and params.peaks is not None and len(data) >= 16:
-            try:
-                return _run_batched(batch, data, params, self.run)
-            except Exception:  # the batch path is an optimisation: fall back to single fits
-                pass
-        out = []
-        for d in data:
-            try:
-                out.append(self.run(d, params))
-            except SpecprocError as exc:
-                out.append(exc)
-        return out
+        """Fit a stack: one :func:`~specproc.fitting.batch.fit_batch` call when the stack can be
+        batched (explicit peaks, no quadrupolar sites, covariance errors, >= 2 spectra, the same
+        nucleus / frequency / MAS rate; axes shared or interpolated to a common one), else one
+        lmfit fit per spectrum. Per-spectrum failures are returned in place (exceptions)."""
+        from .deconvolution import deconvolve_many
 
-
-def _run_batched(batch, data, params, run_one):
-    """Batched fit through ``specproc.fitting.batch.fit_batch`` with per-spectrum results.
-
-    The batch engine gives best-fit values; each spectrum's result (quantities with the full
-    covariance) is then produced by a single lmfit polish started at those values, which
-    converges in a few evaluations.
-    """
-    import numpy as np
-
-    from .deconvolution import _prepare, build_model, deconvolve, noise_sigma, parse_peaks
-
-    kw = params.model_dump()
-    peaks = kw.pop("peaks")
-    prepared, out = [], [None] * len(data)
-    for i, d in enumerate(data):
-        try:
-            src = (d.attrs.get("provenance") or {}).get("source")
-            _, x, y = _prepare(d, kw["region"], kw["processing"], src)
-            prepared.append((i, x, y))
-        except SpecprocError as exc:
-            out[i] = exc
-    if not prepared:
-        return out
-    x0 = prepared[0][1]
-    same = [p for p in prepared if p[1].shape == x0.shape and np.allclose(p[1], x0)]
-    if len(same) < 2 or any(p[0] for p in prepared if p not in same):
-        raise RuntimeError("spectra do not share an axis")
-    comps = parse_peaks(peaks, kw["lineshape"])
-    Y = np.stack([p[2] for p in same])
-    cm = build_model(x0, Y.mean(axis=0), comps, baseline=kw["baseline"], shared_width=kw["shared_width"],
-                     noise=float(np.median([noise_sigma(p[2]) for p in same])))
-    ds = batch.fit_batch(cm.model, x0, Y, params=cm.params)
-    for j, (i, _x, _y) in enumerate(same):
-        start = []
-        for c in comps:
-            c2 = dict(c)
-            pre = c["name"]
-            from ...fitting.models import prefix_of
-
-            name = prefix_of(pre) + "center"
-            if name in ds:
-                c2["center"] = float(np.asarray(ds[name])[j])
-            start.append(c2)
-        try:
-            out[i] = deconvolve(data[i], start, **kw)
-        except SpecprocError as exc:
-            out[i] = exc
-    return out
+        return deconvolve_many(data, **params.model_dump())

@@ -102,9 +102,10 @@ def make_lmfit_model(prefix, nucleus, sf_mhz, x, y, comp, dx, span, region, offs
         return ct_lineshape(x, amplitude, center, cq_mhz, eta, sigma, isotope=iso, larmor_mhz=float(sf_mhz))
 
     model = lmfit.Model(quadrupolar, prefix=prefix)
-    # remembered for the numerical FWHM and the CQ check of the result table
-    _CTX[prefix] = {"fn": quadrupolar, "dx": dx}
-    _CTX["sf_mhz"] = float(sf_mhz)
+    if not parent_prefix:
+        # what the numerical FWHM needs, kept with the component (no module-level state: fits
+        # in threads or of different nuclei never see each other's context)
+        comp["_quad"] = {"isotope": iso, "larmor_mhz": float(sf_mhz), "dx": float(dx)}
     p = model.make_params()
     if parent_prefix:
         p[prefix + "center"].set(expr=f"{parent_prefix}center + ({offset_ppm!r})")
@@ -131,33 +132,42 @@ def make_lmfit_model(prefix, nucleus, sf_mhz, x, y, comp, dx, span, region, offs
     return model, p
 
 
-def fwhm_of_params(vals: dict, pre: str) -> float:
-    """Numerical FWHM (ppm) of a quadrupolar component from its parameter values."""
-    return float("nan") if pre + "cq_mhz" not in vals else _numeric_fwhm(vals, pre)
+def fwhm_of_params(vals: dict, pre: str, ctx: dict | None) -> float:
+    """Numerical FWHM (ppm) of a quadrupolar component from its parameter values.
 
-
-_CTX: dict = {}
-
-
-def _numeric_fwhm(vals, pre):
-    f = _CTX.get(pre)
-    if f is None:
+    ``ctx`` is the component's ``_quad`` entry (isotope, larmor_mhz, dx). The half-maximum
+    crossings are interpolated linearly between grid points, so the FWHM is a continuous
+    function of the parameters and its standard error can be propagated from the covariance
+    by finite differences (a grid-point FWHM is a step function: zero derivative).
+    """
+    if not ctx or pre + "cq_mhz" not in vals:
         return float("nan")
-    x = np.linspace(vals[pre + "center"] - 200 * f["dx"], vals[pre + "center"] + 200 * f["dx"], 4001)
-    y = f["fn"](x, vals[pre + "amplitude"], vals[pre + "center"], vals[pre + "cq_mhz"], vals[pre + "eta"],
-                vals[pre + "sigma"])
+    dx = ctx["dx"]
+    x = np.linspace(vals[pre + "center"] - 200 * dx, vals[pre + "center"] + 200 * dx, 4001)
+    y = ct_lineshape(x, vals[pre + "amplitude"], vals[pre + "center"], vals[pre + "cq_mhz"], vals[pre + "eta"],
+                     vals[pre + "sigma"], isotope=ctx["isotope"], larmor_mhz=ctx["larmor_mhz"])
+    if not np.any(y > 0):
+        return float("nan")
     half = y.max() / 2
     above = np.where(y >= half)[0]
-    return float(x[above[-1]] - x[above[0]]) if above.size else float("nan")
+    i0, i1 = int(above[0]), int(above[-1])
+
+    def cross(i_in, i_out):
+        if i_out < 0 or i_out >= y.size:
+            return x[i_in]
+        f = (y[i_in] - half) / (y[i_in] - y[i_out]) if y[i_in] != y[i_out] else 0.0
+        return x[i_in] + f * (x[i_out] - x[i_in])
+
+    return float(abs(cross(i1, i1 + 1) - cross(i0, i0 - 1)))
 
 
-def quad_rows(res, pre, warns, name) -> dict:
+def quad_rows(res, pre, warns, name, sf_mhz: float | None = None) -> dict:
     """Table columns of a quadrupolar site, and the 'CQ not constrained' flag."""
     p = res.params
     cq, ecq = p[pre + "cq_mhz"].value, p[pre + "cq_mhz"].stderr
     eta, eeta = p[pre + "eta"].value, p[pre + "eta"].stderr
     sig = p[pre + "sigma"].value
-    sf = _CTX.get("sf_mhz")
+    sf = sf_mhz
     reasons = []
     if ecq is None or not np.isfinite(ecq) or ecq > 0.5 * abs(cq):
         reasons.append("relative standard error of CQ > 50 %")
