@@ -23,6 +23,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -n $(JOBS) -q
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install -q -e ".[bench]"
 	$(BIN)/python benchmarks/run_all.py
 
 sample-data: $(STAMP)
