@@ -1,9 +1,6 @@
 """The NMR report section: per-nucleus summary tables and the fit plots."""
 from __future__ import annotations
 
-import html
-import json
-
 from ...core.section import ReportSection
 
 TITLE = "Solid-state NMR"
@@ -33,30 +30,7 @@ def report_section(results) -> ReportSection:
 
 
 def write_report(results, path, title: str = "specproc NMR report") -> None:
-    """Write an HTML report: ``specproc.report.render_results`` when available, else a minimal
-    self-contained page (plotly.js embedded, every string escaped)."""
-    try:
-        from ...report import render_results
-    except ImportError:
-        render_results = None
-    if render_results is not None:
-        render_results(results, path, title=title)
-        return
-    from ...core.plotting import make_figure
-    from ...core.result import df_html
+    """Write the unified HTML report of these results (``specproc.report.render_results``)."""
+    from ...report import render_results
 
-    sec = report_section(results)
-    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head><body>",
-             f"<h1>{html.escape(title)}</h1><h2>{html.escape(sec.title)}</h2><p>{html.escape(sec.intro)}</p>"]
-    for cap, df in sec.tables:
-        parts.append(f"<h3>{html.escape(cap)}</h3>" + df_html(df))
-    for r in results:
-        for w in r.warnings:
-            parts.append(f"<p><b>{html.escape(r.sample)}</b>: {html.escape(w)}</p>")
-    for i, spec in enumerate(sec.plots):
-        parts.append(make_figure(spec).to_html(full_html=False, include_plotlyjs=(i == 0)))
-    parts.append(f"<script type='application/json' id='specproc-data'>"
-                 f"{html.escape(json.dumps([r.to_dict() for r in results], allow_nan=False))}</script>")
-    parts.append("</body></html>")
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write("".join(parts))
+    render_results(results, path, title=title)
