@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 import warnings
 from pathlib import Path
+
+from ..core.files import atomic_write
 
 SCHEMA: dict[str, list[tuple[str, str]]] = {
     "runs": [("run_id", "VARCHAR"), ("pipeline_name", "VARCHAR"), ("pipeline_path", "VARCHAR"),
@@ -132,28 +133,6 @@ def run_tables(summary) -> dict:
     return {k: pd.DataFrame(v, columns=[c for c, _ in SCHEMA[k]]) for k, v in rows.items()}
 
 
-def _default_mode() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, _default_mode())  # mkstemp makes 0600; outputs get the usual umask mode
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def write_database(db_path: Path, tables: dict) -> None:
     """Append the run's tables to the DuckDB database atomically (copy, append, replace)."""
     import duckdb
@@ -184,7 +163,7 @@ def write_database(db_path: Path, tables: dict) -> None:
         if wal.exists():  # checkpointed above; a stray WAL must not be left next to the temp name
             wal.unlink()
 
-    _atomic_write(Path(db_path), write)
+    atomic_write(Path(db_path), write)
 
 
 def write_exports(folder: Path, tables: dict, results_json: dict) -> dict[str, Path]:
@@ -193,9 +172,9 @@ def write_exports(folder: Path, tables: dict, results_json: dict) -> dict[str, P
     out = {}
     for name, df in tables.items():
         csv = folder / f"{name}.csv"
-        _atomic_write(csv, lambda tmp, df=df: df.to_csv(tmp, index=False))
+        atomic_write(csv, lambda tmp, df=df: df.to_csv(tmp, index=False))
         pq = folder / f"{name}.parquet"
-        _atomic_write(pq, lambda tmp, df=df: df.to_parquet(tmp, index=False))
+        atomic_write(pq, lambda tmp, df=df: df.to_parquet(tmp, index=False))
         out[name] = csv
     js = folder / "results.json"
 
@@ -203,7 +182,7 @@ def write_exports(folder: Path, tables: dict, results_json: dict) -> dict[str, P
         with open(tmp, "w", encoding="utf-8") as fh:
             json.dump(results_json, fh, indent=1, allow_nan=False)
 
-    _atomic_write(js, wjson)
+    atomic_write(js, wjson)
     out["results.json"] = js
     return out
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 import copy
 import html
 import json
-import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
+from ..core.files import atomic_write_text
 from ..core.result import df_html, jsonable
 
 _CSS = """
@@ -346,12 +345,6 @@ def report_html(run_or_results, claims: list | None = None, title: str = "specpr
     return head + "\n".join(body) + "</body></html>"
 
 
-def _default_mode() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
 def render_report(run_or_results, claims: list | None = None, path: str | Path = "report.html",
                   title: str = "specproc report") -> Path:
     """Write the unified report.
@@ -375,20 +368,7 @@ def render_report(run_or_results, claims: list | None = None, path: str | Path =
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # broken plugins already warned at discovery
         text = report_html(run_or_results, claims, title)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, _default_mode())  # mkstemp makes 0600; a report is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
+    return atomic_write_text(path, text)
 
 
 def render_results(results: list, path: str | Path, title: str = "specproc results") -> Path:

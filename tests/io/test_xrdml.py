@@ -1,7 +1,6 @@
 """XRDML reader: real files (MANIFEST facts), synthetic variants, bad input."""
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np

@@ -1,7 +1,6 @@
 """Pipeline runner, cache, store and CLI on a fake technique with known truth."""
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 

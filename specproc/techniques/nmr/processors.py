@@ -5,7 +5,6 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from ...core.errors import SpecprocError
 from ...core.params import ProcessorParams
 from ...core.processor import Processor
 
@@ -30,15 +29,6 @@ class ProcessFID(Processor):
         from .processing import process
 
         return process(data, **params.model_dump())
-
-    def run_many(self, data, params):
-        out = []
-        for d in data:
-            try:
-                out.append(self.run(d, params))
-            except SpecprocError as exc:
-                out.append(exc)
-        return out
 
 
 class DeconvolveParams(ProcessorParams):

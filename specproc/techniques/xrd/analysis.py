@@ -22,7 +22,7 @@ import numpy as np
 from ...core.errors import ParameterError, ProcessingError
 from ...core.result import Quantity, Result
 from .peaks import check_pattern, fit_peaks_array
-from .processing import amorphous_hint, bragg_two_theta
+from .processing import amorphous_hint
 
 PROCESSOR = "xrd.analyse"
 

@@ -151,7 +151,6 @@ def fit_series(patterns, *, peaks=None, wavelength_nm=None, kalpha2=True, shape=
     """
     import time
 
-    import pandas as pd
     import xarray as xr
 
     from .analysis import wavelengths
