@@ -50,6 +50,24 @@ def unfreeze_centers(params, rel=1e-6):
     return params
 
 
+def without_uvars(params):
+    """A copy of lmfit ``Parameters`` whose fits skip lmfit's ``create_uvars`` step.
+
+    After every fit lmfit propagates the covariance to each *constrained* parameter with the
+    `uncertainties` package: O(n_expr x n_var x n_par) expression evaluations, minutes for a
+    model with dozens of tied components (NMR spinning sidebands). Callers that propagate
+    derived quantities themselves from ``ModelResult.covar`` use this copy; the varied
+    parameters still get their ``stderr``; constrained ones are not propagated (``stderr`` 0 or None).
+    """
+    from ._lmfit_compat import ParametersWithoutUvars
+
+    out = ParametersWithoutUvars()
+    for name, par in params.items():
+        out.add(name, value=par.value, vary=par.vary, min=par.min, max=par.max, expr=par.expr,
+                brute_step=par.brute_step)
+    return out
+
+
 def prefix_of(name: str) -> str:
     """lmfit prefix of a peak name (valid Python identifier, never starting with a digit)."""
     p = _IDENT.sub("_", name)

@@ -63,9 +63,10 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ...core.errors import FitError, ParameterError, ProcessingError
+from ...core.errors import FitError, ParameterError, ProcessingError, SpecprocError
 from ...core.measurement import check_measurement, label
 from ...core.result import Quantity, Result
+from ...fitting.models import without_uvars
 
 SHAPES = ("gaussian", "lorentzian", "pseudo-voigt", "voigt", "quadrupolar")
 
@@ -217,8 +218,11 @@ def build_model(x, y, comps, *, baseline="constant", shared_width=False, links=N
     for c in std + quad:
         if not step_ppm:
             break
+        # "auto" caps the orders at AUTO_MAX_SIDEBAND_ORDER: every order adds a free amplitude, and
+        # slow spinning of a wide window (e.g. 5 kHz MAS over 500 ppm) would otherwise add ~50 per
+        # site; orders beyond it carry a negligible share of the intensity at usual CSA/rate ratios
         ks = orders_in_region(c["center"], step_ppm, region, sideband_orders if isinstance(sideband_orders, int)
-                              else None)
+                              else AUTO_MAX_SIDEBAND_ORDER)
         for k in ks:
             pos = c["center"] + k * step_ppm
             if sideband_orders == "auto":
@@ -361,14 +365,98 @@ def _prepare(m, region, processing, src):
     return m, x[order], y[order]
 
 
+def _polish_start(cm: _Model, x, y) -> None:
+    """Move ``cm.params`` to the least-squares optimum with the shared batch engine (in place).
+
+    lmfit's ``leastsq`` differentiates numerically: every iteration costs ``nvarys + 1`` model
+    evaluations, and a model with sidebands has dozens of components on tens of thousands of
+    points (minutes on real slow-spinning spectra). The batch engine runs the same model with
+    analytic Jacobians (a stack of one); lmfit then starts at its optimum and only confirms it
+    and supplies the covariance and ``ModelResult`` that the quantities are derived from.
+    Models the engine cannot compile (quadrupolar sites) keep lmfit's own search.
+    """
+    from ...fitting.batch import NotBatchable, fit_batch
+
+    try:
+        ds = fit_batch(cm.model, x, np.asarray(y, float)[None, :], params=cm.params, method="batched-lm",
+                       n_jobs=1)
+    except (NotBatchable, SpecprocError, ValueError):
+        return
+    if not bool(ds["success"].values[0]):
+        return
+    for name, par in cm.params.items():
+        if par.vary and not par.expr and name in ds:
+            v = float(ds[name].values[0])
+            if np.isfinite(v):
+                par.set(value=float(np.clip(v, par.min, par.max)))
+
+
 def _fit(cm: _Model, x, y, src):
+    _polish_start(cm, x, y)
+    nvarys = sum(p.vary and not p.expr for p in cm.params.values())
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            res = cm.model.fit(y, cm.params, x=x, nan_policy="raise")
+            # bounded effort: a fit that needs more than 200 Jacobians is reported as not
+            # converged (stats["success"] False) rather than running for minutes
+            # without_uvars: lmfit's propagation of the covariance to every constrained parameter
+            # takes minutes for sites with many sidebands; the covariance is recomputed below
+            # and derived quantities are propagated by `propagate`
+            res = cm.model.fit(y, without_uvars(cm.params), x=x, nan_policy="raise",
+                               max_nfev=200 * (nvarys + 1))
     except Exception as exc:
         raise FitError(f"fit failed: {type(exc).__name__}: {exc}", src) from None
+    _set_covariance(cm, res, x)
     return res
+
+
+def _set_covariance(cm: _Model, res, x) -> None:
+    """``res.covar = redchi (J^T J)^-1`` over the varied parameters (lmfit's definition), with the
+    Jacobian of the model by central differences in the parameters' own units (constraints
+    re-evaluated at each step); stderr of the varied parameters set from it. Singular -> None."""
+    names = list(res.var_names)
+    res.covar = None
+    if not names or res.ndata <= len(names):
+        return
+    p = res.params.copy()
+    p.update_constraints()
+    f0 = cm.model.eval(p, x=x)
+    dx = float(np.median(np.abs(np.diff(x)))) if len(x) > 1 else 1.0
+    J = np.empty((len(x), len(names)))
+    # typical magnitude per kind of parameter (suffix), so a parameter sitting at 0 (a sideband
+    # amplitude on its bound) still gets a step far above round-off
+    typical: dict[str, float] = {}
+    for name in names:
+        suffix = name.rsplit("_", 1)[-1]
+        typical[suffix] = max(typical.get(suffix, 0.0), abs(p[name].value))
+    for j, name in enumerate(names):
+        par = p[name]
+        v = par.value
+        if name.endswith(("center", "sigma", "gamma")):
+            floor = 1e-4 * dx
+        elif name.endswith("fraction"):
+            floor = 1e-4
+        else:
+            floor = 1e-6 * typical[name.rsplit("_", 1)[-1]]
+        h = max(1e-6 * abs(v), floor, 1e-12)
+        step = h if v + h <= par.max else -h      # forward difference, backward at an upper bound
+        if v + step < par.min:
+            return
+        par.value = v + step
+        p.update_constraints()
+        J[:, j] = (cm.model.eval(p, x=x) - f0) / step
+        par.value = v
+    p.update_constraints()
+    try:
+        cov = np.linalg.inv(J.T @ J) * res.redchi
+    except np.linalg.LinAlgError:
+        return
+    if not np.all(np.isfinite(np.diag(cov))) or np.any(np.diag(cov) < 0):
+        return
+    res.covar = cov
+    res.errorbars = True
+    for j, name in enumerate(names):
+        res.params[name].stderr = float(np.sqrt(cov[j, j]))
 
 
 # spread of the alternative starting widths of overlapping components (x the measured width
@@ -487,6 +575,8 @@ def _start_comps(x, y, comps, noise, fit_kw, src, meta):
 # (area incl. sidebands, full covariance): BIC alone keeps adding small components that only
 # absorb lineshape mismatch of the big lines (the real lineshape is never exactly the model)
 K_SIGNIFICANT = 5.0
+#: highest spinning-sideband order modelled with ``sideband_orders="auto"``
+AUTO_MAX_SIDEBAND_ORDER = 8
 
 
 def _insignificant(cm, res) -> list[str]:
@@ -547,35 +637,49 @@ def _auto_components(x, y, noise, lineshape, max_peaks, n_peaks, step_ppm, fit_k
         prev = [(res.params[prefix_of(c["name"]) + "center"].value, c["_fwhm0"]) for c in cm.comps]
         return prev + [(float(x[i]), None)]
 
-    best = prev = None
     rejected = []
-    ns = [n_peaks] if n_peaks else list(range(1, max_peaks + 1))
-    for n in ns:
-        if n <= len(cands):
-            centres = [(c["center"], c["fwhm"]) for c in cands[:n]]
-        elif prev is not None:
-            centres = grow(*prev)
-            if centres is None:
-                break
-        else:
-            centres = [(c["center"], c["fwhm"]) for c in cands]
-        cur = fit_centres(centres)
-        while n_peaks and len(cur[0].comps) < n_peaks:  # fewer candidates than asked
-            more = grow(*cur)
+    if n_peaks:
+        centres = [(c["center"], c["fwhm"]) for c in cands[:n_peaks]]
+        best = fit_centres(centres)
+        while len(best[0].comps) < n_peaks:  # fewer candidates than asked
+            more = grow(*best)
             if more is None:
                 break
-            cur = fit_centres(more)
-        prev = cur
-        if n_peaks:
-            best = cur
-            break
-        weak = _insignificant(*cur) if best is not None else []
-        if weak:
-            rejected.append({"n": len(cur[0].comps), "insignificant": weak})
-            break  # a component below significance: more components only absorb mismatch
-        if best is not None and not cur[1].bic < best[1].bic - 2.0:
-            break  # BIC must improve by a meaningful margin (forward selection stops here)
-        best = cur
+            best = fit_centres(more)
+    else:
+        # forward selection: each step tries the next picked peak AND the largest residual
+        # maximum (a shoulder or a broad line under a narrow one has no maximum of its own) and
+        # keeps the better of the significant ones; it stops when neither improves the BIC
+        best = fit_centres([(cands[0]["center"], cands[0]["fwhm"])])
+        used = 1
+        while len(best[0].comps) < max_peaks:
+            kept = [(best[1].params[prefix_of(c["name"]) + "center"].value, c["_fwhm0"]) for c in best[0].comps]
+            options = []
+            if used < len(cands):
+                options.append(kept + [(cands[used]["center"], cands[used]["fwhm"])])
+                used += 1
+            more = grow(*best)
+            if more is not None:
+                options.append(more)
+            if not options:
+                break
+            winner = None
+            for centres in options:
+                try:
+                    cur = fit_centres(centres)
+                except (FitError, ParameterError):
+                    continue
+                weak = _insignificant(*cur)
+                if weak:  # a component below significance only absorbs lineshape mismatch
+                    rejected.append({"n": len(cur[0].comps), "insignificant": weak})
+                    continue
+                if cur[1].bic < best[1].bic - 2.0 and (winner is None or cur[1].bic < winner[1].bic):
+                    winner = cur
+            if winner is None:
+                if used < len(cands):
+                    continue  # this candidate did not help; the next one may
+                break
+            best = winner
     if best is None:
         raise ProcessingError("no peak model could be fitted", src)
     meta["model_selection"] = (f"forward selection n = 1..{len(best[0].comps)}: BIC gain > 2 and every area > "
