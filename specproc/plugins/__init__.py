@@ -94,7 +94,10 @@ def list_plugins() -> "Any":
         for name, info in available(kind).items():
             desc = ""
             try:
-                desc = getattr(info.load(), "description", "") or ""
+                obj = info.load()
+                # technique modules describe themselves by TITLE / their docstring
+                desc = (getattr(obj, "description", "") or getattr(obj, "TITLE", "")
+                        or (getattr(obj, "__doc__", "") or "").strip().split("\n")[0])
             except PluginError as exc:
                 desc = f"BROKEN: {exc}"
             rows.append({"kind": kind[:-1], "name": name, "package": info.package, "version": info.version,
