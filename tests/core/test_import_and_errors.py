@@ -7,14 +7,17 @@ from specproc.core.errors import ParameterError, ReaderError, SpecprocError
 from specproc.core.params import ProcessorParams, validate_params
 
 
-def test_import_is_fast_and_lazy():
-    code = ("import time, sys; t=time.perf_counter(); import specproc; dt=time.perf_counter()-t; "
-            "heavy=[m for m in ('xarray','lmfit','nmrglue','plotly','xrayutilities','hyperspy','pandas','scipy') "
-            "if m in sys.modules]; print(dt, heavy)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split(" ", 1)
-    assert out[1].strip() == "[]", f"heavy modules imported eagerly: {out[1]}"
-    # 0.3 s budget from the issue; generous here because CI machines are noisy, the real number is ~5 ms
-    assert float(out[0]) < 0.3
+def test_import_is_lazy():
+    """``import specproc`` imports no heavy package (its time is measured in benchmarks/bench_import.py)."""
+    code = ("import sys; import specproc; "
+            "print([m for m in ('numpy', 'xarray', 'lmfit', 'nmrglue', 'plotly', 'xrayutilities', 'hyperspy', "
+            "'pandas', 'scipy', 'pydantic', 'numba') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]", f"heavy modules imported eagerly: {out}"
+    # the lazy namespaces still resolve
+    code = "import specproc as sp; print(sp.read.__module__, sp.nmr.__name__, sp.xrd.__name__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["specproc.io", "specproc.techniques.nmr", "specproc.techniques.xrd"]
 
 
 def test_error_names_file_and_reason():

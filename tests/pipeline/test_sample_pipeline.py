@@ -6,7 +6,6 @@ without processors must read ``no data``.
 from __future__ import annotations
 
 import json
-import time
 import warnings
 from pathlib import Path
 
@@ -39,13 +38,9 @@ def study(tmp_path_factory):
     from specproc.pipeline import run_pipeline
 
     out = tmp_path_factory.mktemp("study")
-    t0 = time.perf_counter()
     cold = run_pipeline(PIPELINE, out, jobs=2)
-    t_cold = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    warm = run_pipeline(PIPELINE, out, jobs=2)
-    t_warm = time.perf_counter() - t0
-    return dict(cold=cold, warm=warm, out=out, t_cold=t_cold, t_warm=t_warm)
+    warm = run_pipeline(PIPELINE, out, jobs=2)   # timings: benchmarks/bench_pipeline.py
+    return dict(cold=cold, warm=warm, out=out)
 
 
 def _claims(out: Path) -> dict:
@@ -58,7 +53,6 @@ def test_runs_clean_and_warm_run_is_cached(study):
     assert cold.failures == [], [f.error for f in cold.failures]
     assert cold.exit_code == 0
     assert warm.n_cached == len(warm.records) == len(cold.records)
-    assert study["t_warm"] < 10.0
     assert [c.verdict for c in warm.claims] == [c.verdict for c in cold.claims]
     html = Path(cold.report_path).read_text()
     assert "Evidence summary" in html and "id='provenance'" in html
