@@ -224,8 +224,11 @@ def test_cli_json_mixed(tmp_path, capsys):
     good = write_xrdml(tmp_path / "good.xrdml", x, y, sample="G")
     bad = tmp_path / "bad.xrdml"
     bad.write_text(good.read_text()[:800])
-    rc = main(["xrd", str(good), str(bad), "--phases", "LiBH4,LiNH2BH3", "--json"])
+    report = tmp_path / "out" / "xrd.html"
+    rc = main(["xrd", str(good), str(bad), "--phases", "LiBH4,LiNH2BH3", "--json", "--report", str(report)])
     out = json.loads(capsys.readouterr().out)
+    html = report.read_text()
+    assert "X-ray diffraction" in html and "good.xrdml" in html and "Pnma" in html
     assert rc == 1 and len(out) == 2
     g, b = out
     assert set(g) >= {"file", "sample", "wavelength_nm", "phases", "peaks"}

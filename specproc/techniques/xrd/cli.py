@@ -1,4 +1,5 @@
-"""``specproc xrd PATH... [--reference FILE.cif ...] [--wavelength NM] [--phases LiBH4,LiNH2BH3] [--json]``."""
+"""``specproc xrd PATH... [--reference FILE.cif ...] [--wavelength NM] [--phases LiBH4,LiNH2BH3] [--json]
+[--report FILE.html]``."""
 from __future__ import annotations
 
 import argparse
@@ -14,6 +15,7 @@ def add_cli(subparsers) -> None:
                    help="candidate built-in phases, comma-separated (default: all built-in)")
     p.add_argument("--zero-shift", type=float, default=0.0, metavar="DEG", help="2θ zero error to subtract (deg)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.add_argument("--report", default=None, metavar="FILE.html", help="write the HTML report of these files")
     p.set_defaults(func=run_cli)
 
 
@@ -58,14 +60,19 @@ def run_cli(args) -> int:
     proc = plugins.get("processors", "xrd.analyse")
     params = {"references": list(args.reference), "phases": args.phases, "wavelength_nm": args.wavelength,
               "zero_shift_deg": args.zero_shift}
-    entries, failed = [], False
+    entries, results, failed = [], [], False
     for path in args.paths:
         try:
             m = read(path)
             r = proc(m, **params)
             entries.append(entry(r, path))
+            results.append(r)
         except SpecprocError as exc:
             failed = True
             entries.append({"file": path, "error": exc.reason if exc.path else str(exc)})
     emit(entries, args.json)
+    if args.report and results:
+        from ...report import render_results
+
+        render_results(results, args.report, title="specproc XRD report")
     return 1 if failed else 0
