@@ -64,7 +64,11 @@ def make_figure(spec: dict):
     fig.update_layout(title=spec.get("title"), height=480 if has_resid else 400, hovermode="x unified",
                       margin=dict(l=60, r=20, t=50, b=50))
     fig.update_xaxes(title_text=spec.get("x_label"), row=2 if has_resid else 1, col=1)
-    if spec.get("reverse_x"):
+    if spec.get("x_range") is not None:
+        # initial view (e.g. the fitted lines); plotly's autoscale still shows the whole axis
+        lo, hi = sorted(float(v) for v in spec["x_range"])
+        fig.update_xaxes(range=[hi, lo] if spec.get("reverse_x") else [lo, hi])
+    elif spec.get("reverse_x"):
         fig.update_xaxes(autorange="reversed")
     fig.update_yaxes(title_text=spec.get("y_label", "intensity"), row=1, col=1)
     return fig

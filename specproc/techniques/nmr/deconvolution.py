@@ -365,6 +365,19 @@ def _prepare(m, region, processing, src):
     return m, x[order], y[order]
 
 
+def _view_range(x, centres, widths, sidebands, top) -> tuple[float, float] | None:
+    """Initial plot view: the centre bands +- 5 FWHM and every sideband taller than 5 % of the
+    tallest point of the fit (the full window stays one autoscale click away)."""
+    pos = [c + s * 5 * w for c, w in zip(centres, widths) for s in (-1, 1) if np.isfinite(c) and np.isfinite(w)]
+    w_max = max((w for w in widths if np.isfinite(w)), default=0.0)
+    pos += [sb["center_ppm"] + s * 3 * w_max for sb in sidebands if top > 0 and sb["height"] > 0.05 * top
+            for s in (-1, 1)]
+    if not pos:
+        return None
+    lo, hi = max(min(pos), float(np.min(x))), min(max(pos), float(np.max(x)))
+    return (lo, hi) if hi > lo else None
+
+
 def _polish_start(cm: _Model, x, y) -> None:
     """Move ``cm.params`` to the least-squares optimum with the shared batch engine (in place).
 
@@ -901,7 +914,8 @@ def _make_result(spec, cm, res, x, y, vals, errs, warns, meta, step, params) -> 
     series.append({"name": "residual", "y": y - res.best_fit, "role": "residual"})
     nuc = meta.get("nucleus") or ""
     plot = {"kind": "spectrum", "title": f"{meta['sample']} {nuc} deconvolution".strip(), "x": x,
-            "x_label": f"{nuc} shift (ppm)".strip(), "y_label": "intensity", "reverse_x": True, "series": series}
+            "x_label": f"{nuc} shift (ppm)".strip(), "y_label": "intensity", "reverse_x": True, "series": series,
+            "x_range": _view_range(x, cen, fw, sb_rows, max(float(np.max(res.best_fit)), 0.0))}
     return Result(processor="nmr.deconvolve", technique="nmr", sample=meta["sample"], quantities=qs, tables=tables,
                   plots=[plot], params=params, inputs=[dict(spec.attrs.get("provenance") or {})], stats=stats,
                   warnings=warns, main_table="components", meta=meta, native=res)
