@@ -1,0 +1,4 @@
+"""AFM technique (under construction)."""
+from __future__ import annotations
+
+TITLE = "AFM"

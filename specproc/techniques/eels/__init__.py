@@ -1,0 +1,4 @@
+"""EELS technique (under construction)."""
+from __future__ import annotations
+
+TITLE = "EELS"

@@ -1,0 +1,4 @@
+"""FTIR technique (under construction)."""
+from __future__ import annotations
+
+TITLE = "FTIR"

@@ -1,0 +1,4 @@
+"""XPS technique (under construction)."""
+from __future__ import annotations
+
+TITLE = "XPS"
