@@ -25,6 +25,17 @@ MAX_SF_MHZ = 2000.0
 MAX_META_ARRAY = 10000
 
 
+def decode_text(raw: bytes) -> str:
+    """Metadata text of an instrument file: UTF-8 (BOM dropped), else Latin-1 (cp1252 exports).
+
+    Latin-1 decodes every byte, so a comment in an unexpected encoding never rejects a file.
+    """
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
 def normalise_nucleus(name: Any) -> str | None:
     """Normalise a nucleus label to mass-number-first form.
 

@@ -34,12 +34,18 @@ def _read_par(path: Path) -> dict:
     """Parse a Bruker JCAMP-style parameter file (acqus, procs) with nmrglue."""
     import nmrglue as ng
 
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # nmrglue warns per odd line; we validate the keys we need
-            dic = ng.bruker.read_jcamp(str(path))
-    except Exception as exc:  # nmrglue raises bare exceptions on garbage
-        raise ReaderError(f"cannot parse parameter file: {type(exc).__name__}: {exc}", path) from exc
+    # instrument files are often Latin-1/cp1252 (``##OWNER= José``): UTF-8 first, then Latin-1,
+    # which decodes any byte, so a comment never makes the experiment unreadable
+    for encoding in ("UTF-8", "latin-1"):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # nmrglue warns per odd line; we validate the keys we need
+                dic = ng.bruker.read_jcamp(str(path), encoding=encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+        except Exception as exc:  # nmrglue raises bare exceptions on garbage
+            raise ReaderError(f"cannot parse parameter file: {type(exc).__name__}: {exc}", path) from exc
     if not isinstance(dic, dict) or len([k for k in dic if not k.startswith("_")]) == 0:
         raise ReaderError("parameter file has no ##$ parameters (corrupt or not a Bruker file)", path)
     return dic
@@ -169,7 +175,10 @@ class BrukerReader(Reader):
                 t = _first_line(cand)
                 if t:
                     return t
-        return expdir.resolve().parent.name
+        # no title: the folder name plus the experiment number, so the experiments of one
+        # dataset (CP/80, CP/81, ...) are distinguishable
+        exp = expdir.resolve()
+        return f"{exp.parent.name}_{exp.name}" if exp.name.isdigit() else exp.name
 
     def _acquisition(self, acqus: dict, procs: dict | None) -> dict:
         sfo1 = to_float(acqus.get("SFO1"))
@@ -198,7 +207,6 @@ class BrukerReader(Reader):
 
     # ------------------------------------------------------------------ raw FID / ser
     def _read_raw(self, expdir: Path) -> Any:
-        import nmrglue as ng
 
         acqus, req = self._acqus(expdir)
         bin_name = "fid" if (expdir / "fid").is_file() else "ser"
@@ -242,13 +250,17 @@ class BrukerReader(Reader):
                               f"(wrong TD or a ser file named {bin_name}?)", bin_path)
 
         per_row = (size // nrows) // ws  # stored values per row, incl. block padding
-        shape = (nrows, per_row // 2) if nrows > 1 else (per_row // 2,)
+        # the values are read through a memory map (not nmrglue.bruker.read, which reads the whole
+        # file into memory and then copies it): peak memory is the complex128 result only
+        dtype = np.dtype(("f8" if isfloat else "i4")).newbyteorder(">" if big else "<")
         try:
-            dic, data = ng.bruker.read(str(expdir), bin_file=bin_name, read_pulseprogram=False,
-                                       shape=shape, cplex=True, big=big, isfloat=isfloat)
-        except Exception as exc:
-            raise ReaderError(f"nmrglue could not read the data: {type(exc).__name__}: {exc}", bin_path) from exc
-        data = np.asarray(data)[..., : td // 2].astype(np.complex128)
+            raw = np.memmap(bin_path, dtype=dtype, mode="r", shape=(nrows, per_row))
+            data = np.empty((nrows, td // 2), np.complex128)
+            data.real = raw[:, 0:td:2]
+            data.imag = raw[:, 1:td:2]
+            del raw
+        except (OSError, ValueError) as exc:
+            raise ReaderError(f"could not read the data: {type(exc).__name__}: {exc}", bin_path) from exc
         t = np.arange(data.shape[-1]) / req["SW_h"]
         coords: list = [("time", t, "s")]
         if nrows > 1:
@@ -317,8 +329,10 @@ class BrukerReader(Reader):
             if size != si * ws:
                 raise ReaderError(f"file size {size} B does not match SI = {si} values of {ws} B (truncated?)", f)
             try:
-                _, d = ng.bruker.read_pdata(str(pdir), bin_files=[name], read_acqus=False, procs_files=["procs"],
-                                            scale_data=True, shape=(si,), big=big, isfloat=isfloat)
+                # procs parsed above (tolerant decoding); nmrglue scales by 2**NC_proc from it
+                _, d = ng.bruker.read_pdata(str(pdir), bin_files=[name], read_acqus=False, read_procs=False,
+                                            scale_data=False, shape=(si,), big=big, isfloat=isfloat)
+                d = ng.bruker.scale_pdata({"procs": procs}, d)
             except Exception as exc:
                 raise ReaderError(f"nmrglue could not read the data: {type(exc).__name__}: {exc}", f) from exc
             comps.append(np.asarray(d, dtype=float).reshape(-1))

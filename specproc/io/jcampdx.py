@@ -101,6 +101,7 @@ class JcampNMRReader(Reader):
             raise ReaderError(f"x axis has {x.size} values for {y.size} data points (NPOINTS wrong?)", p)
         if not np.all(np.isfinite(y)):
             raise ReaderError(f"{int(np.sum(~np.isfinite(y)))} NaN/inf values in the data", p)
+        self._check_axis(dic, x, y, parser, p)
 
         obs = to_float(_get(dic, ".OBSERVE FREQUENCY", ".OBSERVEFREQUENCY"))
         if obs is not None and not (0 < obs <= 2000):
@@ -133,6 +134,17 @@ class JcampNMRReader(Reader):
             y, [("shift", ppm, "ppm")], technique="nmr", units="arb", signal_type="spectrum",
             sample=str(title).strip() if title else p.stem, metadata=md, acquisition=acq,
             original_metadata=jsonable(original), provenance=file_provenance(p, self.name), source=str(p))
+
+    @staticmethod
+    def _check_axis(dic: dict, x: np.ndarray, y: np.ndarray, parser: str, p: Path) -> None:
+        """Refuse an axis that contradicts the header: NPOINTS != the values read, FIRSTX = LASTX."""
+        npoints = to_float(_get(dic, "NPOINTS"))
+        if parser == "nmrglue.jcampdx" and npoints is not None and int(npoints) != y.size:
+            raise ReaderError(f"##NPOINTS= {int(npoints)} but {y.size} values were read (corrupt or edited file)", p)
+        if y.size > 1 and not np.all(np.isfinite(x)):
+            raise ReaderError("the x axis (FIRSTX/LASTX) is not finite", p)
+        if y.size > 1 and x[0] == x[-1]:
+            raise ReaderError(f"FIRSTX = LASTX = {x[0]:g}: the x axis has zero width", p)
 
     @staticmethod
     def _shift_reference(value: Any) -> tuple[int, float] | None:

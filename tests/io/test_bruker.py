@@ -85,8 +85,30 @@ def test_real_pseudo2d_rows_from_vdlist(realdata):
 
 def test_real_sample_names(realdata):
     assert sp.read(realdata / "nmr" / "topspin_1d_1H_MAS/1").attrs["sample"] == "BEA_TPA"  # pdata/1/title
-    # no title: the experiment folder's parent name
-    assert sp.read(realdata / "nmr" / "alginate_13C_CP/80").attrs["sample"] == "alginate_13C_CP"
+    # no title: the dataset folder + experiment number (CP/80..94 must not all be called "CP")
+    assert sp.read(realdata / "nmr" / "alginate_13C_CP/80").attrs["sample"] == "alginate_13C_CP_80"
+
+
+def test_experiments_without_title_have_distinct_names(tmp_path, realdata):
+    for expno in ("80", "81"):
+        shutil.copytree(realdata / "nmr" / "alginate_13C_CP/80", tmp_path / "CP" / expno)
+    names = {sp.read(tmp_path / "CP" / e).attrs["sample"] for e in ("80", "81")}
+    assert names == {"CP_80", "CP_81"}
+
+
+def test_latin1_acqus_is_readable(tmp_path, realdata):
+    """An acqus written in Latin-1 (``##OWNER= José``) reads; the data equal nmrglue's."""
+    import nmrglue as ng
+
+    exp = tmp_path / "80"
+    shutil.copytree(realdata / "nmr" / "alginate_13C_CP/80", exp)
+    raw = (exp / "acqus").read_bytes()
+    raw = re.sub(rb"##OWNER=[^\n]*", "##OWNER= José".encode("latin-1"), raw)
+    (exp / "acqus").write_bytes(raw)
+    m = sp.read(exp)
+    assert "José" in str(m.attrs["original_metadata"]["acqus"]["_coreheader"])
+    _, ref = ng.bruker.read(str(realdata / "nmr" / "alginate_13C_CP/80"), read_pulseprogram=False)
+    np.testing.assert_array_equal(m.values, np.asarray(ref)[: m.size])
 
 
 @pytest.mark.parametrize("how", ["option", "pdata_folder"])

@@ -180,3 +180,21 @@ def test_sample_data_jcamp(repo_root):
         x = m.coords["shift"].values
         top = max(t["components"], key=lambda c: c["area_fraction"] / c["fwhm_ppm"])
         assert abs(x[np.argmax(m.values)] - top["center_ppm"]) < top["fwhm_ppm"] / 2, key
+
+
+@pytest.mark.parametrize("label,value,match", [("LASTX", None, "zero width"), ("NPOINTS", "3", "NPOINTS= 3")])
+def test_header_contradicting_the_data_is_refused(tmp_path, repo_root, label, value, match):
+    """FIRSTX = LASTX and NPOINTS = 3 against 4,096 values are ReaderErrors, never a spectrum."""
+    import re
+
+    src = repo_root / "sample_data" / "nmr" / "jcamp" / "LiBH4_11B.jdx"
+    if not src.is_file():
+        pytest.skip("sample_data/nmr not generated")
+    text = src.read_text(encoding="latin-1")
+    if value is None:  # LASTX = FIRSTX
+        value = re.search(r"^##FIRSTX=\s*(\S+)", text, re.M).group(1)
+    f = tmp_path / "bad.jdx"
+    f.write_text(re.sub(rf"^##{label}=.*$", f"##{label}= {value}", text, flags=re.M), encoding="latin-1")
+    with pytest.raises(ReaderError, match=match) as e:
+        sp.read(f)
+    assert "bad.jdx" in str(e.value)

@@ -95,3 +95,21 @@ def test_sample_data_csv(repo_root):
         assert m.attrs["nucleus"] == t["nucleus"] and m.attrs["sample"] == t["sample"]
         assert m.attrs["acquisition"]["sf_mhz"] == pytest.approx(t["sf_mhz"])
         assert m.shape == (t["npoints"],)
+
+
+def test_latin1_comment_is_readable(tmp_path):
+    """A cp1252/Latin-1 comment (``# sample: café``) never makes the file unreadable."""
+    f = tmp_path / "latin.csv"
+    f.write_bytes("# sample: café\n# nucleus: 11B\nppm,intensity\n1,2\n2,3\n3,4\n".encode("latin-1"))
+    m = sp.read(f)
+    assert m.attrs["sample"] == "café"
+    np.testing.assert_array_equal(m.values, [2, 3, 4])
+
+
+@pytest.mark.parametrize("content,line", [("ppm,intensity\n1,2\n2,abc\n", "line 3"),
+                                          ("ppm,intensity\n1,2\n2\n", "line 3")])
+def test_bad_row_names_its_line(tmp_path, content, line):
+    f = tmp_path / "bad.csv"
+    f.write_text(content)
+    with pytest.raises(ReaderError, match=line):
+        sp.read(f, reader="nmr-text")
