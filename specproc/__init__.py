@@ -15,11 +15,11 @@ from ._version import __version__
 from .core.errors import (FitError, FormatNotRecognisedError, ParameterError, PluginError, ProcessingError,
                           ReaderError, SpecprocError)
 
-__all__ = ["__version__", "read", "list_plugins", "SpecprocError", "ReaderError", "FormatNotRecognisedError",
+__all__ = ["__version__", "read", "save", "list_plugins", "Result", "Quantity", "SpecprocError", "ReaderError", "FormatNotRecognisedError",
            "ParameterError", "ProcessingError", "FitError", "PluginError", "nmr", "xrd", "ftir", "eels", "xps",
            "afm", "fitting", "report", "pipeline", "evidence"]
 
-_LAZY_FUNCS = {"read": ("specproc.io", "read"), "list_plugins": ("specproc.plugins", "list_plugins"),
+_LAZY_FUNCS = {"read": ("specproc.io", "read"), "save": ("specproc.io.netcdf", "save"), "list_plugins": ("specproc.plugins", "list_plugins"),
                "Result": ("specproc.core.result", "Result"), "Quantity": ("specproc.core.result", "Quantity")}
 _LAZY_MODULES = {"fitting": "specproc.fitting", "report": "specproc.report", "pipeline": "specproc.pipeline",
                  "evidence": "specproc.evidence", "plugins": "specproc.plugins"}

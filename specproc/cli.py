@@ -62,17 +62,10 @@ def _cmd_run(args) -> int:
 
 
 def emit(entries: list[dict], as_json: bool) -> None:
-    """Print per-file entries as one JSON document or a short text summary."""
-    from .core.result import jsonable
+    """Print per-file entries (kept for callers of the old location; see :mod:`specproc.core.clirunner`)."""
+    from .core.clirunner import emit as _emit
 
-    if as_json:
-        print(json.dumps(jsonable(entries), indent=2, allow_nan=False))
-        return
-    for e in entries:
-        if "error" in e:
-            print(f"FAILED {e['file']}: {e['error']}")
-        else:
-            print(json.dumps(jsonable(e), indent=1, allow_nan=False))
+    _emit(entries, as_json)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,7 +3,7 @@
 Every reader builds its output through :func:`new_measurement`; every processor accepts
 what it builds. Dimensions carry physical coordinates with pint-compatible unit strings in
 ``coords[dim].attrs["units"]``. Normalised metadata lives in ``attrs`` (``technique``,
-``sample``, ``nucleus``, ``instrument``, ``date``, ``acquisition``), the untouched vendor
+``sample``, ``instrument``, ``date``, ``acquisition`` and any technique keys the reader adds), the untouched vendor
 tree under ``attrs["original_metadata"]``, and the provenance record under
 ``attrs["provenance"]``. 1D spectra, 2D depth profiles / maps and 3D spectrum images are the
 same type with more dims (HyperSpy's ``signal_type`` idea: specialise by metadata, not class).
@@ -21,7 +21,7 @@ from .errors import ReaderError
 TECHNIQUES = ("nmr", "xrd", "ftir", "eels", "xps", "afm")
 
 #: Normalised metadata keys every measurement has (None when unknown).
-METADATA_KEYS = ("technique", "sample", "nucleus", "instrument", "date", "signal_type")
+METADATA_KEYS = ("technique", "sample", "instrument", "date", "signal_type")
 
 
 def new_measurement(
@@ -39,6 +39,8 @@ def new_measurement(
     provenance: Mapping[str, Any] | None = None,
     allow_nan: bool = False,
     source: str | None = None,
+    axis_ranges: Mapping[str, tuple[float, float]] | None = None,
+    value_range: tuple[float, float] | None = None,
 ) -> xr.DataArray:
     """Build and validate a measurement.
 
@@ -58,6 +60,12 @@ def new_measurement(
         NaN/inf values are rejected unless True (e.g. masked AFM pixels).
     source : str, optional
         Path used in error messages.
+    axis_ranges : mapping ``dim -> (lo, hi)``, optional
+        Physical range of an axis declared by the reader (e.g. a diffraction angle in 0..180
+        deg, a wavenumber > 0): values outside it are refused with a clear error.
+    value_range : (lo, hi), optional
+        Physical range of the values (e.g. counts >= 0 with a tolerance for dark subtraction is the
+        reader's choice); finite values outside it are refused.
 
     Returns
     -------
@@ -82,7 +90,19 @@ def new_measurement(
             raise ReaderError(f"axis {dim!r} has {cv.size} values for {arr.shape[i]} data points", src)
         if np.issubdtype(cv.dtype, np.number) and not np.all(np.isfinite(cv)):
             raise ReaderError(f"axis {dim!r} has NaN/inf values", src)
+        if axis_ranges and dim in axis_ranges and np.issubdtype(cv.dtype, np.number):
+            lo, hi = axis_ranges[dim]
+            if cv.min() < lo or cv.max() > hi:
+                raise ReaderError(f"axis {dim!r} runs {cv.min():.6g}..{cv.max():.6g} {cu}, outside its physical "
+                                  f"range {lo:g}..{hi:g} {cu}", src)
         xcoords[dim] = xr.Variable(dim, cv, attrs={"units": str(cu)})
+    if value_range is not None:
+        lo, hi = value_range
+        fin = np.abs(arr) if np.iscomplexobj(arr) else arr
+        fin = fin[np.isfinite(fin)]
+        if fin.size and (fin.min() < lo or fin.max() > hi):
+            raise ReaderError(f"values run {fin.min():.6g}..{fin.max():.6g} {units}, outside their physical range "
+                              f"{lo:g}..{hi:g}", src)
     md = dict(metadata or {})
     attrs = {k: None for k in METADATA_KEYS}
     attrs.update(md)

@@ -24,16 +24,30 @@ class Processor:
     Params: ClassVar[type[ProcessorParams]] = ProcessorParams
 
     def __call__(self, data: Any, params: ProcessorParams | dict | None = None, **kwargs):
-        p = validate_params(self.Params, {**(params.model_dump() if isinstance(params, ProcessorParams)
-                                             else dict(params or {})), **kwargs})
+        p = self.validate(params, **kwargs)
         if isinstance(data, Sequence) and not isinstance(data, (str, bytes)):
             return self.run_many(list(data), p)
         return self.run(data, p)
+
+    def validate(self, params: ProcessorParams | dict | None = None, **kwargs) -> ProcessorParams:
+        """The one validation of a processor's parameters (Python kwargs, CLI options, YAML).
+
+        An already validated ``Params`` object passes through untouched (no second validation);
+        extra keyword arguments are merged into a copy and validated once.
+        """
+        if isinstance(params, self.Params) and not kwargs:
+            return params
+        base = params.model_dump(exclude_unset=True) if isinstance(params, ProcessorParams) else dict(params or {})
+        return validate_params(self.Params, {**base, **kwargs})
 
     def run(self, data, params: ProcessorParams):  # pragma: no cover - abstract
         raise NotImplementedError
 
     def run_many(self, data: list, params: ProcessorParams) -> list:
+        """One :class:`Result` per input, or the :class:`SpecprocError` of that input, in input order.
+
+        Always a list of ``len(data)`` (the contract the CLI runner and the pipeline rely on).
+        """
         out = []
         for d in data:
             try:

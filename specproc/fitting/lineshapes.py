@@ -16,14 +16,6 @@ S2PI = np.sqrt(2.0 * np.pi)
 S2 = np.sqrt(2.0)
 TINY = 1.0e-15
 
-#: Peak shapes known to specproc, their lmfit model class and shape parameters.
-SHAPES = {
-    "gaussian": ("GaussianModel", ("amplitude", "center", "sigma")),
-    "lorentzian": ("LorentzianModel", ("amplitude", "center", "sigma")),
-    "pseudo-voigt": ("PseudoVoigtModel", ("amplitude", "center", "sigma", "fraction")),
-    "voigt": ("VoigtModel", ("amplitude", "center", "sigma", "gamma")),
-    "pearson7": ("Pearson7Model", ("amplitude", "center", "sigma", "expon")),
-}
 
 
 def gaussian(x, amplitude=1.0, center=0.0, sigma=1.0):
@@ -91,7 +83,7 @@ def sigma_from_fwhm(shape: str, width, fraction=None, expon=None):
 
 
 FUNCTIONS = {"gaussian": gaussian, "lorentzian": lorentzian, "pseudo-voigt": pseudo_voigt, "voigt": voigt,
-             "pearson7": pearson7}
+             "pearson7": pearson7}  # numpy functions of the area-normalised shapes (batch engine, tests)
 
 
 def evaluate(shape: str, x, **params):
@@ -99,3 +91,106 @@ def evaluate(shape: str, x, **params):
         return FUNCTIONS[shape](x, **params)
     except KeyError:
         raise ValueError(f"unknown lineshape {shape!r}; one of {sorted(FUNCTIONS)}") from None
+
+
+# ============================================================================ the registry
+from dataclasses import dataclass  # noqa: E402
+
+
+@dataclass(frozen=True)
+class LineShape:
+    """One entry of the lineshape registry (the only place a lineshape name is written).
+
+    Attributes
+    ----------
+    name : str
+        Registry name (``"pseudo-voigt"``, ``"gl-product"``...): CLI choices, pydantic types and
+        docs are derived from it.
+    model : str
+        ``"module:Class"`` of the lmfit model (imported on use).
+    params : tuple of str
+        Parameter names of the model, in its function's order.
+    intensity : str
+        The parameter that scales the line (``amplitude`` = area, or ``height``); satellites
+        scale it by their ratio.
+    width : tuple of str
+        Shape parameters a satellite shares with its parent (width and mixing).
+    batch_kind : str or None
+        Kernel of :mod:`specproc.fitting._batch_kernels` (None: the batch engine falls back to lmfit).
+    description : str
+    """
+
+    name: str
+    model: str
+    params: tuple
+    intensity: str
+    width: tuple
+    batch_kind: str | None
+    description: str = ""
+
+    def lmfit_model(self, prefix: str = ""):
+        import importlib
+
+        mod, _, cls = self.model.partition(":")
+        return getattr(importlib.import_module(mod), cls)(prefix=prefix)
+
+
+REGISTRY: dict[str, LineShape] = {s.name: s for s in (
+    LineShape("gaussian", "lmfit.models:GaussianModel", ("amplitude", "center", "sigma"), "amplitude",
+              ("sigma",), "gaussian", "area-normalised Gaussian"),
+    LineShape("lorentzian", "lmfit.models:LorentzianModel", ("amplitude", "center", "sigma"), "amplitude",
+              ("sigma",), "lorentzian", "area-normalised Lorentzian (sigma = HWHM)"),
+    LineShape("pseudo-voigt", "lmfit.models:PseudoVoigtModel", ("amplitude", "center", "sigma", "fraction"),
+              "amplitude", ("sigma", "fraction"), "pseudo-voigt", "lmfit pseudo-Voigt (Lorentzian fraction)"),
+    LineShape("voigt", "lmfit.models:VoigtModel", ("amplitude", "center", "sigma", "gamma"), "amplitude",
+              ("sigma", "gamma"), "voigt", "area-normalised Voigt (Faddeeva)"),
+    LineShape("pearson7", "lmfit.models:Pearson7Model", ("amplitude", "center", "sigma", "expon"), "amplitude",
+              ("sigma", "expon"), "pearson7", "Pearson VII"),
+    LineShape("gl-product", "specproc.fitting.components:GLProductModel", ("height", "center", "fwhm", "mixing"),
+              "height", ("fwhm", "mixing"), "gl_product", "CasaXPS GL(m) product (height-normalised)"),
+    LineShape("gl-sum", "specproc.fitting.components:GLSumModel", ("height", "center", "fwhm", "mixing"),
+              "height", ("fwhm", "mixing"), "gl_sum", "CasaXPS SGL(m) sum (height-normalised)"),
+    LineShape("doniach", "lmfit.models:DoniachModel", ("amplitude", "center", "sigma", "gamma"), "amplitude",
+              ("sigma", "gamma"), None, "Doniach-Sunjic asymmetric metal line (lmfit)"),
+)}
+
+#: every peak lineshape name (CLI ``choices``, pydantic ``Literal``)
+PEAK_SHAPES: tuple[str, ...] = tuple(REGISTRY)
+#: the symmetric area-normalised shapes most spectroscopies fit (NMR, FTIR, XRD defaults)
+COMMON_SHAPES: tuple[str, ...] = ("gaussian", "lorentzian", "pseudo-voigt", "voigt")
+#: backward-compatible view: name -> (lmfit class name, parameters)
+SHAPES = {k: (v.model.partition(":")[2], v.params) for k, v in REGISTRY.items()}
+
+
+def get(name: str) -> LineShape:
+    """Registry entry of ``name`` (a clear error listing the names otherwise)."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown lineshape {name!r}; one of {list(REGISTRY)}") from None
+
+
+def fwhm_of(shape: str, values: dict, prefix: str = "") -> float:
+    """FWHM of a registry peak from its parameter values (``prefix + name`` keys)."""
+    v = {n: values.get(prefix + n) for n in get(shape).params}
+    if shape in ("gl-product", "gl-sum"):
+        return float(v["fwhm"])
+    if shape == "doniach":
+        return float(2 * v["sigma"])  # lmfit's definition for the symmetric limit
+    return float(fwhm(shape, v["sigma"], gamma=v.get("gamma"), expon=v.get("expon")))
+
+
+def area_of(shape: str, values: dict, prefix: str = "") -> float:
+    """Integrated area of a registry peak (closed form where one exists; numerical otherwise)."""
+    v = {n: values.get(prefix + n) for n in get(shape).params}
+    if get(shape).intensity == "amplitude":
+        return float(v["amplitude"])
+    w = float(v["fwhm"])
+    if shape == "gl-sum":
+        m = float(v["mixing"])
+        return float(v["height"]) * w * ((1 - m) * np.sqrt(np.pi / (4 * LN2)) + m * np.pi / 2)
+    # GL product: no closed form -> quadrature over +-60 FWHM (Lorentzian tails)
+    from .components import gl_product
+
+    x = np.linspace(-60 * w, 60 * w, 24001)
+    return float(np.trapezoid(gl_product(x, v["height"], 0.0, w, v["mixing"]), x))

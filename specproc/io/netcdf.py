@@ -1,7 +1,162 @@
-"""Reader (under construction)."""
-from .base import Reader
+"""specproc's own NetCDF layout: save a measurement, read it back (``sp.save`` / ``sp.read``).
+
+Any measurement — 1D spectrum, 2D map or depth profile, 3D spectrum image or force-volume stack —
+round-trips through one NetCDF-4 file (HDF5, written by xarray with the h5netcdf engine; netCDF-3
+files from xarray's scipy engine are read too). The layout (``docs/netcdf_layout.md``) is simple
+enough to build with xarray alone:
+
+* one data variable ``measurement`` (complex data: ``measurement_real`` + ``measurement_imag``)
+  whose dims are the measurement's dims, each with a coordinate carrying ``attrs["units"]``;
+* global attributes ``specproc_layout = "specproc.measurement/1"``, ``technique``, ``signal_type``,
+  ``units`` (of the values), ``name``, ``sample``, and JSON strings ``metadata_json`` (other
+  normalised keys), ``acquisition_json``, ``original_metadata_json``, ``provenance_json``.
+
+Nothing is unpickled or evaluated: attributes are parsed as JSON only.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..core.errors import ReaderError, SpecprocError
+from .base import Reader, head_bytes, require_file
+
+LAYOUT = "specproc.measurement/1"
+_STANDARD = ("technique", "signal_type", "units", "sample", "acquisition", "original_metadata", "provenance")
+
+__all__ = ["save", "NetCDFReader", "LAYOUT"]
+
+
+def _json(obj) -> str:
+    from ..core.result import jsonable
+
+    return json.dumps(jsonable(obj), allow_nan=False)
+
+
+def save(m, path: str | Path, overwrite: bool = False) -> Path:
+    """Write a measurement to ``path`` in specproc's NetCDF layout (atomically).
+
+    Parameters
+    ----------
+    m : xarray.DataArray
+        A specproc measurement (from :func:`specproc.read` or ``new_measurement``).
+    path : str or Path
+        Output file (``.nc``); refused if it exists unless ``overwrite``.
+
+    Returns
+    -------
+    Path
+    """
+    import xarray as xr
+
+    from ..core.files import atomic_write
+    from ..core.measurement import check_measurement
+
+    check_measurement(m)
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise SpecprocError("file exists (pass overwrite=True to replace it)", path)
+    vals = np.asarray(m.values)
+    if np.iscomplexobj(vals):
+        data = {"measurement_real": (m.dims, vals.real), "measurement_imag": (m.dims, vals.imag)}
+    else:
+        data = {"measurement": (m.dims, vals)}
+    coords = {}
+    for d in m.dims:
+        c = m.coords[d] if d in m.coords else None
+        cv = np.arange(m.sizes[d]) if c is None else np.asarray(c.values)
+        coords[d] = (d, cv, {"units": str((c.attrs if c is not None else {}).get("units", ""))})
+    a = m.attrs
+    extra = {k: v for k, v in a.items() if k not in _STANDARD}
+    attrs = {"specproc_layout": LAYOUT, "technique": str(a.get("technique") or ""),
+             "signal_type": str(a.get("signal_type") or ""), "units": str(a.get("units") or ""),
+             "name": str(m.name or "intensity"), "sample": str(a.get("sample") or ""),
+             "metadata_json": _json(extra), "acquisition_json": _json(a.get("acquisition") or {}),
+             "original_metadata_json": _json(a.get("original_metadata") or {}),
+             "provenance_json": _json(a.get("provenance") or {}),
+             # NaN in a saved measurement were allowed when it was built (masked pixels)
+             "allow_nan": int(not np.all(np.isfinite(vals)))}
+    ds = xr.Dataset(data, coords=coords, attrs=attrs)
+    return atomic_write(path, lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf"))
+
+
+def _loads(attrs, key, src):
+    text = attrs.get(key)
+    if text in (None, ""):
+        return {}
+    try:
+        v = json.loads(str(text))
+    except json.JSONDecodeError as exc:
+        raise ReaderError(f"attribute {key} is not valid JSON ({exc.msg})", src) from None
+    if not isinstance(v, dict):
+        raise ReaderError(f"attribute {key} must be a JSON object", src)
+    return v
 
 
 class NetCDFReader(Reader):
+    """specproc NetCDF layout (``sp.save``), or any NetCDF with one data variable and a ``technique``."""
+
     name = "netcdf"
-    description = "under construction"
+    description = "specproc NetCDF layout (sp.save): spectra, maps, profiles, spectrum images, force volumes"
+    extensions = (".nc", ".nc4", ".netcdf")
+    url = "docs/netcdf_layout.md"
+
+    def guess_can_open(self, path: Path) -> bool:
+        head = head_bytes(path, 8)
+        return self.matches_extension(path) and (head.startswith(b"\x89HDF") or head.startswith(b"CDF"))
+
+    def read(self, path: Path):
+        import xarray as xr
+
+        from ..core.measurement import new_measurement
+        from ..core.provenance import file_provenance
+
+        path = require_file(Path(path))
+        head = head_bytes(path, 8)
+        if not (head.startswith(b"\x89HDF") or head.startswith(b"CDF")):
+            raise ReaderError("not a NetCDF file (no HDF5 / CDF signature)", path)
+        engine = "h5netcdf" if head.startswith(b"\x89HDF") else "scipy"
+        try:
+            ds = xr.open_dataset(path, engine=engine, decode_times=False, mask_and_scale=False)
+        except Exception as exc:
+            raise ReaderError(f"cannot open as NetCDF: {type(exc).__name__}: {exc}", path) from None
+        with ds:
+            attrs = dict(ds.attrs)
+            if "measurement" in ds.data_vars:
+                var = ds["measurement"]
+                vals = np.asarray(var.values)
+            elif "measurement_real" in ds.data_vars and "measurement_imag" in ds.data_vars:
+                var = ds["measurement_real"]
+                vals = np.asarray(var.values) + 1j * np.asarray(ds["measurement_imag"].values)
+            elif len(ds.data_vars) == 1:
+                var = next(iter(ds.data_vars.values()))
+                vals = np.asarray(var.values)
+            else:
+                raise ReaderError(f"no 'measurement' variable (data variables: {sorted(ds.data_vars)}); "
+                                  f"see docs/netcdf_layout.md", path)
+            technique = attrs.get("technique") or var.attrs.get("technique")
+            if not technique:
+                raise ReaderError("no 'technique' attribute: specproc cannot tell what this file holds "
+                                  "(see docs/netcdf_layout.md)", path)
+            coords = {}
+            for d in var.dims:
+                if d in ds.coords:
+                    c = ds.coords[d]
+                    coords[d] = (np.asarray(c.values), str(c.attrs.get("units", "")))
+                else:
+                    coords[d] = (np.arange(var.sizes[d]), "")
+        meta = _loads(attrs, "metadata_json", path)
+        prov_orig = _loads(attrs, "provenance_json", path)
+        prov = file_provenance(path, self.name)
+        if prov_orig:
+            prov["derived_from"] = prov_orig
+        return new_measurement(
+            vals, coords, technique=str(technique), units=str(attrs.get("units") or var.attrs.get("units") or "arb"),
+            name=str(attrs.get("name") or var.name or "intensity"), sample=str(attrs.get("sample") or "") or None,
+            signal_type=str(attrs.get("signal_type") or "spectrum"), metadata=meta,
+            acquisition=_loads(attrs, "acquisition_json", path),
+            original_metadata=_loads(attrs, "original_metadata_json", path), provenance=prov,
+            allow_nan=bool(int(attrs.get("allow_nan", 0) or 0)),
+            source=str(path))

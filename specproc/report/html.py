@@ -5,11 +5,13 @@ import copy
 import html
 import json
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ..core.files import atomic_write_text
 from ..core.result import df_html, jsonable
+from .view import RunView
 
 _CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:0 auto;max-width:1200px;padding:1em 2em;
@@ -280,55 +282,30 @@ def _provenance_html(inputs: list[dict], software: dict, run_info: dict) -> str:
 
 
 # --------------------------------------------------------------------------- assembling
-def _collect(run_or_results) -> dict:
-    """Normalise a RunSummary or a list of Results into what the page needs."""
-    from ..core.provenance import software_versions
-
-    if hasattr(run_or_results, "records"):  # a pipeline RunSummary (duck-typed: no import cycle)
-        run = run_or_results
-        inputs, failures = [], []
-        for rec in run.records:
-            t, r = rec.task, rec.result
-            reader = (r.inputs[0].get("reader") if r is not None and r.inputs else None) or t.reader
-            inputs.append(dict(sample=t.sample, technique=t.technique, file=t.path, sha256=t.sha256, reader=reader,
-                               processor=t.processor, params=t.params,
-                               status=("cached" if rec.cached else f"ok ({rec.elapsed_s:.2f} s)") if rec.ok
-                               else "FAILED"))
-            if not rec.ok:
-                failures.append(dict(rec.error or {}, sample=t.sample, technique=t.technique,
-                                     processor=t.processor, file=t.path))
-        info = {"pipeline": run.name, "pipeline file": run.pipeline_path, "pipeline sha256": run.pipeline_sha256,
-                "run id": run.run_id, "started": run.started, "finished": run.finished,
-                "run time": f"{run.elapsed_s:.2f} s", "files": len(run.records),
-                "from cache": run.n_cached,
-                "executor": run.scheduler or f"{run.jobs} local process(es)"}
-        return dict(results=run.results, inputs=inputs, failures=failures,
-                    skipped=[dict(s.__dict__) for s in run.skipped], software=run.software, info=info)
-    results = [r for r in (run_or_results or []) if not isinstance(r, Exception)]
-    errors = [e for e in (run_or_results or []) if isinstance(e, Exception)]
-    inputs = []
-    for r in results:
-        src = r.inputs[0] if r.inputs else {}
-        inputs.append(dict(sample=r.sample, technique=r.technique, file=src.get("source"), sha256=src.get("sha256"),
-                           reader=src.get("reader"), processor=r.processor, params=r.params, status="ok"))
-    failures = [dict(getattr(e, "to_dict", lambda: {"error": str(e)})(), type=type(e).__name__,
-                     error=getattr(e, "reason", str(e))) for e in errors]
-    from ..core.provenance import now_iso
-
-    return dict(results=results, inputs=inputs, failures=failures, skipped=[], software=software_versions(),
-                info={"generated": now_iso(), "results": len(results)})
+def as_view(run_or_results, claims: list | None = None, title: str | None = None) -> RunView:
+    """A :class:`RunView` from a view or a list of results / errors (claims and title override)."""
+    if isinstance(run_or_results, RunView):
+        view = run_or_results
+        if claims is not None or title is not None:
+            view = replace(view, claims=list(claims) if claims is not None else view.claims,
+                           title=title if title is not None else view.title)
+        return view
+    if isinstance(run_or_results, (list, tuple)) or run_or_results is None:
+        return RunView.from_results(list(run_or_results or []), claims, title or "specproc report")
+    raise TypeError(f"render_report needs a RunView or a list of results, not {type(run_or_results).__name__} "
+                    "(a pipeline run gives one with RunSummary.view())")
 
 
-def report_html(run_or_results, claims: list | None = None, title: str = "specproc report") -> str:
+def report_html(run_or_results, claims: list | None = None, title: str | None = None) -> str:
     """The report as one HTML string (see :func:`render_report`)."""
     from plotly.offline import get_plotlyjs
 
-    data = _collect(run_or_results)
-    claims = list(claims or [])
-    sections = _sections(data["results"])
-    file_ids = {d.get("file"): i for i, d in enumerate(data["inputs"])}
+    view = as_view(run_or_results, claims, title)
+    title, claims = view.title, list(view.claims)
+    sections = _sections(view.results)
+    file_ids = {d.get("file"): i for i, d in enumerate(view.inputs)}
     body = [f"<h1>{esc(title)}</h1>",
-            "<p class='meta'>" + " · ".join(f"{esc(k)}: {esc(v)}" for k, v in data["info"].items()
+            "<p class='meta'>" + " · ".join(f"{esc(k)}: {esc(v)}" for k, v in view.info.items()
                                             if k in ("run id", "finished", "generated", "files", "results"))
             + "</p>",
             "<nav><a href='#evidence'>evidence</a> · " + " · ".join(
@@ -336,8 +313,8 @@ def report_html(run_or_results, claims: list | None = None, title: str = "specpr
             + " · <a href='#failures'>failures</a> · <a href='#provenance'>provenance</a></nav>",
             _claims_html(claims, file_ids, {t for t, _, _ in sections})]
     body += [_section_html(t, s, n) for t, s, n in sections]
-    body.append(_failures_html(data["failures"], data["skipped"]))
-    body.append(_provenance_html(data["inputs"], data["software"], data["info"]))
+    body.append(_failures_html(view.failures, view.skipped))
+    body.append(_provenance_html(view.inputs, view.software, view.info))
     plotlyjs = get_plotlyjs() if any(s.plots for _, s, _ in sections) else ""
     head = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{esc(title)}</title>"
             f"<meta name='viewport' content='width=device-width, initial-scale=1'><style>{_CSS}</style>"
@@ -346,31 +323,53 @@ def report_html(run_or_results, claims: list | None = None, title: str = "specpr
 
 
 def render_report(run_or_results, claims: list | None = None, path: str | Path = "report.html",
-                  title: str = "specproc report") -> Path:
+                  title: str | None = None) -> Path:
     """Write the unified report.
 
     Parameters
     ----------
-    run_or_results : RunSummary or list of Result
-        A pipeline run (its records, failures and provenance) or plain results (exceptions in
-        the list are shown as failures).
+    run_or_results : RunView or list of Result
+        A run view (a pipeline run gives one with ``RunSummary.view()``) or plain results
+        (exceptions and ``{"file", "error"}`` dicts in the list are shown as failures).
     claims : list of ClaimOutcome, optional
-        Evaluated claims for the evidence summary at the top.
+        Evaluated claims for the evidence summary at the top (default: the view's).
     path : str or Path
-        Output HTML file (written atomically).
-    title : str
+        Output HTML file (written atomically: a failed write leaves no partial file).
+    title : str, optional
 
     Returns
     -------
     Path
+
+    Raises
+    ------
+    SpecprocError
+        ``path: cannot write report: <reason>`` when the path is a directory, the folder is
+        read-only or missing, or the disk is full — never a traceback.
     """
+    from ..core.errors import SpecprocError
+
     path = Path(path)
+    if path.is_dir():
+        raise SpecprocError("cannot write report: this is a directory; give a file name such as report.html",
+                            str(path))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # broken plugins already warned at discovery
         text = report_html(run_or_results, claims, title)
-    return atomic_write_text(path, text)
+    try:
+        return atomic_write_text(path, text)
+    except OSError as exc:
+        raise SpecprocError(f"cannot write report: {exc.strerror or exc}", str(path)) from None
 
 
-def render_results(results: list, path: str | Path, title: str = "specproc results") -> Path:
-    """Report of plain results (the technique CLIs' ``--report``): sections, failures, provenance."""
-    return render_report(results, [], path, title)
+def render_results(results: list, path: str | Path, title: str = "specproc results",
+                   failures: list[dict] | None = None) -> Path:
+    """Report of plain results (the technique CLIs' ``--report``): sections, failures, provenance.
+
+    ``failures``: ``[{"file", "error"}]`` of the inputs that could not be processed (listed in
+    the report's failure table; a report is written even when every input failed).
+    """
+    from ..core.errors import SpecprocError
+
+    errs = [SpecprocError(str(f.get("error")), f.get("file")) for f in (failures or [])]
+    return render_report(list(results) + errs, [], path, title)

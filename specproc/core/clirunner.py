@@ -1,0 +1,256 @@
+"""The one technique CLI runner: a technique's ``cli.py`` is its arguments and the JSON of one entry.
+
+Everything else every ``specproc <technique> PATH...`` command needs is here, once: reading the
+inputs (in parallel threads, in input order), each failure as ``{"file", "error"}`` (a bad file
+never wipes the batch), one validation of the parameters (usage errors exit 2 with a message),
+the processor's ``run_many`` (the batched path), one JSON document (``--json``) or a readable
+table, ``--report FILE.html`` with failures listed, progress on long work, and the exit code
+(0 every input succeeded, 1 any input failed, 2 usage error).
+
+Techniques import this module, never :mod:`specproc.cli` (the top-level CLI imports techniques).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+__all__ = ["add_common_arguments", "run_technique", "emit", "floats_arg", "region_arg", "names_arg",
+           "positive_float_arg", "UsageError"]
+
+#: above this many inputs a progress bar is shown on stderr (when it is a terminal)
+PROGRESS_MIN = 20
+
+
+class UsageError(Exception):
+    """A usage error found after parsing (exit code 2)."""
+
+
+# ------------------------------------------------------------------ argument types
+def floats_arg(text: str) -> list[float]:
+    """``--peaks=-44.3,-41.2`` -> [-44.3, -41.2]; NaN / inf refused."""
+    try:
+        vals = [float(v) for v in text.replace(" ", "").split(",") if v]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+    if not vals:
+        raise argparse.ArgumentTypeError("expected at least one number")
+    if not all(math.isfinite(v) for v in vals):
+        raise argparse.ArgumentTypeError(f"numbers must be finite, got {text!r}")
+    return vals
+
+
+def region_arg(text: str) -> tuple[float, float]:
+    """``--region=LO:HI`` (axis units, either order)."""
+    try:
+        lo, hi = (float(v) for v in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LO:HI, got {text!r}") from None
+    if not (math.isfinite(lo) and math.isfinite(hi)) or lo == hi:
+        raise argparse.ArgumentTypeError(f"LO and HI must be finite and differ, got {text!r}")
+    return lo, hi
+
+
+def names_arg(text: str) -> list[str]:
+    names = [v.strip() for v in text.split(",") if v.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("expected comma-separated names")
+    return names
+
+
+def positive_float_arg(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(v) and v > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+    return v
+
+
+def add_common_arguments(p: argparse.ArgumentParser, what: str = "input files") -> None:
+    """``PATH...``, ``--json``, ``--report FILE.html``, ``--jobs N`` (every technique command)."""
+    p.add_argument("paths", nargs="+", metavar="PATH", help=what)
+    p.add_argument("--json", action="store_true", help="print one JSON document (a list of per-file entries)")
+    p.add_argument("--report", default=None, metavar="FILE.html",
+                   help="write the self-contained HTML report of these files (failures listed)")
+    p.add_argument("--jobs", "-j", type=int, default=None, metavar="N",
+                   help="threads reading files (default: up to 8)")
+
+
+# ------------------------------------------------------------------ output
+def _scalar(v) -> bool:
+    return v is None or isinstance(v, (str, int, float, bool))
+
+
+def emit(entries: list[dict], as_json: bool, rows: Callable[[dict], list[dict]] | None = None,
+         stream=None) -> None:
+    """Print per-file entries as one JSON document, or as a readable table (text)."""
+    from .result import jsonable
+
+    stream = stream or sys.stdout
+    if as_json:
+        print(json.dumps(jsonable(entries), indent=2, allow_nan=False), file=stream)
+        return
+    import pandas as pd
+
+    table, failures, notes = [], [], []
+    for e in entries:
+        if "error" in e:
+            failures.append(e)
+            continue
+        got = rows(e) if rows else None
+        if not got:
+            got = [{k: v for k, v in e.items() if _scalar(v) and k != "file"}]
+        for r in got:
+            table.append({"file": os.path.basename(str(e.get("file", ""))) or e.get("file"), **r})
+        for w in e.get("warnings") or []:
+            notes.append(f"  {e.get('file')}: {w}")
+    if table:
+        with pd.option_context("display.max_columns", 30, "display.width", 200, "display.max_colwidth", 40,
+                               "display.float_format", lambda v: f"{v:.6g}"):
+            print(pd.DataFrame(table).to_string(index=False), file=stream)
+    if notes:
+        print("\nwarnings:", file=stream)
+        print("\n".join(notes), file=stream)
+    if failures:
+        print(f"\nfailed ({len(failures)}):", file=stream)
+        for e in failures:
+            print(f"  {e['file']}: {e['error']}", file=stream)
+
+
+def _error_text(exc: BaseException) -> str:
+    reason = getattr(exc, "reason", None)
+    return str(reason if reason else exc)
+
+
+# ------------------------------------------------------------------ the runner
+def read_all(paths: list[str], jobs: int | None = None, read=None, progress: bool = True) -> list:
+    """Read ``paths`` in parallel threads; each item is a Measurement or the SpecprocError."""
+    from .errors import SpecprocError
+
+    if read is None:
+        from ..io import read as read  # noqa: PLW0127 - the registry's read()
+
+    def one(path):
+        try:
+            return read(path)
+        except SpecprocError as exc:
+            return exc
+        except Exception as exc:  # a reader bug must not wipe the batch; it is reported for this file
+            from .errors import ReaderError
+
+            return ReaderError(f"unexpected {type(exc).__name__}: {exc}", path)
+
+    n = len(paths)
+    workers = max(1, min(jobs or 8, n, 32))
+    bar = _progress(n, "reading", progress)
+    out = []
+    if workers == 1:
+        for p in paths:
+            out.append(one(p))
+            bar.update()
+    else:
+        with ThreadPoolExecutor(workers) as ex:
+            for m in ex.map(one, paths):
+                out.append(m)
+                bar.update()
+    bar.close()
+    return out
+
+
+class _NoBar:
+    def update(self, *_):
+        pass
+
+    def close(self):
+        pass
+
+
+def _progress(n: int, what: str, enabled: bool = True):
+    if not enabled or n < PROGRESS_MIN or not sys.stderr.isatty():
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=n, desc=what, unit="file", file=sys.stderr, leave=False)
+
+
+def run_technique(args, *, processor: str, params: dict, entry: Callable, title: str,
+                  rows: Callable[[dict], list[dict]] | None = None, read=None) -> int:
+    """Run one technique command over ``args.paths``; return the exit code.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        With ``paths``, ``json``, ``report`` and ``jobs`` (:func:`add_common_arguments`).
+    processor : str
+        Registered processor name (``"ftir.fit_bands"``).
+    params : dict
+        Processor parameters from the options (``None`` values are dropped, so the processor's
+        defaults apply); validated once here.
+    entry : callable
+        ``entry(result, path) -> dict``: the JSON of one file (the technique's contract).
+    title : str
+        Report title.
+    rows : callable, optional
+        ``rows(entry) -> list[dict]``: table rows of one entry for the text output.
+    """
+    from .. import plugins
+    from .errors import ParameterError, SpecprocError
+
+    prog = f"specproc {processor.split('.')[0]}"
+    proc = plugins.get("processors", processor)
+    try:
+        p = proc.validate({k: v for k, v in params.items() if v is not None})
+    except ParameterError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    paths = [str(x) for x in args.paths]
+    items = read_all(paths, getattr(args, "jobs", None), read=read)
+    ok = [(i, m) for i, m in enumerate(items) if not isinstance(m, BaseException)]
+    outs: list = [None] * len(paths)
+    for i, m in enumerate(items):
+        if isinstance(m, BaseException):
+            outs[i] = m
+    if ok:
+        try:
+            got = proc.run_many([m for _, m in ok], p)
+        except SpecprocError as exc:          # the whole stack failed: reported for every file
+            got = [exc] * len(ok)
+        if len(got) != len(ok):
+            raise RuntimeError(f"{processor}.run_many returned {len(got)} results for {len(ok)} inputs")
+        for (i, _), r in zip(ok, got):
+            outs[i] = r
+    entries, results, failures = [], [], []
+    for path, r in zip(paths, outs):
+        if isinstance(r, BaseException):
+            e = {"file": path, "error": _error_text(r)}
+            entries.append(e)
+            failures.append(e)
+            continue
+        try:
+            entries.append(entry(r, path))
+            results.append(r)
+        except Exception as exc:  # a result that cannot be summarised is a failure of that file
+            e = {"file": path, "error": f"could not summarise the result: {type(exc).__name__}: {exc}"}
+            entries.append(e)
+            failures.append(e)
+    emit(entries, bool(getattr(args, "json", False)), rows)
+    report = getattr(args, "report", None)
+    if report:
+        from ..report import render_results
+
+        try:
+            out = render_results(results, report, title=title, failures=failures)
+            print(f"report: {out}", file=sys.stderr)
+        except SpecprocError as exc:
+            print(f"{prog}: error: {exc}", file=sys.stderr)
+            return 1
+        except OSError as exc:
+            print(f"{prog}: error: cannot write the report {report}: {exc.strerror or exc}", file=sys.stderr)
+            return 1
+    return 1 if failures else 0
