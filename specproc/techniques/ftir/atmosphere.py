@@ -1,0 +1,197 @@
+"""Atmospheric CO2 and water vapour in FTIR spectra: recognised, masked, never reported as bands.
+
+A spectrum measured against a background taken at another time carries the difference of the
+beam path's CO2 and water vapour. Both are gas-phase rotation-vibration bands, far narrower in
+structure than bands of solids, which is how they are recognised:
+
+* **CO2** (nu3 P/R branches with maxima near 2337 / 2361 cm-1, nu2 Q branch at 667 cm-1): a
+  template is computed from the rigid-rotor line positions (B = 0.3902 cm-1, even J only, 296 K)
+  seen through a Gaussian instrument line of the spectrum's resolution. Its second derivative is
+  least-squares matched (with a cubic for the slowly varying curvature of broad bands) to the
+  spectrum's second derivative (Savitzky-Golay, window 2.5x resolution) in a window around each
+  band: second derivatives suppress the broad sample bands underneath. The band is *recognised* when the
+  template amplitude is > 3 standard errors and > 3 noise SDs; the range where the scaled template
+  exceeds half a noise SD (at least where it exceeds 0.5 % of its maximum) is masked.
+* **Water vapour** (lines in 1300-2050 and 3450-4000 cm-1): narrow lines (FWHM <= 3x resolution,
+  after removing the broad signal with a Savitzky-Golay filter of 6x resolution) found by the
+  shared peak picker at 5 noise SDs, positive or negative; recognised when at least 5 are found;
+  each line is masked over +-1.5 FWHM (at least +-1 resolution).
+
+Masked points are left out of baselines and band fits; bands found inside a masked range are not
+reported. The line physics (rotational constants) is written here because no maintained Python
+package installed here ships IR line lists (HITRAN access needs an account and network).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+HC_K = 1.4387769          # cm K
+CO2_NU3 = 2349.143        # cm-1, band origin
+CO2_NU2_Q = 667.38        # cm-1
+CO2_B = 0.39021           # cm-1, ground-state rotational constant
+CO2_WINDOWS = {"CO2 2337/2361": (2230.0, 2470.0), "CO2 667": (600.0, 740.0)}
+WATER_RANGES = ((1300.0, 2050.0), (3450.0, 4000.0))
+
+
+@dataclass
+class Atmosphere:
+    """What was recognised in one spectrum."""
+
+    regions: list = field(default_factory=list)     # [(lo, hi, label)] masked cm-1 ranges
+    co2: dict = field(default_factory=dict)         # label -> {"amplitude", "significance"}
+    water_lines: list = field(default_factory=list)  # centres of recognised water lines (cm-1)
+    notes: list = field(default_factory=list)       # human-readable, for Result.warnings
+
+    def mask(self, x):
+        x = np.asarray(x, float)
+        m = np.zeros(x.shape, bool)
+        for lo, hi, _ in self.regions:
+            m |= (x >= lo) & (x <= hi)
+        return m
+
+    def shade(self):
+        """Masked ranges as a list of ``(lo, hi)`` for plots."""
+        return [(float(lo), float(hi)) for lo, hi, _ in self.regions]
+
+
+def _gauss_lines(x, centres, weights, resolution):
+    sg = resolution / (2 * np.sqrt(2 * np.log(2)))
+    d = x[:, None] - np.asarray(centres)[None, :]
+    return (np.exp(-d * d / (2 * sg * sg)) * np.asarray(weights)[None, :]).sum(axis=1)
+
+
+def co2_template(x, resolution: float, band: str = "CO2 2337/2361", temperature: float = 296.0):
+    """Unit-peak CO2 absorbance template on ``x`` (cm-1) at ``resolution`` (cm-1 FWHM)."""
+    x = np.asarray(x, float)
+    J = np.arange(0, 110, 2)
+    pop = (2 * J + 1) * np.exp(-CO2_B * J * (J + 1) * HC_K / temperature)
+    Jp = J[J > 0]
+    if band.endswith("667"):
+        lines = np.r_[CO2_NU2_Q, CO2_NU2_Q + 2 * CO2_B * (J + 1), CO2_NU2_Q - 2 * CO2_B * Jp]
+        w = np.r_[pop.sum() * 0.5, pop * 0.25, pop[J > 0] * 0.25]
+    else:
+        lines = np.r_[CO2_NU3 + 2 * CO2_B * (J + 1), CO2_NU3 - 2 * CO2_B * Jp]
+        w = np.r_[pop * (J + 1) / (2 * J + 1), pop[J > 0] * Jp / (2 * Jp + 1)]
+    t = _gauss_lines(x, lines, w, max(resolution, 0.2))
+    peak = t.max() if t.size else 0.0
+    return t / peak if peak > 0 else t
+
+
+def _second_derivative(x, y, resolution):
+    from scipy.signal import savgol_filter
+
+    dx = float(np.median(np.diff(x)))
+    win = max(5, int(round(2.5 * resolution / dx)) | 1)
+    if win >= y.size:
+        return None
+    return savgol_filter(y, win, 3, deriv=2, delta=dx)
+
+
+def _match_co2(x, y, label, resolution, noise):
+    lo, hi = CO2_WINDOWS[label]
+    sel = (x >= lo) & (x <= hi) & np.isfinite(y)
+    if sel.sum() < 40 or x[sel].min() > lo + 40 or x[sel].max() < hi - 40:
+        return None
+    xs, ys = x[sel], y[sel]
+    t = co2_template(xs, resolution, label)
+    d2y, d2t = _second_derivative(xs, ys, resolution), _second_derivative(xs, t, resolution)
+    if d2y is None or not np.any(d2t):
+        return None
+    u = (xs - xs.mean()) / (0.5 * np.ptp(xs))
+    A = np.c_[d2t, np.vander(u, 4)]          # + a cubic: slowly varying curvature of broad bands
+    coef, *_ = np.linalg.lstsq(A, d2y, rcond=None)
+    resid = d2y - A @ coef
+    dof = max(resid.size - A.shape[1], 1)
+    cov = np.linalg.pinv(A.T @ A) * float(resid @ resid) / dof
+    se = float(np.sqrt(max(cov[0, 0], 0.0)))
+    amp = float(coef[0])
+    return {"amplitude": amp, "significance": abs(amp) / se if se > 0 else np.inf, "resolution": resolution,
+            "template_x": xs, "template": t}
+
+
+def recognise(x, y, resolution: float | None = None, noise: float | None = None) -> Atmosphere:
+    """Recognise atmospheric CO2 and water vapour in an absorbance spectrum.
+
+    Parameters
+    ----------
+    x, y : arrays (n,)
+        Ascending wavenumbers (cm-1) and absorbance (NaN allowed: saturated points).
+    resolution : float, optional
+        Instrument resolution (cm-1). Unknown: the CO2 templates at 1, 2, 4 and 8 cm-1 are tried
+        and the best match is kept; water lines use 4x the point spacing.
+    noise : float, optional
+        Noise SD of ``y`` (default: the shared robust estimate).
+
+    Returns
+    -------
+    Atmosphere
+    """
+    from ...fitting.noise import noise_sigma, smooth
+    from ...fitting.peaks import pick_peaks
+
+    x = np.asarray(x, float)
+    y = np.asarray(y, float)
+    atm = Atmosphere()
+    if x.size < 10:
+        return atm
+    dx = float(np.median(np.diff(x)))
+    res_known = resolution is not None and resolution > 0
+    res_w = resolution if res_known else max(4 * dx, 1.0)
+    win = max(7, int(round(6 * res_w / dx)) | 1)
+    if not noise:
+        fin = np.isfinite(y)
+        noise = noise_sigma(y[fin] - smooth(y[fin], window=win))  # high-passed: sample bands removed
+    for label in CO2_WINDOWS:
+        cands = [_match_co2(x, y, label, r, noise) for r in ((resolution,) if res_known else (1.0, 2.0, 4.0, 8.0))]
+        cands = [c for c in cands if c is not None]
+        if not cands:
+            continue
+        best = max(cands, key=lambda c: c["significance"])
+        amp = best["amplitude"]
+        if best["significance"] > 3 and abs(amp) > 3 * noise:
+            rel = max(0.005, min(0.05, 0.5 * noise / abs(amp)))
+            on = best["template"] >= rel
+            xs = best["template_x"]
+            lo, hi = float(xs[on].min()), float(xs[on].max())
+            atm.regions.append((lo, hi, label))
+            atm.co2[label] = {"amplitude": amp, "significance": float(best["significance"]),
+                              "resolution_cm1": best["resolution"]}
+            atm.notes.append(f"atmospheric {label} cm-1 recognised (amplitude {amp:+.3g}, "
+                             f"{best['significance']:.0f} sigma): {lo:.0f}-{hi:.0f} cm-1 masked")
+    # water vapour: narrow lines in the bending / stretching regions
+    lines = []
+    for lo, hi in WATER_RANGES:
+        sel = (x >= lo) & (x <= hi) & np.isfinite(y)
+        if sel.sum() < win + 5:
+            continue
+        xs, ys = x[sel], y[sel]
+        hp = ys - smooth(ys, window=win)
+        nz = noise_sigma(hp)
+        for sign in (1.0, -1.0):
+            for c in pick_peaks(xs, sign * hp, noise=nz, snr=5.0, max_peaks=500, smooth=True):
+                # a gas line is as narrow as the instrument line, but not a one-point noise spike,
+                # and stands above the noise itself (prominence alone is met by noise pairs)
+                if 0.5 * res_w <= c["fwhm"] <= 3 * res_w and c["height"] > 5 * nz:
+                    lines.append((c["center"], c["fwhm"]))
+    if len(lines) >= 5:
+        lines.sort()
+        atm.water_lines = [c for c, _ in lines]
+        for c, w in lines:
+            half = max(1.5 * w, res_w)
+            atm.regions.append((c - half, c + half, "H2O"))
+        atm.notes.append(f"atmospheric water vapour recognised ({len(lines)} narrow lines in 1300-2050 / "
+                         "3450-4000 cm-1): lines masked")
+    return atm
+
+
+def known_regions(resolution: float = 4.0):
+    """The CO2 ranges masked unconditionally by ``atmosphere="mask"`` (template > 0.5 % of max)."""
+    out = []
+    for label, (lo, hi) in CO2_WINDOWS.items():
+        xs = np.arange(lo, hi, 0.25)
+        t = co2_template(xs, resolution, label)
+        on = t >= 0.005
+        out.append((float(xs[on].min()), float(xs[on].max()), label))
+    return out

@@ -1,0 +1,351 @@
+"""FTIR band fitting: one spectrum (shared ``fit_spec``) or a stack (shared ``fit_batch``).
+
+Per spectrum: absorbance (transmittance converted), saturated bands masked, atmospheric CO2 /
+water recognised and masked (:mod:`.atmosphere`), region selected, baseline (fitted in the
+model — ``linear`` by default — or a pybaselines method subtracted first), bands given or found
+(:func:`find_bands`), fitted with the shared :class:`~specproc.fitting.models.ModelSpec`. Each
+band gives ``<band>.center_cm1``, ``.fwhm_cm1``, ``.area``, ``.height`` with standard errors from
+the fit covariance, plus the data's peak maximum and centroid as cross-checks.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ...core.errors import ParameterError, ProcessingError
+from ...core.measurement import check_measurement, label
+from ...core.result import Quantity, Result
+from . import processing as proc
+
+PROCESSOR = "ftir.fit_bands"
+
+
+@dataclass
+class Prepared:
+    """One spectrum ready to fit (region only, ascending cm-1)."""
+
+    x: np.ndarray
+    y: np.ndarray              # absorbance minus the subtracted baseline (pybaselines) or raw
+    raw: np.ndarray            # absorbance in the region
+    subtracted: np.ndarray     # the pybaselines baseline (zeros for model baselines)
+    keep: np.ndarray           # usable points (not masked)
+    shade: list                # masked (lo, hi) ranges inside the region
+    noise: float
+    resolution: float | None
+    warnings: list = field(default_factory=list)
+    meta: dict = field(default_factory=dict)
+
+
+def prepare(m, region=None, baseline="linear", baseline_params=None, atmosphere="auto",
+            saturation_limit=None) -> Prepared:
+    """Absorbance, masks, region and subtracted baseline of one measurement."""
+    from ...fitting.noise import noise_sigma, smooth
+    from .atmosphere import Atmosphere, known_regions, recognise
+
+    check_measurement(m, "ftir")
+    src = (m.attrs.get("provenance") or {}).get("source")
+    x, a, kind, notes = proc.as_absorbance(m)
+    acq = m.attrs.get("acquisition") or {}
+    res = acq.get("resolution_cm1")
+    res = float(res) if isinstance(res, (int, float)) and res > 0 else None
+    warns = list(notes) + [f"reader: {n}" for n in acq.get("reader_notes") or []]
+    sat, runs = proc.saturation_mask(x, a, kind, limit=saturation_limit)
+    for lo, hi in runs:
+        what = "transmittance <= 0" if kind == "transmittance" else "absorbance clipped at the detector limit"
+        warns.append(f"saturated band at {lo:.1f}-{hi:.1f} cm-1 ({what}): excluded from the fit")
+    a_ok = np.where(sat, np.nan, a)
+    if atmosphere == "none":
+        atm = Atmosphere()
+    else:
+        atm = recognise(x, a_ok, res)
+        if atmosphere == "mask":
+            have = {r[2] for r in atm.regions}
+            for lo, hi, lab in known_regions(res or 4.0):
+                if lab not in have:
+                    atm.regions.append((lo, hi, lab))
+                    atm.notes.append(f"atmospheric {lab} region {lo:.0f}-{hi:.0f} cm-1 masked (atmosphere='mask')")
+    amask = atm.mask(x)
+    if region is not None:
+        lo, hi = sorted(float(v) for v in region)
+        sel = (x >= lo) & (x <= hi)
+        if sel.sum() < 10:
+            raise ProcessingError(f"region {lo:g}-{hi:g} cm-1 holds {int(sel.sum())} points "
+                                  f"(spectrum covers {x.min():.0f}-{x.max():.0f} cm-1)", src)
+    else:
+        sel = np.ones(x.size, bool)
+    xs, As = x[sel], a[sel]
+    mask = (sat | amask | ~np.isfinite(a))[sel]
+    keep = ~mask
+    rlo, rhi = float(xs.min()), float(xs.max())
+    touching = {lab for lo, hi, lab in atm.regions if hi >= rlo and lo <= rhi}
+    # only what touches the fitted region is worth a warning
+    warns += [n for n in atm.notes if any(lab in n for lab in touching)
+              or ("water" in n and "H2O" in touching)]
+    shade = [(max(lo, rlo), min(hi, rhi)) for lo, hi, _ in atm.regions if hi >= rlo and lo <= rhi]
+    shade += [(max(lo, rlo), min(hi, rhi)) for lo, hi in runs if hi >= rlo and lo <= rhi]
+    if keep.sum() < 10:
+        raise ProcessingError(f"only {int(keep.sum())} usable points in the region after masking "
+                              "(saturated / atmospheric)", src)
+    if baseline in proc.BASELINES:
+        bl = proc.baseline(xs, np.where(keep, As, np.nan), baseline, mask=mask, **(baseline_params or {}))
+    elif baseline in proc.MODEL_BASELINES:
+        if baseline_params:
+            raise ParameterError(f"baseline_params apply to pybaselines methods, not to {baseline!r}", src)
+        bl = np.zeros_like(xs)
+    else:
+        raise ParameterError(f"unknown baseline {baseline!r}", src)
+    y = As - bl
+    dx = float(np.median(np.diff(xs))) if xs.size > 1 else 1.0
+    win = max(7, int(round(6 * (res or 4 * dx) / dx)) | 1)
+    yk = y[keep]
+    noise = noise_sigma(yk - smooth(yk, window=win)) if yk.size > win else noise_sigma(yk)
+    meta = {"y_kind": kind, "resolution_cm1": res, "region_cm1": [rlo, rhi], "baseline": baseline,
+            "atmosphere": [{"lo": lo, "hi": hi, "what": lab} for lo, hi, lab in atm.regions
+                           if hi >= rlo and lo <= rhi],
+            "co2": {k: {kk: vv for kk, vv in v.items()} for k, v in atm.co2.items()},
+            "n_water_lines": len(atm.water_lines), "saturated_cm1": [list(r) for r in runs]}
+    return Prepared(xs, y, As, bl, keep, shade, float(noise), res, warns, meta)
+
+
+def find_bands(x, y, keep, noise, resolution=None, *, n_bands=None, max_bands=6, snr=5.0):
+    """Automatic band finding (rules in ``docs/ftir.md``).
+
+    Masked points are bridged linearly (for the search only); candidates come from the shared
+    :func:`~specproc.fitting.peaks.pick_peaks` at ``snr`` noise SDs of prominence; candidates in
+    a masked range, or narrower than 2x the resolution (gas lines, spikes), are dropped; the most
+    prominent ``n_bands`` (else up to ``max_bands``) are kept, returned in ascending wavenumber.
+    """
+    from ...fitting.peaks import pick_peaks
+
+    xi, yi = x, np.interp(x, x[keep], y[keep])
+    dx = float(np.median(np.diff(x)))
+    res = resolution or 4 * dx
+    cands = pick_peaks(xi, yi, noise=noise, snr=snr, max_peaks=60, min_distance=2 * res)
+    ok = []
+    for c in cands:
+        i = int(np.argmin(np.abs(x - c["center"])))
+        if not keep[i] or c["fwhm"] < 2 * res:
+            continue
+        ok.append(c)
+    want = n_bands or max_bands
+    ok = ok[:want]
+    return sorted(ok, key=lambda c: c["center"])
+
+
+def _band_name(center: float, taken: set) -> str:
+    name = f"band_{center:.0f}"
+    while name in taken:
+        name += "b"
+    taken.add(name)
+    return name
+
+
+def build_spec(prep: Prepared, bands=None, *, shape="pseudo-voigt", baseline="linear", n_bands=None,
+               max_bands=6, snr=5.0, center_window=None, src=None):
+    """The :class:`ModelSpec` for one prepared spectrum (given or found bands) and warnings."""
+    from ...fitting.models import ModelSpec, Peak, parse_peaks
+    from ...fitting.peaks import width_at
+
+    warns = []
+    x, y, keep = prep.x, prep.y, prep.keep
+    yb = np.interp(x, x[keep], y[keep])
+    res = prep.resolution or 4 * float(np.median(np.diff(x)))
+    span = float(x.max() - x.min())
+    if bands is not None:
+        peaks = parse_peaks(bands, shape, where=src)
+        if not peaks:
+            raise ParameterError("bands: empty", src)
+        if n_bands is not None and n_bands != len(peaks):
+            raise ParameterError(f"n_bands={n_bands} but {len(peaks)} bands are given", src)
+        out = []
+        for p in peaks:
+            if not (x.min() <= p.center <= x.max()):
+                raise ParameterError(f"band {p.name!r} at {p.center:g} cm-1 is outside the region "
+                                     f"{x.min():.0f}-{x.max():.0f} cm-1", src)
+            i = int(np.argmin(np.abs(x - p.center)))
+            if not keep[i]:
+                warns.append(f"band {p.name!r} starts at {p.center:g} cm-1 inside a masked (atmospheric / "
+                             "saturated) range; its centre rests on the unmasked flanks")
+            fw = p.fwhm or float(np.clip(width_at(x, yb, p.center), 2 * res, span / 2))
+            win = center_window if center_window is not None else max(fw, 5 * res)
+            upd = {"fwhm": fw}
+            if "center" not in p.bounds:
+                upd["bounds"] = {**p.bounds, "center": (p.center - win, p.center + win)}
+            if "sigma" not in p.bounds and p.shape in ("gaussian", "lorentzian", "pseudo-voigt", "voigt", "pearson7"):
+                # widths: from a fraction of the resolution to the region (a band wider than the
+                # region is baseline, flagged at the bound)
+                from ...fitting.lineshapes import sigma_from_fwhm
+
+                upd.setdefault("bounds", dict(p.bounds))
+                upd["bounds"]["sigma"] = (float(sigma_from_fwhm(p.shape, 0.5 * res)),
+                                          float(sigma_from_fwhm(p.shape, span)))
+            out.append(p.model_copy(update=upd))
+        peaks = out
+    else:
+        cands = find_bands(x, y, keep, prep.noise, prep.resolution, n_bands=n_bands, max_bands=max_bands, snr=snr)
+        if not cands:
+            raise ProcessingError(f"no band above {snr:g} noise SDs in {x.min():.0f}-{x.max():.0f} cm-1", src)
+        if n_bands is not None and len(cands) < n_bands:
+            warns.append(f"n_bands={n_bands} asked but only {len(cands)} band(s) found above {snr:g} noise SDs")
+        taken: set = set()
+        peaks = []
+        for c in cands:
+            fw = float(np.clip(c["fwhm"], 2 * res, span / 2))
+            win = center_window if center_window is not None else max(fw, 5 * res)
+            peaks.append(Peak(name=_band_name(c["center"], taken), shape=shape, center=c["center"], fwhm=fw,
+                              bounds={"center": (c["center"] - win, c["center"] + win)}))
+    model_bl = baseline if baseline in proc.MODEL_BASELINES else "none"
+    return ModelSpec(peaks=peaks, baseline=model_bl), warns
+
+
+def _height_fn(spec):
+    from ...fitting.lineshapes import evaluate
+    from ...fitting.models import prefix_of
+
+    def fn(v):
+        out = []
+        for p in spec.peaks:
+            pre = prefix_of(p.name)
+            from ...fitting.lineshapes import get
+
+            kw = {k: v[pre + k] for k in get(p.shape).params}
+            out.append(float(evaluate(p.shape, np.array([v[pre + "center"]]), **kw)[0]))
+        return np.array(out)
+
+    return fn
+
+
+def cross_checks(x, y_band, center, fwhm):
+    """Peak maximum (3-point parabola at the data maximum) and centroid (within +-FWHM) of one
+    band's isolated data (data minus baseline and the other bands); None when undetermined."""
+    sel = np.isfinite(y_band) & (np.abs(x - center) <= max(fwhm, 1e-9))
+    if sel.sum() < 5:
+        return None, None
+    xs, ys = x[sel], y_band[sel]
+    i = int(np.argmax(ys))
+    xmax = float(xs[i])
+    if 0 < i < xs.size - 1:
+        c2, c1, _ = np.polyfit(xs[i - 1:i + 2] - xs[i], ys[i - 1:i + 2], 2)
+        if c2 < 0:
+            xmax = float(xs[i] - c1 / (2 * c2))
+    w = np.clip(ys, 0, None)
+    cen = float(np.sum(xs * w) / np.sum(w)) if np.sum(w) > 0 else None
+    # a centroid over a window with masked gaps is biased: only report it when the window is whole
+    dx = float(np.median(np.diff(x)))
+    if xs.size < 0.8 * (2 * fwhm / dx):
+        cen = None
+    return xmax, cen
+
+
+def make_result(m, prep: Prepared, spec, values: dict, stderr: dict, stats: dict, warnings: list,
+                params: dict, bounded=(), derived=None, components=None) -> Result:
+    """Quantities, tidy table, plot and warnings of one fitted spectrum."""
+    import pandas as pd
+
+    from ...fitting.lineshapes import area_of, evaluate, fwhm_of, get
+    from ...fitting.models import prefix_of
+
+    x, keep = prep.x, prep.keep
+    names = [p.name for p in spec.peaks]
+    n = len(names)
+    if derived is not None:
+        dv, de = derived
+    else:
+        dv = np.array([fwhm_of(p.shape, values, prefix_of(p.name)) for p in spec.peaks]
+                      + [area_of(p.shape, values, prefix_of(p.name)) for p in spec.peaks]
+                      + list(_height_fn(spec)(values)))
+        de = np.full(dv.shape, np.nan)
+    comps = {}
+    for p in spec.peaks:
+        pre = prefix_of(p.name)
+        kw = {k: values[pre + k] for k in get(p.shape).params}
+        comps[p.name] = evaluate(p.shape, x, **kw)
+    base = np.zeros_like(x)
+    for k in ("bl_c0", "bl_c1", "bl_c2"):
+        if k in values:
+            base = base + values[k] * x ** int(k[-1])
+    total = base + sum(comps.values())
+    warns = list(prep.warnings) + list(warnings)
+    qs, rows = {}, []
+    resid = np.where(keep, prep.y - total, np.nan)
+    for i, p in enumerate(spec.peaks):
+        pre = prefix_of(p.name)
+        own = [b for b in bounded if b.startswith(pre) and b[len(pre):] in get(p.shape).params]
+        c, cs = values[pre + "center"], stderr.get(pre + "center")
+        fw, fws = dv[i], de[i]
+        ar, ars = dv[n + i], de[n + i]
+        h, hs = dv[2 * n + i], de[2 * n + i]
+
+        def ok(v, par):
+            return None if (v is None or not np.isfinite(v) or any(b.endswith(par) for b in own)) else float(v)
+
+        cs = ok(cs, "center")
+        fws = ok(fws, "sigma")
+        ars = ok(ars, "amplitude")
+        hs = ok(hs, "amplitude") if ok(hs, "sigma") is not None else None
+        isolated = np.where(keep, prep.y - base - (total - base - comps[p.name]), np.nan)
+        xmax, cen = cross_checks(x, isolated, c, fw)
+        if xmax is not None and abs(xmax - c) > 0.1 * fw + 3 * (cs or 0):
+            warns.append(f"band {p.name!r}: data maximum at {xmax:.1f} cm-1 differs from the fitted centre "
+                         f"{c:.1f} cm-1 (asymmetric band, overlap or wrong shape)")
+        if cen is not None and abs(cen - c) > 0.1 * fw + 3 * (cs or 0):
+            warns.append(f"band {p.name!r}: centroid {cen:.1f} cm-1 differs from the fitted centre {c:.1f} cm-1")
+        if own:
+            warns.append(f"band {p.name!r}: {', '.join(b[len(pre):] for b in own)} at a bound (no standard error)")
+        for key, v, s, u, d in (("center_cm1", c, cs, "cm-1", "band centre"), ("fwhm_cm1", fw, fws, "cm-1", "FWHM"),
+                                ("area", ar, ars, "cm-1", "integrated absorbance"),
+                                ("height", h, hs, "", "peak absorbance")):
+            qs[f"{p.name}.{key}"] = Quantity(float(v), s, u, d)
+        rows.append({"name": p.name, "shape": p.shape, "center_cm1": float(c), "center_cm1_stderr": cs,
+                     "fwhm_cm1": float(fw), "fwhm_cm1_stderr": fws, "height": float(h), "height_stderr": hs,
+                     "area": float(ar), "area_stderr": ars, "max_cm1": xmax, "centroid_cm1": cen,
+                     "area_height_ratio": float(ar / h) if h else None, "noise_rms": prep.noise,
+                     "at_bound": ",".join(b[len(pre):] for b in own)})
+    table = pd.DataFrame(rows)
+    tot = table["area"].sum()
+    table.insert(table.columns.get_loc("area_stderr") + 1, "area_fraction", table["area"] / tot if tot > 0 else np.nan)
+    rx = (prep.meta["region_cm1"][0], prep.meta["region_cm1"][1])
+    series = [{"name": "absorbance", "y": prep.raw, "role": "data"},
+              {"name": "baseline", "y": prep.subtracted + base, "role": "baseline"},
+              {"name": "fit", "y": prep.subtracted + total, "role": "fit"}]
+    series += [{"name": nm, "y": prep.subtracted + base + comps[nm], "role": "component"} for nm in names]
+    series.append({"name": "residual", "y": resid, "role": "residual"})
+    plot = {"kind": "spectrum", "title": f"{label(m)}: FTIR bands {rx[0]:.0f}-{rx[1]:.0f} cm-1", "x": x,
+            "x_label": "wavenumber (cm-1)", "y_label": "absorbance", "reverse_x": True, "series": series,
+            "shade": prep.shade}
+    meta = dict(prep.meta)
+    meta["bands"] = names
+    st = dict(stats)
+    st["noise_rms"] = prep.noise
+    return Result(processor=PROCESSOR, technique="ftir", sample=label(m), quantities=qs,
+                  tables={"bands": table}, main_table="bands", plots=[plot], params=params,
+                  inputs=[dict(m.attrs.get("provenance") or {})], stats=st, warnings=list(dict.fromkeys(warns)),
+                  meta=meta)
+
+
+def fit_bands(m, bands=None, *, region=None, n_bands=None, max_bands=6, shape="pseudo-voigt", baseline="linear",
+              baseline_params=None, atmosphere="auto", saturation_limit=None, center_window=None, snr=5.0,
+              params=None) -> Result:
+    """Fit the bands of one FTIR spectrum; see :func:`specproc.techniques.ftir.fit_bands`."""
+    from ...fitting.models import fit_spec
+
+    src = (m.attrs.get("provenance") or {}).get("source") if hasattr(m, "attrs") else None
+    prep = prepare(m, region, baseline, baseline_params, atmosphere, saturation_limit)
+    spec, warns = build_spec(prep, bands, shape=shape, baseline=baseline, n_bands=n_bands, max_bands=max_bands,
+                             snr=snr, center_window=center_window, src=src)
+    out = fit_spec(spec, prep.x[prep.keep], prep.y[prep.keep], noise=prep.noise, where=src)
+    n = len(spec.peaks)
+    from ...fitting.lineshapes import area_of, fwhm_of
+    from ...fitting.models import prefix_of
+
+    hfn = _height_fn(spec)
+
+    def fn(v):
+        return np.concatenate([[fwhm_of(p.shape, v, prefix_of(p.name)) for p in spec.peaks],
+                               [area_of(p.shape, v, prefix_of(p.name)) for p in spec.peaks], hfn(v)])
+
+    dv, de, _ = out.derived(fn)
+    assert len(dv) == 3 * n
+    return make_result(m, prep, spec, out.values, out.stderr, out.stats, out.warnings, params or {},
+                       bounded=out.bounded, derived=(np.asarray(dv), np.asarray(de)))
