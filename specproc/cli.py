@@ -62,8 +62,8 @@ def _cmd_run(args) -> int:
 
 
 def emit(entries: list[dict], as_json: bool) -> None:
-    """Print per-file entries (kept for callers of the old location; see :mod:`specproc.core.clirunner`)."""
-    from .core.clirunner import emit as _emit
+    """Print per-file entries (kept for callers of the old location; see :mod:`specproc.runner`)."""
+    from .runner import emit as _emit
 
     _emit(entries, as_json)
 

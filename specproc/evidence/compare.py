@@ -156,8 +156,77 @@ def _combine(op: str, a: Selected, b: Selected | None) -> tuple[float | None, fl
     raise ValueError(f"unknown comparison op {op!r}")
 
 
-def compare(results: list, ref, sample: str, reference: str | None = None, op: str = "value",
-            missing: str = "no data") -> Comparison:
+def compare(*args, **kwargs) -> Comparison:
+    """The one comparison of specproc (every technique helper and every claim goes through it).
+
+    Two call forms:
+
+    * ``compare(a, b, quantity, op="difference")`` — two :class:`~specproc.core.result.Result`
+      objects (``b`` is the reference): ``op(a, b)`` of ``a.quantities[quantity]``, see
+      :func:`compare_results`;
+    * ``compare(results, ref, sample, reference=None, op="value", missing="no data")`` — select the
+      quantity ``ref`` (a :class:`~specproc.evidence.QuantityRef`) among many results by sample and
+      metadata, see :func:`compare_selected` (what claims use).
+    """
+    if args and hasattr(args[0], "quantities"):
+        return compare_results(*args, **kwargs)
+    return compare_selected(*args, **kwargs)
+
+
+def compare_results(a, b, quantity: str, op: str = "difference", quantity_b: str | None = None) -> Comparison:
+    """``op`` of one quantity between result ``a`` (sample) and result ``b`` (reference).
+
+    Parameters
+    ----------
+    a, b : Result
+    quantity : str
+        Quantity name in ``a.quantities`` (e.g. ``"BH4.center_ppm"``, ``"BH_stretch.center_cm1"``).
+    op : {"difference", "ratio", "relative_change", "percent_change", "value"}
+        ``difference`` = a − b (unit of the quantity), ``ratio`` = a / b, ...
+    quantity_b : str, optional
+        Name in ``b`` when it differs (a component named differently in the reference).
+
+    Returns
+    -------
+    Comparison
+        ``value`` / ``stderr`` (first-order, the two results independent); ``value`` None with a
+        ``reason`` when a side lacks the quantity or it is not finite.
+    """
+    if op not in OPS:
+        raise ValueError(f"unknown comparison op {op!r}; one of {sorted(OPS)}")
+    qb = quantity_b or quantity
+
+    def sel(r, name):
+        q = r.quantities.get(name)
+        if q is None:
+            names = sorted(r.quantities)
+            return Selected(None, None, reason=f"{r.sample or r.source!r} has no quantity {name!r} "
+                                               f"(has: {', '.join(names[:12])}{'...' if len(names) > 12 else ''})")
+        v = _num(q.value)
+        if v is None:
+            return Selected(None, None, q.unit, reason=f"{name} of {r.sample!r} is not a finite number")
+        return Selected(v, _num(q.stderr), q.unit or "", 1, [r.source] if r.source else [])
+
+    sa = sel(a, quantity)
+    sb = sel(b, qb) if op not in ("value", "presence") else None
+    out = Comparison(op, getattr(a, "technique", ""), quantity, getattr(a, "sample", ""),
+                     getattr(b, "sample", None) if sb is not None else None, None, None, "",
+                     sample_value=sa.value, sample_stderr=sa.stderr,
+                     sources=list(dict.fromkeys(sa.sources + (sb.sources if sb else []))))
+    if sb is not None:
+        out.reference_value, out.reference_stderr = sb.value, sb.stderr
+    out.unit = (sa.unit or (sb.unit if sb else "")) if OPS[op] is None else OPS[op]
+    if sa.value is None or (sb is not None and sb.value is None):
+        out.reason = "; ".join(s.reason for s in (sa, sb) if s is not None and s.reason)
+        return out
+    out.value, out.stderr = _combine(op, sa, sb)
+    if out.value is None:
+        out.reason = f"reference has {qb} = 0: ratio undefined"
+    return out
+
+
+def compare_selected(results: list, ref, sample: str, reference: str | None = None, op: str = "value",
+                     missing: str = "no data") -> Comparison:
     """Compare quantity ``ref`` for ``sample`` (against ``reference`` for two-sample ops).
 
     Parameters

@@ -8,6 +8,7 @@ table, ``--report FILE.html`` with failures listed, progress on long work, and t
 (0 every input succeeded, 1 any input failed, 2 usage error).
 
 Techniques import this module, never :mod:`specproc.cli` (the top-level CLI imports techniques).
+It sits above core, io, plugins and report (it uses all of them), beside the CLI.
 """
 from __future__ import annotations
 
@@ -90,7 +91,7 @@ def _scalar(v) -> bool:
 def emit(entries: list[dict], as_json: bool, rows: Callable[[dict], list[dict]] | None = None,
          stream=None) -> None:
     """Print per-file entries as one JSON document, or as a readable table (text)."""
-    from .result import jsonable
+    from .core.result import jsonable
 
     stream = stream or sys.stdout
     if as_json:
@@ -131,10 +132,10 @@ def _error_text(exc: BaseException) -> str:
 # ------------------------------------------------------------------ the runner
 def read_all(paths: list[str], jobs: int | None = None, read=None, progress: bool = True) -> list:
     """Read ``paths`` in parallel threads; each item is a Measurement or the SpecprocError."""
-    from .errors import SpecprocError
+    from .core.errors import SpecprocError
 
     if read is None:
-        from ..io import read as read  # noqa: PLW0127 - the registry's read()
+        from .io import read as read  # noqa: PLW0127 - the registry's read()
 
     def one(path):
         try:
@@ -142,7 +143,7 @@ def read_all(paths: list[str], jobs: int | None = None, read=None, progress: boo
         except SpecprocError as exc:
             return exc
         except Exception as exc:  # a reader bug must not wipe the batch; it is reported for this file
-            from .errors import ReaderError
+            from .core.errors import ReaderError
 
             return ReaderError(f"unexpected {type(exc).__name__}: {exc}", path)
 
@@ -199,8 +200,8 @@ def run_technique(args, *, processor: str, params: dict, entry: Callable, title:
     rows : callable, optional
         ``rows(entry) -> list[dict]``: table rows of one entry for the text output.
     """
-    from .. import plugins
-    from .errors import ParameterError, SpecprocError
+    from . import plugins
+    from .core.errors import ParameterError, SpecprocError
 
     prog = f"specproc {processor.split('.')[0]}"
     proc = plugins.get("processors", processor)
@@ -242,7 +243,7 @@ def run_technique(args, *, processor: str, params: dict, entry: Callable, title:
     emit(entries, bool(getattr(args, "json", False)), rows)
     report = getattr(args, "report", None)
     if report:
-        from ..report import render_results
+        from .report import render_results
 
         try:
             out = render_results(results, report, title=title, failures=failures)
