@@ -10,6 +10,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..core.numbers import finite_or_none
+
 #: Comparison operations and the unit of their output (``None``: the quantity's unit).
 OPS = {"value": None, "presence": "", "difference": None, "ratio": "", "relative_change": "",
        "percent_change": "%"}
@@ -58,13 +60,7 @@ class Comparison:
 
 
 def _num(v: Any) -> float | None:
-    if v is None:
-        return None
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
+    return finite_or_none(v)
 
 
 def _matches(result, ref) -> bool:
