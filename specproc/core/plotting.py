@@ -6,7 +6,12 @@ A plot spec is a plain dict so results stay serialisable:
 "reverse_x": bool, "series": [{"name", "y", "role"}], "ticks": [{"name", "positions", "labels"}]}``
 
 roles: ``data``, ``fit`` (envelope), ``component``, ``sideband``, ``baseline``, ``residual``.
-``{"kind": "map", "title", "z": 2D, "x", "y", "x_label", "y_label", "z_label"}`` for images.
+``{"kind": "map", "title", "z": 2D, "x", "y", "x_label", "y_label", "z_label"}`` for images
+(physical axes, a colour bar, equal aspect; optional ``"colorscale"``, ``"zmin"``, ``"zmax"``).
+``{"kind": "histogram", "title", "series": [{"name", "values"}], "x_label", "bins"}`` for
+distributions (e.g. per-pixel moduli or π* energies of a map).
+A spectrum spec may carry ``"shade": [{"x0", "x1", "label"}]``: shaded x ranges (masked
+atmospheric bands, fit windows).
 """
 from __future__ import annotations
 
@@ -28,9 +33,19 @@ def make_figure(spec: dict):
     from plotly.subplots import make_subplots
 
     kind = spec.get("kind", "spectrum")
+    if kind == "histogram":
+        fig = go.Figure()
+        for s in spec.get("series", []):
+            v = np.asarray(s["values"], float).ravel()
+            v = v[np.isfinite(v)]
+            fig.add_trace(go.Histogram(x=v, name=s["name"], nbinsx=int(spec.get("bins", 60)), opacity=0.7))
+        fig.update_layout(title=spec.get("title"), xaxis_title=spec.get("x_label"),
+                          yaxis_title=spec.get("y_label", "count"), barmode="overlay", height=380)
+        return fig
     if kind == "map":
-        fig = go.Figure(go.Heatmap(z=np.asarray(spec["z"]), x=spec.get("x"), y=spec.get("y"),
-                                   colorbar=dict(title=spec.get("z_label", ""))))
+        fig = go.Figure(go.Heatmap(z=np.asarray(spec["z"], float), x=spec.get("x"), y=spec.get("y"),
+                                   colorscale=spec.get("colorscale", "Viridis"), zmin=spec.get("zmin"),
+                                   zmax=spec.get("zmax"), colorbar=dict(title=spec.get("z_label", ""))))
         fig.update_layout(title=spec.get("title"), xaxis_title=spec.get("x_label"),
                           yaxis_title=spec.get("y_label"), yaxis_scaleanchor="x", height=450)
         return fig
@@ -61,6 +76,10 @@ def make_figure(spec: dict):
         fig.add_trace(go.Scatter(x=pos, y=np.full(pos.shape, y0), mode="markers", name=t["name"],
                                  marker=dict(symbol="line-ns-open", size=12), text=t.get("labels"),
                                  hovertemplate="%{x:.3f} %{text}"), row=1, col=1)
+    for sh in spec.get("shade", []) or []:
+        fig.add_vrect(x0=float(sh["x0"]), x1=float(sh["x1"]), fillcolor=sh.get("color", "#bbb"), opacity=0.25,
+                      line_width=0, annotation_text=sh.get("label", ""), annotation_position="top left",
+                      row=1, col=1)
     fig.update_layout(title=spec.get("title"), height=480 if has_resid else 400, hovermode="x unified",
                       margin=dict(l=60, r=20, t=50, b=50))
     fig.update_xaxes(title_text=spec.get("x_label"), row=2 if has_resid else 1, col=1)

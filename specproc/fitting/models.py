@@ -32,6 +32,7 @@ from .lineshapes import PEAK_SHAPES, REGISTRY, sigma_from_fwhm
 
 #: pydantic type of a lineshape name, derived from the registry
 Shape = Literal[PEAK_SHAPES]  # type: ignore[valid-type]
+ShapeName = Shape
 Baseline = Literal["none", "constant", "linear", "quadratic"]
 _IDENT = re.compile(r"[^0-9A-Za-z_]")
 
