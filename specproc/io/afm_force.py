@@ -1,7 +1,187 @@
-"""Reader (under construction)."""
-from .base import Reader
+"""AFM force curves and force maps (JPK ``.jpk-force``/``.jpk-force-map``/``.jpk-qi-data``, Asylum
+``.ibw``, afmformats' ``.h5``/``.tab``) through :mod:`afmformats` -> force-map measurement.
+
+Measurement layout (one type for a single curve and a map):
+
+* values: **force (N)** of the approach segment, dims ``("y", "x", "point")``; a single curve is a
+  1 x 1 map; curves of a map without grid indices are laid out along ``x``;
+* coordinate ``height`` (m), dims ``("y", "x", "point")``: the height of the approach segment as
+  afmformats gives it — ``height (measured)`` when the file has it (calibrated sensor), else
+  ``height (piezo)``; the column used is ``acquisition["height_column"]``. Heights decrease as
+  the tip approaches the sample (afmformats' convention);
+* ``x``/``y`` (m): grid positions (``grid size`` / grid shape, pixel centres) when known, else the
+  recorded positions, else 0;
+* ``point``: sample index of the (resampled) approach segment.
+
+Files without a retract segment (afmformats puts the whole curve in segment 0, e.g. Asylum
+``.ibw``) are cut at the lowest height: the approach is the part before it
+(``acquisition["approach_split_at"]``).
+
+Maps whose curves have different lengths (ragged maps) are resampled to a common number of points
+(default: the shortest approach segment) by linear interpolation along the sample index; this is
+recorded in ``acquisition["resampled"]``. Grid positions without a curve are NaN.
+``acquisition`` holds ``spring_constant_N_per_m``, ``sensitivity_m_per_V``, ``setpoint_N``,
+``speed_approach_m_per_s``, ``imaging_mode``, ``software``, ``n_curves``, ``point_counts``
+(full curve lengths) and ``grid_shape``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..core.errors import ReaderError
+from .base import Reader, head_bytes, require_file
+
+_EXT = (".jpk-force", ".jpk-force-map", ".jpk-qi-data", ".ibw")
+
+
+def _f(v):
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if np.isfinite(f) else None
+
+
+def _resample(y: np.ndarray, n: int) -> np.ndarray:
+    if y.size == n:
+        return y
+    return np.interp(np.linspace(0, y.size - 1, n), np.arange(y.size), y)
 
 
 class ForceCurveReader(Reader):
-    name = "afm_force"
-    description = "under construction"
+    """AFM force-distance curves and force-volume maps via afmformats (approach segment)."""
+
+    name = "afm-force"
+    description = "AFM force curves/maps (afmformats: JPK, Asylum .ibw): approach force (N) vs height (m)"
+    technique = "afm"
+    extensions = _EXT
+    url = "https://github.com/AFM-analysis/afmformats"
+
+    def guess_can_open(self, path: Path) -> bool:
+        p = Path(path)
+        if not p.is_file():
+            return False
+        name = p.name.lower()
+        if name.endswith((".jpk-force", ".jpk-force-map", ".jpk-qi-data")):
+            return head_bytes(p, 2) == b"PK"   # JPK force files are ZIP containers
+        if name.endswith(".ibw"):
+            # Igor binary waves are used for images too; afmformats reads force curves only
+            return b"ForceDist" in head_bytes(p, 1 << 16) or b"Defl" in head_bytes(p, 1 << 16)
+        return False
+
+    def read(self, path: Path, n_points: int | None = None, sample: str | None = None):
+        """Read the approach segments of every curve.
+
+        Parameters
+        ----------
+        path : Path
+        n_points : int, optional
+            Points per curve after resampling (default: the shortest approach segment; curves
+            of that length are not resampled).
+        sample : str, optional
+            Sample name (default: the file's sample metadata, else the file stem).
+
+        Returns
+        -------
+        xarray.DataArray
+            Force (N), dims ``("y", "x", "point")``, coordinate ``height`` (m) on all three dims.
+        """
+        import afmformats
+
+        from ..core.measurement import new_measurement
+        from ..core.provenance import file_provenance
+
+        path = require_file(Path(path))
+        try:
+            dl = afmformats.load_data(str(path))
+        # afmformats' own errors derive from BaseException, not Exception
+        except (Exception, afmformats.errors.AFMFileFormatError, afmformats.errors.MissingMetaDataError) as exc:
+            raise ReaderError(f"afmformats cannot read it ({type(exc).__name__}: {exc})", path) from None
+        if len(dl) == 0:
+            raise ReaderError("no force curves in the file", path)
+        curves = []
+        for fd in dl:
+            try:
+                cols = fd.columns
+                app, ret = fd.appr, fd.retr
+                _ = app["force"], len(ret["force"])
+            except (Exception, afmformats.errors.AFMFileFormatError, afmformats.errors.MissingMetaDataError) as exc:  # lazily loaded data
+                raise ReaderError(f"curve {fd.metadata.get('enum')} cannot be loaded "
+                                  f"({type(exc).__name__}: {exc})", path) from None
+            if "force" not in cols:
+                raise ReaderError(f"curve {fd.metadata.get('enum')} has no force column ({cols})", path)
+            hcol = "height (measured)" if "height (measured)" in cols else "height (piezo)"
+            if hcol not in cols:
+                raise ReaderError(f"curve {fd.metadata.get('enum')} has no height column ({cols})", path)
+            F = np.asarray(app["force"], float)
+            H = np.asarray(app[hcol], float)
+            split = None
+            if len(ret["force"]) == 0 and H.size > 20:
+                # no retract segment in the file (e.g. Asylum .ibw): the approach ends at the lowest height
+                k = int(np.argmin(H))
+                if 10 <= k < H.size - 5:
+                    F, H, split = F[:k + 1], H[:k + 1], k + 1
+            if F.size < 10:
+                raise ReaderError(f"curve {fd.metadata.get('enum')} has only {F.size} approach points", path)
+            if not (np.isfinite(F).all() and np.isfinite(H).all()):
+                raise ReaderError(f"curve {fd.metadata.get('enum')} has NaN/inf force or height", path)
+            curves.append((fd.metadata, F, H, hcol, len(fd), split))
+        md0 = curves[0][0]
+        lengths = [c[1].size for c in curves]
+        n = int(n_points or min(lengths))
+        if n < 10:
+            raise ReaderError(f"n_points={n}: at least 10 points per curve are needed", path)
+        # grid
+        gx = [c[0].get("grid index x") for c in curves]
+        gy = [c[0].get("grid index y") for c in curves]
+        if len(curves) > 1 and all(v is not None for v in gx + gy):
+            # only the occupied grid rows/columns (an extract of a larger grid stays compact)
+            ux, uy = sorted(set(gx)), sorted(set(gy))
+            nxg, nyg = len(ux), len(uy)
+            idx = [(uy.index(b), ux.index(a)) for a, b in zip(gx, gy)]
+            if len(set(idx)) != len(idx):
+                raise ReaderError("two curves share one grid position", path)
+
+            def axis(which, used):
+                size, full = _f(md0.get(f"grid size {which}")), _f(md0.get(f"grid shape {which}"))
+                if size and full:
+                    return (np.asarray(used, float) + 0.5) * size / full
+                pos = np.zeros(len(used))
+                for (iy, ix), c in zip(idx, curves):
+                    pos[iy if which == "y" else ix] = _f(c[0].get(f"position {which}")) or 0.0
+                return pos
+
+            x, y = axis("x", ux), axis("y", uy)
+        else:
+            nxg, nyg = len(curves), 1
+            idx = [(0, i) for i in range(len(curves))]
+            x = np.array([_f(c[0].get("position x")) or 0.0 for c in curves])
+            y = np.array([_f(md0.get("position y")) or 0.0])
+        force = np.full((nyg, nxg, n), np.nan)
+        height = np.full((nyg, nxg, n), np.nan)
+        for (iy, ix), (_, F, H, _, _, _) in zip(idx, curves):
+            force[iy, ix] = _resample(F, n)
+            height[iy, ix] = _resample(H, n)
+        height = np.where(np.isfinite(height), height, np.nanmean(height, axis=(0, 1)))  # coords must be finite
+        acq = {"spring_constant_N_per_m": _f(md0.get("spring constant")),
+               "sensitivity_m_per_V": _f(md0.get("sensitivity")), "setpoint_N": _f(md0.get("setpoint")),
+               "speed_approach_m_per_s": _f(md0.get("speed approach")),
+               "imaging_mode": md0.get("imaging mode"), "software": md0.get("software"),
+               "n_curves": len(curves), "point_counts": [c[4] for c in curves], "approach_points": lengths,
+               "grid_shape": [nyg, nxg], "height_column": curves[0][3],
+               "resampled": any(v != n for v in lengths), "n_points": n,
+               "approach_split_at": [c[5] for c in curves] if any(c[5] for c in curves) else None}
+        orig = {k: (v if isinstance(v, (str, int, float, bool, type(None))) else str(v))
+                for k, v in dict(md0).items()}
+        m = new_measurement(force, {"y": (y, "m"), "x": (x, "m"), "point": (np.arange(n), "")},
+                            technique="afm", units="N", name="force", signal_type="force_volume",
+                            sample=sample or md0.get("sample") or path.name.split(".")[0],
+                            metadata={"instrument": md0.get("software")}, acquisition=acq,
+                            original_metadata=orig,
+                            provenance=file_provenance(path, self.name, getattr(afmformats, "__version__", None)),
+                            allow_nan=True, source=str(path))
+        m = m.assign_coords(height=(("y", "x", "point"), height))
+        m.coords["height"].attrs["units"] = "m"
+        return m

@@ -1,4 +1,126 @@
-"""AFM technique (under construction)."""
+"""AFM technique: height and modulus maps (levelling, roughness, protrusions, modulus statistics) and
+moduli from force curves / force-volume maps (Hertz, Sneddon, DMT, JKR through the batch engine).
+
+>>> import specproc as sp
+>>> r = sp.afm.analyse("sample_data/afm/Li_vs_LiBH4.gwy")                          # doctest: +SKIP
+>>> r.quantities["modulus.mean_Pa"], r.quantities["protrusions.density_per_um2"]    # doctest: +SKIP
+>>> ds = sp.afm.fit_force_map(height_m, force_N, tip_radius_m=10e-9)               # doctest: +SKIP
+>>> sp.afm.compare_moduli(r_a, r_b).quantities["modulus.ratio"]                     # doctest: +SKIP
+
+Heavy libraries (xarray, scipy, lmfit, gwyfile, afmformats) are imported inside functions.
+"""
 from __future__ import annotations
 
-TITLE = "AFM"
+TITLE = "Atomic force microscopy"
+
+__all__ = ["analyse", "fit_force_map", "compare_moduli", "TITLE", "add_cli", "report_section"]
+
+
+def _measurement(m, **read_options):
+    if isinstance(m, (str, bytes)) or hasattr(m, "__fspath__"):
+        from ...io import read
+
+        return read(m, **read_options)
+    return m
+
+
+def analyse(m, **params):
+    """Analyse an AFM map (or force map): levelling, roughness, protrusions, modulus statistics.
+
+    Parameters
+    ----------
+    m : Measurement or path
+        A map measurement (``sp.read`` of a .gwy / .sxm / NetCDF map) or a force map.
+    **params
+        :class:`~specproc.techniques.afm.processors.MapParams` fields (``level="rows"``,
+        ``channel=...``, ``model=...``, ``tip_radius_m=...``...).
+
+    Returns
+    -------
+    Result
+        ``afm.analyse_map`` result (quantities ``roughness.*``, ``protrusions.*``, ``modulus.*``).
+    """
+    from ... import plugins
+
+    proc = plugins.get("processors", "afm.analyse_map")
+    if isinstance(m, (list, tuple)):
+        return proc([_measurement(x) for x in m], **params)
+    return proc(_measurement(m), **params)
+
+
+def fit_force_map(height_m, force_N=None, model: str = "hertz-paraboloid", tip_radius_m: float | None = None,
+                  poisson_ratio: float = 0.5, **kwargs):
+    """Fit every approach curve of a force map.
+
+    Two forms:
+
+    * arrays: ``fit_force_map(height_m, force_N, model=..., tip_radius_m=..., poisson_ratio=0.5)``
+      with arrays of shape ``(ny, nx, n_points)`` (height in m, decreasing towards the sample; force
+      in N) -> :class:`xarray.Dataset` with ``E_Pa``, ``contact_point_m``, ``flag``, ``good``...
+      (see :func:`specproc.techniques.afm.force.fit_force_map` for every option);
+    * a force-map measurement (or path): ``fit_force_map(m, model=..., tip_radius_m=...)`` -> the
+      same Dataset (``Result.data`` of the ``afm.fit_force_map`` processor; the cantilever spring
+      constant of the file puts the curves on the tip-position axis).
+    """
+    if force_N is None:
+        from ... import plugins
+
+        m = _measurement(height_m)
+        r = plugins.get("processors", "afm.fit_force_map")(m, model=model, tip_radius_m=tip_radius_m,
+                                                             poisson_ratio=poisson_ratio, **kwargs)
+        return r.data
+    from .force import fit_force_map as _f
+
+    return _f(height_m, force_N, model=model, tip_radius_m=tip_radius_m, poisson_ratio=poisson_ratio, **kwargs)
+
+
+def compare_moduli(a, b, quantity: str = "modulus.mean_Pa"):
+    """Ratio ``a / b`` of two samples' moduli with its propagated uncertainty.
+
+    Parameters
+    ----------
+    a, b : Result
+        ``afm.analyse_map`` or ``afm.fit_force_map`` results of two different samples.
+    quantity : str
+        Quantity compared (default ``modulus.mean_Pa``).
+
+    Returns
+    -------
+    Result
+        quantity ``modulus.ratio`` (stderr first-order, ``specproc.evidence.compare``; None when an
+        input has no error bar) and a one-row table.
+    """
+    import pandas as pd
+
+    from ...core.errors import ParameterError
+    from ...core.result import Quantity, Result
+    from ...evidence import compare
+
+    for r in (a, b):
+        if not isinstance(r, Result) or r.technique != "afm":
+            raise ParameterError(f"compare_moduli needs AFM Results, got {type(r).__name__}")
+        if quantity not in r.quantities:
+            raise ParameterError(f"result of {r.sample!r} has no {quantity}", r.source)
+    if a.sample == b.sample:
+        raise ParameterError(f"both results are sample {a.sample!r}: name the samples (read(..., sample=...))")
+    c = compare(a, b, quantity, op="ratio")
+    row = {"sample": a.sample, "reference": b.sample, "quantity": quantity, "ratio": c.value,
+           "ratio_stderr": c.stderr, "sample_value": c.sample_value, "sample_stderr": c.sample_stderr,
+           "reference_value": c.reference_value, "reference_stderr": c.reference_stderr}
+    warns = [] if c.stderr is not None else ["ratio has no uncertainty: an input has no standard error"]
+    return Result(processor="afm.compare", technique="afm", sample=f"{a.sample} vs {b.sample}",
+                  quantities={"modulus.ratio": Quantity(c.value, c.stderr, "", f"{quantity} {a.sample} / {b.sample}")},
+                  tables={"comparison": pd.DataFrame([row])}, main_table="comparison", inputs=a.inputs + b.inputs,
+                  warnings=warns, meta={"quantity": quantity})
+
+
+def add_cli(subparsers):
+    from .cli import add_cli as _a
+
+    return _a(subparsers)
+
+
+def report_section(results):
+    from .report import report_section as _r
+
+    return _r(results)

@@ -1,0 +1,77 @@
+"""``specproc afm PATH... [--channel NAME] [--level plane|poly2|rows|none] [--model hertz-paraboloid|...]
+[--tip-radius M] [--half-angle DEG] [--poisson NU] [--max-indentation M] [--json] [--report FILE.html]``.
+
+Image files (.gwy, .sxm, NetCDF maps) are levelled and analysed (roughness, protrusions, modulus
+channel); force-curve files (JPK, Asylum .ibw) are fitted curve by curve. One JSON entry per file:
+``{file, sample, channels, roughness: {Sa_m, Sq_m, ...}, modulus: {mean_Pa, median_Pa, std_Pa,
+n_valid, n_invalid, ...}, protrusions: {count, density_per_um2}, warnings}`` (keys that do not apply
+to a file are absent).
+"""
+from __future__ import annotations
+
+from ...runner import add_common_arguments, positive_float_arg, run_technique
+from .force import MODELS
+from .levelling import LEVEL_METHODS
+
+
+def add_cli(subparsers) -> None:
+    p = subparsers.add_parser("afm", help="AFM: height/modulus maps (roughness, protrusions) and force-curve moduli")
+    add_common_arguments(p, "AFM files: .gwy, .sxm, NetCDF maps, JPK force maps/curves, Asylum .ibw")
+    p.add_argument("--channel", default=None, metavar="NAME", help="height channel (default: first channel in m)")
+    p.add_argument("--modulus-channel", default=None, metavar="NAME",
+                   help="modulus channel (default: first channel in Pa)")
+    p.add_argument("--level", choices=LEVEL_METHODS, default=None, help="levelling (default: rows)")
+    p.add_argument("--model", choices=MODELS, default=None, help="force-curve model (default: hertz-paraboloid)")
+    p.add_argument("--tip-radius", type=positive_float_arg, default=None, metavar="M", help="tip radius in m")
+    p.add_argument("--half-angle", type=positive_float_arg, default=None, metavar="DEG",
+                   help="cone/pyramid half opening angle (deg)")
+    p.add_argument("--poisson", type=float, default=None, metavar="NU", help="Poisson ratio (default 0.5)")
+    p.add_argument("--max-indentation", type=positive_float_arg, default=None, metavar="M",
+                   help="fit range: indentation depth past contact (m)")
+    p.set_defaults(func=_run)
+
+
+def _run(a) -> int:
+    params = {"channel": a.channel, "modulus_channel": a.modulus_channel, "level": a.level, "model": a.model,
+              "tip_radius_m": a.tip_radius, "half_angle_deg": a.half_angle, "poisson_ratio": a.poisson,
+              "max_indentation_m": a.max_indentation}
+    return run_technique(a, processor="afm.analyse_map", params=params, entry=entry, title="AFM", rows=rows)
+
+
+def entry(r, path: str) -> dict:
+    """The JSON entry of one analysed file (contract of ``specproc afm --json``)."""
+    q = r.quantities
+
+    def v(name):
+        return q[name].value if name in q else None
+
+    e = {"file": path, "sample": r.sample, "channels": list(r.meta.get("channels") or [])}
+    if "roughness.Sa_m" in q:
+        e["roughness"] = {k.split(".", 1)[1]: v(k) for k in q if k.startswith("roughness.")}
+    if "modulus.mean_Pa" in q:
+        e["modulus"] = {"mean_Pa": v("modulus.mean_Pa"), "mean_stderr_Pa": q["modulus.mean_Pa"].stderr,
+                        "median_Pa": v("modulus.median_Pa"), "std_Pa": v("modulus.std_Pa"),
+                        "n_valid": v("modulus.n_valid"), "n_invalid": v("modulus.n_invalid")}
+    if "protrusions.count" in q:
+        e["protrusions"] = {"count": v("protrusions.count"), "density_per_um2": v("protrusions.density_per_um2"),
+                            "density_stderr_per_um2": q["protrusions.density_per_um2"].stderr}
+    if r.meta.get("kind") == "force_map":
+        e["force"] = {"model": r.meta.get("model"), "n_curves": r.stats.get("n_curves"),
+                      "n_good": r.stats.get("n_good"), "tabor_mu": v("force.tabor_mu"),
+                      "suggested_model": r.meta.get("suggested_model")}
+    e["warnings"] = list(r.warnings)
+    return e
+
+
+def rows(e: dict) -> list[dict]:
+    row = {"sample": e.get("sample")}
+    for k in ("Sa_m", "Sq_m"):
+        if "roughness" in e:
+            row[k] = e["roughness"].get(k)
+    if "protrusions" in e:
+        row["protrusions"] = e["protrusions"]["count"]
+        row["per_um2"] = e["protrusions"]["density_per_um2"]
+    if "modulus" in e:
+        row["E_mean_GPa"] = e["modulus"]["mean_Pa"] / 1e9 if e["modulus"]["mean_Pa"] is not None else None
+        row["n_invalid"] = e["modulus"]["n_invalid"]
+    return [row]

@@ -1,0 +1,65 @@
+"""The AFM report section: per-sample summary, modulus comparison of samples, maps, histograms."""
+from __future__ import annotations
+
+from ...core.section import ReportSection
+
+TITLE = "Atomic force microscopy"
+
+
+def report_section(results) -> ReportSection:
+    """Summary table (roughness, protrusions, modulus), pairwise modulus ratios, force-curve tables,
+    and every result's plots (height / modulus maps with physical axes, histograms, a fitted curve)."""
+    import pandas as pd
+
+    results = [r for r in results if getattr(r, "technique", "") == "afm"]
+    rows, curves = [], []
+    for r in results:
+        q = r.quantities
+
+        def v(n):
+            return q[n].value if n in q else None
+
+        rows.append({"sample": r.sample, "file": r.source, "kind": r.meta.get("kind"),
+                     "Sa_m": v("roughness.Sa_m"), "Sq_m": v("roughness.Sq_m"), "Sz_m": v("roughness.Sz_m"),
+                     "Ssk": v("roughness.Ssk"), "Sku": v("roughness.Sku"),
+                     "protrusions": v("protrusions.count"), "protrusions_per_um2": v("protrusions.density_per_um2"),
+                     "E_mean_GPa": None if v("modulus.mean_Pa") is None else v("modulus.mean_Pa") / 1e9,
+                     "E_mean_stderr_GPa": (q["modulus.mean_Pa"].stderr / 1e9
+                                           if "modulus.mean_Pa" in q and q["modulus.mean_Pa"].stderr is not None
+                                           else None),
+                     "E_median_GPa": None if v("modulus.median_Pa") is None else v("modulus.median_Pa") / 1e9,
+                     "n_valid": v("modulus.n_valid"), "n_invalid": v("modulus.n_invalid"),
+                     "warnings": "; ".join(r.warnings)})
+        if r.meta.get("kind") == "force_map" and "curves" in r.tables:
+            t = r.tables["curves"]
+            curves.append(t.head(200).assign(sample=r.sample))
+    tables = []
+    if rows:
+        df = pd.DataFrame(rows)
+        tables.append(("AFM: per-sample summary", df.dropna(axis=1, how="all")))
+    # pairwise modulus ratios (specproc.evidence.compare through sp.afm.compare_moduli)
+    with_E = [r for r in results if "modulus.mean_Pa" in r.quantities]
+    samples = list(dict.fromkeys(r.sample for r in with_E))
+    if len(samples) >= 2:
+        from . import compare_moduli
+
+        first = {s: next(r for r in with_E if r.sample == s) for s in samples}
+        comp = []
+        for i, a in enumerate(samples):
+            for b in samples[i + 1:]:
+                c = compare_moduli(first[a], first[b]).tables["comparison"]
+                comp.append(c)
+        tables.append(("AFM: modulus ratios (mean modulus, first-order uncertainty)",
+                       pd.concat(comp, ignore_index=True)))
+    if curves:
+        tables.append(("AFM: force curves (first 200 per map; full table in the result export)",
+                       pd.concat(curves, ignore_index=True)))
+    plots = [p for r in results for p in r.plots]
+    intro = ("Height maps: spikes and scars replaced by the local median, robust plane (or 2nd-order "
+             "polynomial) removed, scan lines aligned by their medians; roughness per ISO 25178 (Sa, Sq, Sz, "
+             "Ssk, Sku) and ISO 4287 along lines (Ra, Rq). Protrusions: connected regions above median + "
+             "5 robust SD and at least 4 pixels. Modulus maps: non-positive, absurd (> 1 TPa) and log-spike "
+             "pixels masked; the error of the mean from block means. Force curves: linear baseline, "
+             "threshold contact point, contact-mechanics model fitted with a free contact point by the "
+             "batch engine; each curve carries a quality flag.")
+    return ReportSection("afm", TITLE, intro, tables, plots, list(results))
