@@ -1,7 +1,41 @@
-"""Reader (under construction)."""
-from .base import Reader
+"""EMSA/MSA spectra (ISO 22029 text format) via RosettaSciIO, as EELS measurements.
+
+Only spectra whose x axis is an energy (``#XUNITS : eV``) are EELS measurements; EDS exports in
+keV are read too (the axis is converted to eV) but keep ``technique="eels"`` only if the
+``#SIGNALTYPE`` is ``ELS``/absent (an EDS file is refused with a clear message).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..core.errors import ReaderError
+from .base import Reader, head_text, require_file
+from .gatan import read_with
 
 
 class MsaReader(Reader):
+    """EMSA/MSA (``.msa``, ``.ems``, ``.emsa``) EELS spectra (RosettaSciIO ``rsciio.msa``)."""
+
     name = "msa"
-    description = "under construction"
+    description = "EMSA/MSA EELS spectra (RosettaSciIO)"
+    technique = "eels"
+    extensions = (".msa", ".ems", ".emsa")
+    url = "https://hyperspy.org/rosettasciio/user_guide/supported_formats/msa.html"
+
+    def guess_can_open(self, path: Path) -> bool:
+        head = head_text(path, 512).lstrip().upper()
+        return head.startswith("#FORMAT") and "EMSA" in head.split("\n", 1)[0]
+
+    def read(self, path: Path):
+        """Read a single EMSA/MSA spectrum (energy axis in eV)."""
+        path = Path(path)
+        require_file(path)
+        head = head_text(path, 4096).upper()
+        if "#FORMAT" not in head:
+            raise ReaderError("not an EMSA/MSA file (no #FORMAT keyword)", path)
+        for line in head.splitlines():
+            if line.startswith("#SIGNALTYPE") and ":" in line:
+                st = line.split(":", 1)[1].strip()
+                if st and st not in ("ELS", "EELS"):
+                    raise ReaderError(f"EMSA signal type {st!r} is not EELS (ELS)", path)
+        return read_with("msa", path, self.name)
