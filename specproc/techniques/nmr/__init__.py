@@ -25,19 +25,16 @@ def process(fid, **kwargs):
 
 
 def deconvolve(m, peaks=None, **kwargs):
-    """Deconvolve a spectrum (or FID); see :func:`specproc.techniques.nmr.deconvolution.deconvolve`.
+    """Deconvolve a spectrum (or FID); see :mod:`specproc.techniques.nmr.deconvolution`.
 
-    A list / tuple of measurements is fitted as a stack through the batch engine
-    (:func:`specproc.techniques.nmr.deconvolution.deconvolve_many`): a list of Results (or of
-    the errors of the spectra that failed) comes back.
+    Keyword arguments are the fields of
+    :class:`~specproc.techniques.nmr.processors.DeconvolveParams`, validated once. A list /
+    tuple of measurements is fitted as a stack through the batch engine: a list of Results (or
+    of the errors of the spectra that failed) comes back.
     """
-    if isinstance(m, (list, tuple)):
-        from .deconvolution import deconvolve_many
+    from .processors import Deconvolve
 
-        return deconvolve_many(m, peaks, **kwargs)
-    from .deconvolution import deconvolve as _d
-
-    return _d(m, peaks, **kwargs)
+    return Deconvolve()(list(m) if isinstance(m, tuple) else m, peaks=peaks, **kwargs)
 
 
 def autophase(spec, **kwargs):

@@ -1,31 +1,14 @@
 """Compare one component between two NMR fits (shift, FWHM and fraction changes).
 
-Differences are ``b - a``; a positive shift difference means ``b`` is downfield (higher ppm).
-The two fits are independent measurements, so their variances add.
+A thin helper over :func:`specproc.evidence.compare.compare` (the one comparison of specproc):
+differences are ``b - a``; a positive shift difference means ``b`` is downfield (higher ppm).
 """
 from __future__ import annotations
-
-import math
 
 from ...core.errors import ParameterError
 from ...core.result import Quantity, Result
 
-_FIELDS = (("center_ppm", "shift_change_ppm", "ppm"), ("fwhm_ppm", "fwhm_change_ppm", "ppm"),
-           ("area_fraction", "fraction_change", ""))
-
-
-def _q(r: Result, component: str, field: str) -> Quantity:
-    key = f"{component}.{field}"
-    if key not in r.quantities:
-        names = sorted({k.split(".")[0] for k in r.quantities})
-        raise ParameterError(f"fit of {r.sample!r} has no component {component!r} (components: {names})", r.source)
-    return r.quantities[key]
-
-
-def _diff(a: Quantity, b: Quantity, unit: str, what: str) -> Quantity:
-    ea, eb = a.stderr, b.stderr
-    err = math.sqrt(ea * ea + eb * eb) if ea is not None and eb is not None else None
-    return Quantity(b.value - a.value, err, unit, what)
+_FIELDS = (("center_ppm", "shift_change_ppm"), ("fwhm_ppm", "fwhm_change_ppm"), ("area_fraction", "fraction_change"))
 
 
 def compare(a: Result, b: Result, component: str, component_b: str | None = None) -> Result:
@@ -39,19 +22,22 @@ def compare(a: Result, b: Result, component: str, component_b: str | None = None
     """
     import pandas as pd
 
+    from ...evidence.compare import compare as _compare
+
     for r in (a, b):
         if not isinstance(r, Result):
             raise ParameterError(f"compare needs deconvolution Results, got {type(r).__name__}")
     cb = component_b or component
     qs, row = {}, {"component": component, "sample_a": a.sample, "sample_b": b.sample}
-    for field, name, unit in _FIELDS:
-        qa, qb = _q(a, component, field), _q(b, cb, field)
-        q = _diff(qa, qb, unit, f"{field} of {b.sample} minus {a.sample}")
-        qs[name] = q
-        row[name], row[name + "_stderr"] = q.value, q.stderr
-        row[field + "_a"], row[field + "_b"] = qa.value, qb.value
-        if q.stderr:
-            row[name + "_sigma"] = q.value / q.stderr
+    for field, name in _FIELDS:
+        c = _compare(b, a, f"{cb}.{field}", op="difference", quantity_b=f"{component}.{field}")
+        if c.value is None:
+            raise ParameterError(c.reason, b.source or a.source)
+        qs[name] = Quantity(c.value, c.stderr, c.unit, f"{field} of {b.sample} minus {a.sample}")
+        row[name], row[name + "_stderr"] = c.value, c.stderr
+        row[field + "_a"], row[field + "_b"] = c.reference_value, c.sample_value
+        if c.stderr:
+            row[name + "_sigma"] = c.value / c.stderr
     return Result(processor="nmr.compare", technique="nmr", sample=f"{b.sample} vs {a.sample}", quantities=qs,
                   tables={"comparison": pd.DataFrame([row])}, main_table="comparison",
                   inputs=a.inputs + b.inputs, meta={"component": component, "nucleus": a.meta.get("nucleus")})

@@ -5,8 +5,13 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from ...core.params import ProcessorParams
+from ...core.params import PeaksInput, PositiveOrNone, ProcessorParams, Region
 from ...core.processor import Processor
+from ...fitting.lineshapes import COMMON_SHAPES
+
+#: lineshapes of NMR lines: the registry's symmetric area-normalised shapes (quadrupolar sites are
+#: given per peak with ``shape="quadrupolar"``)
+NMRShape = Literal[COMMON_SHAPES]  # type: ignore[valid-type]
 
 
 class ProcessParams(ProcessorParams):
@@ -32,22 +37,27 @@ class ProcessFID(Processor):
 
 
 class DeconvolveParams(ProcessorParams):
-    peaks: list[float] | dict[str, float] | list[dict[str, Any]] | None = None
-    n_peaks: int | None = Field(None, ge=1)
-    max_peaks: int = Field(6, ge=1)
-    lineshape: Literal["gaussian", "lorentzian", "pseudo-voigt", "voigt"] = "pseudo-voigt"
-    region: tuple[float, float] | None = None
+    """Parameters of ``nmr.deconvolve`` (the one typed object from CLI / Python / YAML down to the fit)."""
+
+    peaks: PeaksInput = Field(None, description="positions (ppm), {name: ppm} or peak dicts; none: automatic")
+    n_peaks: int | None = Field(None, ge=1, le=50, description="number of components picked automatically")
+    max_peaks: int = Field(6, ge=1, le=50, description="most components tried by the automatic selection")
+    lineshape: NMRShape = "pseudo-voigt"
+    region: Region | None = Field(None, description="fitted ppm range (lo, hi)")
     baseline: Literal["none", "constant", "linear", "quadratic"] = "constant"
     shared_width: bool = False
     links: list[dict[str, Any]] | None = None
-    mas_rate_hz: float | None = None
+    mas_rate_hz: float | None = Field(None, ge=0, allow_inf_nan=False,
+                                      description="MAS rate (Hz); default from the acquisition; 0: static")
     sidebands: bool = True
     sideband_orders: Literal["auto"] | int = "auto"
-    center_window: float | None = None
+    center_window: PositiveOrNone = Field(None, description="centres move at most this much (ppm) from their start")
     errors: Literal["covariance", "montecarlo"] = "covariance"
     n_mc: int = Field(100, ge=3)
     seed: int | None = 0
     processing: dict[str, Any] | None = None
+    row: int | None = Field(None, description="row of 2D data (pseudo-2D / arrayed) to fit")
+    method: Literal["auto", "batch", "loop"] = "auto"
 
 
 class Deconvolve(Processor):
@@ -59,14 +69,13 @@ class Deconvolve(Processor):
     def run(self, data, params: DeconvolveParams):
         from .deconvolution import deconvolve
 
-        kw = params.model_dump()
-        return deconvolve(data, kw.pop("peaks"), **kw)
+        return deconvolve(data, params)
 
     def run_many(self, data, params: DeconvolveParams):
         """Fit a stack: one :func:`~specproc.fitting.batch.fit_batch` call when the stack can be
         batched (explicit peaks, no quadrupolar sites, covariance errors, >= 2 spectra, the same
-        nucleus / frequency / MAS rate; axes shared or interpolated to a common one), else one
-        lmfit fit per spectrum. Per-spectrum failures are returned in place (exceptions)."""
+        nucleus / frequency / MAS rate; axes shared or interpolated to a common one), else one fit
+        per spectrum. Per-spectrum failures are returned in place (exceptions)."""
         from .deconvolution import deconvolve_many
 
-        return deconvolve_many(data, **params.model_dump())
+        return deconvolve_many(data, params)

@@ -91,8 +91,13 @@ def ct_lineshape(x, amplitude, center, cq_mhz, eta, sigma, *, isotope: str, larm
     return out[::-1] if desc else out
 
 
-def make_lmfit_model(prefix, nucleus, sf_mhz, x, y, comp, dx, span, region, offset_ppm, parent_prefix, src):
-    """lmfit model + params of one quadrupolar component (or of its sideband)."""
+def make_lmfit_model(prefix, nucleus, sf_mhz, x, y, site, w, window, dx, span, offset_ppm, parent_prefix):
+    """lmfit model, params and FWHM context of one quadrupolar site (or of its sideband).
+
+    ``site`` is a :class:`~specproc.techniques.nmr.deconvolution.QuadSite`, ``w`` its starting
+    width (ppm), ``window`` its centre bounds (ppm). The context (isotope, Larmor frequency, grid
+    step) is what :func:`fwhm_of_params` needs; None for a sideband.
+    """
     import lmfit
 
     iso = str(nucleus)
@@ -102,34 +107,28 @@ def make_lmfit_model(prefix, nucleus, sf_mhz, x, y, comp, dx, span, region, offs
         return ct_lineshape(x, amplitude, center, cq_mhz, eta, sigma, isotope=iso, larmor_mhz=float(sf_mhz))
 
     model = lmfit.Model(quadrupolar, prefix=prefix)
-    if not parent_prefix:
-        # what the numerical FWHM needs, kept with the component (no module-level state: fits
-        # in threads or of different nuclei never see each other's context)
-        comp["_quad"] = {"isotope": iso, "larmor_mhz": float(sf_mhz), "dx": float(dx)}
     p = model.make_params()
     if parent_prefix:
         p[prefix + "center"].set(expr=f"{parent_prefix}center + ({offset_ppm!r})")
         for par in ("cq_mhz", "eta", "sigma"):
             p[prefix + par].set(expr=f"{parent_prefix}{par}")
-        i = int(np.argmin(np.abs(x - (comp["center"] + offset_ppm))))
-        p[prefix + "amplitude"].set(value=max(float(y[i]), 1e-12) * comp["_fwhm0"], min=0)
-        return model, p
-    w = comp["_fwhm0"]
-    cq = comp.get("cq_mhz")
+        i = int(np.argmin(np.abs(x - (site.center + offset_ppm))))
+        p[prefix + "amplitude"].set(value=max(float(y[i]), 1e-12) * w, min=0)
+        return model, p, None
+    cq = site.cq_mhz
     if cq is None:  # width of the eta=0.5 line ~ 2 nu_Q2: invert for a start value
         cq = math.sqrt(max(w, dx) / 1e6 / 2.0) * sf_mhz
-    p[prefix + "center"].set(value=comp["center"], min=comp["center"] - 3 * w - comp["_win"],
-                             max=comp["center"] + 3 * w + comp["_win"])
+    # the lineshape's maximum is not at the isotropic shift: the window reaches 3 widths further
+    p[prefix + "center"].set(value=site.center, min=min(window) - 3 * w, max=max(window) + 3 * w)
     p[prefix + "cq_mhz"].set(value=float(cq), min=1e-3, max=50.0)
-    p[prefix + "eta"].set(value=float(comp.get("eta", 0.5)), min=0.0, max=1.0)
+    p[prefix + "eta"].set(value=float(site.eta), min=0.0, max=1.0)
     p[prefix + "sigma"].set(value=max(w / 10, dx), min=dx / 4, max=span / 4)
-    i = int(np.argmin(np.abs(x - comp["center"])))
     p[prefix + "amplitude"].set(value=max(float(np.max(y)), 1e-12) * w, min=0)
-    for par in comp.get("fixed") or []:
+    for par in site.fixed:
         p[prefix + par].set(vary=False)
-    for par, (lo, hi) in (comp.get("bounds") or {}).items():
+    for par, (lo, hi) in site.bounds.items():
         p[prefix + par].set(min=-np.inf if lo is None else lo, max=np.inf if hi is None else hi)
-    return model, p
+    return model, p, {"isotope": iso, "larmor_mhz": float(sf_mhz), "dx": float(dx)}
 
 
 def fwhm_of_params(vals: dict, pre: str, ctx: dict | None) -> float:
@@ -161,18 +160,16 @@ def fwhm_of_params(vals: dict, pre: str, ctx: dict | None) -> float:
     return float(abs(cross(i1, i1 + 1) - cross(i0, i0 - 1)))
 
 
-def quad_rows(res, pre, warns, name, sf_mhz: float | None = None) -> dict:
+def quad_rows(values: dict, stderr: dict, pre: str, warns: list, name: str, sf_mhz: float | None = None) -> dict:
     """Table columns of a quadrupolar site, and the 'CQ not constrained' flag."""
-    p = res.params
-    cq, ecq = p[pre + "cq_mhz"].value, p[pre + "cq_mhz"].stderr
-    eta, eeta = p[pre + "eta"].value, p[pre + "eta"].stderr
-    sig = p[pre + "sigma"].value
-    sf = sf_mhz
+    cq, ecq = values[pre + "cq_mhz"], stderr.get(pre + "cq_mhz")
+    eta, eeta = values[pre + "eta"], stderr.get(pre + "eta")
+    sig = values[pre + "sigma"]
     reasons = []
     if ecq is None or not np.isfinite(ecq) or ecq > 0.5 * abs(cq):
         reasons.append("relative standard error of CQ > 50 %")
-    if sf:
-        quad_width = 2.0 * (cq * 1e6) ** 2 / (sf * 1e6) ** 2 * 1e6  # ~ CT width (ppm)
+    if sf_mhz:
+        quad_width = 2.0 * (cq * 1e6) ** 2 / (sf_mhz * 1e6) ** 2 * 1e6  # ~ CT width (ppm)
         if quad_width < 0.5 * 2.3548 * sig:
             reasons.append("line width dominated by the Gaussian broadening")
     flag = bool(reasons)
