@@ -64,7 +64,8 @@ def _header(raw: str) -> tuple[int, list[str]] | None:
         s = line.strip()
         if not s or s.startswith("#"):
             continue
-        toks = [t for t in _SEP.split(s) if t]
+        delim = next((c for c in (",", ";", "\t") if c in s), None)
+        toks = [t.strip() for t in (s.split(delim) if delim else _SEP.split(s)) if t.strip()]
         if len(toks) >= 2 and axis_kind(toks[0]) and value_kind(toks[1])[0]:
             return i, toks
         return None

@@ -1,4 +1,93 @@
-"""FTIR technique (under construction)."""
+"""FTIR technique: band fitting with errors, atmospheric CO2/H2O masking, band shifts.
+
+>>> import specproc as sp
+>>> m = sp.read("sample_data/ftir/LiBH4.jdx")                                   # doctest: +SKIP
+>>> fit = sp.ftir.fit_bands(m, region=(2050, 2550), bands={"BH_stretch": 2300})  # doctest: +SKIP
+>>> fit.quantities["BH_stretch.center_cm1"]                                      # doctest: +SKIP
+>>> sp.ftir.shift(fit, fit_confined, "BH_stretch")                               # doctest: +SKIP
+
+Readers: Bruker OPUS (``opus``), JCAMP-DX IR (``jcampdx-ir``), CSV/text (``ir-text``).
+Heavy libraries (lmfit, pybaselines, scipy) are imported inside functions.
+"""
 from __future__ import annotations
 
 TITLE = "FTIR"
+
+__all__ = ["fit_bands", "shift", "to_absorbance", "to_transmittance", "TITLE", "add_cli", "report_section"]
+
+
+def fit_bands(m, bands=None, **kwargs):
+    """Fit the bands of one FTIR spectrum, or of a list of spectra (batched).
+
+    Parameters
+    ----------
+    m : Measurement or list of Measurements
+        FTIR spectra (absorbance, or transmittance converted to absorbance).
+    bands : list of float, dict {name: cm-1}, list of band dicts, optional
+        Starting band centres (cm-1). None: bands are found automatically in the region
+        (rules in ``docs/ftir.md``).
+    **kwargs
+        ``region=(lo, hi)`` cm-1, ``n_bands``, ``max_bands``, ``shape`` (``pseudo-voigt``),
+        ``baseline`` (``linear``; ``none|constant|quadratic`` fitted in the model, or
+        ``asls|arpls|modpoly|rubberband`` from pybaselines), ``baseline_params``,
+        ``atmosphere`` (``auto``/``mask``/``none``), ``saturation_limit``, ``center_window``,
+        ``snr`` — the fields of :class:`~specproc.techniques.ftir.processors.FitBandsParams`.
+
+    Returns
+    -------
+    Result or list
+        Quantities ``<band>.center_cm1``, ``.fwhm_cm1``, ``.area`` (absorbance x cm-1),
+        ``.height`` (absorbance), each with its standard error (None at a bound); table
+        ``bands`` with the peak maximum and centroid cross-checks; warnings. A list input gives a
+        list (one Result, or the error of that spectrum, per input).
+    """
+    from .processors import FitBands
+
+    return FitBands()(m, bands=bands, **kwargs)
+
+
+def shift(a, b, band: str, band_b: str | None = None, op: str = "difference"):
+    """Shift of a named band from fit ``a`` (reference) to fit ``b``: ``b - a`` in cm-1.
+
+    Uses the shared :func:`specproc.evidence.compare.compare` (uncorrelated propagation of the
+    two standard errors). Returns the :class:`~specproc.evidence.compare.Comparison`
+    (``value``, ``stderr``, ``unit``; ``value`` None with a ``reason`` when a side has no data).
+    """
+    from ...core.errors import ParameterError
+    from ...evidence.compare import compare
+
+    for r in (a, b):
+        if getattr(r, "technique", None) != "ftir":
+            raise ParameterError(f"shift needs FTIR band-fit Results, got {type(r).__name__}")
+    name_b = band_b or band
+    for r, nm in ((a, band), (b, name_b)):
+        if f"{nm}.center_cm1" not in r.quantities:
+            have = sorted({k.split(".")[0] for k in r.quantities})
+            raise ParameterError(f"fit of {r.sample!r} has no band {nm!r} (bands: {have})", r.source)
+    return compare(b, a, f"{name_b}.center_cm1", op=op, quantity_b=f"{band}.center_cm1")
+
+
+def to_absorbance(t):
+    """Absorbance ``-log10 T`` of a transmittance fraction (NaN where T <= 0)."""
+    from .processing import to_absorbance as _f
+
+    return _f(t)
+
+
+def to_transmittance(a):
+    """Transmittance fraction ``10**-A``."""
+    from .processing import to_transmittance as _f
+
+    return _f(a)
+
+
+def add_cli(subparsers):
+    from .cli import add_cli as _a
+
+    return _a(subparsers)
+
+
+def report_section(results):
+    from .report import report_section as _r
+
+    return _r(results)

@@ -5,13 +5,13 @@ beam path's CO2 and water vapour. Both are gas-phase rotation-vibration bands, f
 structure than bands of solids, which is how they are recognised:
 
 * **CO2** (nu3 P/R branches with maxima near 2337 / 2361 cm-1, nu2 Q branch at 667 cm-1): a
-  template is computed from the rigid-rotor line positions (B = 0.3902 cm-1, even J only, 296 K)
+  template is computed from the rotor line positions (B'' = 0.3902, B' = 0.3871 cm-1, even J only, 296 K)
   seen through a Gaussian instrument line of the spectrum's resolution. Its second derivative is
   least-squares matched (with a cubic for the slowly varying curvature of broad bands) to the
   spectrum's second derivative (Savitzky-Golay, window 2.5x resolution) in a window around each
   band: second derivatives suppress the broad sample bands underneath. The band is *recognised* when the
   template amplitude is > 3 standard errors and > 3 noise SDs; the range where the scaled template
-  exceeds half a noise SD (at least where it exceeds 0.5 % of its maximum) is masked.
+  exceeds 0.2 noise SD (at least where it exceeds 5 % of its maximum, at most 0.2 %) is masked.
 * **Water vapour** (lines in 1300-2050 and 3450-4000 cm-1): narrow lines (FWHM <= 3x resolution,
   after removing the broad signal with a Savitzky-Golay filter of 6x resolution) found by the
   shared peak picker at 5 noise SDs, positive or negative; recognised when at least 5 are found;
@@ -31,6 +31,7 @@ HC_K = 1.4387769          # cm K
 CO2_NU3 = 2349.143        # cm-1, band origin
 CO2_NU2_Q = 667.38        # cm-1
 CO2_B = 0.39021           # cm-1, ground-state rotational constant
+CO2_B3 = 0.38714          # cm-1, rotational constant of the nu3 = 1 state
 CO2_WINDOWS = {"CO2 2337/2361": (2230.0, 2470.0), "CO2 667": (600.0, 740.0)}
 WATER_RANGES = ((1300.0, 2050.0), (3450.0, 4000.0))
 
@@ -72,7 +73,10 @@ def co2_template(x, resolution: float, band: str = "CO2 2337/2361", temperature:
         lines = np.r_[CO2_NU2_Q, CO2_NU2_Q + 2 * CO2_B * (J + 1), CO2_NU2_Q - 2 * CO2_B * Jp]
         w = np.r_[pop.sum() * 0.5, pop * 0.25, pop[J > 0] * 0.25]
     else:
-        lines = np.r_[CO2_NU3 + 2 * CO2_B * (J + 1), CO2_NU3 - 2 * CO2_B * Jp]
+        # R(J): nu0 + B'(J+1)(J+2) - B J(J+1); P(J): nu0 + B'(J-1)J - B J(J+1) (B' < B spreads the
+        # P branch further down: ~10 cm-1 at J = 60)
+        e0 = CO2_B * J * (J + 1)
+        lines = np.r_[CO2_NU3 + CO2_B3 * (J + 1) * (J + 2) - e0, CO2_NU3 + CO2_B3 * (Jp - 1) * Jp - e0[J > 0]]
         w = np.r_[pop * (J + 1) / (2 * J + 1), pop[J > 0] * Jp / (2 * Jp + 1)]
     t = _gauss_lines(x, lines, w, max(resolution, 0.2))
     peak = t.max() if t.size else 0.0
@@ -151,7 +155,7 @@ def recognise(x, y, resolution: float | None = None, noise: float | None = None)
         best = max(cands, key=lambda c: c["significance"])
         amp = best["amplitude"]
         if best["significance"] > 3 and abs(amp) > 3 * noise:
-            rel = max(0.005, min(0.05, 0.5 * noise / abs(amp)))
+            rel = max(0.002, min(0.05, 0.2 * noise / abs(amp)))
             on = best["template"] >= rel
             xs = best["template_x"]
             lo, hi = float(xs[on].min()), float(xs[on].max())

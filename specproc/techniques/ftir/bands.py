@@ -284,6 +284,14 @@ def make_result(m, prep: Prepared, spec, values: dict, stderr: dict, stats: dict
         fws = ok(fws, "sigma")
         ars = ok(ars, "amplitude")
         hs = ok(hs, "amplitude") if ok(hs, "sigma") is not None else None
+        span = float(x.max() - x.min())
+        if any(b.endswith("amplitude") for b in own):
+            # no band there: its position and width mean nothing
+            cs = fws = hs = None
+            warns.append(f"band {p.name!r}: intensity fitted to 0 (band absent in {x.min():.0f}-{x.max():.0f} cm-1)")
+        elif (cs is not None and cs > span) or (fws is not None and fws > span):
+            cs = fws = None
+            warns.append(f"band {p.name!r}: centre / width undetermined (standard error larger than the region)")
         isolated = np.where(keep, prep.y - base - (total - base - comps[p.name]), np.nan)
         xmax, cen = cross_checks(x, isolated, c, fw)
         if xmax is not None and abs(xmax - c) > 0.1 * fw + 3 * (cs or 0):
@@ -293,6 +301,9 @@ def make_result(m, prep: Prepared, spec, values: dict, stderr: dict, stats: dict
             warns.append(f"band {p.name!r}: centroid {cen:.1f} cm-1 differs from the fitted centre {c:.1f} cm-1")
         if own:
             warns.append(f"band {p.name!r}: {', '.join(b[len(pre):] for b in own)} at a bound (no standard error)")
+        if any(lo <= c <= hi for lo, hi in prep.shade):
+            warns.append(f"band {p.name!r}: centre {c:.1f} cm-1 lies in a masked range; it is determined by the "
+                         "band's flanks only (larger error; check the masked range in the plot)")
         for key, v, s, u, d in (("center_cm1", c, cs, "cm-1", "band centre"), ("fwhm_cm1", fw, fws, "cm-1", "FWHM"),
                                 ("area", ar, ars, "cm-1", "integrated absorbance"),
                                 ("height", h, hs, "", "peak absorbance")):

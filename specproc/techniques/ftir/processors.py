@@ -1,8 +1,153 @@
-"""FTIR processors (under construction)."""
+"""Processor plugin of the FTIR technique: ``ftir.fit_bands``."""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field
+
+from ...core.errors import SpecprocError
+from ...core.params import PeaksInput, PositiveOrNone, ProcessorParams, Region
 from ...core.processor import Processor
+from ...fitting.lineshapes import PEAK_SHAPES
+
+#: band shapes offered for FTIR (area-normalised lmfit shapes)
+BAND_SHAPES = tuple(s for s in ("gaussian", "lorentzian", "pseudo-voigt", "voigt", "pearson7") if s in PEAK_SHAPES)
+BASELINE_NAMES = ("none", "constant", "linear", "quadratic", "asls", "arpls", "modpoly", "rubberband")
+
+
+class FitBandsParams(ProcessorParams):
+    """Parameters of ``ftir.fit_bands`` (the same schema for Python, CLI and pipeline YAML)."""
+
+    bands: PeaksInput = Field(None, description="band positions (cm-1), {name: cm-1} or band dicts; "
+                                                "None: found automatically")
+    region: Region | None = Field(None, description="fitted range (cm-1), either order; None: whole spectrum")
+    n_bands: int | None = Field(None, ge=1, le=30, description="number of bands to find automatically")
+    max_bands: int = Field(6, ge=1, le=30, description="most bands found automatically")
+    shape: Literal[BAND_SHAPES] = "pseudo-voigt"  # type: ignore[valid-type]
+    baseline: Literal[BASELINE_NAMES] = Field(  # type: ignore[valid-type]
+        "linear", description="in-model polynomial (none/constant/linear/quadratic) or a pybaselines "
+                              "method subtracted first (asls/arpls/modpoly/rubberband)")
+    baseline_params: dict[str, Any] | None = Field(None, description="pybaselines keyword arguments")
+    atmosphere: Literal["auto", "mask", "none"] = Field(
+        "auto", description="auto: mask recognised CO2/H2O; mask: also always mask the CO2 ranges; none")
+    saturation_limit: PositiveOrNone = Field(None, description="absorbance at/above which points are saturated")
+    center_window: PositiveOrNone = Field(None, description="centre bound half-width (cm-1); default "
+                                                            "max(FWHM, 5x resolution)")
+    snr: float = Field(5.0, gt=0, description="automatic band finding: prominence in noise SDs")
 
 
 class FitBands(Processor):
     name = "ftir.fit_bands"
     technique = "ftir"
-    description = "FTIR band fitting (under construction)"
+    description = ("FTIR band fitting: centre/FWHM/height/area with errors, atmospheric CO2/H2O masked, "
+                   "saturation excluded, batched stacks")
+    Params = FitBandsParams
+
+    def run(self, data, params: FitBandsParams):
+        from .bands import fit_bands
+
+        kw = params.model_dump()
+        return fit_bands(data, kw.pop("bands"), params=params.model_dump(mode="json"), **kw)
+
+    def run_many(self, data: list, params: FitBandsParams) -> list:
+        """One Result per input (or the SpecprocError of that input), in input order.
+
+        With explicit ``bands`` and >= 2 spectra on one wavenumber grid, the stack goes through
+        one :func:`~specproc.fitting.batch.fit_batch` call (points masked in any spectrum are
+        left out of all, so every fit sees the same axis); otherwise one fit per spectrum.
+        """
+        return fit_many(data, params)
+
+
+def fit_many(data: list, params: FitBandsParams) -> list:
+    from .bands import fit_bands
+
+    kw = params.model_dump()
+    bands = kw.pop("bands")
+    pj = params.model_dump(mode="json")
+    if bands is None or len(data) < 2:
+        return _loop(data, params)
+    from .bands import build_spec, prepare
+
+    preps: list = []
+    for d in data:
+        try:
+            preps.append(prepare(d, kw["region"], kw["baseline"], kw["baseline_params"], kw["atmosphere"],
+                                 kw["saturation_limit"]))
+        except SpecprocError as exc:
+            preps.append(exc)
+    good = [i for i, p in enumerate(preps) if not isinstance(p, BaseException)]
+    if len(good) < 2 or any(preps[i].x.shape != preps[good[0]].x.shape
+                            or not np.allclose(preps[i].x, preps[good[0]].x, rtol=0, atol=1e-6) for i in good):
+        return _loop(data, params)
+    x = preps[good[0]].x
+    keep = np.logical_and.reduce([preps[i].keep for i in good])
+    if keep.sum() < 10:
+        return _loop(data, params)
+    Y = np.stack([preps[i].y for i in good])
+    try:
+        import copy
+
+        ref = copy.copy(preps[good[0]])
+        ref.y = Y.mean(axis=0)
+        ref.keep = keep
+        spec, spec_warns = build_spec(ref, bands, shape=kw["shape"], baseline=kw["baseline"], n_bands=kw["n_bands"],
+                                      max_bands=kw["max_bands"], snr=kw["snr"], center_window=kw["center_window"])
+    except SpecprocError:
+        return _loop(data, params)
+    from ...fitting.batch import fit_batch
+
+    model, lp = spec.to_lmfit(x[keep], Y[:, keep].mean(axis=0))
+    ds = fit_batch(model, x[keep], Y[:, keep], params=lp)
+    from ...fitting.models import prefix_of
+    from ...fitting.uncertainty import at_bound
+
+    from .bands import make_result
+
+    out: list = list(preps)
+    for k, i in enumerate(good):
+        vals = {n: float(ds[n].values[k]) for n in lp if n in ds}
+        errs = {n: float(ds[n + "_stderr"].values[k]) for n in lp if n + "_stderr" in ds}
+        if not bool(ds["success"].values[k]) or not all(np.isfinite(vals[n]) for n in lp if lp[n].vary):
+            try:
+                out[i] = fit_bands(data[i], bands, params=pj, **kw)   # this one spectrum: the lmfit path
+            except SpecprocError as exc:
+                out[i] = exc
+            continue
+        pk = lp.copy()
+        for n, v in vals.items():
+            pk[n].set(value=float(np.clip(v, pk[n].min, pk[n].max)) if not pk[n].expr else None)
+        bounded = at_bound(pk)
+        n_ = len(spec.peaks)
+        dv, de = np.zeros(3 * n_), np.zeros(3 * n_)
+        for j, p in enumerate(spec.peaks):
+            pre = prefix_of(p.name)
+            for off, key in ((0, "fwhm"), (n_, "amplitude"), (2 * n_, "height")):
+                dv[off + j] = vals[pre + key]
+                de[off + j] = errs.get(pre + key, np.nan)
+        prep = preps[i]
+        prep.keep = keep   # the stack was fitted on the common unmasked points
+        warns = list(spec_warns)
+        redchi = float(ds["redchi"].values[k])
+        r2 = float(ds["r2"].values[k])
+        if r2 < 0.9:
+            warns.append(f"poor fit: r2 = {r2:.3f}")
+        if np.isfinite(redchi) and prep.noise > 0 and redchi > 9 * prep.noise ** 2:
+            warns.append(f"structured residual: RMS {np.sqrt(redchi):.3g} is {np.sqrt(redchi) / prep.noise:.1f}x "
+                         f"the noise ({prep.noise:.3g}); a missing band, a wrong lineshape or a baseline problem")
+        for b in bounded:
+            warns.append(f"parameter {b} ended at a bound ({vals.get(b, float('nan')):.6g}): a limit, not a "
+                         "measurement (no standard error)")
+        stats = {"r2": r2, "redchi": redchi, "chisqr": float(ds["chisqr"].values[k]),
+                 "nfev": int(ds["nfev"].values[k]), "success": True, "method": str(ds.attrs.get("method"))}
+        try:
+            out[i] = make_result(data[i], prep, spec, vals, errs, stats, warns, pj, bounded=bounded,
+                                 derived=(dv, de))
+        except SpecprocError as exc:
+            out[i] = exc
+    return out
+
+
+def _loop(data, params):
+    return Processor.run_many(FitBands(), data, params)

@@ -1,0 +1,39 @@
+"""``specproc ftir PATH... [--region LO:HI] [--bands CM1,...] [--n-bands N] [--baseline NAME]
+[--shape S] [--atmosphere auto|mask|none] [--json] [--report FILE.html]``."""
+from __future__ import annotations
+
+from ...runner import add_common_arguments, floats_arg, region_arg, run_technique
+from .processors import BAND_SHAPES, BASELINE_NAMES
+
+
+def add_cli(subparsers) -> None:
+    p = subparsers.add_parser("ftir", help="FTIR band fitting (centre, FWHM, area with errors; CO2/H2O masked)")
+    add_common_arguments(p, "OPUS, JCAMP-DX or CSV spectra")
+    p.add_argument("--region", type=region_arg, default=None, metavar="LO:HI", help="fitted range in cm-1")
+    p.add_argument("--bands", type=floats_arg, default=None, metavar="CM1,...",
+                   help="band start positions in cm-1 (default: found automatically)")
+    p.add_argument("--n-bands", type=int, default=None, metavar="N", help="number of bands to find")
+    p.add_argument("--baseline", choices=BASELINE_NAMES, default=None,
+                   help="baseline: fitted polynomial (default linear) or a pybaselines method")
+    p.add_argument("--shape", choices=BAND_SHAPES, default=None, help="band shape (default pseudo-voigt)")
+    p.add_argument("--atmosphere", choices=("auto", "mask", "none"), default=None,
+                   help="atmospheric CO2/H2O: mask when recognised (auto, default), always mask CO2, or none")
+    p.set_defaults(func=lambda a: run_technique(
+        a, processor="ftir.fit_bands", entry=entry, rows=rows, title="specproc FTIR report",
+        params={"region": a.region, "bands": a.bands, "n_bands": a.n_bands, "baseline": a.baseline,
+                "shape": a.shape, "atmosphere": a.atmosphere}))
+
+
+def entry(r, path: str) -> dict:
+    """The JSON entry of one file (contract of ``specproc ftir --json``)."""
+    keys = ("name", "center_cm1", "center_cm1_stderr", "fwhm_cm1", "fwhm_cm1_stderr", "height", "height_stderr",
+            "area", "area_stderr", "max_cm1", "centroid_cm1")
+    bands = [{k: row.get(k) for k in keys} for row in r.table.to_dict(orient="records")]
+    return {"file": path, "sample": r.sample, "y_kind": r.meta.get("y_kind"), "region_cm1": r.meta.get("region_cm1"),
+            "bands": bands, "masked_cm1": [[a["lo"], a["hi"]] for a in r.meta.get("atmosphere", [])],
+            "fit": {k: r.stats.get(k) for k in ("r2", "redchi", "noise_rms")}, "warnings": list(r.warnings)}
+
+
+def rows(e: dict) -> list[dict]:
+    return [{"sample": e["sample"], "band": b["name"], "center_cm1": b["center_cm1"],
+             "±": b["center_cm1_stderr"], "fwhm_cm1": b["fwhm_cm1"], "area": b["area"]} for b in e["bands"]]

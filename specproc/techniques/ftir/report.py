@@ -1,0 +1,59 @@
+"""The FTIR report section: band table, per-band shifts between samples, fit plots."""
+from __future__ import annotations
+
+from ...core.section import ReportSection
+
+TITLE = "FTIR"
+
+
+def report_section(results) -> ReportSection:
+    """Band table (centre, FWHM, height, area with errors, cross-checks), shifts of every band
+    named in several samples relative to the first sample that has it, and every fit plot
+    (data, baseline, bands, residual; masked atmospheric / saturated ranges shaded)."""
+    import pandas as pd
+
+    results = [r for r in results if getattr(r, "processor", "") == "ftir.fit_bands"]
+    rows = []
+    for r in results:
+        for row in r.table.to_dict(orient="records"):
+            rows.append({"sample": r.sample, **{k: row.get(k) for k in (
+                "name", "center_cm1", "center_cm1_stderr", "fwhm_cm1", "fwhm_cm1_stderr", "height", "area",
+                "area_stderr", "max_cm1", "centroid_cm1", "noise_rms", "at_bound")},
+                "y_kind": r.meta.get("y_kind"), "warnings": len(r.warnings)})
+    tables = []
+    if rows:
+        tables.append(("FTIR: fitted bands", pd.DataFrame(rows)))
+    shifts = _shifts(results)
+    if shifts is not None:
+        tables.append(("FTIR: band shifts (sample minus reference; reference = first sample with the band)", shifts))
+    warn_rows = [{"sample": r.sample, "warning": w} for r in results for w in r.warnings]
+    if warn_rows:
+        tables.append(("FTIR: warnings", pd.DataFrame(warn_rows)))
+    plots = [p for r in results for p in r.plots]
+    intro = ("Bands fitted with lmfit through the shared model spec (pseudo-Voigt unless chosen otherwise) in "
+             "absorbance; baselines fitted in the model or from pybaselines. Atmospheric CO2 and water vapour "
+             "are recognised from their gas-phase line structure and masked (shaded), saturated bands "
+             "excluded. Errors from the full fit covariance; shifts propagate both errors.")
+    return ReportSection("ftir", TITLE, intro, tables, plots, list(results))
+
+
+def _shifts(results):
+    import pandas as pd
+
+    from . import shift
+
+    by_band: dict[str, list] = {}
+    for r in results:
+        for name in r.meta.get("bands", []):
+            by_band.setdefault(name, []).append(r)
+    rows = []
+    for band, rs in by_band.items():
+        if len(rs) < 2 or band.startswith("band_"):   # automatic names are positions, not identities
+            continue
+        ref = rs[0]
+        for r in rs[1:]:
+            c = shift(ref, r, band)
+            rows.append({"band": band, "sample": r.sample, "reference": ref.sample, "shift_cm1": c.value,
+                         "shift_cm1_stderr": c.stderr,
+                         "sigma": (c.value / c.stderr) if c.value is not None and c.stderr else None})
+    return pd.DataFrame(rows) if rows else None
