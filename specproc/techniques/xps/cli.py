@@ -1,0 +1,107 @@
+"""``specproc xps PATH... [--charge-ref "C 1s=284.8"] [--rsf TABLE] [--sputter-rate NM_PER_S] [--model FILE]
+[--background shirley] [--interphase Li3N,Li-B] [--detection-limit AT%] [--json] [--report FILE.html]``.
+
+Only the arguments and the JSON of one entry live here; reading, failures, output, the report and the
+exit code are :func:`specproc.runner.run_technique`.
+"""
+from __future__ import annotations
+
+import argparse
+
+
+def _model_file(text: str):
+    """``--model FILE.yaml|.json``: the template ``{region: [components]}``."""
+    import json
+    from pathlib import Path
+
+    import yaml
+
+    p = Path(text)
+    if not p.is_file():
+        raise argparse.ArgumentTypeError(f"model file not found: {text}")
+    try:
+        data = json.loads(p.read_text()) if p.suffix.lower() == ".json" else yaml.safe_load(p.read_text())
+    except (ValueError, yaml.YAMLError) as exc:
+        raise argparse.ArgumentTypeError(f"{text}: cannot parse the model: {exc}") from None
+    if not isinstance(data, dict):
+        raise argparse.ArgumentTypeError(f"{text}: the model must be a mapping {{region: [components]}}")
+    return data
+
+
+def add_cli(subparsers) -> None:
+    from ...runner import add_common_arguments, names_arg, positive_float_arg
+
+    p = subparsers.add_parser("xps", help="XPS depth profiles (VAMAS): charge reference, fits, atomic %%, thickness")
+    add_common_arguments(p, "VAMAS files (.vms, .npl)")
+    p.add_argument("--charge-ref", default=None, metavar="'C 1s=284.8'",
+                   help="reference line REGION[:COMPONENT]=BE (default 'C 1s=284.8'; 'none' = no correction)")
+    p.add_argument("--charge-shift", type=float, default=None, metavar="EV", help="explicit shift added to every BE")
+    p.add_argument("--rsf", default=None, metavar="TABLE", help="CSV/text table 'line, rsf' (default: Scofield)")
+    p.add_argument("--sputter-rate", type=positive_float_arg, default=None, metavar="NM_PER_S",
+                   help="sputter rate (nm/s); default from the file")
+    p.add_argument("--model", type=_model_file, default=None, metavar="FILE",
+                   help="YAML/JSON template {region: [{name, center, ...}]} (default: peaks found per region)")
+    p.add_argument("--background", default=None,
+                   choices=["shirley", "shirley-active", "linear", "tougaard", "tougaard3", "none"])
+    p.add_argument("--interphase", type=names_arg, default=None, metavar="SPECIES,...",
+                   help="species whose summed at %% defines the interphase thickness")
+    p.add_argument("--detection-limit", type=positive_float_arg, default=None, metavar="AT%",
+                   help="at %% above which a species is present (default 1)")
+    p.add_argument("--errors", choices=["covariance", "montecarlo"], default=None)
+    p.set_defaults(func=run_cli)
+
+
+def entry(r, path: str) -> dict:
+    """The JSON entry of one file (contract of ``specproc xps --json``)."""
+    comps = r.tables["components"]
+    levels = []
+    for lv, sub in comps.groupby("level", sort=True):
+        first = sub.iloc[0]
+        levels.append({"level": int(lv), "etch_time_s": first["etch_time_s"], "depth_nm": first["depth_nm"],
+                       "components": [{k: row[k] for k in ("name", "region", "be_eV", "be_eV_stderr", "fwhm_eV",
+                                                           "fwhm_eV_stderr", "area", "area_stderr", "atomic_percent",
+                                                           "atomic_percent_stderr", "at_bound")}
+                                      for row in sub.to_dict(orient="records")]})
+    q = r.quantities
+    unit = r.meta.get("depth_unit", "nm")
+    thick, thick_se = {}, {}
+    for k, v in q.items():
+        if k.startswith("species(") and k.endswith(f".thickness_{unit}"):
+            sp = k[len("species("):k.index(")")]
+            thick[sp], thick_se[sp] = v.value, v.stderr
+    species = [{k: row[k] for k in ("species", "present", "max_atomic_percent", "max_atomic_percent_stderr")}
+               for row in r.tables["species"].to_dict(orient="records")]
+    it = q.get(f"interphase.thickness_{unit}")
+    cs = q.get("charge_shift_eV")
+    out = {"file": path, "sample": r.sample,
+           "charge_shift_eV": cs.value if cs else r.meta.get("charge_shift_eV"),
+           "charge_shift_eV_stderr": cs.stderr if cs else None, "charge_reference": r.meta.get("charge_reference"),
+           "sputter_rate_nm_s": r.meta.get("sputter_rate_nm_s"), "levels": levels, "species": species,
+           "detection_limit_at_percent": r.meta.get("detection_limit_at_percent"),
+           ("thickness_nm" if unit == "nm" else "thickness_s"): thick,
+           ("thickness_nm_stderr" if unit == "nm" else "thickness_s_stderr"): thick_se,
+           "interphase_thickness_nm" if unit == "nm" else "interphase_thickness_s": it.value if it else None,
+           "interphase_thickness_stderr": it.stderr if it else None,
+           "warnings": list(r.warnings)}
+    if unit != "nm":
+        out["thickness_nm"] = {}
+        out["thickness_nm_stderr"] = {}
+    return out
+
+
+def rows(e: dict) -> list[dict]:
+    """Table rows of one entry (text output): one row per species."""
+    th = e.get("thickness_nm") or {}
+    return [{"sample": e["sample"], "species": s["species"], "present": s["present"],
+             "max_at%": s["max_atomic_percent"], "thickness_nm": th.get(s["species"]),
+             "charge_shift_eV": e["charge_shift_eV"]} for s in e["species"]]
+
+
+def run_cli(args) -> int:
+    from ...runner import run_technique
+
+    params = {"charge_ref": args.charge_ref, "charge_shift": args.charge_shift, "rsf": args.rsf,
+              "sputter_rate": args.sputter_rate, "model": args.model, "background": args.background,
+              "interphase": args.interphase, "detection_limit": args.detection_limit, "errors": args.errors}
+    return run_technique(args, processor="xps.fit_profile", params=params, entry=entry, title="specproc XPS report",
+                         rows=rows)

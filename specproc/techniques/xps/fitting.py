@@ -1,0 +1,345 @@
+"""Region fits: one template, every etch level at once (shared batch engine), and charge referencing.
+
+Nothing here is an optimiser: :func:`specproc.fitting.fit_batch` fits every level of a region, the shared
+:class:`~specproc.fitting.models.ModelSpec` carries the constraints and doublets, and standard errors of
+derived numbers (areas) come from the engine's covariance propagation.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ...core.errors import ParameterError
+from . import backgrounds as bgs
+from ...fitting.models import prefix_of
+from .model import Component, area_expression, compile_region
+
+BACKGROUND_CHOICES = ("shirley", "shirley-active", "linear", "tougaard", "tougaard3", "none")
+
+
+# ------------------------------------------------------------------ measurement access
+def check_xps(m, where=None):
+    """Validate that ``m`` is an XPS measurement in the reader's layout (``region`` / ``binding_energy``)."""
+    from ...core.measurement import check_measurement
+
+    check_measurement(m, "xps")
+    if "region" not in m.coords or "binding_energy" not in m.coords:
+        raise ParameterError("XPS measurement lacks the 'region' / 'binding_energy' channel coordinates "
+                             "(read it with specproc.read)", where)
+    if m.dims[0] != "level":
+        raise ParameterError(f"XPS measurement dims must be ('level', 'channel'), got {m.dims}", where)
+    return m
+
+
+def regions_of(m) -> list[str]:
+    return list(dict.fromkeys(str(v) for v in m.coords["region"].values))
+
+
+def region_data(m, region: str):
+    """``(binding_energy (n,), Y (levels, n))`` of one region (uncorrected energies, file order)."""
+    sel = np.asarray(m.coords["region"].values) == region
+    if not sel.any():
+        raise ParameterError(f"region {region!r} is not in the file (regions: {regions_of(m)})",
+                             m.attrs.get("provenance", {}).get("source"))
+    return np.asarray(m.coords["binding_energy"].values[sel], float), np.asarray(m.values[:, sel], float)
+
+
+def poisson_weights(m, Y):
+    """1/sqrt(counts) weights when the values are counts, else None (unweighted)."""
+    if m.attrs.get("units") == "counts":
+        return 1.0 / np.sqrt(np.maximum(Y, 1.0))
+    return None
+
+
+# ------------------------------------------------------------------ one region, all levels
+@dataclass
+class StackFit:
+    region: str
+    x: np.ndarray              # charge-corrected BE (eV)
+    Y: np.ndarray              # data (levels, n)
+    background: np.ndarray     # (levels, n)
+    envelope: np.ndarray       # peaks only (levels, n)
+    curves: dict               # component name -> (levels, n) (doublet partner included)
+    comps: dict                # component name -> dict of (levels,) arrays
+    stats: dict                # r2, redchi, success (levels,)
+    method: str
+    warnings: list = field(default_factory=list)
+    spec: object = None
+
+
+def _fwhm_values(shape, ds, pre):
+    from ...fitting.lineshapes import fwhm
+
+    if shape in ("gl-product", "gl-sum"):
+        return np.asarray(ds[pre + "fwhm"].values, float), np.asarray(ds[pre + "fwhm_stderr"].values, float)
+    sig = np.asarray(ds[pre + "sigma"].values, float)
+    se = np.asarray(ds[pre + "sigma_stderr"].values, float)
+    if shape == "doniach":
+        return 2 * sig, 2 * se
+    gam = np.asarray(ds[pre + "gamma"].values, float) if (pre + "gamma") in ds else None
+    f = np.asarray(fwhm(shape, sig, gamma=gam), float)
+    return f, se * f / np.where(sig > 0, sig, np.nan)
+
+
+def _bound_mask(ds, params, name, rtol=1e-4):
+    p = params[name]
+    v = np.asarray(ds[name].values, float)
+    lo, hi = p.min, p.max
+    rng = (hi - lo) if np.isfinite(lo) and np.isfinite(hi) else np.maximum(np.abs(v), 1.0)
+    tol = rtol * rng
+    out = np.zeros(v.shape, bool)
+    if np.isfinite(lo):
+        out |= v - lo <= tol
+    if np.isfinite(hi):
+        out |= hi - v <= tol
+    return out
+
+
+def fit_stack(region: str, comps: list[Component], x, Y, *, background: str = "shirley", weights=None,
+              n_jobs: int | None = None, max_iter: int = 200, active_iterations: int = 4) -> StackFit:
+    """Fit one region's template to every level (rows of ``Y``) through :func:`fit_batch`.
+
+    Parameters
+    ----------
+    x : array (n,)
+        Charge-corrected binding energy (eV).
+    Y : array (levels, n)
+    background : str
+        ``shirley`` (iterative, from the data), ``shirley-active`` (Shirley recomputed from the fitted
+        peaks and the fit repeated: background and peaks fitted together), ``linear``, ``tougaard`` (U2),
+        ``tougaard3`` (U3) or ``none``.
+    """
+    from ...fitting import evaluate_batch, fit_batch
+
+    if background not in BACKGROUND_CHOICES:
+        raise ParameterError(f"background must be one of {BACKGROUND_CHOICES}, got {background!r}")
+    x = np.asarray(x, float)
+    Y = np.atleast_2d(np.asarray(Y, float))
+    spec, info = compile_region(region, comps)
+    kind = "shirley" if background == "shirley-active" else background
+    n_avg = end_channels(x.size)
+    kw = {} if kind == "none" else {"n_avg": n_avg}
+    B = bgs.background(kind, x, Y, **kw)
+    S = Y - B
+    model, params = spec.to_lmfit(x, np.mean(S, axis=0))
+    for name, expr in area_expression(spec, info).items():
+        params.add(name, expr=expr)
+    ds = fit_batch(model, x, S, params=params, weights=weights, n_jobs=n_jobs, max_iter=max_iter)
+    # The background hangs on the averaged end points; their counting noise moves every area. Its effect
+    # is measured by refitting with each end moved by its standard error, and added to the area errors.
+    end_var = {}
+    if kind != "none":
+        init = {n: np.asarray(ds[n].values, float) for n, p in params.items() if p.vary and not p.expr}
+        order = np.argsort(x)
+        for side in (order[:n_avg], order[-n_avg:]):
+            ends = Y[:, side]
+            sig = (np.sqrt(np.maximum(ends.mean(axis=1), 1.0)) if weights is not None
+                   else ends.std(axis=1, ddof=1)) / np.sqrt(n_avg)
+            Yp = Y.copy()
+            Yp[:, side] += sig[:, None]
+            dsp = fit_batch(model, x, Y - bgs.background(kind, x, Yp, **kw), params=params, init=init,
+                            weights=weights, n_jobs=n_jobs, max_iter=max_iter)
+            for p in spec.peaks:
+                nm = prefix_of(p.name) + "total_area"
+                d = np.asarray(dsp[nm].values, float) - np.asarray(ds[nm].values, float)
+                end_var[nm] = end_var.get(nm, 0.0) + np.where(np.isfinite(d), d, 0.0) ** 2
+    if background == "shirley-active":
+        lo, hi = bgs._ends(bgs._ascending(x, Y)[1], n_avg)
+        for _ in range(active_iterations):
+            env = evaluate_batch(model, x, ds, params)
+            B = bgs.shirley_from_peaks(x, np.where(np.isfinite(env), env, 0.0), lo, hi)
+            init = {n: np.asarray(ds[n].values, float) for n, p in params.items() if p.vary and not p.expr}
+            ds = fit_batch(model, x, Y - B, params=params, init=init, weights=weights, n_jobs=n_jobs,
+                           max_iter=max_iter)
+    env, curves_p = evaluate_batch(model, x, ds, params, components=True)
+    groups = spec.groups()
+    warns = []
+    nlev = Y.shape[0]
+    out = {}
+    free = [n for n, p in params.items() if p.vary and not p.expr]
+    bound = {n: _bound_mask(ds, params, n) for n in free}
+    for p, inf in zip(spec.peaks, info):
+        pre = inf["prefix"]
+        mine = [n for n in free if any(n.startswith(g) for g in groups[p.name])]
+        center = np.asarray(ds[pre + "center"].values, float)
+        cse = np.asarray(ds[pre + "center_stderr"].values, float)
+        fw, fse = _fwhm_values(p.shape, ds, pre)
+        area = np.asarray(ds[pre + "total_area"].values, float)
+        ase = np.sqrt(np.asarray(ds[pre + "total_area_stderr"].values, float) ** 2
+                      + end_var.get(pre + "total_area", 0.0))
+        inten = "height" if p.shape in ("gl-product", "gl-sum") else "amplitude"
+        ib = bound.get(pre + inten, np.zeros(nlev, bool))
+        cb = bound.get(pre + "center", np.zeros(nlev, bool))
+        fb = bound.get(pre + ("fwhm" if inten == "height" else "sigma"), np.zeros(nlev, bool))
+        any_b = np.zeros(nlev, bool)
+        names_b = [[] for _ in range(nlev)]
+        for n in mine:
+            for lv in np.flatnonzero(bound[n]):
+                names_b[lv].append(n[len(pre):] if n.startswith(pre) else n)
+            any_b |= bound[n]
+        # a value on a bound is a limit, not a measurement: no standard error
+        cse = np.where(cb | ib, np.nan, cse)
+        fse = np.where(fb | ib, np.nan, fse)
+        ase = np.where(ib, np.nan, ase)
+        out[p.name] = {"center": center, "center_stderr": cse, "fwhm": fw, "fwhm_stderr": fse, "area": area,
+                       "area_stderr": ase, "at_bound": [",".join(b) for b in names_b], "absent": ib,
+                       "shape": p.shape}
+        strong = np.isfinite(ase) & (area > 3 * np.where(np.isfinite(ase), ase, np.inf))
+        for what, mask in (("centre", cb & strong), ("FWHM", fb & strong)):
+            if mask.any():
+                warns.append(f"{region} {p.name}: {what} at its bound at {int(mask.sum())} of {nlev} level(s) "
+                             f"{_levels(mask)} — a limit, not a measurement (no standard error)")
+    curves = {}
+    for p in spec.peaks:
+        c = sum(curves_p.get(g, 0.0) for g in groups[p.name])
+        curves[p.name] = np.asarray(c, float) if np.ndim(c) else np.zeros_like(env)
+    stats = {k: np.asarray(ds[k].values) for k in ("r2", "redchi", "success")}
+    bad = ~stats["success"].astype(bool)
+    if bad.any():
+        warns.append(f"{region}: fit did not converge at {int(bad.sum())} of {nlev} level(s) {_levels(bad)}")
+    # r² means nothing on a level without peaks (noise only): judged where the envelope stands out
+    resid = S - np.asarray(env, float)
+    noise = np.nanstd(resid, axis=1)
+    sig = np.nanmax(np.abs(np.asarray(env, float)), axis=1) > 5 * noise
+    stats["signal"] = sig
+    poor = (stats["r2"] < 0.9) & sig & ~bad
+    if poor.any():
+        warns.append(f"{region}: poor fit (r² < 0.9) at {int(poor.sum())} of {nlev} level(s) {_levels(poor)}")
+    if ds.attrs.get("fallback_reason"):
+        warns.append(f"{region}: fitted with the lmfit loop ({ds.attrs['fallback_reason']})")
+    return StackFit(region, x, Y, B, np.asarray(env, float), curves, out, stats, ds.attrs.get("method", ""),
+                    warns, spec)
+
+
+def end_channels(n: int) -> int:
+    """Channels averaged at each end of a region for its background: 5 % of the region, 3 to 10."""
+    return int(np.clip(n // 20, 3, 10))
+
+
+def _levels(mask, n=6):
+    idx = np.flatnonzero(mask).tolist()
+    return "[" + ", ".join(map(str, idx[:n])) + (", …]" if len(idx) > n else "]")
+
+
+# ------------------------------------------------------------------ charge referencing
+def parse_charge_ref(text: str | None):
+    """``"C 1s=284.8"`` / ``"N 1s:Li3N=398.6"`` -> (region, component or None, BE); None/"none" -> None."""
+    if text is None or str(text).strip().lower() in ("", "none", "off"):
+        return None
+    t = str(text)
+    if "=" not in t:
+        raise ParameterError(f"charge_ref: expected 'REGION[:COMPONENT]=BE' (e.g. 'C 1s=284.8'), got {text!r}")
+    left, _, val = t.rpartition("=")
+    try:
+        be = float(val)
+    except ValueError:
+        raise ParameterError(f"charge_ref: {val!r} is not a binding energy") from None
+    if not np.isfinite(be):
+        raise ParameterError("charge_ref: binding energy must be finite")
+    reg, _, comp = left.partition(":")
+    return reg.strip(), (comp.strip() or None), be
+
+
+def charge_reference(m, ref, template: dict, *, background="shirley", max_shift=10.0, weights=True,
+                     min_snr=5.0):
+    """Charge shift (eV, added to every binding energy) from a reference line, one value for all levels.
+
+    The reference region is fitted at every level with its template (or a single GL(30) line) whose
+    components keep their template spacing (positions linked to the reference component). A coarse
+    search over the shift (non-negative least squares of the template lines on the level-summed spectrum)
+    starts the fit, so charging of several eV is found. The shift is the weighted mean over the levels
+    where the reference component is significant (height > ``min_snr`` x its standard error); its error
+    is the larger of the formal one and the scatter between levels.
+
+    Returns
+    -------
+    dict ``{"shift", "stderr", "region", "component", "reference_eV", "levels" (table rows), "warnings"}``
+    """
+    from scipy.optimize import nnls
+
+    from ...fitting.components import gl_product
+
+    region, cname, be_ref = ref
+    x, Y = region_data(m, region)
+    comps = [c.model_copy() for c in template.get(region, [])]
+    if not comps:
+        comps = [Component(name=cname or region, center=be_ref, fwhm=1.5)]
+    if cname is None:
+        refc = min(comps, key=lambda c: abs(c.center - be_ref))
+    else:
+        hits = [c for c in comps if c.name == cname]
+        if not hits:
+            raise ParameterError(f"charge_ref: no component {cname!r} in the {region} template")
+        refc = hits[0]
+    # template positions relative to the reference line at be_ref
+    rel = {c.name: c.center - refc.center for c in comps}
+    B = bgs.background("shirley" if background.startswith("shirley") else background, x, Y)
+    S = (Y - B).sum(axis=0)
+    best = (np.inf, 0.0)
+    lo_x, hi_x = float(np.min(x)), float(np.max(x))
+    for d in np.arange(-max_shift, max_shift + 1e-9, 0.05):
+        pos = be_ref - d  # where the reference line sits on the uncorrected axis for a shift d
+        if not (lo_x <= pos <= hi_x):
+            continue
+        A = np.column_stack([gl_product(x, 1.0, pos + rel[c.name], c.fwhm, c.mixing) for c in comps])
+        _, rn = nnls(A, S)
+        if rn < best[0]:
+            best = (rn, d)
+    d0 = best[1]
+    fit_comps = []
+    for c in comps:
+        d = c.model_dump()
+        d["center"] = be_ref - d0 + rel[c.name]
+        if c.name == refc.name:
+            d["offset_from"] = None
+        else:
+            d["offset_from"] = {"component": refc.name, "offset": rel[c.name]}
+        fit_comps.append(Component.model_validate(d))
+    w = poisson_weights(m, Y) if weights else None
+    sf = fit_stack(region, fit_comps, x, Y, background=background, weights=w)
+    r = sf.comps[refc.name]
+    cen, se = r["center"], r["center_stderr"]
+    # significance: area over its error
+    snr = np.where(np.isfinite(r["area_stderr"]) & (r["area_stderr"] > 0), r["area"] / r["area_stderr"], 0.0)
+    ok = np.isfinite(cen) & np.isfinite(se) & (se > 0) & (snr > min_snr) & sf.stats["success"].astype(bool)
+    warns = []
+    rows = [{"level": i, "reference_center_eV": float(cen[i]), "stderr": None if not np.isfinite(se[i]) else float(se[i]),
+             "used": bool(ok[i])} for i in range(len(cen))]
+    if not ok.any():
+        warns.append(f"charge reference {region} ({refc.name}) not significant at any level: no charge correction")
+        return {"shift": 0.0, "stderr": None, "region": region, "component": refc.name, "reference_eV": be_ref,
+                "levels": rows, "warnings": warns, "n_used": 0}
+    wts = 1.0 / se[ok] ** 2
+    mean = float(np.sum(wts * cen[ok]) / np.sum(wts))
+    formal = float(np.sqrt(1.0 / np.sum(wts)))
+    n = int(ok.sum())
+    scatter = float(np.std(cen[ok], ddof=1) / np.sqrt(n)) if n > 1 else 0.0
+    spread = float(np.ptp(cen[ok])) if n > 1 else 0.0
+    if spread > 0.3:
+        warns.append(f"charge reference {region} ({refc.name}) moves by {spread:.2f} eV between levels "
+                     "(differential charging?); one mean shift applied to all levels")
+    return {"shift": be_ref - mean, "stderr": max(formal, scatter), "region": region, "component": refc.name,
+            "reference_eV": be_ref, "measured_eV": mean, "levels": rows, "warnings": warns, "n_used": n}
+
+
+def auto_template(region: str, x, Y, max_peaks: int = 4) -> list[Component]:
+    """Components from the prominent peaks of the level-summed, Shirley-subtracted region (no template
+    given). Doublet regions (p/d/f in the built-in table) get doublets; picks that sit at a partner's
+    position are dropped."""
+    from ...fitting.peaks import pick_peaks
+    from .doublets import doublet
+
+    S = (Y - bgs.shirley(x, Y)).sum(axis=0)
+    cands = pick_peaks(x, S, snr=8.0, max_peaks=max_peaks)
+    if not cands:
+        return []
+    d = doublet(region)
+    cands = sorted(cands, key=lambda c: c["center"])
+    keep = []
+    for c in cands:
+        if d and any(abs(c["center"] - (k["center"] + d[0])) < 0.4 for k in keep):
+            continue
+        keep.append(c)
+    return [Component(name=f"{region} {c['center']:.1f}", center=float(c["center"]),
+                      fwhm=float(np.clip(c.get("fwhm") or 1.5, 0.5, 4.0)), doublet=bool(d)) for c in keep]
