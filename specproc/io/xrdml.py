@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import ReaderError
+from ._xrd import check_size, numbers, validate_pattern
 from .base import Reader, head_bytes, require_file
 
 #: Stated default when a file carries no wavelength: Cu Kα1 (Hölzer et al., Phys. Rev. A 56 (1997) 4554).
@@ -59,7 +60,8 @@ def _tree_to_dict(el, depth=0):
     for c in el:
         name = _local(c.tag)
         if name in ("counts", "intensities", "listPositions", "beamAttenuationFactors", "countingTimes"):
-            d[name] = f"<{len((c.text or '').split())} values>"
+            t = (c.text or "").strip()
+            d[name] = t if t.startswith("<") else f"<{len(t.split())} values>"
             continue
         sub = _tree_to_dict(c, depth + 1) if len(c) or c.attrib else (c.text or "").strip()
         if name in d:
@@ -74,10 +76,10 @@ def _tree_to_dict(el, depth=0):
 
 
 def _numbers(el, path, what):
-    try:
-        return np.array((el.text or "").split(), dtype=float)
-    except ValueError:
-        raise ReaderError(f"non-numeric values in <{what}>", path) from None
+    # numpy's C parser, then drop the text: a 200 MB file must not become a list of Python strings
+    out = numbers(el.text, path, what)
+    el.text = f"<{out.size} values>"
+    return out
 
 
 class XrdmlReader(Reader):
@@ -117,6 +119,7 @@ class XrdmlReader(Reader):
         from ..core.provenance import file_provenance
 
         path = require_file(Path(path))
+        check_size(path)
         try:
             root = ET.parse(str(path)).getroot()
         except ET.ParseError as exc:
@@ -151,6 +154,10 @@ class XrdmlReader(Reader):
             warnings.warn(f"{path}: {len(parsed)} scans with different 2θ grids; reading the first "
                           f"(use scan=N for another)", UserWarning, stacklevel=3)
             parsed = parsed[:1]
+        # a stack whose ω offset (ω − 2θ/2) changes from scan to scan is a reciprocal-space map,
+        # not a series of powder patterns: keep ω so nothing downstream can mistake one for the other
+        offsets = [p["omega_offset"] for p in parsed]
+        rsm = stack and all(o is not None for o in offsets) and float(np.ptp(offsets)) > 1e-4
 
         m0 = parsed[0]["measurement"]
         wl = _child(m0, "usedWavelength")
@@ -183,6 +190,7 @@ class XrdmlReader(Reader):
             "counting_time_s": first["counting_time"], "step_deg": first["step"],
             "scan_axis": first["scan_axis"], "n_scans": len(parsed),
             "attenuation_applied": any(p["attenuated"] for p in parsed),
+            "omega_offset_deg": first["omega_offset"], "reciprocal_space_map": bool(rsm),
         }
         date = None
         hdr = _child(first["scan"], "header")
@@ -201,9 +209,14 @@ class XrdmlReader(Reader):
             coords = [("scan", np.arange(len(parsed)), ""), ("two_theta", tt0, "deg")]
         else:
             values, coords = first["counts"], [("two_theta", first["two_theta"], "deg")]
-        return new_measurement(values, coords, technique="xrd", units="counts", signal_type="pattern",
-                               sample=sample or path.stem, metadata=md, acquisition=acquisition,
-                               original_metadata=original, provenance=prov, source=str(path))
+        da = new_measurement(values, coords, technique="xrd", units="counts",
+                             signal_type="rsm" if rsm else "pattern", sample=sample or path.stem, metadata=md,
+                             acquisition=acquisition, original_metadata=original, provenance=prov, source=str(path))
+        if rsm:
+            om = np.vstack([p["omega"] for p in parsed])
+            da = da.assign_coords(omega=(("scan", "two_theta"), om, {"units": "deg"}),
+                                  omega_offset=("scan", np.asarray(offsets, float), {"units": "deg"}))
+        return da
 
     # ------------------------------------------------------------------ one scan
     def _scan(self, path, meas, scan):
@@ -237,12 +250,17 @@ class XrdmlReader(Reader):
         scan_axis = scan.attrib.get("scanAxis", "")
         if tt is None or (n > 1 and np.ptp(tt) == 0):
             varying = [k for k, v in axes.items() if v is not None and n > 1 and np.ptp(v) > 0]
+            hint = ""
+            if "Omega" in varying:
+                hint = (" - an ω (rocking-curve) scan; several of them at stepped 2θ form a reciprocal-space map: "
+                        "read it with xrayutilities.io.getxrdml_map, or export a 2θ/ω-2θ scan")
             raise ReaderError(f"scan axis {scan_axis or '?'} does not vary 2Theta (varying axes: "
-                              f"{', '.join(varying) or 'none'}); not a 2θ pattern", path)
+                              f"{', '.join(varying) or 'none'}); not a 2θ pattern{hint}", path)
         if tt.size != n:
             raise ReaderError(f"2Theta has {tt.size} positions for {n} intensities", path)
-        if n > 1 and not (np.all(np.diff(tt) > 0) or np.all(np.diff(tt) < 0)):
-            raise ReaderError("2Theta positions are not monotonic", path)
+        validate_pattern(tt, counts, path, signal=_local(counts_el.tag))
+        om = axes.get("Omega")
+        om = om if om is not None and om.size == n else None
         attenuated = False
         att_el = _child(dp, "beamAttenuationFactors")
         if att_el is not None:
@@ -257,6 +275,10 @@ class XrdmlReader(Reader):
             ct = float(np.median(ctimes)) if ctimes.size else None
         if tt[0] > tt[-1]:
             tt, counts = tt[::-1], counts[::-1]
+            om = om[::-1] if om is not None else None
         step = float((tt[-1] - tt[0]) / (n - 1)) if n > 1 else None
+        # ω − 2θ/2: 0 for a symmetric (coupled) scan; constant for an ω-2θ scan with an offset
+        off = float(np.median(om - tt / 2)) if om is not None else None
         return {"measurement": meas, "scan": scan, "two_theta": np.asarray(tt, float), "counts": counts,
-                "counting_time": ct, "step": step, "scan_axis": scan_axis, "attenuated": attenuated}
+                "counting_time": ct, "step": step, "scan_axis": scan_axis, "attenuated": attenuated,
+                "omega": om, "omega_offset": off}

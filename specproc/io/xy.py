@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import ReaderError
+from ._xrd import check_size, validate_pattern
 from .base import Reader, head_text, require_file
 from .xrdml import DEFAULT_KALPHA2_NM, DEFAULT_KALPHA2_RATIO, DEFAULT_WAVELENGTH_NM
 
@@ -37,6 +38,39 @@ def _numeric_row(line: str):
         return [float(p) for p in parts]
     except ValueError:
         return None
+
+
+def _separator(path, n_skip):
+    """The column separator of the first data line: comma, semicolon or whitespace."""
+    with open(path, encoding="latin-1") as fh:
+        for i, ln in enumerate(fh):
+            if i == n_skip:
+                return "," if "," in ln else (";" if ";" in ln else None)
+    return None
+
+
+def _read_block(path, n_skip, ncol, first_line_sep=None):
+    """The numeric block after ``n_skip`` header lines as an (n, ncol) float array (pandas C parser).
+
+    Trailing comment lines (``#``) are ignored; a non-numeric or ragged line is a ReaderError.
+    """
+    import pandas as pd
+
+    kw = {"sep": r"\s+"} if first_line_sep is None else {"sep": first_line_sep, "skipinitialspace": True}
+    try:
+        df = pd.read_csv(path, header=None, skiprows=n_skip, comment="#", engine="c", encoding="latin-1",
+                         skip_blank_lines=True, dtype=float, **kw)
+    except (ValueError, pd.errors.ParserError) as exc:
+        msg = str(exc).splitlines()[0][:120]
+        if "Expected" in msg and "fields" in msg:
+            raise ReaderError(f"rows have different numbers of columns ({msg})", path) from None
+        raise ReaderError(f"non-numeric line after data started ({msg})", path) from None
+    if df.shape[1] != ncol:
+        raise ReaderError(f"rows have different numbers of columns [{ncol}, {df.shape[1]}]", path)
+    data = df.to_numpy(float)
+    if not np.all(np.isfinite(data)):
+        raise ReaderError(f"{int(np.sum(~np.isfinite(data)))} NaN/inf values (empty or non-numeric fields)", path)
+    return data
 
 
 class XYReader(Reader):
@@ -84,42 +118,34 @@ class XYReader(Reader):
         from ..core.provenance import file_provenance
 
         path = require_file(Path(path))
-        rows, header = [], []
-        try:
-            with open(path, encoding="utf-8", errors="replace") as fh:
-                for ln in fh:
-                    s = ln.strip()
-                    if not s:
-                        continue
-                    if s[0] in "#;!%":
-                        header.append(s)
-                        continue
-                    r = _numeric_row(s)
-                    if r is None:
-                        if rows:
-                            raise ReaderError(f"non-numeric line after data started: {s[:60]!r}", path)
-                        header.append(s)
-                        continue
-                    rows.append(r)
-        except UnicodeDecodeError:
-            raise ReaderError("not a text file", path) from None
-        if not rows:
+        check_size(path)
+        header, n_skip, first = [], 0, None
+        # header lines by hand (few), the data block through pandas' C parser (bounded memory, fast)
+        with open(path, encoding="latin-1") as fh:  # latin-1 never fails; metadata only
+            for ln in fh:
+                s = ln.strip()
+                if s and s[0] not in "#;!%":
+                    first = _numeric_row(s)
+                    if first is not None:
+                        break
+                if s:
+                    header.append(s)
+                n_skip += 1
+        if "\x00" in "".join(header[:5]):
+            raise ReaderError("not a text file", path)
+        if first is None:
             raise ReaderError("no numeric data rows (empty pattern)", path)
-        ncol = {len(r) for r in rows}
-        if len(ncol) != 1:
-            raise ReaderError(f"rows have different numbers of columns {sorted(ncol)}", path)
-        ncol = ncol.pop()
+        ncol = len(first)
         if ncol not in (2, 3):
             raise ReaderError(f"{ncol} columns; expected 2 (2θ, I) or 3 (2θ, I, σ)", path)
-        data = np.asarray(rows, float)
+        data = _read_block(path, n_skip, ncol, first_line_sep=_separator(path, n_skip))
         tt, y = data[:, 0], data[:, 1]
-        if len(tt) < 3:
-            raise ReaderError(f"only {len(tt)} data points", path)
         d = np.diff(tt)
-        if not (np.all(d > 0) or np.all(d < 0)):
+        if len(tt) > 1 and not (np.all(d > 0) or np.all(d < 0)):
             raise ReaderError("first column is not monotonic; not a 2θ axis", path)
         if tt.min() < 0 or tt.max() > 180:
             raise ReaderError(f"first column spans {tt.min():g}..{tt.max():g}, outside 0..180 deg 2θ", path)
+        validate_pattern(tt, y, path)
         order = np.argsort(tt)
         tt, y = tt[order], y[order]
         sig = data[order, 2] if ncol == 3 else None

@@ -96,7 +96,7 @@ def _flag_overlaps(peaks, present, wavelength_nm, tt_range, min_rel=1.0):
 def analyse(m, *, references=(), phases=None, wavelength_nm=None, kalpha2=True, shape="pseudo-voigt",
             prominence_sigma=5.0, background_window_deg=1.5, two_theta_range=None, tolerance_deg=0.15,
             max_strain=0.03, min_rel_intensity=5.0, threshold=0.6, zero_shift_deg=0.0, caglioti=None,
-            instrument_fwhm_deg=None, scherrer_k=0.9, params_record=None) -> Result:
+            instrument_fwhm_deg=None, scherrer_k=0.9, scan_type="auto", params_record=None) -> Result:
     """Analyse one powder pattern. Parameters are documented on :class:`~.processors.AnalyseParams`."""
     from .lattice import refine_cell
     from .phases import identify, index_peaks
@@ -115,6 +115,26 @@ def analyse(m, *, references=(), phases=None, wavelength_nm=None, kalpha2=True, 
             raise ProcessingError(f"two_theta_range {two_theta_range} leaves {sel.sum()} points", src)
         x, y = x[sel], y[sel]
     warnings_ = []
+    from .scantype import classify_scan
+
+    acq = m.attrs.get("acquisition", {}) or {}
+    if scan_type == "auto":
+        kind, why = classify_scan(x, y, acq.get("scan_axis"))
+    else:
+        kind, why = scan_type, [f"scan_type={scan_type!r} given"]
+    if kind == "reflectivity":
+        raise ProcessingError(f"{'; '.join(why)}, not a powder pattern: analyse it with a reflectivity code "
+                              f"(GenX, refnx, BornAgain); pass scan_type='powder' to force a powder analysis", src)
+    powder = kind == "powder"
+    if not powder:
+        warnings_.append(f"high-resolution (single-crystal / epitaxial) scan: {'; '.join(why)}. Peak positions "
+                         f"and d-spacings are reported; phase identification, crystallite size and amorphous "
+                         f"fraction need a powder pattern and are not reported")
+        # the SNIP window must stay narrower than the scan, or the substrate reflection becomes "background"
+        background_window_deg = min(background_window_deg, max((x[-1] - x[0]) / 20, 5 * float(np.median(np.diff(x)))))
+    elif (acq.get("scan_axis") or "").replace(" ", "").lower() in ("2theta", "detector"):
+        warnings_.append("2θ-only (detector) scan, e.g. grazing incidence: relative intensities and peak "
+                         "positions differ from a symmetric θ-2θ powder pattern (refraction, absorption)")
     if wl_src == "default":
         warnings_.append(f"no wavelength in the file: assumed Cu Kα1 {l1} nm")
     names = list(BUILTIN) if phases is None else list(phases)
@@ -131,19 +151,31 @@ def analyse(m, *, references=(), phases=None, wavelength_nm=None, kalpha2=True, 
         warnings_.append("reflections not fitted (cut by the scan ends or failed): " +
                          ", ".join(f"{c:.2f}°" for c in fp["skipped"]))
     tt_range = (float(x[0]), float(x[-1]))
-    matches = identify(peaks, refs, l1, tt_range, tolerance_deg=tolerance_deg, max_strain=max_strain,
-                       min_rel_intensity=min_rel_intensity, threshold=threshold)
-    present = sorted([(r, mt) for r, mt in zip(refs, matches) if mt["present"]], key=lambda t: -t[1]["score"])
+    matches = identify(peaks if powder else [], refs, l1, tt_range, tolerance_deg=tolerance_deg,
+                       max_strain=max_strain, min_rel_intensity=min_rel_intensity, threshold=threshold)
+    # present phases first (by score), then "probable" ones: indexed and refined too, but flagged
+    present = sorted([(r, mt) for r, mt in zip(refs, matches) if mt["status"] in ("present", "probable")],
+                     key=lambda t: (t[1]["status"] != "present", -t[1]["score"]))
     idx = index_peaks(peaks, present, l1, tt_range, tolerance_deg)
     owned = {r.name: sum(1 for ix in idx if ix and ix["phase"] == r.name) for r, _ in present}
     dropped = [(r, mt) for r, mt in present if owned[r.name] < 3]
     if dropped:
         for r, mt in dropped:
-            mt["present"] = False
-            warnings_.append(f"{r.name}: matched by position but owns only {owned[r.name]} peak(s) after indexing; "
-                             f"reported absent")
-        present = [(r, mt) for r, mt in present if mt["present"]]
+            mt["status"] = "absent"
+            mt["reasons"] = mt.get("reasons", []) + [f"owns only {owned[r.name]} peak(s) after indexing"]
+            if mt["present"]:
+                warnings_.append(f"{r.name}: matched by position but owns only {owned[r.name]} peak(s) after "
+                                 f"indexing; reported absent")
+        present = [(r, mt) for r, mt in present if mt["status"] != "absent"]
         idx = index_peaks(peaks, present, l1, tt_range, tolerance_deg)
+    for r, mt in zip(refs, matches):
+        mt["present"] = mt["status"] == "present"
+        if mt["status"] == "probable":
+            warnings_.append(f"{r.name}: probable, not confirmed ({'; '.join(mt['reasons'])}); its lattice is "
+                             f"refined and reported")
+        elif mt["present"] and mt.get("texture"):
+            warnings_.append(f"{r.name}: identified by positions; relative intensities differ from the reference "
+                             f"(texture / preferred orientation: see texture_ratio per reflection)")
     inst = instrument_fwhm([p["two_theta_deg"] for p in peaks], caglioti, instrument_fwhm_deg)
     sizes = scherrer([p["two_theta_deg"] for p in peaks], [p["fwhm_deg"] for p in peaks], l1, scherrer_k, inst) \
         if peaks else np.array([])
@@ -216,22 +248,40 @@ def analyse(m, *, references=(), phases=None, wavelength_nm=None, kalpha2=True, 
                         q[f"lattice.{key}"] = qq
     for ref, mt in zip(refs, matches):
         q[f"phase({ref.name}).score"] = Quantity(mt["score"], None, "", "search-match figure of merit (0-1)")
-        q[f"phase({ref.name}).present"] = Quantity(1.0 if mt["present"] else 0.0, None, "")
+        q[f"phase({ref.name}).present"] = Quantity({"present": 1.0, "probable": 0.5}.get(mt["status"], 0.0), None, "",
+                                                   "1 present, 0.5 probable (not confirmed), 0 absent")
 
-    # crystallite size: primary phase's unambiguous peaks (else all peaks)
+    # crystallite size: only for a powder pattern with an identified phase, and always with a statement
+    # about instrumental broadening (corrected by Caglioti/constant width, or not -> a lower bound)
     prim = present[0][0].name if present else None
-    sz = np.array([p["size_nm"] for p in peaks if (prim is None or p["phase"] == prim) and not p["ambiguous"]])
+    if caglioti is not None:
+        inst_note = "instrumental broadening removed (Caglioti U, V, W given)"
+    elif instrument_fwhm_deg is not None:
+        inst_note = f"instrumental broadening removed (constant FWHM {instrument_fwhm_deg} deg)"
+    else:
+        inst_note = "NOT corrected for instrumental broadening: a lower bound"
+    sz = np.array([p["size_nm"] for p in peaks if prim is not None and p["phase"] == prim and not p["ambiguous"]])
     sz = sz[np.isfinite(sz)]
-    if sz.size:
+    if not powder:
+        pass
+    elif prim is None:
+        if peaks:
+            warnings_.append("crystallite size not reported: no phase identified")
+    elif sz.size:
         q["crystallite_size_nm"] = Quantity(float(np.mean(sz)), float(np.std(sz, ddof=1) / np.sqrt(sz.size))
-                                            if sz.size > 1 else None, "nm", f"Scherrer K={scherrer_k}, mean")
+                                            if sz.size > 1 else None, "nm",
+                                            f"Scherrer K={scherrer_k}, mean over {sz.size} {prim} reflections; "
+                                            f"{inst_note}")
         if caglioti is None and instrument_fwhm_deg is None:
             warnings_.append("crystallite size without instrumental-broadening correction (a lower bound); "
                              "give caglioti or instrument_fwhm_deg from a standard")
     cryst_area = float(sum(p["area"] * (1 + (ka2[2] if ka2 else 0)) for p in peaks))
     frac, hump_area, hump_c = amorphous_hint(x, y, fp["background"], cryst_area)
-    q["amorphous_fraction"] = Quantity(frac, None, "", "broad-hump area / (hump + Bragg peak area); a hint")
-    if not peaks:
+    if powder:
+        q["amorphous_fraction"] = Quantity(frac, None, "", "broad-hump area / (hump + Bragg peak area); a hint")
+    if not powder:
+        pass
+    elif not peaks:
         warnings_.append("no Bragg peaks found" + (f"; broad hump at {hump_c:.1f}° suggests an amorphous sample"
                                                    if hump_c is not None else ""))
     elif frac > 0.5:
@@ -247,13 +297,18 @@ def analyse(m, *, references=(), phases=None, wavelength_nm=None, kalpha2=True, 
     for ref, mt in zip(refs, matches):
         lat = lattices.get(ref.name)
         row = {"name": ref.name, "space_group": ref.space_group, "system": ref.system, "score": mt["score"],
-               "present": mt["present"], "coverage": mt["coverage"], "explained": mt["explained"],
+               "present": mt["present"], "status": mt["status"], "texture": bool(mt.get("texture")),
+               "reasons": "; ".join(mt.get("reasons", [])), "coverage": mt["coverage"],
+               "position_coverage": mt.get("pos_coverage", 0.0), "intensity_spread": mt.get("intensity_spread"),
+               "explained": mt["explained"],
                "n_matched": mt["n_matched"], "n_strong": mt["n_strong"], "strain": mt["strain"],
                "source": ref.source}
         for k in ("a", "b", "c"):
             row[f"{k}_nm"] = lat[f"{k}_nm"] if lat else np.nan
             row[f"{k}_nm_stderr"] = lat[f"{k}_nm_stderr"] if lat else np.nan
         row["volume_nm3"] = lat["volume_nm3"] if lat else np.nan
+        for k, v in (mt.get("axis_strain") or {}).items():
+            row[f"strain_{k}"] = v
         phase_rows.append(row)
     phase_df = pd.DataFrame(phase_rows)
 
@@ -280,7 +335,9 @@ def analyse(m, *, references=(), phases=None, wavelength_nm=None, kalpha2=True, 
         warnings=warnings_,
         meta={"wavelength_nm": l1, "wavelength_source": wl_src, "kalpha2": list(ka2) if ka2 else None,
               "sample": m.attrs.get("sample"), "primary_phase": prim,
-              "phases_present": [r.name for r, _ in present], "hump_center_deg": hump_c,
+              "phases_present": [r.name for r, mt in present if mt["status"] == "present"],
+              "phases_probable": [r.name for r, mt in present if mt["status"] == "probable"],
+              "scan_type": kind, "instrument_broadening": inst_note, "hump_center_deg": hump_c,
               "lattice_system": lat0["system"] if lat0 else None,
               "references": [r.describe() for r in refs]},
         native={"peaks": peaks, "matches": matches, "background": fp["background"], "fit": fp["fit"]})

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...core.errors import FitError, ProcessingError
+from ...core.errors import FitError, ParameterError, ProcessingError
 from .processing import background, bragg_d, bragg_d_stderr, kalpha2_position, noise_sigma
 from ...fitting.models import unfreeze_centers
 
@@ -292,11 +292,25 @@ def fit_peaks_array(x, y, *, wavelength_nm, kalpha2=None, shape="pseudo-voigt", 
             "skipped": skipped, "errors": errors}
 
 
+def refuse_rsm(m):
+    """A reciprocal-space map (ω varies between scans) is not a powder pattern nor a powder series."""
+    import numpy as np
+
+    off = np.atleast_1d(m.coords["omega_offset"].values) if "omega_offset" in m.coords else []
+    if m.ndim > 1 and (m.attrs.get("signal_type") == "rsm" or len(off) > 1):
+        span = f" (ω offsets {min(off):+.3f}..{max(off):+.3f} deg)" if len(off) else ""
+        raise ParameterError(
+            f"this is a reciprocal-space map{span}: its scans are ω-2θ scans at different ω, not a powder "
+            f"series. Pick one scan (m.isel(scan=N), or sp.read(path, scan=N)) to analyse it as a pattern, or map "
+            f"it in reciprocal space with xrayutilities (xu.io.getxrdml_map + Experiment.Ang2Q)",
+            m.attrs.get("provenance", {}).get("source"))
+
+
 def check_pattern(m):
-    from ...core.errors import ParameterError
     from ...core.measurement import check_measurement
 
     check_measurement(m, "xrd")
+    refuse_rsm(m)
     if m.dims[-1] != "two_theta":
         raise ParameterError(f"XRD pattern must have a two_theta axis, got {m.dims}",
                              m.attrs.get("provenance", {}).get("source"))

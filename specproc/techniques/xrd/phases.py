@@ -57,6 +57,52 @@ def _cell_nm(ref, cell_A):
     return {"a_nm": c["a"] / 10, "b_nm": c["b"] / 10, "c_nm": c["c"] / 10}
 
 
+def _search_cell(ref, hkl, inten, obs_tt, wavelength_nm, tol, max_strain):
+    """Cell (Å) within ±``max_strain`` per free axis that matches most strong reflections by position.
+
+    A grid over the free axes (cubic: 1, hexagonal/tetragonal: 2, orthorhombic: 3) at 0.25 % steps,
+    each stick matched with the tolerance widened by the shift of half a grid step, scored by the
+    number of strong reflections matched (positions first), intensity-weighted coverage breaking ties;
+    then a fine 0.05 % isotropic scan around the best grid point. Least squares follows in the caller.
+    """
+    names = list(ref.cell)
+    full0 = ref.full_cell()
+    step = 0.0025
+    grid1 = np.arange(-max_strain, max_strain + 1e-9, step) if max_strain > 0 else np.array([0.0])
+    mesh = np.stack(np.meshgrid(*([grid1] * len(names)), indexing="ij"), -1).reshape(-1, len(names))
+    sc = {k: 1 + mesh[:, i] for i, k in enumerate(names)}
+    a = full0["a"] * sc["a"]
+    b = full0["b"] * sc["b"] if "b" in sc else (a if ref.system != "orthorhombic" else full0["b"])
+    c = full0["c"] * sc["c"] if "c" in sc else (a if ref.system == "cubic" else full0["c"])
+    from .references import d_spacing
+
+    d = d_spacing(hkl, ref.system, a[:, None], b[:, None], c[:, None])  # (n_grid, n_sticks), Å
+    sarg = np.clip(wavelength_nm * 10 / (2 * d), -1, 1)
+    tt = 2 * np.degrees(np.arcsin(sarg))
+    # shift of one stick over half a grid step ~ tan(θ)·step (rad) -> widened coarse tolerance
+    wide = tol + np.degrees(np.tan(np.radians(tt / 2)) * step)
+    j = np.clip(np.searchsorted(obs_tt, tt), 1, max(len(obs_tt) - 1, 1))
+    dist = np.minimum(np.abs(obs_tt[j - 1] - tt), np.abs(obs_tt[np.minimum(j, len(obs_tt) - 1)] - tt))
+    hit = (dist <= wide) & (sarg < 1)
+    n = hit.sum(axis=1)
+    cov = (hit * inten).sum(axis=1) / inten.sum()
+    # fewest-strain among equals: a random pattern must not pull the cell to the edge of the range
+    strain = np.abs(mesh).sum(axis=1)
+    best = int(np.lexsort((strain, -cov, -n))[0])
+    cell = {k: ref.cell[k] * (1 + mesh[best, i]) for i, k in enumerate(names)}
+    # fine isotropic scan (the old search) around the grid optimum
+    top, top_f = (-1, -1.0, -np.inf), 1.0
+    for f in np.arange(1 - step, 1 + step + 1e-9, 0.0005):
+        cf = {k: v * f for k, v in cell.items()}
+        full = ref.full_cell(cf)
+        tt1 = bragg_two_theta(d_spacing(hkl, ref.system, full["a"], full["b"], full["c"]) / 10, wavelength_nm)
+        m = _match(obs_tt, tt1, tol)
+        key = (int((m >= 0).sum()), float(inten[m >= 0].sum() / inten.sum()), -abs(f - 1))
+        if key > top:
+            top, top_f = key, f
+    return {k: v * top_f for k, v in cell.items()}
+
+
 def match_phase(ref, obs_tt, obs_area, wavelength_nm, tt_range, *, tolerance_deg=0.15, max_strain=0.03,
                 min_rel_intensity=5.0, obs_tt_err=None, refine=True):
     """Match one reference against observed peaks (2θ in deg, areas). See module docstring."""
@@ -68,23 +114,17 @@ def match_phase(ref, obs_tt, obs_area, wavelength_nm, tt_range, *, tolerance_deg
     obs_tt, obs_area = obs_tt[order], obs_area[order]
     err = None if obs_tt_err is None else np.asarray(obs_tt_err, float)[order]
     out = {"name": ref.name, "space_group": ref.space_group, "system": ref.system, "score": 0.0, "coverage": 0.0,
-           "explained": 0.0, "n_strong": 0, "n_matched": 0, "strain": 0.0, "present": False,
-           "cell": dict(ref.cell), "lattice": None, "rho": None}
+           "pos_coverage": 0.0, "explained": 0.0, "n_strong": 0, "n_matched": 0, "strain": 0.0,
+           "axis_strain": {k: 0.0 for k in ref.cell}, "present": False, "status": "absent", "reasons": [],
+           "texture": False, "intensity_spread": None, "cell": dict(ref.cell), "lattice": None, "rho": None}
     st0 = ref.sticks(wavelength_nm, tt_range)
     strong = st0["intensity"] >= min_rel_intensity
     out["n_strong"] = int(strong.sum())
     if len(obs_tt) == 0 or not strong.any():
         return out
-    d_strong = st0["d_nm"][strong]
-    i_strong = st0["intensity"][strong]
-    best = (-1.0, 0.0)
-    for s in np.arange(1 - max_strain, 1 + max_strain + 1e-9, 0.0005):
-        m = _match(obs_tt, bragg_two_theta(d_strong * s, wavelength_nm), tolerance_deg)
-        cov = float(i_strong[m >= 0].sum() / i_strong.sum())
-        if cov > best[0] + 1e-9 or (abs(cov - best[0]) <= 1e-9 and abs(s - 1) < abs(best[1] - 1)):
-            best = (cov, s)
-    s = best[1]
-    cell = {k: v * s for k, v in ref.cell.items()}
+    cell = _search_cell(ref, st0["hkl"][strong], st0["intensity"][strong], obs_tt, wavelength_nm,
+                        tolerance_deg, max_strain)
+    s = float(np.cbrt(np.prod([cell[k] / ref.cell[k] for k in ref.cell]) ** (3 / len(ref.cell))))
     lattice = None
     for _ in range(2 if refine else 0):
         st = ref.sticks(wavelength_nm, (tt_range[0] - 1, tt_range[1] + 1), cell=cell)
@@ -108,7 +148,7 @@ def match_phase(ref, obs_tt, obs_area, wavelength_nm, tt_range, *, tolerance_deg
             new["b"] = lattice["b_nm"] * 10
         if "c" in ref.cell:
             new["c"] = lattice["c_nm"] * 10
-        if any(abs(new[k] / ref.cell[k] - 1) > 2 * max_strain for k in new):
+        if any(abs(new[k] / ref.cell[k] - 1) > max_strain + 0.005 for k in new):
             lattice = None  # refinement ran away: keep the scaled cell
             break
         cell = new
@@ -120,8 +160,11 @@ def match_phase(ref, obs_tt, obs_area, wavelength_nm, tt_range, *, tolerance_deg
     m_all = _match(obs_tt, st["two_theta"][st["intensity"] >= 0.5], tolerance_deg)
     claimed = np.unique(m_all[m_all >= 0])
     explained = float(obs_area[claimed].sum() / obs_area.sum()) if obs_area.sum() > 0 else 0.0
-    score = coverage * (0.75 + 0.25 * explained)
     n_matched = int((m_strong >= 0).sum())
+    pos_coverage = n_matched / int(strong.sum()) if strong.any() else 0.0
+    # positions first: the count of strong reflections found weighs as much as their intensities,
+    # which texture (×0.2–×5 per reflection) and poor reference intensities distort
+    score = 0.5 * (coverage + pos_coverage) * (0.75 + 0.25 * explained)
     rho = None
     pairs = m_strong >= 0
     if pairs.sum() >= 4:
@@ -129,18 +172,52 @@ def match_phase(ref, obs_tt, obs_area, wavelength_nm, tt_range, *, tolerance_deg
 
         r = spearmanr(i_strong[pairs], obs_area[m_strong[pairs]]).statistic
         rho = float(r) if np.isfinite(r) else None
-    out.update(score=score, coverage=coverage, explained=explained, n_strong=int(strong.sum()),
-               n_matched=n_matched, strain=float(s - 1), cell=cell, lattice=lattice, rho=rho)
+    ratios = np.array([])
+    if pairs.any():
+        q = obs_area[m_strong[pairs]] / i_strong[pairs]
+        ratios = q / np.median(q) if np.median(q) > 0 else q
+    axis_strain = {k: float(cell[k] / ref.cell[k] - 1) for k in ref.cell}
+    out.update(score=score, coverage=coverage, pos_coverage=pos_coverage, explained=explained,
+               n_strong=int(strong.sum()), n_matched=n_matched, strain=float(s - 1), axis_strain=axis_strain,
+               cell=cell, lattice=lattice, rho=rho,
+               intensity_spread=float(ratios.max() / ratios.min()) if ratios.size > 1 and ratios.min() > 0 else None)
     return out
 
 
-def decide(match: dict, threshold: float = 0.6, min_explained: float = 0.15, min_strong: int = 3) -> bool:
-    """Present/absent decision (see module docstring)."""
+def decide(match: dict, threshold: float = 0.6, min_explained: float = 0.15, min_strong: int = 3) -> str:
+    """``"present"``, ``"probable"`` or ``"absent"`` (see module docstring); sets ``match["reasons"]`` and
+    ``match["texture"]``."""
+    reasons = []
+    cov, pos, sc = match["coverage"], match["pos_coverage"], match["score"]
+    rho, spread = match["rho"], match.get("intensity_spread")
+    texture = bool((rho is not None and rho < 0.3) or (spread is not None and spread > 4.0) or
+                   (pos >= threshold > cov))
+    match["texture"] = texture
     if match["n_strong"] < min_strong:
-        return False  # too few of its reflections in the scanned range to confirm anything
-    return bool(match["score"] >= threshold and match["n_matched"] >= 3
-                and match["explained"] >= min_explained
-                and (match["rho"] is None or match["rho"] >= 0.0))
+        match["reasons"] = [f"only {match['n_strong']} strong reflection(s) in the scanned range"]
+        return "absent"  # too few of its reflections in the scanned range to confirm anything
+    if match["n_matched"] < 3 or match["explained"] < min_explained:
+        match["reasons"] = [f"{match['n_matched']} of {match['n_strong']} strong reflections matched, "
+                            f"explains {match['explained']:.0%} of the peak area"]
+        return "absent"
+    by_position = pos >= threshold and match["explained"] >= 0.5
+    if sc >= threshold or by_position or cov >= threshold:
+        if rho is not None and rho < 0 and not by_position:
+            reasons.append(f"intensities anti-correlated with the reference (Spearman ρ = {rho:.2f})")
+        else:
+            if texture:
+                reasons.append("positions match; relative intensities differ from the reference (texture / "
+                               "preferred orientation or poor reference intensities)")
+            match["reasons"] = reasons
+            return "present"
+    if max(sc, cov, pos) >= threshold - 0.15:
+        reasons += [f"score {sc:.2f} (intensity coverage {cov:.2f}, {match['n_matched']} of {match['n_strong']} "
+                    f"strong reflections matched) near the threshold {threshold:.2f}",
+                    f"explains {match['explained']:.0%} of the observed peak area"]
+        match["reasons"] = reasons
+        return "probable"
+    match["reasons"] = reasons or [f"score {sc:.2f} < {threshold:.2f}"]
+    return "absent"
 
 
 def index_peaks(peaks, refs_matches, wavelength_nm, tt_range, tolerance_deg=0.15):
@@ -186,7 +263,10 @@ def identify(peaks, refs, wavelength_nm, tt_range, *, tolerance_deg=0.15, max_st
             cands[k] = match_phase(refs[k], tt[avail], resid[avail], wavelength_nm, tt_range,
                                    tolerance_deg=tolerance_deg, max_strain=max_strain,
                                    min_rel_intensity=min_rel_intensity, obs_tt_err=err[avail])
-        ok = [k for k in remaining if decide(cands[k], threshold)]
+        status = {k: decide(cands[k], threshold) for k in remaining}
+        for k in remaining:
+            cands[k]["status"] = status[k]
+        ok = [k for k in remaining if status[k] == "present"]
         if not ok:
             for k in remaining:
                 results[k] = cands[k]

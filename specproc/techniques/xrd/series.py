@@ -28,8 +28,11 @@ def _stack(patterns):
 
     from ...core.measurement import check_measurement
 
+    from .peaks import refuse_rsm
+
     if isinstance(patterns, xr.DataArray):
         check_measurement(patterns, "xrd")
+        refuse_rsm(patterns)
         if patterns.ndim == 1:
             patterns = [patterns]
         else:
@@ -43,6 +46,7 @@ def _stack(patterns):
         raise ParameterError("fit_series: empty series")
     for p in pats:
         check_measurement(p, "xrd")
+        refuse_rsm(p)
     x = np.asarray(pats[0].coords["two_theta"].values, float)
     for p in pats[1:]:
         xp = np.asarray(p.coords["two_theta"].values, float)
