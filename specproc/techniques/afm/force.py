@@ -138,7 +138,7 @@ def fit_force_map(height_m, force_N, model: str = "hertz-paraboloid", tip_radius
                   poisson_ratio: float = 0.5, *, half_angle_deg: float | None = None,
                   spring_constant_N_per_m: float | None = None, max_indentation_m: float | None = None,
                   baseline_fraction: float = 0.2, contact_threshold_sigma: float = 5.0, z0_m: float = 0.3e-9,
-                  x_m=None, y_m=None, n_jobs: int | None = None):
+                  fit_tilt: bool = True, x_m=None, y_m=None, n_jobs: int | None = None):
     """Fit a contact model to every approach curve of a force map.
 
     Parameters
@@ -165,6 +165,8 @@ def fit_force_map(height_m, force_N, model: str = "hertz-paraboloid", tip_radius
         Contact-point threshold in noise SD.
     z0_m : float
         Equilibrium separation for the Tabor parameter (m).
+    fit_tilt : bool
+        Fit a residual linear baseline (slope) jointly with the contact model (default True).
     x_m, y_m : array, optional
         Map coordinates (m) for the output.
 
@@ -223,46 +225,49 @@ def fit_force_map(height_m, force_N, model: str = "hertz-paraboloid", tip_radius
     Fc = Fs - line
     noise = np.where(noise > 0, noise, np.finfo(float).tiny)
     thr = contact_threshold_sigma * noise
-    ic = _contact_index(Fc, thr)
+    # adhesive models: contact starts with the first lasting deviation either way (attractive or not)
+    ic = _contact_index(np.abs(Fc) if model in ("dmt", "jkr") else Fc, thr)
     no_contact = (ic >= m - 3) & ~masked
     ic = np.clip(ic, nb, m - 3)
     d_cp0 = np.take_along_axis(d, ic[..., None], -1)[..., 0]
     adhesion_est = np.maximum(-Fc.min(-1), 0.0)
 
-    # fit window: pre-contact part + contact part up to max_indentation_m
-    window = np.ones(d.shape, bool)
-    if max_indentation_m is not None:
-        if not max_indentation_m > 0:
-            raise ParameterError("max_indentation_m must be > 0 (m)")
-        window = d <= (d_cp0 + max_indentation_m)[..., None]
-    n_contact = ((d > d_cp0[..., None]) & window).sum(-1)
-
-    # shared axis (one piezo ramp for the whole map) -> fit on it directly; otherwise each curve is
-    # interpolated onto a common axis relative to its contact estimate (weight 0 outside its own range)
-    span = np.ptp(d[~masked][:, :] if (~masked).any() else d.reshape(-1, m), axis=-1).max() if m else 1.0
+    if max_indentation_m is not None and not max_indentation_m > 0:
+        raise ParameterError("max_indentation_m must be > 0 (m)")
+    span = np.ptp(d[~masked] if (~masked).any() else d.reshape(-1, m), axis=-1).max()
     ref = d[~masked][0] if (~masked).any() else d.reshape(-1, m)[0]
-    shared = np.allclose(d[~masked], ref, rtol=0, atol=1e-9 * span) if (~masked).any() else True
-    if shared:
-        xax, Y = ref, Fc
-        W = window.astype(float) if max_indentation_m is not None else None
-        cp_init = d_cp0
-        offset = np.zeros((ny, nx))
-    else:
-        u = d - d_cp0[..., None]
-        lo, hi = u[..., 0][~masked].min(), u[..., -1][~masked].max()
+    shared = bool(np.allclose(d[~masked], ref, rtol=0, atol=1e-9 * span)) if (~masked).any() else True
+
+    def setup(d_cp):
+        """Fit window, axis and data for contact estimates ``d_cp``: the pre-contact part plus the
+        contact part up to ``max_indentation_m``. One piezo ramp for the whole map -> fitted on it
+        directly; otherwise each curve is interpolated onto a common axis relative to its contact
+        estimate (weight 0 outside its own range)."""
+        window = np.ones(d.shape, bool)
         if max_indentation_m is not None:
-            hi = min(hi, max_indentation_m)
-        xax = np.linspace(lo, hi, m)
-        Y = np.empty((ny, nx, m))
-        W = np.zeros((ny, nx, m))
-        for iy in range(ny):
-            for ix in range(nx):
-                uu = u[iy, ix]
-                Y[iy, ix] = np.interp(xax, uu, Fc[iy, ix])
-                W[iy, ix] = ((xax >= uu[0]) & (xax <= uu[-1]) & (xax <= (max_indentation_m or np.inf))).astype(float)
-        cp_init = np.zeros((ny, nx))
-        offset = d_cp0
-    Y = np.where(masked[..., None], np.nan, Y)
+            window = d <= (d_cp + max_indentation_m)[..., None]
+        n_contact = ((d > d_cp[..., None]) & window).sum(-1)
+        if shared:
+            xax, Y = ref, Fc
+            W = window.astype(float) if max_indentation_m is not None else None
+            cp_init, offset = d_cp, np.zeros((ny, nx))
+        else:
+            u = d - d_cp[..., None]
+            lo, hi = u[..., 0][~masked].min(), u[..., -1][~masked].max()
+            if max_indentation_m is not None:
+                hi = min(hi, max_indentation_m)
+            xax = np.linspace(lo, hi, m)
+            Y = np.empty((ny, nx, m))
+            W = np.zeros((ny, nx, m))
+            for iy in range(ny):
+                for ix in range(nx):
+                    uu = u[iy, ix]
+                    Y[iy, ix] = np.interp(xax, uu, Fc[iy, ix])
+                    W[iy, ix] = ((xax >= uu[0]) & (xax <= uu[-1])).astype(float)
+            cp_init, offset = np.zeros((ny, nx)), d_cp
+        return window, n_contact, xax, np.where(masked[..., None], np.nan, Y), W, cp_init, offset
+
+    window, n_contact, xax, Y, W, cp_init, offset = setup(d_cp0)
 
     # starting modulus from the deepest point of each curve, assuming the estimated contact point
     R = float(tip_radius_m or 0.0)
@@ -301,7 +306,47 @@ def fit_force_map(height_m, force_N, model: str = "hertz-paraboloid", tip_radius
         lm = _lmfit_model(model)
         params = lm.make_params(E=Emed, w=0.0, R=R, nu=nu, contact_point=0.0, baseline=0.0)
         init["w"] = adhesion_est / (1.5 * np.pi * R)
-    ds = fit_batch(lm, xax, Y, params=params, init=init, weights=W, dims=("y", "x"), n_jobs=n_jobs)
+    if model == "jkr":
+        # JKR's implicit curve is fitted by the lmfit loop, which needs a good start: the batched DMT
+        # fit of the same curves (E, contact point, and w from F_ad = 2 pi R w)
+        pre = fit_force_map(height_m, force_N, "dmt", tip_radius_m, poisson_ratio, half_angle_deg=half_angle_deg,
+                            spring_constant_N_per_m=spring_constant_N_per_m, max_indentation_m=max_indentation_m,
+                            baseline_fraction=baseline_fraction, contact_threshold_sigma=contact_threshold_sigma,
+                            fit_tilt=fit_tilt, n_jobs=n_jobs)
+        okp = pre["success_"].values if "success_" in pre else np.isfinite(pre["E_Pa"].values)
+        okp = okp & (pre["E_Pa"].values > 0)
+        init["E"] = np.where(okp, pre["E_Pa"].values, init["E"])
+        init["w"] = np.where(okp, np.maximum(pre["adhesion_N"].values, 0) / (2 * np.pi * R), init["w"])
+        init["contact_point"] = np.where(okp, -pre["contact_point_m"].values - offset, init["contact_point"])
+    if fit_tilt:
+        # a residual baseline slope fitted jointly: the line subtracted above comes from a part of the
+        # curve only, and its error would otherwise leak into E unaccounted for in E's standard error
+        import lmfit
+
+        lm = lm + lmfit.models.LinearModel(prefix="tilt_")
+        params.add("tilt_slope", value=0.0)
+        params.add("tilt_intercept", value=0.0, vary=False)
+
+    def run(xax, Y, W, init):
+        # centred axis: absolute heights (tens of µm) would make contact point and offset ill-conditioned
+        x0 = float(np.mean(xax))
+        init = dict(init, contact_point=init["contact_point"] - x0)
+        ds = fit_batch(lm, xax - x0, Y, params=params, init=init, weights=W, dims=("y", "x"), n_jobs=n_jobs)
+        ds["contact_point"] = ds["contact_point"] + x0
+        return ds
+
+    ds = run(xax, Y, W, init)
+    if max_indentation_m is not None:
+        # the threshold estimate of the contact point is late by the threshold force: set the fit
+        # window again from the fitted contact points and refit from the first optimum
+        ok = ds["success"].values & np.isfinite(ds["contact_point"].values)
+        d_cp1 = np.where(ok, ds["contact_point"].values + offset, d_cp0)
+        window, n_contact, xax, Y, W, cp_init, offset = setup(d_cp1)
+        init2 = {k: np.where(ok, ds[k].values, v) for k, v in init.items() if k != "contact_point"}
+        init2["contact_point"] = cp_init
+        if fit_tilt:
+            init2["tilt_slope"] = np.where(ok, ds["tilt_slope"].values, 0.0)
+        ds = run(xax, Y, W, init2)
 
     scale = (2 / np.pi) / BILODEAU if model == "pyramid" else 1.0
     E = ds["E"].values * scale
@@ -341,8 +386,10 @@ def fit_force_map(height_m, force_N, model: str = "hertz-paraboloid", tip_radius
     put("baseline_N", ds["baseline"].values, "N", "fitted force offset after baseline subtraction")
     if model == "dmt":
         put("adhesion_N", ds["adhesion"].values, "N", "DMT adhesion force")
+        put("adhesion_stderr_N", ds["adhesion_stderr"].values, "N", "standard error of the adhesion")
     if model == "jkr":
         put("work_of_adhesion_J_m2", ds["w"].values, "J/m2", "JKR work of adhesion")
+        put("work_of_adhesion_stderr_J_m2", ds["w_stderr"].values, "J/m2", "standard error of w")
     put("max_indentation_m", dmax_fit, "m", "deepest indentation in the fit window")
     put("n_contact_points", n_contact, "", "points in contact inside the fit window")
     put("residual_rms_N", resid_rms, "N", "RMS residual in the fit window")

@@ -63,7 +63,10 @@ def polynomial_background(z, order: int = 1, n_iter: int = 5, clip: float = 3.0)
 def align_rows(z):
     """Subtract each row's median (scan-line offsets). Returns (aligned, offsets per row)."""
     z = np.asarray(z, float)
-    with np.errstate(all="ignore"):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # all-NaN lines get offset 0
         off = np.nanmedian(z, axis=1)
     off = np.where(np.isfinite(off), off, 0.0)
     return z - off[:, None], off

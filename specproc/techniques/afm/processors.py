@@ -213,6 +213,8 @@ class AnalyseMap(Processor):
         if ih is not None:
             from . import grains, levelling, roughness
 
+            if np.isfinite(vals[ih]).sum() < 16:
+                raise ProcessingError(f"height channel {hname!r} has fewer than 16 finite pixels", src)
             z, info = levelling.level(vals[ih], p.level, p.outlier_sigma)
             if info["n_outliers"] > 0.01 * z.size:
                 warns.append(f"{info['n_outliers']} height pixels ({100 * info['n_outliers'] / z.size:.1f} %) "
