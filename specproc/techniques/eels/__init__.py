@@ -1,4 +1,67 @@
-"""EELS technique (under construction)."""
+"""EELS technique: near-edge fits (π* energy, width, intensity, π*/σ*) of spectra and spectrum images.
+
+>>> import specproc as sp
+>>> m = sp.read("sample_data/eels/LiBH4_BK.msa")                          # doctest: +SKIP
+>>> fit = sp.eels.fit_edge(m, edge="B K")                                # doctest: +SKIP
+>>> fit.quantities["pi_star.energy_eV"]                                  # doctest: +SKIP
+>>> si = sp.eels.fit_edge(sp.read("sample_data/eels/SI_LiBH4-70LiNBH_16x16.hspy"))   # doctest: +SKIP
+>>> si.data.pi_star_energy_eV                                            # doctest: +SKIP  (y, x) map
+
+Readers: Gatan DM3/DM4 (``gatan``), EMSA/MSA (``msa``), HyperSpy .hspy/.zspy (``hspy``), all via
+RosettaSciIO. Heavy libraries (lmfit, exspy/HyperSpy, RosettaSciIO) are imported inside functions.
+"""
 from __future__ import annotations
 
 TITLE = "EELS"
+
+__all__ = ["fit_edge", "shift", "TITLE", "add_cli", "report_section"]
+
+
+def fit_edge(m, edge: str = "B K", **kwargs):
+    """Fit the near-edge structure of ``edge`` in a spectrum, a spectrum image, or a list of them.
+
+    Parameters
+    ----------
+    m : Measurement or list of Measurements
+        EELS spectrum (``("energy",)``, eV) or spectrum image (``("y", "x", "energy")``).
+    edge : str
+        ``"B K"`` (default), ``"C K"``, ``"N K"`` or ``"O K"``.
+    **kwargs
+        ``background`` (``power_law``/``exponential``/``polynomial``), ``background_window=(lo, hi)``,
+        ``fit_window``, ``lowloss`` (path or measurement), ``energy_offset_eV``, ``deconvolve``,
+        ``warm_start``, ``min_edge_snr`` — the fields of
+        :class:`~specproc.techniques.eels.processors.FitEdgeParams`.
+
+    Returns
+    -------
+    Result or list
+        Quantities ``pi_star.energy_eV``, ``pi_star.fwhm_eV``, ``pi_star.intensity``,
+        ``sigma_star.energy_eV``, ``sigma_star.intensity``, ``pi_sigma_ratio``, ``edge.onset_eV``
+        (stderr None at a bound); for a spectrum image ``Result.data`` holds the maps (see
+        :func:`specproc.techniques.eels.fit.fit_edge`).
+    """
+    from .processors import FitEdge
+
+    return FitEdge()(m, edge=edge, **kwargs)
+
+
+def shift(reference, sample, quantity: str = "pi_star.energy_eV"):
+    """Shift ``sample - reference`` (eV) of a quantity between two fits.
+
+    Uses the shared :func:`specproc.evidence.compare.compare` (uncorrelated first-order errors);
+    returns its ``Comparison`` (``value`` None with a ``reason`` when a side has no value)."""
+    from ...evidence.compare import compare
+
+    return compare(sample, reference, quantity, op="difference")
+
+
+def add_cli(subparsers):
+    from .cli import add_cli as _a
+
+    return _a(subparsers)
+
+
+def report_section(results):
+    from .report import report_section as _r
+
+    return _r(results)
