@@ -592,8 +592,16 @@ def _fit_given(pr: Prepared, sites, p):
 
 
 # ============================================================================ automatic mode
-def _edge_artefacts(x, cands, noise):
-    """Candidates at the window edges: (kept candidates, excluded x ranges, artefact records)."""
+def _edge_artefacts(x, y, cands, noise):
+    """Signal at the window edges: (kept candidates, excluded x ranges, artefact records).
+
+    Two kinds: a picked maximum within its FWHM (or 2 % of the window) of an edge, and a signal
+    that rises monotonically into an edge (a line or filter artefact centred at / beyond the
+    edge has no maximum inside the window). The excluded range runs from the edge to 2 FWHM
+    inside (4 half widths for the rising kind; at most a quarter of the window).
+    """
+    from ...fitting.noise import smooth
+
     lo, hi = float(x.min()), float(x.max())
     span = hi - lo
     keep, cut, arts = [], [], []
@@ -601,18 +609,41 @@ def _edge_artefacts(x, cands, noise):
         c, w = cd["center"], cd["fwhm"]
         margin = max(w, 0.02 * span)
         if c - lo <= margin:
-            cut.append((lo, c + 2 * w))
+            cut.append((lo, min(c + 2 * w, lo + 0.25 * span)))
         elif hi - c <= margin:
-            cut.append((c - 2 * w, hi))
+            cut.append((max(c - 2 * w, hi - 0.25 * span), hi))
         else:
             keep.append(cd)
             continue
         arts.append({"position_ppm": c, "fwhm_ppm": w, "excluded_ppm": [float(v) for v in cut[-1]]})
+    ys = smooth(y)
+    base = float(np.median(ys))
+    k = max(3, int(0.02 * x.size))
+    for idx in (np.arange(x.size), np.arange(x.size)[::-1]):   # from each edge inwards
+        a = ys[idx] - base
+        a0 = float(a[: max(2, k // 4)].mean())
+        # significant at the edge and, on average, rising towards it (noise-robust)
+        if a0 < 5 * noise or a[: k // 2].mean() <= a[k // 2: k].mean():
+            continue
+        if any(min(abs(x[idx[0]] - u), abs(x[idx[0]] - v)) < 1e-12 for u, v in cut):
+            continue
+        below = np.nonzero(a <= a0 / 2)[0]
+        hw = int(below[0]) if below.size else x.size
+        lim = max(1, min(4 * hw, x.size // 4))
+        # another line rising out of the artefact's tail (> 5 sigma above the lowest point so
+        # far) ends the excluded zone there
+        rise = np.nonzero(a[:lim] - np.minimum.accumulate(a[:lim]) > 5 * noise)[0]
+        stop = int(rise[0]) if rise.size else lim - 1
+        edge, inner = float(x[idx[0]]), float(x[idx[stop]])
+        cut.append((min(edge, inner), max(edge, inner)))
+        arts.append({"position_ppm": edge, "fwhm_ppm": float(abs(x[idx[hw]] - edge) * 2),
+                     "excluded_ppm": [float(v) for v in cut[-1]]})
     return keep, cut, arts
 
 
 def _auto(pr: Prepared, p):
     """Automatic component selection (module docstring). -> (Compiled, FitOutcome, warnings)."""
+    from ...fitting.lineshapes import fwhm_of
     from ...fitting.models import Peak, prefix_of
     from ...fitting.noise import smooth
     from ...fitting.peaks import pick_peaks, width_at
@@ -621,7 +652,7 @@ def _auto(pr: Prepared, p):
     notes = []
     want = max(p.max_peaks, p.n_peaks or 0)
     cands = pick_peaks(pr.x, pr.y, noise=pr.noise, max_peaks=2 * want + 4)
-    cands, cut, arts = _edge_artefacts(pr.x, cands, pr.noise)
+    cands, cut, arts = _edge_artefacts(pr.x, pr.y, cands, pr.noise)
     if cut:
         keep = np.ones(pr.x.size, bool)
         for a, b in cut:
@@ -673,7 +704,9 @@ def _auto(pr: Prepared, p):
         return False
 
     def kept(c, fo):
-        return [(fo.values[prefix_of(s.name) + "center"], s.fwhm) for s in c.sites]
+        """Fitted centres and widths of a model (the starts of the next, larger one)."""
+        return [(fo.values[prefix_of(s.name) + "center"],
+                 min(max(fwhm_of(s.shape, fo.values, prefix_of(s.name)), 2 * dx), span / 2)) for s in c.sites]
 
     def grow(c, fo):
         """Options adding the largest residual maximum above 5 sigma (not at a sideband position
@@ -688,15 +721,18 @@ def _auto(pr: Prepared, p):
         else:
             return []
         prev = kept(c, fo)
-        w_here = width_at(x, r, pos)
-        inside = [(cc, ww) for cc, ww in prev if abs(cc - pos) < (ww or 0)]
-        if not inside:
-            return [prev + [(pos, w_here)]]
-        # nested narrow/broad pair: the new line narrower or broader than the one it sits in
-        cc, ww = inside[0]
-        rest = [t for t in prev if t is not inside[0]]
-        return [prev + [(pos, max(0.6 * ww, 2 * dx))], rest + [(cc, 0.6 * ww), (pos, 3 * ww)],
-                prev + [(pos, w_here)]]
+        opts = [prev + [(pos, width_at(x, r, pos))]]
+        # nested narrow/broad pair: a broad line under the existing line nearest to the residual
+        # maximum leaves residual maxima in its wings, not at its centre, so the pair is tried
+        # explicitly (the existing line narrowed, a broad partner at its centre), and a narrow
+        # line inside an existing one from a narrow start
+        j = int(np.argmin([abs(cc - pos) for cc, _ww in prev]))
+        cc, ww = prev[j]
+        rest = prev[:j] + prev[j + 1:]
+        opts.append(rest + [(cc, max(0.6 * ww, 2 * dx)), (cc, min(3 * ww, span / 2))])
+        if abs(cc - pos) < ww:
+            opts.append(prev + [(pos, max(0.6 * ww, 2 * dx))])
+        return opts
 
     rejected = []
     best = fit_centres([(cands[0]["center"], cands[0]["fwhm"])])
@@ -728,6 +764,10 @@ def _auto(pr: Prepared, p):
                 try:
                     cur = fit_centres(centres)
                 except (FitError, ParameterError):
+                    continue
+                stuck = [b for b in cur[1].bounded if b.endswith(("center", "sigma"))]
+                if stuck:  # a line held by its window / width limit is not a found line
+                    rejected.append({"n": len(cur[0].sites), "at_bound": stuck})
                     continue
                 weak = _insignificant(*cur)
                 if weak:  # a component below significance only absorbs lineshape mismatch

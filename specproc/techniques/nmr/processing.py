@@ -188,23 +188,18 @@ def _process_row(fid: np.ndarray, acq: dict, *, zero_fill, apodization, lb_hz, p
     data = np.asarray(fid, complex)
     decim, dspfvs, grpdly = _num(acq, "decim"), _num(acq, "dspfvs"), _num(acq, "grpdly")
     frac = 0.0
-    if remove_filter and decim and decim > 1 and dspfvs is not None:
-        try:
+    if remove_filter:
+        delay, how = _group_delay(decim, dspfvs, grpdly)
+        if delay is None and how:
+            hist["digital_filter_warning"] = how
+        elif delay:
             # nmrglue removes the integer part of the group delay (truncate_grpdly=True); its
             # fractional part is an exact linear phase, applied below after the FT (a
             # fractional fsh2 would put a phase jump of 2 pi frac at the carrier instead)
-            data = ng.bruker.rm_dig_filter(data, int(decim), int(dspfvs), grpdly or 0)
-            if grpdly and grpdly > 0:
-                delay = float(grpdly)
-            elif dspfvs >= 14:
-                delay = 0.0
-            else:
-                delay = float(ng.bruker.bruker_dsp_table[int(dspfvs)][int(decim)])
+            data = ng.bruker.rm_dig_filter(data, int(decim or 1), int(dspfvs or 0), delay)
             frac = delay - np.floor(delay)
-        except (ValueError, KeyError) as exc:  # DECIM/DSPFVS combination not in nmrglue's table
-            hist["digital_filter_warning"] = str(exc)
-        else:
-            hist["digital_filter"] = {"decim": decim, "dspfvs": dspfvs, "grpdly": grpdly}
+            hist["digital_filter"] = {"decim": decim, "dspfvs": dspfvs, "grpdly": grpdly, "group_delay": delay,
+                                      "source": how}
     data = data.copy()
     data[..., 0] *= 0.5  # first-point scaling: avoids a baseline offset after FT
     if apodization == "exponential":
@@ -227,6 +222,30 @@ def _process_row(fid: np.ndarray, acq: dict, *, zero_fill, apodization, lb_hz, p
         p0, p1 = float(phase[0]), float(phase[1])
     spec = ng.proc_base.ps(spec, p0=p0, p1=p1)
     return spec, (p0, p1)
+
+
+def _group_delay(decim, dspfvs, grpdly) -> tuple[float | None, str]:
+    """Bruker digital-filter group delay in points, and where it came from (or why it is unknown).
+
+    GRPDLY when recorded (> 0; TopSpin, DSPFVS >= 20); else nmrglue's DSPFVS/DECIM table
+    (``bruker_dsp_table``, firmware 10-13). ``(0, "")``: no digital filter (DECIM <= 1 or not
+    recorded). ``(None, reason)``: a filter is present but its delay is unknown (DSPFVS outside
+    the table, e.g. 0, or >= 14 without GRPDLY) - it cannot be removed, which the deconvolution
+    reports as a warning (the spectrum then has a strong first-order phase / baseline roll).
+    """
+    import nmrglue as ng
+
+    if grpdly is not None and grpdly > 0:
+        return float(grpdly), "GRPDLY"
+    if not decim or decim <= 1:
+        return 0.0, ""
+    table = ng.bruker.bruker_dsp_table
+    if dspfvs is not None and int(dspfvs) in table and int(decim) in table[int(dspfvs)]:
+        return float(table[int(dspfvs)][int(decim)]), "nmrglue DSPFVS/DECIM table"
+    return None, (f"the Bruker digital filter (DECIM = {decim:g}, DSPFVS = {dspfvs if dspfvs is None else f'{dspfvs:g}'}, "
+                  f"no GRPDLY) is not in nmrglue's table and could not be removed: expect a large first-order "
+                  f"phase error and baseline roll; give processing={{'phase': (p0, p1)}} or export the processed "
+                  f"spectrum (pdata 1r)")
 
 
 def ppm_axis(n: int, acq: dict, sw: float, source=None) -> np.ndarray:
