@@ -30,7 +30,7 @@ class Prepared:
     raw: np.ndarray            # absorbance in the region
     subtracted: np.ndarray     # the pybaselines baseline (zeros for model baselines)
     keep: np.ndarray           # usable points (not masked)
-    shade: list                # masked (lo, hi) ranges inside the region
+    shade: list                # masked (lo, hi, what) ranges inside the region
     noise: float
     resolution: float | None
     warnings: list = field(default_factory=list)
@@ -82,13 +82,15 @@ def prepare(m, region=None, baseline="linear", baseline_params=None, atmosphere=
     # only what touches the fitted region is worth a warning
     warns += [n for n in atm.notes if any(lab in n for lab in touching)
               or ("water" in n and "H2O" in touching)]
-    shade = [(max(lo, rlo), min(hi, rhi)) for lo, hi, _ in atm.regions if hi >= rlo and lo <= rhi]
-    shade += [(max(lo, rlo), min(hi, rhi)) for lo, hi in runs if hi >= rlo and lo <= rhi]
+    shade = [(max(lo, rlo), min(hi, rhi), lab) for lo, hi, lab in atm.regions if hi >= rlo and lo <= rhi]
+    shade += [(max(lo, rlo), min(hi, rhi), "saturated") for lo, hi in runs if hi >= rlo and lo <= rhi]
     if keep.sum() < 10:
         raise ProcessingError(f"only {int(keep.sum())} usable points in the region after masking "
                               "(saturated / atmospheric)", src)
     if baseline in proc.BASELINES:
         bl = proc.baseline(xs, np.where(keep, As, np.nan), baseline, mask=mask, **(baseline_params or {}))
+        warns.append(f"baseline {baseline!r} (pybaselines) subtracted before the fit: the area/height errors do "
+                     "not include the baseline choice (compare with baseline='linear')")
     elif baseline in proc.MODEL_BASELINES:
         if baseline_params:
             raise ParameterError(f"baseline_params apply to pybaselines methods, not to {baseline!r}", src)
@@ -108,12 +110,13 @@ def prepare(m, region=None, baseline="linear", baseline_params=None, atmosphere=
     return Prepared(xs, y, As, bl, keep, shade, float(noise), res, warns, meta)
 
 
-def find_bands(x, y, keep, noise, resolution=None, *, n_bands=None, max_bands=6, snr=5.0):
+def find_bands(x, y, keep, noise, resolution=None, *, n_bands=None, max_bands=6, snr=5.0, gas_lines=False):
     """Automatic band finding (rules in ``docs/ftir.md``).
 
     Masked points are bridged linearly (for the search only); candidates come from the shared
     :func:`~specproc.fitting.peaks.pick_peaks` at ``snr`` noise SDs of prominence; candidates in
-    a masked range, or narrower than 2x the resolution (gas lines, spikes), are dropped; the most
+    a masked range, or narrower than 2x the resolution (3x when water-vapour lines were recognised
+    in the region: unresolved blends of gas lines) are dropped; the most
     prominent ``n_bands`` (else up to ``max_bands``) are kept, returned in ascending wavenumber.
     """
     from ...fitting.peaks import pick_peaks
@@ -125,7 +128,7 @@ def find_bands(x, y, keep, noise, resolution=None, *, n_bands=None, max_bands=6,
     ok = []
     for c in cands:
         i = int(np.argmin(np.abs(x - c["center"])))
-        if not keep[i] or c["fwhm"] < 2 * res:
+        if not keep[i] or c["fwhm"] < (3 if gas_lines else 2) * res:
             continue
         ok.append(c)
     want = n_bands or max_bands
@@ -183,7 +186,9 @@ def build_spec(prep: Prepared, bands=None, *, shape="pseudo-voigt", baseline="li
             out.append(p.model_copy(update=upd))
         peaks = out
     else:
-        cands = find_bands(x, y, keep, prep.noise, prep.resolution, n_bands=n_bands, max_bands=max_bands, snr=snr)
+        gas = any(a["what"] == "H2O" for a in prep.meta["atmosphere"])
+        cands = find_bands(x, y, keep, prep.noise, prep.resolution, n_bands=n_bands, max_bands=max_bands, snr=snr,
+                           gas_lines=gas)
         if not cands:
             raise ProcessingError(f"no band above {snr:g} noise SDs in {x.min():.0f}-{x.max():.0f} cm-1", src)
         if n_bands is not None and len(cands) < n_bands:
@@ -217,7 +222,7 @@ def _height_fn(spec):
 
 
 def cross_checks(x, y_band, center, fwhm):
-    """Peak maximum (3-point parabola at the data maximum) and centroid (within +-FWHM) of one
+    """Peak maximum (parabola through the top of the data) and centroid (within +-FWHM) of one
     band's isolated data (data minus baseline and the other bands); None when undetermined."""
     sel = np.isfinite(y_band) & (np.abs(x - center) <= max(fwhm, 1e-9))
     if sel.sum() < 5:
@@ -225,9 +230,11 @@ def cross_checks(x, y_band, center, fwhm):
     xs, ys = x[sel], y_band[sel]
     i = int(np.argmax(ys))
     xmax = float(xs[i])
-    if 0 < i < xs.size - 1:
-        c2, c1, _ = np.polyfit(xs[i - 1:i + 2] - xs[i], ys[i - 1:i + 2], 2)
-        if c2 < 0:
+    # vertex of a parabola through the top (+-0.3 FWHM of the highest point): robust to noise
+    top = np.abs(xs - xs[i]) <= 0.3 * fwhm
+    if top.sum() >= 3:
+        c2, c1, _ = np.polyfit(xs[top] - xs[i], ys[top], 2)
+        if c2 < 0 and abs(c1 / (2 * c2)) <= 0.3 * fwhm:
             xmax = float(xs[i] - c1 / (2 * c2))
     w = np.clip(ys, 0, None)
     cen = float(np.sum(xs * w) / np.sum(w)) if np.sum(w) > 0 else None
@@ -236,6 +243,16 @@ def cross_checks(x, y_band, center, fwhm):
     if xs.size < 0.8 * (2 * fwhm / dx):
         cen = None
     return xmax, cen
+
+
+def _shade_spec(shade):
+    """Plot-spec shading: one label per kind (many water lines would bury the plot in labels)."""
+    out, seen = [], set()
+    for lo, hi, lab in sorted(shade):
+        out.append({"x0": float(lo), "x1": float(hi), "label": "" if lab in seen else lab,
+                    "color": "#f4a582" if lab == "saturated" else "#bbbbbb"})
+        seen.add(lab)
+    return out
 
 
 def make_result(m, prep: Prepared, spec, values: dict, stderr: dict, stats: dict, warnings: list,
@@ -285,10 +302,14 @@ def make_result(m, prep: Prepared, spec, values: dict, stderr: dict, stats: dict
         ars = ok(ars, "amplitude")
         hs = ok(hs, "amplitude") if ok(hs, "sigma") is not None else None
         span = float(x.max() - x.min())
-        if any(b.endswith("amplitude") for b in own):
-            # no band there: its position and width mean nothing
+        narrow = any(b.endswith("sigma") for b in own) and fw < 2 * (prep.resolution or 1.0)
+        weak = ars is not None and ar < 3 * ars
+        if any(b.endswith("amplitude") for b in own) or narrow or weak or h < 3 * prep.noise:
+            # no band there (intensity 0, a noise spike narrower than the instrument line, or an area
+            # within 3 standard errors of 0): its position and width mean nothing
             cs = fws = hs = None
-            warns.append(f"band {p.name!r}: intensity fitted to 0 (band absent in {x.min():.0f}-{x.max():.0f} cm-1)")
+            warns.append(f"band {p.name!r}: not detected above the noise (band absent in "
+                         f"{x.min():.0f}-{x.max():.0f} cm-1; height {h:.3g}, noise {prep.noise:.3g})")
         elif (cs is not None and cs > span) or (fws is not None and fws > span):
             cs = fws = None
             warns.append(f"band {p.name!r}: centre / width undetermined (standard error larger than the region)")
@@ -301,7 +322,7 @@ def make_result(m, prep: Prepared, spec, values: dict, stderr: dict, stats: dict
             warns.append(f"band {p.name!r}: centroid {cen:.1f} cm-1 differs from the fitted centre {c:.1f} cm-1")
         if own:
             warns.append(f"band {p.name!r}: {', '.join(b[len(pre):] for b in own)} at a bound (no standard error)")
-        if any(lo <= c <= hi for lo, hi in prep.shade):
+        if any(lo <= c <= hi for lo, hi, _ in prep.shade):
             warns.append(f"band {p.name!r}: centre {c:.1f} cm-1 lies in a masked range; it is determined by the "
                          "band's flanks only (larger error; check the masked range in the plot)")
         for key, v, s, u, d in (("center_cm1", c, cs, "cm-1", "band centre"), ("fwhm_cm1", fw, fws, "cm-1", "FWHM"),
@@ -324,7 +345,7 @@ def make_result(m, prep: Prepared, spec, values: dict, stderr: dict, stats: dict
     series.append({"name": "residual", "y": resid, "role": "residual"})
     plot = {"kind": "spectrum", "title": f"{label(m)}: FTIR bands {rx[0]:.0f}-{rx[1]:.0f} cm-1", "x": x,
             "x_label": "wavenumber (cm-1)", "y_label": "absorbance", "reverse_x": True, "series": series,
-            "shade": prep.shade}
+            "shade": _shade_spec(prep.shade)}
     meta = dict(prep.meta)
     meta["bands"] = names
     st = dict(stats)

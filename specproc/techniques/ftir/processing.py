@@ -10,11 +10,12 @@ import numpy as np
 from ...core.errors import ParameterError, ProcessingError
 
 #: pybaselines methods offered by name (``baseline=``) and their default keyword arguments.
-#: ``lam`` of the Whittaker smoothers scales with the square of the number of points per feature;
-#: the defaults suit ~1 cm-1 sampling over a few hundred cm-1 and are exposed as ``baseline_params``.
+#: ``lam`` of the Whittaker smoothers is given for 1 cm-1 spacing and scaled by spacing^-4 (the
+#: penalty is on second differences per point), so the baseline's stiffness is the same in cm-1
+#: whatever the sampling; override with ``baseline_params``.
 BASELINES = {
-    "asls": {"lam": 1e6, "p": 0.01},
-    "arpls": {"lam": 1e6},
+    "asls": {"lam": 1e7, "p": 0.001},
+    "arpls": {"lam": 1e7},
     "modpoly": {"poly_order": 2},
     "rubberband": {},
 }
@@ -151,7 +152,11 @@ def baseline(x, y, method: str, mask=None, **params):
     keep = np.isfinite(y) if mask is None else (~np.asarray(mask, bool) & np.isfinite(y))
     if keep.sum() < 5:
         raise ProcessingError("fewer than 5 usable points for the baseline")
-    kw = {**BASELINES[method], **params}
+    kw = dict(BASELINES[method])
+    if "lam" in kw:
+        dx = float(np.median(np.abs(np.diff(x)))) or 1.0
+        kw["lam"] = kw["lam"] / dx ** 4
+    kw.update(params)
     fitter = Baseline(x_data=x[keep])
     try:
         bl, _ = getattr(fitter, method)(y[keep], **kw)
