@@ -55,7 +55,10 @@ def _clean_lines(raw: bytes) -> list[str]:
     i = 0
     while i < len(lines) and not lines[i].strip():
         i += 1
-    return lines[i:]
+    j = len(lines)
+    while j > i and not lines[j - 1].strip():  # trailing blank lines: a truncated file must end, not read ''
+        j -= 1
+    return lines[i:j]
 
 
 class _Lines:

@@ -194,7 +194,8 @@ def compile_region(region: str, comps: list[Component], shift: float = 0.0):
             r = c.area_ratio.ratio
             inten = "height" if fp == "fwhm" else "amplitude"
             if inten == "height":
-                same_w = c.link_fwhm == ref.name or ref.link_fwhm == c.name
+                root = {x.name: (x.link_fwhm or x.name) for x in comps}
+                same_w = root[c.name] == root[ref.name]
                 exprs[f"{c.name}.height"] = (f"{{{ref.name}.height}} * ({r!r})" if same_w else
                                              f"{{{ref.name}.height}} * ({r!r}) * {{{ref.name}.fwhm}} / {{{c.name}.fwhm}}")
             else:
