@@ -170,6 +170,22 @@ class Result:
     def to_json(self, **kw) -> str:
         return json.dumps(self.to_dict(**kw), allow_nan=False)
 
+    def to_state(self) -> dict:
+        """Lossless JSON-safe state (arrays tagged, NaN kept); :meth:`from_dict` rebuilds it exactly.
+
+        Used by the pipeline cache instead of pickle. ``native`` is not kept; an attribute that
+        cannot be serialised safely raises ``TypeError``.
+        """
+        return _result_state(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Result":
+        """Rebuild a Result from :meth:`to_state` (exact) or :meth:`to_dict` (plain JSON, lossy).
+
+        Never imports or calls anything named in ``d``; raises ``ValueError`` when ``d`` is malformed.
+        """
+        return _result_from_dict(cls, d)
+
     def summary(self) -> str:
         lines = [f"{self.processor} — {self.sample or self.source}"]
         lines += [f"  {k}: {q}" for k, q in self.quantities.items()]
@@ -208,3 +224,193 @@ def table_html_from_dict(d: dict) -> str:
         f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(f'{v:.6g}' if isinstance(v, float) else str(v))}</td></tr>"
         for k, v in d.items())
     return f"<table class='specproc-table'>{rows}</table>"
+
+
+# --------------------------------------------------------------------------- safe round trip
+# A Result is cached and exchanged as plain JSON with tagged arrays, never as a pickle: loading
+# it can only ever build numbers, strings, numpy arrays of plain dtypes, DataFrames and xarray
+# Datasets — no class named in the file is ever imported or called (docs/reliability.md).
+_TAG_ND, _TAG_DF, _TAG_DS, _TAG_FLOAT, _TAG_CPLX, _TAG_MAP = ("__ndarray__", "__dataframe__", "__dataset__",
+                                                               "__float__", "__complex__", "__mapping__")
+_TAGS = {_TAG_ND, _TAG_DF, _TAG_DS, _TAG_FLOAT, _TAG_CPLX, _TAG_MAP}
+#: dtype kinds stored as raw little-endian bytes (bool, ints, floats, complex, datetimes)
+_RAW_KINDS = "biufcmM"
+#: refuse arrays above this many elements when decoding (a forged shape must not allocate terabytes)
+MAX_DECODED_ELEMENTS = 2_000_000_000
+
+
+def to_state(obj: Any) -> Any:
+    """Lossless JSON-safe encoding of ``obj`` (see :func:`from_state`).
+
+    Handles None, bool, int, float (NaN/inf tagged), complex, str, lists/tuples, dicts (non-str
+    keys tagged), numpy scalars and arrays, pandas DataFrames and xarray Datasets. Anything else
+    raises ``TypeError`` (the caller decides: e.g. the cache then does not cache the result).
+    """
+    import base64
+
+    if obj is None or isinstance(obj, (bool, str)):
+        return obj
+    if isinstance(obj, (int, np.integer)) and not isinstance(obj, bool):
+        return int(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, (float, np.floating)):
+        f = float(obj)
+        return f if math.isfinite(f) else {_TAG_FLOAT: repr(f)}
+    if isinstance(obj, (complex, np.complexfloating)):
+        return {_TAG_CPLX: [to_state(obj.real), to_state(obj.imag)]}
+    if isinstance(obj, (list, tuple)):
+        return [to_state(v) for v in obj]
+    if isinstance(obj, dict):
+        if all(isinstance(k, str) for k in obj) and not (_TAGS & obj.keys()):
+            return {k: to_state(v) for k, v in obj.items()}
+        return {_TAG_MAP: [[to_state(k), to_state(v)] for k, v in obj.items()]}
+    if isinstance(obj, np.ndarray):
+        if obj.dtype.kind in _RAW_KINDS:
+            a = np.ascontiguousarray(obj)
+            a = a.astype(a.dtype.newbyteorder("<")) if a.dtype.byteorder == ">" else a
+            return {_TAG_ND: {"dtype": a.dtype.str, "shape": list(a.shape),
+                              "data": base64.b64encode(a.tobytes()).decode("ascii")}}
+        if obj.dtype.kind in "US":
+            return {_TAG_ND: {"dtype": "str", "shape": list(obj.shape), "items": [str(v) for v in obj.ravel()]}}
+        return {_TAG_ND: {"dtype": "object", "shape": list(obj.shape),
+                          "items": [to_state(v) for v in obj.ravel().tolist()]}}
+    mod = type(obj).__module__.split(".", 1)[0]
+    if mod == "pandas" and hasattr(obj, "columns"):
+        cols = [[to_state(c), to_state(obj[c].to_numpy() if not obj.columns.duplicated().any()
+                                       else obj.iloc[:, i].to_numpy())] for i, c in enumerate(obj.columns)]
+        import pandas as pd
+
+        index = None if isinstance(obj.index, pd.RangeIndex) and obj.index.start == 0 and obj.index.step == 1 \
+            else to_state(obj.index.to_numpy())
+        return {_TAG_DF: {"columns": cols, "index": index, "n": len(obj)}}
+    if mod == "xarray" and hasattr(obj, "data_vars"):
+        return {_TAG_DS: to_state(obj.to_dict(data="array", encoding=False))}
+    if hasattr(obj, "item") and getattr(obj, "shape", None) == ():
+        return to_state(obj.item())
+    raise TypeError(f"cannot serialise {type(obj).__name__} safely")
+
+
+def from_state(obj: Any) -> Any:
+    """Inverse of :func:`to_state`; raises ``ValueError`` for anything malformed.
+
+    Only plain dtypes are rebuilt (``numpy.dtype`` of a short dtype string; object arrays are
+    rebuilt element by element from JSON values), so a crafted file cannot run code.
+    """
+    import base64
+
+    if isinstance(obj, list):
+        return [from_state(v) for v in obj]
+    if not isinstance(obj, dict):
+        if obj is None or isinstance(obj, (bool, int, float, str)):
+            return obj
+        raise ValueError(f"unexpected {type(obj).__name__} in serialised result")
+    if len(obj) == 1:
+        (tag, v), = obj.items()
+        if tag == _TAG_FLOAT:
+            if v not in ("nan", "inf", "-inf"):
+                raise ValueError(f"bad float tag {v!r}")
+            return float(v)
+        if tag == _TAG_CPLX:
+            re_, im = (from_state(x) for x in v)
+            return complex(float(re_), float(im))
+        if tag == _TAG_MAP:
+            return {_hashable(from_state(k)): from_state(x) for k, x in v}
+        if tag == _TAG_ND:
+            return _decode_array(v, base64)
+        if tag == _TAG_DF:
+            import pandas as pd
+
+            cols = [(_hashable(from_state(c)), from_state(a)) for c, a in v["columns"]]
+            n = int(v["n"])
+            if any(np.shape(a) != (n,) for _, a in cols):
+                raise ValueError("dataframe columns of unequal length")
+            df = pd.DataFrame({i: a for i, (_, a) in enumerate(cols)}, index=None if v["index"] is None
+                              else pd.Index(from_state(v["index"])))
+            if not cols:
+                df = pd.DataFrame(index=range(n))
+            df.columns = [c for c, _ in cols] if cols else df.columns
+            return df
+        if tag == _TAG_DS:
+            import xarray as xr
+
+            return xr.Dataset.from_dict(from_state(v))
+    return {k: from_state(x) for k, x in obj.items()}
+
+
+def _hashable(k):
+    return tuple(_hashable(x) for x in k) if isinstance(k, list) else k
+
+
+def _decode_array(v: dict, base64) -> np.ndarray:
+    shape = tuple(int(s) for s in v["shape"])
+    if any(s < 0 for s in shape) or math.prod(shape) > MAX_DECODED_ELEMENTS:
+        raise ValueError(f"refusing array of shape {shape}")
+    kind = v["dtype"]
+    if kind == "str":
+        return np.array([str(x) for x in v["items"]], dtype=str).reshape(shape)
+    if kind == "object":
+        items = [from_state(x) for x in v["items"]]
+        out = np.empty(len(items), dtype=object)
+        out[:] = items
+        return out.reshape(shape)
+    if not isinstance(kind, str) or len(kind) > 16:
+        raise ValueError("bad dtype")
+    dt = np.dtype(kind)
+    if dt.kind not in _RAW_KINDS or dt.hasobject or dt.fields is not None:
+        raise ValueError(f"dtype {kind!r} not allowed")
+    raw = base64.b64decode(v["data"], validate=True)
+    if len(raw) != math.prod(shape) * dt.itemsize:
+        raise ValueError("array data does not match its shape")
+    return np.frombuffer(raw, dtype=dt).reshape(shape).copy()
+
+
+def _result_state(self) -> dict:
+    """Lossless JSON-safe state of the result (everything but :attr:`Result.native`)."""
+    return {"specproc_result": 1, "processor": self.processor, "technique": self.technique,
+            "sample": self.sample,
+            "quantities": {k: {"value": to_state(q.value), "stderr": to_state(q.stderr), "unit": q.unit,
+                               "description": q.description} for k, q in self.quantities.items()},
+            "tables": to_state(dict(self.tables)), "plots": to_state(list(self.plots)),
+            "params": to_state(self.params), "inputs": to_state(self.inputs), "stats": to_state(self.stats),
+            "warnings": [str(w) for w in self.warnings], "main_table": self.main_table,
+            "meta": to_state(self.meta), "data": to_state(self.data), "created": self.created,
+            "specproc_version": self.specproc_version}
+
+
+def _result_from_dict(cls, d: dict) -> "Result":
+    """Rebuild a Result from :meth:`Result.to_state` (exact) or :meth:`Result.to_dict` (plain JSON).
+
+    Raises ``ValueError`` when ``d`` is not a result (missing/mistyped fields, bad arrays).
+    """
+    if not isinstance(d, dict) or not isinstance(d.get("processor"), str) or not isinstance(
+            d.get("technique"), str):
+        raise ValueError("not a serialised Result (processor / technique missing)")
+    exact = d.get("specproc_result") == 1
+    dec = from_state if exact else (lambda x: x)
+    qs = {}
+    for name, q in (d.get("quantities") or {}).items():
+        if not isinstance(q, dict) or "value" not in q:
+            raise ValueError(f"quantity {name!r} malformed")
+        v, s = dec(q["value"]), dec(q.get("stderr"))
+        qs[str(name)] = Quantity(float("nan") if v is None else float(v), None if s is None else float(s),
+                                 str(q.get("unit") or ""), str(q.get("description") or ""))
+    tables = dec(d.get("tables") or {})
+    if not exact:
+        import pandas as pd
+
+        tables = {k: pd.DataFrame(v) for k, v in tables.items()}
+    if not isinstance(tables, dict):
+        raise ValueError("tables malformed")
+    plots = dec(d.get("plots") or [])
+    warnings_ = d.get("warnings") or []
+    if not isinstance(plots, list) or not isinstance(warnings_, list):
+        raise ValueError("plots / warnings malformed")
+    return cls(processor=d["processor"], technique=d["technique"], sample=str(d.get("sample") or ""),
+               quantities=qs, tables=tables, plots=plots, params=dec(d.get("params") or {}),
+               inputs=dec(d.get("inputs") or []), stats=dec(d.get("stats") or {}),
+               warnings=[str(w) for w in warnings_], main_table=d.get("main_table"),
+               meta=dec(d.get("meta") or {}), data=dec(d.get("data")) if exact else None,
+               created=str(d.get("created") or now_iso()),
+               specproc_version=str(d.get("specproc_version") or __version__))
+

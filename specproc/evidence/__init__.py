@@ -1,7 +1,7 @@
 """Evidence: comparisons of measured quantities between samples, and claims with verdicts.
 
-A claim names a quantity (technique, optional nucleus, quantity name such as
-``BH4.center_ppm``), how to compare it (the value for one sample, or the difference / ratio /
+A claim names a quantity (technique, quantity name such as ``BH4.center_ppm``, and optionally
+any metadata of the result it must come from, e.g. ``meta: {nucleus: 11B}``), how to compare it (the value for one sample, or the difference / ratio /
 relative change against a reference sample, or the presence of a species) and a rule
 (``> x``, ``< x``, ``between a b``, ``present``, ``absent``). :func:`evaluate_claims` turns
 claims and :class:`~specproc.core.result.Result` objects into :class:`ClaimOutcome` objects

@@ -27,7 +27,7 @@ def __getattr__(name):
 
 
 def run_pipeline(path_or_config, out: str | Path, jobs: int | None = None, scheduler=None,
-                 use_cache: bool = True, quiet: bool = True):
+                 use_cache: bool = True, quiet: bool = True, lock_timeout: float | None = None):
     """Run a pipeline: process every file, evaluate claims, write store, exports and report.
 
     Parameters
@@ -47,26 +47,51 @@ def run_pipeline(path_or_config, out: str | Path, jobs: int | None = None, sched
         Reuse results cached in ``out/cache`` for unchanged inputs, parameters and version.
     quiet : bool
         No progress bar.
+    lock_timeout : float, optional
+        Seconds to wait while another run writes to ``out`` (default ``$SPECPROC_LOCK_TIMEOUT``
+        or 3600); then :class:`~specproc.core.errors.SpecprocError`.
 
     Returns
     -------
     RunSummary
-        ``exit_code`` is 1 when any input failed (the others still ran), else 0.
+        ``exit_code`` is 1 when any input failed or an entry matched no file (the others still
+        ran), else 0.
+
+    Raises
+    ------
+    ParameterError
+        Invalid pipeline or output folder (nothing was run).
+    SpecprocError
+        The outputs could not be written (disk full, permissions); the previous run's outputs
+        are left as they were.
     """
     from .runner import run
 
-    return run(load_pipeline(path_or_config), out, jobs=jobs, scheduler=scheduler, use_cache=use_cache,
-               quiet=quiet)
+    # the output folder is excluded from the globs: a run never reads its own exports
+    pipeline = load_pipeline(path_or_config, exclude=(Path(out).resolve(),))
+    return run(pipeline, out, jobs=jobs, scheduler=scheduler, use_cache=use_cache, quiet=quiet,
+               lock_timeout=lock_timeout)
 
 
 def run_pipeline_cli(args) -> int:
     """``specproc run PIPELINE --out DIR [--jobs N] [--scheduler ADDR] [--no-cache] [--quiet]``.
 
-    Prints a summary (unless quiet) and the report path as the last line on stdout.
+    Prints a summary (unless quiet) and the report path as the last line on stdout. Exit codes:
+    0 all processed; 1 a file failed, an entry matched no file, or the outputs could not be
+    written; 2 an invalid pipeline or output folder (message on stderr, nothing run).
     """
-    summary = run_pipeline(args.pipeline, args.out, jobs=getattr(args, "jobs", None),
-                           scheduler=getattr(args, "scheduler", None),
-                           use_cache=not getattr(args, "no_cache", False), quiet=getattr(args, "quiet", False))
+    from ..core.errors import ParameterError, SpecprocError
+
+    try:
+        summary = run_pipeline(args.pipeline, args.out, jobs=getattr(args, "jobs", None),
+                               scheduler=getattr(args, "scheduler", None),
+                               use_cache=not getattr(args, "no_cache", False), quiet=getattr(args, "quiet", False))
+    except ParameterError as exc:  # usage: bad pipeline / output folder, nothing ran
+        print(f"specproc: error: {exc}", file=sys.stderr)
+        return 2
+    except SpecprocError as exc:
+        print(f"specproc: error: {exc}", file=sys.stderr)
+        return 1
     if not getattr(args, "quiet", False):
         print(summary.text())
         print(f"store: {summary.store_path}\nexports: {Path(summary.out) / 'exports'}")

@@ -1,12 +1,24 @@
-"""Pipeline runner: tasks -> (cache | local processes | Dask) -> claims -> store -> report."""
+"""Pipeline runner: tasks -> (cache | local processes | Dask) -> claims -> store -> report.
+
+Reliability (docs/reliability.md): one run at a time per output folder (a file lock); files
+that share a processor and parameters go to the processor's ``run_many`` together (the batched
+path); workers die with the parent; a run's report and exports are written into their own
+folder ``runs/<run_id>/`` and published by switching one symlink (``latest``), then the store
+is appended in one DuckDB transaction. Whatever a previous, interrupted run left is cleaned or
+repaired before a new one starts.
+"""
 from __future__ import annotations
 
 import hashlib
+import json
 import multiprocessing as mp
 import os
+import shutil
 import sys
+import threading
 import time
 import uuid
+import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +26,15 @@ from pathlib import Path
 from ..core.errors import ParameterError, SpecprocError
 from ..core.provenance import now_iso, sha256_path, software_versions
 from .cache import ResultCache, cache_key
-from .schema import Pipeline, Skipped, Task, load_pipeline
+from .schema import OUTPUT_MARKER, Pipeline, Skipped, Task, canonical_json, load_pipeline
+
+#: Most files handed to one ``run_many`` call (bounds a worker's memory on huge globs).
+MAX_BATCH = 256
+#: Complete run folders kept in ``DIR/runs`` (the store keeps every run's rows).
+KEEP_RUNS = 5
+#: Seconds a run waits for another run on the same output folder before giving up.
+LOCK_TIMEOUT_S = float(os.environ.get("SPECPROC_LOCK_TIMEOUT", "3600"))
+MANIFEST = "MANIFEST.json"
 
 
 @dataclass
@@ -53,6 +73,7 @@ class RunSummary:
     software: dict = field(default_factory=dict)
     report_path: str | None = None
     store_path: str | None = None
+    run_dir: str | None = None
     exports: dict = field(default_factory=dict)
 
     @property
@@ -64,12 +85,18 @@ class RunSummary:
         return [r for r in self.records if not r.ok]
 
     @property
+    def missing(self) -> list[Skipped]:
+        """Measurement entries whose files matched nothing (errors unless ``optional``)."""
+        return [s for s in self.skipped if s.error]
+
+    @property
     def n_cached(self) -> int:
         return sum(r.cached for r in self.records)
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.failures else 0
+        """1 when any input failed, an entry matched no file, or nothing was processed; else 0."""
+        return 1 if self.failures or self.missing or not self.records else 0
 
     def text(self) -> str:
         """Human summary (printed at the end of ``specproc run``)."""
@@ -78,10 +105,13 @@ class RunSummary:
         lines = [f"{self.name}: {len(self.records)} file(s), {len(self.results)} ok, "
                  f"{len(self.failures)} failed, {self.n_cached} from cache, {len(self.skipped)} skipped "
                  f"in {self.elapsed_s:.1f} s"]
+        if not self.records:
+            lines.append("  ERROR: no input file was processed")
         for rec in self.failures:
             lines.append(f"  FAILED {rec.task.path}: {(rec.error or {}).get('error')}")
         for s in self.skipped:
-            lines.append(f"  skipped measurements[{s.measurement}] ({s.sample}, {s.technique}): {s.reason}")
+            tag = "ERROR" if s.error else "skipped"
+            lines.append(f"  {tag} measurements[{s.measurement}] ({s.sample}, {s.technique}): {s.reason}")
         counts = Counter(c.verdict for c in self.claims)
         if self.claims:
             lines.append("claims: " + ", ".join(f"{n} {v}" for v, n in counts.items()))
@@ -89,11 +119,54 @@ class RunSummary:
                 lines.append(f"  [{c.verdict}] {c.id}: {c.value_text()} (rule {c.rule})")
         return "\n".join(lines)
 
+    def view(self):
+        """The neutral :class:`~specproc.report.RunView` the report consumes."""
+        from ..report import RunView
 
-# --------------------------------------------------------------------------- one task
-def execute_task(task: Task) -> tuple[int, object, dict | None, float]:
-    """Read and process one file; never raises (errors come back as a dict).
+        inputs, failures = [], []
+        for rec in self.records:
+            t, r = rec.task, rec.result
+            reader = (r.inputs[0].get("reader") if r is not None and r.inputs else None) or t.reader
+            inputs.append(dict(sample=t.sample, technique=t.technique, file=t.path, sha256=t.sha256, reader=reader,
+                               processor=t.processor, params=t.params,
+                               status=("cached" if rec.cached else f"ok ({rec.elapsed_s:.2f} s)") if rec.ok
+                               else "FAILED"))
+            if not rec.ok:
+                failures.append(dict(rec.error or {}, sample=t.sample, technique=t.technique,
+                                     processor=t.processor, file=(rec.error or {}).get("file") or t.path))
+        info = {"pipeline": self.name, "pipeline file": self.pipeline_path, "pipeline sha256": self.pipeline_sha256,
+                "run id": self.run_id, "started": self.started, "finished": self.finished,
+                "run time": f"{self.elapsed_s:.2f} s", "files": len(self.records), "from cache": self.n_cached,
+                "executor": self.scheduler or f"{self.jobs} local process(es)"}
+        return RunView(title=self.name, results=self.results, failures=failures,
+                       skipped=[dict(s.__dict__) for s in self.skipped], claims=list(self.claims),
+                       comparisons=list(self.comparisons), inputs=inputs, software=dict(self.software), info=info)
 
+
+# --------------------------------------------------------------------------- executing files
+def _finish(task: Task, res, meas) -> object:
+    """Apply what the YAML says about the measurement to its result (after processing)."""
+    res.sample = task.sample
+    if task.metadata:
+        res.meta = {**(res.meta or {}), **task.metadata}
+    res.native = None        # library objects (lmfit ModelResult) are neither sent back nor cached
+    if not res.inputs and meas is not None:
+        res.inputs = [dict(meas.attrs.get("provenance", {}))]
+    return res
+
+
+def _error(exc: BaseException, task: Task) -> dict:
+    if isinstance(exc, SpecprocError):
+        return {"type": type(exc).__name__, "error": exc.reason, "file": exc.path or task.path}
+    return {"type": type(exc).__name__, "error": f"{type(exc).__name__}: {exc}", "file": task.path}
+
+
+def execute_batch(tasks: list[Task]) -> list[tuple[int, object, dict | None, float]]:
+    """Read and process files sharing processor and parameters; never raises.
+
+    The measurements go to the processor's ``run_many`` in one call (the batched path), which
+    returns one Result or SpecprocError per input in input order. If that call fails as a whole
+    (a processor bug), each file is run alone so that one bad file cannot take the others down.
     Module-level so it pickles to worker processes and Dask workers.
     """
     from .. import plugins
@@ -101,25 +174,75 @@ def execute_task(task: Task) -> tuple[int, object, dict | None, float]:
     from ..io import read
 
     t0 = time.perf_counter()
-    try:
-        meas = read(task.path, reader=task.reader, **task.reader_options)
-        # the pipeline's sample name wins over whatever the file says
-        meas.attrs["sample"] = task.sample
-        proc = plugins.get("processors", task.processor)
-        res = proc(meas, task.params)
-        if not isinstance(res, Result):
-            raise SpecprocError(f"processor {task.processor!r} returned {type(res).__name__}, not a Result",
-                                task.path)
-        res.sample = task.sample
-        res.native = None        # library objects (lmfit ModelResult) need not pickle
-        if not res.inputs:
-            res.inputs = [dict(meas.attrs.get("provenance", {}))]
-        return task.index, res, None, time.perf_counter() - t0
-    except SpecprocError as exc:
-        err = {"type": type(exc).__name__, "error": exc.reason, "file": exc.path or task.path}
-    except Exception as exc:  # a processor bug on one file must not stop the batch
-        err = {"type": type(exc).__name__, "error": f"{type(exc).__name__}: {exc}", "file": task.path}
-    return task.index, None, err, time.perf_counter() - t0
+    outcomes: dict[int, tuple] = {}
+    ready: list[tuple[Task, object]] = []
+    for t in tasks:
+        try:
+            meas = read(t.path, reader=t.reader, **t.reader_options)
+            meas.attrs["sample"] = t.sample       # the pipeline's labels win over the file's
+            meas.attrs.update(t.metadata)
+            ready.append((t, meas))
+        except Exception as exc:
+            outcomes[t.index] = (None, _error(exc, t))
+    if ready:
+        try:
+            proc = plugins.get("processors", tasks[0].processor)
+        except Exception as exc:
+            for t, _ in ready:
+                outcomes[t.index] = (None, _error(exc, t))
+            ready = []
+    if ready:
+        params = ready[0][0].params
+        outs = None
+        if len(ready) > 1:
+            try:
+                outs = proc([m for _, m in ready], params)
+                if not isinstance(outs, list) or len(outs) != len(ready):
+                    raise SpecprocError(f"processor {proc.name!r}: run_many returned "
+                                        f"{type(outs).__name__} instead of a list of {len(ready)} results")
+            except Exception:  # isolate the culprit: one file at a time
+                outs = None
+        if outs is None:
+            outs = []
+            for _, m in ready:
+                try:
+                    outs.append(proc(m, params))
+                except Exception as exc:
+                    outs.append(exc)
+        for (t, m), o in zip(ready, outs):
+            if isinstance(o, Result):
+                outcomes[t.index] = (_finish(t, o, m), None)
+            elif isinstance(o, BaseException):
+                outcomes[t.index] = (None, _error(o, t))
+            else:
+                outcomes[t.index] = (None, _error(SpecprocError(
+                    f"processor {t.processor!r} returned {type(o).__name__}, not a Result", t.path), t))
+    dt = (time.perf_counter() - t0) / max(len(tasks), 1)
+    return [(t.index, *outcomes[t.index], dt) for t in tasks]
+
+
+def execute_task(task: Task) -> tuple[int, object, dict | None, float]:
+    """Read and process one file; never raises (kept for callers of the single-file API)."""
+    return execute_batch([task])[0]
+
+
+def batches(tasks: list[Task], jobs: int) -> list[list[Task]]:
+    """Tasks grouped by (processor, parameters, reader, technique, metadata), split into chunks.
+
+    Each group is cut into about ``jobs`` chunks (at most :data:`MAX_BATCH` files each) so the
+    batch engine sees large stacks and every worker still has work.
+    """
+    groups: dict[str, list[Task]] = {}
+    for t in tasks:
+        key = canonical_json([t.processor, t.params, t.reader, t.reader_options, t.technique, t.metadata])
+        groups.setdefault(key, []).append(t)
+    out = []
+    for g in groups.values():
+        n_chunks = max(1, min(len(g), jobs), -(-len(g) // MAX_BATCH))
+        size = -(-len(g) // n_chunks)
+        out += [g[i:i + size] for i in range(0, len(g), size)]
+    out.sort(key=len, reverse=True)  # big chunks first: better load balance
+    return out
 
 
 def _mp_context():
@@ -128,43 +251,214 @@ def _mp_context():
     return mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
 
 
-def _iter_local(tasks: list[Task], jobs: int):
-    if jobs <= 1 or len(tasks) <= 1:
-        for t in tasks:
-            yield execute_task(t)
+def _watch_parent(parent: int) -> None:
+    while True:
+        time.sleep(0.5)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
+def _worker_init(parent: int) -> None:
+    """Make a worker die with the run: SIGKILL on parent death (Linux), else a watchdog thread."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import signal
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+        except Exception:  # pragma: no cover - no prctl: the watchdog below still works
+            pass
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="specproc-parent-watch").start()
+
+
+def _iter_local(chunks: list[list[Task]], jobs: int):
+    if jobs <= 1 or len(chunks) <= 1:
+        for c in chunks:
+            yield from execute_batch(c)
         return
-    with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=_mp_context()) as ex:
-        futs = [ex.submit(execute_task, t) for t in tasks]
+    with ProcessPoolExecutor(max_workers=min(jobs, len(chunks)), mp_context=_mp_context(),
+                             initializer=_worker_init, initargs=(os.getpid(),)) as ex:
+        futs = {ex.submit(execute_batch, c): c for c in chunks}
         for f in as_completed(futs):
             try:
-                yield f.result()
+                yield from f.result()
             except Exception as exc:  # worker died (e.g. killed): report, keep going
-                idx = futs.index(f)
-                yield tasks[idx].index, None, {"type": type(exc).__name__,
-                                               "error": f"worker failed: {exc}", "file": tasks[idx].path}, 0.0
+                for t in futs[f]:
+                    yield t.index, None, {"type": type(exc).__name__, "error": f"worker failed: {exc}",
+                                          "file": t.path}, 0.0
+
+
+def _iter_dask(chunks, scheduler):
+    from .distributed import run_tasks_dask
+
+    for outs in run_tasks_dask(chunks, scheduler, execute_batch):
+        yield from outs
+
+
+# --------------------------------------------------------------------------- output folder
+def _check_out(out: Path, pipeline: Pipeline) -> None:
+    where = str(pipeline.path or "")
+    if out.exists() and not out.is_dir():
+        raise ParameterError(f"--out {out} exists and is not a folder", where)
+    if out == pipeline.root:
+        raise ParameterError(f"--out {out} is the data root; choose a folder outside the data", where)
+    for t in pipeline.tasks:  # never write into input folders
+        p = Path(t.path)
+        folder = p if p.is_dir() else p.parent
+        if out == folder or folder in out.parents:
+            raise ParameterError(f"output folder {out} is inside the input folder {folder}; choose another --out",
+                                 where)
+    ours = {"runs", "cache", "exports", "latest", "report.html", "specproc.duckdb"}
+    for p in pipeline.excluded:  # data files (not our outputs) inside --out: it is an input folder
+        try:
+            first = p.relative_to(out).parts[0]
+        except ValueError:
+            continue
+        if first not in ours and not first.startswith((".", "specproc.duckdb")):
+            raise ParameterError(f"output folder {out} is inside the input folder {p.parent} (it holds {p.name}); "
+                                 "choose another --out", where)
+    store = out / "specproc.duckdb"
+    if store.is_dir() or (store.is_symlink() and not store.is_file()):
+        raise ParameterError(f"store path {store} is a directory or a dangling link; move it away", where)
+    for name in ("report.html", "exports", "latest", "runs"):
+        p = out / name
+        if p.exists() and not p.is_symlink() and name in ("report.html", "latest") and p.is_dir():
+            raise ParameterError(f"{p} is a directory; move it away", where)
+
+
+def _lock(out: Path, timeout: float, quiet: bool):
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(out / ".specproc.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        if not quiet:
+            print(f"specproc: waiting for another run writing to {out}", file=sys.stderr)
+        try:
+            lock.acquire(timeout=timeout)
+        except Timeout:
+            raise SpecprocError(f"another specproc run is writing to this folder (waited {timeout:g} s); "
+                                "try again later or choose another --out", str(out)) from None
+    return lock
+
+
+def _rm(p: Path) -> None:
+    try:
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        else:
+            p.unlink()
+    except FileNotFoundError:
+        pass
+
+
+def published_run(out: Path) -> str | None:
+    """Run id of the published run (``out/latest``), or None."""
+    link = Path(out) / "latest"
+    try:
+        target = os.readlink(link)
+    except OSError:
+        return None
+    return Path(target).name if (Path(out) / target / MANIFEST).is_file() else None
+
+
+def recover(out: Path) -> list[str]:
+    """Repair an output folder after an interrupted run (call with the output lock held).
+
+    Removes temporary files and incomplete run folders, moves a pre-1.x layout aside, and makes
+    the store contain the published run (a kill between publishing and the store commit).
+    Returns what was done (for tests and the log).
+    """
+    done = []
+    out = Path(out)
+    for p in list(out.glob(".*.tmp")) + list(out.glob(".latest.*")) + list(out.glob(".specproc.duckdb.*")):
+        _rm(p)
+        done.append(f"removed {p.name}")
+    runs = out / "runs"
+    if runs.is_dir():
+        for d in runs.iterdir():
+            if not (d / MANIFEST).is_file():
+                _rm(d)
+                done.append(f"removed incomplete run {d.name}")
+    n = ResultCache(out / "cache").clean_temporaries()
+    if n:
+        done.append(f"removed {n} cache temporaries")
+    legacy = [p for p in (out / "report.html", out / "exports") if p.exists() and not p.is_symlink()]
+    if legacy:  # outputs of an older specproc: keep them as a run folder, not mixed with new runs
+        dest = runs / f"legacy-{time.strftime('%Y%m%dT%H%M%S')}"
+        dest.mkdir(parents=True, exist_ok=True)
+        for p in legacy:
+            os.replace(p, dest / p.name)
+        (dest / MANIFEST).write_text(json.dumps({"run_id": dest.name, "legacy": True}))
+        done.append(f"moved old outputs to {dest.name}")
+    rid = published_run(out)
+    if rid is not None:
+        from .store import has_run, insert_run_from_exports
+
+        try:
+            if not has_run(out / "specproc.duckdb", rid) and (runs / rid / "exports").is_dir():
+                insert_run_from_exports(out / "specproc.duckdb", runs / rid / "exports")
+                done.append(f"added published run {rid} to the store")
+        except Exception as exc:  # a store problem is handled (set aside) by the write that follows
+            done.append(f"store check failed: {type(exc).__name__}: {exc}")
+    return done
+
+
+def _prune(out: Path, keep: int, current: str) -> None:
+    runs = [d for d in (out / "runs").iterdir() if (d / MANIFEST).is_file() and d.name != current]
+    runs.sort(key=lambda d: (d / MANIFEST).stat().st_mtime)
+    for d in runs[:max(0, len(runs) - (keep - 1))]:
+        _rm(d)
+
+
+def _symlink_replace(target: str, link: Path) -> None:
+    tmp = link.parent / f".latest.{uuid.uuid4().hex[:8]}"
+    os.symlink(target, tmp)
+    os.replace(tmp, link)
+
+
+def _publish(out: Path, run_dir: Path) -> None:
+    """Point ``out/latest`` at ``run_dir`` (one atomic rename) and keep the stable links."""
+    _symlink_replace(os.path.relpath(run_dir, out), out / "latest")
+    for name in ("report.html", "exports"):
+        link = out / name
+        want = os.path.join("latest", name)
+        if not (link.is_symlink() and os.readlink(link) == want):
+            if (run_dir / name).exists() or link.is_symlink():
+                _symlink_replace(want, link)
 
 
 # --------------------------------------------------------------------------- whole run
 def run(pipeline: Pipeline, out: str | Path, jobs: int | None = None, scheduler=None, use_cache: bool = True,
-        quiet: bool = True, report: bool = True) -> RunSummary:
+        quiet: bool = True, report: bool = True, lock_timeout: float | None = None) -> RunSummary:
     """Run a loaded pipeline; see :func:`specproc.pipeline.run_pipeline`."""
+    out = Path(out).resolve()
+    _check_out(out, pipeline)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        marker = out / OUTPUT_MARKER
+        if not marker.exists():
+            marker.write_text("specproc output folder: pipelines never read files below it\n")
+    except OSError as exc:
+        raise ParameterError(f"cannot create output folder: {exc.strerror or exc}", str(out)) from None
+    lock = _lock(out, LOCK_TIMEOUT_S if lock_timeout is None else lock_timeout, quiet)
+    try:
+        recover(out)
+        return _run_locked(pipeline, out, jobs, scheduler, use_cache, quiet, report)
+    finally:
+        lock.release()
+
+
+def _run_locked(pipeline, out, jobs, scheduler, use_cache, quiet, report) -> RunSummary:
     from tqdm.auto import tqdm
 
     from ..evidence import compare, evaluate_claims
 
     t0 = time.perf_counter()
     started = now_iso()
-    out = Path(out).resolve()
-    for t in pipeline.tasks:  # never write into input folders
-        p = Path(t.path)
-        folder = p if p.is_dir() else p.parent
-        if out == folder or folder in out.parents:
-            raise ParameterError(f"output folder {out} is inside the input folder {folder}; choose another --out",
-                                 str(pipeline.path or ""))
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ParameterError(f"cannot create output folder: {exc}", str(out)) from None
     scheduler = scheduler if scheduler is not None else pipeline.config.scheduler
     jobs = jobs or pipeline.config.jobs or os.cpu_count() or 1
     cache = ResultCache(out / "cache")
@@ -175,12 +469,13 @@ def run(pipeline: Pipeline, out: str | Path, jobs: int | None = None, scheduler=
         try:
             t.sha256 = sha256_path(t.path)
         except OSError as exc:
-            records[t.index] = TaskRecord(t, None, {"type": "ReaderError", "error": f"cannot read: {exc}",
-                                                    "file": t.path})
+            records[t.index] = TaskRecord(t, None, {"type": "ReaderError",
+                                                    "error": f"cannot read: {exc.strerror or exc}", "file": t.path})
             continue
         t.key = cache_key(t)
         hit = cache.get(t.key) if use_cache else None
         if hit is not None:
+            hit.sample = t.sample
             records[t.index] = TaskRecord(t, hit, None, True, 0.0)
         else:
             todo.append(t)
@@ -190,20 +485,19 @@ def run(pipeline: Pipeline, out: str | Path, jobs: int | None = None, scheduler=
     by_index = {t.index: t for t in todo}
     try:
         if todo:
-            if scheduler:
-                from .distributed import run_tasks_dask
-
-                stream = run_tasks_dask(todo, scheduler, execute_task)
-            else:
-                stream = _iter_local(todo, jobs)
+            chunks = batches(todo, 1 if scheduler else jobs)
+            stream = _iter_dask(chunks, scheduler) if scheduler else _iter_local(chunks, jobs)
             for idx, res, err, dt in stream:
                 t = by_index[idx]
                 records[idx] = TaskRecord(t, res, err, False, dt)
                 if res is not None and use_cache:
                     try:
                         cache.put(t.key, res)
-                    except Exception as exc:  # an unpicklable result only loses caching
-                        res.warnings.append(f"not cached: {type(exc).__name__}: {exc}")
+                    except TypeError as exc:  # something in the result cannot be stored safely
+                        res.warnings.append(f"not cached: {exc}")
+                    except OSError as exc:
+                        warnings.warn(f"{out / 'cache'}: cannot write cache entry: {exc.strerror or exc}",
+                                      RuntimeWarning, stacklevel=2)
                 bar.update(1)
     finally:
         bar.close()
@@ -216,42 +510,64 @@ def run(pipeline: Pipeline, out: str | Path, jobs: int | None = None, scheduler=
         comparisons.append((c.id, compare(results, c.quantity, c.compare.sample, c.compare.reference,
                                           c.compare.op, c.missing)))
     psha = hashlib.sha256(pipeline.text.encode()).hexdigest() if pipeline.text else None
+    run_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
     summary = RunSummary(
-        run_id=time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8], name=pipeline.name, out=str(out),
+        run_id=run_id, name=pipeline.name, out=str(out),
         pipeline_path=str(pipeline.path) if pipeline.path else None, pipeline_sha256=psha,
         records=ordered, skipped=pipeline.skipped, claims=claims, comparisons=comparisons, started=started,
         jobs=None if scheduler else jobs, scheduler=str(scheduler) if scheduler else None,
         software=software_versions())
+    summary.run_dir = str(out / "runs" / run_id)
     summary.report_path = str(out / "report.html") if report else None
     summary.store_path = str(out / "specproc.duckdb")
     summary.finished = now_iso()
     summary.elapsed_s = time.perf_counter() - t0
-    _write_outputs(summary, pipeline, report)
+    try:
+        _write_outputs(summary, pipeline, report)
+    except OSError as exc:
+        raise SpecprocError(f"cannot write the outputs: {exc.strerror or exc} (the previous run's outputs are "
+                            "unchanged)", getattr(exc, "filename", None) or str(out)) from None
     return summary
 
 
 def _write_outputs(summary: RunSummary, pipeline: Pipeline, report: bool) -> None:
+    """Run folder (report, exports, manifest last) -> publish -> store transaction."""
+    from ..core.files import atomic_write_text
+    from ..core.result import jsonable
     from .store import run_tables, write_database, write_exports
 
     out = Path(summary.out)
-    if report:
-        from ..report import render_report
+    final = Path(summary.run_dir)
+    work = final.parent / f".tmp-{final.name}"
+    work.mkdir(parents=True)
+    try:
+        run_report = str(final / "report.html") if report else None
+        if report:
+            from ..report import render_report
 
-        render_report(summary, summary.claims, summary.report_path, title=pipeline.name)
-    tables = run_tables(summary)
+            render_report(summary.view(), summary.claims, work / "report.html", title=pipeline.name)
+        tables = run_tables(summary, report_path=run_report)
+        doc = {"run": tables["runs"].to_dict(orient="records")[0],
+               "results": [dict(r.result.to_dict(), task=r.task.index, cached=r.cached) for r in summary.records
+                           if r.ok],
+               "failures": [dict(r.error or {}, task=r.task.index, sample=r.task.sample) for r in summary.failures],
+               "skipped": [s.__dict__ for s in summary.skipped],
+               "comparisons": [dict(c.to_dict(), id=cid) for cid, c in summary.comparisons],
+               "claims": [c.to_dict() for c in summary.claims]}
+        write_exports(work / "exports", tables, jsonable(doc))
+        atomic_write_text(work / MANIFEST, json.dumps({"run_id": summary.run_id, "finished": summary.finished,
+                                                       "pipeline": summary.name}))
+        os.replace(work, final)
+    except BaseException:
+        _rm(work)
+        raise
+    _publish(out, final)
+    summary.exports = {p.stem if p.suffix != ".json" else p.name: out / "exports" / p.name
+                       for p in sorted((final / "exports").iterdir()) if p.suffix in (".csv", ".json")}
     write_database(Path(summary.store_path), tables)
-    doc = {"run": tables["runs"].to_dict(orient="records")[0],
-           "results": [dict(r.result.to_dict(), task=r.task.index, cached=r.cached) for r in summary.records
-                       if r.ok],
-           "failures": [dict(r.error or {}, task=r.task.index, sample=r.task.sample) for r in summary.failures],
-           "skipped": [s.__dict__ for s in summary.skipped],
-           "comparisons": [dict(c.to_dict(), id=cid) for cid, c in summary.comparisons],
-           "claims": [c.to_dict() for c in summary.claims]}
-    from ..core.result import jsonable
-
-    summary.exports = write_exports(out / "exports", tables, jsonable(doc))
+    _prune(out, KEEP_RUNS, summary.run_id)
 
 
 def run_file(path_or_config, out, jobs=None, scheduler=None, use_cache=True, quiet=True) -> RunSummary:
-    return run(load_pipeline(path_or_config), out, jobs=jobs, scheduler=scheduler, use_cache=use_cache,
-               quiet=quiet)
+    return run(load_pipeline(path_or_config, exclude=(Path(out).resolve(),)), out, jobs=jobs, scheduler=scheduler,
+               use_cache=use_cache, quiet=quiet)

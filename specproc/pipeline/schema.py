@@ -26,6 +26,9 @@ class MeasurementSpec(BaseModel):
 
     ``files`` are globs relative to the pipeline's ``root``; ``sample`` may use ``{stem}``,
     ``{name}`` or ``{parent}`` of each matched path to name samples from file names.
+    ``metadata`` sets measurement metadata (e.g. ``{temperature_K: 300}``): applied to the
+    measurement before processing and to the result's ``meta`` (so claims can select on it).
+    ``optional: true`` makes "no file matches" a skip instead of a failure.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -36,6 +39,14 @@ class MeasurementSpec(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     reader: str | None = None
     reader_options: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    optional: bool = False
+
+    @field_validator("sample")
+    @classmethod
+    def _sample_placeholders(cls, v: str) -> str:
+        sample_fields(v)
+        return v
 
     @field_validator("files")
     @classmethod
@@ -86,6 +97,7 @@ class Task:
     params: dict                 # validated, canonical (JSON-able) parameters
     reader: str | None = None
     reader_options: dict = field(default_factory=dict)
+    metadata: dict = field(default_factory=dict)   # YAML metadata overrides (JSON-able)
     sha256: str = ""
     key: str = ""                # cache key
 
@@ -101,6 +113,7 @@ class Skipped:
     files: str
     reason: str
     line: int | None = None
+    error: bool = False          # True: counts as a failure (exit code 1), e.g. no file matched
 
 
 @dataclass
@@ -114,6 +127,7 @@ class Pipeline:
     skipped: list[Skipped]
     text: str = ""
     lines: dict = field(default_factory=dict)
+    excluded: list = field(default_factory=list)   # matched paths left out (inside output folders)
 
     @property
     def name(self) -> str:
@@ -160,11 +174,66 @@ def _errors_to_message(exc: ValidationError, lines: dict, prefix: tuple = ()) ->
     return "; ".join(msgs), first
 
 
+#: Limits on a pipeline document, checked on the composed node graph *before* any Python object
+#: is built: an alias bomb (nested anchors, "billion laughs") is refused in milliseconds instead
+#: of expanding to gigabytes. A real pipeline of 1,000 measurements is ~30,000 nodes.
+MAX_YAML_BYTES = 4 << 20
+MAX_YAML_NODES = 500_000        # nodes after expanding every alias
+MAX_YAML_ALIASES = 10_000
+MAX_YAML_DEPTH = 64
+
+
+def _check_node_budget(node, where: str) -> None:
+    """Raise ParameterError when the document expands beyond the limits (or aliases itself)."""
+    sizes: dict[int, int] = {}
+    depths: dict[int, int] = {}
+    active: set[int] = set()
+    aliases = 0
+    # iterative post-order walk over the node DAG, memoised by node identity (aliases share nodes)
+    stack = [(node, False)]
+    while stack:
+        n, done = stack.pop()
+        nid = id(n)
+        if done:
+            kids = _children(n)
+            sizes[nid] = 1 + sum(sizes[id(c)] for c in kids)
+            depths[nid] = 1 + max((depths[id(c)] for c in kids), default=0)
+            active.discard(nid)
+            if sizes[nid] > MAX_YAML_NODES:
+                raise ParameterError(f"pipeline document too large once aliases are expanded (more than "
+                                     f"{MAX_YAML_NODES:,} nodes; alias bomb?)", where)
+            if depths[nid] > MAX_YAML_DEPTH:
+                raise ParameterError(f"pipeline document nested deeper than {MAX_YAML_DEPTH} levels", where)
+            continue
+        if nid in sizes:
+            aliases += 1
+            if aliases > MAX_YAML_ALIASES:
+                raise ParameterError(f"pipeline document uses more than {MAX_YAML_ALIASES:,} aliases", where)
+            continue
+        if nid in active:
+            raise ParameterError("pipeline document contains a recursive alias", where)
+        active.add(nid)
+        stack.append((n, True))
+        stack.extend((c, False) for c in _children(n))
+
+
+def _children(n) -> list:
+    if isinstance(n, yaml.MappingNode):
+        return [x for kv in n.value for x in kv]
+    if isinstance(n, yaml.SequenceNode):
+        return list(n.value)
+    return []
+
+
 def _read_yaml(text: str, where: str) -> tuple[Any, dict]:
+    if len(text) > MAX_YAML_BYTES:
+        raise ParameterError(f"pipeline file larger than {MAX_YAML_BYTES >> 20} MiB", where)
     try:
         loader = yaml.SafeLoader(text)
         try:
             node = loader.get_single_node()
+            if node is not None:
+                _check_node_budget(node, where)
             data = loader.construct_document(node) if node is not None else None
         finally:
             loader.dispose()
@@ -172,6 +241,8 @@ def _read_yaml(text: str, where: str) -> tuple[Any, dict]:
         mark = getattr(exc, "problem_mark", None)
         at = f"{where}:{mark.line + 1}" if mark else where
         raise ParameterError(f"invalid YAML: {getattr(exc, 'problem', None) or exc}", at) from None
+    except RecursionError:
+        raise ParameterError(f"invalid YAML: nested deeper than {MAX_YAML_DEPTH} levels", where) from None
     return data, (_line_map(node) if node is not None else {})
 
 
@@ -180,13 +251,74 @@ def _has_glob(p: str) -> bool:
     return any(c in p for c in "*?[")
 
 
-def expand_files(root: Path, pattern: str) -> list[Path]:
-    """Paths matching ``pattern`` (relative to ``root`` unless absolute), sorted; ``**`` recurses."""
+#: Marker file in every specproc output folder: globs never match files below such a folder,
+#: so a pipeline never reads its own (or another run's) exports as data.
+OUTPUT_MARKER = ".specproc-output"
+
+
+def _in_output_folder(p: Path, root: Path, exclude: tuple[Path, ...], seen: dict) -> bool:
+    # markers are looked for from the file up to the data root (an output folder *containing*
+    # the data root is harmless); the run's own --out is excluded wherever it is
+    if any(e == p or e in p.parents for e in exclude):
+        return True
+    for anc in (p, *p.parents):
+        if anc != root and root not in anc.parents:
+            break
+        hit = seen.get(anc)
+        if hit is None:
+            hit = seen[anc] = (anc / OUTPUT_MARKER).is_file()
+        if hit:
+            return True
+    return False
+
+
+def expand_files(root: Path, pattern: str, exclude: tuple[Path, ...] = (), excluded: list | None = None
+                 ) -> list[Path]:
+    """Paths matching ``pattern`` (relative to ``root`` unless absolute), sorted; ``**`` recurses.
+
+    Paths inside ``exclude`` folders or inside any specproc output folder are left out (and
+    appended to ``excluded`` when given).
+    """
     pat = os.path.expanduser(pattern)
     full = pat if os.path.isabs(pat) else str(root / pat)
     if not _has_glob(full):
-        return [Path(full)] if os.path.exists(full) else []
-    return [Path(p) for p in sorted(glob.glob(full, recursive=True))]
+        found = [Path(full)] if os.path.exists(full) else []
+    else:
+        found = [Path(p) for p in sorted(glob.glob(full, recursive=True))]
+    seen: dict = {}
+    exclude = tuple(Path(e).resolve() for e in exclude)
+    root = Path(root).resolve()
+    keep = []
+    for p in found:
+        if _in_output_folder(p.resolve(), root, exclude, seen):
+            if excluded is not None:
+                excluded.append(p.resolve())
+        else:
+            keep.append(p)
+    return keep
+
+
+_SAMPLE_FIELDS = ("stem", "name", "parent")
+
+
+def sample_fields(template: str) -> list[str]:
+    """Placeholders of a ``sample`` template; only ``{stem}``, ``{name}``, ``{parent}`` (no
+    attribute access, indexing or format specs), so formatting can never fail or reach objects."""
+    import string
+
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise ValueError(f"bad placeholder in sample {template!r}: {exc}") from None
+    out = []
+    for _, fname, spec, conv in parsed:
+        if fname is None:
+            continue
+        if fname not in _SAMPLE_FIELDS or spec or conv:
+            raise ValueError(f"bad placeholder {{{fname}{'!' + conv if conv else ''}{':' + spec if spec else ''}}} "
+                             f"in sample {template!r}; use {{stem}}, {{name}} or {{parent}}")
+        out.append(fname)
+    return out
 
 
 def canonical_json(obj: Any) -> str:
@@ -202,15 +334,22 @@ def _processor_params(name: str, params: dict, lines: dict, loc: tuple, where: s
     from .. import plugins
     from ..core.errors import PluginError
 
+    import difflib
+
     avail = plugins.available("processors")
     if name not in avail:
         tech = name.split(".", 1)[0]
         same = sorted(n for n in avail if n.split(".", 1)[0] == tech)
+        line = _lookup_line(lines, loc + ("processor",))
+        at = f"{where}:{line}" if line else where
+        close = difflib.get_close_matches(name, list(avail), n=3, cutoff=0.6)
+        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
         if same:  # the technique exists, so this is a typo: say so with the line
-            line = _lookup_line(lines, loc + ("processor",))
-            raise ParameterError(f"unknown processor {name!r}; {tech} processors: {', '.join(same)}",
-                                 f"{where}:{line}" if line else where)
-        return None
+            raise ParameterError(f"unknown processor {name!r}{hint} ({tech} processors: {', '.join(same)})", at)
+        if tech not in plugins.available("techniques"):  # not even a known technique: a typo too
+            known = ", ".join(sorted(avail)) or "none"
+            raise ParameterError(f"unknown processor {name!r}{hint} (registered processors: {known})", at)
+        return None  # a declared technique without this processor installed: skipped, claims say no data
     try:
         proc = plugins.get("processors", name)
     except PluginError as exc:  # declared but broken (e.g. optional dependency missing): skip, say why
@@ -224,7 +363,8 @@ def _processor_params(name: str, params: dict, lines: dict, loc: tuple, where: s
     return validated.model_dump(mode="json")
 
 
-def load_pipeline(source: str | Path | dict | PipelineConfig, base_dir: str | Path | None = None) -> Pipeline:
+def load_pipeline(source: str | Path | dict | PipelineConfig, base_dir: str | Path | None = None,
+                  exclude: tuple = ()) -> Pipeline:
     """Load and validate a pipeline.
 
     Parameters
@@ -232,6 +372,9 @@ def load_pipeline(source: str | Path | dict | PipelineConfig, base_dir: str | Pa
     source : path to a YAML file, YAML text is not accepted; a dict or a PipelineConfig
         The pipeline. Relative ``root`` and file globs are resolved against the YAML's
         folder (or ``base_dir`` / the working directory for dicts).
+    exclude : tuple of paths
+        Folders whose files globs never match (the run's output folder); folders holding a
+        specproc output marker are always excluded.
 
     Returns
     -------
@@ -252,6 +395,8 @@ def load_pipeline(source: str | Path | dict | PipelineConfig, base_dir: str | Pa
             if not path.is_file():
                 raise ParameterError("pipeline file not found", path)
             try:
+                if path.stat().st_size > MAX_YAML_BYTES:
+                    raise ParameterError(f"pipeline file larger than {MAX_YAML_BYTES >> 20} MiB", path)
                 text = path.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError) as exc:
                 raise ParameterError(f"cannot read pipeline: {exc}", path) from None
@@ -269,7 +414,7 @@ def load_pipeline(source: str | Path | dict | PipelineConfig, base_dir: str | Pa
     base = path.parent if path is not None else Path(base_dir or os.getcwd())
     root = (base / os.path.expanduser(cfg.root)).resolve()
 
-    tasks, skipped = [], []
+    tasks, skipped, excluded = [], [], []
     for i, m in enumerate(cfg.measurements):
         loc = ("measurements", i)
         params = _processor_params(m.processor, m.params, lines, loc, where)
@@ -278,19 +423,20 @@ def load_pipeline(source: str | Path | dict | PipelineConfig, base_dir: str | Pa
             skipped.append(Skipped(i, m.sample, m.technique, m.processor, ", ".join(m.patterns), reason,
                                    _lookup_line(lines, loc)))
             continue
-        found = [p for pat in m.patterns for p in expand_files(root, pat)]
+        found = [p for pat in m.patterns for p in expand_files(root, pat, exclude, excluded)]
         if not found:
             skipped.append(Skipped(i, m.sample, m.technique, m.processor, ", ".join(m.patterns),
                                    f"no file matches {', '.join(m.patterns)} under {root}",
-                                   _lookup_line(lines, loc)))
+                                   _lookup_line(lines, loc), error=not m.optional))
             continue
+        try:
+            metadata = json.loads(canonical_json(m.metadata))
+        except (TypeError, ValueError) as exc:
+            line = _lookup_line(lines, loc + ("metadata",))
+            raise ParameterError(f"metadata must be plain values: {exc}", f"{where}:{line}" if line else where) \
+                from None
         for p in dict.fromkeys(found):
-            try:
-                sample = m.sample.format(stem=p.stem, name=p.name, parent=p.parent.name)
-            except (KeyError, IndexError, ValueError) as exc:
-                line = _lookup_line(lines, loc + ("sample",))
-                raise ParameterError(f"bad placeholder in sample {m.sample!r}: {exc}",
-                                     f"{where}:{line}" if line else where) from None
+            sample = m.sample.format(stem=p.stem, name=p.name, parent=p.parent.name)  # fields checked
             tasks.append(Task(len(tasks), i, sample, m.technique, str(p.resolve()), m.processor, params,
-                              m.reader, dict(m.reader_options)))
-    return Pipeline(cfg, path.resolve() if path else None, root, tasks, skipped, text, lines)
+                              m.reader, dict(m.reader_options), metadata))
+    return Pipeline(cfg, path.resolve() if path else None, root, tasks, skipped, text, lines, excluded)

@@ -40,6 +40,10 @@ class FakeReader(Reader):
             d = json.loads(Path(path).read_text())
         except Exception as exc:
             raise ReaderError(f"not a fake file: {exc}", path) from None
+        if d.get("sleep"):  # slow files for fault-injection tests (kill -9 while running)
+            import time
+
+            time.sleep(float(d["sleep"]))
         rng = np.random.default_rng(d.get("seed", 0))
         x = np.linspace(-10, 10, 801)
         y = np.exp(-0.5 * ((x - d["center"]) / d.get("width", 1.0)) ** 2) + rng.normal(0, d.get("noise", 0.01), x.size)
@@ -87,22 +91,41 @@ fake_technique = types.SimpleNamespace(
     TITLE="Fake technique", report_section=lambda results: default_section("fake", "Fake technique", results,
                                                                           "Synthetic Gaussian peaks."))
 
+#: "ghost" is a declared technique without any processor (like a technique whose optional
+#: dependencies are missing): its pipeline entries are skipped and its claims read "no data".
 FAKES = {"readers": {"fake": FakeReader()}, "processors": {"fake.fit": FakeFit()},
-         "techniques": {"fake": fake_technique}}
+         "techniques": {"fake": fake_technique, "ghost": types.SimpleNamespace(TITLE="Ghost")}}
 
 
-@pytest.fixture
-def fake_plugins(monkeypatch):
-    orig = plugins._discover
-
+def _fake_discover(orig):
     def discover(kind):
         out = dict(orig(kind))
         for name, obj in FAKES.get(kind, {}).items():
             out[name] = plugins.PluginInfo(name, kind, f"tests:{name}", "tests", "0", None, obj)
         return out
 
-    monkeypatch.setattr(plugins, "_discover", discover)
+    return discover
+
+
+def install_fakes() -> None:
+    """Register the fakes for the rest of this process (used by the subprocess CLI helper)."""
+    plugins._discover = _fake_discover(plugins._discover)
+
+
+@pytest.fixture
+def fake_plugins(monkeypatch):
+    monkeypatch.setattr(plugins, "_discover", _fake_discover(plugins._discover))
     yield FAKES
+
+
+#: hidden files every output folder keeps on purpose: the glob-exclusion marker and the run lock
+KEPT = {".specproc-output", ".specproc.lock"}
+
+
+def leftovers(out: Path) -> list[str]:
+    """Temporary files, partial run folders and WALs left in an output folder."""
+    return sorted(str(p.relative_to(out)) for p in out.rglob("*")
+                  if (p.name.startswith(".") and p.name not in KEPT) or p.suffix in (".tmp", ".wal"))
 
 
 def write_fake(path: Path, center: float, width: float = 1.0, noise: float = 0.01, seed: int = 0, **kw) -> Path:
@@ -129,7 +152,7 @@ measurements:
     files: ["B/*.fk"]
     processor: fake.fit
     params: {species: [X]}
-  - {sample: C, technique: ftir, files: "ftir/*.spa", processor: ftir.analyse}
+  - {sample: C, technique: ghost, files: "ghost/*.spa", processor: ghost.analyse}
 comparisons:
   - id: shift
     quantity: {technique: fake, name: peak.center_x}
@@ -151,9 +174,9 @@ claims:
     checks:
       - {quantity: {technique: fake, name: phase(X).present}, compare: {sample: B}, rule: present}
       - {quantity: {technique: fake, name: phase(X).present}, compare: {sample: A}, rule: absent, missing: absent}
-  - id: ftir_claim
-    text: "FTIR red-shift"
-    quantity: {technique: ftir, name: BH.center_cm1}
+  - id: ghost_claim
+    text: "ghost red-shift"
+    quantity: {technique: ghost, name: BH.center_cm1}
     compare: {sample: C, reference: A, op: difference}
     rule: "< 0"
 """

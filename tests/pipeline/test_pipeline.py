@@ -11,6 +11,8 @@ from specproc.core.errors import ParameterError
 from specproc.pipeline import load_pipeline, run_pipeline
 from specproc.pipeline.store import SCHEMA, read_table
 
+from conftest import leftovers
+
 FWHM = 2.0 * np.sqrt(2.0 * np.log(2.0))
 
 
@@ -33,7 +35,7 @@ def test_run_recovers_truth_and_writes_everything(fake_plugins, fake_study, tmp_
     assert len(s.records) == 4 and len(s.results) == 3 and len(s.failures) == 1
     assert s.failures[0].task.path.endswith("broken.fk") and "not a fake file" in s.failures[0].error["error"]
     assert s.exit_code == 1
-    assert [k.reason for k in s.skipped] == ["no processor 'ftir.analyse' registered"]
+    assert [k.reason for k in s.skipped] == ["no processor 'ghost.analyse' registered"]
     # known truth: A centre 1.0 (two repeats), B centre 2.5 with sigma 1.5
     for r in s.results:
         c = r.quantities["peak.center_x"]
@@ -47,12 +49,12 @@ def test_run_recovers_truth_and_writes_everything(fake_plugins, fake_study, tmp_
 
     verdicts = {c.id: c.verdict for c in s.claims}
     assert verdicts == {"shift_gt_1": "supported", "broader": "supported", "x_in_b_not_a": "supported",
-                        "ftir_claim": "no data"}
+                        "ghost_claim": "no data"}
     shift = next(c for c in s.claims if c.id == "shift_gt_1")
     assert shift.value == pytest.approx(1.5, abs=0.02) and shift.unit == "mm"
     assert set(shift.sources) == {str((data / n).resolve()) for n in ("A/a1.fk", "A/a2.fk", "B/b1.fk")}
-    ftir = next(c for c in s.claims if c.id == "ftir_claim")
-    assert "no processor registered" in ftir.reason
+    ghost = next(c for c in s.claims if c.id == "ghost_claim")
+    assert "no processor registered" in ghost.reason
 
     # outputs
     assert Path(s.report_path) == out / "report.html" and Path(s.report_path).stat().st_size > 10_000
@@ -71,8 +73,7 @@ def test_run_recovers_truth_and_writes_everything(fake_plugins, fake_study, tmp_
     assert "shift" in set(comps.id)
     for name in ("quantities.csv", "claims.parquet", "results.json", "measurements.csv", "failures.parquet"):
         assert (out / "exports" / name).stat().st_size > 0
-    leftovers = [p.name for p in out.rglob("*") if p.name.startswith(".") or p.suffix in (".tmp", ".wal")]
-    assert leftovers == []
+    assert leftovers(out) == []
 
 
 def test_cache_reuse_and_invalidation(fake_plugins, fake_study, tmp_path):
@@ -194,7 +195,7 @@ def test_store_write_is_atomic(fake_plugins, fake_study, tmp_path, monkeypatch):
     assert db.stat().st_size == size
     runs = read_table(db, "runs")
     assert list(runs.run_id) == [first.run_id]
-    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
+    assert leftovers(out) == []
 
 
 @pytest.mark.slow
@@ -234,7 +235,7 @@ def test_dask_worker_processes_match_local_run_on_sample_data(tmp_path):
     yml.write_text(f"name: dask check\nroot: {repo / 'sample_data'}\nmeasurements:\n" + "".join(
         f"  - {{sample: {f.parent.name.rsplit('_', 1)[0]}, technique: nmr, files: nmr/{f.parent.name}/1, "
         "processor: nmr.deconvolve, params: {peaks: {H: 1.0}, processing: {apodization: none}}}\n" for f in files)
-        + "claims:\n  - {id: n, text: narrower, quantity: {technique: nmr, nucleus: 1H, name: H.fwhm_ppm},\n"
+        + "claims:\n  - {id: n, text: narrower, quantity: {technique: nmr, meta: {nucleus: 1H}, name: H.fwhm_ppm},\n"
           "     compare: {sample: LiBH4-70LiNBH, reference: LiBH4, op: difference}, rule: '< 0'}\n")
     local = run_pipeline(yml, tmp_path / "local", jobs=1)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cl:

@@ -34,7 +34,7 @@ def _result(sample, technique="nmr", center=-44.3, title=None):
 
 
 CLAIMS = [{"id": "bh4_shift", "text": f"shift {EVIL}", "rule": "> 1.0", "unit": "ppm",
-           "quantity": {"technique": "nmr", "nucleus": "11B", "name": "BH4.center_ppm"},
+           "quantity": {"technique": "nmr", "meta": {"nucleus": "11B"}, "name": "BH4.center_ppm"},
            "compare": {"sample": EVIL, "reference": "LiBH4", "op": "difference"}},
           {"id": "ftir", "text": "FTIR red shift", "rule": "< 0",
            "quantity": {"technique": "ftir", "name": "BH.center_cm1"},
