@@ -200,3 +200,28 @@ class TestAnalyseMapContract(ProcessorContract):
 
     def make_input(self):
         return sp.read(SAMPLE / "Li_vs_LiBH4.gwy")
+
+
+def test_pipeline_afm_claims_get_verdicts_from_sample_data():
+    """The pipeline's AFM measurements run on sample_data and both AFM claims are supported."""
+    from specproc import plugins
+    from specproc.evidence import evaluate_claims
+    from specproc.pipeline.schema import load_pipeline
+
+    pipe = load_pipeline(Path(__file__).resolve().parents[2] / "pipelines" / "libh4_linbh.yaml")
+    tasks = [t for t in pipe.tasks if t.technique == "afm"]
+    assert len(tasks) == 3
+    results = []
+    for t in tasks:
+        m = sp.read(t.path)
+        m.attrs["sample"] = t.sample
+        results.append(plugins.get("processors", t.processor)(m, t.params))
+    claims = [c for c in pipe.config.claims if c.id.startswith("afm_")]
+    out = {o.claim_id if hasattr(o, "claim_id") else o.id: o for o in evaluate_claims(claims, results)}
+    truth = json.loads((SAMPLE / "truth.json").read_text())
+    ratio = out["afm_modulus_ratio"]
+    assert ratio.verdict == "supported", ratio
+    assert ratio.value == pytest.approx(truth["modulus_ratio"], rel=0.01)
+    prot = out["afm_protrusions"]
+    assert prot.verdict == "supported", prot
+    assert prot.value == pytest.approx(truth["samples"]["LiBH4"]["protrusions"]["density_per_um2"], rel=1e-9)
