@@ -45,7 +45,7 @@ class Comparison:
     sample_stderr: float | None = None
     reference_value: float | None = None
     reference_stderr: float | None = None
-    nucleus: str | None = None
+    selector: dict = field(default_factory=dict)   # what else selected the results: {"meta": {...}, "processor"}
     sources: list[str] = field(default_factory=list)
     reason: str = ""
 
@@ -63,15 +63,16 @@ def _num(v: Any) -> float | None:
     return finite_or_none(v)
 
 
+def _ref(ref):
+    """A :class:`~specproc.evidence.QuantityRef` (dicts are validated into one)."""
+    from .claims import QuantityRef
+
+    return ref if isinstance(ref, QuantityRef) else QuantityRef.model_validate(ref)
+
+
 def _matches(result, ref) -> bool:
-    if getattr(result, "technique", None) != ref.technique:
-        return False
-    if ref.processor and result.processor != ref.processor:
-        return False
-    meta = getattr(result, "meta", {}) or {}
-    if ref.nucleus and str(meta.get("nucleus", "")) != ref.nucleus:
-        return False
-    return all(str(meta.get(k)) == str(v) for k, v in (ref.meta or {}).items())
+    # generic selection: technique, processor and any Result.meta key (QuantityRef.matches)
+    return _ref(ref).matches(result)
 
 
 def select_values(results: list, ref, sample: str, missing: str = "no data") -> Selected:
@@ -88,8 +89,9 @@ def select_values(results: list, ref, sample: str, missing: str = "no data") -> 
         quantity: no data (default), or absent (value 0 — for presence quantities that a
         processor only reports for species it found).
     """
-    cands = [r for r in results if _matches(r, ref) and str(r.sample) == str(sample)]
-    what = f"{ref.technique}{' ' + ref.nucleus if ref.nucleus else ''}"
+    ref = _ref(ref)
+    cands = [r for r in results if ref.matches(r) and str(r.sample) == str(sample)]
+    what = ref.describe()
     if not cands:
         return Selected(None, None, reason=f"no {what} results for sample {sample!r}")
     hits = [r for r in cands if ref.name in r.quantities]
@@ -241,11 +243,12 @@ def compare_selected(results: list, ref, sample: str, reference: str | None = No
     """
     if op not in OPS:
         raise ValueError(f"unknown comparison op {op!r}; one of {sorted(OPS)}")
+    ref = _ref(ref)
     a = select_values(results, ref, sample, missing)
     b = select_values(results, ref, reference, missing) if reference is not None and op not in (
         "value", "presence") else None
     out = Comparison(op, ref.technique, ref.name, sample, reference, None, None, "",
-                     sample_value=a.value, sample_stderr=a.stderr, nucleus=ref.nucleus,
+                     sample_value=a.value, sample_stderr=a.stderr, selector=ref.selector,
                      sources=list(dict.fromkeys(a.sources + (b.sources if b else []))))
     if b is not None:
         out.reference_value, out.reference_stderr = b.value, b.stderr

@@ -121,10 +121,7 @@ def run_tables(summary, report_path: str | None = None) -> dict:
                                      processor=s.processor, file=s.files, error_type="Skipped", error=s.reason))
 
     def comp_row(cid, i, c):
-        sel = getattr(c, "selector", None)
-        if sel is None:  # older Comparison objects: the metadata they were selected on
-            sel = {k: v for k, v in (("meta", getattr(c, "meta", None)), ("nucleus", getattr(c, "nucleus", None)))
-                   if v}
+        sel = getattr(c, "selector", None) or {}
         return dict(run_id=rid, id=cid, check_index=i, op=c.op, technique=c.technique, selector=_js(sel or {}),
                     quantity=c.quantity, sample=c.sample, reference=c.reference, value=_num(c.value),
                     stderr=_num(c.stderr), unit=c.unit, sample_value=_num(c.sample_value),
