@@ -11,7 +11,7 @@ structure than bands of solids, which is how they are recognised:
   spectrum's second derivative (Savitzky-Golay, window 2.5x resolution) in a window around each
   band: second derivatives suppress the broad sample bands underneath. The band is *recognised* when the
   template amplitude is > 3 standard errors and > 3 noise SDs; the range where the scaled template
-  exceeds 0.2 noise SD (at least where it exceeds 5 % of its maximum, at most 0.2 %) is masked.
+  exceeds half a noise SD (at least where it exceeds 5 % of its maximum, at most 0.5 %) is masked.
 * **Water vapour** (lines in 1300-2050 and 3450-4000 cm-1): narrow lines (FWHM <= 3x resolution,
   after removing the broad signal with a Savitzky-Golay filter of 6x resolution) found by the
   shared peak picker at 5 noise SDs, positive or negative; recognised when at least 5 are found;
@@ -155,7 +155,7 @@ def recognise(x, y, resolution: float | None = None, noise: float | None = None)
         best = max(cands, key=lambda c: c["significance"])
         amp = best["amplitude"]
         if best["significance"] > 3 and abs(amp) > 3 * noise:
-            rel = max(0.002, min(0.05, 0.2 * noise / abs(amp)))
+            rel = max(0.005, min(0.05, 0.5 * noise / abs(amp)))
             on = best["template"] >= rel
             xs = best["template_x"]
             lo, hi = float(xs[on].min()), float(xs[on].max())

@@ -59,12 +59,19 @@ def prepare(m, region=None, baseline="linear", baseline_params=None, atmosphere=
         atm = Atmosphere()
     else:
         atm = recognise(x, a_ok, res)
-        if atmosphere == "mask":
-            have = {r[2] for r in atm.regions}
-            for lo, hi, lab in known_regions(res or 4.0):
-                if lab not in have:
-                    atm.regions.append((lo, hi, lab))
-                    atm.notes.append(f"atmospheric {lab} region {lo:.0f}-{hi:.0f} cm-1 masked (atmosphere='mask')")
+        have = {r[2] for r in atm.regions}
+        for lo, hi, lab in known_regions(res or 4.0):
+            if lab in have:
+                continue
+            # a saturated run inside a CO2 range is CO2 that absorbed everything: its template cannot
+            # be matched, but its unsaturated flanks must not become sample bands either
+            core = 0.5 * (lo + hi)
+            if any(rlo <= core + 15 and rhi >= core - 15 for rlo, rhi in runs):
+                atm.regions.append((lo, hi, lab))
+                atm.notes.append(f"atmospheric {lab} saturated: {lo:.0f}-{hi:.0f} cm-1 masked")
+            elif atmosphere == "mask":
+                atm.regions.append((lo, hi, lab))
+                atm.notes.append(f"atmospheric {lab} region {lo:.0f}-{hi:.0f} cm-1 masked (atmosphere='mask')")
     amask = atm.mask(x)
     if region is not None:
         lo, hi = sorted(float(v) for v in region)
@@ -303,8 +310,9 @@ def make_result(m, prep: Prepared, spec, values: dict, stderr: dict, stats: dict
         hs = ok(hs, "amplitude") if ok(hs, "sigma") is not None else None
         span = float(x.max() - x.min())
         narrow = any(b.endswith("sigma") for b in own) and fw < 2 * (prep.resolution or 1.0)
-        weak = ars is not None and ar < 3 * ars
-        if any(b.endswith("amplitude") for b in own) or narrow or weak or h < 3 * prep.noise:
+        if ars is not None and ar < 3 * ars:
+            warns.append(f"band {p.name!r}: area within 3 standard errors of 0 (overlap or region edge)")
+        if any(b.endswith("amplitude") for b in own) or narrow or h < 3 * prep.noise:
             # no band there (intensity 0, a noise spike narrower than the instrument line, or an area
             # within 3 standard errors of 0): its position and width mean nothing
             cs = fws = hs = None
