@@ -342,6 +342,7 @@ class VamasReader(Reader):
             "level_variable": var_labels[ivar] if ivar is not None else None,
             "levels_from": sorted(kinds)[0] if len(kinds) == 1 else "occurrence",
             "sputter_rate_nm_s": rate, "experiment_mode": exp_mode, "scan_mode": scan_mode,
+            "etch_time_s": [None if not np.isfinite(v) else float(v) for v in etch],
         }
         date = None
         md = first["meta"]

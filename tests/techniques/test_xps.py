@@ -302,3 +302,15 @@ def test_report_section(sample_results):
     assert len(sec.tables) == 3
     spec = next(p for p in sec.plots if p["kind"] == "spectrum")
     assert {"data", "fit", "component", "baseline"} <= {s["role"] for s in spec["series"]}
+
+
+def test_netcdf_round_trip(tmp_path, sample_results):
+    m = sample_results["Li_vs_LiBH4-70LiNBH.vms"][0]
+    sp.save(m, tmp_path / "p.nc")
+    m2 = sp.read(tmp_path / "p.nc")
+    reg = sp.xps.region(m2, "N 1s")
+    ref = sp.xps.region(m, "N 1s")
+    assert np.allclose(reg.binding_energy.values, ref.binding_energy.values)
+    assert np.array_equal(reg.values, ref.values)
+    assert np.allclose(reg.etch_time.values, m.etch_time.values)
+    assert sp.xps.charge_shift(m2)["shift"] == pytest.approx(-1.3, abs=0.02)

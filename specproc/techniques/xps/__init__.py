@@ -40,8 +40,9 @@ def region(m, name):
     import numpy as np
     import xarray as xr
 
-    from .fitting import region_data
+    from .fitting import check_xps, region_data
 
+    m = check_xps(m)
     x, Y = region_data(m, name)
     return xr.DataArray(Y, dims=("level", "binding_energy"),
                         coords={"level": m.coords["level"].values, "binding_energy": ("binding_energy", x,
@@ -53,10 +54,10 @@ def region(m, name):
 
 def charge_shift(m, ref="C 1s=284.8", model=None, **kwargs):
     """Charge shift (eV) from a reference line; see :func:`specproc.techniques.xps.fitting.charge_reference`."""
-    from .fitting import charge_reference, parse_charge_ref
+    from .fitting import charge_reference, check_xps, parse_charge_ref
     from .model import parse_template
 
-    return charge_reference(m, parse_charge_ref(ref), parse_template(model), **kwargs)
+    return charge_reference(check_xps(m), parse_charge_ref(ref), parse_template(model), **kwargs)
 
 
 def add_cli(subparsers):

@@ -59,7 +59,7 @@ def fit_profile(m, model=None, *, charge_ref="C 1s=284.8", charge_shift=None, ba
         Montecarlo refits every level ``n_mc`` times with resampled residuals (batch engine).
     """
     src = m.attrs.get("provenance", {}).get("source")
-    check_xps(m, src)
+    m = check_xps(m, src)
     acq = m.attrs.get("acquisition", {})
     template = parse_template(model)
     file_regions = regions_of(m)
@@ -375,7 +375,7 @@ def fit_region(m, region: str, components=None, *, level: int = 0, charge_shift:
     from .model import area_expression, compile_region
 
     src = m.attrs.get("provenance", {}).get("source")
-    check_xps(m, src)
+    m = check_xps(m, src)
     if not 0 <= level < m.sizes["level"]:
         raise ParameterError(f"level {level} out of range (0..{m.sizes['level'] - 1})", src)
     x, Y = region_data(m, region)

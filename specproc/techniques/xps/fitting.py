@@ -24,12 +24,32 @@ def check_xps(m, where=None):
     from ...core.measurement import check_measurement
 
     check_measurement(m, "xps")
-    if "region" not in m.coords or "binding_energy" not in m.coords:
-        raise ParameterError("XPS measurement lacks the 'region' / 'binding_energy' channel coordinates "
-                             "(read it with specproc.read)", where)
-    if m.dims[0] != "level":
+    if m.dims != ("level", "channel"):
         raise ParameterError(f"XPS measurement dims must be ('level', 'channel'), got {m.dims}", where)
+    if "region" not in m.coords or "binding_energy" not in m.coords:
+        m = _restore_coords(m, where)
     return m
+
+
+def _restore_coords(m, where):
+    """Rebuild the channel labels from ``acquisition["regions"]`` (a store that kept only dim coords)."""
+    acq = m.attrs.get("acquisition", {})
+    regs = acq.get("regions") or []
+    try:
+        names = np.concatenate([np.full(int(r["n"]), str(r["name"]), dtype=object) for r in regs])
+        be = np.concatenate([float(r["be_start_eV"]) + float(r["be_step_eV"] or 0.0) * np.arange(int(r["n"]))
+                             for r in regs])
+    except (KeyError, TypeError, ValueError):
+        names, be = np.array([]), np.array([])
+    if names.size != m.sizes["channel"]:
+        raise ParameterError("XPS measurement lacks the 'region' / 'binding_energy' channel coordinates and its "
+                             "acquisition record cannot rebuild them (read the file with specproc.read)", where)
+    etch = acq.get("etch_time_s")
+    coords = {"region": ("channel", names.astype(str), {"units": ""}),
+              "binding_energy": ("channel", be, {"units": "eV"})}
+    if etch is not None and len(etch) == m.sizes["level"] and "etch_time" not in m.coords:
+        coords["etch_time"] = ("level", np.array([np.nan if v is None else v for v in etch], float), {"units": "s"})
+    return m.assign_coords(**coords)
 
 
 def regions_of(m) -> list[str]:
