@@ -102,14 +102,21 @@ def _lmfit_model(kind):
 
 # ------------------------------------------------------------------ preprocessing
 def _baseline(d, F, nb):
-    """Straight line fitted to the first ``nb`` points of every curve: (fitted line on all points, noise SD)."""
+    """Straight line fitted to the first ``nb`` points of every curve.
+
+    Returns the baseline-corrected force ``F - line`` (all points) and the residual SD (noise)."""
     db, Fb = d[..., :nb], F[..., :nb]
     dm, Fm = db.mean(-1, keepdims=True), Fb.mean(-1, keepdims=True)
-    var = ((db - dm) ** 2).sum(-1, keepdims=True)
-    slope = np.where(var > 0, ((db - dm) * (Fb - Fm)).sum(-1, keepdims=True) / np.where(var > 0, var, 1), 0.0)
-    line = Fm + slope * (d - dm)
-    resid = Fb - line[..., :nb]
-    return line, resid.std(-1, ddof=2)
+    dc = db - dm
+    var = np.einsum("...i,...i->...", dc, dc)[..., None]
+    cov = np.einsum("...i,...i->...", dc, Fb - Fm)[..., None]
+    slope = np.where(var > 0, cov / np.where(var > 0, var, 1), 0.0)
+    resid = Fb - Fm - slope * dc
+    Fc = d - dm
+    Fc *= -slope
+    Fc += F
+    Fc -= Fm
+    return Fc, resid.std(-1, ddof=2)
 
 
 def _contact_index(Fc, thr):
@@ -213,7 +220,10 @@ def fit_force_map(height_m, force_N, model: str = "hertz-paraboloid", tip_radius
         raise ParameterError("spring_constant_N_per_m must be > 0")
 
     masked = ~(np.isfinite(H).all(-1) & np.isfinite(F).all(-1))
-    Hs, Fs = np.where(masked[..., None], 0.0, H), np.where(masked[..., None], 0.0, F)
+    if masked.any():
+        Hs, Fs = np.where(masked[..., None], 0.0, H), np.where(masked[..., None], 0.0, F)
+    else:
+        Hs, Fs = H, F
     d = -(Hs + Fs / spring_constant_N_per_m) if spring_constant_N_per_m else -Hs
     # approach towards the sample = increasing d; curves recorded the other way are reversed
     rev = (d[..., -1] - d[..., 0]) < 0
@@ -221,8 +231,7 @@ def fit_force_map(height_m, force_N, model: str = "hertz-paraboloid", tip_radius
         d = np.where(rev[..., None], d[..., ::-1], d)
         Fs = np.where(rev[..., None], Fs[..., ::-1], Fs)
     nb = max(10, int(baseline_fraction * m))
-    line, noise = _baseline(d, Fs, nb)
-    Fc = Fs - line
+    Fc, noise = _baseline(d, Fs, nb)
     noise = np.where(noise > 0, noise, np.finfo(float).tiny)
     thr = contact_threshold_sigma * noise
     # adhesive models: contact starts with the first lasting deviation either way (attractive or not)
@@ -236,17 +245,24 @@ def fit_force_map(height_m, force_N, model: str = "hertz-paraboloid", tip_radius
         raise ParameterError("max_indentation_m must be > 0 (m)")
     span = np.ptp(d[~masked] if (~masked).any() else d.reshape(-1, m), axis=-1).max()
     ref = d[~masked][0] if (~masked).any() else d.reshape(-1, m)[0]
-    shared = bool(np.allclose(d[~masked], ref, rtol=0, atol=1e-9 * span)) if (~masked).any() else True
+    shared = True
+    dv = d[~masked] if masked.any() else d.reshape(-1, m)
+    for s0 in range(0, dv.shape[0], 2048):   # one pass, in blocks (maps can be large)
+        if np.abs(dv[s0:s0 + 2048] - ref).max() > 1e-9 * span:
+            shared = False
+            break
 
     def setup(d_cp):
         """Fit window, axis and data for contact estimates ``d_cp``: the pre-contact part plus the
         contact part up to ``max_indentation_m``. One piezo ramp for the whole map -> fitted on it
         directly; otherwise each curve is interpolated onto a common axis relative to its contact
         estimate (weight 0 outside its own range)."""
-        window = np.ones(d.shape, bool)
         if max_indentation_m is not None:
             window = d <= (d_cp + max_indentation_m)[..., None]
-        n_contact = ((d > d_cp[..., None]) & window).sum(-1)
+            n_contact = ((d > d_cp[..., None]) & window).sum(-1)
+        else:   # the whole curve (no mask array: maps can be large)
+            window = None
+            n_contact = (d > d_cp[..., None]).sum(-1)
         if shared:
             xax, Y = ref, Fc
             W = window.astype(float) if max_indentation_m is not None else None
@@ -265,7 +281,9 @@ def fit_force_map(height_m, force_N, model: str = "hertz-paraboloid", tip_radius
                     Y[iy, ix] = np.interp(xax, uu, Fc[iy, ix])
                     W[iy, ix] = ((xax >= uu[0]) & (xax <= uu[-1])).astype(float)
             cp_init, offset = np.zeros((ny, nx)), d_cp
-        return window, n_contact, xax, np.where(masked[..., None], np.nan, Y), W, cp_init, offset
+        if masked.any():
+            Y = np.where(masked[..., None], np.nan, Y)
+        return window, n_contact, xax, Y, W, cp_init, offset
 
     window, n_contact, xax, Y, W, cp_init, offset = setup(d_cp0)
 
@@ -273,8 +291,9 @@ def fit_force_map(height_m, force_N, model: str = "hertz-paraboloid", tip_radius
     R = float(tip_radius_m or 0.0)
     nu = float(poisson_ratio)
     Es_fac = 1 / (1 - nu ** 2)
-    dd = np.where(window, d, -np.inf).max(-1) - d_cp0
-    Fend = np.take_along_axis(Fc, np.argmax(np.where(window, d, -np.inf), -1)[..., None], -1)[..., 0]
+    iend = np.argmax(np.where(window, d, -np.inf), -1) if max_indentation_m is not None else np.full((ny, nx), m - 1)
+    dd = np.take_along_axis(d, iend[..., None], -1)[..., 0] - d_cp0
+    Fend = np.take_along_axis(Fc, iend[..., None], -1)[..., 0]
     dd = np.maximum(dd, 1e-12)
     tana = np.tan(np.radians(half_angle_deg)) if half_angle_deg else 1.0
     if model in ("cone", "pyramid"):
@@ -355,7 +374,7 @@ def fit_force_map(height_m, force_N, model: str = "hertz-paraboloid", tip_radius
     wsum = (W.reshape(ny, nx, m).sum(-1) if W is not None and W.ndim == 3 else
             (W.sum(-1) if W is not None else np.full((ny, nx), m)))
     resid_rms = np.sqrt(ds["chisqr"].values / np.maximum(wsum, 1))
-    dmax_fit = np.where(window, d, -np.inf).max(-1) - cp_d
+    dmax_fit = (np.where(window, d, -np.inf).max(-1) if max_indentation_m is not None else d[..., -1]) - cp_d
     flag = np.zeros((ny, nx), np.int64)
     success = ds["success"].values.astype(bool)
     flag |= np.where(~success & ~masked, 1, 0)

@@ -386,7 +386,8 @@ class FitForceMap(Processor):
         # the fitted model on the baseline-corrected force, shifted back onto the recorded force
         nb = max(10, int(p.baseline_fraction * d.size))
         order = np.argsort(d)
-        line, _ = FM._baseline(d[order][None], F[order][None], nb)
+        Fc, _ = FM._baseline(d[order][None], F[order][None], nb)
+        line = F[order][None] - Fc
         base = float(ds["baseline_N"].values[iy, ix])
         dd = d[order]
         if p.model == "hertz-paraboloid":
