@@ -43,6 +43,8 @@ def add_cli(subparsers) -> None:
                         "5-sigma area rule, see docs/nmr.md); ignored with --peaks")
     p.add_argument("--lineshape", choices=list(NMRShape.__args__), default="pseudo-voigt")
     p.add_argument("--region", type=region_arg, default=None, help="fitted ppm range: --region=-30:-55")
+    p.add_argument("--baseline", choices=["none", "constant", "linear", "quadratic"], default=None,
+                   help="polynomial baseline fitted with the lines (default: constant)")
     p.add_argument("--mas-rate", type=_rate, default=None, metavar="HZ",
                    help="MAS rate (Hz); default from the acquisition; 0 = static (no sidebands)")
     p.add_argument("--row", type=int, default=None, metavar="N",
@@ -52,9 +54,12 @@ def add_cli(subparsers) -> None:
 
 def entry(r, path: str) -> dict:
     """The JSON entry of one fit (contract of ``specproc nmr --json``)."""
-    comps = [{k: row.get(k) for k in ("name", "center_ppm", "center_ppm_stderr", "fwhm_ppm", "fwhm_ppm_stderr",
-                                       "area_fraction", "area_fraction_stderr", "shape", "n_sidebands", "at_bound")}
-             for row in r.table.to_dict(orient="records")]
+    keys = ("name", "center_ppm", "center_ppm_stderr", "fwhm_ppm", "fwhm_ppm_stderr", "area_fraction",
+            "area_fraction_stderr", "shape", "n_sidebands", "at_bound")
+    t = r.table
+    # column lists, not DataFrame.to_dict(records): ~20x faster, which counts for 1,000 files
+    cols = [t[k].tolist() if k in t else [None] * len(t) for k in keys]
+    comps = [dict(zip(keys, vals)) for vals in zip(*cols)]
     return {"file": path, "sample": r.sample, "nucleus": r.meta.get("nucleus"), "components": comps,
             "fit": {k: r.stats.get(k) for k in ("r2", "redchi", "aic", "bic", "nfev", "success")},
             "warnings": list(r.warnings)}
@@ -71,6 +76,6 @@ def run_cli(args) -> int:
     from ...runner import run_technique
 
     params = {"peaks": args.peaks, "n_peaks": args.n_peaks, "lineshape": args.lineshape, "region": args.region,
-              "mas_rate_hz": args.mas_rate, "row": args.row}
+              "mas_rate_hz": args.mas_rate, "row": args.row, "baseline": args.baseline}
     return run_technique(args, processor="nmr.deconvolve", params=params, entry=entry, title="specproc NMR report",
                          rows=rows)

@@ -895,6 +895,11 @@ def make_result(pr: Prepared, c: Compiled, values: dict, stderr: dict, curves: d
     if meta.get("apodization") == "exponential" and meta.get("lb_hz") and meta.get("sf_mhz"):
         lor_ppm = float(meta["lb_hz"]) / float(meta["sf_mhz"])
         meta["apodization_broadening_ppm"] = lor_ppm
+    from ...fitting.noise import noise_sigma
+
+    # noise of the residual: free of the lines and of any baseline slope (the raw-data estimate
+    # is not, when a sloped baseline spans more than the noise)
+    noise_fit = noise_sigma(np.asarray(y, float) - np.asarray(best_fit, float))
     warns = list(warns)
     any_bounded = False
     for i, s in enumerate(c.sites):
@@ -909,9 +914,9 @@ def make_result(pr: Prepared, c: Compiled, values: dict, stderr: dict, curves: d
         e_a = None if structural else _f(earea[i])
         curve = curves.get(pre)
         height = float(np.max(curve)) if curve is not None and np.size(curve) else float("nan")
-        if np.isfinite(height) and height < 3 * pr.noise:
+        if np.isfinite(height) and height < 3 * noise_fit:
             warns.append(f"{s.name}: no significant signal (fitted height {height:.3g} < 3x the noise "
-                         f"{pr.noise:.3g}); its values are not a measurement")
+                         f"{noise_fit:.3g}); its values are not a measurement")
         row = {"name": s.name, "kind": "site", "center_ppm": cen[i], "center_ppm_stderr": e_c,
                "fwhm_ppm": fw[i], "fwhm_ppm_stderr": e_w, "height": height, "area": area[i],
                "area_stderr": e_a, "area_fraction": fr[i], "area_fraction_stderr": None,
@@ -1046,7 +1051,7 @@ def deconvolve_many(data, p) -> list:
             interpolated = True
     from ...fitting.noise import noise_sigma
 
-    noises = np.array([noise_sigma(yy) for yy in Y])
+    noises = np.array([pr.noise if pr.x.shape == x0.shape else noise_sigma(yy) for (_i, pr), yy in zip(prep, Y)])
     ymean = Y.mean(axis=0)
     prm = replace(pr0, x=x0, y=ymean, noise=float(np.median(noises)), meta={})
     for s in sites0:
