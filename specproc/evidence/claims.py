@@ -108,7 +108,7 @@ class QuantityRef(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _legacy_keys(cls, data):
-        # pre-1.x pipelines said `nucleus: 11B` at the top level; it is meta.nucleus now
+        # older pipelines said `nucleus: 11B` at the top level; it is meta.nucleus now
         if isinstance(data, dict) and "nucleus" in data:
             data = dict(data)
             value = data.pop("nucleus")

@@ -28,8 +28,10 @@ from ..core.provenance import now_iso, sha256_path, software_versions
 from .cache import ResultCache, cache_key
 from .schema import OUTPUT_MARKER, Pipeline, Skipped, Task, canonical_json, load_pipeline
 
-#: Most files handed to one ``run_many`` call (bounds a worker's memory on huge globs).
+#: Most files handed to one ``run_many`` call, and most input bytes (a worker holds a whole
+#: batch of measurements in memory: these bound its memory on huge globs of large files).
 MAX_BATCH = 256
+MAX_BATCH_BYTES = 256 << 20
 #: Complete run folders kept in ``DIR/runs`` (the store keeps every run's rows).
 KEEP_RUNS = 5
 #: Seconds a run waits for another run on the same output folder before giving up.
@@ -229,9 +231,12 @@ def execute_task(task: Task) -> tuple[int, object, dict | None, float]:
 def batches(tasks: list[Task], jobs: int) -> list[list[Task]]:
     """Tasks grouped by (processor, parameters, reader, technique, metadata), split into chunks.
 
-    Each group is cut into about ``jobs`` chunks (at most :data:`MAX_BATCH` files each) so the
-    batch engine sees large stacks and every worker still has work.
+    Each group is cut into about ``jobs`` chunks (at most :data:`MAX_BATCH` files and
+    :data:`MAX_BATCH_BYTES` of input each) so the batch engine sees large stacks, every worker
+    has work and no worker holds more than a bounded amount of data.
     """
+    from ..io import input_size
+
     groups: dict[str, list[Task]] = {}
     for t in tasks:
         key = canonical_json([t.processor, t.params, t.reader, t.reader_options, t.technique, t.metadata])
@@ -240,7 +245,19 @@ def batches(tasks: list[Task], jobs: int) -> list[list[Task]]:
     for g in groups.values():
         n_chunks = max(1, min(len(g), jobs), -(-len(g) // MAX_BATCH))
         size = -(-len(g) // n_chunks)
-        out += [g[i:i + size] for i in range(0, len(g), size)]
+        for i in range(0, len(g), size):
+            chunk, nbytes = [], 0
+            for t in g[i:i + size]:
+                try:
+                    b = input_size(t.path, stop_after=MAX_BATCH_BYTES)
+                except OSError:
+                    b = 0
+                if chunk and nbytes + b > MAX_BATCH_BYTES:
+                    out.append(chunk)
+                    chunk, nbytes = [], 0
+                chunk.append(t)
+                nbytes += b
+            out.append(chunk)
     out.sort(key=len, reverse=True)  # big chunks first: better load balance
     return out
 
@@ -368,7 +385,7 @@ def published_run(out: Path) -> str | None:
 def recover(out: Path) -> list[str]:
     """Repair an output folder after an interrupted run (call with the output lock held).
 
-    Removes temporary files and incomplete run folders, moves a pre-1.x layout aside, and makes
+    Removes temporary files and incomplete run folders, moves an older layout (plain report.html, exports/) aside, and makes
     the store contain the published run (a kill between publishing and the store commit).
     Returns what was done (for tests and the log).
     """

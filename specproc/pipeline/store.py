@@ -313,10 +313,19 @@ def read_table(db_path: str | Path, table: str, run_id: str | None = None):
 
     if table not in SCHEMA:
         raise ValueError(f"unknown table {table!r}; one of {sorted(SCHEMA)}")
-    con = duckdb.connect(str(db_path), read_only=True)
+    from ..core.errors import SpecprocError
+
+    if not Path(db_path).is_file():
+        raise SpecprocError("no results store here (run a pipeline first)", str(db_path))
+    try:
+        con = duckdb.connect(str(db_path), read_only=True)
+    except duckdb.Error as exc:
+        raise SpecprocError(f"cannot open the results store: {str(exc).splitlines()[0]}", str(db_path)) from None
     try:
         if run_id is None:
             return con.execute(f"SELECT * FROM {table}").df()
         return con.execute(f"SELECT * FROM {table} WHERE run_id = ?", [run_id]).df()
+    except duckdb.Error as exc:
+        raise SpecprocError(f"cannot read table {table!r}: {str(exc).splitlines()[0]}", str(db_path)) from None
     finally:
         con.close()

@@ -171,3 +171,64 @@ def test_long_traces_are_decimated_keeping_peaks():
     assert spec["series"][0]["y"].size == x.size                # input untouched
     short = {"kind": "spectrum", "x": x[:100], "series": [{"name": "d", "y": y[:100]}]}
     assert decimate_spec(short) is short
+
+
+# --------------------------------------------------------------------------- neutral run view, write errors
+def test_report_consumes_a_neutral_run_view(tmp_path):
+    """The report takes a RunView (or plain results), never pipeline internals by duck typing."""
+    import inspect
+
+    import specproc.report.html as rh
+    from specproc.report import RunView
+
+    view = RunView(title=f"run {EVIL}", results=[_result("LiBH4")],
+                   failures=[{"file": "/data/x.jdx", "error": "FIRSTX = LASTX", "type": "ReaderError"}],
+                   skipped=[{"sample": "C", "technique": "ftir", "processor": "ftir.x", "files": "*.spa",
+                             "reason": "no file matches"}],
+                   inputs=[{"sample": "LiBH4", "technique": "nmr", "file": "/data/LiBH4/1", "sha256": "cd" * 32,
+                            "reader": "bruker", "processor": "nmr.deconvolve", "params": {}, "status": "ok"}],
+                   software={"specproc": "x"}, info={"run id": "RUN-42"})
+    html = render_report(view, None, tmp_path / "r.html").read_text()
+    assert "FIRSTX = LASTX" in html and "no file matches" in html and "RUN-42" in html and "cd" * 32 in html
+    assert f"run {EVIL}" not in html and "run &lt;script&gt;" in html
+    with pytest.raises(TypeError, match="RunView"):
+        report_html(object())
+    src = inspect.getsource(rh)
+    assert "hasattr(run_or_results" not in src and ".records" not in src
+    # the technique CLIs' form: results plus {"file", "error"} failures
+    html = render_results([_result("A")], tmp_path / "c.html", failures=[{"file": "/d/bad.jdx", "error": "empty"}]
+                          ).read_text()
+    assert "/d/bad.jdx" in html and "empty" in html
+
+
+def test_report_write_errors_are_clear(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    import specproc.report.html as rh
+    from specproc.core.errors import SpecprocError
+
+    with pytest.raises(SpecprocError, match="is a directory|this is a directory"):
+        render_results([_result("A")], tmp_path)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(SpecprocError, match="cannot write report"):
+        render_results([_result("A")], blocker / "r.html")  # parent is a file
+    for code in (errno.ENOSPC, errno.EROFS, errno.EACCES):
+        def fail(path, text, code=code):
+            raise OSError(code, os.strerror(code), str(path))
+
+        monkeypatch.setattr(rh, "atomic_write_text", fail)
+        with pytest.raises(SpecprocError, match=os.strerror(code)):
+            render_results([_result("A")], tmp_path / "r.html")
+    assert not (tmp_path / "r.html").exists()
+    monkeypatch.undo()
+    if os.geteuid() != 0:  # a real read-only folder (root ignores permissions)
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o500)
+        try:
+            with pytest.raises(SpecprocError, match="Permission denied"):
+                render_results([_result("A")], ro / "r.html")
+        finally:
+            ro.chmod(0o700)
