@@ -314,3 +314,26 @@ def test_netcdf_round_trip(tmp_path, sample_results):
     assert np.array_equal(reg.values, ref.values)
     assert np.allclose(reg.etch_time.values, m.etch_time.values)
     assert sp.xps.charge_shift(m2)["shift"] == pytest.approx(-1.3, abs=0.02)
+
+
+def test_pipeline_claims_get_verdicts(sample_results):
+    """The study's XPS claims (pipelines/libh4_linbh.yaml) evaluated on the sample-data results."""
+    import yaml
+
+    from specproc.evidence.claims import evaluate_claims
+
+    pipe = yaml.safe_load((REPO / "pipelines" / "libh4_linbh.yaml").read_text())
+    xps_meas = [m for m in pipe["measurements"] if m["technique"] == "xps"]
+    assert {m["sample"] for m in xps_meas} == {"LiBH4-70LiNBH", "LiBH4"}
+    claims = [c for c in pipe["claims"] if c["id"].startswith("xps_")]
+    from specproc import plugins
+
+    proc = plugins.get("processors", "xps.fit_profile")
+    results = []
+    for meas in xps_meas:
+        m = sp.read(REPO / "sample_data" / meas["files"])
+        assert m.attrs["sample"] == meas["sample"]
+        results.append(proc(m, **meas["params"]))
+    out = {o.id if hasattr(o, "id") else o.claim.id: o for o in evaluate_claims(claims, results)}
+    assert {k: getattr(v, "verdict") for k, v in out.items()} == {"xps_interphase_species": "supported",
+                                                                  "xps_interphase_thickness": "supported"}
