@@ -29,7 +29,7 @@ ModelName = Literal["hertz-paraboloid", "hertz-sphere", "cone", "pyramid", "dmt"
 assert set(MODELS) == set(ModelName.__args__)
 LevelName = Literal["plane", "poly2", "rows", "none"]
 assert set(LEVEL_METHODS) == set(LevelName.__args__)
-_MAX_PLOT_PX = 256   # maps in plots are block-averaged to at most this many pixels a side
+_MAX_PLOT_PX = 128   # maps in plots are block-averaged to at most this many pixels a side (report size)
 
 
 class ForceParams(ProcessorParams):
@@ -105,18 +105,26 @@ def map_plot(z, x_m, y_m, title, z_label, scale=1.0):
     zc, fy, fx = _coarse(np.asarray(z, float) * scale)
     xs = np.asarray(x_m, float)[: zc.shape[1] * fx].reshape(-1, fx).mean(1) * 1e6
     ys = np.asarray(y_m, float)[: zc.shape[0] * fy].reshape(-1, fy).mean(1) * 1e6
-    return {"kind": "map", "title": title, "z": np.where(np.isfinite(zc), zc, np.nan), "x": xs, "y": ys,
+    # 4 significant digits of the map's range are plenty for a colour scale and keep the report small
+    fin = np.isfinite(zc)
+    span = float(np.nanmax(np.abs(zc))) if fin.any() else 1.0
+    dec = int(max(0, 3 - np.floor(np.log10(span)))) if span > 0 else 3
+    return {"kind": "map", "title": title, "z": np.where(fin, np.round(zc, dec), np.nan), "x": np.round(xs, 4),
+            "y": np.round(ys, 4),
             "x_label": "x (µm)", "y_label": "y (µm)", "z_label": z_label}
 
 
-def histogram_plot(values, title, x_label, scale=1.0, bins=60, name="pixels", max_values=20000):
+def histogram_plot(values, title, x_label, scale=1.0, bins=60, name="pixels", max_values=10000):
     """Histogram spec of ``values`` (scaled); at most ``max_values`` evenly strided values are kept
     so the report stays small (the exact counts are in the result's table)."""
     v = np.asarray(values, float).ravel()
     v = v[np.isfinite(v)]
     if v.size > max_values:
         v = v[:: int(np.ceil(v.size / max_values))]
-    return {"kind": "histogram", "title": title, "series": [{"name": name, "values": v * scale}],
+    v = v * scale
+    span = float(np.abs(v).max()) if v.size else 1.0
+    dec = int(max(0, 4 - np.floor(np.log10(span)))) if span > 0 else 4
+    return {"kind": "histogram", "title": title, "series": [{"name": name, "values": np.round(v, dec)}],
             "x_label": x_label, "y_label": "count", "bins": int(bins)}
 
 
