@@ -10,6 +10,7 @@ import pytest
 
 import specproc as sp
 from specproc.core.errors import ParameterError
+from specproc.testing.contract import ProcessorContract
 from specproc.fitting.components import dmt, hertz_paraboloid, sneddon_cone
 from specproc.techniques.afm.force import BILODEAU, hertz_sphere, jkr
 
@@ -180,3 +181,11 @@ def test_force_map_file_through_processor_and_cli(capsys):
     e = json.loads(capsys.readouterr().out)[0]
     assert code == 0 and e["force"]["n_good"] == E.size and "roughness" not in e
     assert e["modulus"]["mean_Pa"] > 0
+
+
+class TestFitForceMapContract(ProcessorContract):
+    processor = "afm.fit_force_map"
+    params = {"tip_radius_m": 1e-8, "poisson_ratio": 0.3}
+
+    def make_input(self):
+        return sp.read(SAMPLE / "Li_vs_LiBH4-70LiNBH_forcemap.nc")
