@@ -138,7 +138,14 @@ def fit_profile(m, model=None, *, charge_ref="C 1s=284.8", charge_shift=None, ba
         factors.append(r * corr)
     A = np.column_stack([fits[reg].comps[n]["area"] for reg, n in rows_c])
     Ase = np.column_stack([fits[reg].comps[n]["area_stderr"] for reg, n in rows_c])
-    at, at_se = Q.atomic_percent(A, Ase, factors)
+    K = len(rows_c)
+    cov = np.zeros((nlev, K, K))
+    i0 = 0
+    for reg, sf in fits.items():  # block diagonal: regions are independent measurements
+        k = len(sf.comps)
+        cov[:, i0:i0 + k, i0:i0 + k] = sf.area_cov
+        i0 += k
+    at, at_se = Q.atomic_percent_cov(A, cov, factors, np.isfinite(Ase))
 
     # ---- depth
     etch = np.asarray(m.coords["etch_time"].values, float) if "etch_time" in m.coords else np.full(nlev, np.nan)
@@ -296,6 +303,13 @@ def _montecarlo(sf, comps, background, n_mc, seed, weights):
         for n in sf.comps:
             for q in keys:
                 draws[n][q].append(f2.comps[n][q])
+    names = list(sf.comps)
+    if all(len(draws[n]["area"]) >= 3 for n in names):
+        D = np.stack([np.asarray(draws[n]["area"]) for n in names], axis=-1)  # (draws, levels, k)
+        D = D - np.nanmean(D, axis=0)
+        cov = np.einsum("dli,dlj->lij", np.nan_to_num(D), np.nan_to_num(D)) / (D.shape[0] - 1)
+        absent = np.stack([sf.comps[n]["absent"] for n in names], axis=1)
+        sf.area_cov = np.where(absent[:, :, None] | absent[:, None, :], 0.0, cov)
     for n, c in sf.comps.items():
         for q in keys:
             d = np.asarray(draws[n][q])

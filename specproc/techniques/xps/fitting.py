@@ -86,6 +86,7 @@ class StackFit:
     method: str
     warnings: list = field(default_factory=list)
     spec: object = None
+    area_cov: np.ndarray | None = None  # (levels, k, k), components in ``comps`` order
 
 
 def _fwhm_values(shape, ds, pre):
@@ -145,10 +146,17 @@ def fit_stack(region: str, comps: list[Component], x, Y, *, background: str = "s
     model, params = spec.to_lmfit(x, np.mean(S, axis=0))
     for name, expr in area_expression(spec, info).items():
         params.add(name, expr=expr)
+    # pairwise sums of areas: the engine propagates expression errors with the full covariance, so
+    # cov(A_i, A_j) = (var(A_i + A_j) - var A_i - var A_j) / 2 (overlapping components are anti-correlated)
+    pres = [i["prefix"] for i in info]
+    pairs = {(a, b): f"{pres[a]}{pres[b]}pairsum" for a in range(len(pres)) for b in range(a + 1, len(pres))}
+    for (a, b), name in pairs.items():
+        params.add(name, expr=f"{pres[a]}total_area + {pres[b]}total_area")
     ds = fit_batch(model, x, S, params=params, weights=weights, n_jobs=n_jobs, max_iter=max_iter)
     # The background hangs on the averaged end points; their counting noise moves every area. Its effect
     # is measured by refitting with each end moved by its standard error, and added to the area errors.
     end_var = {}
+    end_d = []  # per moved end: (levels, k) area changes
     if kind != "none":
         init = {n: np.asarray(ds[n].values, float) for n, p in params.items() if p.vary and not p.expr}
         order = np.argsort(x)
@@ -160,10 +168,14 @@ def fit_stack(region: str, comps: list[Component], x, Y, *, background: str = "s
             Yp[:, side] += sig[:, None]
             dsp = fit_batch(model, x, Y - bgs.background(kind, x, Yp, **kw), params=params, init=init,
                             weights=weights, n_jobs=n_jobs, max_iter=max_iter)
+            dd = []
             for p in spec.peaks:
                 nm = prefix_of(p.name) + "total_area"
                 d = np.asarray(dsp[nm].values, float) - np.asarray(ds[nm].values, float)
-                end_var[nm] = end_var.get(nm, 0.0) + np.where(np.isfinite(d), d, 0.0) ** 2
+                d = np.where(np.isfinite(d), d, 0.0)
+                end_var[nm] = end_var.get(nm, 0.0) + d ** 2
+                dd.append(d)
+            end_d.append(np.stack(dd, axis=1))
     if background == "shirley-active":
         lo, hi = bgs._ends(bgs._ascending(x, Y)[1], n_avg)
         for _ in range(active_iterations):
@@ -210,6 +222,18 @@ def fit_stack(region: str, comps: list[Component], x, Y, *, background: str = "s
             if mask.any():
                 warns.append(f"{region} {p.name}: {what} at its bound at {int(mask.sum())} of {nlev} level(s) "
                              f"{_levels(mask)} — a limit, not a measurement (no standard error)")
+    # area covariance per level (fit + background end points); absent components (area on 0) drop out
+    k = len(pres)
+    se = np.stack([np.asarray(ds[q + "total_area_stderr"].values, float) for q in pres], axis=1)
+    cov = np.zeros((nlev, k, k))
+    cov[:, np.arange(k), np.arange(k)] = se ** 2
+    for (a, b), name in pairs.items():
+        c = 0.5 * (np.asarray(ds[name + "_stderr"].values, float) ** 2 - se[:, a] ** 2 - se[:, b] ** 2)
+        cov[:, a, b] = cov[:, b, a] = c
+    for d in end_d:
+        cov += d[:, :, None] * d[:, None, :]
+    absent = np.stack([out[p.name]["absent"] for p in spec.peaks], axis=1)
+    cov = np.where(absent[:, :, None] | absent[:, None, :], 0.0, np.nan_to_num(cov))
     curves = {}
     for p in spec.peaks:
         c = sum(curves_p.get(g, 0.0) for g in groups[p.name])
@@ -229,7 +253,7 @@ def fit_stack(region: str, comps: list[Component], x, Y, *, background: str = "s
     if ds.attrs.get("fallback_reason"):
         warns.append(f"{region}: fitted with the lmfit loop ({ds.attrs['fallback_reason']})")
     return StackFit(region, x, Y, B, np.asarray(env, float), curves, out, stats, ds.attrs.get("method", ""),
-                    warns, spec)
+                    warns, spec, cov)
 
 
 def end_channels(n: int) -> int:

@@ -4,8 +4,8 @@ Definitions (docs/xps.md)
 -------------------------
 * atomic %: ``I_i = A_i / (RSF_i x T(KE_i) x lambda(KE_i))`` and ``at%_i = 100 I_i / sum_j I_j`` over every
   component of every quantified region at one level; ``T = KE^t`` and ``lambda = KE^e`` only when the
-  exponents are given (otherwise 1). Errors: first-order propagation of the area errors (components
-  independent).
+  exponents are given (otherwise 1). Errors: first-order propagation with the full area covariance of each
+  region (overlapping components are anti-correlated; regions are independent).
 * species atomic %: the sum over components with that name (e.g. Li2CO3 in C 1s and O 1s).
 * depth = etch time x sputter rate.
 * thickness of a species (or of the interphase, the sum of its species): the depth where its at % first
@@ -18,6 +18,34 @@ Definitions (docs/xps.md)
 from __future__ import annotations
 
 import numpy as np
+
+
+def atomic_percent_cov(areas, area_cov, factors, known):
+    """At % and its standard error from the full area covariance.
+
+    Parameters
+    ----------
+    areas : array (levels, k)
+    area_cov : array (levels, k, k)
+        Covariance of the areas (block diagonal over regions; zero rows for absent components).
+    factors : array (k,)
+        Sensitivity of each component (RSF x corrections).
+    known : bool array (levels, k)
+        Components with a standard error of their own (others get NaN).
+    """
+    A = np.clip(np.asarray(areas, float), 0, None)
+    f = np.asarray(factors, float)
+    I = A / f
+    C = np.asarray(area_cov, float) / (f[:, None] * f[None, :])
+    S = I.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        at = 100 * I / S[:, None]
+        k = I.shape[1]
+        # G[l, i, j] = d at_i / d I_j = 100 (delta_ij S - I_i) / S^2
+        G = 100 * (np.eye(k)[None] * S[:, None, None] - I[:, :, None]) / (S ** 2)[:, None, None]
+        var = np.einsum("lij,ljm,lim->li", G, C, G)
+    at_se = np.sqrt(np.clip(var, 0, None))
+    return at, np.where(known, at_se, np.nan)
 
 
 def atomic_percent(areas, area_se, factors):
