@@ -115,7 +115,7 @@ def _match_co2(x, y, label, resolution, noise):
             "template_x": xs, "template": t}
 
 
-def recognise(x, y, resolution: float | None = None, noise: float | None = None) -> Atmosphere:
+def recognise(x, y, resolution: float | None = None, noise: float | None = None, region=None) -> Atmosphere:
     """Recognise atmospheric CO2 and water vapour in an absorbance spectrum.
 
     Parameters
@@ -127,6 +127,8 @@ def recognise(x, y, resolution: float | None = None, noise: float | None = None)
         and the best match is kept; water lines use 4x the point spacing.
     noise : float, optional
         Noise SD of ``y`` (default: the shared robust estimate).
+    region : (lo, hi), optional
+        Only look for the atmospheric bands that reach into this range (cm-1).
 
     Returns
     -------
@@ -147,7 +149,10 @@ def recognise(x, y, resolution: float | None = None, noise: float | None = None)
     if not noise:
         fin = np.isfinite(y)
         noise = noise_sigma(y[fin] - smooth(y[fin], window=win))  # high-passed: sample bands removed
-    for label in CO2_WINDOWS:
+    rlo, rhi = (sorted(float(v) for v in region) if region is not None else (-np.inf, np.inf))
+    for label, (wlo, whi) in CO2_WINDOWS.items():
+        if whi < rlo or wlo > rhi:
+            continue
         cands = [_match_co2(x, y, label, r, noise) for r in ((resolution,) if res_known else (1.0, 2.0, 4.0, 8.0))]
         cands = [c for c in cands if c is not None]
         if not cands:
@@ -167,12 +172,16 @@ def recognise(x, y, resolution: float | None = None, noise: float | None = None)
     # water vapour: narrow lines in the bending / stretching regions
     lines = []
     for lo, hi in WATER_RANGES:
+        lo, hi = max(lo, rlo - 50.0), min(hi, rhi + 50.0)
+        if hi - lo < 20:
+            continue
         sel = (x >= lo) & (x <= hi) & np.isfinite(y)
         if sel.sum() < win + 5:
             continue
         xs, ys = x[sel], y[sel]
         hp = ys - smooth(ys, window=win)
-        nz = noise_sigma(hp)
+        # dense lines inflate a local estimate: the whole spectrum's high-passed noise is the floor
+        nz = min(noise_sigma(hp), noise)
         for sign in (1.0, -1.0):
             for c in pick_peaks(xs, sign * hp, noise=nz, snr=5.0, max_peaks=500, smooth=True):
                 # a gas line is as narrow as the instrument line, but not a one-point noise spike,

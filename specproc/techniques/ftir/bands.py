@@ -58,7 +58,7 @@ def prepare(m, region=None, baseline="linear", baseline_params=None, atmosphere=
     if atmosphere == "none":
         atm = Atmosphere()
     else:
-        atm = recognise(x, a_ok, res)
+        atm = recognise(x, a_ok, res, region=region)
         have = {r[2] for r in atm.regions}
         for lo, hi, lab in known_regions(res or 4.0):
             if lab in have:

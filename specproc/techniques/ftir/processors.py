@@ -54,8 +54,8 @@ class FitBands(Processor):
         """One Result per input (or the SpecprocError of that input), in input order.
 
         With explicit ``bands`` and >= 2 spectra on one wavenumber grid, the stack goes through
-        one :func:`~specproc.fitting.batch.fit_batch` call (points masked in any spectrum are
-        left out of all, so every fit sees the same axis); otherwise one fit per spectrum.
+        one :func:`~specproc.fitting.batch.fit_batch` call (each spectrum's masked points get
+        weight 0; errors rescaled to its own degrees of freedom); otherwise one fit per spectrum.
         """
         return fit_many(data, params)
 
@@ -82,54 +82,61 @@ def fit_many(data: list, params: FitBandsParams) -> list:
                             or not np.allclose(preps[i].x, preps[good[0]].x, rtol=0, atol=1e-6) for i in good):
         return _loop(data, params)
     x = preps[good[0]].x
-    keep = np.logical_and.reduce([preps[i].keep for i in good])
-    if keep.sum() < 10:
+    K = np.stack([preps[i].keep for i in good])
+    anykeep = K.any(axis=0)
+    if anykeep.sum() < 10:
         return _loop(data, params)
     Y = np.stack([preps[i].y for i in good])
     try:
         import copy
 
         ref = copy.copy(preps[good[0]])
-        ref.y = Y.mean(axis=0)
-        ref.keep = keep
+        ref.keep = K.all(axis=0) if K.all(axis=0).sum() >= 10 else anykeep
+        ref.y = Y.mean(axis=0)          # start values only
         spec, spec_warns = build_spec(ref, bands, shape=kw["shape"], baseline=kw["baseline"], n_bands=kw["n_bands"],
                                       max_bands=kw["max_bands"], snr=kw["snr"], center_window=kw["center_window"])
     except SpecprocError:
         return _loop(data, params)
     from ...fitting.batch import fit_batch
-
-    model, lp = spec.to_lmfit(x[keep], Y[:, keep].mean(axis=0))
-    ds = fit_batch(model, x[keep], Y[:, keep], params=lp)
     from ...fitting.models import prefix_of
     from ...fitting.uncertainty import at_bound
 
     from .bands import make_result
 
+    xs, Ys, W = x[anykeep], Y[:, anykeep], K[:, anykeep].astype(float)   # each spectrum's own mask: weight 0
+    model, lp = spec.to_lmfit(xs, ref.y[anykeep])
+    ds = fit_batch(model, xs, np.where(W > 0, Ys, 0.0), params=lp, weights=W)
+    free = [n for n in lp if lp[n].vary and not lp[n].expr]
+    nvar = len(free)
     out: list = list(preps)
+    values = {n: ds[n].values for n in lp if n in ds}
+    errors = {n: ds[n + "_stderr"].values for n in lp if n + "_stderr" in ds}
     for k, i in enumerate(good):
-        vals = {n: float(ds[n].values[k]) for n in lp if n in ds}
-        errs = {n: float(ds[n + "_stderr"].values[k]) for n in lp if n + "_stderr" in ds}
-        if not bool(ds["success"].values[k]) or not all(np.isfinite(vals[n]) for n in lp if lp[n].vary):
+        vals = {n: float(v[k]) for n, v in values.items()}
+        if not bool(ds["success"].values[k]) or not all(np.isfinite(vals[n]) for n in free):
             try:
                 out[i] = fit_bands(data[i], bands, params=pj, **kw)   # this one spectrum: the lmfit path
             except SpecprocError as exc:
                 out[i] = exc
             continue
-        pk = lp.copy()
-        for n, v in vals.items():
-            pk[n].set(value=float(np.clip(v, pk[n].min, pk[n].max)) if not pk[n].expr else None)
-        bounded = at_bound(pk)
+        # the engine divides chi2 by (all points - nvar); masked points (weight 0) are no data:
+        # rescale the covariance to this spectrum's own degrees of freedom
+        m_all, m_own = xs.size, int(W[k].sum())
+        dof_fix = np.sqrt((m_all - nvar) / max(m_own - nvar, 1))
+        errs = {n: float(v[k]) * dof_fix for n, v in errors.items()}
+        for n in free:           # one Parameters object reused: lmfit copies cost ~20 ms each
+            lp[n].value = float(np.clip(vals[n], lp[n].min, lp[n].max))
+        bounded = at_bound(lp)
         n_ = len(spec.peaks)
         dv, de = np.zeros(3 * n_), np.zeros(3 * n_)
-        for j, p in enumerate(spec.peaks):
-            pre = prefix_of(p.name)
+        for j, pk in enumerate(spec.peaks):
+            pre = prefix_of(pk.name)
             for off, key in ((0, "fwhm"), (n_, "amplitude"), (2 * n_, "height")):
                 dv[off + j] = vals[pre + key]
                 de[off + j] = errs.get(pre + key, np.nan)
         prep = preps[i]
-        prep.keep = keep   # the stack was fitted on the common unmasked points
         warns = list(spec_warns)
-        redchi = float(ds["redchi"].values[k])
+        redchi = float(ds["redchi"].values[k]) * dof_fix ** 2
         r2 = float(ds["r2"].values[k])
         if r2 < 0.9:
             warns.append(f"poor fit: r2 = {r2:.3f}")
@@ -140,7 +147,8 @@ def fit_many(data: list, params: FitBandsParams) -> list:
             warns.append(f"parameter {b} ended at a bound ({vals.get(b, float('nan')):.6g}): a limit, not a "
                          "measurement (no standard error)")
         stats = {"r2": r2, "redchi": redchi, "chisqr": float(ds["chisqr"].values[k]),
-                 "nfev": int(ds["nfev"].values[k]), "success": True, "method": str(ds.attrs.get("method"))}
+                 "nfev": int(ds["nfev"].values[k]), "success": True, "method": str(ds.attrs.get("method")),
+                 "ndata": m_own, "nvarys": nvar}
         try:
             out[i] = make_result(data[i], prep, spec, vals, errs, stats, warns, pj, bounded=bounded,
                                  derived=(dv, de))
