@@ -411,6 +411,13 @@ def fit_region(m, region: str, components=None, *, level: int = 0, charge_shift:
                          for e in exprs.values()])
 
     areas, area_se, _ = out.derived(quantities)
+    for k, (p, i) in enumerate(zip(spec.peaks, info)):
+        if p.shape == "doniach":  # area over the region (the DS tail diverges), as in fit_profile
+            cv = sum(out.components.get(g, 0.0) for g in spec.groups()[p.name])
+            order = np.argsort(x)
+            a_win = float(np.trapezoid(np.asarray(cv, float)[order], x[order]))
+            area_se[k] = abs(a_win) * area_se[k] / abs(areas[k]) if areas[k] else np.nan
+            areas[k] = a_win
     table = out.peak_table()
     table["area"] = areas
     table["area_stderr"] = [None if (b or not np.isfinite(s)) else float(s)

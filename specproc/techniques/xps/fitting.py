@@ -238,6 +238,18 @@ def fit_stack(region: str, comps: list[Component], x, Y, *, background: str = "s
     for p in spec.peaks:
         c = sum(curves_p.get(g, 0.0) for g in groups[p.name])
         curves[p.name] = np.asarray(c, float) if np.ndim(c) else np.zeros_like(env)
+        if p.shape == "doniach":
+            # a Doniach-Sunjic line's tail makes its total area diverge; like CasaXPS, its area is the
+            # integral over the region (error: the relative error of its intensity parameter)
+            o = out[p.name]
+            order = np.argsort(x)
+            a_win = np.trapezoid(curves[p.name][:, order], x[order], axis=1)
+            rel = o["area_stderr"] / np.where(o["area"] != 0, np.abs(o["area"]), np.nan)
+            k_ = pres.index(prefix_of(p.name))
+            scale = np.where(o["area"] != 0, a_win / np.where(o["area"] != 0, o["area"], 1.0), 0.0)
+            cov[:, k_, :] *= scale[:, None]
+            cov[:, :, k_] *= scale[:, None]
+            o["area"], o["area_stderr"] = a_win, np.abs(a_win) * rel
     stats = {k: np.asarray(ds[k].values) for k in ("r2", "redchi", "success")}
     bad = ~stats["success"].astype(bool)
     if bad.any():
