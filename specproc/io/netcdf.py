@@ -68,6 +68,10 @@ def save(m, path: str | Path, overwrite: bool = False) -> Path:
         c = m.coords[d] if d in m.coords else None
         cv = np.arange(m.sizes[d]) if c is None else np.asarray(c.values)
         coords[d] = (d, cv, {"units": str((c.attrs if c is not None else {}).get("units", ""))})
+    # auxiliary coordinates (e.g. per-curve piezo heights of a force map, dims (y, x, point))
+    for name, c in m.coords.items():
+        if name not in m.dims and np.issubdtype(np.asarray(c.values).dtype, np.number):
+            coords[name] = (c.dims, np.asarray(c.values), {"units": str(c.attrs.get("units", ""))})
     a = m.attrs
     extra = {k: v for k, v in a.items() if k not in _STANDARD}
     attrs = {"specproc_layout": LAYOUT, "technique": str(a.get("technique") or ""),
@@ -147,12 +151,14 @@ class NetCDFReader(Reader):
                     coords[d] = (np.asarray(c.values), str(c.attrs.get("units", "")))
                 else:
                     coords[d] = (np.arange(var.sizes[d]), "")
+            aux = {name: (c.dims, np.asarray(c.values), dict(c.attrs)) for name, c in ds.coords.items()
+                   if name not in var.dims and set(c.dims) <= set(var.dims)}
         meta = _loads(attrs, "metadata_json", path)
         prov_orig = _loads(attrs, "provenance_json", path)
         prov = file_provenance(path, self.name)
         if prov_orig:
             prov["derived_from"] = prov_orig
-        return new_measurement(
+        m = new_measurement(
             vals, coords, technique=str(technique), units=str(attrs.get("units") or var.attrs.get("units") or "arb"),
             name=str(attrs.get("name") or var.name or "intensity"), sample=str(attrs.get("sample") or "") or None,
             signal_type=str(attrs.get("signal_type") or "spectrum"), metadata=meta,
@@ -160,3 +166,6 @@ class NetCDFReader(Reader):
             original_metadata=_loads(attrs, "original_metadata_json", path), provenance=prov,
             allow_nan=bool(int(attrs.get("allow_nan", 0) or 0)),
             source=str(path))
+        for name, (dims, v, at) in aux.items():
+            m = m.assign_coords({name: (dims, v, {"units": str(at.get("units", ""))})})
+        return m

@@ -174,3 +174,43 @@ def test_parse_peaks_one_schema():
 def test_smooth_keeps_length():
     y = np.random.default_rng(0).normal(size=1000)
     assert smooth(y).shape == y.shape and np.std(smooth(y)) < np.std(y)
+
+
+def test_netcdf_round_trip_keeps_auxiliary_coordinates(tmp_path):
+    """A force map's per-curve heights (a 3D coordinate) survive sp.save / sp.read."""
+    import specproc as sp
+    from specproc.core.measurement import new_measurement
+
+    rng = np.random.default_rng(0)
+    m = new_measurement(rng.random((2, 3, 5)), {"y": (np.arange(2) * 1e-7, "m"), "x": (np.arange(3) * 1e-7, "m"),
+                                                 "point": (np.arange(5), "")}, technique="afm", units="N",
+                        signal_type="force_volume")
+    m = m.assign_coords(height=(("y", "x", "point"), rng.random((2, 3, 5)), {"units": "m"}))
+    back = sp.read(sp.save(m, tmp_path / "f.nc"))
+    assert back.coords["height"].attrs["units"] == "m"
+    np.testing.assert_array_equal(back.coords["height"].values, m.coords["height"].values)
+    np.testing.assert_array_equal(back.values, m.values)
+
+
+def test_netcdf_built_with_xarray_alone(tmp_path):
+    """docs/netcdf_layout.md: a file made with xarray only (no specproc) reads as a measurement."""
+    import xarray as xr
+
+    import specproc as sp
+    from specproc.core.errors import ReaderError
+
+    ds = xr.Dataset({"measurement": (("energy",), np.arange(10.0))},
+                    coords={"energy": ("energy", np.linspace(180, 190, 10), {"units": "eV"})},
+                    attrs={"specproc_layout": "specproc.measurement/1", "technique": "eels", "units": "counts",
+                           "sample": "made by hand"})
+    ds.to_netcdf(tmp_path / "a.nc", engine="h5netcdf")
+    m = sp.read(tmp_path / "a.nc")
+    assert m.attrs["technique"] == "eels" and m.attrs["sample"] == "made by hand"
+    assert m.coords["energy"].attrs["units"] == "eV"
+    ds.attrs.pop("technique")
+    ds.to_netcdf(tmp_path / "b.nc", engine="h5netcdf")
+    with pytest.raises(ReaderError, match="technique"):
+        sp.read(tmp_path / "b.nc")
+    (tmp_path / "c.nc").write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 100)
+    with pytest.raises(ReaderError, match="c.nc"):
+        sp.read(tmp_path / "c.nc")
