@@ -337,3 +337,22 @@ def test_pipeline_claims_get_verdicts(sample_results):
     out = {o.id if hasattr(o, "id") else o.claim.id: o for o in evaluate_claims(claims, results)}
     assert {k: getattr(v, "verdict") for k, v in out.items()} == {"xps_interphase_species": "supported",
                                                                   "xps_interphase_thickness": "supported"}
+
+
+def test_doniach_metal_line(tmp_path):
+    """An asymmetric metal line (lmfit's Doniach-Sunjic, random truth) recovered by a 'doniach' component."""
+    from lmfit.lineshapes import doniach
+
+    rng = np.random.default_rng(21)
+    c, sig, gam = 52.3 + rng.uniform(-0.2, 0.2), rng.uniform(0.25, 0.4), rng.uniform(0.05, 0.2)
+    be = np.round(np.arange(60, 48 - 1e-9, -0.05), 3)
+    mu = doniach(be, 2000.0, c, sig, gam)  # no background: the DS tail reaches the region's ends
+    Y = rng.poisson(mu)[None, :].astype(float)
+    write_vamas(tmp_path / "li.vms", [{"species": "Li", "transition": "1s", "be": be, "Y": Y}], [0.0])
+    m = VamasReader().read(tmp_path / "li.vms")
+    r = sp.xps.fit_region(m, "Li 1s", [{"name": "Li metal", "center": 52.4, "fwhm": 0.6, "shape": "doniach"}],
+                          background="none")
+    v = r.native.values
+    assert v["Li_metal_center"] == pytest.approx(c, abs=0.05)
+    assert v["Li_metal_gamma"] == pytest.approx(gam, abs=0.05)
+    assert r.table["area"].iloc[0] > 0
