@@ -36,6 +36,8 @@ class BackgroundFit:
         Parameters (``bg_*``) and their standard errors (NaN where not fitted / undefined).
     rms : array (n,)
         RMS residual in the window (counts per channel): the noise level seen by the fit.
+    redchi : array (n,)
+        Reduced chi-square of the (weighted) pre-edge fit: the noise scale the edge fit is compared with.
     ok : array (n,) bool
         Fitted and converged.
     at : dict of energy -> (value, stderr) arrays
@@ -48,6 +50,7 @@ class BackgroundFit:
     stderr: dict = field(default_factory=dict)
     rms: np.ndarray | None = None
     ok: np.ndarray | None = None
+    redchi: np.ndarray | None = None
     at: dict = field(default_factory=dict)
 
     def evaluate(self, E: np.ndarray) -> np.ndarray:
@@ -169,7 +172,7 @@ def fit_background(E: np.ndarray, Y: np.ndarray, window: tuple[float, float], ki
     rms = np.sqrt(np.asarray(ds["chisqr"].values).ravel() / nfree)
     if W is not None:  # weighted chi^2: back to counts with the mean weight
         rms = rms / np.mean(W if np.ndim(W) == 1 else W, axis=-1)
-    out = BackgroundFit(kind, (lo, hi), values, stderr, rms, ok)
+    out = BackgroundFit(kind, (lo, hi), values, stderr, rms, ok, np.asarray(ds["redchi"].values).ravel())
     for k, e in enumerate(at):
         out.at[e] = (values[f"bg_at_{k}"], stderr[f"bg_at_{k}"])
     return out

@@ -47,6 +47,9 @@ HWHM = math.sqrt(2 * math.log(2))  # HWHM / sigma of a Gaussian
 MIN_EDGE_SNR = 5.0
 FAIL_R2_NET = 0.5
 WARN_R2_NET = 0.8
+FAIL_R2 = 0.9          # r² of the whole fit: the toolkit's poor-fit rule (fitting.uncertainty.fit_warnings)
+FAIL_CHI_RATIO = 9.0   # edge-fit redchi / pre-edge redchi: residual RMS 3x the noise (toolkit misfit factor)
+WARN_CHI_RATIO = 4.0
 
 #: failure codes of spectra / pixels (bit flags in the ``flags`` map)
 FLAGS = {"negative_counts": 1, "no_edge": 2, "not_converged": 4, "pi_at_bound": 8, "poor_fit": 16,
@@ -168,11 +171,13 @@ def _starts(E, net, rec: EdgeRecipe) -> dict[str, np.ndarray]:
     c = E[near][i]
     hpk = np.maximum(sm[:, near][np.arange(n), i], 1e-9)
     s0 = np.full(n, float(np.clip(0.5, *rec.pi_sigma)))
-    after = (E[None, :] >= c[:, None] + rec.step_offset + rec.step_width + 0.5) & \
-            (E[None, :] <= c[:, None] + rec.step_offset + rec.step_width + 3.5)
-    with np.errstate(all="ignore"):
-        h0 = np.maximum(0.5 * np.nanmedian(np.where(after, sm, np.nan), axis=1), 0)
-    h0 = np.where(np.isfinite(h0), h0, 0.2 * hpk)
+    # step start: half the mean signal 0.5-3.5 eV above the step's top (cumulative sums: no per-row loop)
+    i0 = np.clip(np.searchsorted(E, c + rec.step_offset + rec.step_width + 0.5), 0, E.size - 1)
+    i1 = np.clip(np.searchsorted(E, c + rec.step_offset + rec.step_width + 3.5), 0, E.size - 1)
+    cs_ = np.concatenate([np.zeros((n, 1)), np.cumsum(sm, axis=1)], axis=1)
+    cnt = np.maximum(i1 - i0, 1)
+    h0 = np.maximum(0.5 * (cs_[np.arange(n), i0 + cnt] - cs_[np.arange(n), i0]) / cnt, 0)
+    h0 = np.where(np.isfinite(h0) & (i1 > i0), h0, 0.2 * hpk)
     slo, shi = rec.window("sigma_center")
     ssel = (E >= slo) & (E <= min(shi, E[-1]))
     if ssel.sum() >= 3:
@@ -417,7 +422,9 @@ def fit_edge(m, edge: str = "B K", background: str = "power_law", background_win
     W = None if deconvolved else weights
     ds, params, model = _fit(emodel, Ef, target, W, starts, fit_rows, stack, warm_start)
 
-    stats = _stats(ds, params, model, emodel, Ef, target, None if deconvolved else bg_curve, edge_sel | (Ef > pi_lo))
+    del smooth
+    stats = _stats(ds, params, model, emodel, Ef, target, None if deconvolved else bg_curve, W,
+                   None if deconvolved else bgf.redchi)
     flags = flags | stats["flags"]
     if stack:
         return _map_result(m, rec, E, Ef, ds, stats, flags, snr, meta, warnings, nav_dims, stack, target,
@@ -436,14 +443,16 @@ def _fit(emodel: EdgeModel, Ef, target, W, starts, fit_rows, stack, warm_start):
         med = {k: np.nanmedian(v[rows] if rows.size else v) for k, v in starts.items()}
     med = {k: float(v) if np.isfinite(v) else 1.0 for k, v in med.items()}
     model, params = emodel.build(med)
-    Yfit = np.array(target, float)
-    Yfit[~fit_rows] = np.nan  # not fitted: masked by the engine
+    Yfit = np.asarray(target, float)
+    if not fit_rows.all():
+        Yfit = Yfit.copy()
+        Yfit[~fit_rows] = np.nan  # not fitted: masked by the engine
     indep = [n for n, p in params.items() if not p.expr and p.vary]
     init = {k: np.nan_to_num(np.asarray(starts[k], float), nan=med[k]) for k in indep if k in starts}
     for k, p in params.items():  # starts inside the bounds
         if k in init:
             init[k] = np.clip(init[k], p.min, p.max)
-    Wf = None if W is None else np.where(np.isfinite(W), W, 1.0)
+    Wf = W  # finite by construction (1/sqrt of a positive floor)
     dims = ("y", "x") if len(stack) == 2 else tuple(f"d{i}" for i in range(len(stack)))
     ds = fit_batch(model, Ef, Yfit.reshape(tuple(stack) + (Ef.size,)) if stack else Yfit, params=params, init=init,
                    weights=None if Wf is None else (Wf.reshape(tuple(stack) + (Ef.size,)) if stack else Wf),
@@ -456,8 +465,12 @@ def _flat(ds, name):
     return np.asarray(ds[name].values, float).reshape(-1)
 
 
-def _stats(ds, params, model, emodel: EdgeModel, Ef, target, bg_curve, region):
-    """Per-spectrum failure flags, bound checks and the net-signal r^2 (fit quality)."""
+def _stats(ds, params, model, emodel: EdgeModel, Ef, target, bg_curve, weights, pre_redchi):
+    """Per-spectrum failure flags, bound checks and fit quality.
+
+    Quality: the weighted r^2 of the background-subtracted signal, and (weighted fits) the ratio of
+    the edge fit's reduced chi^2 to the pre-edge fit's, i.e. residual variance in units of the noise
+    the background fit saw: ~1 for an adequate model, > 4 for structure the model lacks."""
     from ...fitting.batch import evaluate_batch
 
     rec = emodel.rec
@@ -470,21 +483,33 @@ def _stats(ds, params, model, emodel: EdgeModel, Ef, target, bg_curve, region):
     ss_b = _at_bound(_flat(ds, "ss_center"), *rec.window("sigma_center")) | \
         _at_bound(_flat(ds, "ss_sigma"), *rec.sigma_sigma) | (_flat(ds, "ss_amplitude") <= 0)
     step_b = _flat(ds, "st1_E") <= 0
-    fit = np.asarray(evaluate_batch(model, Ef, ds, params=params), float).reshape(len(success), -1)
-    net = target - (bg_curve if bg_curve is not None else 0.0)
-    fnet = fit - (bg_curve if bg_curve is not None else 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"), _pywarnings.catch_warnings():
-        _pywarnings.simplefilter("ignore", RuntimeWarning)  # masked (all-NaN) spectra
-        res = np.nansum((net - fnet)[:, region] ** 2, axis=1)
-        dev = net[:, region] - np.nanmean(net[:, region], axis=1, keepdims=True)
-        r2_net = np.where(masked, np.nan, 1 - res / np.nansum(dev ** 2, axis=1))
+    # fit quality: weighted r^2 of the background-subtracted signal over the fit window,
+    # 1 - chi^2 / sum (w (net - weighted mean))^2, in blocks (no (n, m) temporaries for big maps)
+    n = success.size
+    chisqr = _flat(ds, "chisqr")
+    ssw = np.full(n, np.nan)
+    for s0 in range(0, n, 1024):
+        sl = slice(s0, min(n, s0 + 1024))
+        net = target[sl] - (bg_curve[sl] if bg_curve is not None else 0.0)
+        w2 = np.ones_like(net) if weights is None else np.broadcast_to(weights[sl] ** 2, net.shape)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mw = np.sum(w2 * net, axis=1, keepdims=True) / np.sum(w2, axis=1, keepdims=True)
+            ssw[sl] = np.sum(w2 * (net - mw) ** 2, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r2_net = np.where(masked, np.nan, 1 - chisqr / ssw)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        chi_ratio = _flat(ds, "redchi") / pre_redchi if pre_redchi is not None else np.full(n, np.nan)
+    fit = (np.asarray(evaluate_batch(model, Ef, ds, params=params), float).reshape(n, -1) if n == 1 else None)
     cse = _flat(ds, "pi_center_stderr")
     fitted = ~masked
     flags |= np.where(fitted & ~success, FLAGS["not_converged"], 0)
     flags |= np.where(fitted & pi_b, FLAGS["pi_at_bound"], 0)
-    flags |= np.where(fitted & ~(r2_net >= FAIL_R2_NET), FLAGS["poor_fit"], 0)
+    r2 = _flat(ds, "r2")
+    poor = ~(r2_net >= FAIL_R2_NET) | ~(r2 >= FAIL_R2) | (chi_ratio > FAIL_CHI_RATIO)
+    flags |= np.where(fitted & poor, FLAGS["poor_fit"], 0)
     flags |= np.where(fitted & ~(np.isfinite(cse) & (cse > 0)), FLAGS["no_stderr"], 0)
     return dict(flags=flags, pi_bound=pi_b, ss_bound=ss_b, step_bound=step_b, r2_net=r2_net, fit=fit,
+                chi_ratio=chi_ratio,
                 fitted=fitted)
 
 
@@ -532,10 +557,12 @@ def _spectrum_result(m, rec, Ef, ds, stats, flag, snr, meta, warnings, target, b
             warnings.append("σ* parameter at a bound: σ* values and the π*/σ* ratio have no standard error")
         if bool(stats["step_bound"][0]):
             warnings.append("edge step height at zero (no continuum step found)")
-        r2n = float(stats["r2_net"][0])
-        if not r2n >= WARN_R2_NET:
-            warnings.append(f"poor fit of the edge: r² of the background-subtracted signal {r2n:.3f}"
-                            + (" (no standard errors given)" if not r2n >= FAIL_R2_NET else ""))
+        r2n, cr = float(stats["r2_net"][0]), float(stats["chi_ratio"][0])
+        r2a = float(_flat(ds, "r2")[0])
+        if not r2n >= WARN_R2_NET or cr > WARN_CHI_RATIO or not r2a >= FAIL_R2:
+            warnings.append(f"poor fit of the edge: r² {r2a:.3f} (background-subtracted signal {r2n:.3f}), "
+                            f"residual variance {cr:.3g}x the pre-edge noise"
+                            + (" (no standard errors given)" if "poor_fit" in fail else ""))
         for name, key, unit, desc in _Q:
             bad = (pi_bad and key in ("pi_center", "pi_fwhm", "pi_amplitude", "onset", "pi_sigma_ratio")) or \
                   (ss_bad and key in ("ss_center", "ss_amplitude", "pi_sigma_ratio")) or \
@@ -566,6 +593,7 @@ def _spectrum_result(m, rec, Ef, ds, stats, flag, snr, meta, warnings, target, b
     table = pd.DataFrame(rows, columns=["name", "energy_eV", "energy_eV_stderr", "fwhm_eV", "fwhm_eV_stderr",
                                         "intensity", "intensity_stderr", "at_bound"])
     stats_out = {"r2": float(_flat(ds, "r2")[0]), "r2_net": float(stats["r2_net"][0]),
+                 "chi2_ratio_to_pre_edge": float(stats["chi_ratio"][0]),
                  "redchi": float(_flat(ds, "redchi")[0]), "nfev": int(_flat(ds, "nfev")[0]) if "nfev" in ds else None,
                  "success": bool(np.asarray(ds["success"].values).reshape(-1)[0]), "edge_snr": snr,
                  "status": "ok" if not fail else ",".join(fail)}
@@ -634,8 +662,10 @@ def _map_result(m, rec, E, Ef, ds, stats, flags, snr, meta, warnings, nav_dims, 
         out[nm] = val.assign_attrs(units=unit, long_name=desc)
         out[nm + "_stderr"] = err.assign_attrs(units=unit)
     out["r2_net"] = arr(np.where(stats["fitted"], stats["r2_net"], np.nan)).assign_attrs(
-        long_name="r² of the background-subtracted near-edge signal")
+        long_name="weighted r² of the background-subtracted signal over the fit window")
     out["redchi"] = arr(_flat(ds, "redchi"))
+    out["chi2_ratio_to_pre_edge"] = arr(stats["chi_ratio"]).assign_attrs(
+        long_name="edge-fit reduced chi² / pre-edge reduced chi²")
     out["edge_snr"] = arr(snr).assign_attrs(long_name="net edge signal / its standard error")
     out["flags"] = xr.DataArray(flags.reshape(stack), dims=dims, coords=coords).assign_attrs(
         meaning=", ".join(f"{v}={k}" for k, v in FLAGS.items()))
