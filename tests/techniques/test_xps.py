@@ -356,3 +356,21 @@ def test_doniach_metal_line(tmp_path):
     assert v["Li_metal_center"] == pytest.approx(c, abs=0.05)
     assert v["Li_metal_gamma"] == pytest.approx(gam, abs=0.05)
     assert r.table["area"].iloc[0] > 0
+
+
+def test_transmission_and_escape_depth_corrections(sample_results):
+    """I = A / (RSF KE^(t+e)): the ratio of two species' at % changes by (KE_a / KE_b)^-(t+e)."""
+    m = sample_results["Li_vs_LiBH4-70LiNBH.vms"][0]
+    model = {"N 1s": MODEL["N 1s"], "O 1s": MODEL["O 1s"]}
+    plain = sp.xps.fit_profile(m, model=model).tables["components"]
+    corr = sp.xps.fit_profile(m, model=model, transmission_exponent=-0.5, escape_depth_exponent=0.7).tables[
+        "components"]
+    hv, wf = 1486.6, 4.5
+
+    def ratio(t):
+        a = t[(t.name == "Li3N") & (t.level == 3)].atomic_percent.iloc[0]
+        b = t[(t.name == "Li2O") & (t.level == 3)].atomic_percent.iloc[0]
+        return a / b
+
+    ke_n, ke_o = hv - 398.6 - wf, hv - 528.6 - wf
+    assert ratio(corr) / ratio(plain) == pytest.approx((ke_n / ke_o) ** -0.2, rel=2e-3)
