@@ -24,6 +24,7 @@ package installed here ships IR line lists (HITRAN access needs an account and n
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -83,6 +84,14 @@ def co2_template(x, resolution: float, band: str = "CO2 2337/2361", temperature:
     return t / peak if peak > 0 else t
 
 
+@lru_cache(maxsize=64)
+def _template_cached(x0, x1, n, resolution, label):
+    """Template on a uniform grid (stacks share one grid: computed once)."""
+    t = co2_template(np.linspace(x0, x1, n), resolution, label)
+    t.flags.writeable = False
+    return t
+
+
 def _second_derivative(x, y, resolution):
     from scipy.signal import savgol_filter
 
@@ -90,7 +99,7 @@ def _second_derivative(x, y, resolution):
     win = max(5, int(round(2.5 * resolution / dx)) | 1)
     if win >= y.size:
         return None
-    return savgol_filter(y, win, 3, deriv=2, delta=dx)
+    return savgol_filter(y, win, 3, deriv=2, delta=dx, mode="nearest")   # edges unused: no polyfit
 
 
 def _match_co2(x, y, label, resolution, noise):
@@ -99,7 +108,8 @@ def _match_co2(x, y, label, resolution, noise):
     if sel.sum() < 40 or x[sel].min() > lo + 40 or x[sel].max() < hi - 40:
         return None
     xs, ys = x[sel], y[sel]
-    t = co2_template(xs, resolution, label)
+    t = _template_cached(float(xs[0]), float(xs[-1]), xs.size, float(resolution), label) \
+        if np.allclose(np.diff(xs), xs[1] - xs[0], rtol=1e-6, atol=0) else co2_template(xs, resolution, label)
     d2y, d2t = _second_derivative(xs, ys, resolution), _second_derivative(xs, t, resolution)
     if d2y is None or not np.any(d2t):
         return None
@@ -146,10 +156,11 @@ def recognise(x, y, resolution: float | None = None, noise: float | None = None,
     res_known = resolution is not None and resolution > 0
     res_w = resolution if res_known else max(4 * dx, 1.0)
     win = max(7, int(round(6 * res_w / dx)) | 1)
+    rlo, rhi = (sorted(float(v) for v in region) if region is not None else (-np.inf, np.inf))
     if not noise:
+        # the whole spectrum: a window full of water lines would inflate the estimate
         fin = np.isfinite(y)
         noise = noise_sigma(y[fin] - smooth(y[fin], window=win))  # high-passed: sample bands removed
-    rlo, rhi = (sorted(float(v) for v in region) if region is not None else (-np.inf, np.inf))
     for label, (wlo, whi) in CO2_WINDOWS.items():
         if whi < rlo or wlo > rhi:
             continue
@@ -172,9 +183,9 @@ def recognise(x, y, resolution: float | None = None, noise: float | None = None,
     # water vapour: narrow lines in the bending / stretching regions
     lines = []
     for lo, hi in WATER_RANGES:
-        lo, hi = max(lo, rlo - 50.0), min(hi, rhi + 50.0)
-        if hi - lo < 20:
+        if min(hi, rhi) - max(lo, rlo) < 20:      # the fitted region does not reach this range
             continue
+        lo, hi = max(lo, rlo - 50.0), min(hi, rhi + 50.0)
         sel = (x >= lo) & (x <= hi) & np.isfinite(y)
         if sel.sum() < win + 5:
             continue
@@ -199,6 +210,7 @@ def recognise(x, y, resolution: float | None = None, noise: float | None = None,
     return atm
 
 
+@lru_cache(maxsize=16)
 def known_regions(resolution: float = 4.0):
     """The CO2 ranges masked unconditionally by ``atmosphere="mask"`` (template > 0.5 % of max)."""
     out = []
@@ -207,4 +219,4 @@ def known_regions(resolution: float = 4.0):
         t = co2_template(xs, resolution, label)
         on = t >= 0.005
         out.append((float(xs[on].min()), float(xs[on].max()), label))
-    return out
+    return tuple(out)
