@@ -186,13 +186,27 @@ def test_recovery_from_random_truths(tmp_path, seed):
 
 
 # --------------------------------------------------------------------------- the study's sample data
+def _pipeline_xps():
+    import yaml
+
+    pipe = yaml.safe_load((REPO / "pipelines" / "libh4_linbh.yaml").read_text())
+    return pipe, [m for m in pipe["measurements"] if m["technique"] == "xps"]
+
+
 @pytest.fixture(scope="module")
 def sample_results():
+    """Both sample files through the processor with the pipeline's own parameters."""
+    from specproc import plugins
+
     truth = json.loads((SAMPLE / "truth.json").read_text())
+    proc = plugins.get("processors", "xps.fit_profile")
     out = {}
-    for name in truth:
-        m = sp.read(SAMPLE / name)
-        out[name] = (m, sp.xps.fit_profile(m, model=MODEL, interphase=["Li3N", "Li-B"]), truth[name])
+    for meas in _pipeline_xps()[1]:
+        name = Path(meas["files"]).name
+        m = sp.read(REPO / "sample_data" / meas["files"])
+        assert m.attrs["sample"] == meas["sample"]
+        out[name] = (m, proc(m, **meas["params"]), truth[name])
+    assert set(out) == set(truth)
     return out
 
 
@@ -318,22 +332,13 @@ def test_netcdf_round_trip(tmp_path, sample_results):
 
 def test_pipeline_claims_get_verdicts(sample_results):
     """The study's XPS claims (pipelines/libh4_linbh.yaml) evaluated on the sample-data results."""
-    import yaml
-
     from specproc.evidence.claims import evaluate_claims
 
-    pipe = yaml.safe_load((REPO / "pipelines" / "libh4_linbh.yaml").read_text())
-    xps_meas = [m for m in pipe["measurements"] if m["technique"] == "xps"]
+    pipe, xps_meas = _pipeline_xps()
     assert {m["sample"] for m in xps_meas} == {"LiBH4-70LiNBH", "LiBH4"}
+    assert xps_meas[0]["params"]["model"] == MODEL  # the template the tests above check
     claims = [c for c in pipe["claims"] if c["id"].startswith("xps_")]
-    from specproc import plugins
-
-    proc = plugins.get("processors", "xps.fit_profile")
-    results = []
-    for meas in xps_meas:
-        m = sp.read(REPO / "sample_data" / meas["files"])
-        assert m.attrs["sample"] == meas["sample"]
-        results.append(proc(m, **meas["params"]))
+    results = [r for _, r, _ in sample_results.values()]
     out = {o.id if hasattr(o, "id") else o.claim.id: o for o in evaluate_claims(claims, results)}
     assert {k: getattr(v, "verdict") for k, v in out.items()} == {"xps_interphase_species": "supported",
                                                                   "xps_interphase_thickness": "supported"}
