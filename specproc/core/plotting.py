@@ -7,7 +7,8 @@ A plot spec is a plain dict so results stay serialisable:
 
 roles: ``data``, ``fit`` (envelope), ``component``, ``sideband``, ``baseline``, ``residual``.
 ``{"kind": "map", "title", "z": 2D, "x", "y", "x_label", "y_label", "z_label"}`` for images
-(physical axes, a colour bar, equal aspect; optional ``"colorscale"``, ``"zmin"``, ``"zmax"``).
+(physical axes, a colour bar, equal aspect unless ``"equal_aspect": False``; optional ``"colorscale"``,
+``"zmin"``, ``"zmax"``).
 ``{"kind": "histogram", "title", "series": [{"name", "values"}], "x_label", "bins"}`` for
 distributions (e.g. per-pixel moduli or π* energies of a map).
 A spectrum spec may carry ``"shade": [{"x0", "x1", "label"}]``: shaded x ranges (masked
@@ -47,7 +48,9 @@ def make_figure(spec: dict):
                                    colorscale=spec.get("colorscale", "Viridis"), zmin=spec.get("zmin"),
                                    zmax=spec.get("zmax"), colorbar=dict(title=spec.get("z_label", ""))))
         fig.update_layout(title=spec.get("title"), xaxis_title=spec.get("x_label"),
-                          yaxis_title=spec.get("y_label"), yaxis_scaleanchor="x", height=450)
+                          yaxis_title=spec.get("y_label"), height=450)
+        if spec.get("equal_aspect", True):  # images: one scale on both axes; profiles (depth vs energy): off
+            fig.update_layout(yaxis_scaleanchor="x")
         return fig
     if kind == "xy":
         fig = go.Figure()

@@ -71,9 +71,12 @@ def without_uvars(params):
     from ._lmfit_compat import ParametersWithoutUvars
 
     out = ParametersWithoutUvars()
+    # every parameter first, expressions second: an expression may name a parameter added later
     for name, par in params.items():
-        out.add(name, value=par.value, vary=par.vary, min=par.min, max=par.max, expr=par.expr,
-                brute_step=par.brute_step)
+        out.add(name, value=par.value, vary=par.vary, min=par.min, max=par.max, brute_step=par.brute_step)
+    for name, par in params.items():
+        if par.expr:
+            out[name].set(expr=par.expr)
     return out
 
 

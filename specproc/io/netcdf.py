@@ -70,8 +70,12 @@ def save(m, path: str | Path, overwrite: bool = False) -> Path:
         coords[d] = (d, cv, {"units": str((c.attrs if c is not None else {}).get("units", ""))})
     # auxiliary coordinates (e.g. per-curve piezo heights of a force map, dims (y, x, point))
     for name, c in m.coords.items():
-        if name not in m.dims and np.issubdtype(np.asarray(c.values).dtype, np.number):
-            coords[name] = (c.dims, np.asarray(c.values), {"units": str(c.attrs.get("units", ""))})
+        if name in m.dims:
+            continue
+        v = np.asarray(c.values)
+        if not np.issubdtype(v.dtype, np.number):
+            v = v.astype(str)          # labels (region names): fixed-width unicode, never objects
+        coords[name] = (c.dims, v, {"units": str(c.attrs.get("units", ""))})
     a = m.attrs
     extra = {k: v for k, v in a.items() if k not in _STANDARD}
     attrs = {"specproc_layout": LAYOUT, "technique": str(a.get("technique") or ""),
@@ -151,7 +155,8 @@ class NetCDFReader(Reader):
                     coords[d] = (np.asarray(c.values), str(c.attrs.get("units", "")))
                 else:
                     coords[d] = (np.arange(var.sizes[d]), "")
-            aux = {name: (c.dims, np.asarray(c.values), dict(c.attrs)) for name, c in ds.coords.items()
+            aux = {name: (c.dims, np.asarray(c.values) if np.issubdtype(c.dtype, np.number)
+                          else np.asarray(c.values).astype(str), dict(c.attrs)) for name, c in ds.coords.items()
                    if name not in var.dims and set(c.dims) <= set(var.dims)}
         meta = _loads(attrs, "metadata_json", path)
         prov_orig = _loads(attrs, "provenance_json", path)
