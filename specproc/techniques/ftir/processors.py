@@ -108,6 +108,9 @@ def fit_many(data: list, params: FitBandsParams) -> list:
     ds = fit_batch(model, xs, np.where(W > 0, Ys, 0.0), params=lp, weights=W)
     free = [n for n in lp if lp[n].vary and not lp[n].expr]
     nvar = len(free)
+    tm = ds.attrs.get("timings") or {}
+    batch_meta = {"n_spectra": len(good), "method": str(ds.attrs.get("method")),
+                  "fit_s": float(tm.get("fit", np.nan)), "total_s": float(tm.get("total", np.nan))}
     out: list = list(preps)
     values = {n: ds[n].values for n in lp if n in ds}
     errors = {n: ds[n + "_stderr"].values for n in lp if n + "_stderr" in ds}
@@ -152,6 +155,7 @@ def fit_many(data: list, params: FitBandsParams) -> list:
         try:
             out[i] = make_result(data[i], prep, spec, vals, errs, stats, warns, pj, bounded=bounded,
                                  derived=(dv, de))
+            out[i].meta["batch"] = batch_meta
         except SpecprocError as exc:
             out[i] = exc
     return out
