@@ -700,8 +700,14 @@ def _finish(bm, out, phi, masked, Yf, W, m):
     theta, H = out["theta"], out["H"]
     ok = ~masked & np.isfinite(out["cost"])
     chisqr = np.where(ok, out["cost"], np.nan)
-    nfree = m - p
-    redchi = chisqr / nfree if nfree > 0 else np.full(n, np.nan)
+    # points with zero weight (masked ranges) carry no information: they are not data points
+    if W is not None:
+        m_eff = np.broadcast_to(np.count_nonzero(np.asarray(W) != 0, axis=-1), (n,)).astype(float)
+    else:
+        m_eff = np.full(n, float(m))
+    nfree = m_eff - p
+    with np.errstate(divide="ignore", invalid="ignore"):
+        redchi = np.where(nfree > 0, chisqr / np.where(nfree > 0, nfree, 1.0), np.nan)
     cov = np.full((n, p, p), np.nan)
     if ok.any():
         cov[ok] = _inv_scaled(H[ok]) * redchi[ok, None, None]

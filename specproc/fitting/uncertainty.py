@@ -179,14 +179,21 @@ def at_bound(params, rtol: float = 1e-4, skip=()) -> list[str]:
 
 
 def fit_warnings(stats: dict, bounded: list[str] = (), residual=None, noise: float | None = None,
-                 r2_min: float = 0.9, misfit_factor: float = 3.0, params=None) -> list[str]:
-    """The warnings every fit reports in its Result (and so in JSON, tables and the report)."""
+                 r2_min: float = 0.9, misfit_factor: float = 3.0, params=None, rms: float | None = None,
+                 values: dict | None = None) -> list[str]:
+    """The warnings every fit reports in its Result (and so in JSON, tables and the report).
+
+    ``residual`` (or its ``rms`` directly, e.g. ``sqrt(redchi)`` of an unweighted batch fit) is
+    compared with ``noise``; ``params`` (lmfit) or ``values`` (name -> value) name the bound values.
+    """
     out = []
     for name in bounded:
         where = ""
         if params is not None and name in params:
             p = params[name]
             where = f" ({p.value:.6g}; bounds {p.min:.6g}..{p.max:.6g})"
+        elif values is not None and name in values:
+            where = f" ({values[name]:.6g})"
         out.append(f"parameter {name} ended at a bound{where}: its value is a limit, not a measurement "
                    f"(no standard error)")
     if stats.get("success") is False:
@@ -194,8 +201,9 @@ def fit_warnings(stats: dict, bounded: list[str] = (), residual=None, noise: flo
     r2 = stats.get("r2")
     if r2 is not None and np.isfinite(r2) and r2 < r2_min:
         out.append(f"poor fit: r² = {r2:.3f}")
-    if residual is not None and noise:
+    if residual is not None:
         rms = float(np.sqrt(np.mean(np.asarray(residual, float) ** 2)))
+    if rms is not None and noise and np.isfinite(rms):
         if rms > misfit_factor * noise:
             out.append(f"structured residual: RMS {rms:.3g} is {rms / noise:.1f}× the noise ({noise:.3g}); a missing "
                        f"component, a wrong lineshape or a baseline problem")

@@ -99,7 +99,7 @@ def fit_many(data: list, params: FitBandsParams) -> list:
         return _loop(data, params)
     from ...fitting.batch import fit_batch
     from ...fitting.models import prefix_of
-    from ...fitting.uncertainty import at_bound
+    from ...fitting.uncertainty import at_bound, fit_warnings
 
     from .bands import make_result
 
@@ -122,11 +122,9 @@ def fit_many(data: list, params: FitBandsParams) -> list:
             except SpecprocError as exc:
                 out[i] = exc
             continue
-        # the engine divides chi2 by (all points - nvar); masked points (weight 0) are no data:
-        # rescale the covariance to this spectrum's own degrees of freedom
-        m_all, m_own = xs.size, int(W[k].sum())
-        dof_fix = np.sqrt((m_all - nvar) / max(m_own - nvar, 1))
-        errs = {n: float(v[k]) * dof_fix for n, v in errors.items()}
+        # the engine counts only points with non-zero weight as data (masked ranges are no data)
+        m_own = int(np.count_nonzero(W[k]))
+        errs = {n: float(v[k]) for n, v in errors.items()}
         for n in free:           # one Parameters object reused: lmfit copies cost ~20 ms each
             lp[n].value = float(np.clip(vals[n], lp[n].min, lp[n].max))
         bounded = at_bound(lp)
@@ -138,17 +136,11 @@ def fit_many(data: list, params: FitBandsParams) -> list:
                 dv[off + j] = vals[pre + key]
                 de[off + j] = errs.get(pre + key, np.nan)
         prep = preps[i]
-        warns = list(spec_warns)
-        redchi = float(ds["redchi"].values[k]) * dof_fix ** 2
+        redchi = float(ds["redchi"].values[k])
         r2 = float(ds["r2"].values[k])
-        if r2 < 0.9:
-            warns.append(f"poor fit: r2 = {r2:.3f}")
-        if np.isfinite(redchi) and prep.noise > 0 and redchi > 9 * prep.noise ** 2:
-            warns.append(f"structured residual: RMS {np.sqrt(redchi):.3g} is {np.sqrt(redchi) / prep.noise:.1f}x "
-                         f"the noise ({prep.noise:.3g}); a missing band, a wrong lineshape or a baseline problem")
-        for b in bounded:
-            warns.append(f"parameter {b} ended at a bound ({vals.get(b, float('nan')):.6g}): a limit, not a "
-                         "measurement (no standard error)")
+        # weights are 0/1 masks, so sqrt(redchi) is the residual RMS of the unmasked points
+        warns = list(spec_warns) + fit_warnings({"r2": r2, "success": True}, bounded, noise=prep.noise,
+                                                rms=float(np.sqrt(redchi)) if redchi >= 0 else None, values=vals)
         stats = {"r2": r2, "redchi": redchi, "chisqr": float(ds["chisqr"].values[k]),
                  "nfev": int(ds["nfev"].values[k]), "success": True, "method": str(ds.attrs.get("method")),
                  "ndata": m_own, "nvarys": nvar}
