@@ -53,9 +53,10 @@ class BackgroundFit:
     redchi: np.ndarray | None = None
     at: dict = field(default_factory=dict)
 
-    def evaluate(self, E: np.ndarray) -> np.ndarray:
-        """Background ``(n, len(E))`` at energies ``E`` (eV)."""
-        return evaluate(self.kind, self.values, E)
+    def evaluate(self, E: np.ndarray, rows: slice | None = None) -> np.ndarray:
+        """Background ``(n, len(E))`` at energies ``E`` (eV), optionally of some ``rows`` only."""
+        vals = self.values if rows is None else {k: v[rows] for k, v in self.values.items()}
+        return evaluate(self.kind, vals, E)
 
 
 def evaluate(kind: str, values: dict, E: np.ndarray) -> np.ndarray:

@@ -129,13 +129,10 @@ def step_curve(E, center, height, rec: EdgeRecipe):
 
 # ====================================================================== helpers
 def _smooth(Y, k=5):
-    """Boxcar along the last axis (start values and weights only)."""
-    ker = np.ones(k) / k
-    pad = np.pad(Y, [(0, 0)] * (Y.ndim - 1) + [(k // 2, k // 2)], mode="edge")
-    c = np.cumsum(pad, axis=-1)
-    c = np.concatenate([np.zeros(c.shape[:-1] + (1,)), c], axis=-1)
-    del ker
-    return (c[..., k:] - c[..., :-k]) / k
+    """Boxcar along the last axis (start values and weights only; scipy, one output array)."""
+    from scipy.ndimage import uniform_filter1d
+
+    return uniform_filter1d(np.asarray(Y, float), k, axis=-1, mode="nearest")
 
 
 def _pi_guess(E, sm_row, lo, hi):
@@ -171,12 +168,12 @@ def _starts(E, net, rec: EdgeRecipe) -> dict[str, np.ndarray]:
     c = E[near][i]
     hpk = np.maximum(sm[:, near][np.arange(n), i], 1e-9)
     s0 = np.full(n, float(np.clip(0.5, *rec.pi_sigma)))
-    # step start: half the mean signal 0.5-3.5 eV above the step's top (cumulative sums: no per-row loop)
+    # step start: half the mean signal 0.5-3.5 eV above the step's top (gathered columns, no big temporaries)
     i0 = np.clip(np.searchsorted(E, c + rec.step_offset + rec.step_width + 0.5), 0, E.size - 1)
     i1 = np.clip(np.searchsorted(E, c + rec.step_offset + rec.step_width + 3.5), 0, E.size - 1)
-    cs_ = np.concatenate([np.zeros((n, 1)), np.cumsum(sm, axis=1)], axis=1)
-    cnt = np.maximum(i1 - i0, 1)
-    h0 = np.maximum(0.5 * (cs_[np.arange(n), i0 + cnt] - cs_[np.arange(n), i0]) / cnt, 0)
+    cnt = int(max(np.max(i1 - i0), 1))
+    cols = np.minimum(i0[:, None] + np.arange(cnt)[None, :], E.size - 1)
+    h0 = np.maximum(0.5 * sm[np.arange(n)[:, None], cols].mean(axis=1), 0)
     h0 = np.where(np.isfinite(h0) & (i1 > i0), h0, 0.2 * hpk)
     slo, shi = rec.window("sigma_center")
     ssel = (E >= slo) & (E <= min(shi, E[-1]))
@@ -375,12 +372,15 @@ def fit_edge(m, edge: str = "B K", background: str = "power_law", background_win
     pre = (Ef >= bw[0]) & (Ef <= bw[1])
     edge_sel = (Ef >= pi_lo) & (Ef <= rec.window("sigma_center")[0])
     negative = (np.mean(Yf <= 0, axis=1) > 0.05) | (np.median(Yf[:, pre], axis=1) <= 0)
-    smooth = np.maximum(_smooth(Yf, 5), 1e-12)
-    weights = 1.0 / np.sqrt(np.maximum(smooth, 0.01 * np.median(smooth[~negative]) if (~negative).any() else 1.0))
+    # Poisson weights 1/sqrt(counts), counts from a 5-channel boxcar, floored (in place: big maps)
+    weights = _smooth(Yf, 5)
+    floor = max(float(np.median(weights[~negative])) * 0.01, 1e-12) if (~negative).any() else 1.0
+    np.maximum(weights, floor, out=weights)
+    np.sqrt(weights, out=weights)
+    np.divide(1.0, weights, out=weights)
     bgf = bgmod.fit_background(Ef, Yf, bw, kind=background, degree=poly_degree, at=(rec.onset,),
                                weights=weights, rows=~negative)
-    bg_curve = bgf.evaluate(Ef)
-    net = Yf - bg_curve
+    net = Yf - bgf.evaluate(Ef)
     k = int(edge_sel.sum())
     bg_se = np.nan_to_num(bgf.at[rec.onset][1], nan=np.inf)
     s_edge = np.nansum(net[:, edge_sel], axis=1)
@@ -419,18 +419,18 @@ def fit_edge(m, edge: str = "B K", background: str = "power_law", background_win
         if not name.startswith("bg_at_"):
             starts[name] = v
     target = net if deconvolved else Yf
+    del net  # big maps: only what the fit needs stays in memory
     W = None if deconvolved else weights
     ds, params, model = _fit(emodel, Ef, target, W, starts, fit_rows, stack, warm_start)
 
-    del smooth
-    stats = _stats(ds, params, model, emodel, Ef, target, None if deconvolved else bg_curve, W,
+    stats = _stats(ds, params, model, emodel, Ef, target, None if deconvolved else bgf, W,
                    None if deconvolved else bgf.redchi)
     flags = flags | stats["flags"]
     if stack:
         return _map_result(m, rec, E, Ef, ds, stats, flags, snr, meta, warnings, nav_dims, stack, target,
                            emodel, params, model, fit_rows, bgf, label(m), deconvolved)
     return _spectrum_result(m, rec, Ef, ds, stats, int(flags[0]), float(snr[0]), meta, warnings, target,
-                            bg_curve[0] if not deconvolved else None, emodel, params, model, bgf, label(m),
+                            bgf.evaluate(Ef)[0] if not deconvolved else None, emodel, params, model, bgf, label(m),
                             deconvolved)
 
 
@@ -465,7 +465,7 @@ def _flat(ds, name):
     return np.asarray(ds[name].values, float).reshape(-1)
 
 
-def _stats(ds, params, model, emodel: EdgeModel, Ef, target, bg_curve, weights, pre_redchi):
+def _stats(ds, params, model, emodel: EdgeModel, Ef, target, bgf, weights, pre_redchi):
     """Per-spectrum failure flags, bound checks and fit quality.
 
     Quality: the weighted r^2 of the background-subtracted signal, and (weighted fits) the ratio of
@@ -490,7 +490,7 @@ def _stats(ds, params, model, emodel: EdgeModel, Ef, target, bg_curve, weights, 
     ssw = np.full(n, np.nan)
     for s0 in range(0, n, 1024):
         sl = slice(s0, min(n, s0 + 1024))
-        net = target[sl] - (bg_curve[sl] if bg_curve is not None else 0.0)
+        net = target[sl] - (bgf.evaluate(Ef, rows=sl) if bgf is not None else 0.0)
         w2 = np.ones_like(net) if weights is None else np.broadcast_to(weights[sl] ** 2, net.shape)
         with np.errstate(invalid="ignore", divide="ignore"):
             mw = np.sum(w2 * net, axis=1, keepdims=True) / np.sum(w2, axis=1, keepdims=True)
