@@ -238,3 +238,15 @@ def test_real_si_dm4_map_runs_and_reports(realdata):
         pytest.skip("EELS_SI.dm4 not available")
     with pytest.raises(ProcessingError, match="does not cover"):
         sp.eels.fit_edge(sp.read(p))
+
+
+def test_line_scan_profile():
+    rng = np.random.default_rng(31)
+    t = random_truth(rng, 3000.0)
+    y, _ = core_loss(E, **t)
+    m = new_measurement(np.stack([noisy(y, rng) for _ in range(5)]), {"x": (np.arange(5.0), "nm"), "energy": (E, "eV")},
+                        technique="eels", units="counts")
+    r = sp.eels.fit_edge(m)
+    assert r.data.pi_star_energy_eV.dims == ("x",)
+    assert np.all(np.abs(r.data.pi_star_energy_eV.values - t["pi_center"]) < 0.05)
+    assert [p["kind"] for p in r.plots] == ["xy", "histogram"]

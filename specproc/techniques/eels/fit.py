@@ -723,6 +723,12 @@ def _map_plots(data, nav_dims, m, rec, sample):
                                ("r2_net", "fit quality (net r²)", "r²")):
             plots.append({"kind": "map", "title": f"EELS {rec.edge} — {title} — {sample}",
                           "z": data[key].values, "x": x, "y": y, "x_label": xlab, "y_label": ylab, "z_label": zl})
+    if len(nav_dims) == 1:  # line scan: the π* profile with its error bars
+        x, xlab = axis(nav_dims[0])
+        plots.append({"kind": "xy", "title": f"EELS {rec.edge} — π* energy profile — {sample}", "x": x,
+                      "x_label": xlab, "y_label": "π* energy (eV)",
+                      "series": [{"name": "π* energy", "y": data["pi_star_energy_eV"].values,
+                                  "err": data["pi_star_energy_eV_stderr"].values, "mode": "markers"}]})
     e = data["pi_star_energy_eV"].values.reshape(-1)
     if np.isfinite(e).any():
         plots.append({"kind": "histogram", "title": f"EELS {rec.edge} — π* energy of valid pixels — {sample}",
