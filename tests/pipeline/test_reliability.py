@@ -372,6 +372,33 @@ def test_kill_9_at_random_moments_leaves_consistent_outputs_and_no_orphans(fake_
     assert not list(out.glob("specproc.duckdb.damaged-*"))
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("moment", ["exports", "store"])
+def test_kill_9_while_writing_outputs(fake_plugins, fake_study, tmp_path, moment):
+    """Killed half-way through the exports, or inside the store transaction."""
+    out = tmp_path / "out"
+    first = run_pipeline(fake_study, out, jobs=1)
+    p = _cli("run", fake_study, "--out", out, "-j", "1", "--quiet", env={"FAKE_CLI_PAUSE_AT": moment})
+    for line in p.stderr:  # wait for the chosen moment
+        if line.startswith("PAUSED"):
+            break
+    p.send_signal(signal.SIGKILL)
+    p.wait(timeout=10)
+    rid = _consistent(out)
+    runs = set(read_table(out / "specproc.duckdb", "runs").run_id)
+    assert "half-written" not in runs                  # the uncommitted transaction is gone
+    if moment == "exports":
+        assert rid == first.run_id and runs == {first.run_id}
+        assert leftovers(out)                          # the partial run folder is there ...
+    else:
+        assert rid != first.run_id and runs == {first.run_id}  # published, store commit lost
+    s = run_pipeline(fake_study, out, jobs=1)
+    assert leftovers(out) == []                        # ... and cleaned by the next run
+    runs = set(read_table(out / "specproc.duckdb", "runs").run_id)
+    assert runs == {first.run_id, s.run_id} | ({rid} if moment == "store" else set())
+    assert _consistent(out) == s.run_id
+
+
 def test_interrupted_publish_is_repaired_by_the_next_run(fake_plugins, fake_study, tmp_path, monkeypatch):
     """A kill between publishing the run folder and the store commit: the next run adds it."""
     out = tmp_path / "out"
@@ -519,3 +546,45 @@ def test_input_above_the_size_limit_is_refused_without_reading(fake_plugins, tmp
     small.write_text('{"center": 1.0}')
     with pytest.raises(ReaderError, match=str(small)):
         spio.read(small)
+
+
+def test_output_folder_of_an_older_version_is_upgraded(fake_plugins, fake_study, tmp_path):
+    """Old layout (plain report.html and exports/, pickle cache, store with a nucleus column)."""
+    import duckdb
+
+    out = tmp_path / "out"
+    (out / "exports").mkdir(parents=True)
+    (out / "exports" / "quantities.csv").write_text("old\n")
+    (out / "report.html").write_text("<html>old run</html>")
+    (out / "cache").mkdir()
+    (out / "cache" / ("ab" * 32 + ".pkl")).write_bytes(b"\x80\x04K\x01.")
+    con = duckdb.connect(str(out / "specproc.duckdb"))
+    con.execute("CREATE TABLE runs (run_id VARCHAR, pipeline_name VARCHAR)")
+    con.execute("INSERT INTO runs VALUES ('old-run', 'old')")
+    con.execute("CREATE TABLE quantities (run_id VARCHAR, task INTEGER, sample VARCHAR, technique VARCHAR, "
+                "nucleus VARCHAR, name VARCHAR, value DOUBLE)")
+    con.execute("INSERT INTO quantities VALUES ('old-run', 0, 'A', 'nmr', '11B', 'x', 1.0)")
+    con.close()
+    s = run_pipeline(fake_study, out, jobs=1)
+    assert _consistent(out) == s.run_id
+    legacy = list((out / "runs").glob("legacy-*"))
+    assert len(legacy) == 1 and (legacy[0] / "report.html").read_text() == "<html>old run</html>"
+    assert not list((out / "cache").glob("*.pkl"))
+    q = read_table(out / "specproc.duckdb", "quantities")
+    assert set(q.run_id) == {"old-run", s.run_id} and "selector" not in q.columns
+    assert q[q.run_id == "old-run"].nucleus.tolist() == ["11B"]   # old column kept, old rows intact
+    assert len(q[q.run_id == s.run_id]) == 7
+    assert list(read_table(out / "specproc.duckdb", "runs").run_id) == ["old-run", s.run_id]
+
+
+def test_nrm_typo_with_the_real_plugins(tmp_path):
+    from specproc import plugins
+
+    if "nmr.deconvolve" not in plugins.available("processors"):
+        pytest.skip("nmr.deconvolve not registered")
+    yml = tmp_path / "p.yaml"
+    yml.write_text("name: typo\nmeasurements:\n"
+                   "  - {sample: A, technique: nmr, files: x/1, processor: nrm.deconvolve}\n")
+    with pytest.raises(ParameterError, match=r"p.yaml:3: unknown processor 'nrm.deconvolve'; did you mean "
+                                             r"'nmr.deconvolve'"):
+        load_pipeline(yml)
