@@ -334,12 +334,18 @@ def fit_edge(m, edge: str = "B K", background: str = "power_law", background_win
     nav_dims = tuple(m.dims[:-1])
     Y = np.asarray(m.values).reshape(-1, E.size)
     warnings: list[str] = []
-    meta: dict[str, Any] = {"min_edge_snr": float(min_edge_snr), "edge": rec.edge, "tabulated_onset_eV": rec.onset, "background_model": background,
+    run_params = {"edge": rec.edge, "background": background, "background_window": background_window,
+                  "fit_window": fit_window, "poly_degree": poly_degree, "energy_offset_eV": energy_offset_eV,
+                  "deconvolve": deconvolve, "warm_start": warm_start, "min_edge_snr": min_edge_snr,
+                  "lowloss": lowloss if lowloss is None or isinstance(lowloss, str) else
+                  (getattr(lowloss, "attrs", {}).get("provenance", {}).get("source") or "<measurement>")}
+    meta: dict[str, Any] = {"min_edge_snr": float(min_edge_snr), "edge": rec.edge, "params": run_params, "tabulated_onset_eV": rec.onset, "background_model": background,
                             "acquisition": dict(m.attrs.get("acquisition", {}))}
 
     # ---------------------------------------------------------------- (1) energy calibration
     ll = _read_lowloss(lowloss)
     if ll is not None:
+        meta["lowloss_input"] = dict(ll.attrs.get("provenance", {}))
         zlp, zlp_se, zlp_fwhm = zero_loss_centre(ll)
         shift = -zlp
         meta["energy_calibration"] = {"method": "zero-loss alignment", "zlp_centre_eV": zlp,
@@ -601,7 +607,8 @@ def _spectrum_result(m, rec, Ef, ds, stats, flag, snr, meta, warnings, target, b
     plots = [_spectrum_plot(m, rec, Ef, target[0], stats["fit"][0] if fitted else None, bg_curve, v if fitted else None,
                             emodel, sample, deconvolved)]
     return Result(processor=PROCESSOR, technique="eels", sample=sample, quantities=quantities,
-                  tables={"peaks": table}, main_table="peaks", plots=plots, params={}, inputs=[m.attrs.get("provenance", {})],
+                  tables={"peaks": table}, main_table="peaks", plots=plots, params=meta.get("params", {}),
+                  inputs=[m.attrs.get("provenance", {})] + ([meta["lowloss_input"]] if "lowloss_input" in meta else []),
                   stats=stats_out, warnings=warnings, meta=meta, native=ds)
 
 
@@ -706,7 +713,7 @@ def _map_result(m, rec, E, Ef, ds, stats, flags, snr, meta, warnings, nav_dims, 
                  "fit_seconds": float(ds.attrs.get("timings", {}).get("total", np.nan))}
     return Result(processor=PROCESSOR, technique="eels", sample=sample, quantities=quantities,
                   tables={"map_summary": table}, main_table="map_summary", plots=plots,
-                  inputs=[m.attrs.get("provenance", {})], stats=stats_out, warnings=warnings, meta=meta, data=data,
+                  params=meta.get("params", {}), inputs=[m.attrs.get("provenance", {})] + ([meta["lowloss_input"]] if "lowloss_input" in meta else []), stats=stats_out, warnings=warnings, meta=meta, data=data,
                   native=ds)
 
 
