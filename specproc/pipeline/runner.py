@@ -351,6 +351,8 @@ def _lock(out: Path, timeout: float, quiet: bool):
     lock = FileLock(str(out / ".specproc.lock"))
     try:
         lock.acquire(timeout=0)
+    except OSError as exc:  # e.g. a folder shared read-only
+        raise ParameterError(f"cannot lock the output folder: {exc.strerror or exc}", str(out)) from None
     except Timeout:
         if not quiet:
             print(f"specproc: waiting for another run writing to {out}", file=sys.stderr)

@@ -235,6 +235,29 @@ def _claims_html(claims: list, file_ids: dict, techs_with_section: set) -> str:
             + "".join(rows) + "</tbody></table></section>")
 
 
+def _comparisons_html(comparisons: list) -> str:
+    """Comparisons declared without a rule (pipeline ``comparisons:``): value ± uncertainty."""
+    if not comparisons:
+        return ""
+    rows = []
+    for cid, c in comparisons:
+        sel = getattr(c, "selector", None) or {}
+        what = c.quantity + "".join(f" [{k}={v}]" for k, v in (sel.get("meta") or {}).items())
+        pair = c.sample + (f" vs {c.reference}" if c.reference else "")
+        if c.value is None:
+            val = "—"
+        elif c.stderr is None:
+            val = f"{c.value:.4g} {c.unit}"
+        else:
+            val = f"{c.value:.4g} ± {c.stderr:.2g} {c.unit}"
+        rows.append(f"<tr id='comparison-{_anchor(cid)}'><td><code>{esc(cid)}</code></td><td>{esc(c.technique)}</td>"
+                    f"<td>{esc(what)}</td><td>{esc(c.op)}</td><td>{esc(pair)}</td><td>{esc(val.strip())}</td>"
+                    f"<td class='reason'>{esc(c.reason)}</td></tr>")
+    return ("<section id='comparisons'><h2>Comparisons</h2><table class='claims'><thead><tr><th>id</th>"
+            "<th>technique</th><th>quantity</th><th>op</th><th>samples</th><th>value ± uncertainty</th>"
+            "<th>details</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table></section>")
+
+
 # --------------------------------------------------------------------------- failures, provenance
 def _failures_html(failures: list[dict], skipped: list[dict]) -> str:
     parts = ["<section id='failures'><h2>Failures</h2>"]
@@ -311,7 +334,8 @@ def report_html(run_or_results, claims: list | None = None, title: str | None = 
             "<nav><a href='#evidence'>evidence</a> · " + " · ".join(
                 f"<a href='#sec-{_anchor(t)}'>{esc(s.title or t)}</a>" for t, s, _ in sections)
             + " · <a href='#failures'>failures</a> · <a href='#provenance'>provenance</a></nav>",
-            _claims_html(claims, file_ids, {t for t, _, _ in sections})]
+            _claims_html(claims, file_ids, {t for t, _, _ in sections}),
+            _comparisons_html(view.comparisons)]
     body += [_section_html(t, s, n) for t, s, n in sections]
     body.append(_failures_html(view.failures, view.skipped))
     body.append(_provenance_html(view.inputs, view.software, view.info))

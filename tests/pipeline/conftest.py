@@ -112,6 +112,16 @@ def install_fakes() -> None:
     plugins._discover = _fake_discover(plugins._discover)
 
 
+@pytest.fixture(autouse=True)
+def _private_cache_key(tmp_path_factory, monkeypatch):
+    """Pipeline tests sign cache entries with a throw-away key, not the user's own."""
+    import specproc.pipeline.cache as cache
+
+    key = tmp_path_factory.getbasetemp() / "cache.key"
+    monkeypatch.setenv("SPECPROC_CACHE_KEY_FILE", str(key))
+    monkeypatch.setattr(cache, "_KEY_CACHE", {})
+
+
 @pytest.fixture
 def fake_plugins(monkeypatch):
     monkeypatch.setattr(plugins, "_discover", _fake_discover(plugins._discover))

@@ -58,6 +58,8 @@ def test_run_recovers_truth_and_writes_everything(fake_plugins, fake_study, tmp_
 
     # outputs
     assert Path(s.report_path) == out / "report.html" and Path(s.report_path).stat().st_size > 10_000
+    page = Path(s.report_path).read_text()
+    assert "id='comparison-shift'" in page and s.run_id in page
     db = out / "specproc.duckdb"
     for table in SCHEMA:
         df = read_table(db, table, s.run_id)
