@@ -351,9 +351,7 @@ def _lock(out: Path, timeout: float, quiet: bool):
     lock = FileLock(str(out / ".specproc.lock"))
     try:
         lock.acquire(timeout=0)
-    except OSError as exc:  # e.g. a folder shared read-only
-        raise ParameterError(f"cannot lock the output folder: {exc.strerror or exc}", str(out)) from None
-    except Timeout:
+    except Timeout:  # (a subclass of OSError: caught first)
         if not quiet:
             print(f"specproc: waiting for another run writing to {out}", file=sys.stderr)
         try:
@@ -361,6 +359,8 @@ def _lock(out: Path, timeout: float, quiet: bool):
         except Timeout:
             raise SpecprocError(f"another specproc run is writing to this folder (waited {timeout:g} s); "
                                 "try again later or choose another --out", str(out)) from None
+    except OSError as exc:  # e.g. a folder shared read-only
+        raise ParameterError(f"cannot lock the output folder: {exc.strerror or exc}", str(out)) from None
     return lock
 
 
