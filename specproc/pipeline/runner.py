@@ -583,7 +583,14 @@ def _write_outputs(summary: RunSummary, pipeline: Pipeline, report: bool) -> Non
     _publish(out, final)
     summary.exports = {p.stem if p.suffix != ".json" else p.name: out / "exports" / p.name
                        for p in sorted((final / "exports").iterdir()) if p.suffix in (".csv", ".json")}
-    write_database(Path(summary.store_path), tables)
+    try:
+        write_database(Path(summary.store_path), tables)
+    except SpecprocError:
+        raise
+    except Exception as exc:  # e.g. disk full inside DuckDB: the published run is added by the next run
+        raise SpecprocError(f"cannot write the results store ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
+                            f"the report and exports of run {summary.run_id} are published and the next run adds "
+                            "it to the store", summary.store_path) from None
     _prune(out, KEEP_RUNS, summary.run_id)
 
 

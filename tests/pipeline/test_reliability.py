@@ -531,6 +531,26 @@ def test_full_disk_while_writing_outputs_keeps_the_previous_run(fake_plugins, fa
     assert leftovers(out) == []
 
 
+def test_store_write_failure_is_a_clear_error_and_repaired_later(fake_plugins, fake_study, tmp_path, monkeypatch):
+    import duckdb
+
+    import specproc.pipeline.store as store
+
+    out = tmp_path / "out"
+    first = run_pipeline(fake_study, out, jobs=1)
+    with monkeypatch.context() as m:
+        def full(*a, **k):
+            raise duckdb.IOException("IO Error: Could not write file: No space left on device")
+
+        m.setattr(store, "write_database", full)
+        with pytest.raises(SpecprocError, match="cannot write the results store .*No space left") as ei:
+            run_pipeline(fake_study, out, jobs=1)
+    rid = _consistent(out)
+    assert rid != first.run_id and rid in str(ei.value)
+    s = run_pipeline(fake_study, out, jobs=1)
+    assert set(read_table(out / "specproc.duckdb", "runs").run_id) == {first.run_id, rid, s.run_id}
+
+
 def test_input_above_the_size_limit_is_refused_without_reading(fake_plugins, tmp_path, monkeypatch):
     import specproc.io as spio
 
