@@ -252,6 +252,45 @@ def zero_loss_centre(ll) -> tuple[float, float | None, float]:
     return c, (float(se) if se is not None and np.isfinite(se) else None), float(res.params["fwhm"].value)
 
 
+def align_pixels(E, Y, stack, ll):
+    """Align every pixel of a core-loss image on its own zero-loss peak (exspy, subpixel).
+
+    Returns the calibrated energy axis, the aligned core-loss rows ``(n, m')`` (channels that any shift
+    would leave empty are cropped), the aligned low-loss axis and rows, and the SD (eV) of the
+    per-pixel zero-loss centres before alignment.
+    """
+    import exspy  # noqa: F401
+    from exspy.signals import EELSSpectrum
+    from hyperspy.defaults_parser import preferences
+
+    preferences.General.show_progressbar = False
+    llE = np.asarray(ll.coords["energy"].values, float)
+
+    def signal(data, axis):
+        sig = EELSSpectrum(np.asarray(data, float).reshape(tuple(stack) + (axis.size,)))
+        ax = sig.axes_manager.signal_axes[0]
+        ax.offset, ax.scale, ax.units = float(axis[0]), float(np.median(np.diff(axis))), "eV"
+        return sig
+
+    cl, low = signal(Y, E), signal(np.asarray(ll.values, float), llE)
+    centres = np.asarray(low.estimate_zero_loss_peak_centre().data, float)
+    low.align_zero_loss_peak(calibrate=True, also_align=[cl], subpixel=True, print_stats=False, crop=True,
+                             show_progressbar=False)
+    n = int(np.prod(stack))
+    return (np.asarray(cl.axes_manager.signal_axes[0].axis, float), cl.data.reshape(n, -1),
+            np.asarray(low.axes_manager.signal_axes[0].axis, float), low.data.reshape(n, -1),
+            float(np.nanstd(centres)))
+
+
+def _resized_lowloss(ll, llE, llY):
+    from ...core.measurement import new_measurement
+
+    dims = ll.dims[:-1]
+    coords = [(d, ll.coords[d].values, ll.coords[d].attrs.get("units", "px")) for d in dims]
+    return new_measurement(llY.reshape(ll.shape[:-1] + (llE.size,)), coords + [("energy", llE, "eV")],
+                           technique="eels", units=ll.attrs.get("units", "counts"), allow_nan=True)
+
+
 def fourier_ratio(E, net, ll_E, ll_Y, stack):
     """Fourier-ratio deconvolution (exspy) of background-subtracted spectra ``net`` (n, m)."""
     import exspy  # noqa: F401  (registers EELSSpectrum)
@@ -356,6 +395,13 @@ def fit_edge(m, edge: str = "B K", background: str = "power_law", background_win
         shift = float(energy_offset_eV)
         meta["energy_calibration"] = {"method": "stated offset (no low-loss spectrum)", "shift_eV": shift}
     E = E + shift
+    if ll is not None and stack and tuple(ll.shape[:-1]) == stack:
+        # a low-loss image of the same pixels: align every pixel (drifts differ across a map)
+        E, Y, llE_al, llY_al, drift_sd = align_pixels(np.asarray(m.coords["energy"].values, float), Y, stack, ll)
+        meta["energy_calibration"].update(method="zero-loss alignment per pixel (exspy align_zero_loss_peak, "
+                                                 "subpixel)", pixel_zlp_sd_eV=drift_sd, shift_eV=None)
+        ll = _resized_lowloss(ll, llE_al, llY_al)
+        shift = 0.0
 
     # ---------------------------------------------------------------- windows
     bw = tuple(sorted(map(float, background_window))) if background_window is not None else rec.window("pre")
