@@ -207,7 +207,8 @@ def main():
                                         f"{NY} rows timed: {hs_t['multifit_s']:.1f} s, extrapolated; + import/load "
                                         f"{hs_t['setup_s']:.1f} s)"),
                              reference_s=t_hs_full, speedup=t_hs_full / t_cli, agreement=agree))
-            res.update(hyperspy=hs_t, hyperspy_child_wall_s=t_hs_wall, median_abs_diff_vs_hyperspy_eV=float(np.nanmedian(d)))
+            res.update(hyperspy=hs_t, hyperspy_child_wall_s=t_hs_wall,
+                       median_abs_diff_vs_hyperspy_eV=float(np.nanmedian(d)))
         else:
             res["note_hyperspy"] = hp.stderr[-1500:]
         # ---------------------------------------------------------------- memory, 128 x 128 x 2048

@@ -105,6 +105,7 @@ def rows(e: dict) -> list[dict]:
            "pi*_stderr": pi.get("energy_eV_stderr"), "fwhm_eV": pi.get("fwhm_eV"), "onset_eV": e.get("onset_eV")}
     if "map" in e:
         mp = e["map"]
-        row.update(map=f"{mp['shape'][0]}x{mp['shape'][1]}" if len(mp.get("shape") or []) == 2 else str(mp.get("shape")),
+        shape = mp.get("shape") or []
+        row.update(map="x".join(str(v) for v in shape),
                    median_eV=mp["pi_star_energy_eV"]["median"], n_valid=mp["pi_star_energy_eV"]["n_valid"])
     return [row]

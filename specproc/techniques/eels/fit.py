@@ -378,7 +378,8 @@ def fit_edge(m, edge: str = "B K", background: str = "power_law", background_win
                   "deconvolve": deconvolve, "warm_start": warm_start, "min_edge_snr": min_edge_snr,
                   "lowloss": lowloss if lowloss is None or isinstance(lowloss, str) else
                   (getattr(lowloss, "attrs", {}).get("provenance", {}).get("source") or "<measurement>")}
-    meta: dict[str, Any] = {"min_edge_snr": float(min_edge_snr), "edge": rec.edge, "params": run_params, "tabulated_onset_eV": rec.onset, "background_model": background,
+    meta: dict[str, Any] = {"edge": rec.edge, "tabulated_onset_eV": rec.onset, "background_model": background,
+                            "min_edge_snr": float(min_edge_snr), "params": run_params,
                             "acquisition": dict(m.attrs.get("acquisition", {}))}
 
     # ---------------------------------------------------------------- (1) energy calibration
@@ -594,8 +595,8 @@ def _spectrum_result(m, rec, Ef, ds, stats, flag, snr, meta, warnings, target, b
     if "negative_counts" in fail:
         warnings.append("negative counts in the edge window (dark-subtracted noise?): not fitted")
     if "no_edge" in fail:
-        warnings.append(f"no {rec.edge} edge: net edge signal is {snr:.2g} standard errors (< {meta.get('min_edge_snr', MIN_EDGE_SNR):g}); "
-                        "not fitted")
+        lim = meta.get("min_edge_snr", MIN_EDGE_SNR)
+        warnings.append(f"no {rec.edge} edge: net edge signal is {snr:.2g} standard errors (< {lim:g}); not fitted")
     fitted = not ({"negative_counts", "no_edge"} & set(fail))
     pi_bad = bool(stats["pi_bound"][0]) if fitted else True
     ss_bad = bool(stats["ss_bound"][0]) if fitted else True
@@ -759,7 +760,9 @@ def _map_result(m, rec, E, Ef, ds, stats, flags, snr, meta, warnings, nav_dims, 
                  "fit_seconds": float(ds.attrs.get("timings", {}).get("total", np.nan))}
     return Result(processor=PROCESSOR, technique="eels", sample=sample, quantities=quantities,
                   tables={"map_summary": table}, main_table="map_summary", plots=plots,
-                  params=meta.get("params", {}), inputs=[m.attrs.get("provenance", {})] + ([meta["lowloss_input"]] if "lowloss_input" in meta else []), stats=stats_out, warnings=warnings, meta=meta, data=data,
+                  params=meta.get("params", {}),
+                  inputs=[m.attrs.get("provenance", {})] + ([meta["lowloss_input"]] if "lowloss_input" in meta else []),
+                  stats=stats_out, warnings=warnings, meta=meta, data=data,
                   native=ds)
 
 
