@@ -92,6 +92,9 @@ def run_pipeline_cli(args) -> int:
     except SpecprocError as exc:
         print(f"specproc: error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # workers stop with the run; the next run cleans up after this one
+        print("specproc: interrupted; the previous run's outputs are unchanged", file=sys.stderr)
+        return 130
     if not getattr(args, "quiet", False):
         print(summary.text())
         print(f"store: {summary.store_path}\nexports: {Path(summary.out) / 'exports'}")
