@@ -93,7 +93,7 @@ def run_pipeline_cli(args) -> int:
         print(f"specproc: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # workers stop with the run; the next run cleans up after this one
-        print("specproc: interrupted; the previous run's outputs are unchanged", file=sys.stderr)
+        print("specproc: interrupted (the next run cleans up what this one left)", file=sys.stderr)
         return 130
     if not getattr(args, "quiet", False):
         print(summary.text())
