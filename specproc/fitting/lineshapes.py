@@ -189,8 +189,26 @@ def area_of(shape: str, values: dict, prefix: str = "") -> float:
     if shape == "gl-sum":
         m = float(v["mixing"])
         return float(v["height"]) * w * ((1 - m) * np.sqrt(np.pi / (4 * LN2)) + m * np.pi / 2)
-    # GL product: no closed form -> quadrature over +-60 FWHM (Lorentzian tails)
-    from .components import gl_product
+    return float(v["height"]) * w * gl_product_area_factor(float(v["mixing"]))
 
-    x = np.linspace(-60 * w, 60 * w, 24001)
-    return float(np.trapezoid(gl_product(x, v["height"], 0.0, w, v["mixing"]), x))
+
+_GL_FACTOR: dict[float, float] = {}
+
+
+def gl_product_area_factor(mixing: float) -> float:
+    """Area of a CasaXPS GL(m) product line of unit height and unit FWHM.
+
+    The product form has no closed-form area: quadrature over +-200 FWHM (Lorentzian tails),
+    cached per mixing (rounded to 1e-6) since error propagation calls it many times.
+    """
+    key = round(float(mixing), 6)
+    if key not in _GL_FACTOR:
+        from .components import gl_product
+
+        x = np.linspace(-200.0, 200.0, 80001)
+        y = gl_product(x, 1.0, 0.0, 1.0, key)
+        trap = getattr(np, "trapezoid", None) or np.trapz
+        # m = 1 is a pure Lorentzian 1/(1 + 4u^2): add its tails beyond +-200 (2 x 1/(4 x 200));
+        # for m < 1 the Gaussian factor has killed them long before
+        _GL_FACTOR[key] = float(trap(y, x)) + (1.0 / 400.0 if key >= 1.0 else 0.0)
+    return _GL_FACTOR[key]

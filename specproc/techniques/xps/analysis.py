@@ -386,7 +386,7 @@ def fit_region(m, region: str, components=None, *, level: int = 0, charge_shift:
     from ...fitting.models import fit_spec
     from ...fitting.uncertainty import montecarlo
     from . import backgrounds as bgs
-    from .model import area_expression, compile_region
+    from .model import compile_region
 
     src = m.attrs.get("provenance", {}).get("source")
     m = check_xps(m, src)
@@ -401,14 +401,13 @@ def fit_region(m, region: str, components=None, *, level: int = 0, charge_shift:
     B = bgs.background(kind, x, y)
     w = poisson_weights(m, y)
     out = fit_spec(spec, x, y - B, weights=w, where=src)
-    exprs = area_expression(spec, info)
+    from ...fitting.lineshapes import area_of
+
+    groups = spec.groups()
 
     def quantities(values):
-        import math
-
-        env = {**values, "pi": math.pi, "sqrt": math.sqrt, "log": math.log}
-        return np.array([eval(compile(e, "<area>", "eval"), {"__builtins__": {}}, env)  # noqa: S307 - own exprs
-                         for e in exprs.values()])
+        # component + doublet partner areas from the shared registry (no expression evaluation)
+        return np.array([sum(area_of(p.shape, values, g) for g in groups[p.name]) for p in spec.peaks])
 
     areas, area_se, _ = out.derived(quantities)
     for k, (p, i) in enumerate(zip(spec.peaks, info)):

@@ -226,14 +226,8 @@ def area_expression(spec, info) -> dict[str, str]:
     return out
 
 
-_GL_CACHE: dict[float, float] = {}
-
-
 def gl_area_factor(mixing: float) -> float:
-    """Area of a GL(m) product line of unit height and unit FWHM (quadrature, cached)."""
-    key = round(float(mixing), 6)
-    if key not in _GL_CACHE:
-        from ...fitting.lineshapes import area_of
+    """Area of a GL(m) product line of unit height and unit FWHM (the shared registry's value)."""
+    from ...fitting.lineshapes import gl_product_area_factor
 
-        _GL_CACHE[key] = area_of("gl-product", {"height": 1.0, "center": 0.0, "fwhm": 1.0, "mixing": key})
-    return _GL_CACHE[key]
+    return gl_product_area_factor(mixing)
