@@ -61,22 +61,30 @@ def test_series_agrees_with_single_fits(series):
 
 
 def test_fit_series_processor_plugin():
-    """``xrd.fit_series`` is a registered processor; a list goes through run_many -> batch engine."""
+    """``xrd.fit_series`` is a registered processor; a list goes through run_many -> one batch-engine call ->
+    one Result per pattern (the run_many contract), a bad input becomes its error in place."""
     from specproc import plugins
-    from specproc.core.errors import ParameterError
+    from specproc.core.errors import ParameterError, SpecprocError
     from specproc.core.result import Result
 
     pytest.importorskip("specproc.fitting.batch")
     proc = plugins.get("processors", "xrd.fit_series")
     pats, scales = make_series(n=24)
-    r = proc(pats, peaks=[17.95, 23.93, 24.79])
-    assert isinstance(r, Result) and r.processor == "xrd.fit_series"
-    assert r.stats["method"] == "batched-lm" and r.stats["n_failed"] == 0
-    assert r.data.sizes == {"pattern": 24, "peak": 3}
-    np.testing.assert_allclose(r.data.d_nm.isel(peak=0).values, 0.49379 * scales, atol=5e-4)
-    # one pattern (run) gives a series of one with the same numbers
+    odd = measurement(np.arange(15.0, 40.0, 0.05), np.ones(500) * 10, sample="other grid")
+    out = proc(pats[:12] + [odd] + pats[12:], peaks=[17.95, 23.93, 24.79])
+    assert isinstance(out, list) and len(out) == 25
+    assert isinstance(out[12], SpecprocError) and "grid" in str(out[12])
+    res = out[:12] + out[13:]
+    assert all(isinstance(r, Result) and r.processor == "xrd.fit_series" for r in res)
+    assert res[0].stats["method"] == "batched-lm" and [r.sample for r in res] == [p.attrs["sample"] for p in pats]
+    names = [k for k in res[0].quantities if k.endswith(".d_nm")]
+    assert len(names) == 3 and all(set(r.quantities) == set(res[0].quantities) for r in res)
+    d101 = np.array([r.quantities[names[0]].value for r in res])
+    np.testing.assert_allclose(d101, 0.49379 * scales, atol=5e-4)
+    assert all(r.quantities[names[0]].stderr and r.quantities[names[0]].stderr < 1e-3 for r in res)
+    # one pattern (run) gives its own Result with the same numbers
     r1 = proc(pats[5], peaks=[17.95, 23.93, 24.79])
-    np.testing.assert_allclose(r1.data.two_theta_deg.values[0], r.data.two_theta_deg.values[5], atol=2e-3)
+    assert r1.quantities[names[0]].value == pytest.approx(res[5].quantities[names[0]].value, abs=2e-5)
     with pytest.raises(ParameterError):
         proc(pats, method="simplex")
 

@@ -28,12 +28,14 @@ def analyse(m, **params):
 
 def fit_peaks(m, *, wavelength_nm=None, kalpha2=True, shape="pseudo-voigt", prominence_sigma=5.0,
               background_window_deg=1.5, peaks=None, zero_shift_deg=0.0):
-    """Peak search and Kα1/Kα2-doublet profile fits of one pattern.
+    """Peak search and Kα1/Kα2-doublet profile fits of one pattern (shared ModelSpec, Kα2 as a Satellite).
 
     Returns
     -------
     pandas.DataFrame
-        One row per reflection: ``two_theta_deg``, ``d_nm`` (Bragg, Kα1), ``fwhm_deg``, ``area`` and stderrs.
+        One row per reflection: ``two_theta_deg``, ``d_nm`` (Bragg, Kα1), ``fwhm_deg``, ``area``, their
+        stderrs (NaN for a parameter at a bound) and ``at_bound``; ``df.attrs["warnings"]`` lists the
+        at-bound / poor-fit messages.
     """
     import numpy as np
     import pandas as pd
@@ -50,7 +52,9 @@ def fit_peaks(m, *, wavelength_nm=None, kalpha2=True, shape="pseudo-voigt", prom
     r = fit_peaks_array(x, y, wavelength_nm=l1, kalpha2=ka2, shape=shape, prominence_sigma=prominence_sigma,
                         background_window_deg=background_window_deg, peaks=peaks, zero_shift_deg=zero_shift_deg,
                         source=m.attrs.get("provenance", {}).get("source"))
-    return pd.DataFrame(r["peaks"])
+    df = pd.DataFrame([{k: v for k, v in p.items() if not k.startswith("_")} for p in r["peaks"]])
+    df.attrs["warnings"] = r["warnings"] + r["errors"]
+    return df
 
 
 def identify_phases(peaks, wavelength_nm, two_theta_range, *, phases=None, references=(), tolerance_deg=0.15,
@@ -108,16 +112,18 @@ def refine_lattice(result, phase=None, *, refine_zero=False):
 
 
 def compare(res_a, res_b, names=None):
-    """Relative change of lattice parameters and d-spacings from reference ``res_a`` to ``res_b``."""
+    """Change of lattice parameters and d-spacings from reference ``res_a`` to ``res_b`` (a table over
+    :func:`specproc.evidence.compare`)."""
     from .lattice import compare as _c
 
     return _c(res_a, res_b, names)
 
 
 def fit_series(patterns, **kwargs):
-    """Fit the same reflections in a series of patterns through the batch engine.
+    """Fit the same reflections in a series of patterns through the batch engine: one series Result.
 
-    See :func:`specproc.techniques.xrd.series.fit_series`.
+    ``data`` is a Dataset (dims ``pattern``, ``peak``). The ``xrd.fit_series`` processor gives one Result
+    per pattern instead (its ``run_many``). See :func:`specproc.techniques.xrd.series.fit_series`.
     """
     from .series import fit_series as _f
 

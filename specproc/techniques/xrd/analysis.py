@@ -144,9 +144,10 @@ def analyse(m, *, references=(), phases=None, wavelength_nm=None, kalpha2=True, 
                              f"(add others with references=[file.cif])", src)
     refs = get_references(names, references)
     fp = fit_peaks_array(x, y, wavelength_nm=l1, kalpha2=ka2, shape=shape, prominence_sigma=prominence_sigma,
-                         background_window_deg=background_window_deg, zero_shift_deg=zero_shift_deg, source=src)
+                         background_window_deg=background_window_deg, zero_shift_deg=zero_shift_deg, source=src,
+                         log_background=not powder)
     peaks = fp["peaks"]
-    warnings_ += fp["errors"]
+    warnings_ += fp["errors"] + fp["warnings"]
     if fp["skipped"]:
         warnings_.append("reflections not fitted (cut by the scan ends or failed): " +
                          ", ".join(f"{c:.2f}°" for c in fp["skipped"]))

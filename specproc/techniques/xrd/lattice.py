@@ -109,7 +109,11 @@ def _volume(system, p, cov):
 
 
 def compare(res_a, res_b, names=None) -> "pandas.DataFrame":  # noqa: F821
-    """Relative change of lattice (and d-spacing) quantities from reference ``res_a`` to ``res_b``.
+    """Change of lattice (and d-spacing) quantities from reference ``res_a`` to ``res_b``.
+
+    A thin table over :func:`specproc.evidence.compare` (the one comparison of specproc): for each
+    quantity the difference b − a and the relative change b/a − 1, first-order errors, the two results
+    independent.
 
     Parameters
     ----------
@@ -121,25 +125,24 @@ def compare(res_a, res_b, names=None) -> "pandas.DataFrame":  # noqa: F821
     Returns
     -------
     pandas.DataFrame
-        ``quantity, reference, value, difference, difference_stderr, relative_change,
-        relative_change_stderr`` (relative = b/a − 1; errors propagated, uncorrelated).
+        ``quantity, unit, reference, value, difference, difference_stderr, relative_change,
+        relative_change_stderr, reference_sample, sample``.
     """
     import pandas as pd
+
+    from ...evidence.compare import compare as _compare
 
     qa, qb = res_a.quantities, res_b.quantities
     if names is None:
         names = [k for k in qa if k in qb and (k.startswith("lattice.") or (k.startswith("hkl(") and k.endswith(".d_nm")))]
     rows = []
     for k in names:
-        if k not in qa or k not in qb:
+        d = _compare(res_b, res_a, k, op="difference")
+        if d.value is None:
             continue
-        a, b = qa[k], qb[k]
-        ea = a.stderr if a.stderr is not None and np.isfinite(a.stderr) else 0.0
-        eb = b.stderr if b.stderr is not None and np.isfinite(b.stderr) else 0.0
-        rel = b.value / a.value - 1 if a.value else np.nan
-        rel_err = abs(b.value / a.value) * np.hypot(ea / a.value, eb / b.value) if a.value and b.value else np.nan
-        rows.append({"quantity": k, "unit": a.unit, "reference": a.value, "value": b.value,
-                     "difference": b.value - a.value, "difference_stderr": float(np.hypot(ea, eb)),
-                     "relative_change": rel, "relative_change_stderr": rel_err,
+        r = _compare(res_b, res_a, k, op="relative_change")
+        rows.append({"quantity": k, "unit": d.unit, "reference": d.reference_value, "value": d.sample_value,
+                     "difference": d.value, "difference_stderr": d.stderr,
+                     "relative_change": r.value, "relative_change_stderr": r.stderr,
                      "reference_sample": res_a.sample, "sample": res_b.sample})
     return pd.DataFrame(rows)

@@ -167,7 +167,7 @@ def match_phase(ref, obs_tt, obs_area, wavelength_nm, tt_range, *, tolerance_deg
     score = 0.5 * (coverage + pos_coverage) * (0.75 + 0.25 * explained)
     rho = None
     pairs = m_strong >= 0
-    if pairs.sum() >= 4:
+    if pairs.sum() >= 4 and np.ptp(i_strong[pairs]) > 0 and np.ptp(obs_area[m_strong[pairs]]) > 0:
         from scipy.stats import spearmanr
 
         r = spearmanr(i_strong[pairs], obs_area[m_strong[pairs]]).statistic

@@ -1,4 +1,4 @@
-"""Pattern-level processing: background (pybaselines SNIP), noise, Bragg's law, amorphous hint.
+"""Pattern-level processing: background (pybaselines SNIP), Bragg's law, amorphous hint.
 
 Background choice: SNIP (Ryan et al., NIM B 34 (1988) 396; pybaselines ``snip``) with its
 window set from a *physical* width (``background_window_deg``, default 1.5° 2θ): anything
@@ -36,8 +36,12 @@ def kalpha2_position(two_theta_deg, lambda1_nm, lambda2_nm):
     return 2 * np.degrees(np.arcsin(np.clip(s, -1, 1)))
 
 
-def background(x, y, window_deg: float = 1.5, smooth_points: int | None = None):
+def background(x, y, window_deg: float = 1.5, smooth_points: int | None = None, log: bool = False):
     """SNIP background (pybaselines) with a window of ``window_deg`` (deg 2θ).
+
+    ``log=True`` runs SNIP on log(1 + y) (the log transform of Ryan et al.'s LLS operator): a
+    high-resolution scan spans 6–8 decades, and a linear-scale SNIP under a 10⁸-count substrate
+    reflection overshoots the data by orders of magnitude around it.
 
     Returns
     -------
@@ -49,15 +53,13 @@ def background(x, y, window_deg: float = 1.5, smooth_points: int | None = None):
     step = float(np.median(np.abs(np.diff(x))))
     hw = min(max(int(round(window_deg / step)), 3), (len(y) - 1) // 2)  # pybaselines caps it anyway
     sm = smooth_points if smooth_points is not None else max(int(round(0.05 / step)), 1)
+    if log:
+        ly = np.log1p(np.clip(y, 0, None))
+        bl, _ = Baseline(x_data=x).snip(ly, max_half_window=hw, decreasing=True, smooth_half_window=sm, filter_order=2)
+        return np.minimum(np.expm1(bl), y.max())
     # filter_order=4 follows curved humps (amorphous scattering) that order 2 cuts under
     bl, _ = Baseline(x_data=x).snip(y, max_half_window=hw, decreasing=True, smooth_half_window=sm, filter_order=4)
     return np.minimum(bl, y.max())
-
-
-def noise_sigma(y) -> float:
-    """Robust point-to-point noise (MAD of first differences / √2)."""
-    d = np.diff(np.asarray(y, float))
-    return float(1.4826 * np.median(np.abs(d - np.median(d))) / np.sqrt(2)) or 1.0
 
 
 def amorphous_hint(x, y, bg, crystalline_area: float | None = None, edge_deg: float = 2.0):

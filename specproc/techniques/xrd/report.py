@@ -15,20 +15,26 @@ def report_section(results) -> ReportSection:
     for r in results:
         ph = r.tables.get("phases")
         if ph is not None and len(ph):
-            sub = ph[ph["present"]] if ph["present"].any() else ph.head(0)
-            for row in sub.to_dict(orient="records"):
-                phase_rows.append({"sample": r.sample, "phase": row["name"], "space_group": row["space_group"],
+            status = ph["status"] if "status" in ph else ph["present"].map({True: "present", False: "absent"})
+            shown = status != "absent"
+            for row in ph[shown].to_dict(orient="records"):
+                phase_rows.append({"sample": r.sample, "phase": row["name"], "status": row.get("status"),
+                                   "texture": row.get("texture"), "space_group": row["space_group"],
                                    "score": row["score"], "a_nm": row["a_nm"], "b_nm": row["b_nm"],
-                                   "c_nm": row["c_nm"], "volume_nm3": row["volume_nm3"]})
-            if not ph["present"].any():
+                                   "c_nm": row["c_nm"], "volume_nm3": row["volume_nm3"],
+                                   "reasons": row.get("reasons")})
+            if not shown.any():
                 phase_rows.append({"sample": r.sample, "phase": "(none identified)"})
         pk = r.tables.get("peaks")
         if pk is not None and len(pk):
             peak_rows.append(pk.assign(sample=r.sample)[["sample", "phase", "hkl", "two_theta_deg", "d_nm",
                                                          "d_nm_stderr", "fwhm_deg", "area", "texture_ratio"]])
         q = r.quantities
-        other.append({"sample": r.sample, "wavelength_nm": r.meta.get("wavelength_nm"),
+        other.append({"sample": r.sample, "scan_type": r.meta.get("scan_type"),
+                      "wavelength_nm": r.meta.get("wavelength_nm"),
                       "crystallite_size_nm": q["crystallite_size_nm"].value if "crystallite_size_nm" in q else None,
+                      "instrument_broadening": r.meta.get("instrument_broadening") if "crystallite_size_nm" in q
+                      else None,
                       "amorphous_fraction": q["amorphous_fraction"].value if "amorphous_fraction" in q else None,
                       "n_peaks": r.stats.get("n_peaks"), "warnings": "; ".join(r.warnings)})
     tables = []
@@ -39,8 +45,12 @@ def report_section(results) -> ReportSection:
     if peak_rows:
         tables.append(("XRD: indexed reflections", pd.concat(peak_rows, ignore_index=True)))
     plots = [p for r in results for p in r.plots]
-    intro = ("Backgrounds by SNIP (pybaselines); each reflection fitted as a Kα1/Kα2 pseudo-Voigt doublet "
-             "(lmfit); d from Bragg's law with the file's Kα1 wavelength. Phases by search–match against "
-             "literature cells (score = intensity-weighted fraction of strong reflections matched, present at "
-             "≥ 0.6); cells refined by least squares on the indexed reflections.")
+    intro = ("Backgrounds by SNIP (pybaselines); each reflection fitted with its Kα2 line as a tied satellite "
+             "(shared ModelSpec, batch-engine optimum confirmed by lmfit; parameters at a bound carry no error "
+             "and are listed as warnings); d from Bragg's law with the file's Kα1 wavelength. Phases by "
+             "search–match against literature cells, positions first (anisotropic cell search, score from the "
+             "matched fraction of strong reflections by count and by intensity; present at ≥ 0.6, probable "
+             "near it, texture flagged when intensities disagree); cells refined by least squares on the "
+             "indexed reflections. High-resolution (single-crystal / epitaxial) scans get positions only; "
+             "a crystallite size needs an identified phase and states the instrumental-broadening correction.")
     return ReportSection("xrd", TITLE, intro, tables, plots, list(results))

@@ -3,15 +3,15 @@
 :func:`fit_series` fits the same reflections in every pattern of a series (in-situ heating,
 many samples on one grid) with :func:`specproc.fitting.batch.fit_batch`. Each reflection is a
 Kα1/Kα2 doublet described by a :class:`~specproc.fitting.models.ModelSpec`; for the batch engine
-the Kα2 position is linearised inside each window (``{p.center} + Δ`` with Δ from Bragg's law
-at the starting position — an affine link the engine compiles; Δ changes by < 1e-4° for a 0.5°
-peak shift at 2θ < 90°), the area ratio and width are affine links too. When the batch module
-is unavailable the same ModelSpec is fitted with lmfit in a loop.
+the Kα2 line is a :class:`~specproc.fitting.models.Satellite` whose position is the tangent of
+Bragg's law at the starting position (an affine link the engine compiles; < 2e-5° from Bragg's law
+for a 1° shift at 2θ ≤ 60°), with the file's area ratio and the shared width. Models the engine
+cannot compile fall back to fit_batch's own lmfit loop (``method="lmfit-loop"`` forces it).
 
 lmfit and the batch engine agree (centres within 1e-3°) on the same data and starting values.
 They did not while centre bounds were symmetric about the start: lmfit's ``leastsq`` froze a
 centre started at the midpoint of its bounds (see :func:`specproc.fitting.models.unfreeze_centers`), up to
-0.014° off; the bounds are now asymmetric and the lmfit loop unfreezes such starts.
+0.014° off; the bounds are now asymmetric (and fit_batch's lmfit loop unfreezes such starts).
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import numpy as np
 
 from ...core.errors import ParameterError, ProcessingError
 from ...core.result import Quantity, Result
-from .processing import background, bragg_d, bragg_d_stderr, kalpha2_position, noise_sigma
+from .processing import background, bragg_d, bragg_d_stderr
 
 
 def _stack(patterns):
@@ -78,60 +78,22 @@ def track_positions(x, net, found, step):
 
 
 def series_spec(cluster, kalpha2, shape="pseudo-voigt", spread=0.0):
-    """ModelSpec of a window: doublets with affine Kα2 links (batchable) and a linear baseline."""
-    from ...fitting.models import ModelSpec, Peak
+    """ModelSpec of a window: reflections with their Kα2 Satellite (tangent of Bragg's law at the start,
+    an affine link the batch engine compiles) and a linear baseline."""
+    from ...fitting.models import ModelSpec, Peak, Satellite
+    from .peaks import kalpha2_expr
 
-    peaks, exprs = [], {}
+    peaks = []
     for i, p in enumerate(cluster):
-        name = f"p{i}"
         w = max(p["fwhm"], 1e-3)
         half = spread + max(2 * w, 0.1)
+        sats = [Satellite(name="Ka2", position=kalpha2_expr(kalpha2[0], kalpha2[1], p["center"]),
+                          ratio=float(kalpha2[2]))] if kalpha2 and kalpha2[2] else []
         # asymmetric guard bounds: a start at their exact midpoint freezes lmfit's leastsq
         # (see specproc.fitting.models.unfreeze_centers); the batch engine is indifferent
-        peaks.append(Peak(name=name, shape=shape, center=p["center"], fwhm=w,
+        peaks.append(Peak(name=f"p{i}", shape=shape, center=p["center"], fwhm=w, satellites=sats,
                           bounds={"center": (p["center"] - half, p["center"] + half * (1 + 1 / np.pi))}))
-        if kalpha2 and kalpha2[2]:
-            l1, l2, ratio = kalpha2
-            delta = float(kalpha2_position(p["center"], l1, l2) - p["center"])
-            a2 = name + "a2"
-            peaks.append(Peak(name=a2, shape=shape, center=p["center"] + delta, fwhm=w))
-            exprs[f"{a2}.center"] = f"{{{name}.center}} + {delta!r}"
-            exprs[f"{a2}.sigma"] = f"{{{name}.sigma}}"
-            exprs[f"{a2}.amplitude"] = f"{{{name}.amplitude}}*{float(ratio)!r}"
-            if shape == "pseudo-voigt":
-                exprs[f"{a2}.fraction"] = f"{{{name}.fraction}}"
-            if shape == "pearson7":
-                exprs[f"{a2}.expon"] = f"{{{name}.expon}}"
-    return ModelSpec(peaks=peaks, baseline="linear", exprs=exprs)
-
-
-def _fit_window(spec, xs, Yw, W, method, init=None):
-    """fit_batch when available (import inside: optional module), else an lmfit loop."""
-    try:
-        from ...fitting.batch import fit_batch
-    except ImportError:
-        fit_batch = None
-    if fit_batch is not None and method != "lmfit":
-        model, params = spec.to_lmfit(xs, Yw.mean(axis=0))
-        ds = fit_batch(model, xs, Yw, params=params, init=init, weights=W, method=method)
-        return {k: np.asarray(ds[k].values) for k in ds.data_vars}, ds.attrs.get("method", "batched-lm")
-    from ...fitting.models import unfreeze_centers
-
-    out = {}
-    # the same starting values as the batch path (from the mean pattern + per-pattern init), so
-    # the two can be compared fit for fit
-    model, params0 = spec.to_lmfit(xs, Yw.mean(axis=0))
-    for j, yj in enumerate(Yw):
-        params = params0.copy()
-        for k, v in (init or {}).items():
-            params[k].set(value=float(v[j]))
-        unfreeze_centers(params)
-        res = model.fit(yj, params, x=xs, weights=W[j] if W.ndim == 2 else W)
-        for k, par in res.params.items():
-            out.setdefault(k, np.full(len(Yw), np.nan))[j] = par.value
-            out.setdefault(k + "_stderr", np.full(len(Yw), np.nan))[j] = par.stderr if par.stderr else np.nan
-        out.setdefault("success", np.zeros(len(Yw), bool))[j] = res.success
-    return out, "lmfit-loop"
+    return ModelSpec(peaks=peaks, baseline="linear")
 
 
 def fit_series(patterns, *, peaks=None, wavelength_nm=None, kalpha2=True, shape="pseudo-voigt",
@@ -145,7 +107,7 @@ def fit_series(patterns, *, peaks=None, wavelength_nm=None, kalpha2=True, shape=
     peaks : list of float, optional
         Reflection positions (deg 2θ) to follow; default: peaks found in the mean pattern.
     method : {"auto", "batched-lm", "lmfit-loop", "lmfit"}
-        ``auto`` uses the batch engine (``lmfit`` forces the plain lmfit loop, for comparisons).
+        Passed to :func:`~specproc.fitting.batch.fit_batch` (``lmfit`` = its lmfit loop, for comparisons).
 
     Returns
     -------
@@ -157,6 +119,8 @@ def fit_series(patterns, *, peaks=None, wavelength_nm=None, kalpha2=True, shape=
 
     import xarray as xr
 
+    from ...fitting.batch import fit_batch
+    from ...fitting.noise import noise_sigma
     from .analysis import wavelengths
     from .peaks import _clusters, find_peaks
 
@@ -170,7 +134,8 @@ def fit_series(patterns, *, peaks=None, wavelength_nm=None, kalpha2=True, shape=
     mean_net = net.mean(axis=0)
     step = float(np.median(np.diff(x)))
     if peaks is None:
-        found = find_peaks(x, mean_net, noise=noise_sigma(Y.mean(axis=0)), prominence_sigma=prominence_sigma,
+        found = find_peaks(x, mean_net, noise=noise_sigma(Y.mean(axis=0), method="diff") or 1.0,
+                           prominence_sigma=prominence_sigma,
                            kalpha2=ka2)
     else:
         found = [{"center": float(c), "height": float(np.interp(c, x, mean_net)), "fwhm": 10 * step} for c in peaks]
@@ -183,7 +148,7 @@ def fit_series(patterns, *, peaks=None, wavelength_nm=None, kalpha2=True, shape=
     for k, p in enumerate(found):
         p["k"] = k
     cols = {k: [] for k in ("two_theta_deg", "two_theta_stderr", "fwhm_deg", "fwhm_stderr", "area", "area_stderr",
-                            "success")}
+                            "success", "at_bound")}
     used = set()
     t_fit = 0.0
     from ...fitting.lineshapes import fwhm as _fwhm
@@ -194,16 +159,22 @@ def fit_series(patterns, *, peaks=None, wavelength_nm=None, kalpha2=True, shape=
         spec = series_spec(cluster, ka2, shape, spread)
         init = {f"p{i}_center": tracked[:, k] for i, k in enumerate(ks)}
         t1 = time.perf_counter()
-        res, how = _fit_window(spec, x[sel], net[:, sel], W[:, sel], method, init)
+        ds = fit_batch(spec, x[sel], net[:, sel], init=init, weights=W[:, sel], method=method)
+        res = {k: np.asarray(ds[k].values) for k in ds.data_vars}
         t_fit += time.perf_counter() - t1
-        used.add(how)
+        used.add(ds.attrs.get("method", "batched-lm"))
+        bounds = {i: spec.peaks[i].bounds["center"] for i in range(c0, c1)}
         for i in range(c0, c1):
             pre = f"p{i}_"
             sig = res[pre + "sigma"]
-            kw = {"fraction": res[pre + "fraction"]} if shape == "pseudo-voigt" else {"expon": res[pre + "expon"]}
-            fw = _fwhm(shape, sig, **kw)
-            cols["two_theta_deg"].append(res[pre + "center"])
-            cols["two_theta_stderr"].append(res.get(pre + "center_stderr", np.full(n, np.nan)))
+            fw = _fwhm(shape, sig, gamma=res.get(pre + "gamma"), expon=res.get(pre + "expon"))
+            c = res[pre + "center"]
+            lo_b, hi_b = bounds[i]
+            # a centre on its bound is a limit, not a measurement: no standard error
+            atb = (np.abs(c - lo_b) < 1e-6 * (hi_b - lo_b)) | (np.abs(c - hi_b) < 1e-6 * (hi_b - lo_b))
+            cols["at_bound"].append(atb)
+            cols["two_theta_deg"].append(c)
+            cols["two_theta_stderr"].append(np.where(atb, np.nan, res.get(pre + "center_stderr", np.full(n, np.nan))))
             cols["fwhm_deg"].append(fw)
             cols["fwhm_stderr"].append(res.get(pre + "sigma_stderr", np.full(n, np.nan)) * fw / sig)
             cols["area"].append(res[pre + "amplitude"])
@@ -217,6 +188,13 @@ def fit_series(patterns, *, peaks=None, wavelength_nm=None, kalpha2=True, shape=
                     coords={"pattern": labels, "peak": np.arange(arr["area"].shape[1]),
                             "two_theta_start": ("peak", [p["center"] for p in found])})
     long = ds.to_dataframe().reset_index()
+    warns = []
+    nb = int(arr["at_bound"].any(axis=1).sum())
+    if nb:
+        warns.append(f"{nb} of {n} patterns have a reflection centre at its bound (no standard error): "
+                     f"the reflection moved beyond its search window; give better starts with peaks=[...]")
+    if int((~arr["success"]).any(axis=1).sum()):
+        warns.append(f"{int((~arr['success']).any(axis=1).sum())} of {n} patterns: a window fit did not converge")
     q = {}
     for j, t in enumerate(ref_tt):
         v = arr["d_nm"][:, j]
@@ -228,7 +206,49 @@ def fit_series(patterns, *, peaks=None, wavelength_nm=None, kalpha2=True, shape=
                   inputs=[dict(first.attrs.get("provenance", {}))],
                   stats={"n_patterns": n, "n_peaks": int(arr["area"].shape[1]), "method": ",".join(sorted(used)),
                          "fit_s": t_fit, "total_s": total, "n_failed": int((~arr["success"]).any(axis=1).sum())},
-                  meta={"wavelength_nm": l1, "kalpha2": list(ka2) if ka2 else None})
+                  warnings=warns, meta={"wavelength_nm": l1, "kalpha2": list(ka2) if ka2 else None})
+
+
+def per_pattern(series: Result, patterns) -> list:
+    """One :class:`Result` per pattern of a :func:`fit_series` result (the ``run_many`` contract).
+
+    Quantities ``peak(2θ0).two_theta_deg``, ``….d_nm``, ``….fwhm_deg``, ``….area`` (2θ0 = the start
+    position of the reflection, given or found in the mean pattern, two decimals: the same name in every
+    pattern, so evidence can compare patterns); a centre at its bound has no standard error and is a warning.
+    """
+    import pandas as pd
+
+    ds = series.data
+    ref = ds["two_theta_start"].values
+    out = []
+    for j, m in enumerate(patterns):
+        row = ds.isel(pattern=j)
+        q, warns, recs = {}, [], []
+        for k, t in enumerate(ref):
+            r = {v: float(row[v].values[k]) for v in ("two_theta_deg", "two_theta_stderr", "d_nm", "d_nm_stderr",
+                                                     "fwhm_deg", "fwhm_stderr", "area", "area_stderr")}
+            atb = bool(row["at_bound"].values[k])
+            name = f"peak({t:.2f})"
+
+            def se(v):
+                return None if atb or not np.isfinite(v) else v
+            q[f"{name}.two_theta_deg"] = Quantity(r["two_theta_deg"], se(r["two_theta_stderr"]), "deg")
+            q[f"{name}.d_nm"] = Quantity(r["d_nm"], se(r["d_nm_stderr"]), "nm")
+            q[f"{name}.fwhm_deg"] = Quantity(r["fwhm_deg"], se(r["fwhm_stderr"]), "deg")
+            q[f"{name}.area"] = Quantity(r["area"], se(r["area_stderr"]), "counts*deg")
+            if atb:
+                warns.append(f"reflection near {t:.2f}° 2θ: centre at its bound ({r['two_theta_deg']:.3f}°), "
+                             f"a limit, not a measurement")
+            if not bool(row["success"].values[k]):
+                warns.append(f"reflection near {t:.2f}° 2θ: fit did not converge")
+            recs.append({"peak": name, **r, "at_bound": atb})
+        out.append(Result(processor="xrd.fit_series", technique="xrd", sample=str(m.attrs.get("sample") or j),
+                          quantities=q, tables={"peaks": pd.DataFrame(recs)}, main_table="peaks",
+                          params=dict(series.params), inputs=[dict(m.attrs.get("provenance", {}))],
+                          stats={"method": series.stats["method"], "series_index": j,
+                                 "n_patterns": series.stats["n_patterns"]},
+                          warnings=warns, meta={**series.meta, "series_index": j}))
+    return out
 
 
 def calibrate(standard, phase="Si", *, wavelength_nm=None, tolerance_deg=0.3, **fit_kw) -> dict:

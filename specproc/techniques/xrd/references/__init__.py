@@ -233,14 +233,58 @@ def from_cif(path: str | Path) -> Reference:
     except Exception as exc:
         raise ReaderError(f"cannot read CIF: {type(exc).__name__}: {exc}", p) from None
     lat = crystal.lattice
-    name = crystal.name if crystal.name and crystal.name != "None" else p.stem
+    name = cif_phase_name(p) or p.stem
     sg = str(getattr(lat, "space_group", "")).split(":")[0]
     return _from_lattice(name, lat, crystal if len(list(lat.base())) else None, f"CIF file {p.name}", sg)
 
 
+_CIF_NAME_TAGS = ("_chemical_name_mineral", "_chemical_name_common", "_pd_phase_name", "_chemical_name_structure_type",
+                  "_chemical_name_systematic")
+
+
+def cif_phase_name(path: Path) -> str | None:
+    """A readable phase name from a CIF: mineral / common / phase name, else None (the caller uses the file stem).
+
+    xrayutilities names a crystal by its formula (``Ca C O3``), which is neither readable nor unique; the
+    CIF's own name tags are what users recognise (``Calcite``).
+    """
+    import re
+
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    for tag in _CIF_NAME_TAGS:
+        m = re.search(rf"^{tag}\s+(?:'([^'\n]*)'|\"([^\"\n]*)\"|([^\s'\";][^\n]*?))\s*$", text, re.M | re.I)
+        if m is None:
+            # a multi-line ;-delimited value
+            m2 = re.search(rf"^{tag}\s*\n;\s*([^\n]+)", text, re.M | re.I)
+            val = m2.group(1) if m2 else None
+        else:
+            val = next(g for g in m.groups() if g is not None)
+        val = (val or "").strip()
+        if val and val not in ("?", "."):
+            return val[:60]
+    return None
+
+
 def get_references(names=None, cif_paths=()) -> list[Reference]:
-    """Built-ins ``names`` (default: all) plus user CIFs."""
+    """Built-ins ``names`` (default: all) plus user CIFs.
+
+    A CIF whose name equals a built-in (or an earlier CIF) gets the file name appended
+    (``Si (Silicon.cif)``), so two references never share a name in tables and quantity names.
+    """
     names = list(BUILTIN) if names is None else list(names)
     refs = [builtin(n) for n in names]
-    refs += [from_cif(p) for p in cif_paths]
+    taken = {r.name.lower() for r in refs} | {n.lower() for n in BUILTIN}
+    for p in cif_paths:
+        ref = from_cif(p)
+        if ref.name.lower() in taken:
+            ref.name = f"{ref.name} ({Path(p).name})"
+        k = 2
+        base = ref.name
+        while ref.name.lower() in taken:
+            ref.name, k = f"{base} #{k}", k + 1
+        taken.add(ref.name.lower())
+        refs.append(ref)
     return refs
