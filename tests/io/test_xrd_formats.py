@@ -196,3 +196,37 @@ def test_large_xy_parsed_by_c_parser(tmp_path):
     np.savetxt(p, np.column_stack([x, y]), fmt="%.6f", header="big pattern")
     m = sp.read(p)
     assert m.size == n and float(m.values[12345]) == pytest.approx(y[12345], abs=1e-5)
+
+
+# ---------------------------------------------------------------- the shared reader contract
+from specproc.testing.contract import ReaderContract  # noqa: E402
+
+
+class TestRigakuRasContract(ReaderContract):
+    reader = "rigaku-ras"
+    truncation_fails = False  # text: a cut data block is read as far as it goes, then validated
+
+    @pytest.fixture(autouse=True)
+    def _made(self, tmp_path_factory):
+        x, y, _ = synth_pattern([{"phase": "LiBH4"}], np.arange(15.0, 45.0, 0.02), seed=41)
+        self._file = _ras(tmp_path_factory.mktemp("ras") / "c.ras", x, y)
+
+    def good_files(self):
+        return [self._file]
+
+
+class TestSpecContract(ReaderContract):
+    reader = "spec"
+    truncation_fails = False
+
+    @pytest.fixture(autouse=True)
+    def _made(self, tmp_path_factory):
+        x = np.linspace(10, 60, 200)
+        tth = "\n".join(f"{a:.4f} 0 1000 {50 + 1000 * np.exp(-0.5 * ((a - 33) / 0.1) ** 2):.3f}" for a in x)
+        th = "\n".join(f"{5 + 0.1 * i:.2f} 0 3" for i in range(11))
+        p = tmp_path_factory.mktemp("spec") / "c.spec"
+        p.write_text(SPEC.format(th=th, tth=tth))
+        self._file = p
+
+    def good_files(self):
+        return [self._file]
