@@ -935,7 +935,8 @@ def make_result(pr: Prepared, c: Compiled, values: dict, stderr: dict, curves: d
 
     # noise of the residual: free of the lines and of any baseline slope (the raw-data estimate
     # is not, when a sloped baseline spans more than the noise)
-    noise_fit = noise_sigma(np.asarray(y, float) - np.asarray(best_fit, float))
+    noise_fit = noise_sigma(np.asarray(y, float) - np.asarray(best_fit, float)) if stats.get("redchi") is None \
+        else math.sqrt(max(float(stats["redchi"]), 0.0))  # residual RMS: the same, without a second pass
     warns = list(warns)
     any_bounded = False
     for i, s in enumerate(c.sites):
@@ -978,7 +979,9 @@ def make_result(pr: Prepared, c: Compiled, values: dict, stderr: dict, curves: d
         if isinstance(s, QuadSite):
             qs[f"{s.name}.cq_mhz"] = Quantity(row["cq_mhz"], _f(row["cq_mhz_stderr"]), "MHz", "quadrupolar coupling")
             qs[f"{s.name}.eta"] = Quantity(row["eta"], _f(row["eta_stderr"]), "", "asymmetry")
-    table = pd.DataFrame(rows)
+    # built column-wise (several times faster than from a list of dicts; 1,000-file batches)
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    table = pd.DataFrame({k: [r.get(k) for r in rows] for k in keys})
     sb_rows = []
     for cname, k, pre in c.sidebands:
         curve = curves.get(pre)
@@ -988,7 +991,7 @@ def make_result(pr: Prepared, c: Compiled, values: dict, stderr: dict, curves: d
                         "height": float(np.max(curve)) if curve is not None else 0.0})
     tables = {"components": table}
     if sb_rows:
-        tables["sidebands"] = pd.DataFrame(sb_rows)
+        tables["sidebands"] = pd.DataFrame({k: [r[k] for r in sb_rows] for k in sb_rows[0]})
     meta["snr"] = float(np.max(best_fit) / pr.noise) if pr.noise else None
     series = [{"name": "data", "y": y, "role": "data"}]
     for s in c.sites:
