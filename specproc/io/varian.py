@@ -30,6 +30,26 @@ def _pp(procpar: dict, key: str, index: int = 0) -> Any:
         return None
 
 
+def _read_procpar(path: Path) -> dict:
+    """procpar through nmrglue's parameter parser, decoded UTF-8 else Latin-1 (``samplename "José"``).
+
+    nmrglue's ``read_procpar`` decodes UTF-8 only; its loop is repeated here over the re-encoded text.
+    """
+    import io
+
+    import nmrglue as ng
+
+    from ._nmr_axis import decode_text
+
+    raw = decode_text(path.read_bytes()).encode("utf-8")
+    f = io.BytesIO(raw)
+    dic = {}
+    while f.tell() != len(raw):
+        par = ng.fileio.varian.get_parameter(f)
+        dic[par["name"]] = par
+    return dic
+
+
 def _date(time_run: str | None) -> str | None:
     m = re.fullmatch(r"(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})", (time_run or "").strip())
     return "{}-{}-{}T{}:{}:{}".format(*m.groups()) if m else None
@@ -74,7 +94,7 @@ class VarianReader(Reader):
             if not f.is_file():
                 raise ReaderError(f"{f.name} not found in Varian .fid folder", d)
         try:
-            procpar = ng.varian.read_procpar(str(procpar_path))
+            procpar = _read_procpar(procpar_path)
         except Exception as exc:
             raise ReaderError(f"cannot parse procpar: {type(exc).__name__}: {exc}", procpar_path) from exc
         sfrq = to_float(_pp(procpar, "sfrq"))
@@ -102,7 +122,10 @@ class VarianReader(Reader):
             raise ReaderError(f"file size {size} B does not match its header ({header['nblocks']} blocks x "
                               f"{header['np']} values x {header['ebytes']} B = {need} B; truncated?)", fid)
         try:
-            dic, data = ng.varian.read(str(d))
+            # nmrglue.varian.read would parse procpar again (UTF-8 only): its three steps with ours
+            shape = ng.varian.find_shape(procpar)
+            torder = ng.varian.find_torder(procpar, shape) if shape is not None and len(shape) >= 3 else None
+            dic, data = ng.varian.read_fid(str(fid), shape, torder, False, False)
         except Exception as exc:
             raise ReaderError(f"nmrglue could not read the data: {type(exc).__name__}: {exc}", fid) from exc
         data = np.asarray(data).astype(np.complex128)

@@ -94,3 +94,20 @@ def test_absurd_procpar(copy_fid, key, value, match):
 def test_missing_folder(tmp_path):
     with pytest.raises(ReaderError, match="not found"):
         sp.read(tmp_path / "none.fid", reader="varian")
+
+
+def test_latin1_procpar_is_readable(tmp_path, realdata):
+    """A procpar with a Latin-1 value (``samplename "José"``) reads; the data are unchanged."""
+    import shutil
+
+    src = realdata / "nmr" / "varian_87Rb_satrec2D.fid"
+    d = tmp_path / "latin.fid"
+    shutil.copytree(src, d)
+    raw = (d / "procpar").read_bytes()
+    i = raw.index(b"samplename ")
+    j = raw.index(b"\n", i)
+    k = raw.index(b"\n", j + 1)
+    (d / "procpar").write_bytes(raw[: j + 1] + '1 "José"'.encode("latin-1") + raw[k:])
+    m = sp.read(d)
+    assert m.attrs["original_metadata"]["procpar"]["samplename"] == ["José"]
+    np.testing.assert_array_equal(m.values, sp.read(src).values)
