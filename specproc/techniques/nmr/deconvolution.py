@@ -83,8 +83,8 @@ from ...core.result import Quantity, Result
 K_SIGNIFICANT = 5.0
 #: highest spinning-sideband order modelled with ``sideband_orders="auto"``
 AUTO_MAX_SIDEBAND_ORDER = 8
-#: highest sideband order modelled while the automatic mode selects components
-SELECT_MAX_SIDEBAND_ORDER = 2
+#: highest sideband order modelled while the automatic mode selects components (the final fit has them all)
+SELECT_MAX_SIDEBAND_ORDER = 1
 #: automatic mode reports its progress on a terminal after this many seconds
 PROGRESS_AFTER_S = 3.0
 #: spread of the alternative starting widths of overlapping components (x their measured width)
