@@ -6,11 +6,11 @@ Three ways to fit the same 5 LiBH4 reflections (Kα1/Kα2 doublets, linear local
 every pattern of a synthetic in-situ heating series (cell expanding by 1 %):
 
 * ``batch``: :func:`specproc.xrd.fit_series` -> :func:`specproc.fitting.batch.fit_batch`;
-* ``lmfit_modelspec``: the same ModelSpec compiled with lmfit and fitted pattern by pattern
-  (``fit_series(method="lmfit")``; lmfit evaluates the Kα2 links through asteval) — timed on a
+* ``lmfit_modelspec``: the same ModelSpec (Kα2 as a Satellite) through fit_batch's lmfit loop
+  (``fit_series(method="lmfit")``; lmfit evaluates the satellite links through asteval) — timed on a
   subset and reported per pattern;
-* ``lmfit_single_path``: specproc's single-pattern path (vectorised doublet residual with
-  lmfit.minimize) in a Python loop.
+* ``lmfit_single_path``: specproc's single-pattern path (``fit_spec`` per window: batch-engine
+  optimum, lmfit confirmation, robust covariance) in a Python loop.
 
 Prints the timings and saves them to benchmarks/results/xrd_series.json.
 
@@ -19,8 +19,8 @@ must agree to 1e-3° in 2θ. Before the fix they differed by up to 0.014° (patt
 reflection): not a different minimum but lmfit's ``leastsq`` freezing a centre whose start sat
 at the midpoint of its symmetric bounds (lmfit's sine bound transform gives an internal value
 ~1e-13 there and MINPACK's relative finite-difference step vanishes; χ² 947 vs 131 for the
-engine). Fixed on the lmfit side (asymmetric centre bounds, ``peaks.unfreeze_centers``, same
-starting values from the mean pattern); the JSON records ``lmfit_agreement_fix``.
+engine). Fixed on the lmfit side (asymmetric centre bounds, ``specproc.fitting.models.unfreeze_centers``,
+same starting values from the mean pattern); the JSON records ``lmfit_agreement_fix``.
 """
 from __future__ import annotations
 
@@ -90,7 +90,7 @@ def main():
         "agree_1e-3_deg_vs_lmfit_modelspec": dev_lm < 1e-3,
         "lmfit_agreement_fix": ("was up to 0.014 deg: lmfit leastsq froze centres started at the midpoint of "
                                 "symmetric bounds (sine transform, vanishing finite-difference step); fixed by "
-                                "asymmetric centre bounds + xrd.peaks.unfreeze_centers and identical starting "
+                                "asymmetric centre bounds + fitting.models.unfreeze_centers and identical starting "
                                 "values; the batch engine was right"),
         "cpu_count": os.cpu_count(), "python": platform.python_version(),
     }

@@ -164,3 +164,31 @@ def test_user_cif_names_readable_and_distinct(tmp_path):
     x, y, _ = synth_pattern([{"phase": refs[3]}], np.arange(20.0, 80.0, 0.02), seed=7150)
     r = sp.xrd.analyse(measurement(x, y), phases=["LiH"], references=[str(halite)])
     assert r.meta["phases_present"] == ["Halite"] and "phase(Halite).lattice.a_nm" in r.quantities
+
+
+def test_given_starts_move_and_unanswered_starts_are_warned():
+    """Starts are starts, not truths: a start 3 FWHM off reaches the line; a start with no reflection under
+    it gives a warning, not a silent drop or a fake value."""
+    rng = np.random.default_rng(7160)
+    x, y, truth = synth_pattern([{"phase": "LiBH4"}], GRID, seed=7160, counts=4000)
+    st = {s["hkl"]: s for s in truth["phases"][0]["sticks"]}
+    t101 = st["101"]["two_theta_deg"]
+    off = t101 + rng.choice([-1, 1]) * 3 * st["101"]["fwhm_deg"]
+    empty = 55.5 if all(abs(s["two_theta_deg"] - 55.5) > 0.5 for s in st.values()) else 57.5
+    df = sp.xrd.fit_peaks(measurement(x, y), peaks=[off, empty])
+    assert len(df) == 1 and df["two_theta_deg"].iloc[0] == pytest.approx(t101, abs=0.005)
+    assert any("no significant reflection near the given start" in w for w in df.attrs["warnings"])
+
+
+def test_at_bound_parameters_have_no_error_bar():
+    """Whatever ends at a bound is a warning in Result.warnings and carries stderr None in quantities/JSON."""
+    import json
+
+    x, y, _ = synth_pattern([{"phase": "LiBH4"}], GRID, seed=7170, counts=4000, eta=0.0)  # pure Gaussian: η at 0
+    r = sp.xrd.analyse(measurement(x, y), phases=["LiBH4"])
+    pk = r.tables["peaks"]
+    assert any("ended at a bound" in w for w in r.warnings)
+    for q in r.quantities.values():
+        assert q.stderr is None or np.isfinite(q.stderr)
+    d = json.loads(r.to_json())
+    assert d["warnings"] == r.warnings and len(pk) > 5

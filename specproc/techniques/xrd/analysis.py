@@ -72,6 +72,11 @@ def scherrer(two_theta_deg, fwhm_deg, wavelength_nm, k=0.9, inst_fwhm_deg=0.0):
     return k * wavelength_nm / (beta * np.cos(th))
 
 
+def _se(v):
+    """A standard error or None (never NaN: a parameter at a bound has no error bar)."""
+    return float(v) if v is not None and np.isfinite(v) else None
+
+
 def _flag_overlaps(peaks, present, wavelength_nm, tt_range, min_rel=1.0):
     """Set ``p["overlap"]``: an indexed peak lies within one FWHM (at least the phase's median FWHM)
     of a reflection (≥ ``min_rel`` % of its strongest) of *another* present phase, or is more than
@@ -229,10 +234,10 @@ def analyse(m, *, references=(), phases=None, wavelength_nm=None, kalpha2=True, 
             if p["hkl"] in seen:
                 continue
             seen[p["hkl"]] = p
-            hq = {"d_nm": Quantity(p["d_nm"], p["d_nm_stderr"], "nm", f"d-spacing of {ref.name} ({p['hkl']})"),
-                  "two_theta_deg": Quantity(p["two_theta_deg"], p["two_theta_stderr"], "deg"),
-                  "fwhm_deg": Quantity(p["fwhm_deg"], p["fwhm_stderr"], "deg"),
-                  "area": Quantity(p["area"], p["area_stderr"], "counts*deg")}
+            hq = {"d_nm": Quantity(p["d_nm"], _se(p["d_nm_stderr"]), "nm", f"d-spacing of {ref.name} ({p['hkl']})"),
+                  "two_theta_deg": Quantity(p["two_theta_deg"], _se(p["two_theta_stderr"]), "deg"),
+                  "fwhm_deg": Quantity(p["fwhm_deg"], _se(p["fwhm_stderr"]), "deg"),
+                  "area": Quantity(p["area"], _se(p["area_stderr"]), "counts*deg")}
             if np.isfinite(p["texture_ratio"]):
                 hq["texture_ratio"] = Quantity(p["texture_ratio"], None, "",
                                                "observed/computed intensity, median-normalised")
@@ -243,7 +248,7 @@ def analyse(m, *, references=(), phases=None, wavelength_nm=None, kalpha2=True, 
             for key in ("a_nm", "b_nm", "c_nm", "volume_nm3"):
                 if key[0] in ("a", "v") or key[0] in ref.lattice_params:
                     unit = "nm^3" if key.startswith("volume") else "nm"
-                    qq = Quantity(lat[key], lat[key + "_stderr"], unit, f"{ref.name} refined cell")
+                    qq = Quantity(lat[key], _se(lat[key + "_stderr"]), unit, f"{ref.name} refined cell")
                     q[f"phase({ref.name}).lattice.{key}"] = qq
                     if rank == 0:
                         q[f"lattice.{key}"] = qq

@@ -267,13 +267,13 @@ def fit_peaks_array(x, y, *, wavelength_nm, kalpha2=None, shape="pseudo-voigt", 
             skipped.append(cluster[c0]["center"])
             errors.append(f"profile fit of {lo:.2f}–{hi:.2f}° failed: {getattr(exc, 'reason', exc)}")
             continue
-        poor = [w for w in res.warnings if not w.startswith("parameter ")]
+        # non-convergence always; a low r² only when the misfit exceeds the noise (reduced χ² > 4):
+        # a window of weak reflections on counting noise has a low r² and a perfect fit
+        poor = [w for w in res.warnings if not w.startswith("parameter ")
+                and ("converge" in w or res.stats["redchi"] > 4)]
         for i in range(c0, c1):
             p = _reflection(res, i, shape, zero_shift_deg, wavelength_nm)
-            p["_warnings"] = [f"reflection at {p['two_theta_deg']:.3f}° 2θ: {k} ended at a bound (no standard error)"
-                              for k in p["at_bound"]] + \
-                             ([f"profile fit {lo:.2f}–{hi:.2f}° 2θ: {w}" for w in poor]
-                              if res.stats["redchi"] > 4 else [])
+            p["_warnings"] = [f"profile fit {lo:.2f}–{hi:.2f}° 2θ: {w}" for w in poor]
             out.append(p)
     # keep significant Bragg peaks: narrower than the background window, area significant
     def significant(p):
@@ -291,7 +291,20 @@ def fit_peaks_array(x, y, *, wavelength_nm, kalpha2=None, shape="pseudo-voigt", 
         for w in p.pop("_warnings"):
             if w not in warns:
                 warns.append(w)
+    # one line per parameter: which reflections ended with it at a bound (value = a limit, no error bar)
+    by_par: dict = {}
+    for p in sorted(out, key=lambda p: p["two_theta_deg"]):
+        for k in p["at_bound"]:
+            by_par.setdefault(k, []).append(f"{p['two_theta_deg']:.3f}°")
+    for k, where in by_par.items():
+        warns.append(f"{k} ended at a bound (a limit, no standard error) for the reflection(s) at "
+                     f"{', '.join(where)} 2θ")
     out.sort(key=lambda p: p["two_theta_deg"])
+    if given:  # a given start is a question: say when no reflection answered it
+        got = np.array([p["two_theta_deg"] + zero_shift_deg for p in out])
+        for f in found:
+            if not got.size or np.min(np.abs(got - f["center"])) > max(10 * step, 0.1):
+                warns.append(f"no significant reflection near the given start {f['center']:.3f}° 2θ")
     if found and not out and errors:
         raise FitError("; ".join(errors[:3]), source)
     return {"peaks": out, "background": bg, "fit": bg + fit_total, "noise": noise, "n_candidates": len(found),
@@ -323,4 +336,8 @@ def check_pattern(m):
     if m.ndim != 1:
         raise ProcessingError("one pattern expected here; use fit_series for stacks",
                               m.attrs.get("provenance", {}).get("source"))
+    bad = int(np.sum(~np.isfinite(np.asarray(m.values, float))))
+    if bad:
+        raise ParameterError(f"{bad} NaN/inf intensities in the pattern",
+                             m.attrs.get("provenance", {}).get("source"))
     return m

@@ -76,6 +76,8 @@ def amorphous_hint(x, y, bg, crystalline_area: float | None = None, edge_deg: fl
     """
     step = float(np.median(np.diff(x)))
     n = max(int(edge_deg / step), 3)
+    if x[-1] - x[0] < 4 * edge_deg or len(x) < 4 * n:
+        return 0.0, 0.0, None  # too short a scan to tell a hump from the background's ends
     x0, x1 = x[:n].mean(), x[-n:].mean()
     y0, y1 = bg[:n].mean(), bg[-n:].mean()
     line = y0 + (y1 - y0) * (x - x0) / (x1 - x0)

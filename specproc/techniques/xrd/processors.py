@@ -102,6 +102,8 @@ class FitSeries(Processor):
             try:
                 check_measurement(d, "xrd")
                 refuse_rsm(d)
+                if not np.all(np.isfinite(np.asarray(d.values, float))):
+                    raise ParameterError("NaN/inf intensities in the pattern", d.attrs.get("provenance", {}).get("source"))
                 if d.ndim != 1:
                     raise ParameterError("one pattern per input expected in a series (a stack from one file: "
                                          "call the processor on it alone)", d.attrs.get("provenance", {}).get("source"))

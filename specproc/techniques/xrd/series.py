@@ -54,6 +54,8 @@ def _stack(patterns):
             raise ParameterError("fit_series: patterns must share one 2θ grid (interpolate first)",
                                  p.attrs.get("provenance", {}).get("source"))
     Y = np.vstack([np.asarray(p.values, float) for p in pats])
+    if not np.all(np.isfinite(Y)):
+        raise ParameterError("fit_series: NaN/inf intensities in the series")
     labels = [str(p.attrs.get("sample") or i) for i, p in enumerate(pats)]
     return x, Y, labels, pats[0]
 
@@ -172,6 +174,9 @@ def fit_series(patterns, *, peaks=None, wavelength_nm=None, kalpha2=True, shape=
             lo_b, hi_b = bounds[i]
             # a centre on its bound is a limit, not a measurement: no standard error
             atb = (np.abs(c - lo_b) < 1e-6 * (hi_b - lo_b)) | (np.abs(c - hi_b) < 1e-6 * (hi_b - lo_b))
+            # an error bar wider than the search window means the position is not determined
+            ce = np.asarray(res.get(pre + "center_stderr", np.full(n, np.nan)), float)
+            atb = atb | ~(ce < (hi_b - lo_b))
             cols["at_bound"].append(atb)
             cols["two_theta_deg"].append(c)
             cols["two_theta_stderr"].append(np.where(atb, np.nan, res.get(pre + "center_stderr", np.full(n, np.nan))))
@@ -191,8 +196,9 @@ def fit_series(patterns, *, peaks=None, wavelength_nm=None, kalpha2=True, shape=
     warns = []
     nb = int(arr["at_bound"].any(axis=1).sum())
     if nb:
-        warns.append(f"{nb} of {n} patterns have a reflection centre at its bound (no standard error): "
-                     f"the reflection moved beyond its search window; give better starts with peaks=[...]")
+        warns.append(f"{nb} of {n} patterns have a reflection centre at its bound or undetermined (no standard "
+                     f"error): the reflection moved beyond its search window or is not there; give better starts "
+                     f"with peaks=[...]")
     if int((~arr["success"]).any(axis=1).sum()):
         warns.append(f"{int((~arr['success']).any(axis=1).sum())} of {n} patterns: a window fit did not converge")
     q = {}
@@ -237,8 +243,8 @@ def per_pattern(series: Result, patterns) -> list:
             q[f"{name}.fwhm_deg"] = Quantity(r["fwhm_deg"], se(r["fwhm_stderr"]), "deg")
             q[f"{name}.area"] = Quantity(r["area"], se(r["area_stderr"]), "counts*deg")
             if atb:
-                warns.append(f"reflection near {t:.2f}° 2θ: centre at its bound ({r['two_theta_deg']:.3f}°), "
-                             f"a limit, not a measurement")
+                warns.append(f"reflection near {t:.2f}° 2θ: centre at its bound or undetermined "
+                             f"({r['two_theta_deg']:.3f}°), a limit, not a measurement")
             if not bool(row["success"].values[k]):
                 warns.append(f"reflection near {t:.2f}° 2θ: fit did not converge")
             recs.append({"peak": name, **r, "at_bound": atb})
