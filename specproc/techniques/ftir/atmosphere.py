@@ -64,24 +64,148 @@ def _gauss_lines(x, centres, weights, resolution):
     return (np.exp(-d * d / (2 * sg * sg)) * np.asarray(weights)[None, :]).sum(axis=1)
 
 
-def co2_template(x, resolution: float, band: str = "CO2 2337/2361", temperature: float = 296.0):
-    """Unit-peak CO2 absorbance template on ``x`` (cm-1) at ``resolution`` (cm-1 FWHM)."""
-    x = np.asarray(x, float)
-    J = np.arange(0, 110, 2)
+CO2_D = 1.33e-7           # cm-1, centrifugal distortion constant (ground state; upper state taken equal)
+
+
+def co2_lines(band: str = "CO2 2337/2361", temperature: float = 296.0, rel_min: float = 0.0):
+    """Rotational line positions (cm-1) and relative intensities (max 1) of a CO2 band.
+
+    nu3: R(J) = nu0 + B'(J+1)(J+2) - B J(J+1), P(J) = nu0 + B'(J-1)J - B J(J+1) (minus the
+    centrifugal terms), even J only (16O12C16O nuclear-spin statistics), Boltzmann populations
+    at ``temperature``; nu2: a Q branch at 667.4 cm-1 with weak P/R wings. Lines weaker than
+    ``rel_min`` of the strongest are dropped.
+    """
+    J = np.arange(0, 120, 2)
     pop = (2 * J + 1) * np.exp(-CO2_B * J * (J + 1) * HC_K / temperature)
     Jp = J[J > 0]
     if band.endswith("667"):
         lines = np.r_[CO2_NU2_Q, CO2_NU2_Q + 2 * CO2_B * (J + 1), CO2_NU2_Q - 2 * CO2_B * Jp]
         w = np.r_[pop.sum() * 0.5, pop * 0.25, pop[J > 0] * 0.25]
     else:
-        # R(J): nu0 + B'(J+1)(J+2) - B J(J+1); P(J): nu0 + B'(J-1)J - B J(J+1) (B' < B spreads the
-        # P branch further down: ~10 cm-1 at J = 60)
-        e0 = CO2_B * J * (J + 1)
-        lines = np.r_[CO2_NU3 + CO2_B3 * (J + 1) * (J + 2) - e0, CO2_NU3 + CO2_B3 * (Jp - 1) * Jp - e0[J > 0]]
+        # B' < B spreads the P branch further down: ~10 cm-1 at J = 60
+        e0 = CO2_B * J * (J + 1) - CO2_D * (J * (J + 1)) ** 2
+        r = CO2_NU3 + CO2_B3 * (J + 1) * (J + 2) - CO2_D * ((J + 1) * (J + 2)) ** 2 - e0
+        p = CO2_NU3 + CO2_B3 * (Jp - 1) * Jp - CO2_D * ((Jp - 1) * Jp) ** 2 - e0[J > 0]
+        lines = np.r_[r, p]
         w = np.r_[pop * (J + 1) / (2 * J + 1), pop[J > 0] * Jp / (2 * Jp + 1)]
+    w = w / w.max()
+    keep = w >= rel_min
+    return lines[keep], w[keep]
+
+
+def co2_template(x, resolution: float, band: str = "CO2 2337/2361", temperature: float = 296.0):
+    """Unit-peak CO2 absorbance template on ``x`` (cm-1) at ``resolution`` (cm-1 FWHM)."""
+    x = np.asarray(x, float)
+    lines, w = co2_lines(band, temperature)
     t = _gauss_lines(x, lines, w, max(resolution, 0.2))
     peak = t.max() if t.size else 0.0
     return t / peak if peak > 0 else t
+
+
+#: name prefix of the modelled CO2 components of a ModelSpec (never sample bands)
+CO2_COMPONENT = {"CO2 2337/2361": "atm_CO2_nu3", "CO2 667": "atm_CO2_nu2"}
+#: rotational line spacing of CO2 (cm-1): even J only, so 4B
+CO2_LINE_SPACING = 4 * CO2_B
+
+
+def line_modulation(resolution: float) -> float:
+    """Relative depth of the rotational-line ripple left by a Gaussian instrument line of FWHM
+    ``resolution`` (first Fourier component of lines spaced :data:`CO2_LINE_SPACING`)."""
+    sg = resolution / (2 * np.sqrt(2 * np.log(2)))
+    return float(np.exp(-2 * np.pi ** 2 * sg ** 2 / CO2_LINE_SPACING ** 2))
+
+
+@lru_cache(maxsize=32)
+def co2_envelope(label: str, resolution: float):
+    """The CO2 band at ``resolution`` as a few Gaussians (rigid shape; computed once per resolution).
+
+    The line-by-line template (:func:`co2_template`, unit peak) is approximated by K = 8, 10 or 14
+    Gaussians placed at quantiles of its area and fitted with the shared ``fit_spec``; the first K
+    whose largest misfit is below 0.3 % of the maximum is kept (else the best; a misfit above 1 %
+    stops the search: the envelope is too sharp for a few Gaussians, as at 2 cm-1). Tens of rotational
+    lines as separate lmfit components cost ~50 ms per model evaluation; K rigidly tied Gaussians
+    a few ms, and the batch engine fits them.
+
+    Returns
+    -------
+    dict or None
+        ``{"center", "sigma", "amplitude"}`` arrays (cm-1, cm-1, area per unit band maximum),
+        ``"misfit"`` (largest misfit, fraction of the maximum) and ``"k"``; None when the
+        rotational lines are resolved (ripple > 2 % at this resolution, below ~1.6 cm-1): an
+        envelope would be wrong there.
+    """
+    from ...fitting.models import ModelSpec, Peak, fit_spec
+
+    if line_modulation(resolution) > 0.02:
+        return None
+    lines, _w = co2_lines(label)
+    lo, hi = float(lines.min()) - 3 * resolution, float(lines.max()) + 3 * resolution
+    x = np.arange(lo, hi, min(CO2_LINE_SPACING / 3, resolution / 4))    # resolves any ripple left
+    t = co2_template(x, resolution, label)
+    on = np.flatnonzero(t > 1e-3)
+    x, t = x[on[0]:on[-1] + 1], t[on[0]:on[-1] + 1]
+    cdf = np.cumsum(t)
+    cdf = cdf / cdf[-1]
+    best = None
+    for k in (8, 10, 14):
+        cs = np.interp((np.arange(k) + 0.5) / k, cdf, x)
+        fw = float(max(resolution, np.ptp(cs) / k))
+        spec = ModelSpec(peaks=[Peak(name=f"e{i}", shape="gaussian", center=float(c), fwhm=fw,
+                                     bounds={"center": (float(x[0]), float(x[-1]))}) for i, c in enumerate(cs)])
+        try:
+            out = fit_spec(spec, x, t, noise=1e-4)
+        except Exception:           # noqa: BLE001 - a K that cannot be fitted is simply not used
+            continue
+        misfit = float(np.abs(out.residual).max())
+        v = out.values
+        cand = {"center": np.array([v[f"e{i}_center"] for i in range(k)]),
+                "sigma": np.array([v[f"e{i}_sigma"] for i in range(k)]),
+                "amplitude": np.array([v[f"e{i}_amplitude"] for i in range(k)]), "misfit": misfit, "k": k}
+        if best is None or misfit < best["misfit"]:
+            best = cand
+        if misfit <= 0.003 or misfit > 0.01:      # good enough, or hopeless (sharp structure: <= 2 cm-1)
+            break
+    return best
+
+
+def co2_components(label: str, resolution: float, amplitude: float | None = None, shift_cm1: float = 2.0):
+    """The CO2 band as components of the shared ModelSpec, or None (lines resolved).
+
+    K Gaussians of :func:`co2_envelope` with fixed widths, relative positions and intensity ratios:
+    the first is free in intensity (either sign: the background can hold more CO2 than the sample
+    beam) and position (+-``shift_cm1``: axis calibration), the others follow it through affine
+    expressions (so the batch engine fits them).
+
+    Returns
+    -------
+    (peaks, exprs, misfit) or None
+        ``peaks`` named ``<CO2_COMPONENT>_<i>``; ``exprs`` for :class:`ModelSpec.exprs`; ``misfit``
+        the envelope's largest deviation from the line-by-line band (fraction of its maximum).
+    """
+    from ...fitting.models import Peak
+
+    env = co2_envelope(label, float(resolution))
+    if env is None:
+        return None
+    base = CO2_COMPONENT[label]
+    c, s, a = env["center"], env["sigma"], env["amplitude"]
+    j = int(np.argmax(np.abs(a)))
+    names = [f"{base}_{i}" for i in range(c.size)]
+    peaks, exprs = [], {}
+    for i in range(c.size):
+        fw = float(2 * np.sqrt(2 * np.log(2)) * s[i])
+        if i == j:
+            init = {} if amplitude is None else {"amplitude": float(amplitude * a[j])}
+            peaks.append(Peak(name=names[i], shape="gaussian", center=float(c[i]), fwhm=fw, fixed=["sigma"],
+                              init=init, bounds={"center": (float(c[i] - shift_cm1), float(c[i] + shift_cm1)),
+                                                 "amplitude": (None, None)}))
+        else:
+            # lmfit clips expression values to the bounds too: a negative CO2 needs open bounds
+            peaks.append(Peak(name=names[i], shape="gaussian", center=float(c[i]), fwhm=fw, fixed=["sigma"],
+                              bounds={"amplitude": (None, None)}))
+            exprs[f"{names[i]}.center"] = f"{{{names[j]}.center}} + ({float(c[i] - c[j])!r})"
+            exprs[f"{names[i]}.amplitude"] = f"({float(a[i] / a[j])!r}) * {{{names[j]}.amplitude}}"
+    return peaks, exprs, env["misfit"]
 
 
 @lru_cache(maxsize=64)

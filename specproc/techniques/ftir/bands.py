@@ -35,6 +35,9 @@ class Prepared:
     resolution: float | None
     warnings: list = field(default_factory=list)
     meta: dict = field(default_factory=dict)
+    #: recognised CO2 bands reaching the region: label -> {"lo", "hi", "amplitude", "resolution_cm1",
+    #: "only"} (``only``: the points masked for this CO2 band alone, usable when it is modelled)
+    co2: dict = field(default_factory=dict)
 
 
 def prepare(m, region=None, baseline="linear", baseline_params=None, atmosphere="auto",
@@ -109,12 +112,24 @@ def prepare(m, region=None, baseline="linear", baseline_params=None, atmosphere=
     win = max(7, int(round(6 * (res or 4 * dx) / dx)) | 1)
     yk = y[keep]
     noise = noise_sigma(yk - smooth(yk, window=win)) if yk.size > win else noise_sigma(yk)
+    co2 = {}
+    other = sat | ~np.isfinite(a)
+    for lo_, hi_, lab in atm.regions:
+        if lab != "H2O" and lab not in atm.co2:     # saturated / unconditional CO2 masks stay masks
+            other |= (x >= lo_) & (x <= hi_)
+        if lab == "H2O":
+            other |= (x >= lo_) & (x <= hi_)
+    for lo_, hi_, lab in atm.regions:
+        if lab in atm.co2 and hi_ >= rlo and lo_ <= rhi:
+            only = ((x >= lo_) & (x <= hi_) & ~other)[sel]
+            co2[lab] = {"lo": lo_, "hi": hi_, "amplitude": atm.co2[lab]["amplitude"],
+                        "resolution_cm1": atm.co2[lab]["resolution_cm1"], "only": only}
     meta = {"y_kind": kind, "resolution_cm1": res, "region_cm1": [rlo, rhi], "baseline": baseline,
             "atmosphere": [{"lo": lo, "hi": hi, "what": lab} for lo, hi, lab in atm.regions
                            if hi >= rlo and lo <= rhi],
             "co2": {k: {kk: vv for kk, vv in v.items()} for k, v in atm.co2.items()},
             "n_water_lines": len(atm.water_lines), "saturated_cm1": [list(r) for r in runs]}
-    return Prepared(xs, y, As, bl, keep, shade, float(noise), res, warns, meta)
+    return Prepared(xs, y, As, bl, keep, shade, float(noise), res, warns, meta, co2)
 
 
 def find_bands(x, y, keep, noise, resolution=None, *, n_bands=None, max_bands=6, snr=5.0, gas_lines=False):
@@ -152,14 +167,25 @@ def _band_name(center: float, taken: set) -> str:
 
 
 def build_spec(prep: Prepared, bands=None, *, shape="pseudo-voigt", baseline="linear", n_bands=None,
-               max_bands=6, snr=5.0, center_window=None, src=None):
+               max_bands=6, snr=5.0, center_window=None, src=None, co2_mode="auto"):
     """The :class:`ModelSpec` for one prepared spectrum (given or found bands) and warnings."""
     from ...fitting.models import ModelSpec, Peak, parse_peaks
     from ...fitting.peaks import width_at
 
     warns = []
     x, y, keep = prep.x, prep.y, prep.keep
-    yb = np.interp(x, x[keep], y[keep])
+    ys, ks = y, keep
+    if prep.co2 and co2_mode in ("auto", "model"):
+        # start widths and band search under recognised CO2 use the data minus the recognised CO2
+        # (template x amplitude of the second-derivative match), not a line bridged over it
+        from .atmosphere import co2_template
+
+        ys, ks = np.array(y, float), np.array(keep)
+        for lab, info in prep.co2.items():
+            o = info["only"]
+            ys[o] = ys[o] - info["amplitude"] * co2_template(x[o], info["resolution_cm1"], lab)
+            ks |= o
+    yb = np.interp(x, x[ks], ys[ks])
     res = prep.resolution or 4 * float(np.median(np.diff(x)))
     span = float(x.max() - x.min())
     if bands is not None:
@@ -177,7 +203,12 @@ def build_spec(prep: Prepared, bands=None, *, shape="pseudo-voigt", baseline="li
             if not keep[i]:
                 warns.append(f"band {p.name!r} starts at {p.center:g} cm-1 inside a masked (atmospheric / "
                              "saturated) range; its centre rests on the unmasked flanks")
-            fw = p.fwhm or float(np.clip(width_at(x, yb, p.center), 2 * res, span / 2))
+            # the width is measured at the data's local maximum near the start (a start on a flank
+            # is no peak: scipy's peak widths would be ~0 there)
+            near = np.flatnonzero(np.abs(x - p.center) <= 5 * res)
+            top = float(x[near[np.argmax(yb[near])]]) if near.size else p.center
+            top = top if near.size and x[near[0]] < top < x[near[-1]] else p.center
+            fw = p.fwhm or float(np.clip(width_at(x, yb, top, smooth=top == p.center), 2 * res, span / 2))
             win = center_window if center_window is not None else max(fw, 5 * res)
             upd = {"fwhm": fw}
             if "center" not in p.bounds:
@@ -194,8 +225,8 @@ def build_spec(prep: Prepared, bands=None, *, shape="pseudo-voigt", baseline="li
         peaks = out
     else:
         gas = any(a["what"] == "H2O" for a in prep.meta["atmosphere"])
-        cands = find_bands(x, y, keep, prep.noise, prep.resolution, n_bands=n_bands, max_bands=max_bands, snr=snr,
-                           gas_lines=gas)
+        cands = find_bands(x, ys, ks, prep.noise, prep.resolution, n_bands=n_bands, max_bands=max_bands, snr=snr,
+                           gas_lines=gas or ks is not keep)
         if not cands:
             raise ProcessingError(f"no band above {snr:g} noise SDs in {x.min():.0f}-{x.max():.0f} cm-1", src)
         if n_bands is not None and len(cands) < n_bands:
@@ -211,13 +242,77 @@ def build_spec(prep: Prepared, bands=None, *, shape="pseudo-voigt", baseline="li
     return ModelSpec(peaks=peaks, baseline=model_bl), warns
 
 
-def _height_fn(spec):
+def add_co2_model(prep: Prepared, spec, mode: str = "auto", warnings=()):
+    """Model (instead of mask) the recognised CO2 bands that a sample band sits under.
+
+    ``mode="auto"``: a recognised CO2 band is modelled when it overlaps a band (the band's start
+    centre +- its start FWHM reaches the CO2 range): masked, a band centred under the doublet
+    rests on its flanks (1-4 cm-1 errors), and even one beside it loses the points that fix its
+    upper half; ``"model"``:
+    every recognised CO2 band reaching the region is modelled; anything else: masked as before.
+    A modelled CO2 band is one more component of the shared ModelSpec (:func:`.atmosphere.co2_peak`:
+    its rotational lines with free intensity, shift and width), its points are fitted, and it is
+    reported in ``tables["atmosphere"]`` / ``meta["co2_model"]``, never as a sample band.
+    Mutates ``prep`` (``keep``, ``shade``, ``warnings``, ``meta``); returns ``(spec, warnings)``:
+    ``warnings`` (those of :func:`build_spec`) without the "starts inside a masked range" of bands
+    whose range is now modelled, plus the modelling notes.
+    """
+    from .atmosphere import co2_components
+
+    warns = list(warnings)
+    if mode not in ("auto", "model") or not prep.co2:
+        return spec, warns
+    peaks, exprs, used = list(spec.peaks), dict(spec.exprs), {}
+    for lab, info in prep.co2.items():
+        inside = [p.name for p in spec.peaks
+                  if p.center + (p.fwhm or 0.0) >= info["lo"] and p.center - (p.fwhm or 0.0) <= info["hi"]]
+        if mode == "auto" and not inside:
+            continue
+        if int(info["only"].sum()) < 10:
+            continue
+        comp = co2_components(lab, info["resolution_cm1"], info["amplitude"])
+        if comp is None or comp[2] * abs(info["amplitude"]) > 0.5 * prep.noise:
+            why = (f"rotational lines resolved at {info['resolution_cm1']:g} cm-1 resolution" if comp is None else
+                   f"its envelope misfit ({comp[2] * abs(info['amplitude']):.2g}) exceeds half the noise")
+            warns.append(f"atmospheric {lab}: {why}, an envelope model would be wrong; kept masked"
+                         + (f" (band(s) {', '.join(map(repr, inside))} rest on their flanks)" if inside else ""))
+            continue
+        cp, ce, _misfit = comp
+        peaks += cp
+        exprs.update(ce)
+        used[lab] = [p.name for p in cp]
+        prep.keep = prep.keep | info["only"]
+        prep.shade = [(lo, hi, f"{w} (modelled)" if w == lab else w) for lo, hi, w in prep.shade]
+        prep.warnings = [w.replace("cm-1 masked", "cm-1 modelled (envelope of its rotational lines: free intensity "
+                                   "and shift), not masked") if f"atmospheric {lab} " in w else w
+                         for w in prep.warnings]
+        warns = [w for w in warns if not (" inside a masked " in w and any(w.startswith(f"band {n!r} starts at ")
+                                                                            for n in inside))]
+        if inside:
+            warns.append(f"atmospheric {lab} modelled (overlaps band(s) {', '.join(map(repr, inside))}): the envelope "
+                         "assumes 296 K gas and a Gaussian instrument line of the resolution; a structured residual "
+                         "there means another line shape (then compare with atmosphere='mask')")
+    if not used:
+        return spec, warns
+    for a in prep.meta.get("atmosphere", []):
+        if a["what"] in used:
+            a["modelled"] = True
+    prep.meta["co2_model"] = used
+    return spec.model_copy(update={"peaks": peaks, "exprs": exprs}), warns
+
+
+def _sample_peaks(spec, prep):
+    co2 = {n for names in (prep.meta.get("co2_model") or {}).values() for n in names}
+    return [p for p in spec.peaks if p.name not in co2], [p for p in spec.peaks if p.name in co2]
+
+
+def _height_fn(spec, peaks=None):
     from ...fitting.lineshapes import evaluate
     from ...fitting.models import prefix_of
 
     def fn(v):
         out = []
-        for p in spec.peaks:
+        for p in (spec.peaks if peaks is None else peaks):
             pre = prefix_of(p.name)
             from ...fitting.lineshapes import get
 
@@ -271,17 +366,18 @@ def make_result(m, prep: Prepared, spec, values: dict, stderr: dict, stats: dict
     from ...fitting.models import prefix_of
 
     x, keep = prep.x, prep.keep
-    names = [p.name for p in spec.peaks]
+    bands, co2_peaks = _sample_peaks(spec, prep)
+    names = [p.name for p in bands]
     n = len(names)
     if derived is not None:
         dv, de = derived
     else:
-        dv = np.array([fwhm_of(p.shape, values, prefix_of(p.name)) for p in spec.peaks]
-                      + [area_of(p.shape, values, prefix_of(p.name)) for p in spec.peaks]
-                      + list(_height_fn(spec)(values)))
+        dv = np.array([fwhm_of(p.shape, values, prefix_of(p.name)) for p in bands]
+                      + [area_of(p.shape, values, prefix_of(p.name)) for p in bands]
+                      + list(_height_fn(spec, bands)(values)))
         de = np.full(dv.shape, np.nan)
     comps = {}
-    for p in spec.peaks:
+    for p in bands:
         pre = prefix_of(p.name)
         kw = {k: values[pre + k] for k in get(p.shape).params}
         comps[p.name] = evaluate(p.shape, x, **kw)
@@ -289,11 +385,25 @@ def make_result(m, prep: Prepared, spec, values: dict, stderr: dict, stats: dict
     for k in ("bl_c0", "bl_c1", "bl_c2"):
         if k in values:
             base = base + values[k] * x ** int(k[-1])
-    total = base + sum(comps.values())
+    co2c, atm_rows = {}, []
+    for lab, nms in (prep.meta.get("co2_model") or {}).items():
+        pks = [p for p in co2_peaks if p.name in nms]
+        c = sum(evaluate("gaussian", x, **{k: values[prefix_of(p.name) + k] for k in ("amplitude", "center", "sigma")})
+                for p in pks)
+        co2c[lab] = c
+        free = next(p for p in pks if "amplitude" in p.bounds and "center" in p.bounds)
+        pre = prefix_of(free.name)
+        top = float(c[np.argmax(np.abs(c))]) if c.size else 0.0
+        a, ase = values[pre + "amplitude"], stderr.get(pre + "amplitude")
+        atm_rows.append({"component": lab, "peak_absorbance": top,
+                         "peak_absorbance_stderr": abs(top * ase / a) if ase is not None and a else None,
+                         "shift_cm1": float(values[pre + "center"] - free.center),
+                         "shift_cm1_stderr": stderr.get(pre + "center"), "n_gaussians": len(pks)})
+    total = base + sum(comps.values()) + sum(co2c.values())
     warns = list(prep.warnings) + list(warnings)
     qs, rows = {}, []
     resid = np.where(keep, prep.y - total, np.nan)
-    for i, p in enumerate(spec.peaks):
+    for i, p in enumerate(bands):
         pre = prefix_of(p.name)
         own = [b for b in bounded if b.startswith(pre) and b[len(pre):] in get(p.shape).params]
         c, cs = values[pre + "center"], stderr.get(pre + "center")
@@ -330,7 +440,7 @@ def make_result(m, prep: Prepared, spec, values: dict, stderr: dict, stats: dict
             warns.append(f"band {p.name!r}: centroid {cen:.1f} cm-1 differs from the fitted centre {c:.1f} cm-1")
         if own:
             warns.append(f"band {p.name!r}: {', '.join(b[len(pre):] for b in own)} at a bound (no standard error)")
-        if any(lo <= c <= hi for lo, hi, _ in prep.shade):
+        if any(lo <= c <= hi for lo, hi, w in prep.shade if not w.endswith("(modelled)")):
             warns.append(f"band {p.name!r}: centre {c:.1f} cm-1 lies in a masked range; it is determined by the "
                          "band's flanks only (larger error; check the masked range in the plot)")
         for key, v, s, u, d in (("center_cm1", c, cs, "cm-1", "band centre"), ("fwhm_cm1", fw, fws, "cm-1", "FWHM"),
@@ -350,16 +460,22 @@ def make_result(m, prep: Prepared, spec, values: dict, stderr: dict, stats: dict
               {"name": "baseline", "y": prep.subtracted + base, "role": "baseline"},
               {"name": "fit", "y": prep.subtracted + total, "role": "fit"}]
     series += [{"name": nm, "y": prep.subtracted + base + comps[nm], "role": "component"} for nm in names]
+    series += [{"name": f"{lab} (atmosphere, modelled)", "y": prep.subtracted + base + c, "role": "sideband"}
+               for lab, c in co2c.items()]
     series.append({"name": "residual", "y": resid, "role": "residual"})
     plot = {"kind": "spectrum", "title": f"{label(m)}: FTIR bands {rx[0]:.0f}-{rx[1]:.0f} cm-1", "x": x,
             "x_label": "wavenumber (cm-1)", "y_label": "absorbance", "reverse_x": True, "series": series,
             "shade": _shade_spec(prep.shade)}
     meta = dict(prep.meta)
     meta["bands"] = names
+    tables = {"bands": table}
+    if atm_rows:
+        tables["atmosphere"] = pd.DataFrame(atm_rows)
+        meta["co2_fit"] = atm_rows
     st = dict(stats)
     st["noise_rms"] = prep.noise
     return Result(processor=PROCESSOR, technique="ftir", sample=label(m), quantities=qs,
-                  tables={"bands": table}, main_table="bands", plots=[plot], params=params,
+                  tables=tables, main_table="bands", plots=[plot], params=params,
                   inputs=[dict(m.attrs.get("provenance") or {})], stats=st, warnings=list(dict.fromkeys(warns)),
                   meta=meta)
 
@@ -373,19 +489,21 @@ def fit_bands(m, bands=None, *, region=None, n_bands=None, max_bands=6, shape="p
     src = (m.attrs.get("provenance") or {}).get("source") if hasattr(m, "attrs") else None
     prep = prepare(m, region, baseline, baseline_params, atmosphere, saturation_limit)
     spec, warns = build_spec(prep, bands, shape=shape, baseline=baseline, n_bands=n_bands, max_bands=max_bands,
-                             snr=snr, center_window=center_window, src=src)
+                             snr=snr, center_window=center_window, src=src, co2_mode=atmosphere)
+    spec, warns = add_co2_model(prep, spec, atmosphere, warns)
     out = fit_spec(spec, prep.x[prep.keep], prep.y[prep.keep], noise=prep.noise, where=src)
-    n = len(spec.peaks)
+    band_peaks, _ = _sample_peaks(spec, prep)
+    n = len(band_peaks)
     from ...fitting.lineshapes import area_of, fwhm_of
     from ...fitting.models import prefix_of
 
-    hfn = _height_fn(spec)
+    hfn = _height_fn(spec, band_peaks)
 
     def fn(v):
-        return np.concatenate([[fwhm_of(p.shape, v, prefix_of(p.name)) for p in spec.peaks],
-                               [area_of(p.shape, v, prefix_of(p.name)) for p in spec.peaks], hfn(v)])
+        return np.concatenate([[fwhm_of(p.shape, v, prefix_of(p.name)) for p in band_peaks],
+                               [area_of(p.shape, v, prefix_of(p.name)) for p in band_peaks], hfn(v)])
 
     dv, de, _ = out.derived(fn)
     assert len(dv) == 3 * n
-    return make_result(m, prep, spec, out.values, out.stderr, out.stats, out.warnings, params or {},
+    return make_result(m, prep, spec, out.values, out.stderr, out.stats, list(warns) + list(out.warnings), params or {},
                        bounded=out.bounded, derived=(np.asarray(dv), np.asarray(de)))

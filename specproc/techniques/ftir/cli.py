@@ -30,7 +30,9 @@ def entry(r, path: str) -> dict:
             "area", "area_stderr", "max_cm1", "centroid_cm1")
     bands = [{k: row.get(k) for k in keys} for row in r.table.to_dict(orient="records")]
     return {"file": path, "sample": r.sample, "y_kind": r.meta.get("y_kind"), "region_cm1": r.meta.get("region_cm1"),
-            "bands": bands, "masked_cm1": [[a["lo"], a["hi"]] for a in r.meta.get("atmosphere", [])],
+            "bands": bands,
+            "masked_cm1": [[a["lo"], a["hi"]] for a in r.meta.get("atmosphere", []) if not a.get("modelled")],
+            "atmosphere_modelled": list(r.meta.get("co2_fit") or []),
             "fit": {k: r.stats.get(k) for k in ("r2", "redchi", "noise_rms")}, "warnings": list(r.warnings)}
 
 

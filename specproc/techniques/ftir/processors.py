@@ -29,8 +29,10 @@ class FitBandsParams(ProcessorParams):
         "linear", description="in-model polynomial (none/constant/linear/quadratic) or a pybaselines "
                               "method subtracted first (asls/arpls/modpoly/rubberband)")
     baseline_params: dict[str, Any] | None = Field(None, description="pybaselines keyword arguments")
-    atmosphere: Literal["auto", "mask", "none"] = Field(
-        "auto", description="auto: mask recognised CO2/H2O; mask: also always mask the CO2 ranges; none")
+    atmosphere: Literal["auto", "model", "mask", "none"] = Field(
+        "auto", description="auto: mask recognised CO2/H2O, but model recognised CO2 when a band is centred under "
+                            "it; model: always model recognised CO2; mask: never model, and always mask the CO2 "
+                            "ranges; none")
     saturation_limit: PositiveOrNone = Field(None, description="absorbance at/above which points are saturated")
     center_window: PositiveOrNone = Field(None, description="centre bound half-width (cm-1); default "
                                                             "max(FWHM, 5x resolution)")
@@ -68,7 +70,7 @@ def fit_many(data: list, params: FitBandsParams) -> list:
     pj = params.model_dump(mode="json")
     if bands is None or len(data) < 2:
         return _loop(data, params)
-    from .bands import build_spec, prepare
+    from .bands import add_co2_model, build_spec, prepare
 
     preps: list = []
     for d in data:
@@ -94,14 +96,27 @@ def fit_many(data: list, params: FitBandsParams) -> list:
         ref.keep = K.all(axis=0) if K.all(axis=0).sum() >= 10 else anykeep
         ref.y = Y.mean(axis=0)          # start values only
         spec, spec_warns = build_spec(ref, bands, shape=kw["shape"], baseline=kw["baseline"], n_bands=kw["n_bands"],
-                                      max_bands=kw["max_bands"], snr=kw["snr"], center_window=kw["center_window"])
+                                      max_bands=kw["max_bands"], snr=kw["snr"], center_window=kw["center_window"],
+                                      co2_mode=kw["atmosphere"])
+        # CO2 modelled where it overlaps a band: one spec for the stack needs the same decision everywhere
+        own_warns, specs = {}, []
+        for i in good:
+            s_i, w_i = add_co2_model(preps[i], spec, kw["atmosphere"], spec_warns)
+            own_warns[i] = w_i
+            specs.append(s_i)
+        if len({tuple((k, tuple(v)) for k, v in sorted((preps[i].meta.get("co2_model") or {}).items()))
+                for i in good}) > 1:
+            return _loop(data, params)
+        spec = specs[0]
     except SpecprocError:
         return _loop(data, params)
+    K = np.stack([preps[i].keep for i in good])      # CO2 modelled: its points are data again
+    anykeep = K.any(axis=0)
     from ...fitting.batch import fit_batch
     from ...fitting.models import prefix_of
     from ...fitting.uncertainty import at_bound, fit_warnings
 
-    from .bands import make_result
+    from .bands import _sample_peaks, make_result
 
     xs, Ys, W = x[anykeep], Y[:, anykeep], K[:, anykeep].astype(float)   # each spectrum's own mask: weight 0
     model, lp = spec.to_lmfit(xs, ref.y[anykeep])
@@ -128,9 +143,11 @@ def fit_many(data: list, params: FitBandsParams) -> list:
         for n in free:           # one Parameters object reused: lmfit copies cost ~20 ms each
             lp[n].value = float(np.clip(vals[n], lp[n].min, lp[n].max))
         bounded = at_bound(lp)
-        n_ = len(spec.peaks)
+        vals = {**{n: float(lp[n].value) for n in lp}, **vals}     # expressions (tied CO2 components) too
+        band_peaks, _ = _sample_peaks(spec, preps[i])
+        n_ = len(band_peaks)
         dv, de = np.zeros(3 * n_), np.zeros(3 * n_)
-        for j, pk in enumerate(spec.peaks):
+        for j, pk in enumerate(band_peaks):
             pre = prefix_of(pk.name)
             for off, key in ((0, "fwhm"), (n_, "amplitude"), (2 * n_, "height")):
                 dv[off + j] = vals[pre + key]
@@ -139,7 +156,7 @@ def fit_many(data: list, params: FitBandsParams) -> list:
         redchi = float(ds["redchi"].values[k])
         r2 = float(ds["r2"].values[k])
         # weights are 0/1 masks, so sqrt(redchi) is the residual RMS of the unmasked points
-        warns = list(spec_warns) + fit_warnings({"r2": r2, "success": True}, bounded, noise=prep.noise,
+        warns = own_warns[i] + fit_warnings({"r2": r2, "success": True}, bounded, noise=prep.noise,
                                                 rms=float(np.sqrt(redchi)) if redchi >= 0 else None, values=vals)
         stats = {"r2": r2, "redchi": redchi, "chisqr": float(ds["chisqr"].values[k]),
                  "nfev": int(ds["nfev"].values[k]), "success": True, "method": str(ds.attrs.get("method")),
