@@ -4,7 +4,8 @@
 
 Writes ``sample_data/ftir/<sample>.jdx`` (JCAMP-DX 4.24 absorbance, OPUS-like: 4000 -> 400 cm-1,
 0.964 cm-1 spacing = 4 cm-1 resolution with zero filling 2; LiNBH in compressed ASDF DIF form),
-``sample_data/ftir/csv/<sample>.csv`` (percent transmittance) and ``truth.json``.
+``sample_data/ftir/csv/<sample>.csv`` (percent transmittance), ``sample_data/ftir/spc/<sample>.spc``
+(Galactic SPC absorbance, for LiBH4 and LiBH4-70LiNBH) and ``truth.json``.
 
 Synthesis (also imported by the tests, with random truths): pseudo-Voigt bands in absorbance,
 a sloping (quadratic) baseline, atmospheric CO2 (the nu3 P/R branches around 2349 cm-1 from a
@@ -165,6 +166,28 @@ def write_csv(path, x, t_percent, sample):
             fh.write(f"{a:.4f},{b:.5f}\n")
 
 
+def write_spc(path, x, y, sample, ytype="absorbance", comment=None):
+    """Galactic SPC (new LSB format, evenly spaced X, float Y) through spc-io's writer.
+
+    spc-io's high-level writer leaves the axis / value types at "arbitrary": they are set on
+    the raw main header (``fxtype`` 1 = wavenumber; ``fytype`` 2 = absorbance, 128 = transmittance).
+    """
+    from spc_io import SPC
+    from spc_io.high_level.even_axis import EvenAxis
+    from spc_io.low_level.headers.fxytype import Fxtype, Fytype
+
+    xd, yd = np.asarray(x, float)[::-1], np.asarray(y, float)[::-1]        # 4000 -> 400 like OPUS
+    spc = SPC(xarray=EvenAxis(float(xd[0]), float(xd[-1]), int(xd.size)))
+    spc.add_subfile(yarray=yd.astype(np.float32))
+    raw = spc.to_spc_raw()
+    h = raw.main_header
+    h.fxtype = Fxtype(1)
+    h.fytype = Fytype({"absorbance": 2, "transmittance": 128}[ytype])
+    h.fres = f"{RESOLUTION:g}".encode()
+    h.fcmnt = (comment or f"{sample} (synthetic)").encode()[:129]
+    Path(path).write_bytes(raw.to_bytes())
+
+
 # ------------------------------------------------------------------ the study
 def study():
     """The five samples: bands (cm-1, absorbance), atmosphere, baseline, seeds."""
@@ -200,6 +223,7 @@ def study():
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "csv").mkdir(exist_ok=True)
+    (OUT / "spc").mkdir(exist_ok=True)
     noise = 0.002
     truth = {"grid_cm1": [float(GRID[0]), float(GRID[-1]), int(GRID.size)], "resolution_cm1": RESOLUTION,
              "noise_sd_absorbance": noise, "lineshape": "pseudo-voigt (lmfit convention, FWHM, height)",
@@ -211,8 +235,12 @@ def main():
         write_jcamp(OUT / f"{name}.jdx", GRID, y, name, compress=compress)
         t = 100.0 * 10.0 ** (-y)
         write_csv(OUT / "csv" / f"{name}.csv", GRID, t, name)
+        spc = None
+        if name in ("LiBH4", "LiBH4-70LiNBH"):        # the red-shift pair also as SPC (absorbance)
+            spc = f"spc/{name}.spc"
+            write_spc(OUT / spc, GRID, y, name)
         truth["samples"][name] = {
-            "jcamp": f"{name}.jdx", "csv": f"csv/{name}.csv", "jcamp_form": "ASDF DIF" if compress else "AFFN",
+            "jcamp": f"{name}.jdx", "csv": f"csv/{name}.csv", "spc": spc, "jcamp_form": "ASDF DIF" if compress else "AFFN",
             "csv_y": "percent transmittance", "baseline_abc": list(s["baseline"]), "co2_amount": s["co2"],
             "water_amount": s["water"], "seed": s["seed"],
             "bands": {b["name"]: {"center_cm1": b["center"], "fwhm_cm1": b["fwhm"], "height": b["height"],
