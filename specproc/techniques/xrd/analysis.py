@@ -3,13 +3,14 @@
 Quantity names (what evidence claims reference):
 
 * ``phase(NAME).hkl(101).d_nm``, ``….two_theta_deg``, ``….fwhm_deg``, ``….area``,
-  ``….texture_ratio`` — reflections of *every* present phase, always under the phase-qualified
+  ``….texture_ratio`` — reflections of *every* present or probable phase, always under the phase-qualified
   name (stable whatever else is in the sample); the *primary* phase (highest score among the
   present ones) also gets the short aliases ``hkl(101).d_nm``…;
-* ``phase(NAME).lattice.a_nm``, ``….b_nm``, ``….c_nm``, ``….volume_nm3`` for every present phase with
-  a refined cell, and the aliases ``lattice.a_nm``… for the primary phase;
-* ``phase(NAME).score``, ``phase(NAME).present`` (1.0 / 0.0) for every candidate;
-* ``amorphous_fraction``, ``crystallite_size_nm`` (mean Scherrer size of the primary phase's peaks).
+* ``phase(NAME).lattice.a_nm``, ``….b_nm``, ``….c_nm``, ``….volume_nm3`` for every present or probable
+  phase with a refined cell, and the aliases ``lattice.a_nm``… for the primary (present) phase;
+* ``phase(NAME).score``, ``phase(NAME).present`` (1 present / 0.5 probable / 0 absent) for every candidate;
+* ``amorphous_fraction`` (powder patterns), ``crystallite_size_nm`` (mean Scherrer size of the primary
+  phase's peaks; only with an identified phase, its description states the instrumental correction).
 
 Texture ratio of a reflection = (observed area / computed intensity) divided by the median of
 that quotient over the phase's unambiguously indexed reflections: 1 for a random powder,
@@ -228,7 +229,8 @@ def analyse(m, *, references=(), phases=None, wavelength_nm=None, kalpha2=True, 
                              f"{ref.system} cell")
         lattices[ref.name] = lat
         # every phase under its qualified name; the primary phase also unqualified (short alias)
-        prefs = [f"phase({ref.name})."] + ([""] if rank == 0 else [])
+        primary = rank == 0 and mt["status"] == "present"  # a probable phase never gets the short aliases
+        prefs = [f"phase({ref.name})."] + ([""] if primary else [])
         seen = {}
         for p in sorted(mine, key=lambda p: -p["area"]):
             if p["hkl"] in seen:
@@ -250,7 +252,7 @@ def analyse(m, *, references=(), phases=None, wavelength_nm=None, kalpha2=True, 
                     unit = "nm^3" if key.startswith("volume") else "nm"
                     qq = Quantity(lat[key], _se(lat[key + "_stderr"]), unit, f"{ref.name} refined cell")
                     q[f"phase({ref.name}).lattice.{key}"] = qq
-                    if rank == 0:
+                    if primary:
                         q[f"lattice.{key}"] = qq
     for ref, mt in zip(refs, matches):
         q[f"phase({ref.name}).score"] = Quantity(mt["score"], None, "", "search-match figure of merit (0-1)")
@@ -259,7 +261,7 @@ def analyse(m, *, references=(), phases=None, wavelength_nm=None, kalpha2=True, 
 
     # crystallite size: only for a powder pattern with an identified phase, and always with a statement
     # about instrumental broadening (corrected by Caglioti/constant width, or not -> a lower bound)
-    prim = present[0][0].name if present else None
+    prim = present[0][0].name if present and present[0][1]["status"] == "present" else None
     if caglioti is not None:
         inst_note = "instrumental broadening removed (Caglioti U, V, W given)"
     elif instrument_fwhm_deg is not None:

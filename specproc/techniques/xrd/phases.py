@@ -1,34 +1,31 @@
 """Phase identification (search/match against reference stick patterns) and hkl indexing.
 
-Figure of merit of a candidate phase (documented, deterministic):
+Positions first, intensities second: real samples have relative intensities off by factors 2–5
+(preferred orientation, poor reference intensities) and cells strained by a few % per axis, so a
+phase is found by where its reflections are, and its intensities only flag texture. Figure of merit
+of a candidate phase (documented, deterministic):
 
 1. *Strong reflections* are its sticks inside the measured 2θ range with relative intensity
    ≥ ``min_rel_intensity`` (default 5 % of its strongest).
-2. Lattices of real samples differ from the reference (temperature, confinement, solid
-   solution), so the reference cell is first scaled isotropically by s ∈ [1 − max_strain,
-   1 + max_strain] (step 0.05 %) and the s matching the largest intensity-weighted fraction of
-   strong reflections within ``tolerance_deg`` is kept; then the cell is refined by least squares
-   on the matched peaks (crystal-system aware) and the reflections re-matched — twice.
-3. ``coverage`` = Σ I(matched strong) / Σ I(strong);
+2. **Cell search** (:func:`_search_cell`): a grid over each free cell axis within ±``max_strain``
+   (anisotropic, 0.25 % steps), scored by the number of strong reflections matched (intensity
+   coverage breaks ties, the least-strained cell among equals), a fine isotropic scan around the
+   optimum, then two rounds of least-squares cell refinement on the uniquely matched reflections.
+3. ``coverage`` = Σ I(matched strong) / Σ I(strong); ``pos_coverage`` = matched / strong (counts);
    ``explained`` = fraction of the observed peak area that the phase accounts for;
-   ``score = coverage × (0.75 + 0.25 × explained)`` (unexplained peaks cost at most 25 %, since a
-   mixture always leaves peaks to the other phases).
-4. ``present`` when the scanned range holds at least 3 strong reflections of the phase (a narrow
-   high-resolution scan cannot confirm a phase) **and** ``score ≥ threshold`` (default 0.6) **and**
-   at least 3 strong reflections matched **and** the observed areas of the matched strong reflections are
-   not anti-correlated with the computed intensities (Spearman ρ ≥ 0 when ≥ 4 pairs) **and** the
-   phase explains ≥ 15 % of the (still unexplained) observed peak area, which rejects
-   coincidental matches of a few sticks at a tuned strain. After indexing, a present phase
-   that owns fewer than 3 of the observed peaks (its sticks are all closer to
-   another phase's) is downgraded to absent.
-
-5. Phases are accepted greedily (like search–match programs): the best-scoring candidate that
-   passes 4 is accepted, the observed peak areas it predicts (its intensity scale × computed
-   intensities) are subtracted, and the remaining candidates are re-scored against the
-   peaks that are still unexplained (residual area > 25 % of the observed). This stops a
-   cubic phase with three reflections from "matching" a dense pattern that another phase
-   already explains. Reported scores are from the round in which a phase was accepted, or from
-   the last round for the absent ones.
+   ``score = ½(coverage + pos_coverage) × (0.75 + 0.25 × explained)``.
+4. :func:`decide`: ``present`` when ≥ 3 strong reflections lie in the scanned range (a narrow scan
+   cannot confirm a phase), ≥ 3 are matched, explained ≥ 15 %, and score ≥ threshold, or coverage ≥
+   threshold, or pos_coverage ≥ threshold with explained ≥ 50 % (positions alone). ``texture`` when the
+   intensities disagree (Spearman ρ < 0.3, observed/computed spread > 4, or positions match where
+   intensities do not). Anti-correlated intensities (ρ < 0) without the position criterion are not
+   enough for present. ``probable`` when near the threshold (score ≥ threshold − 0.1, or explained ≥
+   80 % with coverage or pos_coverage ≥ threshold − 0.15), with the reasons; else ``absent``.
+   After indexing, a phase that owns fewer than 3 of the observed peaks is absent.
+5. Phases are accepted greedily (like search–match programs): the best-scoring present candidate is
+   accepted, the observed peak areas it predicts are subtracted, and the remaining candidates are
+   re-scored against the peaks still unexplained (residual area > 25 % of the observed). Reported
+   scores are from the round in which a phase was accepted, or from the last round for the others.
 
 No peaks at all (amorphous pattern) gives score 0 for every phase.
 """
@@ -210,7 +207,9 @@ def decide(match: dict, threshold: float = 0.6, min_explained: float = 0.15, min
                                "preferred orientation or poor reference intensities)")
             match["reasons"] = reasons
             return "present"
-    if max(sc, cov, pos) >= threshold - 0.15:
+    # near the threshold: the combined score just under it, or (the reported case) nearly every observed
+    # peak explained by the phase's positions with the intensity- or count-coverage not far below
+    if sc >= threshold - 0.1 or (match["explained"] >= 0.8 and max(cov, pos) >= threshold - 0.15):
         reasons += [f"score {sc:.2f} (intensity coverage {cov:.2f}, {match['n_matched']} of {match['n_strong']} "
                     f"strong reflections matched) near the threshold {threshold:.2f}",
                     f"explains {match['explained']:.0%} of the observed peak area"]
