@@ -267,3 +267,34 @@ def test_result_serialises_and_renders(gen, tmp_path):
 
     out = render_results([r], tmp_path / "r.html", title="t")
     assert Path(out).stat().st_size > 1000
+
+
+def test_compare_baselines_side_by_side(gen, tmp_path):
+    """compare_baseline: the same bands under a second baseline, differences tabulated, both plots,
+    a warning where the baseline (not noise) decides the area; in the report and the CLI JSON."""
+    rng = np.random.default_rng(17)
+    b = {"name": "B", "center": rng.uniform(1100, 1150), "fwhm": rng.uniform(30, 45), "height": 0.5,
+         "fraction": rng.uniform(0.3, 0.6)}
+    y, _ = gen.synth([b], baseline=(0.05, 4e-5, 2e-8), noise=0.002, seed=int(rng.integers(1000)))
+    truth = gen.pv_area(b["fwhm"], b["height"], b["fraction"])
+    r = sp.ftir.fit_bands(_m(gen, y, sample="S"), {"B": 1125}, region=(950, 1300), compare_baseline="asls")
+    t = r.tables["baseline_comparison"]
+    assert list(t["name"]) == ["B"] and t["baseline"][0] == "linear" and t["baseline_2"][0] == "asls"
+    # the in-model linear baseline keeps the Lorentzian wings; asls eats part of them (area lower)
+    assert t["area"][0] == pytest.approx(truth, rel=0.03) and t["area_2"][0] < t["area"][0]
+    assert t["delta_area_pct"][0] == pytest.approx(100 * (t["area_2"][0] / t["area"][0] - 1))
+    assert abs(t["delta_center_cm1"][0]) < 0.5
+    assert any("area depends on the baseline" in w for w in r.warnings)
+    assert len(r.plots) == 2 and r.plots[1]["title"].endswith("(baseline asls)")
+    assert r.params["compare_baseline"] == "asls"
+    # automatic bands: the second fit starts from the first fit's bands, same names
+    ra = sp.ftir.fit_bands(_m(gen, y), region=(950, 1300), baseline="rubberband", compare_baseline="linear")
+    assert list(ra.tables["baseline_comparison"]["name"]) == list(ra.table["name"])
+    from specproc.techniques.ftir import report_section
+    from specproc.techniques.ftir.cli import entry
+
+    sec = report_section([r])
+    assert any(c.startswith("FTIR: baseline comparison") for c, _ in sec.tables) and len(sec.plots) == 2
+    assert entry(r, "s.jdx")["baseline_comparison"][0]["baseline_2"] == "asls"
+    with pytest.raises(ParameterError):
+        sp.ftir.fit_bands(_m(gen, y), {"B": 1125}, baseline="asls", compare_baseline="asls")

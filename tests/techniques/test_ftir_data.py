@@ -101,8 +101,10 @@ def test_cli_report(repo_root, tmp_path, capsys):
 
     d = repo_root / "sample_data" / "ftir"
     out = tmp_path / "r.html"
-    rc = main(["ftir", str(d / "LiBH4.jdx"), str(d / "LiBH4-70LiNBH.jdx"), "--region", "2050:2550",
-               "--bands", "2300,2225", "--report", str(out)])
+    rc = main(["ftir", str(d / "LiBH4.jdx"), str(d / "spc" / "LiBH4-70LiNBH.spc"), "--region", "2050:2550",
+               "--bands", "2300,2225", "--compare-baseline", "arpls", "--report", str(out)])
     assert rc == 0 and out.stat().st_size > 10000
     html = out.read_text()
     assert "FTIR: fitted bands" in html and "FTIR: band shifts" in html
+    assert "FTIR: baseline comparison" in html and "(baseline arpls)" in html
+    assert "FTIR: atmospheric CO2 modelled" in html

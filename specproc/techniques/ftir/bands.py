@@ -100,7 +100,7 @@ def prepare(m, region=None, baseline="linear", baseline_params=None, atmosphere=
     if baseline in proc.BASELINES:
         bl = proc.baseline(xs, np.where(keep, As, np.nan), baseline, mask=mask, **(baseline_params or {}))
         warns.append(f"baseline {baseline!r} (pybaselines) subtracted before the fit: the area/height errors do "
-                     "not include the baseline choice (compare with baseline='linear')")
+                     "not include the baseline choice (compare_baseline= fits a second one beside it)")
     elif baseline in proc.MODEL_BASELINES:
         if baseline_params:
             raise ParameterError(f"baseline_params apply to pybaselines methods, not to {baseline!r}", src)
@@ -507,3 +507,55 @@ def fit_bands(m, bands=None, *, region=None, n_bands=None, max_bands=6, shape="p
     assert len(dv) == 3 * n
     return make_result(m, prep, spec, out.values, out.stderr, out.stats, list(warns) + list(out.warnings), params or {},
                        bounded=out.bounded, derived=(np.asarray(dv), np.asarray(de)))
+
+
+def attach_baseline_comparison(r: Result, alt, baseline: str) -> None:
+    """Put the band table of a second baseline's fit (``alt``) beside ``r`` (in place).
+
+    Adds ``tables["baseline_comparison"]`` (per band: centre and area under both baselines, their
+    differences, the area change in %, and each difference in units of the two standard errors
+    added in quadrature), ``meta["baseline_comparison"]``, ``alt``'s plot (titled with its
+    baseline) after ``r``'s, and a warning for each band whose centre or area differs by more
+    than 3 of those errors: the baseline choice, not noise, then decides the number (and no
+    error bar contains it). ``alt`` may be the error of the second fit (then a warning).
+    """
+    import pandas as pd
+
+    r.params = {**(r.params or {}), "compare_baseline": baseline}
+    first = r.meta.get("baseline")
+    if isinstance(alt, BaseException):
+        r.warnings.append(f"baseline comparison: the fit with baseline {baseline!r} failed ({alt})")
+        r.meta["baseline_comparison"] = {"baseline": baseline, "error": str(alt), "rows": []}
+        return
+    other = {row["name"]: row for row in alt.table.to_dict(orient="records")}
+    rows = []
+
+    def z(d, s1, s2):
+        if s1 is None or s2 is None or not np.isfinite(s1) or not np.isfinite(s2) or (s1 == 0 and s2 == 0):
+            return None
+        return float(abs(d) / np.hypot(s1, s2))
+
+    for row in r.table.to_dict(orient="records"):
+        o = other.get(row["name"])
+        if o is None:
+            continue
+        dc = float(o["center_cm1"] - row["center_cm1"])
+        da = float(o["area"] - row["area"])
+        zc = z(dc, row["center_cm1_stderr"], o["center_cm1_stderr"])
+        za = z(da, row["area_stderr"], o["area_stderr"])
+        rows.append({"name": row["name"], "baseline": first, "baseline_2": baseline,
+                     "center_cm1": row["center_cm1"], "center_cm1_2": o["center_cm1"], "delta_center_cm1": dc,
+                     "delta_center_sigma": zc, "area": row["area"], "area_2": o["area"], "delta_area": da,
+                     "delta_area_pct": 100 * da / row["area"] if row["area"] else None, "delta_area_sigma": za})
+        for what, zz, a, b, u in (("centre", zc, row["center_cm1"], o["center_cm1"], " cm-1"),
+                                  ("area", za, row["area"], o["area"], "")):
+            if zz is not None and zz > 3:
+                r.warnings.append(f"band {row['name']!r}: {what} depends on the baseline ({first} {a:.4g}{u} vs "
+                                  f"{baseline} {b:.4g}{u}, {zz:.1f} standard errors apart): the baseline choice "
+                                  "is part of its uncertainty")
+    r.tables["baseline_comparison"] = pd.DataFrame(rows)
+    r.meta["baseline_comparison"] = {"baseline": baseline, "rows": rows, "warnings_2": list(alt.warnings)}
+    for p in alt.plots[:1]:
+        q = dict(p)
+        q["title"] = f"{p.get('title', '')} (baseline {baseline})"
+        r.plots.append(q)

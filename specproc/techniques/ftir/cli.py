@@ -1,5 +1,5 @@
 """``specproc ftir PATH... [--region LO:HI] [--bands CM1,...] [--n-bands N] [--baseline NAME]
-[--shape S] [--atmosphere auto|mask|none] [--json] [--report FILE.html]``."""
+[--compare-baseline NAME] [--shape S] [--atmosphere auto|model|mask|none] [--json] [--report FILE.html]``."""
 from __future__ import annotations
 
 from ...runner import add_common_arguments, floats_arg, region_arg, run_technique
@@ -8,20 +8,23 @@ from .processors import BAND_SHAPES, BASELINE_NAMES
 
 def add_cli(subparsers) -> None:
     p = subparsers.add_parser("ftir", help="FTIR band fitting (centre, FWHM, area with errors; CO2/H2O masked)")
-    add_common_arguments(p, "OPUS, JCAMP-DX or CSV spectra")
+    add_common_arguments(p, "OPUS, JCAMP-DX, SPC or CSV spectra")
     p.add_argument("--region", type=region_arg, default=None, metavar="LO:HI", help="fitted range in cm-1")
     p.add_argument("--bands", type=floats_arg, default=None, metavar="CM1,...",
                    help="band start positions in cm-1 (default: found automatically)")
     p.add_argument("--n-bands", type=int, default=None, metavar="N", help="number of bands to find")
     p.add_argument("--baseline", choices=BASELINE_NAMES, default=None,
                    help="baseline: fitted polynomial (default linear) or a pybaselines method")
+    p.add_argument("--compare-baseline", choices=BASELINE_NAMES, default=None, metavar="NAME",
+                   help="refit the same bands with a second baseline and show both (table, plots, warnings)")
     p.add_argument("--shape", choices=BAND_SHAPES, default=None, help="band shape (default pseudo-voigt)")
-    p.add_argument("--atmosphere", choices=("auto", "mask", "none"), default=None,
-                   help="atmospheric CO2/H2O: mask when recognised (auto, default), always mask CO2, or none")
+    p.add_argument("--atmosphere", choices=("auto", "model", "mask", "none"), default=None,
+                   help="atmospheric CO2/H2O: auto (default) masks what is recognised and models CO2 overlapping "
+                        "a band; model: always model recognised CO2; mask: always mask CO2; none")
     p.set_defaults(func=lambda a: run_technique(
         a, processor="ftir.fit_bands", entry=entry, rows=rows, title="specproc FTIR report",
         params={"region": a.region, "bands": a.bands, "n_bands": a.n_bands, "baseline": a.baseline,
-                "shape": a.shape, "atmosphere": a.atmosphere}))
+                "shape": a.shape, "atmosphere": a.atmosphere, "compare_baseline": a.compare_baseline}))
 
 
 def entry(r, path: str) -> dict:
@@ -33,6 +36,7 @@ def entry(r, path: str) -> dict:
             "bands": bands,
             "masked_cm1": [[a["lo"], a["hi"]] for a in r.meta.get("atmosphere", []) if not a.get("modelled")],
             "atmosphere_modelled": list(r.meta.get("co2_fit") or []),
+            "baseline_comparison": list((r.meta.get("baseline_comparison") or {}).get("rows", [])),
             "fit": {k: r.stats.get(k) for k in ("r2", "redchi", "noise_rms")}, "warnings": list(r.warnings)}
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from ...core.errors import SpecprocError
 from ...core.params import PeaksInput, PositiveOrNone, ProcessorParams, Region
@@ -37,6 +37,15 @@ class FitBandsParams(ProcessorParams):
     center_window: PositiveOrNone = Field(None, description="centre bound half-width (cm-1); default "
                                                             "max(FWHM, 5x resolution)")
     snr: float = Field(5.0, gt=0, description="automatic band finding: prominence in noise SDs")
+    compare_baseline: Literal[BASELINE_NAMES] | None = Field(  # type: ignore[valid-type]
+        None, description="a second baseline: the same bands are refitted with it and the result carries both "
+                          "(table 'baseline_comparison', a second plot, a warning where they disagree)")
+
+    @model_validator(mode="after")
+    def _second_baseline_differs(self):
+        if self.compare_baseline is not None and self.compare_baseline == self.baseline:
+            raise ValueError(f"compare_baseline {self.compare_baseline!r} is the baseline itself")
+        return self
 
 
 class FitBands(Processor):
@@ -47,10 +56,10 @@ class FitBands(Processor):
     Params = FitBandsParams
 
     def run(self, data, params: FitBandsParams):
-        from .bands import fit_bands
-
-        kw = params.model_dump()
-        return fit_bands(data, kw.pop("bands"), params=params.model_dump(mode="json"), **kw)
+        r = _fit_one(data, _primary(params))
+        if params.compare_baseline is not None:
+            _compare(r, data, params)
+        return r
 
     def run_many(self, data: list, params: FitBandsParams) -> list:
         """One Result per input (or the SpecprocError of that input), in input order.
@@ -58,14 +67,66 @@ class FitBands(Processor):
         With explicit ``bands`` and >= 2 spectra on one wavenumber grid, the stack goes through
         one :func:`~specproc.fitting.batch.fit_batch` call (each spectrum's masked points get
         weight 0; errors rescaled to its own degrees of freedom); otherwise one fit per spectrum.
+        With ``compare_baseline``, the second baseline's fits go the same way.
         """
-        return fit_many(data, params)
+        out = fit_many(data, _primary(params))
+        if params.compare_baseline is None:
+            return out
+        alts = fit_many(data, _secondary(params)) if params.bands is not None else [None] * len(data)
+        for r, d, alt in zip(out, data, alts):
+            if not isinstance(r, BaseException):
+                _compare(r, d, params, alt)
+        return out
+
+
+def _primary(params: FitBandsParams) -> FitBandsParams:
+    """The parameters of the main fit (baseline_params only reach a pybaselines method)."""
+    from .processing import BASELINES
+
+    upd = {"compare_baseline": None}
+    if params.baseline not in BASELINES and params.baseline_params and params.compare_baseline in BASELINES:
+        upd["baseline_params"] = None
+    return params.model_copy(update=upd)
+
+
+def _secondary(params: FitBandsParams, bands=None) -> FitBandsParams:
+    from .processing import BASELINES
+
+    upd = {"baseline": params.compare_baseline, "compare_baseline": None}
+    if params.compare_baseline not in BASELINES:
+        upd["baseline_params"] = None
+    if bands is not None:
+        upd["bands"] = bands
+    return params.model_copy(update=upd)
+
+
+def _fit_one(data, params: FitBandsParams):
+    from .bands import fit_bands
+
+    kw = params.model_dump()
+    kw.pop("compare_baseline", None)
+    return fit_bands(data, kw.pop("bands"), params=params.model_dump(mode="json"), **kw)
+
+
+def _compare(r, data, params: FitBandsParams, alt=None) -> None:
+    """Refit ``data`` with the second baseline (same band names and starts) and attach it to ``r``."""
+    from .bands import attach_baseline_comparison
+
+    if alt is None:
+        # bands found automatically: the second fit starts from the first fit's bands, same names
+        starts = {row["name"]: float(row["center_cm1"]) for row in r.table.to_dict(orient="records")}
+        try:
+            alt = _fit_one(data, _secondary(params, bands=starts))
+        except SpecprocError as exc:
+            alt = exc
+    attach_baseline_comparison(r, alt, params.compare_baseline)
 
 
 def fit_many(data: list, params: FitBandsParams) -> list:
     from .bands import fit_bands
 
     kw = params.model_dump()
+    kw.pop("compare_baseline", None)
     bands = kw.pop("bands")
     pj = params.model_dump(mode="json")
     if bands is None or len(data) < 2:

@@ -7,9 +7,11 @@ TITLE = "FTIR"
 
 
 def report_section(results) -> ReportSection:
-    """Band table (centre, FWHM, height, area with errors, cross-checks), shifts of every band
-    named in several samples relative to the first sample that has it, and every fit plot
-    (data, baseline, bands, residual; masked atmospheric / saturated ranges shaded)."""
+    """Band table (centre, FWHM, height, area with errors, cross-checks), the baseline comparison
+    (when a second baseline was fitted) and the modelled CO2, shifts of every band named in
+    several samples relative to the first sample that has it, and every fit plot (data,
+    baseline, bands, modelled CO2, residual; masked atmospheric / saturated ranges shaded; the
+    second baseline's plot after the first)."""
     import pandas as pd
 
     results = [r for r in results if getattr(r, "processor", "") == "ftir.fit_bands"]
@@ -23,6 +25,14 @@ def report_section(results) -> ReportSection:
     tables = []
     if rows:
         tables.append(("FTIR: fitted bands", pd.DataFrame(rows)))
+    cmp_rows = [{"sample": r.sample, **row} for r in results
+                for row in (r.meta.get("baseline_comparison") or {}).get("rows", [])]
+    if cmp_rows:
+        tables.append(("FTIR: baseline comparison (same bands under two baselines; differences in standard errors "
+                       "of the two fits added in quadrature)", pd.DataFrame(cmp_rows)))
+    atm_rows = [{"sample": r.sample, **row} for r in results for row in (r.meta.get("co2_fit") or [])]
+    if atm_rows:
+        tables.append(("FTIR: atmospheric CO2 modelled (not sample bands)", pd.DataFrame(atm_rows)))
     shifts = _shifts(results)
     if shifts is not None:
         tables.append(("FTIR: band shifts (sample minus reference; reference = first sample with the band)", shifts))
@@ -32,8 +42,10 @@ def report_section(results) -> ReportSection:
     plots = [p for r in results for p in r.plots]
     intro = ("Bands fitted with lmfit through the shared model spec (pseudo-Voigt unless chosen otherwise) in "
              "absorbance; baselines fitted in the model or from pybaselines. Atmospheric CO2 and water vapour "
-             "are recognised from their gas-phase line structure and masked (shaded), saturated bands "
-             "excluded. Errors from the full fit covariance; shifts propagate both errors.")
+             "are recognised from their gas-phase line structure and masked (shaded); CO2 overlapping a band is "
+             "modelled instead (the envelope of its rotational lines, shown as its own curve, never a band); "
+             "saturated bands excluded. Errors from the full fit covariance; shifts propagate both errors. With a "
+             "second baseline, each fit is shown under both and the differences are tabulated.")
     return ReportSection("ftir", TITLE, intro, tables, plots, list(results))
 
 
