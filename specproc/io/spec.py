@@ -31,7 +31,7 @@ class SpecReader(Reader):
     name = "spec"
     description = "SPEC data files (#S scans): 2θ scan column and a detector counter (xrayutilities)"
     technique = "xrd"
-    extensions = (".spec", ".spc")
+    extensions = (".spec",)
     url = "https://certif.com/content/spec/"
 
     def guess_can_open(self, path: Path) -> bool:
