@@ -192,3 +192,21 @@ def test_at_bound_parameters_have_no_error_bar():
         assert q.stderr is None or np.isfinite(q.stderr)
     d = json.loads(r.to_json())
     assert d["warnings"] == r.warnings and len(pk) > 5
+
+
+def test_two_textured_strained_phases():
+    """LiBH4 + Li3N, both with random ±1–3 % axis strains and ×0.2–×5 intensities: both found, both cells."""
+    rng = np.random.default_rng(7180)
+    phs, cells = [], {}
+    for name, scale in (("LiBH4", 1.0), ("Li3N", 0.6)):
+        cell = {k: v * (1 + rng.choice([-1, 1]) * rng.uniform(0.01, 0.03)) for k, v in builtin(name).cell.items()}
+        _, st = phase_sticks(name, 0.15405980, (5, 75), cell)
+        tex = {lab: float(np.exp(rng.uniform(np.log(0.2), np.log(5)))) for lab in st["label"]}
+        phs.append({"phase": name, "cell": cell, "texture": tex, "scale": scale})
+        cells[name] = cell
+    x, y, _ = synth_pattern(phs, GRID, seed=7180, counts=4000, size_nm=150)
+    r = sp.xrd.analyse(measurement(x, y), phases=CANDIDATES)
+    assert set(r.meta["phases_present"]) == {"LiBH4", "Li3N"} and r.meta["phases_probable"] == []
+    for name, cell in cells.items():
+        for k, v in cell.items():
+            assert r.quantities[f"phase({name}).lattice.{k}_nm"].value == pytest.approx(v / 10, rel=2e-4), (name, k)
