@@ -240,7 +240,8 @@ def main():
             spc = f"spc/{name}.spc"
             write_spc(OUT / spc, GRID, y, name)
         truth["samples"][name] = {
-            "jcamp": f"{name}.jdx", "csv": f"csv/{name}.csv", "spc": spc, "jcamp_form": "ASDF DIF" if compress else "AFFN",
+            "jcamp": f"{name}.jdx", "csv": f"csv/{name}.csv", "spc": spc,
+            "jcamp_form": "ASDF DIF" if compress else "AFFN",
             "csv_y": "percent transmittance", "baseline_abc": list(s["baseline"]), "co2_amount": s["co2"],
             "water_amount": s["water"], "seed": s["seed"],
             "bands": {b["name"]: {"center_cm1": b["center"], "fwhm_cm1": b["fwhm"], "height": b["height"],

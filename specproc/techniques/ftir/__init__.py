@@ -1,4 +1,4 @@
-"""FTIR technique: band fitting with errors, atmospheric CO2/H2O masking, band shifts.
+"""FTIR technique: band fitting with errors, atmospheric CO2/H2O masked or modelled, band shifts.
 
 >>> import specproc as sp
 >>> m = sp.read("sample_data/ftir/LiBH4.jdx")                                   # doctest: +SKIP
@@ -6,7 +6,7 @@
 >>> fit.quantities["BH_stretch.center_cm1"]                                      # doctest: +SKIP
 >>> sp.ftir.shift(fit, fit_confined, "BH_stretch")                               # doctest: +SKIP
 
-Readers: Bruker OPUS (``opus``), JCAMP-DX IR (``jcampdx-ir``), CSV/text (``ir-text``).
+Readers: Bruker OPUS (``opus``), JCAMP-DX IR (``jcampdx-ir``), SPC (``spc``), CSV/text (``ir-text``).
 Heavy libraries (lmfit, pybaselines, scipy) are imported inside functions.
 """
 from __future__ import annotations
@@ -30,15 +30,18 @@ def fit_bands(m, bands=None, **kwargs):
         ``region=(lo, hi)`` cm-1, ``n_bands``, ``max_bands``, ``shape`` (``pseudo-voigt``),
         ``baseline`` (``linear``; ``none|constant|quadratic`` fitted in the model, or
         ``asls|arpls|modpoly|rubberband`` from pybaselines), ``baseline_params``,
-        ``atmosphere`` (``auto``/``mask``/``none``), ``saturation_limit``, ``center_window``,
-        ``snr`` — the fields of :class:`~specproc.techniques.ftir.processors.FitBandsParams`.
+        ``atmosphere`` (``auto``: mask, but model CO2 overlapping a band / ``model`` / ``mask`` /
+        ``none``), ``saturation_limit``, ``center_window``, ``snr``, ``compare_baseline`` (a second
+        baseline fitted beside the first) — the fields of
+        :class:`~specproc.techniques.ftir.processors.FitBandsParams`.
 
     Returns
     -------
     Result or list
         Quantities ``<band>.center_cm1``, ``.fwhm_cm1``, ``.area`` (absorbance x cm-1),
         ``.height`` (absorbance), each with its standard error (None at a bound); table
-        ``bands`` with the peak maximum and centroid cross-checks; warnings. A list input gives a
+        ``bands`` with the peak maximum and centroid cross-checks; ``atmosphere`` (modelled CO2,
+        never a band) and ``baseline_comparison`` tables when present; warnings. A list input gives a
         list (one Result, or the error of that spectrum, per input).
     """
     from .processors import FitBands

@@ -1,4 +1,4 @@
-"""Atmospheric CO2 and water vapour in FTIR spectra: recognised, masked, never reported as bands.
+"""Atmospheric CO2 and water vapour in FTIR spectra: recognised, masked or (CO2) modelled, never bands.
 
 A spectrum measured against a background taken at another time carries the difference of the
 beam path's CO2 and water vapour. Both are gas-phase rotation-vibration bands, far narrower in
@@ -18,7 +18,10 @@ structure than bands of solids, which is how they are recognised:
   each line is masked over +-1.5 FWHM (at least +-1 resolution).
 
 Masked points are left out of baselines and band fits; bands found inside a masked range are not
-reported. The line physics (rotational constants) is written here because no maintained Python
+reported. CO2 that overlaps a sample band is modelled instead (:func:`co2_components`: the envelope
+of its lines as a few rigidly tied Gaussians in the shared ModelSpec), unless its rotational lines
+are resolved (:func:`line_modulation`), where an envelope would be wrong and it stays masked.
+The line physics (rotational constants) is written here because no maintained Python
 package installed here ships IR line lists (HITRAN access needs an account and network).
 """
 from __future__ import annotations

@@ -146,7 +146,8 @@ def baseline(x, y, method: str, mask=None, **params):
     from pybaselines import Baseline
 
     if method not in BASELINES:
-        raise ParameterError(f"unknown baseline {method!r}; one of {', '.join(list(BASELINES) + list(MODEL_BASELINES))}")
+        names = ", ".join(list(BASELINES) + list(MODEL_BASELINES))
+        raise ParameterError(f"unknown baseline {method!r}; one of {names}")
     x = np.asarray(x, float)
     y = np.asarray(y, float)
     keep = np.isfinite(y) if mask is None else (~np.asarray(mask, bool) & np.isfinite(y))
