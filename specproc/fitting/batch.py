@@ -714,22 +714,35 @@ def _finish(bm, out, phi, masked, Yf, W, m):
     # values of every parameter (independent + expressions)
     vals = {name: theta[:, j] for j, name in enumerate(bm.free)}
     vals.update({name: phi[:, j] for j, name in enumerate(bm.fixed)})
-    allv = bm.eval_all(vals)
     stderr = {name: np.sqrt(np.maximum(np.einsum("nii->ni", cov)[:, j], 0)) for j, name in enumerate(bm.free)}
     for name in bm.fixed:
         stderr[name] = np.where(ok, 0.0, np.nan)
-    # expressions: linear propagation with a finite-difference gradient wrt the free parameters
-    if bm.exprs:
-        grads = {e: np.zeros((n, p)) for e in bm.exprs}
+    # expressions on model arguments are affine (compiled): values and gradients from P = A theta + c,
+    # no interpreter call; the others (lmfit's derived fwhm/height, user sums) through lmfit's
+    # interpreter with a finite-difference gradient wrt the free parameters
+    qidx = {name: i for i, name in enumerate(bm.qnames)}
+    affine = [e for e in bm.exprs if e in qidx]
+    other = [e for e in bm.exprs if e not in qidx]
+    allv = dict(vals)
+    if affine:
+        P = bm.full(theta, phi)
+        for e in affine:
+            i = qidx[e]
+            allv[e] = P[:, i]
+            g = bm.A_free[i]
+            stderr[e] = np.sqrt(np.maximum(np.einsum("i,nij,j->n", g, cov, g), 0))
+    if other:
+        allv = bm.eval_all(vals)
+        grads = {e: np.zeros((n, p)) for e in other}
         for j, name in enumerate(bm.free):
             h = np.maximum(np.abs(theta[:, j]) * 1e-6, 1e-10)
             pv = dict(vals)
             pv[name] = theta[:, j] + h
             up = bm.eval_all(pv)
-            for e in bm.exprs:
+            for e in other:
                 grads[e][:, j] = (up[e] - allv[e]) / h
         bm.eval_all(vals)
-        for e in bm.exprs:
+        for e in other:
             gr = grads[e]
             stderr[e] = np.sqrt(np.maximum(np.einsum("ni,nij,nj->n", gr, cov, gr), 0))
     # r2 like lmfit: 1 - chisqr / sum (w (y - mean y))^2, in blocks to keep the memory bounded
@@ -747,7 +760,7 @@ def _finish(bm, out, phi, masked, Yf, W, m):
     res = dict(values={k: np.where(ok, np.asarray(v, float), np.nan) for k, v in allv.items()},
                stderr={k: np.where(ok, v, np.nan) for k, v in stderr.items()}, chisqr=chisqr, redchi=redchi,
                r2=r2, success=out["success"] & ok & np.isfinite(theta).all(axis=1), nfev=out["nfev"],
-               order=list(bm.params.keys()))
+               order=list(bm.params.keys()), covar=cov, free=list(bm.free))
     return res
 
 
@@ -766,7 +779,12 @@ def _to_dataset(res, stack, dims, coords, masked):
     data["success"] = (dims, shaped(res["success"] & ~masked))
     data["nfev"] = (dims, shaped(np.where(masked, 0, res["nfev"])))
     data["masked"] = (dims, shaped(masked))
-    return xr.Dataset(data, coords={k: v for k, v in coords.items()})
+    ds = xr.Dataset(data, coords={k: v for k, v in coords.items()})
+    if res.get("covar") is not None and len(masked) == 1:
+        # a stack of one (fit_spec): the full covariance of the free parameters, in attrs order
+        ds["covar"] = (("free_i", "free_j"), np.asarray(res["covar"][0]))
+        ds.attrs["free"] = list(res["free"])
+    return ds
 
 
 # ====================================================================== lmfit loop (fallback)

@@ -384,6 +384,7 @@ class FitOutcome:
     bounded: list = field(default_factory=list)   # varied parameters at a bound
     model: object = None
     noise: float | None = None
+    values_fn: object = None            # theta -> all parameter values (compiled affine map), or None
 
     @property
     def values(self) -> dict:
@@ -406,6 +407,11 @@ class FitOutcome:
         """Derived quantities ``fn(values) -> array`` with errors from the full covariance."""
         from .uncertainty import propagate
 
+        if self.values_fn is not None:
+            try:
+                return propagate(fn, self.params, self.var_names, self.covar, values_fn=self.values_fn)
+            except KeyError:
+                pass
         return propagate(fn, self.params, self.var_names, self.covar)
 
     def peak_table(self):
@@ -449,13 +455,13 @@ class FitOutcome:
         return pd.DataFrame(rows)
 
 
-def _polish(model, params, x, y, weights=None) -> bool:
+def _polish(model, params, x, y, weights=None):
     """Move ``params`` to the least-squares optimum with the batch engine (analytic Jacobians).
 
     lmfit's ``leastsq`` differentiates numerically (``nvarys + 1`` model evaluations per
     iteration); a stack of one through :func:`~specproc.fitting.batch.fit_batch` finds the same
-    optimum much faster, and lmfit then only confirms it. Models the engine cannot compile keep
-    lmfit's own search.
+    optimum much faster. Returns the engine's Dataset when it converged (``params`` moved there),
+    else None (models the engine cannot compile keep lmfit's own search).
     """
     from ..core.errors import SpecprocError
     from .batch import NotBatchable, fit_batch
@@ -464,23 +470,49 @@ def _polish(model, params, x, y, weights=None) -> bool:
         ds = fit_batch(model, x, np.asarray(y, float)[None, :], params=params, method="batched-lm", n_jobs=1,
                        weights=None if weights is None else np.asarray(weights, float)[None, :])
     except (NotBatchable, SpecprocError, ValueError, TypeError):
-        return False
+        return None
     if not bool(ds["success"].values[0]):
-        return False
+        return None
     for name, par in params.items():
         if par.vary and not par.expr and name in ds:
             v = float(ds[name].values[0])
             if np.isfinite(v):
                 par.set(value=float(np.clip(v, par.min, par.max)))
-    return True
+    return ds
+
+
+class _Solved:
+    """What fit_spec reads from an lmfit ModelResult, for an optimum found by the batch engine."""
+
+    def __init__(self, model, params, x, y, weights, nfev):
+        p = without_uvars(params)
+        p.update_constraints()
+        self.params, self._model, self._x = p, model, x
+        self.best_fit = np.asarray(model.eval(p, x=x), float)
+        r = self.best_fit - y
+        if weights is not None:
+            r = r * weights
+        self.var_names = [n for n, q in p.items() if q.vary and not q.expr]
+        self.ndata, self.nvarys = int(np.size(y)), len(self.var_names)
+        self.chisqr = float(np.sum(r * r))
+        nfree = self.ndata - self.nvarys
+        self.redchi = self.chisqr / nfree if nfree > 0 else float("nan")
+        lik = self.ndata * np.log(max(self.chisqr, 1e-300) / self.ndata)
+        self.aic = float(lik + 2 * self.nvarys)
+        self.bic = float(lik + np.log(self.ndata) * self.nvarys)
+        self.nfev, self.success = int(nfev), True
+
+    def eval_components(self, x=None):
+        return self._model.eval_components(params=self.params, x=self._x if x is None else x)
 
 
 def fit_spec(spec: ModelSpec, x, y, *, weights=None, noise: float | None = None, polish: bool = True,
-             max_nfev: int | None = None, where=None) -> FitOutcome:
+             max_nfev: int | None = None, where=None, confirm: bool = False) -> FitOutcome:
     """Fit one spectrum with a :class:`ModelSpec` — the single-spectrum path of every technique.
 
-    The batch engine finds the optimum (analytic Jacobians), lmfit confirms it; the covariance is
-    recomputed robustly (:func:`~specproc.fitting.uncertainty.covariance`); parameters on a bound
+    The batch engine finds the optimum (analytic Jacobians); lmfit searches only when the engine
+    cannot compile the model or did not converge (or ``confirm=True``); the covariance is
+    computed robustly (:func:`~specproc.fitting.uncertainty.covariance`); parameters on a bound
     lose their standard error and become warnings; a non-converged, poor (r² < 0.9) or structured
     (residual RMS > 3x ``noise``) fit is a warning.
 
@@ -515,20 +547,32 @@ def fit_spec(spec: ModelSpec, x, y, *, weights=None, noise: float | None = None,
     nvarys = sum(p.vary and not p.expr for p in params.values())
     if x.size <= nvarys:
         raise FitError(f"{x.size} points cannot determine {nvarys} parameters", where)
-    if polish:
-        _polish(model, params, x, y, weights)
-    try:
-        with _w.catch_warnings():
-            _w.simplefilter("ignore")
-            res = model.fit(y, without_uvars(params), x=x, weights=weights, nan_policy="raise",
-                            max_nfev=max_nfev or 200 * (nvarys + 1))
-    except Exception as exc:
-        raise FitError(f"fit failed: {type(exc).__name__}: {exc}", where) from None
+    ds = _polish(model, params, x, y, weights) if polish else None
+    values_fn = None
+    if ds is not None and not confirm:
+        # the engine converged: its optimum is the least-squares optimum lmfit would confirm
+        # (lmfit's numerical-Jacobian iterations cost minutes for models with dozens of satellites)
+        res = _Solved(model, params, x, y, weights, int(ds["nfev"].values[0]))
+        values_fn = _affine_values(model, res.params, res.var_names)
+    else:
+        try:
+            with _w.catch_warnings():
+                _w.simplefilter("ignore")
+                res = model.fit(y, without_uvars(params), x=x, weights=weights, nan_policy="raise",
+                                max_nfev=max_nfev or 200 * (nvarys + 1))
+        except Exception as exc:
+            raise FitError(f"fit failed: {type(exc).__name__}: {exc}", where) from None
     p = res.params
     p.update_constraints()
     bounded = at_bound(p, skip={n for n in p if any(n.startswith(sp) for sp in spec.satellite_prefixes())
                                 and n.endswith(("amplitude", "height"))})
-    cov = covariance(model, p, x, res.var_names, res.redchi, weights)
+    cov = None
+    if ds is not None and not confirm and "covar" in ds and list(ds.attrs.get("free", [])) == list(res.var_names):
+        cov = np.asarray(ds["covar"].values, float)          # the engine's analytic-Jacobian covariance
+        if not (np.all(np.isfinite(np.diag(cov))) and np.all(np.diag(cov) >= 0)):
+            cov = None
+    if cov is None:
+        cov = covariance(model, p, x, res.var_names, res.redchi, weights)
     for j, name in enumerate(res.var_names):
         p[name].stderr = float(np.sqrt(cov[j, j])) if cov is not None else None
     best = np.asarray(res.best_fit, float)
@@ -539,4 +583,35 @@ def fit_spec(spec: ModelSpec, x, y, *, weights=None, noise: float | None = None,
     warns = fit_warnings(stats, bounded, residual=y - best if weights is None else None, noise=nz, params=p)
     comps = {k: np.broadcast_to(np.asarray(v, float), x.shape) for k, v in res.eval_components(x=x).items()}
     return FitOutcome(spec=spec, x=x, y=y, params=p, var_names=list(res.var_names), covar=cov, best_fit=best,
-                      components=comps, stats=stats, warnings=warns, bounded=bounded, model=model, noise=nz)
+                      components=comps, stats=stats, warnings=warns, bounded=bounded, model=model, noise=nz,
+                      values_fn=values_fn)
+
+
+def _affine_values(model, params, var_names):
+    """``theta -> {name: value}`` through the batch engine's compiled affine map of the constraints.
+
+    Only the parameters the model functions take (and the independent ones) are in the dict: what
+    derived quantities need (areas, FWHM from the registry). None when the model does not compile.
+    """
+    try:
+        from .batch import NotBatchable, compile_model
+
+        bm = compile_model(model, params)
+    except (NotBatchable, Exception):  # any failure: the lmfit-interpreter path stays correct
+        return None
+    if list(bm.free) != list(var_names):
+        return None
+    phi = np.array([[float(params[n].value) for n in bm.fixed]])
+    # independent parameters only: an expression that is not a model argument (lmfit's derived
+    # fwhm/height) is absent, so a derived function that needs one fails (KeyError) and the caller
+    # falls back to lmfit's interpreter instead of differentiating a stale value
+    base = {n: float(params[n].value) for n in params if not params[n].expr}
+
+    def values(theta):
+        P = bm.full(np.asarray(theta, float)[None, :], phi)[0]
+        out = dict(base)
+        out.update(zip(bm.free, (float(t) for t in theta)))
+        out.update(zip(bm.qnames, (float(v) for v in P)))
+        return out
+
+    return values
