@@ -46,6 +46,8 @@ class Atmosphere:
 
     regions: list = field(default_factory=list)     # [(lo, hi, label)] masked cm-1 ranges
     co2: dict = field(default_factory=dict)         # label -> {"amplitude", "significance"}
+    #: CO2 bands in reach but not recognised (best match below the thresholds): label -> same keys
+    co2_weak: dict = field(default_factory=dict)
     water_lines: list = field(default_factory=list)  # centres of recognised water lines (cm-1)
     notes: list = field(default_factory=list)       # human-readable, for Result.warnings
 
@@ -307,6 +309,11 @@ def recognise(x, y, resolution: float | None = None, noise: float | None = None,
                               "resolution_cm1": best["resolution"]}
             atm.notes.append(f"atmospheric {label} cm-1 recognised (amplitude {amp:+.3g}, "
                              f"{best['significance']:.0f} sigma): {lo:.0f}-{hi:.0f} cm-1 masked")
+        else:
+            # weak or broad (8 cm-1 resolution flattens the second derivative): not masked, but a band
+            # under it still gets the CO2 modelled (bands.add_co2_model)
+            atm.co2_weak[label] = {"amplitude": amp, "significance": float(best["significance"]),
+                                   "resolution_cm1": best["resolution"]}
     # water vapour: narrow lines in the bending / stretching regions
     lines = []
     for lo, hi in WATER_RANGES:

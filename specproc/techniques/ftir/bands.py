@@ -123,7 +123,15 @@ def prepare(m, region=None, baseline="linear", baseline_params=None, atmosphere=
         if lab in atm.co2 and hi_ >= rlo and lo_ <= rhi:
             only = ((x >= lo_) & (x <= hi_) & ~other)[sel]
             co2[lab] = {"lo": lo_, "hi": hi_, "amplitude": atm.co2[lab]["amplitude"],
-                        "resolution_cm1": atm.co2[lab]["resolution_cm1"], "only": only}
+                        "resolution_cm1": atm.co2[lab]["resolution_cm1"], "only": only, "recognised": True}
+    for lab, info in atm.co2_weak.items():
+        # not recognised (weak, or too broad for the second-derivative match): nothing masked, but a
+        # band under it gets it modelled with a free intensity, in case it is there
+        r_ = res or info["resolution_cm1"]
+        lo_, hi_ = next((lo, hi) for lo, hi, lb in known_regions(r_) if lb == lab)
+        if hi_ >= rlo and lo_ <= rhi and lab not in co2:
+            co2[lab] = {"lo": lo_, "hi": hi_, "amplitude": info["amplitude"], "resolution_cm1": r_,
+                        "only": np.zeros(int(sel.sum()), bool), "recognised": False}
     meta = {"y_kind": kind, "resolution_cm1": res, "region_cm1": [rlo, rhi], "baseline": baseline,
             "atmosphere": [{"lo": lo, "hi": hi, "what": lab} for lo, hi, lab in atm.regions
                            if hi >= rlo and lo <= rhi],
@@ -175,7 +183,7 @@ def build_spec(prep: Prepared, bands=None, *, shape="pseudo-voigt", baseline="li
     warns = []
     x, y, keep = prep.x, prep.y, prep.keep
     ys, ks = y, keep
-    if prep.co2 and co2_mode in ("auto", "model"):
+    if any(info["only"].any() for info in prep.co2.values()) and co2_mode in ("auto", "model"):
         # start widths and band search under recognised CO2 use the data minus the recognised CO2
         # (template x amplitude of the second-derivative match), not a line bridged over it
         from .atmosphere import co2_template
@@ -268,7 +276,8 @@ def add_co2_model(prep: Prepared, spec, mode: str = "auto", warnings=()):
                   if p.center + (p.fwhm or 0.0) >= info["lo"] and p.center - (p.fwhm or 0.0) <= info["hi"]]
         if mode == "auto" and not inside:
             continue
-        if int(info["only"].sum()) < 10:
+        rng_ = (prep.x >= info["lo"]) & (prep.x <= info["hi"])
+        if int(((prep.keep | info["only"]) & rng_).sum()) < 10:
             continue
         comp = co2_components(lab, info["resolution_cm1"], info["amplitude"])
         if comp is None or comp[2] * abs(info["amplitude"]) > 0.5 * prep.noise:
@@ -288,7 +297,11 @@ def add_co2_model(prep: Prepared, spec, mode: str = "auto", warnings=()):
                          for w in prep.warnings]
         warns = [w for w in warns if not (" inside a masked " in w and any(w.startswith(f"band {n!r} starts at ")
                                                                             for n in inside))]
-        if inside:
+        if inside and not info.get("recognised", True):
+            warns.append(f"atmospheric {lab} not recognised beforehand, modelled anyway under band(s) "
+                         f"{', '.join(map(repr, inside))} with a free intensity (it may be too weak or too broad "
+                         "to recognise; the fitted amount is in the atmosphere table)")
+        elif inside:
             warns.append(f"atmospheric {lab} modelled (overlaps band(s) {', '.join(map(repr, inside))}): the envelope "
                          "assumes 296 K gas and a Gaussian instrument line of the resolution; a structured residual "
                          "there means another line shape (then compare with atmosphere='mask')")
@@ -395,8 +408,13 @@ def make_result(m, prep: Prepared, spec, values: dict, stderr: dict, stats: dict
         pre = prefix_of(free.name)
         top = float(c[np.argmax(np.abs(c))]) if c.size else 0.0
         a, ase = values[pre + "amplitude"], stderr.get(pre + "amplitude")
-        atm_rows.append({"component": lab, "peak_absorbance": top,
-                         "peak_absorbance_stderr": abs(top * ase / a) if ase is not None and a else None,
+        top_se = abs(top * ase / a) if ase is not None and a else None
+        recognised = bool((prep.co2.get(lab) or {}).get("recognised", True))
+        if not recognised and top_se and abs(top) > 3 * top_se:
+            warnings = list(warnings) + [f"atmospheric {lab}: the band fit finds {top:+.3g} ± {top_se:.2g} absorbance "
+                                         "of CO2 that was not recognised beforehand (now modelled)"]
+        atm_rows.append({"component": lab, "recognised": recognised, "peak_absorbance": top,
+                         "peak_absorbance_stderr": top_se,
                          "shift_cm1": float(values[pre + "center"] - free.center),
                          "shift_cm1_stderr": stderr.get(pre + "center"), "n_gaussians": len(pks)})
     total = base + sum(comps.values()) + sum(co2c.values())
