@@ -54,10 +54,10 @@ class TestFitBands(ProcessorContract):
 
 
 class TestFitBandsAutomatic(ProcessorContract):
-    """Automatic band finding (no bands given) on a transmittance CSV."""
+    """Automatic band finding (no bands given) on a transmittance CSV, with a second baseline."""
 
     processor = "ftir.fit_bands"
-    params = {"region": (1050, 1300), "baseline": "asls"}
+    params = {"region": (1050, 1300), "baseline": "asls", "compare_baseline": "linear"}
 
     def make_input(self):
         import specproc as sp
