@@ -51,7 +51,7 @@ class FitBandsParams(ProcessorParams):
 class FitBands(Processor):
     name = "ftir.fit_bands"
     technique = "ftir"
-    description = ("FTIR band fitting: centre/FWHM/height/area with errors, atmospheric CO2/H2O masked, "
+    description = ("FTIR band fitting: centre/FWHM/height/area with errors, atmospheric CO2/H2O masked or modelled, "
                    "saturation excluded, batched stacks")
     Params = FitBandsParams
 
