@@ -89,9 +89,10 @@ def run(n: int = 1000, n_loop: int = 50) -> dict:
     import specproc as sp
 
     ms = stack(n)
-    sp.ftir.fit_bands(ms[:3], BANDS, region=REGION)            # warm-up: imports, numba kernel load
+    # CO2 masked (not modelled): the plain-lmfit reference fits the same points with the same model
+    sp.ftir.fit_bands(ms[:3], BANDS, region=REGION, atmosphere="mask")   # warm-up: imports, numba kernel
     t0 = time.perf_counter()
-    rb = sp.ftir.fit_bands(ms, BANDS, region=REGION)
+    rb = sp.ftir.fit_bands(ms, BANDS, region=REGION, atmosphere="mask")
     t_batch = time.perf_counter() - t0
     fails = sum(isinstance(r, Exception) for r in rb)
     method = rb[0].stats.get("method")

@@ -31,6 +31,10 @@ class SpecprocError(Exception):
     def to_dict(self) -> dict:
         return {"file": self.path, "error": self.reason, "type": type(self).__name__}
 
+    def __reduce__(self):
+        # keeps reason and path apart when an error crosses a process boundary (parallel reading)
+        return (type(self), (self.reason, self.path))
+
 
 class ReaderError(SpecprocError):
     """A file exists but cannot be read: truncated, corrupt, wrong content, NaN..."""
