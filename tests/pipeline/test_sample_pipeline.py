@@ -157,3 +157,31 @@ def _any_processor(tech: str) -> bool:
     from specproc import plugins
 
     return any(n.split(".", 1)[0] == tech for n in plugins.available("processors"))
+
+
+def _truth(tech):
+    f = REPO / "sample_data" / tech / "truth.json"
+    if not f.is_file():
+        pytest.skip(f"no {tech} sample data")
+    return json.loads(f.read_text())
+
+
+def test_ftir_eels_xps_afm_claims_reproduce_truth(study):
+    """Every claim of the study gets a verdict from sample_data, with the value the generator put in."""
+    claims = _claims(study["out"])
+    for cid in ("ftir_bh_redshift", "eels_pistar_shift", "xps_interphase_species", "xps_interphase_thickness",
+                "afm_modulus_ratio", "afm_protrusions"):
+        assert claims[cid]["verdict"] == "supported", (cid, claims[cid].get("reason"))
+    ftir = claims["ftir_bh_redshift"]
+    assert ftir["value"] == pytest.approx(_truth("ftir")["bh_stretch_shift_cm1"], abs=max(0.5, 4 * ftir["stderr"]))
+    eels = _truth("eels")["samples"]
+    shift = eels["LiBH4-70LiNBH"]["pi_star_energy_eV"] - eels["LiBH4"]["pi_star_energy_eV"]
+    assert claims["eels_pistar_shift"]["value"] == pytest.approx(shift, abs=0.05)
+    afm = claims["afm_modulus_ratio"]
+    assert afm["value"] == pytest.approx(_truth("afm")["modulus_ratio"], rel=0.01)
+    xps = _truth("xps")["Li_vs_LiBH4-70LiNBH.vms"]
+    t = next((xps[k] for k in ("interphase_thickness_nm", "thickness_nm") if k in xps), None)
+    if isinstance(t, dict):
+        t = max(v for v in t.values() if v is not None)
+    if t is not None:
+        assert claims["xps_interphase_thickness"]["value"] == pytest.approx(float(t), rel=0.1)
