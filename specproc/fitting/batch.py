@@ -473,7 +473,7 @@ def _params_for(model, x, Yf, params):
 
 # ====================================================================== public API
 def fit_batch(model, x, Y, *, params=None, init=None, weights=None, max_iter=200, tol=1e-10, chunk_size=None,
-              n_jobs=None, warm_start=False, dims=None, coords=None, method="auto"):
+              n_jobs=None, warm_start=False, dims=None, coords=None, method="auto", expr_errors=True):
     """Fit one model to every dataset of a stack (spectra, map of spectra, force-curve map).
 
     Parameters
@@ -507,6 +507,10 @@ def fit_batch(model, x, Y, *, params=None, init=None, weights=None, max_iter=200
         Names / coordinates of the stack dims of a plain array ``Y``.
     method : {"auto", "batched-lm", "lmfit-loop"}
         ``auto`` batches when the model compiles and falls back to the lmfit loop otherwise.
+    expr_errors : bool
+        Standard errors of expression parameters that are not model arguments (lmfit's derived
+        ``fwhm``/``height``, user sums), by finite differences through lmfit's interpreter; False
+        skips them (their values are still computed) when only the fitted parameters are wanted.
 
     Returns
     -------
@@ -547,7 +551,7 @@ def fit_batch(model, x, Y, *, params=None, init=None, weights=None, max_iter=200
     timings = {"compile": 0.0}
     if bm is not None:
         res = _run_batched(bm, x, Yf, W, masked, init, max_iter, tol, chunk_size, n_jobs, warm_start, stack,
-                           timings)
+                           timings, expr_errors)
         used = "batched-lm"
     else:
         res = _run_lmfit_loop(lm_model, params, x, Yf, W, masked, init, max_iter, chunk_size, n_jobs)
@@ -606,7 +610,8 @@ def _default_chunk(n, m, q, numpy_path, n_jobs):
     return int(max(1, min(n, WORK_MEMORY // max(per, 1) // (n_jobs if numpy_path else 1))))
 
 
-def _run_batched(bm, x, Yf, W, masked, init, max_iter, tol, chunk_size, n_jobs, warm_start, stack, timings):
+def _run_batched(bm, x, Yf, W, masked, init, max_iter, tol, chunk_size, n_jobs, warm_start, stack, timings,
+                 expr_errors=True):
     from . import _batch_kernels as K
 
     n, m = Yf.shape
@@ -691,10 +696,10 @@ def _run_batched(bm, x, Yf, W, masked, init, max_iter, tol, chunk_size, n_jobs, 
             import numba
 
             numba.set_num_threads(numba_threads)
-    return _finish(bm, out, phi, masked, Yf, W, m)
+    return _finish(bm, out, phi, masked, Yf, W, m, expr_errors)
 
 
-def _finish(bm, out, phi, masked, Yf, W, m):
+def _finish(bm, out, phi, masked, Yf, W, m, expr_errors=True):
     """Parameter values, standard errors and statistics from the LM state of every dataset."""
     n, p = out["theta"].shape
     theta, H = out["theta"], out["H"]
@@ -731,7 +736,11 @@ def _finish(bm, out, phi, masked, Yf, W, m):
             allv[e] = P[:, i]
             g = bm.A_free[i]
             stderr[e] = np.sqrt(np.maximum(np.einsum("i,nij,j->n", g, cov, g), 0))
-    if other:
+    if other and not expr_errors:
+        allv = bm.eval_all(vals)
+        for e in other:
+            stderr[e] = np.full(n, np.nan)
+    elif other:
         allv = bm.eval_all(vals)
         grads = {e: np.zeros((n, p)) for e in other}
         for j, name in enumerate(bm.free):

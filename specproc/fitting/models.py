@@ -468,17 +468,19 @@ def _polish(model, params, x, y, weights=None):
 
     try:
         ds = fit_batch(model, x, np.asarray(y, float)[None, :], params=params, method="batched-lm", n_jobs=1,
-                       weights=None if weights is None else np.asarray(weights, float)[None, :])
+                       weights=None if weights is None else np.asarray(weights, float)[None, :],
+                       expr_errors=False)
     except (NotBatchable, SpecprocError, ValueError, TypeError):
         return None
-    if not bool(ds["success"].values[0]):
-        return None
-    for name, par in params.items():
-        if par.vary and not par.expr and name in ds:
-            v = float(ds[name].values[0])
-            if np.isfinite(v):
-                par.set(value=float(np.clip(v, par.min, par.max)))
-    return ds
+    # a non-converged engine result is not used as a start either: lmfit searches from the given
+    # starts (a stopped-short point can lead it to another local minimum of a crowded window)
+    if bool(ds["success"].values[0]):
+        for name, par in params.items():
+            if par.vary and not par.expr and name in ds:
+                v = float(ds[name].values[0])
+                if np.isfinite(v):
+                    par.set(value=float(np.clip(v, par.min, par.max)))
+    return ds if bool(ds["success"].values[0]) else None
 
 
 class _Solved:
