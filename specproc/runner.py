@@ -173,8 +173,12 @@ def read_all(paths: list[str], jobs: int | None = None, read=None, progress: boo
         from concurrent.futures import ProcessPoolExecutor
 
         nproc = min(workers, os.cpu_count() or 1)
+        # the first file in this process: its reader's imports (xarray, nmrglue...) happen once
+        # here and are inherited by the forked workers instead of repeated in each of them
+        out.append(one(paths[0]))
+        bar.update()
         with ProcessPoolExecutor(nproc, mp_context=mp.get_context("fork")) as ex:
-            for m in ex.map(_read_one, paths, chunksize=max(1, n // (nproc * 8))):
+            for m in ex.map(_read_one, paths[1:], chunksize=max(1, n // (nproc * 8))):
                 out.append(m)
                 bar.update()
     else:
