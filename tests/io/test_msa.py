@@ -90,3 +90,20 @@ def test_bad_hspy(tmp_path):
     z.mkdir()
     with pytest.raises(ReaderError, match="x.zspy"):
         sp.read(z, reader="hyperspy")
+
+
+def test_zspy_round_trip_written_by_hyperspy(tmp_path):
+    """A .zspy (Zarr) file written by HyperSpy reads back with its energy axis and the same π*."""
+    import warnings
+
+    hs = pytest.importorskip("hyperspy.api")
+    pytest.importorskip("zarr")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        s = hs.load(DATA / "LiBH4_BK.hspy")
+        s.save(tmp_path / "x.zspy")
+    a = sp.read(DATA / "LiBH4_BK.hspy")
+    z = sp.read(tmp_path / "x.zspy")
+    assert z.dims == a.dims and z.coords["energy"].attrs["units"] == "eV"
+    np.testing.assert_allclose(z.values, a.values)
+    np.testing.assert_allclose(z.coords["energy"].values, a.coords["energy"].values)
