@@ -862,8 +862,17 @@ def _run_lmfit_loop(model, params, x, Yf, W, masked, init, max_iter, chunk_size,
         with ProcessPoolExecutor(max_workers=n_jobs, mp_context=mp.get_context("spawn")) as pool:
             results = list(pool.map(_lmfit_chunk_pickled, [(payload,) + args(r)[2:] for r in pieces]))
     elif n_jobs > 1 and len(pieces) > 1:
+        import copy
+
+        # one private copy of the model and Parameters per chunk, made here: lmfit objects (their
+        # asteval interpreter) are not safe to copy or evaluate from several threads at once
+        jobs = []
+        for r in pieces:
+            a = args(r)
+            m_copy, p_copy = copy.deepcopy((model, params))
+            jobs.append((m_copy, p_copy) + a[2:])
         with ThreadPoolExecutor(max_workers=n_jobs) as pool:
-            results = list(pool.map(_lmfit_chunk_star, [args(r) for r in pieces]))
+            results = list(pool.map(_lmfit_chunk_star, jobs))
     else:
         results = [_lmfit_chunk(*args(r)) for r in pieces]
     for rows, (v, e, s) in zip(pieces, results):
