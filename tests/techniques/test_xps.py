@@ -379,3 +379,15 @@ def test_transmission_and_escape_depth_corrections(sample_results):
 
     ke_n, ke_o = hv - 398.6 - wf, hv - 528.6 - wf
     assert ratio(corr) / ratio(plain) == pytest.approx((ke_n / ke_o) ** -0.2, rel=2e-3)
+
+
+def test_automatic_components_are_named_by_chemistry():
+    """Without a template, components at known binding energies get chemistry names (Li3N, Li-B)."""
+    from specproc.techniques.xps.species import species_name
+
+    assert species_name("N 1s", 398.6) == "Li3N" and species_name("B 1s", 187.5) == "Li-B"
+    assert species_name("B 1s", 195.0) is None and species_name("Xx 1s", 187.5) is None
+    r = sp.xps.fit_profile(sp.read(SAMPLE / "Li_vs_LiBH4-70LiNBH.vms"))
+    assert r.quantities["species(Li3N).present"].value == 1 and r.quantities["species(Li-B).present"].value == 1
+    r0 = sp.xps.fit_profile(sp.read(SAMPLE / "Li_vs_LiBH4.vms"))
+    assert r0.quantities.get("species(Li3N).present") is None or r0.quantities["species(Li3N).present"].value == 0

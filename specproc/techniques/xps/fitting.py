@@ -397,5 +397,14 @@ def auto_template(region: str, x, Y, max_peaks: int = 4) -> list[Component]:
         if d and any(abs(c["center"] - (k["center"] + d[0])) < 0.4 for k in keep):
             continue
         keep.append(c)
-    return [Component(name=f"{region} {c['center']:.1f}", center=float(c["center"]),
-                      fwhm=float(np.clip(c.get("fwhm") or 1.5, 0.5, 4.0)), doublet=bool(d)) for c in keep]
+    from .species import species_name
+
+    names, out = set(), []
+    for c in keep:
+        # chemistry names from the built-in windows (species.py) when unambiguous and unique
+        name = species_name(region, float(c["center"]))
+        name = name if name and name not in names else f"{region} {c['center']:.1f}"
+        names.add(name)
+        out.append(Component(name=name, center=float(c["center"]),
+                             fwhm=float(np.clip(c.get("fwhm") or 1.5, 0.5, 4.0)), doublet=bool(d)))
+    return out
