@@ -83,31 +83,38 @@ def identify_phases(peaks, wavelength_nm, two_theta_range, *, phases=None, refer
 def refine_lattice(result, phase=None, *, refine_zero=False):
     """Refine the cell of ``phase`` (default: the primary phase) from an ``xrd.analyse`` Result's indexed peaks.
 
+    Works from the Result's tables only (so also on a Result loaded from JSON or the pipeline cache):
+    the ``peaks`` table (2θ, its stderr, phase, Miller indices ``h, k, l``, ``ambiguous``, ``overlap``)
+    and the ``phases`` table (crystal system and the searched cell, the start of the refinement).
+
     Returns
     -------
     dict
         ``a_nm, b_nm, c_nm, volume_nm3`` with ``*_stderr``, ``n_reflections``, ``rms_deg``, ``zero_deg``.
     """
+    import numpy as np
+
     from ...core.errors import ProcessingError
-    from .lattice import refine_cell
-    from .references import BUILTIN, builtin
+    from .lattice import _PARAMS, refine_cell
 
     phase = phase or result.meta.get("primary_phase")
     if not phase:
         raise ProcessingError("no phase identified; nothing to refine", result.source)
-    ref = builtin(phase) if phase in BUILTIN else None
-    peaks = [p for p in result.native["peaks"] if p["phase"] == phase and not p["ambiguous"]] \
-        if result.native else []
-    mt = next((m for m in result.native["matches"] if m["name"] == phase), None) if result.native else None
-    if ref is None or mt is None:
+    pk, ph = result.tables.get("peaks"), result.tables.get("phases")
+    row = ph[ph["name"] == phase] if ph is not None and "cell_a_nm" in ph else []
+    if len(row) == 0 or pk is None or "h" not in pk:
         raise ProcessingError(f"phase {phase!r} was not analysed in this result", result.source)
-    free = [p for p in peaks if not p.get("overlap")]  # as in analyse: other phases' lines excluded
-    if len(free) >= len(ref.lattice_params) + 2 + int(refine_zero):
-        peaks = free
-    c = ref.full_cell(mt["cell"])
-    return refine_cell([p["hkl_tuple"] for p in peaks], [p["two_theta_deg"] for p in peaks],
-                       [p["two_theta_stderr"] for p in peaks], system=ref.system,
-                       start={"a_nm": c["a"] / 10, "b_nm": c["b"] / 10, "c_nm": c["c"] / 10},
+    row = row.iloc[0]
+    if row["system"] not in _PARAMS:
+        raise ProcessingError(f"lattice refinement does not support the {row['system']} system", result.source)
+    mine = pk[(pk["phase"] == phase) & ~pk["ambiguous"].astype(bool) & pk["h"].notna()]
+    free = mine[~mine["overlap"].astype(bool)]  # as in analyse: other phases' lines excluded
+    if len(free) >= len(_PARAMS[row["system"]]) + 2 + int(refine_zero):
+        mine = free
+    hkl = mine[["h", "k", "l"]].to_numpy(dtype=float)
+    return refine_cell(hkl, mine["two_theta_deg"].to_numpy(float),
+                       mine["two_theta_stderr"].to_numpy(dtype=float, na_value=np.nan), system=row["system"],
+                       start={f"{k}_nm": float(row[f"cell_{k}_nm"]) for k in "abc"},
                        wavelength_nm=result.meta["wavelength_nm"], refine_zero=refine_zero, source=result.source)
 
 

@@ -99,35 +99,51 @@ def _flag_overlaps(peaks, present, wavelength_nm, tt_range, min_rel=1.0):
         p["overlap"] = bool(near or (np.isfinite(m) and p["fwhm_deg"] > 1.5 * m))
 
 
-def analyse(m, *, references=(), phases=None, wavelength_nm=None, kalpha2=True, shape="pseudo-voigt",
-            prominence_sigma=5.0, background_window_deg=1.5, two_theta_range=None, tolerance_deg=0.15,
-            max_strain=0.03, min_rel_intensity=5.0, threshold=0.6, zero_shift_deg=0.0, caglioti=None,
-            instrument_fwhm_deg=None, scherrer_k=0.9, scan_type="auto", params_record=None) -> Result:
-    """Analyse one powder pattern. Parameters are documented on :class:`~.processors.AnalyseParams`."""
+def analyse(m, params) -> Result:
+    """Analyse one powder pattern.
+
+    Parameters
+    ----------
+    m : xarray.DataArray
+        XRD pattern (dim ``two_theta``, deg).
+    params : AnalyseParams
+        The validated parameters (:class:`~.processors.AnalyseParams`), validated once by the processor.
+
+    Returns
+    -------
+    Result
+        Quantities (see the module docstring), ``tables["peaks"]`` (one row per fitted reflection, with its
+        phase, hkl label and Miller indices ``h, k, l``) and ``tables["phases"]`` (one row per candidate:
+        decision, scores, searched cell ``cell_*_nm`` and refined cell ``*_nm``), from which
+        :func:`specproc.techniques.xrd.refine_lattice` works.
+    """
     from .lattice import refine_cell
     from .phases import identify, index_peaks
     from .references import BUILTIN, get_references
 
+    # the background window narrows for high-resolution scans (below): a local copy
+    background_window_deg = params.background_window_deg
+
     check_pattern(m)
     src = m.attrs.get("provenance", {}).get("source")
-    l1, ka2, wl_src = wavelengths(m, wavelength_nm, kalpha2)
+    l1, ka2, wl_src = wavelengths(m, params.wavelength_nm, params.kalpha2)
     x = np.asarray(m.coords["two_theta"].values, float)
     y = np.asarray(m.values, float)
     if x[0] > x[-1]:
         x, y = x[::-1], y[::-1]
-    if two_theta_range is not None:
-        sel = (x >= two_theta_range[0]) & (x <= two_theta_range[1])
+    if params.two_theta_range is not None:
+        sel = (x >= params.two_theta_range[0]) & (x <= params.two_theta_range[1])
         if sel.sum() < 20:
-            raise ProcessingError(f"two_theta_range {two_theta_range} leaves {sel.sum()} points", src)
+            raise ProcessingError(f"two_theta_range {params.two_theta_range} leaves {sel.sum()} points", src)
         x, y = x[sel], y[sel]
     warnings_ = []
     from .scantype import classify_scan
 
     acq = m.attrs.get("acquisition", {}) or {}
-    if scan_type == "auto":
+    if params.scan_type == "auto":
         kind, why = classify_scan(x, y, acq.get("scan_axis"))
     else:
-        kind, why = scan_type, [f"scan_type={scan_type!r} given"]
+        kind, why = params.scan_type, [f"scan_type={params.scan_type!r} given"]
     if kind == "reflectivity":
         raise ProcessingError(f"{'; '.join(why)}, not a powder pattern: analyse it with a reflectivity code "
                               f"(GenX, refnx, BornAgain); pass scan_type='powder' to force a powder analysis", src)
@@ -143,14 +159,15 @@ def analyse(m, *, references=(), phases=None, wavelength_nm=None, kalpha2=True, 
                          "positions differ from a symmetric θ-2θ powder pattern (refraction, absorption)")
     if wl_src == "default":
         warnings_.append(f"no wavelength in the file: assumed Cu Kα1 {l1} nm")
-    names = list(BUILTIN) if phases is None else list(phases)
+    names = list(BUILTIN) if params.phases is None else list(params.phases)
     unknown = [n for n in names if n not in BUILTIN]
     if unknown:
         raise ParameterError(f"unknown reference phase(s) {unknown}; built-in: {', '.join(BUILTIN)} "
                              f"(add others with references=[file.cif])", src)
-    refs = get_references(names, references)
-    fp = fit_peaks_array(x, y, wavelength_nm=l1, kalpha2=ka2, shape=shape, prominence_sigma=prominence_sigma,
-                         background_window_deg=background_window_deg, zero_shift_deg=zero_shift_deg, source=src,
+    refs = get_references(names, params.references)
+    fp = fit_peaks_array(x, y, wavelength_nm=l1, kalpha2=ka2, shape=params.shape,
+                         prominence_sigma=params.prominence_sigma, background_window_deg=background_window_deg,
+                         zero_shift_deg=params.zero_shift_deg, source=src,
                          log_background=not powder)
     peaks = fp["peaks"]
     warnings_ += fp["errors"] + fp["warnings"]
@@ -158,12 +175,13 @@ def analyse(m, *, references=(), phases=None, wavelength_nm=None, kalpha2=True, 
         warnings_.append("reflections not fitted (cut by the scan ends or failed): " +
                          ", ".join(f"{c:.2f}°" for c in fp["skipped"]))
     tt_range = (float(x[0]), float(x[-1]))
-    matches = identify(peaks if powder else [], refs, l1, tt_range, tolerance_deg=tolerance_deg,
-                       max_strain=max_strain, min_rel_intensity=min_rel_intensity, threshold=threshold)
+    matches = identify(peaks if powder else [], refs, l1, tt_range, tolerance_deg=params.tolerance_deg,
+                       max_strain=params.max_strain, min_rel_intensity=params.min_rel_intensity,
+                       threshold=params.threshold)
     # present phases first (by score), then "probable" ones: indexed and refined too, but flagged
     present = sorted([(r, mt) for r, mt in zip(refs, matches) if mt["status"] in ("present", "probable")],
                      key=lambda t: (t[1]["status"] != "present", -t[1]["score"]))
-    idx = index_peaks(peaks, present, l1, tt_range, tolerance_deg)
+    idx = index_peaks(peaks, present, l1, tt_range, params.tolerance_deg)
     owned = {r.name: sum(1 for ix in idx if ix and ix["phase"] == r.name) for r, _ in present}
     dropped = [(r, mt) for r, mt in present if owned[r.name] < 3]
     if dropped:
@@ -174,7 +192,7 @@ def analyse(m, *, references=(), phases=None, wavelength_nm=None, kalpha2=True, 
                 warnings_.append(f"{r.name}: matched by position but owns only {owned[r.name]} peak(s) after "
                                  f"indexing; reported absent")
         present = [(r, mt) for r, mt in present if mt["status"] != "absent"]
-        idx = index_peaks(peaks, present, l1, tt_range, tolerance_deg)
+        idx = index_peaks(peaks, present, l1, tt_range, params.tolerance_deg)
     for r, mt in zip(refs, matches):
         mt["present"] = mt["status"] == "present"
         if mt["status"] == "probable":
@@ -183,8 +201,9 @@ def analyse(m, *, references=(), phases=None, wavelength_nm=None, kalpha2=True, 
         elif mt["present"] and mt.get("texture"):
             warnings_.append(f"{r.name}: identified by positions; relative intensities differ from the reference "
                              f"(texture / preferred orientation: see texture_ratio per reflection)")
-    inst = instrument_fwhm([p["two_theta_deg"] for p in peaks], caglioti, instrument_fwhm_deg)
-    sizes = scherrer([p["two_theta_deg"] for p in peaks], [p["fwhm_deg"] for p in peaks], l1, scherrer_k, inst) \
+    inst = instrument_fwhm([p["two_theta_deg"] for p in peaks], params.caglioti, params.instrument_fwhm_deg)
+    sizes = scherrer([p["two_theta_deg"] for p in peaks], [p["fwhm_deg"] for p in peaks], l1, params.scherrer_k,
+                     inst) \
         if peaks else np.array([])
     for p, ix, sz in zip(peaks, idx, sizes):
         p.update(phase=ix["phase"] if ix else None, hkl=ix["label"] if ix else None,
@@ -262,10 +281,10 @@ def analyse(m, *, references=(), phases=None, wavelength_nm=None, kalpha2=True, 
     # crystallite size: only for a powder pattern with an identified phase, and always with a statement
     # about instrumental broadening (corrected by Caglioti/constant width, or not -> a lower bound)
     prim = present[0][0].name if present and present[0][1]["status"] == "present" else None
-    if caglioti is not None:
+    if params.caglioti is not None:
         inst_note = "instrumental broadening removed (Caglioti U, V, W given)"
-    elif instrument_fwhm_deg is not None:
-        inst_note = f"instrumental broadening removed (constant FWHM {instrument_fwhm_deg} deg)"
+    elif params.instrument_fwhm_deg is not None:
+        inst_note = f"instrumental broadening removed (constant FWHM {params.instrument_fwhm_deg} deg)"
     else:
         inst_note = "NOT corrected for instrumental broadening: a lower bound"
     sz = np.array([p["size_nm"] for p in peaks if prim is not None and p["phase"] == prim and not p["ambiguous"]])
@@ -278,9 +297,9 @@ def analyse(m, *, references=(), phases=None, wavelength_nm=None, kalpha2=True, 
     elif sz.size:
         q["crystallite_size_nm"] = Quantity(float(np.mean(sz)), float(np.std(sz, ddof=1) / np.sqrt(sz.size))
                                             if sz.size > 1 else None, "nm",
-                                            f"Scherrer K={scherrer_k}, mean over {sz.size} {prim} reflections; "
+                                            f"Scherrer K={params.scherrer_k}, mean over {sz.size} {prim} reflections; "
                                             f"{inst_note}")
-        if caglioti is None and instrument_fwhm_deg is None:
+        if params.caglioti is None and params.instrument_fwhm_deg is None:
             warnings_.append("crystallite size without instrumental-broadening correction (a lower bound); "
                              "give caglioti or instrument_fwhm_deg from a standard")
     cryst_area = float(sum(p["area"] * (1 + (ka2[2] if ka2 else 0)) for p in peaks))
@@ -298,9 +317,14 @@ def analyse(m, *, references=(), phases=None, wavelength_nm=None, kalpha2=True, 
     import pandas as pd
 
     cols = ["two_theta_deg", "two_theta_stderr", "d_nm", "d_nm_stderr", "fwhm_deg", "fwhm_stderr", "area",
-            "area_stderr", "fraction", "phase", "hkl", "calc_two_theta_deg", "texture_ratio", "size_nm", "ambiguous",
-            "overlap"]
-    peak_df = pd.DataFrame([{c: p.get(c) for c in cols} for p in peaks], columns=cols)
+            "area_stderr", "fraction", "phase", "hkl", "h", "k", "l", "calc_two_theta_deg", "texture_ratio", "size_nm",
+            "ambiguous", "overlap"]
+    for pk in peaks:
+        hkl3 = pk.get("hkl_tuple") or (None, None, None)
+        pk.update(h=hkl3[0], k=hkl3[1], l=hkl3[2])
+    peak_df = pd.DataFrame([{c: pk.get(c) for c in cols} for pk in peaks], columns=cols)
+    for c in ("h", "k", "l"):
+        peak_df[c] = peak_df[c].astype("Int64")  # Miller indices; <NA> for an unindexed peak
     phase_rows = []
     for ref, mt in zip(refs, matches):
         lat = lattices.get(ref.name)
@@ -315,6 +339,9 @@ def analyse(m, *, references=(), phases=None, wavelength_nm=None, kalpha2=True, 
             row[f"{k}_nm"] = lat[f"{k}_nm"] if lat else np.nan
             row[f"{k}_nm_stderr"] = lat[f"{k}_nm_stderr"] if lat else np.nan
         row["volume_nm3"] = lat["volume_nm3"] if lat else np.nan
+        full = ref.full_cell(mt["cell"])  # the searched cell: start of the refinement
+        for k in ("a", "b", "c"):
+            row[f"cell_{k}_nm"] = full[k] / 10
         for k, v in (mt.get("axis_strain") or {}).items():
             row[f"strain_{k}"] = v
         phase_rows.append(row)
@@ -337,7 +364,7 @@ def analyse(m, *, references=(), phases=None, wavelength_nm=None, kalpha2=True, 
     return Result(
         processor=PROCESSOR, technique="xrd", sample=str(m.attrs.get("sample") or ""), quantities=q,
         tables={"peaks": peak_df, "phases": phase_df}, main_table="peaks", plots=[plot],
-        params=dict(params_record or {}), inputs=[dict(m.attrs.get("provenance", {}))],
+        params=params.model_dump(mode="json"), inputs=[dict(m.attrs.get("provenance", {}))],
         stats={"n_peaks": len(peaks), "n_candidates": fp["n_candidates"], "rwp": rwp, "noise": fp["noise"],
                "success": bool(all(p.get("success", True) for p in peaks))},
         warnings=warnings_,
@@ -347,5 +374,4 @@ def analyse(m, *, references=(), phases=None, wavelength_nm=None, kalpha2=True, 
               "phases_probable": [r.name for r, mt in present if mt["status"] == "probable"],
               "scan_type": kind, "instrument_broadening": inst_note, "hump_center_deg": hump_c,
               "lattice_system": lat0["system"] if lat0 else None,
-              "references": [r.describe() for r in refs]},
-        native={"peaks": peaks, "matches": matches, "background": fp["background"], "fit": fp["fit"]})
+              "references": [r.describe() for r in refs]})

@@ -275,13 +275,20 @@ def fit_peaks_array(x, y, *, wavelength_nm, kalpha2=None, shape="pseudo-voigt", 
             p = _reflection(res, i, shape, zero_shift_deg, wavelength_nm)
             p["_warnings"] = [f"profile fit {lo:.2f}–{hi:.2f}° 2θ: {w}" for w in poor]
             out.append(p)
-    # keep significant Bragg peaks: narrower than the background window, area significant
+    # keep significant Bragg peaks: narrower than the background window, and the area significant or
+    # the fitted Kα1 height ≥ 3 noise σ. In a blend the area errors of the overlapping reflections are
+    # inflated by their correlation (the blend's total is well determined, its sharing is not): an
+    # area test alone dropped real reflections of crowded windows (2–5 per window in a two-phase
+    # pattern), which phase identification then counted as missing.
+    from ...fitting.lineshapes import evaluate
+
     def significant(p):
         if not (1.0 * step <= p["fwhm_deg"] <= background_window_deg):
             return False
-        if np.isfinite(p["area_stderr"]):
-            return p["area"] > 3 * p["area_stderr"]
-        return p["area"] > 5 * noise * p["fwhm_deg"]
+        if np.isfinite(p["area_stderr"]) and p["area"] > 3 * p["area_stderr"]:
+            return True
+        height = float(evaluate(shape, np.array([p["_values"]["center"]]), **p["_values"])[0])
+        return p["area"] > 0 and height >= 3 * noise
     out = [p for p in out if significant(p)]
     fit_total = np.zeros_like(x)
     for p in out:

@@ -101,8 +101,13 @@ def _search_cell(ref, hkl, inten, obs_tt, wavelength_nm, tol, max_strain):
 
 
 def match_phase(ref, obs_tt, obs_area, wavelength_nm, tt_range, *, tolerance_deg=0.15, max_strain=0.03,
-                min_rel_intensity=5.0, obs_tt_err=None, refine=True):
-    """Match one reference against observed peaks (2θ in deg, areas). See module docstring."""
+                min_rel_intensity=5.0, obs_tt_err=None, refine=True, shared_tt=None):
+    """Match one reference against observed peaks (2θ in deg, areas). See module docstring.
+
+    ``shared_tt``: positions (deg) of observed peaks already fully explained by accepted phases. A strong
+    reflection of this phase that is unmatched among ``obs_tt`` but lies on one of them is *shared*: it
+    neither confirms nor contradicts the phase and is left out of the coverage denominators.
+    """
     from .lattice import refine_cell
 
     obs_tt = np.asarray(obs_tt, float)
@@ -111,7 +116,7 @@ def match_phase(ref, obs_tt, obs_area, wavelength_nm, tt_range, *, tolerance_deg
     obs_tt, obs_area = obs_tt[order], obs_area[order]
     err = None if obs_tt_err is None else np.asarray(obs_tt_err, float)[order]
     out = {"name": ref.name, "space_group": ref.space_group, "system": ref.system, "score": 0.0, "coverage": 0.0,
-           "pos_coverage": 0.0, "explained": 0.0, "n_strong": 0, "n_matched": 0, "strain": 0.0,
+           "pos_coverage": 0.0, "explained": 0.0, "n_strong": 0, "n_matched": 0, "n_shared": 0, "strain": 0.0,
            "axis_strain": {k: 0.0 for k in ref.cell}, "present": False, "status": "absent", "reasons": [],
            "texture": False, "intensity_spread": None, "cell": dict(ref.cell), "lattice": None, "rho": None}
     st0 = ref.sticks(wavelength_nm, tt_range)
@@ -153,12 +158,20 @@ def match_phase(ref, obs_tt, obs_area, wavelength_nm, tt_range, *, tolerance_deg
     strong = st["intensity"] >= min_rel_intensity
     m_strong = _match(obs_tt, st["two_theta"][strong], tolerance_deg)
     i_strong = st["intensity"][strong]
-    coverage = float(i_strong[m_strong >= 0].sum() / i_strong.sum()) if i_strong.size else 0.0
+    # a strong reflection hidden under a peak that an accepted phase already explains is not
+    # evidence against this phase (two-phase patterns overlap a lot): out of both denominators
+    shared = np.zeros(m_strong.shape, bool)
+    if shared_tt is not None and len(shared_tt):
+        shared = (m_strong < 0) & (_match(np.sort(np.asarray(shared_tt, float)), st["two_theta"][strong],
+                                          tolerance_deg) >= 0)
+    i_eval = float(i_strong[~shared].sum())
+    coverage = float(i_strong[m_strong >= 0].sum() / i_eval) if i_eval > 0 else 0.0
     m_all = _match(obs_tt, st["two_theta"][st["intensity"] >= 0.5], tolerance_deg)
     claimed = np.unique(m_all[m_all >= 0])
     explained = float(obs_area[claimed].sum() / obs_area.sum()) if obs_area.sum() > 0 else 0.0
     n_matched = int((m_strong >= 0).sum())
-    pos_coverage = n_matched / int(strong.sum()) if strong.any() else 0.0
+    n_eval = int(strong.sum() - shared.sum())
+    pos_coverage = n_matched / n_eval if n_eval > 0 else 0.0
     # positions first: the count of strong reflections found weighs as much as their intensities,
     # which texture (×0.2–×5 per reflection) and poor reference intensities distort
     score = 0.5 * (coverage + pos_coverage) * (0.75 + 0.25 * explained)
@@ -175,7 +188,8 @@ def match_phase(ref, obs_tt, obs_area, wavelength_nm, tt_range, *, tolerance_deg
         ratios = q / np.median(q) if np.median(q) > 0 else q
     axis_strain = {k: float(cell[k] / ref.cell[k] - 1) for k in ref.cell}
     out.update(score=score, coverage=coverage, pos_coverage=pos_coverage, explained=explained,
-               n_strong=int(strong.sum()), n_matched=n_matched, strain=float(s - 1), axis_strain=axis_strain,
+               n_strong=int(strong.sum()), n_matched=n_matched, n_shared=int(shared.sum()), strain=float(s - 1),
+               axis_strain=axis_strain,
                cell=cell, lattice=lattice, rho=rho,
                intensity_spread=float(ratios.max() / ratios.min()) if ratios.size > 1 and ratios.min() > 0 else None)
     return out
@@ -190,9 +204,17 @@ def decide(match: dict, threshold: float = 0.6, min_explained: float = 0.15, min
     texture = bool((rho is not None and rho < 0.3) or (spread is not None and spread > 4.0) or
                    (pos >= threshold > cov))
     match["texture"] = texture
+    n_shared = match.get("n_shared", 0)
     if match["n_strong"] < min_strong:
         match["reasons"] = [f"only {match['n_strong']} strong reflection(s) in the scanned range"]
         return "absent"  # too few of its reflections in the scanned range to confirm anything
+    if match["n_strong"] - n_shared < min_strong:
+        match["reasons"] = [f"{n_shared} of its {match['n_strong']} strong reflections lie on peaks of an "
+                            f"accepted phase: too few of its own to confirm it"]
+        return "absent"
+    if n_shared:
+        reasons.append(f"{n_shared} of {match['n_strong']} strong reflections lie on peaks already explained by "
+                       f"an accepted phase (left out of the coverage)")
     if match["n_matched"] < 3 or match["explained"] < min_explained:
         match["reasons"] = [f"{match['n_matched']} of {match['n_strong']} strong reflections matched, "
                             f"explains {match['explained']:.0%} of the peak area"]
@@ -215,7 +237,7 @@ def decide(match: dict, threshold: float = 0.6, min_explained: float = 0.15, min
                     f"explains {match['explained']:.0%} of the observed peak area"]
         match["reasons"] = reasons
         return "probable"
-    match["reasons"] = reasons or [f"score {sc:.2f} < {threshold:.2f}"]
+    match["reasons"] = reasons + [f"score {sc:.2f} < {threshold:.2f}"]
     return "absent"
 
 
@@ -261,7 +283,8 @@ def identify(peaks, refs, wavelength_nm, tt_range, *, tolerance_deg=0.15, max_st
         for k in remaining:
             cands[k] = match_phase(refs[k], tt[avail], resid[avail], wavelength_nm, tt_range,
                                    tolerance_deg=tolerance_deg, max_strain=max_strain,
-                                   min_rel_intensity=min_rel_intensity, obs_tt_err=err[avail])
+                                   min_rel_intensity=min_rel_intensity, obs_tt_err=err[avail],
+                                   shared_tt=tt[~avail])
         status = {k: decide(cands[k], threshold) for k in remaining}
         for k in remaining:
             cands[k]["status"] = status[k]

@@ -48,8 +48,7 @@ class AnalysePattern(Processor):
     def run(self, data, params: AnalyseParams):
         from .analysis import analyse
 
-        p = params.model_dump()
-        return analyse(data, params_record=p, **p)
+        return analyse(data, params)
 
 
 class FitSeriesParams(ProcessorParams):
