@@ -30,12 +30,17 @@ def sha256_path(path: str | Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def file_provenance(path: str | Path, reader: str, reader_version: str | None = None) -> dict:
-    """Provenance record of a file read by ``reader``."""
+def file_provenance(path: str | Path, reader: str, reader_version: str | None = None,
+                    content: bytes | None = None) -> dict:
+    """Provenance record of a file read by ``reader``.
+
+    ``content``: the file's bytes when the reader already holds them (hashed instead of reading
+    the file a second time; the digest is the same).
+    """
     p = Path(path)
     return {
         "source": str(p.resolve()),
-        "sha256": sha256_path(p),
+        "sha256": hashlib.sha256(content).hexdigest() if content is not None else sha256_path(p),
         "reader": reader,
         "reader_version": reader_version or __version__,
         "specproc_version": __version__,

@@ -10,11 +10,16 @@ Format::
 
 Only the header (the ``# key: value`` lines and the column names) is read here, decoded as
 UTF-8 and else Latin-1 (instrument exports are often cp1252: a comment never makes the file
-unreadable); the numbers go through numpy's C parser (:func:`numpy.loadtxt`), which streams the
-file (memory ~ the result) at ~1 ms per 4,096-point spectrum.
+unreadable). The file is read once: its bytes give the header, the SHA-256 of the provenance
+and the numbers. The numbers go through pyarrow's C++ CSV parser (~0.2 ms per 4,096-point
+spectrum, correctly rounded like numpy's) when the data block is plain (one of ``, ; tab``, no
+comments, no quotes, two or more equal columns, every value a number); anything else - and
+every error, so messages keep their file line numbers - goes through :func:`numpy.loadtxt`
+(~1.5 ms), which also streams files too large to hold in memory.
 """
 from __future__ import annotations
 
+import io
 import re
 import warnings
 from pathlib import Path
@@ -62,6 +67,100 @@ def _split(line: str) -> list[str]:
     return [t for t in _SEP.split(line.strip()) if t != ""]
 
 
+#: files up to this size are read into memory once (header, SHA-256 and numbers from the same
+#: bytes); larger ones are streamed (numpy.loadtxt, memory ~ the result)
+IN_MEMORY_MAX = 64 << 20
+
+
+def _lines_of(data: bytes):
+    """``(line, offset)`` of ``data`` split like iterating a binary file (on b"\\n", kept)."""
+    pos, n = 0, len(data)
+    while pos < n:
+        nl = data.find(b"\n", pos)
+        end = n if nl < 0 else nl + 1
+        yield data[pos:end], pos
+        pos = end
+
+
+def _header(lines, p: Path):
+    """``(meta, header tokens, first data line, lines before it, its byte offset)``.
+
+    ``lines`` yields raw lines (a binary file) or ``(line, offset)`` pairs (:func:`_lines_of`).
+    """
+    meta: dict[str, str] = {}
+    header: list[str] | None = None
+    first_data = ""
+    n_head = 0
+    start = None
+    for item in lines:
+        raw, at = item if isinstance(item, tuple) else (item, None)
+        n_head += 1
+        if b"\x00" in raw:
+            raise ReaderError("not a text file (binary content)", p)
+        s = decode_text(raw).strip().lstrip("\ufeff")
+        if not s:
+            continue
+        if s.startswith("#"):
+            m = re.match(r"#\s*([A-Za-z_][\w .]*?)\s*[:=]\s*(.*)$", s)
+            if m:
+                meta[m.group(1).strip().lower().replace(" ", "_")] = m.group(2).strip()
+            continue
+        toks = _split(s)
+        if header is None:
+            if len(toks) < 2 or _axis_kind(toks[0]) is None:
+                raise ReaderError(f"line {n_head}: expected a header like 'ppm,intensity' or 'hz,intensity', "
+                                  f"got {s[:60]!r}", p)
+            header = toks
+            continue
+        first_data = s
+        start = at
+        n_head -= 1
+        break
+    if header is None:
+        raise ReaderError("no header line (expected 'ppm,intensity' or 'hz,intensity')", p)
+    if not first_data:
+        raise ReaderError("no data rows after the header", p)
+    return meta, header, first_data, n_head, start
+
+
+def _plain_numbers(data: bytes, start: int | None, delim: str):
+    """The first two columns of a plain data block through pyarrow's CSV parser, or None.
+
+    Plain: no comment or quote character, every row the same number (>= 2) of fields, every value
+    of the two columns a number. pyarrow parses numbers exactly as numpy does (correct rounding,
+    ``nan`` / ``inf``, no ``1_0`` or hex); any other block returns None and numpy.loadtxt reads it
+    (with its error messages).
+    """
+    if start is None:
+        return None
+    if data.find(b"#", start) >= 0 or data.find(b'"', start) >= 0:
+        return None
+    body = memoryview(data)[start:]
+    try:
+        import pyarrow as pa
+        from pyarrow import csv as pacsv
+    except ImportError:  # pragma: no cover - a declared dependency
+        return None
+    try:
+        # the streaming reader: single-threaded by design, half the overhead of read_csv on
+        # small files (~0.25 ms for 4,096 rows)
+        t = pacsv.open_csv(
+            pa.BufferReader(pa.py_buffer(body)),
+            read_options=pacsv.ReadOptions(use_threads=False, autogenerate_column_names=True),
+            parse_options=pacsv.ParseOptions(delimiter=delim, quote_char=False, ignore_empty_lines=True),
+            convert_options=pacsv.ConvertOptions(column_types={"f0": pa.float64(), "f1": pa.float64()},
+                                                 include_columns=["f0", "f1"], null_values=[],
+                                                 strings_can_be_null=False)).read_all()
+    except (pa.ArrowException, ValueError, KeyError):
+        return None
+    if t.num_rows == 0 or t.num_columns != 2 or any(c.null_count for c in t.columns):
+        return None
+    arr = np.empty((t.num_rows, 2))  # writable, like loadtxt's
+    arr[:, 0] = t.column(0).to_numpy()
+    arr[:, 1] = t.column(1).to_numpy()
+    return arr
+
+
 class NMRTextReader(Reader):
     """Two-column CSV/text NMR spectrum with a ``ppm``/``hz`` header."""
 
@@ -100,44 +199,23 @@ class NMRTextReader(Reader):
             Spectrum, dim ``("shift",)`` in ppm, ``signal_type="spectrum"``.
         """
         p = require_file(Path(path), "text file")
-        meta: dict[str, str] = {}
-        header: list[str] | None = None
-        first_data = ""
-        n_head = 0
-        with open(p, "rb") as fh:
-            for raw in fh:
-                n_head += 1
-                if b"\x00" in raw:
-                    raise ReaderError("not a text file (binary content)", p)
-                s = decode_text(raw).strip().lstrip("\ufeff")
-                if not s:
-                    continue
-                if s.startswith("#"):
-                    m = re.match(r"#\s*([A-Za-z_][\w .]*?)\s*[:=]\s*(.*)$", s)
-                    if m:
-                        meta[m.group(1).strip().lower().replace(" ", "_")] = m.group(2).strip()
-                    continue
-                toks = _split(s)
-                if header is None:
-                    if len(toks) < 2 or _axis_kind(toks[0]) is None:
-                        raise ReaderError(f"line {n_head}: expected a header like 'ppm,intensity' or 'hz,intensity', "
-                                          f"got {s[:60]!r}", p)
-                    header = toks
-                    continue
-                first_data = s
-                n_head -= 1
-                break
-            if header is None:
-                raise ReaderError("no header line (expected 'ppm,intensity' or 'hz,intensity')", p)
-            if not first_data:
-                raise ReaderError("no data rows after the header", p)
-            delim = next((d for d in (",", ";", "\t") if d in first_data), None)
-            fh.seek(0)
+        data = None
+        if p.stat().st_size <= IN_MEMORY_MAX:
+            with open(p, "rb") as fh:
+                data = fh.read()
+            meta, header, first_data, n_head, start = _header(_lines_of(data), p)
+        else:
+            with open(p, "rb") as fh:
+                meta, header, first_data, n_head, start = _header(fh, p)
+        delim = next((d for d in (",", ";", "\t") if d in first_data), None)
+        arr = _plain_numbers(data, start, delim) if data is not None and delim is not None else None
+        if arr is None:
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")  # empty-file warnings: checked below
-                    arr = np.loadtxt(fh, delimiter=delim, comments="#", skiprows=n_head, usecols=(0, 1), ndmin=2,
-                                     encoding="latin-1", dtype=float)
+                    with (io.BytesIO(data) if data is not None else open(p, "rb")) as fh:
+                        arr = np.loadtxt(fh, delimiter=delim, comments="#", skiprows=n_head, usecols=(0, 1),
+                                         ndmin=2, encoding="latin-1", dtype=float)
             except ValueError as exc:
                 raise ReaderError(f"data rows: {_loadtxt_reason(exc, n_head)}", p) from None
         if arr.shape[0] == 0:
@@ -164,4 +242,4 @@ class NMRTextReader(Reader):
             y, [("shift", x, "ppm")], technique="nmr", units="arb", signal_type="spectrum",
             sample=meta.get("sample") or p.stem, metadata=md, acquisition=acq,
             original_metadata={"header": header, "comments": meta, "x_units_in_file": kind},
-            provenance=file_provenance(p, self.name), source=str(p))
+            provenance=file_provenance(p, self.name, content=data), source=str(p))

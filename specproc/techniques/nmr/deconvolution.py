@@ -439,8 +439,10 @@ def prepare(m, p) -> Prepared:
             raise ParameterError(f"region {lo:g}..{hi:g} ppm holds {int(keep.sum())} points "
                                  f"(axis {x.min():.4g}..{x.max():.4g} ppm)", src)
         x, y = x[keep], y[keep]
-    order = np.argsort(x)[::-1]
-    x, y = x[order], y[order]
+    dxs = np.diff(x)
+    if not np.all(dxs < 0):  # descending already (the usual ppm axis): no sort, no copy
+        order = np.argsort(x)[::-1]
+        x, y = x[order], y[order]
     acq = dict(m.attrs.get("acquisition") or {})
     sf = acq.get("sf_mhz") or acq.get("bf1_mhz") or acq.get("sfo1_mhz")
     rate = p.mas_rate_hz if p.mas_rate_hz is not None else acq.get("mas_rate_hz")
@@ -916,8 +918,23 @@ def _view_range(x, centres, widths, sidebands, top) -> tuple[float, float] | Non
 def make_result(pr: Prepared, c: Compiled, values: dict, stderr: dict, curves: dict, best_fit, stats: dict,
                 bounded: list, vals, errs, warns: list, p, x, y) -> Result:
     """Result of one fit from plain values (no lmfit objects needed: the batch path uses it too)."""
+    f = _result_fields(pr, c, values, stderr, curves, best_fit, stats, bounded, vals, errs, warns, p, x, y)
+    f["tables"] = {k: _frame(rows) for k, rows in f["tables"].items()}
+    return Result(**f)
+
+
+def _frame(rows: list[dict]):
+    """A table from its rows, built column-wise (several times faster than from a list of dicts)."""
     import pandas as pd
 
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    return pd.DataFrame({k: [r.get(k) for r in rows] for k in keys})
+
+
+def _result_fields(pr: Prepared, c: Compiled, values: dict, stderr: dict, curves: dict, best_fit, stats: dict,
+                   bounded: list, vals, errs, warns: list, p, x, y) -> dict:
+    """The :class:`Result` arguments of one fit, with its tables as lists of rows (the batch
+    path builds the tables of a whole stack at once: :func:`_stack_tables`)."""
     from ...fitting.models import prefix_of
 
     meta = pr.meta
@@ -979,9 +996,6 @@ def make_result(pr: Prepared, c: Compiled, values: dict, stderr: dict, curves: d
         if isinstance(s, QuadSite):
             qs[f"{s.name}.cq_mhz"] = Quantity(row["cq_mhz"], _f(row["cq_mhz_stderr"]), "MHz", "quadrupolar coupling")
             qs[f"{s.name}.eta"] = Quantity(row["eta"], _f(row["eta_stderr"]), "", "asymmetry")
-    # built column-wise (several times faster than from a list of dicts; 1,000-file batches)
-    keys = list(dict.fromkeys(k for r in rows for k in r))
-    table = pd.DataFrame({k: [r.get(k) for r in rows] for k in keys})
     sb_rows = []
     for cname, k, pre in c.sidebands:
         curve = curves.get(pre)
@@ -989,9 +1003,9 @@ def make_result(pr: Prepared, c: Compiled, values: dict, stderr: dict, curves: d
                         "center_ppm": values[pre + "center"], "area": values[pre + "amplitude"],
                         "area_stderr": _f(stderr.get(pre + "amplitude")),
                         "height": float(np.max(curve)) if curve is not None else 0.0})
-    tables = {"components": table}
+    tables = {"components": rows}
     if sb_rows:
-        tables["sidebands"] = pd.DataFrame({k: [r[k] for r in sb_rows] for k in sb_rows[0]})
+        tables["sidebands"] = sb_rows
     meta["snr"] = float(np.max(best_fit) / pr.noise) if pr.noise else None
     series = [{"name": "data", "y": y, "role": "data"}]
     for s in c.sites:
@@ -1016,9 +1030,9 @@ def make_result(pr: Prepared, c: Compiled, values: dict, stderr: dict, curves: d
         if w not in seen:
             seen.add(w)
             uniq.append(w)
-    return Result(processor="nmr.deconvolve", technique="nmr", sample=meta["sample"], quantities=qs, tables=tables,
-                  plots=[plot], params=params, inputs=[dict(pr.spec.attrs.get("provenance") or {})], stats=stats,
-                  warnings=uniq, main_table="components", meta=meta)
+    return dict(processor="nmr.deconvolve", technique="nmr", sample=meta["sample"], quantities=qs, tables=tables,
+                plots=[plot], params=params, inputs=[dict(pr.spec.attrs.get("provenance") or {})], stats=stats,
+                warnings=uniq, main_table="components", meta=meta)
 
 
 # ============================================================================ stacks
@@ -1082,8 +1096,10 @@ def deconvolve_many(data, p) -> list:
     x0 = pr0.x[(pr0.x >= lo) & (pr0.x <= hi)]
     Y = np.empty((len(prep), x0.size))
     interpolated = False
+    tol = 1e-9 * max(1.0, float(np.ptp(x0)))
     for k, (_i, pr) in enumerate(prep):
-        if pr.x.shape == x0.shape and np.allclose(pr.x, x0, rtol=0, atol=1e-9 * max(1.0, float(np.ptp(x0)))):
+        # a stack usually shares one axis: the exact comparison first (allclose costs ~10x more)
+        if pr.x.shape == x0.shape and (np.array_equal(pr.x, x0) or np.allclose(pr.x, x0, rtol=0, atol=tol)):
             Y[k] = pr.y
         else:  # axes descending: np.interp needs ascending
             Y[k] = np.interp(x0[::-1], pr.x[::-1], pr.y[::-1])[::-1]
@@ -1110,56 +1126,97 @@ def deconvolve_many(data, p) -> list:
                 f"batch fit failed: {type(exc).__name__}: {exc}", pr.src)
         return out
     from ...fitting.models import prefix_of
+    from ...fitting.uncertainty import at_bound, fit_warnings, r_squared
 
     n = len(c.sites)
+    nk = len(prep)
     names = [nm for nm in ds.data_vars if not nm.endswith("_stderr")]
     cols = {nm: np.asarray(ds[nm].values) for nm in names}
     ecols = {nm[:-7]: np.asarray(ds[nm].values) for nm in ds.data_vars if nm.endswith("_stderr")}
+    # whole columns at once: Python floats of every spectrum (one conversion per column, not
+    # one numpy scalar per value), the error blocks of the derived quantities, the components
+    # and the best fit of every spectrum (one broadcast evaluation per component)
+    vnames = [nm for nm in names if cols[nm].ndim == 1]
+    vlists = {nm: cols[nm].astype(float).tolist() for nm in vnames}
+    elists = {nm: ecols[nm].astype(float).tolist() for nm in ecols}
+    finite = np.ones(nk, bool)
+    for nm in c.params_free:
+        finite &= np.isfinite(cols[nm].astype(float)) if nm in vlists else False
+    err_all = np.full((nk, 4 * n), np.nan)
+    for j, s in enumerate(c.sites):
+        pre = prefix_of(s.name)
+        for blk, nm in ((0, pre + "center"), (1, pre + "fwhm"), (2, pre + "sitearea"), (3, pre + "sitefrac")):
+            if nm in ecols:
+                err_all[:, blk * n + j] = ecols[nm]
+    curves_all = _curve_stack(c, x0, {nm: cols[nm].astype(float) for nm in vnames})
+    best_all = sum(curves_all.values())
     fn = derived_fn(c)
-    curves_of = _curve_builder(c, x0)
+    batch_meta = {"method": ds.attrs.get("method"), "n_spectra": len(prep), "interpolated_to_common_axis": interpolated,
+                  "fit_s": float((ds.attrs.get("timings") or {}).get("fit", float("nan")))}
+    region = [float(x0.min()), float(x0.max())]
+    bound_items = list(c.bounds.items())
+    fields: dict[int, dict] = {}
     for k, (i, pr) in enumerate(prep):
         try:
-            values = {nm: float(cols[nm][k]) for nm in names if cols[nm].ndim == 1}
-            free = [nm for nm in c.params_free]
-            if not all(np.isfinite(values.get(nm, np.nan)) for nm in free):
+            if not finite[k]:
                 raise FitError("batch fit gave non-finite parameters (masked or failed spectrum)", pr.src)
-            stderr = {nm: _f(ecols[nm][k]) for nm in ecols}
+            values = {nm: vlists[nm][k] for nm in vnames}
+            stderr = {nm: _f(el[k]) for nm, el in elists.items()}
             vals = np.asarray(fn(values), float)
-            errs = np.full(vals.shape, np.nan)
-            for j, s in enumerate(c.sites):
-                pre = prefix_of(s.name)
-                for blk, nm in ((0, pre + "center"), (1, pre + "fwhm"), (2, pre + "sitearea"), (3, pre + "sitefrac")):
-                    if nm in ecols:
-                        errs[blk * n + j] = float(ecols[nm][k])
-            curves = curves_of(values)
-            best = sum(curves.values())
+            errs = err_all[k]
+            curves = {pre: cv[k] for pre, cv in curves_all.items()}
+            best = best_all[k]
             y = Y[k]
-            from ...fitting.uncertainty import at_bound, fit_warnings, r_squared
-
             # at_bound reads .value/.min/.max/.vary/.expr: light records, not lmfit Parameters
             view = {nm: SimpleNamespace(value=values[nm], min=lo_b, max=hi_b, vary=True, expr=None)
-                    for nm, (lo_b, hi_b) in c.bounds.items()}
+                    for nm, (lo_b, hi_b) in bound_items}
             bounded = at_bound(view, skip=c.satellite_amplitudes)
-            stats = {"r2": r_squared(y, best), "redchi": float(cols["redchi"][k]), "chisqr": float(cols["chisqr"][k]),
-                     "nfev": int(cols["nfev"][k]), "success": bool(cols["success"][k]), "ndata": int(x0.size),
-                     "nvarys": len(free)}
+            stats = {"r2": r_squared(y, best), "redchi": vlists["redchi"][k], "chisqr": vlists["chisqr"][k],
+                     "nfev": int(vlists["nfev"][k]), "success": bool(vlists["success"][k]), "ndata": int(x0.size),
+                     "nvarys": len(c.params_free)}
             nd = x0.size
             lik = nd * math.log(max(stats["chisqr"], 1e-300) / nd)
-            stats["aic"], stats["bic"] = lik + 2 * len(free), lik + math.log(nd) * len(free)
+            stats["aic"], stats["bic"] = lik + 2 * len(c.params_free), lik + math.log(nd) * len(c.params_free)
             warns = list(pr.warnings) + fit_warnings(stats, bounded, residual=y - best, noise=float(noises[k]),
                                                      params=view)
-            pr.meta.update(noise=float(noises[k]), region_ppm=[float(x0.min()), float(x0.max())],
+            pr.meta.update(noise=float(noises[k]), region_ppm=list(region),
                            errors="covariance (batch engine, full covariance per spectrum)",
-                           model_selection="given peaks",
-                           batch={"method": ds.attrs.get("method"), "n_spectra": len(prep),
-                                  "interpolated_to_common_axis": interpolated,
-                                  "fit_s": float((ds.attrs.get("timings") or {}).get("fit", float("nan")))})
+                           model_selection="given peaks", batch=dict(batch_meta))
             pr.meta.update({k2: v for k2, v in prm.meta.items() if k2 == "starts"})
             pr2 = replace(pr, noise=float(noises[k]))
-            out[i] = make_result(pr2, c, values, stderr, curves, best, stats, bounded, vals, errs, warns, p, x0, y)
+            fields[i] = _result_fields(pr2, c, values, stderr, curves, best, stats, bounded, vals, errs, warns, p,
+                                       x0, y)
         except SpecprocError as exc:
             out[i] = exc
+    for i, f in zip(fields, _stack_tables(list(fields.values()))):
+        out[i] = Result(**f)
     return out
+
+
+def _stack_tables(fields: list[dict]) -> list[dict]:
+    """Turn the row lists of many results into tables: the ``components`` tables of a stack are
+    slices of one frame (one DataFrame construction instead of one per spectrum, ~20x faster for
+    1,000 spectra), with the same columns, dtypes and index as :func:`_frame` gives each alone."""
+    import pandas as pd
+
+    comps = [f["tables"]["components"] for f in fields]
+    keys = [list(dict.fromkeys(k for r in rows for k in r)) for rows in comps]
+    shared = len(fields) > 1 and all(kk == keys[0] for kk in keys)
+    big = _frame([r for rows in comps for r in rows]) if shared else None
+    start = 0
+    for f, rows in zip(fields, comps):
+        m = len(rows)
+        tables = {k: _frame(v) for k, v in f["tables"].items() if k != "components"}
+        # a column that is None in every row of one table is an object column of Nones in that
+        # table alone (a float column with NaN in the shared frame): such a table is built alone
+        if big is None or any(all(r.get(k) is None for r in rows) for k in keys[0]):
+            t = _frame(rows)
+        else:
+            t = big.iloc[start:start + m]
+            t.index = pd.RangeIndex(m)
+        start += m
+        f["tables"] = {"components": t, **tables}
+    return fields
 
 
 def _fit_stack(c: Compiled, x0, ymean, Y):
@@ -1187,26 +1244,29 @@ def _fit_stack(c: Compiled, x0, ymean, Y):
         return fit_batch(model, x0, Y, params=params)
 
 
-def _curve_builder(c: Compiled, x):
-    """``curves(values) -> {prefix: curve}`` with plain numpy lineshapes (no lmfit Parameters)."""
+def _curve_stack(c: Compiled, x, cols: dict, block: int = 64) -> dict:
+    """``{prefix: (n_spectra, n_points) curves}`` of a stack from its parameter columns: the plain
+    numpy lineshapes broadcast over blocks of spectra (no lmfit Parameters; blocks of ~2 MB stay
+    in cache: ~25 % faster than one big block)."""
     from ...fitting.lineshapes import REGISTRY, evaluate
-    from ...fitting.models import prefix_of
 
     comps = []
     for s in c.spec.peaks:
         for pre in c.groups[s.name]:
             comps.append((pre, s.shape, [a for a in REGISTRY[s.shape].params if a != "center"] + ["center"]))
     deg = {"none": None, "constant": 0, "linear": 1, "quadratic": 2}[c.spec.baseline]
-
-    def curves(v):
-        out = {}
+    nk = len(next(iter(cols.values()))) if cols else 0
+    out = {pre: np.empty((nk, x.size)) for pre, _shape, _names in comps}
+    if deg is not None:
+        out["bl_"] = np.empty((nk, x.size))
+    for a in range(0, nk, block):
+        b = min(nk, a + block)
         for pre, shape, names in comps:
-            out[pre] = evaluate(shape, x, **{a: v[pre + a] for a in names if pre + a in v})
+            out[pre][a:b] = evaluate(shape, x, **{n: cols[pre + n][a:b, None] for n in names if pre + n in cols})
         if deg is not None:
-            out["bl_"] = sum(v.get(f"bl_c{j}", 0.0) * x ** j for j in range(deg + 1)) * np.ones_like(x)
-        return out
-
-    return curves
+            out["bl_"][a:b] = sum((cols[f"bl_c{j}"][a:b, None] if f"bl_c{j}" in cols else 0.0) * x ** j
+                                  for j in range(deg + 1)) * np.ones_like(x)
+    return out
 
 
 def _round(v):

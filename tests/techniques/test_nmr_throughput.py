@@ -1,0 +1,126 @@
+"""The fast paths of ``specproc nmr`` on many files give what the plain paths give.
+
+- text reader: pyarrow's parser (plain blocks) and numpy.loadtxt (everything else) read the same
+  numbers; the SHA-256 of the bytes already read is the file's SHA-256;
+- stacks: the component tables sliced from one frame equal one table built per result (columns,
+  dtypes incl. all-None object columns, index), and the broadcast curves equal per-spectrum ones.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import specproc as sp
+from specproc.core.provenance import sha256_path
+from specproc.io import text as T
+
+
+def _write(path, body: str, head: str = "# nucleus: 11B\n# sf_mhz: 128.38\nppm,intensity\n", newline="\n"):
+    path.write_bytes((head + body).replace("\n", newline).encode("latin-1"))
+    return path
+
+
+@pytest.fixture
+def rows():
+    rng = np.random.default_rng(11)
+    x = np.sort(rng.uniform(-80, 60, 300))[::-1]
+    y = rng.normal(0, 1, x.size) * 10 ** rng.uniform(-6, 3, x.size)
+    return x, y
+
+
+@pytest.mark.parametrize("kind", ["plain", "semicolon", "tab", "crlf", "comments", "extra", "ragged", "padded",
+                                  "blank", "exp"])
+def test_reader_paths_read_the_same_numbers(tmp_path, rows, kind):
+    x, y = rows
+    fmt = {"exp": "{:.17e}{}{:.17e}"}.get(kind, "{!r}{}{!r}")
+    sep = {"semicolon": ";", "tab": "\t"}.get(kind, ",")
+    lines = [fmt.format(float(a), sep, float(b)) for a, b in zip(x, y)]
+    if kind == "comments":
+        lines.insert(5, "# a comment inside the data")
+        lines[7] += "  # trailing"
+    if kind == "extra":
+        lines = [ln + ",1,2" for ln in lines]
+    if kind == "ragged":
+        lines[3] += ",7"
+    if kind == "padded":
+        lines = [ln.replace(",", " , ") for ln in lines]
+    if kind == "blank":
+        lines.insert(10, "")
+    f = _write(tmp_path / f"{kind}.csv", "\n".join(lines) + "\n", newline="\r\n" if kind == "crlf" else "\n")
+    m = sp.read(f)
+    ref = np.loadtxt(f, delimiter=sep, comments="#", skiprows=3, usecols=(0, 1), ndmin=2, encoding="latin-1")
+    np.testing.assert_array_equal(m.coords["shift"].values, ref[:, 0])
+    np.testing.assert_array_equal(m.values, ref[:, 1])
+    assert m.attrs["provenance"]["sha256"] == sha256_path(f)
+    # which parser read it: pyarrow only for plain blocks
+    data = f.read_bytes()
+    start = data.index(b"ppm,intensity") + len(b"ppm,intensity") + (2 if kind == "crlf" else 1)
+    fast = T._plain_numbers(data, start, sep)
+    assert (fast is not None) == (kind not in ("comments", "ragged"))
+    if fast is not None:
+        np.testing.assert_array_equal(fast, ref)
+        assert fast.flags.writeable
+
+
+@pytest.mark.parametrize("body,match", [("1,2\n2,abc\n", "line 5: non-numeric"), ("1,2\n2\n", "expected 2 columns"),
+                                        ("1,2\n2,nan\n", "NaN"), ("1,2\n2,\n", "line 5")])
+def test_errors_keep_their_line_numbers(tmp_path, body, match):
+    f = _write(tmp_path / "bad.csv", body)
+    with pytest.raises(sp.core.errors.ReaderError, match=match):
+        sp.read(f, reader="nmr-text")
+
+
+def test_large_files_are_streamed(tmp_path, rows, monkeypatch):
+    x, y = rows
+    f = _write(tmp_path / "big.csv", "\n".join(f"{float(a)!r},{float(b)!r}" for a, b in zip(x, y)) + "\n")
+    monkeypatch.setattr(T, "IN_MEMORY_MAX", 10)
+    m = sp.read(f)
+    np.testing.assert_array_equal(m.values, y)
+    assert m.attrs["provenance"]["sha256"] == sha256_path(f)
+
+
+def _rows(i: int, none_col: bool) -> list[dict]:
+    return [{"name": f"p{j}", "kind": "site", "center_ppm": -40.0 + j + i, "center_ppm_stderr": None if none_col else
+             (0.01 * j if j else None), "fwhm_ppm": 2.0, "n_sidebands": j, "at_bound": "" if j else "p1_center"}
+            for j in range(3)]
+
+
+def test_stack_tables_equal_tables_built_alone():
+    from specproc.techniques.nmr.deconvolution import _frame, _stack_tables
+
+    fields = [{"tables": {"components": _rows(i, none_col=(i == 2)),
+                          **({"sidebands": [{"name": "x", "order": 1}]} if i == 1 else {})}} for i in range(4)]
+    alone = [{k: _frame(v) for k, v in f["tables"].items()} for f in fields]
+    got = _stack_tables([{"tables": dict(f["tables"])} for f in fields])
+    for a, g in zip(alone, got):
+        assert list(a) == list(g["tables"])
+        for k in a:
+            pd.testing.assert_frame_equal(g["tables"][k], a[k])
+            assert list(g["tables"][k].index) == list(range(len(a[k])))
+    assert got[2]["tables"]["components"]["center_ppm_stderr"].dtype == object
+
+
+def test_curve_stack_equals_per_spectrum_curves():
+    from specproc.fitting.lineshapes import evaluate
+    from specproc.techniques.nmr.deconvolution import _curve_stack, build, parse_sites, Prepared
+    from specproc.techniques.nmr.processors import DeconvolveParams
+
+    x = np.linspace(60, -80, 512)
+    p = DeconvolveParams(peaks=[-41.0, 23.5], baseline="linear")
+    y = evaluate("pseudo-voigt", x, amplitude=1.0, center=-41.0, sigma=1.0, fraction=0.5) + 0.01
+    pr = Prepared(src=None, spec=None, x=x, y=y, step=None, noise=1e-3, meta={}, rate=None, sf=128.38, nucleus="11B")
+    c = build(parse_sites(p.peaks, p.lineshape), x, y, pr, p)
+    rng = np.random.default_rng(3)
+    cols = {"p1_amplitude": rng.uniform(0.5, 2, 70), "p1_center": rng.uniform(-42, -40, 70),
+            "p1_sigma": rng.uniform(0.5, 2, 70), "p1_fraction": rng.uniform(0, 1, 70),
+            "p2_amplitude": rng.uniform(0.5, 2, 70), "p2_center": rng.uniform(22, 25, 70),
+            "p2_sigma": rng.uniform(0.5, 2, 70), "p2_fraction": rng.uniform(0, 1, 70),
+            "bl_c0": rng.normal(size=70), "bl_c1": rng.normal(size=70)}
+    got = _curve_stack(c, x, cols, block=16)
+    for k in (0, 33, 69):
+        for pre in ("p1_", "p2_"):
+            one = evaluate("pseudo-voigt", x, **{n: float(cols[pre + n][k]) for n in ("amplitude", "center", "sigma",
+                                                                                     "fraction")})
+            np.testing.assert_allclose(got[pre][k], one, rtol=1e-14, atol=0)
+        np.testing.assert_allclose(got["bl_"][k], cols["bl_c0"][k] + cols["bl_c1"][k] * x, rtol=1e-14, atol=1e-15)
