@@ -73,6 +73,13 @@ def scherrer(two_theta_deg, fwhm_deg, wavelength_nm, k=0.9, inst_fwhm_deg=0.0):
     return k * wavelength_nm / (beta * np.cos(th))
 
 
+def detection_area(peaks, noise, prominence_sigma):
+    """Smallest detectable reflection area (counts·deg): a peak of height ``prominence_sigma`` × noise
+    with the median observed FWHM (Gaussian area factor 1.064). None without peaks."""
+    fw = [p["fwhm_deg"] for p in peaks if np.isfinite(p["fwhm_deg"])]
+    return float(prominence_sigma * noise * np.median(fw) * 1.064) if fw else None
+
+
 def _se(v):
     """A standard error or None (never NaN: a parameter at a bound has no error bar)."""
     return float(v) if v is not None and np.isfinite(v) else None
@@ -177,7 +184,7 @@ def analyse(m, params) -> Result:
     tt_range = (float(x[0]), float(x[-1]))
     matches = identify(peaks if powder else [], refs, l1, tt_range, tolerance_deg=params.tolerance_deg,
                        max_strain=params.max_strain, min_rel_intensity=params.min_rel_intensity,
-                       threshold=params.threshold)
+                       threshold=params.threshold, min_area=detection_area(peaks, fp["noise"], params.prominence_sigma))
     # present phases first (by score), then "probable" ones: indexed and refined too, but flagged
     present = sorted([(r, mt) for r, mt in zip(refs, matches) if mt["status"] in ("present", "probable")],
                      key=lambda t: (t[1]["status"] != "present", -t[1]["score"]))
@@ -333,7 +340,9 @@ def analyse(m, params) -> Result:
                "reasons": "; ".join(mt.get("reasons", [])), "coverage": mt["coverage"],
                "position_coverage": mt.get("pos_coverage", 0.0), "intensity_spread": mt.get("intensity_spread"),
                "explained": mt["explained"],
-               "n_matched": mt["n_matched"], "n_strong": mt["n_strong"], "strain": mt["strain"],
+               "n_matched": mt["n_matched"], "n_strong": mt["n_strong"], "n_shared": mt.get("n_shared", 0),
+               "n_undetectable": mt.get("n_undetectable", 0), "p_chance": mt.get("p_chance"),
+               "strain": mt["strain"],
                "source": ref.source}
         for k in ("a", "b", "c"):
             row[f"{k}_nm"] = lat[f"{k}_nm"] if lat else np.nan

@@ -100,13 +100,52 @@ def _search_cell(ref, hkl, inten, obs_tt, wavelength_nm, tol, max_strain):
     return {k: v * top_f for k, v in cell.items()}
 
 
+def chance_probability(n_matched, n_eval, obs_tt, tol, tt_range, n_cells=1.0):
+    """Probability that ``n_matched`` of ``n_eval`` reflections land on observed peaks by chance.
+
+    A line placed at random in the scanned range hits a peak (within ``tol``) with probability p0 = the
+    fraction of the range covered by the peaks' ±tol windows (high in a dense pattern):
+    P(X ≥ n_matched), X ~ Binomial(n_eval, p0), times ``n_cells``, the number of distinguishable cells
+    the search tried (look-elsewhere: Bonferroni), capped at 1.
+    """
+    from scipy.stats import binom
+
+    lo, hi = tt_range
+    if hi <= lo or n_eval <= 0 or n_matched <= 0:
+        return 1.0
+    t = np.sort(np.asarray(obs_tt, float))
+    iv = np.clip(np.stack([t - tol, t + tol], 1), lo, hi)
+    covered, end = 0.0, -np.inf
+    for a, b in iv:  # union length of the windows (sorted)
+        a = max(a, end)
+        if b > a:
+            covered += b - a
+            end = b
+    p0 = min(max(covered / (hi - lo), 1e-6), 1.0)
+    return float(min(1.0, n_cells * binom.sf(n_matched - 1, n_eval, p0)))
+
+
+def n_distinct_cells(two_theta_deg, tol, max_strain, npar):
+    """Number of distinguishable cells in the ±``max_strain`` search per free axis: a strain step moves a
+    line at 2θ by Δθ = tan θ · ε, so cells closer than ε = (tol/2 in rad) / tan θ (at the median 2θ of
+    the strong lines) give the same matches."""
+    th = np.radians(float(np.median(two_theta_deg)) / 2)
+    eps = np.radians(tol / 2) / max(np.tan(th), 1e-6)
+    return float((2 * max_strain / eps + 1) ** npar)
+
+
 def match_phase(ref, obs_tt, obs_area, wavelength_nm, tt_range, *, tolerance_deg=0.15, max_strain=0.03,
-                min_rel_intensity=5.0, obs_tt_err=None, refine=True, shared_tt=None):
+                min_rel_intensity=5.0, obs_tt_err=None, refine=True, shared_tt=None, min_area=None):
     """Match one reference against observed peaks (2θ in deg, areas). See module docstring.
 
     ``shared_tt``: positions (deg) of observed peaks already fully explained by accepted phases. A strong
     reflection of this phase that is unmatched among ``obs_tt`` but lies on one of them is *shared*: it
     neither confirms nor contradicts the phase and is left out of the coverage denominators.
+
+    ``min_area``: the smallest peak area the peak search detects (counts·deg). An unmatched strong
+    reflection whose expected area (its reference intensity × the phase's median observed/reference
+    ratio) is below it is *undetectable*: not expected to be seen, so not counted as missing (a minor
+    phase of many reflections has most of them under the noise).
     """
     from .lattice import refine_cell
 
@@ -116,7 +155,8 @@ def match_phase(ref, obs_tt, obs_area, wavelength_nm, tt_range, *, tolerance_deg
     obs_tt, obs_area = obs_tt[order], obs_area[order]
     err = None if obs_tt_err is None else np.asarray(obs_tt_err, float)[order]
     out = {"name": ref.name, "space_group": ref.space_group, "system": ref.system, "score": 0.0, "coverage": 0.0,
-           "pos_coverage": 0.0, "explained": 0.0, "n_strong": 0, "n_matched": 0, "n_shared": 0, "strain": 0.0,
+           "pos_coverage": 0.0, "explained": 0.0, "n_strong": 0, "n_matched": 0, "n_shared": 0,
+           "n_undetectable": 0, "p_chance": 1.0, "strain": 0.0,
            "axis_strain": {k: 0.0 for k in ref.cell}, "present": False, "status": "absent", "reasons": [],
            "texture": False, "intensity_spread": None, "cell": dict(ref.cell), "lattice": None, "rho": None}
     st0 = ref.sticks(wavelength_nm, tt_range)
@@ -164,13 +204,30 @@ def match_phase(ref, obs_tt, obs_area, wavelength_nm, tt_range, *, tolerance_deg
     if shared_tt is not None and len(shared_tt):
         shared = (m_strong < 0) & (_match(np.sort(np.asarray(shared_tt, float)), st["two_theta"][strong],
                                           tolerance_deg) >= 0)
-    i_eval = float(i_strong[~shared].sum())
-    coverage = float(i_strong[m_strong >= 0].sum() / i_eval) if i_eval > 0 else 0.0
+    hit = m_strong >= 0
+    undetect = np.zeros(m_strong.shape, bool)
+    if min_area and hit.sum() >= 3:
+        # the phase's scale from its matched reflections (median: robust to texture ×0.2–×5)
+        k_scale = float(np.median(obs_area[m_strong[hit]] / i_strong[hit]))
+        undetect = ~hit & ~shared & (k_scale * i_strong < min_area)
+    # Leaving reflections out is conditioning on a subset chosen after looking: in a dense pattern any
+    # phase has lines on consumed peaks by chance, and the cell search (``npar`` free axes) can place
+    # about ``npar`` lines on peaks anywhere. So the exclusions apply only to a phase with at least
+    # npar + 3 matched reflections of its own; otherwise shared / undetectable lines count as missing.
+    if hit.sum() < len(ref.lattice_params) + 3:
+        shared[:] = False
+        undetect[:] = False
+    out_of = ~(shared | undetect)
+    i_eval = float(i_strong[out_of].sum())
+    coverage = float(i_strong[hit].sum() / i_eval) if i_eval > 0 else 0.0
     m_all = _match(obs_tt, st["two_theta"][st["intensity"] >= 0.5], tolerance_deg)
     claimed = np.unique(m_all[m_all >= 0])
     explained = float(obs_area[claimed].sum() / obs_area.sum()) if obs_area.sum() > 0 else 0.0
     n_matched = int((m_strong >= 0).sum())
-    n_eval = int(strong.sum() - shared.sum())
+    n_eval = int(out_of.sum())
+    p_chance = chance_probability(n_matched, n_eval, obs_tt, tolerance_deg, tt_range,
+                                  n_distinct_cells(st["two_theta"][strong], tolerance_deg, max_strain,
+                                                   len(ref.lattice_params)))
     pos_coverage = n_matched / n_eval if n_eval > 0 else 0.0
     # positions first: the count of strong reflections found weighs as much as their intensities,
     # which texture (×0.2–×5 per reflection) and poor reference intensities distort
@@ -188,14 +245,16 @@ def match_phase(ref, obs_tt, obs_area, wavelength_nm, tt_range, *, tolerance_deg
         ratios = q / np.median(q) if np.median(q) > 0 else q
     axis_strain = {k: float(cell[k] / ref.cell[k] - 1) for k in ref.cell}
     out.update(score=score, coverage=coverage, pos_coverage=pos_coverage, explained=explained,
-               n_strong=int(strong.sum()), n_matched=n_matched, n_shared=int(shared.sum()), strain=float(s - 1),
+               n_strong=int(strong.sum()), n_matched=n_matched, n_shared=int(shared.sum()),
+               n_undetectable=int(undetect.sum()), p_chance=p_chance, strain=float(s - 1),
                axis_strain=axis_strain,
                cell=cell, lattice=lattice, rho=rho,
                intensity_spread=float(ratios.max() / ratios.min()) if ratios.size > 1 and ratios.min() > 0 else None)
     return out
 
 
-def decide(match: dict, threshold: float = 0.6, min_explained: float = 0.15, min_strong: int = 3) -> str:
+def decide(match: dict, threshold: float = 0.6, min_explained: float = 0.15, min_strong: int = 3,
+           max_chance: float = 1e-3) -> str:
     """``"present"``, ``"probable"`` or ``"absent"`` (see module docstring); sets ``match["reasons"]`` and
     ``match["texture"]``."""
     reasons = []
@@ -204,17 +263,25 @@ def decide(match: dict, threshold: float = 0.6, min_explained: float = 0.15, min
     texture = bool((rho is not None and rho < 0.3) or (spread is not None and spread > 4.0) or
                    (pos >= threshold > cov))
     match["texture"] = texture
-    n_shared = match.get("n_shared", 0)
+    n_shared, n_undet = match.get("n_shared", 0), match.get("n_undetectable", 0)
     if match["n_strong"] < min_strong:
         match["reasons"] = [f"only {match['n_strong']} strong reflection(s) in the scanned range"]
         return "absent"  # too few of its reflections in the scanned range to confirm anything
-    if match["n_strong"] - n_shared < min_strong:
-        match["reasons"] = [f"{n_shared} of its {match['n_strong']} strong reflections lie on peaks of an "
-                            f"accepted phase: too few of its own to confirm it"]
+    if match["n_strong"] - n_shared - n_undet < min_strong:
+        match["reasons"] = [f"of its {match['n_strong']} strong reflections {n_shared} lie on peaks of an accepted "
+                            f"phase and {n_undet} are below the detection limit: too few left to confirm it"]
         return "absent"
     if n_shared:
         reasons.append(f"{n_shared} of {match['n_strong']} strong reflections lie on peaks already explained by "
                        f"an accepted phase (left out of the coverage)")
+    if n_undet:
+        reasons.append(f"{n_undet} unmatched strong reflections are expected below the detection limit "
+                       f"(left out of the coverage)")
+    p_chance = match.get("p_chance", 0.0)
+    if p_chance > max_chance:
+        match["reasons"] = reasons + [f"{match['n_matched']} of {match['n_strong']} strong reflections matched: as "
+                                      f"many as chance coincidences with the observed peaks give (p = {p_chance:.2g})"]
+        return "absent"
     if match["n_matched"] < 3 or match["explained"] < min_explained:
         match["reasons"] = [f"{match['n_matched']} of {match['n_strong']} strong reflections matched, "
                             f"explains {match['explained']:.0%} of the peak area"]
@@ -268,7 +335,7 @@ def index_peaks(peaks, refs_matches, wavelength_nm, tt_range, tolerance_deg=0.15
 
 
 def identify(peaks, refs, wavelength_nm, tt_range, *, tolerance_deg=0.15, max_strain=0.03, min_rel_intensity=5.0,
-             threshold=0.6):
+             threshold=0.6, min_area=None):
     """Greedy search–match of observed ``peaks`` (list of dicts with ``two_theta_deg``, ``area``) against
     ``refs``. Returns a list of match dicts (one per reference, input order) with ``present``."""
     tt = np.array([p["two_theta_deg"] for p in peaks], float)
@@ -284,7 +351,7 @@ def identify(peaks, refs, wavelength_nm, tt_range, *, tolerance_deg=0.15, max_st
             cands[k] = match_phase(refs[k], tt[avail], resid[avail], wavelength_nm, tt_range,
                                    tolerance_deg=tolerance_deg, max_strain=max_strain,
                                    min_rel_intensity=min_rel_intensity, obs_tt_err=err[avail],
-                                   shared_tt=tt[~avail])
+                                   shared_tt=tt[~avail], min_area=min_area)
         status = {k: decide(cands[k], threshold) for k in remaining}
         for k in remaining:
             cands[k]["status"] = status[k]
