@@ -221,8 +221,8 @@ class NMRTextReader(Reader):
         if arr.shape[0] == 0:
             raise ReaderError("no data rows after the header", p)
         x, y = arr[:, 0], arr[:, 1]
-        bad = ~np.isfinite(arr).all(axis=1)
-        if bad.any():
+        bad = None if np.isfinite(arr).all() else ~np.isfinite(arr).all(axis=1)  # the row scan only on failure
+        if bad is not None:
             raise ReaderError(f"{int(bad.sum())} row(s) with NaN/inf values (first at data row "
                               f"{int(np.argmax(bad)) + 1})", p)
         sf = to_float(meta.get("sf_mhz") or meta.get("sf") or meta.get("observe_frequency"))
