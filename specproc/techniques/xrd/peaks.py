@@ -195,8 +195,11 @@ def engine_start(spec, x, y, weights, max_iter=2000):
         upd = {}
         lo, hi = pk.bounds.get("center", (None, None))
         c = v.get(pre + "center")
-        if c is not None and (lo is None or lo < c) and (hi is None or c < hi):
-            upd["center"] = c  # strictly inside: a start on a bound freezes lmfit's transform
+        if c is not None and lo is not None and hi is not None and hi > lo:
+            # strictly inside (a start exactly on a bound freezes lmfit's transform)
+            upd["center"] = float(np.clip(c, lo + 1e-4 * (hi - lo), hi - 1e-4 * (hi - lo)))
+        elif c is not None:
+            upd["center"] = c
         if pre + "amplitude" in v and v[pre + "amplitude"] > 0:
             upd["amplitude"] = v[pre + "amplitude"]
         try:

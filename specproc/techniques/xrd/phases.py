@@ -11,9 +11,13 @@ of a candidate phase (documented, deterministic):
    (anisotropic, 0.25 % steps), scored by the number of strong reflections matched (intensity
    coverage breaks ties, the least-strained cell among equals), a fine isotropic scan around the
    optimum, then two rounds of least-squares cell refinement on the uniquely matched reflections.
-3. ``coverage`` = Σ I(matched strong) / Σ I(strong); ``pos_coverage`` = matched / strong (counts);
-   ``explained`` = fraction of the observed peak area that the phase accounts for;
-   ``score = ½(coverage + pos_coverage) × (0.75 + 0.25 × explained)``.
+3. ``coverage`` = Σ I(matched strong) / Σ I(evaluable strong); ``pos_coverage`` = matched / evaluable
+   (counts); ``explained`` = fraction of the observed peak area that the phase accounts for;
+   ``score = ½(coverage + pos_coverage) × (0.75 + 0.25 × explained)``. Evaluable = strong minus the
+   *shared* (on a peak an accepted phase explains) and *undetectable* (expected under the detection
+   limit) unmatched ones, for a phase with ≥ npar + 3 matches of its own (else they count as missing).
+   ``p_chance`` (:func:`chance_probability`): matches expected from chance coincidences in a dense
+   pattern, Bonferroni over the distinguishable cells searched; > 0.01 → absent.
 4. :func:`decide`: ``present`` when ≥ 3 strong reflections lie in the scanned range (a narrow scan
    cannot confirm a phase), ≥ 3 are matched, explained ≥ 15 %, and score ≥ threshold, or coverage ≥
    threshold, or pos_coverage ≥ threshold with explained ≥ 50 % (positions alone). ``texture`` when the
@@ -23,8 +27,10 @@ of a candidate phase (documented, deterministic):
    80 % with coverage or pos_coverage ≥ threshold − 0.15), with the reasons; else ``absent``.
    After indexing, a phase that owns fewer than 3 of the observed peaks is absent.
 5. Phases are accepted greedily (like search–match programs): the best-scoring present candidate is
-   accepted, the observed peak areas it predicts are subtracted, and the remaining candidates are
-   re-scored against the peaks still unexplained (residual area > 25 % of the observed). Reported
+   accepted; peaks on its reflections expected above the detection limit are explained by it (positions
+   first: texture makes intensity residuals meaningless), elsewhere the areas it predicts are subtracted;
+   the remaining candidates are re-scored against the peaks still unexplained (residual area > 25 %
+   of the observed). Reported
    scores are from the round in which a phase was accepted, or from the last round for the others.
 
 No peaks at all (amorphous pattern) gives score 0 for every phase.
@@ -35,6 +41,10 @@ import numpy as np
 
 from ...core.errors import ProcessingError
 from .processing import bragg_two_theta
+
+
+#: largest enhancement of a reflection by preferred orientation taken as the same phase's (×0.2–×5)
+TEXTURE_MAX = 5.0
 
 
 def _match(obs_tt, calc_tt, tol):
@@ -381,6 +391,9 @@ def identify(peaks, refs, wavelength_nm, tt_range, *, tolerance_deg=0.15, max_st
             # whatever its area: texture (×0.2–×5) makes intensity residuals meaningless, and a leftover
             # there would be taken as unexplained by the next candidates (chance matches in dense patterns)
             visible = used & ((k_scale * calc >= min_area) if min_area else (calc >= min_rel_intensity))
+            # ...unless the peak is more than the texture range (×5) above the prediction: then it also
+            # holds another phase's line (a sparse phase's strong peak inside a dense phase's forest)
+            visible &= resid <= TEXTURE_MAX * k_scale * calc
             resid = np.where(used, np.clip(resid - k_scale * calc, 0, None), resid)
             # peaks that are *only* this phase's are fully explained
             resid[visible | (used & (resid < 0.25 * area))] = 0.0
