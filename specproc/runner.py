@@ -148,16 +148,12 @@ def _read_one(path, read=None):
 PROCESS_MIN = 64
 
 
-def read_all(paths: list[str], jobs: int | None = None, read=None, progress: bool = True,
-             meanwhile: Callable[[], object] | None = None) -> list:
+def read_all(paths: list[str], jobs: int | None = None, read=None, progress: bool = True) -> list:
     """Read ``paths`` in parallel, in input order; each item is a Measurement or the SpecprocError.
 
     Reading is mostly Python-level parsing (headers, metadata, validation), which holds the GIL:
     large batches (>= :data:`PROCESS_MIN` files, the default reader) are read in forked worker
     processes, smaller ones in threads (file I/O and numpy's C parsers release the GIL).
-    ``meanwhile`` (e.g. a processor's ``warm_up``: its imports) runs in this process while the
-    workers read, once they are forked (never before a fork); its errors are ignored (it is only
-    a head start: the processor does the same work later when it has not been done).
     """
     import functools
 
@@ -182,15 +178,7 @@ def read_all(paths: list[str], jobs: int | None = None, read=None, progress: boo
         out.append(one(paths[0]))
         bar.update()
         with ProcessPoolExecutor(nproc, mp_context=mp.get_context("fork")) as ex:
-            # map submits every chunk at once; with "fork" the executor forks all its workers
-            # before it starts any thread, so this process may now import and start threads
-            it = ex.map(_read_one, paths[1:], chunksize=max(1, n // (nproc * 8)))
-            if meanwhile is not None:
-                try:
-                    meanwhile()
-                except Exception:  # noqa: BLE001 - a head start only
-                    pass
-            for m in it:
+            for m in ex.map(_read_one, paths[1:], chunksize=max(1, n // (nproc * 8))):
                 out.append(m)
                 bar.update()
     else:
@@ -249,7 +237,7 @@ def run_technique(args, *, processor: str, params: dict, entry: Callable, title:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     paths = [str(x) for x in args.paths]
-    items = read_all(paths, getattr(args, "jobs", None), read=read, meanwhile=getattr(proc, "warm_up", None))
+    items = read_all(paths, getattr(args, "jobs", None), read=read)
     ok = [(i, m) for i, m in enumerate(items) if not isinstance(m, BaseException)]
     outs: list = [None] * len(paths)
     for i, m in enumerate(items):

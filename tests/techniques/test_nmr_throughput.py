@@ -125,22 +125,3 @@ def test_curve_stack_equals_per_spectrum_curves():
             np.testing.assert_allclose(got[pre][k], one, rtol=1e-14, atol=0)
         np.testing.assert_allclose(got["bl_"][k], cols["bl_c0"][k] + cols["bl_c1"][k] * x, rtol=1e-14, atol=1e-15)
 
-
-def test_read_all_gives_a_head_start_after_forking(tmp_path):
-    import os
-    import sys
-
-    from specproc.runner import PROCESS_MIN, read_all
-
-    if not sys.platform.startswith("linux") or (os.cpu_count() or 1) < 2:
-        pytest.skip("worker processes: Linux with >= 2 cores")
-    x = np.linspace(10, -10, 32)
-    paths = [str(_write(tmp_path / f"s{i}.csv", "".join(f"{float(a)!r},{float(i + b)!r}\n"
-                                                       for a, b in zip(x, x * x))))
-             for i in range(PROCESS_MIN + 2)]
-    called = []
-    out = read_all(paths, progress=False, meanwhile=lambda: called.append(os.getpid()))
-    assert called == [os.getpid()]  # once, in this process
-    assert [float(m.values[0]) for m in out] == [i + 100.0 for i in range(len(paths))]  # input order
-    out = read_all(paths, progress=False, meanwhile=lambda: 1 / 0)  # a failed head start changes nothing
-    assert len(out) == len(paths) and not any(isinstance(m, BaseException) for m in out)

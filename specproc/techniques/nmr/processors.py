@@ -71,26 +71,6 @@ class Deconvolve(Processor):
 
         return deconvolve(data, params)
 
-    def warm_up(self) -> None:
-        """Load what :meth:`run_many` needs (scipy.signal, lmfit, the batch engine and its compiled
-        kernel) through a toy two-spectrum batch fit. The CLI runner calls it while its worker
-        processes read the inputs, so ~1 s of imports overlaps the reading instead of following it."""
-        import warnings
-
-        import numpy as np
-
-        from ...fitting.batch import fit_batch
-        from ...fitting.models import ModelSpec, Peak
-        from ...fitting.peaks import width_at
-
-        x = np.linspace(10.0, -10.0, 64)
-        y = np.exp(-0.5 * x * x)
-        width_at(x, y, 0.0)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            fit_batch(ModelSpec(peaks=[Peak(name="p1", shape="pseudo-voigt", center=0.0, fwhm=2.0)]), x,
-                      np.stack([y, 1.1 * y]))
-
     def run_many(self, data, params: DeconvolveParams):
         """Fit a stack: one :func:`~specproc.fitting.batch.fit_batch` call when the stack can be
         batched (explicit peaks, no quadrupolar sites, covariance errors, >= 2 spectra, the same
