@@ -85,8 +85,10 @@ def _peak_phases(s: np.ndarray, pos: np.ndarray, max_peaks: int = 12):
     """
     from scipy.signal import find_peaks, peak_widths
 
+    from ...fitting.noise import noise_sigma_diff
+
     mag = np.abs(s)
-    noise = 1.4826 * np.median(np.abs(np.diff(mag))) / np.sqrt(2) + 1e-300
+    noise = noise_sigma_diff(mag) + 1e-300
     idx, prop = find_peaks(mag, prominence=8 * noise)
     if idx.size == 0:
         idx = np.array([int(np.argmax(mag))])
