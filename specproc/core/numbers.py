@@ -9,7 +9,7 @@ __all__ = ["finite_or_none"]
 
 def finite_or_none(v: Any) -> float | None:
     """``float(v)`` when it is a finite number, else None (None, NaN, inf, text, arrays of size != 1)."""
-    if v is None or isinstance(v, bool):
+    if v is None:
         return None
     try:
         f = float(v)

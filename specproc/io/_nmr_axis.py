@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import ReaderError
+from ..core.numbers import finite_or_none
 
 #: Keys of ``attrs["acquisition"]`` for NMR measurements (docs/architecture.md).
 ACQ_KEYS = ("sfo1_mhz", "bf1_mhz", "sf_mhz", "sr_hz", "o1_hz", "sw_hz", "td", "decim", "dspfvs", "grpdly",
@@ -62,11 +63,7 @@ def to_float(value: Any) -> float | None:
     """Float of a vendor value (numbers, numeric strings, one-element lists); None if not numeric."""
     if isinstance(value, (list, tuple)) and len(value) == 1:
         value = value[0]
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
+    return finite_or_none(value)
 
 
 def carrier_ppm(sfo1_mhz: float | None, sf_mhz: float | None) -> float | None:

@@ -32,16 +32,12 @@ import numpy as np
 
 from ..core.errors import ReaderError
 from .base import Reader, head_bytes, require_file
+from ..core.numbers import finite_or_none
 
 _EXT = (".jpk-force", ".jpk-force-map", ".jpk-qi-data", ".ibw")
 
 
-def _f(v):
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return f if np.isfinite(f) else None
+_f = finite_or_none
 
 
 def _resample(y: np.ndarray, n: int) -> np.ndarray:

@@ -23,6 +23,7 @@ import numpy as np
 
 from ..core.errors import ReaderError
 from .base import Reader, head_bytes, require_file
+from ..core.numbers import finite_or_none
 
 #: DM3 files start with version 3, DM4 with version 4 (big-endian int32)
 _DM_MAGIC = (b"\x00\x00\x00\x03", b"\x00\x00\x00\x04")
@@ -87,12 +88,7 @@ def apply_mapping(metadata: dict, original: dict, mapping: dict | None) -> dict:
     return md
 
 
-def _float(v) -> float | None:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return f if np.isfinite(f) else None
+_float = finite_or_none
 
 
 def _unit(u) -> str:

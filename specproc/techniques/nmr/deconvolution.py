@@ -77,6 +77,7 @@ import xarray as xr
 from ...core.errors import FitError, ParameterError, ProcessingError, SpecprocError
 from ...core.measurement import check_measurement, label
 from ...core.result import Quantity, Result
+from ...core.numbers import finite_or_none
 
 #: an automatically added component must have an area of at least K_SIGNIFICANT standard errors
 #: (BIC alone keeps adding small components that only absorb lineshape mismatch of the big lines)
@@ -894,12 +895,7 @@ def _montecarlo(c, fo, fn, p, pr):
     return std
 
 
-def _f(v) -> float | None:
-    try:
-        v = float(v)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
+_f = finite_or_none
 
 
 def _view_range(x, centres, widths, sidebands, top) -> tuple[float, float] | None:

@@ -35,6 +35,7 @@ import xarray as xr
 
 from ...core.errors import ParameterError, ProcessingError
 from ...core.measurement import check_measurement, new_measurement
+from ...core.numbers import finite_or_none
 
 _MAX_PHASE_POINTS = 1024
 _COARSE_PHASE_POINTS = 256
@@ -45,12 +46,7 @@ def _src(m: xr.DataArray) -> str | None:
 
 
 def _num(acq: dict, key: str) -> float | None:
-    v = acq.get(key)
-    try:
-        v = float(v)
-    except (TypeError, ValueError):
-        return None
-    return v if np.isfinite(v) else None
+    return finite_or_none(acq.get(key))
 
 
 # ---------------------------------------------------------------------------- phasing
