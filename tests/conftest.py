@@ -22,3 +22,14 @@ def realdata() -> Path:
     if not REALDATA.is_dir():
         pytest.skip(f"real data folder {REALDATA} not available")
     return REALDATA.resolve()
+
+
+@pytest.fixture(scope="session")
+def ftir_generator():
+    """``sample_data/generate_ftir.py`` as a module (its spectrum builders, for generated test cases)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("generate_ftir", REPO_ROOT / "sample_data" / "generate_ftir.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod

@@ -2,7 +2,6 @@
 compressed (ASDF DIF) = plain, XYPOINTS, micrometres, %T vs fraction from header + data, bad input."""
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -16,11 +15,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def gen():
-    spec = importlib.util.spec_from_file_location("generate_ftir", REPO / "sample_data" / "generate_ftir.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def gen(ftir_generator):
+    return ftir_generator
 
 
 def _real(realdata, name):

@@ -2,7 +2,6 @@
 shifts, batch = single fits, saturation, transmittance input, atmosphere never a band, bad input."""
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -16,11 +15,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def gen():
-    spec = importlib.util.spec_from_file_location("generate_ftir", REPO / "sample_data" / "generate_ftir.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def gen(ftir_generator):
+    return ftir_generator
 
 
 def _m(gen, y, kind="absorbance", res=4.0, x=None, sample=None):
