@@ -145,7 +145,8 @@ def test_sample_data_against_truth_and_ratio():
         assert q["protrusions.count"].value == t["protrusions"]["count"]
         assert q["roughness.Sq_m"].value == pytest.approx(t["Sq_m"], rel=0.03)
         res[name] = r
-    c = sp.afm.compare_moduli(res["LiBH4-70LiNBH"], res["LiBH4"])
+    c = sp.afm.compare_moduli(res["LiBH4"], res["LiBH4-70LiNBH"])  # (reference, sample)
+    assert c.tables["comparison"]["reference"].iloc[0] == "LiBH4"
     ratio = c.quantities["modulus.ratio"]
     assert ratio.value == pytest.approx(truth["modulus_ratio"], rel=0.01)
     assert ratio.stderr is not None and 0 < ratio.stderr < 0.05 * ratio.value

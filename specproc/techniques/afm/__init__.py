@@ -5,7 +5,7 @@ moduli from force curves / force-volume maps (Hertz, Sneddon, DMT, JKR through t
 >>> r = sp.afm.analyse("sample_data/afm/Li_vs_LiBH4.gwy")                          # doctest: +SKIP
 >>> r.quantities["modulus.mean_Pa"], r.quantities["protrusions.density_per_um2"]    # doctest: +SKIP
 >>> ds = sp.afm.fit_force_map(height_m, force_N, tip_radius_m=10e-9)               # doctest: +SKIP
->>> sp.afm.compare_moduli(r_a, r_b).quantities["modulus.ratio"]                     # doctest: +SKIP
+>>> sp.afm.compare_moduli(r_ref, r_b).quantities["modulus.ratio"]                   # doctest: +SKIP
 
 Heavy libraries (xarray, scipy, lmfit, gwyfile, afmformats) are imported inside functions.
 """
@@ -74,12 +74,15 @@ def fit_force_map(height_m, force_N=None, model: str = "hertz-paraboloid", tip_r
     return _f(height_m, force_N, model=model, tip_radius_m=tip_radius_m, poisson_ratio=poisson_ratio, **kwargs)
 
 
-def compare_moduli(a, b, quantity: str = "modulus.mean_Pa"):
-    """Ratio ``a / b`` of two samples' moduli with its propagated uncertainty.
+def compare_moduli(reference, sample, quantity: str = "modulus.mean_Pa"):
+    """Ratio ``sample / reference`` of two samples' moduli with its propagated uncertainty.
+
+    The argument order is that of every technique's comparison helper (``sp.nmr.compare``,
+    ``sp.ftir.shift``, ``sp.eels.shift``, ``sp.xrd.compare``): the reference first, then the sample.
 
     Parameters
     ----------
-    a, b : Result
+    reference, sample : Result
         ``afm.analyse_map`` or ``afm.fit_force_map`` results of two different samples.
     quantity : str
         Quantity compared (default ``modulus.mean_Pa``).
@@ -96,22 +99,23 @@ def compare_moduli(a, b, quantity: str = "modulus.mean_Pa"):
     from ...core.result import Quantity, Result
     from ...evidence import compare
 
-    for r in (a, b):
+    for r in (reference, sample):
         if not isinstance(r, Result) or r.technique != "afm":
             raise ParameterError(f"compare_moduli needs AFM Results, got {type(r).__name__}")
         if quantity not in r.quantities:
             raise ParameterError(f"result of {r.sample!r} has no {quantity}", r.source)
-    if a.sample == b.sample:
-        raise ParameterError(f"both results are sample {a.sample!r}: name the samples (read(..., sample=...))")
-    c = compare(a, b, quantity, op="ratio")
-    row = {"sample": a.sample, "reference": b.sample, "quantity": quantity, "ratio": c.value,
+    if sample.sample == reference.sample:
+        raise ParameterError(f"both results are sample {sample.sample!r}: name the samples (read(..., sample=...))")
+    c = compare(sample, reference, quantity, op="ratio")
+    row = {"sample": sample.sample, "reference": reference.sample, "quantity": quantity, "ratio": c.value,
            "ratio_stderr": c.stderr, "sample_value": c.sample_value, "sample_stderr": c.sample_stderr,
            "reference_value": c.reference_value, "reference_stderr": c.reference_stderr}
     warns = [] if c.stderr is not None else ["ratio has no uncertainty: an input has no standard error"]
-    return Result(processor="afm.compare", technique="afm", sample=f"{a.sample} vs {b.sample}",
-                  quantities={"modulus.ratio": Quantity(c.value, c.stderr, "", f"{quantity} {a.sample} / {b.sample}")},
-                  tables={"comparison": pd.DataFrame([row])}, main_table="comparison", inputs=a.inputs + b.inputs,
-                  warnings=warns, meta={"quantity": quantity})
+    return Result(processor="afm.compare", technique="afm", sample=f"{sample.sample} vs {reference.sample}",
+                  quantities={"modulus.ratio": Quantity(c.value, c.stderr, "",
+                                                        f"{quantity} {sample.sample} / {reference.sample}")},
+                  tables={"comparison": pd.DataFrame([row])}, main_table="comparison",
+                  inputs=reference.inputs + sample.inputs, warnings=warns, meta={"quantity": quantity})
 
 
 def add_cli(subparsers):

@@ -47,7 +47,7 @@ def report_section(results) -> ReportSection:
         comp = []
         for i, a in enumerate(samples):
             for b in samples[i + 1:]:
-                c = compare_moduli(first[a], first[b]).tables["comparison"]
+                c = compare_moduli(first[b], first[a]).tables["comparison"]  # a / b, b the reference
                 comp.append(c)
         tables.append(("AFM: modulus ratios (mean modulus, first-order uncertainty)",
                        pd.concat(comp, ignore_index=True)))
