@@ -66,3 +66,73 @@ def test_text_output_is_a_table_not_json(capsys):
          as_json=False)
     out = capsys.readouterr().out
     assert "x.csv" in out and "w1" in out and "failed (1)" in out and "{" not in out
+
+
+def _batch(tmp_path, n, seed=0):
+    rng = np.random.default_rng(seed)
+    centers = rng.uniform(-0.5, 0.5, n)  # one line moving a little across the stack
+    paths = []
+    for i, c in enumerate(centers):
+        p = tmp_path / f"s{i:03d}.csv"
+        _csv(p, rng, c)
+        paths.append(str(p))
+    return paths, centers
+
+
+def test_preprocess_runs_where_files_are_read_and_gives_the_same_fits(tmp_path):
+    """Processor.preprocess in the reading workers: run_many gets Prepared inputs, same numbers as from
+    the raw measurements; a preprocessing error takes the input's place like a reading error."""
+    import functools
+
+    from specproc import plugins
+    from specproc.core.errors import SpecprocError
+    from specproc.techniques.nmr.deconvolution import Prepared
+
+    paths, centers = _batch(tmp_path, PROCESS_MIN + 2)
+    proc = plugins.get("processors", "nmr.deconvolve")
+    p = proc.validate({"peaks": [0.0], "baseline": "constant"})
+    then = functools.partial(proc.preprocess, params=p)
+    prepared = read_all(paths, jobs=2, progress=False, then=then)
+    raw = read_all(paths, jobs=2, progress=False)
+    assert all(isinstance(x, Prepared) for x in prepared)
+    a, b = proc.run_many(prepared, p), proc.run_many(raw, p)
+    ca = np.array([r.quantities["p1.center_ppm"].value for r in a])
+    cb = np.array([r.quantities["p1.center_ppm"].value for r in b])
+    assert np.array_equal(ca, cb)
+    assert np.max(np.abs(ca - centers)) < 0.05            # the truth (noise 0.01, FWHM 1.6 ppm)
+    # run() accepts the prepared input too, with the same result
+    assert proc.run(prepared[3], p).quantities["p1.center_ppm"].value == pytest.approx(ca[3], abs=1e-6)
+    # an error of preprocess (2D input without a row would be one; here: a bad region) is per file
+    bad = proc.validate({"peaks": [0.0], "region": [100, 120]})
+    out = read_all(paths[:3], jobs=2, progress=False, then=functools.partial(proc.preprocess, params=bad))
+    assert all(isinstance(x, SpecprocError) and "region" in str(x) for x in out)
+
+
+def test_meanwhile_runs_after_the_fork_and_its_errors_are_ignored(tmp_path):
+    import os
+    import threading
+
+    paths, _ = _batch(tmp_path, PROCESS_MIN + 1, seed=3)
+    seen = {}
+
+    def warm():
+        seen["pid"], seen["thread"] = os.getpid(), threading.current_thread().name
+        raise RuntimeError("a failing warm-up must not break the reading")
+
+    out = read_all(paths, jobs=2, progress=False, meanwhile=warm)
+    assert len(out) == len(paths) and not any(isinstance(x, BaseException) for x in out)
+    assert seen["pid"] == os.getpid() and seen["thread"] != threading.main_thread().name
+
+
+def test_json_output_is_one_valid_document_one_entry_per_line():
+    import io
+
+    entries = [{"file": "a", "v": 1.5, "w": float("nan")}, {"file": "b", "error": "bad"}]
+    buf = io.StringIO()
+    emit(entries, as_json=True, stream=buf)
+    text = buf.getvalue()
+    assert json.loads(text) == [{"file": "a", "v": 1.5, "w": None}, {"file": "b", "error": "bad"}]
+    assert len(text.strip().splitlines()) == 4           # [, one line per entry, ]
+    buf = io.StringIO()
+    emit([], as_json=True, stream=buf)
+    assert json.loads(buf.getvalue()) == []

@@ -43,6 +43,25 @@ class Processor:
     def run(self, data, params: ProcessorParams):  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def preprocess(self, data, params: ProcessorParams):
+        """Per-input work that needs no other input (validation, FID processing, noise estimate).
+
+        The command runner applies it where each input is read (in the worker processes of a large
+        batch, so it runs in parallel with the reading); :meth:`run` and :meth:`run_many` accept
+        what it returns in place of the measurement and must give the same result for both. It
+        raises the :class:`SpecprocError` that ``run`` would raise for that input. The default
+        returns the measurement unchanged.
+        """
+        return data
+
+    def warm_up(self, params: ProcessorParams, n: int) -> None:
+        """Load what :meth:`run_many` will need for ``n`` inputs (heavy imports, compiled kernels).
+
+        The command runner calls it in a background thread while a large batch is being read in
+        worker processes, so the one-off start-up costs overlap the reading instead of following
+        it. It must have no effect on results (only imports and caches); the default does nothing.
+        """
+
     def run_many(self, data: list, params: ProcessorParams) -> list:
         """One :class:`Result` per input, or the :class:`SpecprocError` of that input, in input order.
 

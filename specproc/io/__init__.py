@@ -5,7 +5,7 @@ import os
 from pathlib import Path
 
 from ..core.errors import FormatNotRecognisedError, ReaderError, SpecprocError
-from .base import Reader
+from .base import Reader, sniffing
 
 __all__ = ["read", "guess_reader", "Reader", "MAX_INPUT_BYTES", "input_size"]
 
@@ -43,12 +43,13 @@ def guess_reader(path: str | Path) -> Reader:
     if not p.exists():
         raise ReaderError("file or folder not found", p)
     readers = plugins.loaded("readers")
-    for r in readers.values():
-        try:
-            if r.guess_can_open(p):
-                return r
-        except Exception:  # a sniffing bug in one plugin must not hide the others
-            continue
+    with sniffing():  # every plugin sniffs the same head, read once
+        for r in readers.values():
+            try:
+                if r.guess_can_open(p):
+                    return r
+            except Exception:  # a sniffing bug in one plugin must not hide the others
+                continue
     by_ext = [r for r in readers.values() if r.matches_extension(p)]
     if by_ext:
         return by_ext[0]

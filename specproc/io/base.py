@@ -1,6 +1,8 @@
 """Reader base class (xarray's ``BackendEntrypoint`` shape) and helpers shared by readers."""
 from __future__ import annotations
 
+import contextvars
+from contextlib import contextmanager
 from pathlib import Path
 from typing import ClassVar
 
@@ -34,8 +36,23 @@ class Reader:
         return any(str(path).lower().endswith(e) for e in self.extensions)
 
 
-def head_bytes(path: Path, n: int = 4096) -> bytes:
-    """First ``n`` bytes of a file ('' for folders and unreadable files)."""
+#: while :func:`sniffing` is active: ``{path: (whole file?, first bytes)}``, so that the content
+#: sniffing of every reader plugin reads a file's head once instead of once per plugin
+_SNIFF: contextvars.ContextVar[dict | None] = contextvars.ContextVar("specproc_sniff", default=None)
+_SNIFF_BYTES = 1 << 16
+
+
+@contextmanager
+def sniffing():
+    """Share file heads between the ``guess_can_open`` calls of one reader search."""
+    token = _SNIFF.set({})
+    try:
+        yield
+    finally:
+        _SNIFF.reset(token)
+
+
+def _read_head(path: Path, n: int) -> bytes:
     try:
         if path.is_file():
             with open(path, "rb") as fh:
@@ -43,6 +60,21 @@ def head_bytes(path: Path, n: int = 4096) -> bytes:
     except OSError:
         pass
     return b""
+
+
+def head_bytes(path: Path, n: int = 4096) -> bytes:
+    """First ``n`` bytes of a file ('' for folders and unreadable files)."""
+    path = Path(path)
+    cache = _SNIFF.get()
+    if cache is None:
+        return _read_head(path, n)
+    key = str(path)
+    got = cache.get(key)
+    if got is None or (len(got[1]) < n and not got[0]):
+        want = max(n, _SNIFF_BYTES)
+        data = _read_head(path, want)
+        got = cache[key] = (len(data) < want, data)
+    return got[1][:n]
 
 
 def head_text(path: Path, n: int = 4096) -> str:

@@ -85,3 +85,29 @@ def test_copied_sample_folder_any_name(files, tmp_path):
     dst = tmp_path / "whatever"
     shutil.copytree(files / "S_1H" / "1", dst)
     assert sp.read(dst).attrs["provenance"]["reader"] == "bruker"
+
+
+def test_reader_search_reads_the_head_of_a_file_once(tmp_path, monkeypatch):
+    """Every reader plugin sniffs the same head: one read per search, not one per plugin."""
+    import builtins
+
+    from specproc.io import guess_reader
+    from specproc.io.base import head_bytes
+
+    f = tmp_path / "s.csv"
+    f.write_text("# nucleus: 1H\nppm,intensity\n" + "\n".join(f"{i},{i % 7}" for i in range(2000)) + "\n")
+    opened = []
+    real_open = builtins.open
+
+    def counting_open(file, *a, **k):
+        if str(file) == str(f):
+            opened.append(a[0] if a else k.get("mode", "r"))
+        return real_open(file, *a, **k)
+
+    monkeypatch.setattr(builtins, "open", counting_open)
+    assert guess_reader(f).name == "nmr-text"
+    assert len(opened) == 1
+    # outside a search nothing is cached: a changed file is read afresh
+    assert head_bytes(f, 5) == b"# nuc"
+    f.write_bytes(b"GWYP....")
+    assert head_bytes(f, 4) == b"GWYP"

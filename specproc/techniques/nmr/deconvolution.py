@@ -404,10 +404,16 @@ def _insignificant(c: Compiled, fo) -> list[str]:
 
 # ============================================================================ preparing
 def prepare(m, p) -> Prepared:
-    """Validate one input and make the spectrum to fit (an FID is processed first)."""
+    """Validate one input and make the spectrum to fit (an FID is processed first).
+
+    A :class:`Prepared` input passes through (the command runner prepares inputs where they are
+    read: :meth:`~specproc.core.processor.Processor.preprocess`).
+    """
     from ...fitting.noise import noise_sigma
     from .processing import process
 
+    if isinstance(m, Prepared):
+        return m
     if not hasattr(m, "attrs"):
         raise ParameterError(f"deconvolve needs a specproc measurement, got {type(m).__name__}")
     src = _src(m)
@@ -1032,6 +1038,24 @@ def _result_fields(pr: Prepared, c: Compiled, values: dict, stderr: dict, curves
 
 
 # ============================================================================ stacks
+def warm_up(p, n: int) -> None:
+    """Import and load what :func:`deconvolve_many` needs for ``n`` inputs (no effect on results).
+
+    Called by the command runner in a background thread while a large batch is read (see
+    :meth:`specproc.core.processor.Processor.warm_up`): lmfit (the ModelSpec's models), scipy.signal
+    (start widths) and the batch engine's compiled kernel, ~1.5 s of start-up otherwise paid after
+    the reading.
+    """
+    if n < 2 or p.method == "loop" or not p.peaks:
+        return
+    import lmfit  # noqa: F401
+    import scipy.signal  # noqa: F401
+
+    from ...fitting._batch_kernels import warm_up_kernel
+
+    warm_up_kernel()
+
+
 def deconvolve_many(data, p) -> list:
     """Deconvolve a stack of spectra (or FIDs) with one model through the batch engine.
 

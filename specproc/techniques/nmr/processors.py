@@ -79,3 +79,15 @@ class Deconvolve(Processor):
         from .deconvolution import deconvolve_many
 
         return deconvolve_many(data, params)
+
+    def preprocess(self, data, params: DeconvolveParams):
+        """Validation, FID processing and the noise estimate of one input (a ``Prepared`` spectrum)."""
+        from .deconvolution import prepare
+
+        return prepare(data, params)
+
+    def warm_up(self, params: DeconvolveParams, n: int) -> None:
+        """The batch path's imports (lmfit, scipy.signal, the engine) and its compiled kernel."""
+        from .deconvolution import warm_up
+
+        warm_up(params, n)
