@@ -519,6 +519,19 @@ def fit_batch(model, x, Y, *, params=None, init=None, weights=None, max_iter=200
         ``success``, ``nfev``, ``masked``; attrs ``method``, ``n_datasets``, ``n_failed``, ``n_masked``,
         ``timings`` (s: ``compile``, ``fit``, ``total``) and ``fail_reason`` when falling back.
     """
+    return _fit_batch_compiled(model, x, Y, params=params, init=init, weights=weights, max_iter=max_iter, tol=tol,
+                               chunk_size=chunk_size, n_jobs=n_jobs, warm_start=warm_start, dims=dims,
+                               coords=coords, method=method, expr_errors=expr_errors)[0]
+
+
+def _fit_batch_compiled(model, x, Y, *, params=None, init=None, weights=None, max_iter=200, tol=1e-10,
+                        chunk_size=None, n_jobs=None, warm_start=False, dims=None, coords=None, method="auto",
+                        expr_errors=True):
+    """:func:`fit_batch`, also returning the compiled model: ``(Dataset, BatchModel or None)``.
+
+    ``None`` when the lmfit loop ran. :func:`~specproc.fitting.models.fit_spec` reuses the
+    BatchModel (its affine map of the constraints) instead of compiling the model a second time.
+    """
     t_start = time.perf_counter()
     method = {"batched": "batched-lm", "lmfit": "lmfit-loop"}.get(method, method)
     if method not in ("auto", "batched-lm", "lmfit-loop"):
@@ -564,7 +577,7 @@ def fit_batch(model, x, Y, *, params=None, init=None, weights=None, max_iter=200
                     fit_s=timings["fit"], total_s=timings["total"])
     if reason:
         ds.attrs["fallback_reason"] = reason
-    return ds
+    return ds, bm
 
 
 def _weights(weights, stack, m):

@@ -455,38 +455,98 @@ class FitOutcome:
         return pd.DataFrame(rows)
 
 
-def _polish(model, params, x, y, weights=None):
-    """Move ``params`` to the least-squares optimum with the batch engine (analytic Jacobians).
+#: engine budget of :func:`fit_spec`: ``clip(25 * nvarys, 200, 2000)`` LM iterations
+ENGINE_ITER_PER_PARAM, ENGINE_ITER_MIN, ENGINE_ITER_MAX = 25, 200, 2000
+
+
+def engine_budget(nvarys: int) -> int:
+    """Default LM iteration budget of the batch engine in :func:`fit_spec` for ``nvarys`` free parameters.
+
+    Crowded windows (an XRD cluster of 8-10 reflections with Kα2 satellites, ~40 parameters) need
+    several hundred iterations from picked starts; a fixed 200 left them to lmfit's much slower
+    finite-difference search.
+    """
+    return int(min(ENGINE_ITER_MAX, max(ENGINE_ITER_MIN, ENGINE_ITER_PER_PARAM * int(nvarys))))
+
+
+def _polish(model, params, x, y, weights=None, max_iter=200):
+    """Run the batch engine (analytic Jacobians) on one spectrum from ``params``.
 
     lmfit's ``leastsq`` differentiates numerically (``nvarys + 1`` model evaluations per
-    iteration); a stack of one through :func:`~specproc.fitting.batch.fit_batch` finds the same
-    optimum much faster. Returns the engine's Dataset when it converged (``params`` moved there),
-    else None (models the engine cannot compile keep lmfit's own search).
+    iteration); a stack of one through the batch engine finds the same optimum much faster.
+    ``params`` is not changed.
+
+    Returns
+    -------
+    ds : xarray.Dataset or None
+        The engine's result: values at its optimum, or where the budget ran out when
+        ``ds["success"]`` is False. None when the model does not compile (lmfit's own search then).
+    bm : BatchModel or None
+        The compiled model (reused for the affine map of the constraints and the restart test).
     """
     from ..core.errors import SpecprocError
-    from .batch import NotBatchable, fit_batch
+    from .batch import NotBatchable, _fit_batch_compiled
 
     try:
-        ds = fit_batch(model, x, np.asarray(y, float)[None, :], params=params, method="batched-lm", n_jobs=1,
-                       weights=None if weights is None else np.asarray(weights, float)[None, :],
-                       expr_errors=False)
+        ds, bm = _fit_batch_compiled(model, x, np.asarray(y, float)[None, :], params=params,
+                                     method="batched-lm", n_jobs=1, max_iter=max_iter,
+                                     weights=None if weights is None else np.asarray(weights, float)[None, :],
+                                     expr_errors=False)
     except (NotBatchable, SpecprocError, ValueError, TypeError):
-        return None
-    # a non-converged engine result is not used as a start either: lmfit searches from the given
-    # starts (a stopped-short point can lead it to another local minimum of a crowded window)
-    if bool(ds["success"].values[0]):
-        for name, par in params.items():
-            if par.vary and not par.expr and name in ds:
-                v = float(ds[name].values[0])
-                if np.isfinite(v):
-                    par.set(value=float(np.clip(v, par.min, par.max)))
-    return ds if bool(ds["success"].values[0]) else None
+        return None, None
+    return ds, bm
+
+
+def _chisqr(bm, theta, phi, x, y, weights):
+    """chi² of the compiled model at free parameters ``theta`` (weighted like lmfit)."""
+    from ._batch_kernels import eval_components
+
+    P = bm.full(np.asarray(theta, float)[None, :], np.asarray(phi, float)[None, :])
+    r = y - eval_components(bm.kinds, bm.offsets, bm.npars, x, P, jac=False)[0][0]
+    if weights is not None:
+        r = r * weights
+    c = float(np.sum(r * r))
+    return c if np.isfinite(c) else np.inf
+
+
+def _restart_point(params, ds, bm, x, y, weights):
+    """Move ``params`` to the engine's end point if lmfit would start there with a lower chi² (in place).
+
+    The end point of a run that stopped short (budget spent) is, by construction of LM, no worse
+    than the starts; it is used when its chi² (after the moves below) is lower. lmfit's bounded
+    transforms have zero slope on a bound, so a start exactly there is frozen: a parameter with
+    two finite bounds is kept 1e-4 of its range inside them, one on a one-sided bound is moved
+    1e-4 of its original start's distance from that bound inside (an amplitude the engine took to
+    0 stays ~0: restoring its start value on a peak whose width the engine shrank gave chi² 1e3x
+    the end point's). Returns True when ``params`` moved.
+    """
+    theta0 = np.array([float(params[n].value) for n in bm.free])
+    theta = theta0.copy()
+    for j, name in enumerate(bm.free):
+        v = float(ds[name].values[0]) if name in ds else np.nan
+        if not np.isfinite(v):
+            return False
+        lo, hi = params[name].min, params[name].max
+        if np.isfinite(lo) and np.isfinite(hi) and hi > lo:
+            v = float(np.clip(v, lo + 1e-4 * (hi - lo), hi - 1e-4 * (hi - lo)))
+        elif v <= lo:
+            v = lo + 1e-4 * (theta0[j] - lo) if theta0[j] > lo else theta0[j]
+        elif v >= hi:
+            v = hi - 1e-4 * (hi - theta0[j]) if theta0[j] < hi else theta0[j]
+        theta[j] = v
+    phi = np.array([float(params[n].value) for n in bm.fixed])
+    if not _chisqr(bm, theta, phi, x, y, weights) < _chisqr(bm, theta0, phi, x, y, weights):
+        return False
+    for name, v in zip(bm.free, theta):
+        params[name].set(value=float(v))
+    unfreeze_centers(params)
+    return True
 
 
 class _Solved:
     """What fit_spec reads from an lmfit ModelResult, for an optimum found by the batch engine."""
 
-    def __init__(self, model, params, x, y, weights, nfev):
+    def __init__(self, model, params, x, y, weights, nfev, success=True):
         p = without_uvars(params)
         p.update_constraints()
         self.params, self._model, self._x = p, model, x
@@ -502,21 +562,24 @@ class _Solved:
         lik = self.ndata * np.log(max(self.chisqr, 1e-300) / self.ndata)
         self.aic = float(lik + 2 * self.nvarys)
         self.bic = float(lik + np.log(self.ndata) * self.nvarys)
-        self.nfev, self.success = int(nfev), True
+        self.nfev, self.success = int(nfev), bool(success)
 
     def eval_components(self, x=None):
         return self._model.eval_components(params=self.params, x=self._x if x is None else x)
 
 
 def fit_spec(spec: ModelSpec, x, y, *, weights=None, noise: float | None = None, polish: bool = True,
-             max_nfev: int | None = None, where=None, confirm: bool = False) -> FitOutcome:
+             max_nfev: int | None = None, where=None, confirm: bool = False,
+             engine_iter: int | None = None) -> FitOutcome:
     """Fit one spectrum with a :class:`ModelSpec` — the single-spectrum path of every technique.
 
-    The batch engine finds the optimum (analytic Jacobians); lmfit searches only when the engine
-    cannot compile the model or did not converge (or ``confirm=True``); the covariance is
-    computed robustly (:func:`~specproc.fitting.uncertainty.covariance`); parameters on a bound
-    lose their standard error and become warnings; a non-converged, poor (r² < 0.9) or structured
-    (residual RMS > 3x ``noise``) fit is a warning.
+    The batch engine finds the optimum (analytic Jacobians) within ``engine_iter`` iterations;
+    lmfit searches only when the engine cannot compile the model or did not converge (or
+    ``confirm=True``), starting from the engine's end point when that has a lower chi² than the
+    starts (:func:`_restart_point`), else from the starts. The covariance is computed robustly
+    (:func:`~specproc.fitting.uncertainty.covariance`); parameters on a bound lose their standard
+    error and become warnings; a non-converged, poor (r² < 0.9) or structured (residual RMS > 3x
+    ``noise``) fit is a warning.
 
     Parameters
     ----------
@@ -526,6 +589,25 @@ def fit_spec(spec: ModelSpec, x, y, *, weights=None, noise: float | None = None,
         lmfit weights (1/sigma).
     noise : float, optional
         Noise SD of ``y`` (default: :func:`~specproc.fitting.noise.noise_sigma`).
+    polish : bool
+        Run the batch engine first (False: lmfit from the starts).
+    max_nfev : int, optional
+        lmfit's budget of model evaluations (default ``200 * (nvarys + 1)``).
+    confirm : bool
+        Let lmfit confirm a converged engine optimum (starting there).
+    engine_iter : int, optional
+        LM iteration budget of the engine (default :func:`engine_budget`: ``25 * nvarys``
+        within 200..2000).
+
+    Returns
+    -------
+    FitOutcome
+        ``stats`` says how the optimum was found: ``optimizer`` is ``"engine"`` (the engine
+        converged), ``"engine+lmfit"`` (lmfit from the engine's end point or, with ``confirm``,
+        its optimum), ``"engine-end"`` (the engine stopped short and lmfit, stopped by
+        ``max_nfev``, did not improve on its end point, which is reported, not converged) or
+        ``"lmfit"`` (lmfit from the starts); ``engine_converged`` (None when the engine did not
+        run), ``engine_iter`` (its budget) and ``engine_nfev``.
     """
     import warnings as _w
 
@@ -549,13 +631,30 @@ def fit_spec(spec: ModelSpec, x, y, *, weights=None, noise: float | None = None,
     nvarys = sum(p.vary and not p.expr for p in params.values())
     if x.size <= nvarys:
         raise FitError(f"{x.size} points cannot determine {nvarys} parameters", where)
-    ds = _polish(model, params, x, y, weights) if polish else None
+    budget = int(engine_iter) if engine_iter is not None else engine_budget(nvarys)
+    if budget < 1:
+        raise FitError(f"engine_iter must be >= 1, got {engine_iter}", where)
+    ds, bm = _polish(model, params, x, y, weights, max_iter=budget) if polish else (None, None)
+    converged = ds is not None and bool(ds["success"].values[0])
+    engine_nfev = int(ds["nfev"].values[0]) if ds is not None else 0
+    optimizer = "lmfit"
+    if converged:
+        for name, par in params.items():
+            if par.vary and not par.expr and name in ds:
+                v = float(ds[name].values[0])
+                if np.isfinite(v):
+                    par.set(value=float(np.clip(v, par.min, par.max)))
+        optimizer = "engine+lmfit" if confirm else "engine"
+    elif ds is not None and _restart_point(params, ds, bm, x, y, weights):
+        optimizer = "engine+lmfit"
+    else:
+        ds = None  # a stopped-short engine result that does not start better than the starts is discarded
     values_fn = None
-    if ds is not None and not confirm:
+    if converged and not confirm:
         # the engine converged: its optimum is the least-squares optimum lmfit would confirm
         # (lmfit's numerical-Jacobian iterations cost minutes for models with dozens of satellites)
         res = _Solved(model, params, x, y, weights, int(ds["nfev"].values[0]))
-        values_fn = _affine_values(model, res.params, res.var_names)
+        values_fn = _affine_values(model, res.params, res.var_names, bm)
     else:
         try:
             with _w.catch_warnings():
@@ -564,12 +663,18 @@ def fit_spec(spec: ModelSpec, x, y, *, weights=None, noise: float | None = None,
                                 max_nfev=max_nfev or 200 * (nvarys + 1))
         except Exception as exc:
             raise FitError(f"fit failed: {type(exc).__name__}: {exc}", where) from None
+        if optimizer == "engine+lmfit" and getattr(res, "aborted", False):
+            # lmfit stopped by max_nfev returns its last *trial* point, not its best: never report a
+            # point worse than the engine's, where lmfit started
+            start = _Solved(model, params, x, y, weights, int(res.nfev), success=converged)
+            if not res.chisqr <= start.chisqr:
+                res, optimizer = start, "engine" if converged else "engine-end"
     p = res.params
     p.update_constraints()
     bounded = at_bound(p, skip={n for n in p if any(n.startswith(sp) for sp in spec.satellite_prefixes())
                                 and n.endswith(("amplitude", "height"))})
     cov = None
-    if ds is not None and not confirm and "covar" in ds and list(ds.attrs.get("free", [])) == list(res.var_names):
+    if converged and not confirm and "covar" in ds and list(ds.attrs.get("free", [])) == list(res.var_names):
         cov = np.asarray(ds["covar"].values, float)          # the engine's analytic-Jacobian covariance
         if not (np.all(np.isfinite(np.diag(cov))) and np.all(np.diag(cov) >= 0)):
             cov = None
@@ -581,7 +686,10 @@ def fit_spec(spec: ModelSpec, x, y, *, weights=None, noise: float | None = None,
     nz = noise if noise is not None else noise_sigma(y)
     stats = {"r2": r_squared(y, best), "redchi": float(res.redchi), "chisqr": float(res.chisqr),
              "aic": float(res.aic), "bic": float(res.bic), "nfev": int(res.nfev), "success": bool(res.success),
-             "ndata": int(res.ndata), "nvarys": int(res.nvarys)}
+             "ndata": int(res.ndata), "nvarys": int(res.nvarys), "optimizer": optimizer,
+             "engine_converged": bool(converged) if bm is not None else None,
+             "engine_iter": budget if bm is not None else 0,
+             "engine_nfev": engine_nfev}
     warns = fit_warnings(stats, bounded, residual=y - best if weights is None else None, noise=nz, params=p)
     comps = {k: np.broadcast_to(np.asarray(v, float), x.shape) for k, v in res.eval_components(x=x).items()}
     return FitOutcome(spec=spec, x=x, y=y, params=p, var_names=list(res.var_names), covar=cov, best_fit=best,
@@ -589,18 +697,21 @@ def fit_spec(spec: ModelSpec, x, y, *, weights=None, noise: float | None = None,
                       values_fn=values_fn)
 
 
-def _affine_values(model, params, var_names):
+def _affine_values(model, params, var_names, bm=None):
     """``theta -> {name: value}`` through the batch engine's compiled affine map of the constraints.
 
     Only the parameters the model functions take (and the independent ones) are in the dict: what
-    derived quantities need (areas, FWHM from the registry). None when the model does not compile.
+    derived quantities need (areas, FWHM from the registry). ``bm``: the BatchModel the engine
+    already compiled from this model and these parameters (else compiled here). None when the
+    model does not compile.
     """
-    try:
-        from .batch import NotBatchable, compile_model
+    if bm is None:
+        try:
+            from .batch import NotBatchable, compile_model
 
-        bm = compile_model(model, params)
-    except (NotBatchable, Exception):  # any failure: the lmfit-interpreter path stays correct
-        return None
+            bm = compile_model(model, params)
+        except (NotBatchable, Exception):  # any failure: the lmfit-interpreter path stays correct
+            return None
     if list(bm.free) != list(var_names):
         return None
     phi = np.array([[float(params[n].value) for n in bm.fixed]])

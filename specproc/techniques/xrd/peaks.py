@@ -168,57 +168,6 @@ def window_spec(cluster, kalpha2, shape, x, y, *, given=False, lo=None, hi=None)
     return ModelSpec(peaks=peaks, baseline="linear")
 
 
-def engine_start(spec, x, y, weights, max_iter=1000):
-    """The window's ModelSpec restarted at the shared batch engine's optimum (same model, same bounds).
-
-    :func:`~specproc.fitting.models.fit_spec` gives the engine 200 iterations and otherwise falls back
-    to lmfit's finite-difference search, which in a crowded window (8–11 reflections with Kα2
-    satellites, ~40 parameters) takes seconds and still stops short. The engine itself converges there
-    in 200–1,000 iterations (0.1–0.5 s): it is run here with that budget, and fit_spec then confirms the
-    optimum in a few iterations (or lmfit, when the engine still stops short, starts from a point of lower
-    χ² and needs a small budget). The spec is returned unchanged when the engine cannot compile it.
-    """
-    from ...core.errors import SpecprocError
-    from ...fitting.batch import NotBatchable, fit_batch
-    from ...fitting.lineshapes import fwhm_of
-
-    model, params = spec.to_lmfit(x, y)
-    try:
-        ds = fit_batch(model, x, np.asarray(y, float)[None, :], params=params, method="batched-lm", n_jobs=1,
-                       weights=np.asarray(weights, float)[None, :], expr_errors=False, max_iter=max_iter)
-    except (NotBatchable, SpecprocError, ValueError, TypeError):
-        return spec
-    # LM only lowers χ²: even a point where the budget ran out is a better start than the picked one
-    v = {n: float(ds[n].values[0]) for n in params if n in ds}
-    if not all(np.isfinite(list(v.values()))):
-        return spec
-    peaks = []
-    for pk in spec.peaks:
-        pre = pk.name + "_"
-        upd = {}
-        lo, hi = pk.bounds.get("center", (None, None))
-        c = v.get(pre + "center")
-        if c is not None and lo is not None and hi is not None and hi > lo:
-            # strictly inside (a start exactly on a bound freezes lmfit's transform)
-            upd["center"] = float(np.clip(c, lo + 1e-4 * (hi - lo), hi - 1e-4 * (hi - lo)))
-        elif c is not None:
-            upd["center"] = c
-        if pre + "amplitude" in v and v[pre + "amplitude"] > 0:
-            upd["amplitude"] = v[pre + "amplitude"]
-        try:
-            fw = float(fwhm_of(pk.shape, v, pre))
-            if np.isfinite(fw) and fw > 0:
-                upd["fwhm"] = fw
-        except (KeyError, TypeError, ValueError):
-            pass
-        for k in ("fraction", "expon"):
-            if pre + k in v:
-                upd[k] = float(np.clip(v[pre + k], 0.0 if k == "fraction" else 0.5 + 1e-6,
-                                       1.0 if k == "fraction" else np.inf))
-        peaks.append(pk.model_copy(update=upd))
-    return spec.model_copy(update={"peaks": peaks})
-
-
 def _reflection(out, i, shape, zero_shift_deg, wavelength_nm):
     """One fitted reflection (Kα1 values, satellite credited) from a FitOutcome."""
     from ...fitting.lineshapes import fwhm_of
@@ -312,10 +261,9 @@ def fit_peaks_array(x, y, *, wavelength_nm, kalpha2=None, shape="pseudo-voigt", 
         xs, ys, ws = x[sel], net[sel], weights_all[sel]
         try:
             spec = window_spec(cluster, kalpha2, shape, xs, ys, given=given)
-            if len(cluster) >= 4:  # crowded windows only: a few reflections converge within fit_spec's budget
-                spec = engine_start(spec, xs, ys, ws)
-            # the batch engine finds the optimum; lmfit only confirms it from there, so a small budget
-            # suffices (a window that needs more is reported as not converged, not ground through)
+            # the batch engine finds the optimum (its budget grows with the window, and lmfit restarts
+            # from its end point if it stops short), so a small lmfit budget suffices (a window that
+            # needs more is reported as not converged, not ground through)
             res = fit_spec(spec, xs, ys, weights=ws, noise=noise, where=source,
                            max_nfev=10 * (4 * len(cluster) + 3))
         except (FitError, ParameterError, ValueError, FloatingPointError) as exc:
