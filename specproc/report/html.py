@@ -85,26 +85,38 @@ def safe_spec(spec: dict) -> dict:
 
 #: Points kept per figure trace in the report (min/max decimation keeps every peak visible).
 MAX_POINTS = 3000
+#: Figures drawn per technique section at most. A batch of thousands of spectra would otherwise
+#: make a report of hundreds of MB that no browser opens; beyond this an evenly spaced selection
+#: (first and last included) is drawn and the section says so. Every result stays in the tables
+#: and the exports.
+MAX_FIGURES = 48
 
 
 def _keep_indices(y, n_max: int):
     """Indices of the min and max of ``y`` in ``n_max // 2`` equal buckets (sorted, unique).
 
     Min/max decimation (as in oscilloscope displays) keeps every peak and dip of the signal,
-    unlike striding; written here because it is a few lines of numpy.
+    unlike striding; written here because it is a few lines of numpy. All buckets at once
+    (``reduceat``, then the first position of each bucket's extreme), NaN never chosen while its
+    bucket has a number; ~50x faster than a loop over the buckets.
     """
     import numpy as np
 
     y = np.asarray(y, float)
     n = y.size
+    if n == 0:
+        return np.zeros(0, int)
     nb = max(1, n_max // 2)
     edges = np.linspace(0, n, nb + 1).astype(int)
-    keep = [0, n - 1]
-    for a, b in zip(edges[:-1], edges[1:]):
-        if b > a:
-            seg = y[a:b]
-            keep += [a + int(np.nanargmin(seg)), a + int(np.nanargmax(seg))]
-    return np.unique(keep)
+    starts = np.unique(edges[:-1][edges[:-1] < edges[1:]])
+    bucket = np.repeat(np.arange(starts.size), np.diff(np.append(starts, n)))
+    keep = [np.array([0, n - 1])]
+    for src, reduce in ((np.where(np.isnan(y), np.inf, y), np.minimum),
+                        (np.where(np.isnan(y), -np.inf, y), np.maximum)):
+        hit = np.flatnonzero(src == reduce.reduceat(src, starts)[bucket])
+        _, first = np.unique(bucket[hit], return_index=True)
+        keep.append(hit[first])
+    return np.unique(np.concatenate(keep))
 
 
 def decimate_spec(spec: dict, n_max: int = MAX_POINTS) -> dict:
@@ -192,7 +204,15 @@ def _section_html(tech: str, section, note: str) -> str:
         parts.append(f"<p>{esc(section.intro)}</p>")
     for caption, df in section.tables:
         parts.append(f"<div class='table'><p><b>{esc(caption)}</b></p>{df_html(df)}</div>")
-    for spec in section.plots:
+    plots = list(section.plots)
+    if len(plots) > MAX_FIGURES:
+        import numpy as np
+
+        keep = np.unique(np.linspace(0, len(plots) - 1, MAX_FIGURES).round().astype(int))
+        parts.append(f"<p class='meta'>{len(keep)} of {len(plots)} figures shown (evenly spaced, first and "
+                     "last included); every result is in the tables above and in the exports.</p>")
+        plots = [plots[i] for i in keep]
+    for spec in plots:
         try:
             parts.append(f"<div class='figure'>{figure_div(spec)}</div>")
         except Exception as exc:  # one bad plot spec must not lose the report

@@ -173,6 +173,47 @@ def test_long_traces_are_decimated_keeping_peaks():
     assert decimate_spec(short) is short
 
 
+def test_decimation_keeps_each_buckets_first_extremes_like_a_plain_loop():
+    """The vectorised min/max decimation picks what the obvious loop picks (first min and max of
+    every bucket, NaN ignored); a bucket of NaN only does not fail."""
+    from specproc.report.html import _keep_indices
+
+    def loop(y, n_max):
+        edges = np.linspace(0, y.size, max(1, n_max // 2) + 1).astype(int)
+        keep = {0, y.size - 1}
+        for a, b in zip(edges[:-1], edges[1:]):
+            seg = y[a:b]
+            if b > a and np.isfinite(seg).any():
+                keep |= {a + int(np.nanargmin(seg)), a + int(np.nanargmax(seg))}
+        return keep
+
+    rng = np.random.default_rng(5)
+    for n in (1, 9, 3001, 4096, 50_000):
+        y = np.round(rng.normal(size=n), 1)          # many ties: the first occurrence must win
+        if n > 100:
+            y[37] = np.nan
+        assert set(_keep_indices(y, 3000).tolist()) == loop(y, 3000)
+    y = rng.normal(size=5000)
+    y[100:140] = np.nan                              # whole buckets of NaN
+    got = _keep_indices(y, 3000)
+    assert loop(y, 3000) <= set(got.tolist()) and got.size <= 3002
+
+
+def test_a_section_of_many_fits_draws_a_bounded_selection(tmp_path):
+    """1,000 spectra must not make a 1,000-figure report: MAX_FIGURES evenly spaced, with a note."""
+    from specproc.report import html as H
+
+    x = np.linspace(0, 10, 200)
+    results = [Result(processor="nmr.deconvolve", technique="nmr", sample=f"s{i:04d}",
+                      plots=[{"kind": "spectrum", "title": f"fit s{i:04d}", "x": x,
+                              "series": [{"name": "data", "y": np.sin(x + i), "role": "data"}]}])
+               for i in range(3 * H.MAX_FIGURES + 5)]
+    text = H.report_html(results, [], "many")
+    assert text.count("class='figure'") == H.MAX_FIGURES
+    assert f"{H.MAX_FIGURES} of {len(results)} figures shown" in text
+    assert "fit s0000" in text and f"fit s{len(results) - 1:04d}" in text   # first and last drawn
+
+
 # --------------------------------------------------------------------------- neutral run view, write errors
 def test_report_consumes_a_neutral_run_view(tmp_path):
     """The report takes a RunView (or plain results), never pipeline internals by duck typing."""
