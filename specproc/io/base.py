@@ -77,6 +77,16 @@ def head_bytes(path: Path, n: int = 4096) -> bytes:
     return got[1][:n]
 
 
+def first_line(path: Path, n: int = 4096) -> str:
+    """The first non-blank line of a file's head, stripped (latin-1; '' for folders and binaries).
+
+    The cheap first test of text sniffers: a format recognised by its first line is rejected
+    without decoding and splitting the whole head.
+    """
+    head = head_bytes(path, n).lstrip()
+    return head.split(b"\n", 1)[0].decode("latin-1", errors="replace").strip()
+
+
 def head_text(path: Path, n: int = 4096) -> str:
     return head_bytes(path, n).decode("latin-1", errors="replace")
 

@@ -20,7 +20,7 @@ from ..core.errors import ReaderError
 from ..core.measurement import new_measurement
 from ..core.provenance import file_provenance
 from ._nmr_axis import acquisition_dict, jsonable, normalise_nucleus, to_float
-from .base import Reader, head_text, require_file
+from .base import Reader, first_line, head_text, require_file
 
 _LABEL = re.compile(r"^##\s*([^=]+?)\s*=\s*(.*)$", re.M)
 
@@ -59,8 +59,10 @@ class JcampNMRReader(Reader):
         p = Path(path)
         if not p.is_file():
             return False
+        first = first_line(p)
+        if not first.startswith("##"):  # the JCAMP-DX first line: decided without decoding the head
+            return False
         text = head_text(p, 65536)
-        first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
         if not (first.startswith("##") and _norm_label(first[2:].split("=", 1)[0]) == "TITLE"):
             return False
         labels = _labels(text)

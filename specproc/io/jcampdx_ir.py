@@ -25,7 +25,7 @@ import numpy as np
 from ..core.errors import ReaderError
 from ..core.measurement import new_measurement
 from ..core.provenance import file_provenance
-from .base import Reader, head_text, require_file
+from .base import Reader, first_line, head_text, require_file
 
 _LABEL = re.compile(r"^##\s*([^=]+?)\s*=\s*(.*)$", re.M)
 
@@ -92,8 +92,10 @@ class JcampIRReader(Reader):
         p = Path(path)
         if not p.is_file():
             return False
+        first = first_line(p)
+        if not first.startswith("##"):  # the JCAMP-DX first line: decided without decoding the head
+            return False
         text = head_text(p, 16384)
-        first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
         if not (first.startswith("##") and _norm(first[2:].split("=", 1)[0]) == "TITLE"):
             return False
         lab = _labels(text)
