@@ -112,7 +112,14 @@ def new_measurement(
     attrs["acquisition"] = dict(acquisition or {})
     attrs["original_metadata"] = dict(original_metadata or {})
     attrs["provenance"] = dict(provenance or {})
-    return xr.DataArray(arr, coords=xcoords, dims=[d for d, _ in items], name=name, attrs=attrs)
+    # the dimension indexes built here from the validated axes (xarray would build the same ones,
+    # through its duck-array checks: half the cost of the whole construction for a 1D spectrum)
+    import pandas as pd
+    from xarray.indexes import PandasIndex
+
+    indexes = {dim: PandasIndex(pd.Index(np.asarray(var.values)), dim) for dim, var in xcoords.items()}
+    coords = xr.Coordinates(xcoords, indexes=indexes)
+    return xr.DataArray(arr, coords=coords, dims=[d for d, _ in items], name=name, attrs=attrs)
 
 
 def signal_dim(da: xr.DataArray) -> str:
