@@ -214,3 +214,13 @@ def test_netcdf_built_with_xarray_alone(tmp_path):
     (tmp_path / "c.nc").write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 100)
     with pytest.raises(ReaderError, match="c.nc"):
         sp.read(tmp_path / "c.nc")
+
+
+def test_fast_median_is_numpys_median():
+    from specproc.fitting.noise import _median
+
+    rng = np.random.default_rng(11)
+    for n in (1, 2, 3, 4, 5, 64, 4095, 4096):
+        a = np.round(rng.normal(size=n), 2)      # ties included
+        assert _median(a) == float(np.median(a))
+        assert _median(a.copy()) == _median(a)   # the input is not reordered (partition copies)
