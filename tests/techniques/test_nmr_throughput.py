@@ -109,7 +109,7 @@ def test_curve_stack_equals_per_spectrum_curves():
     x = np.linspace(60, -80, 512)
     p = DeconvolveParams(peaks=[-41.0, 23.5], baseline="linear")
     y = evaluate("pseudo-voigt", x, amplitude=1.0, center=-41.0, sigma=1.0, fraction=0.5) + 0.01
-    pr = Prepared(src=None, spec=None, x=x, y=y, step=None, noise=1e-3, meta={}, rate=None, sf=128.38, nucleus="11B")
+    pr = Prepared(src=None, attrs={}, x=x, y=y, step=None, noise=1e-3, meta={}, rate=None, sf=128.38, nucleus="11B")
     c = build(parse_sites(p.peaks, p.lineshape), x, y, pr, p)
     rng = np.random.default_rng(3)
     cols = {"p1_amplitude": rng.uniform(0.5, 2, 70), "p1_center": rng.uniform(-42, -40, 70),

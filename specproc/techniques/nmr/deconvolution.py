@@ -113,7 +113,8 @@ class Prepared:
     """One spectrum ready to fit (what the old 10-item ``_setup`` tuple held, by name)."""
 
     src: str | None
-    spec: Any                      # processed spectrum measurement
+    attrs: dict                    # metadata of the processed spectrum (provenance...): not its
+                                   # arrays, so a Prepared crossing processes carries x and y once
     x: np.ndarray                  # ppm, descending
     y: np.ndarray
     step: float | None             # MAS rate in ppm (None: no sidebands)
@@ -471,7 +472,7 @@ def prepare(m, p) -> Prepared:
     warns = []
     if hist.get("digital_filter_warning"):
         warns.append(f"digital filter: {hist['digital_filter_warning']}")
-    return Prepared(src=src, spec=m, x=x, y=y, step=step, noise=noise, meta=meta, rate=rate, sf=sf,
+    return Prepared(src=src, attrs=dict(m.attrs), x=x, y=y, step=step, noise=noise, meta=meta, rate=rate, sf=sf,
                     nucleus=m.attrs.get("nucleus"), warnings=warns)
 
 
@@ -1033,7 +1034,7 @@ def _result_fields(pr: Prepared, c: Compiled, values: dict, stderr: dict, curves
             seen.add(w)
             uniq.append(w)
     return dict(processor="nmr.deconvolve", technique="nmr", sample=meta["sample"], quantities=qs, tables=tables,
-                plots=[plot], params=params, inputs=[dict(pr.spec.attrs.get("provenance") or {})], stats=stats,
+                plots=[plot], params=params, inputs=[dict(pr.attrs.get("provenance") or {})], stats=stats,
                 warnings=uniq, main_table="components", meta=meta)
 
 
