@@ -20,25 +20,23 @@ from ..core.errors import ReaderError
 from ..core.measurement import new_measurement
 from ..core.provenance import file_provenance
 from ._nmr_axis import acquisition_dict, jsonable, normalise_nucleus, to_float
-from .base import Reader, first_line, head_text, require_file
+from ._jcamp import jcamp_head, norm_label
+from .base import Reader, require_file
 
 _LABEL = re.compile(r"^##\s*([^=]+?)\s*=\s*(.*)$", re.M)
 
 
-def _norm_label(label: str) -> str:
-    """JCAMP label normalisation: case, spaces, '-', '/', '_' are not significant."""
-    return re.sub(r"[\s\-/_]", "", label).upper()
 
 
 def _labels(text: str) -> list[tuple[str, str]]:
-    return [(_norm_label(m.group(1)), m.group(2).strip()) for m in _LABEL.finditer(text)]
+    return [(norm_label(m.group(1)), m.group(2).strip()) for m in _LABEL.finditer(text)]
 
 
 def _get(dic: dict, *keys: str) -> Any:
     """First value of a JCAMP key in a nmrglue / jcamp dict (keys tried in several spellings)."""
-    norm = {_norm_label(str(k)): v for k, v in dic.items()}
+    norm = {norm_label(str(k)): v for k, v in dic.items()}
     for k in keys:
-        v = norm.get(_norm_label(k))
+        v = norm.get(norm_label(k))
         if isinstance(v, list):
             v = v[0] if v else None
         if v not in (None, ""):
@@ -56,14 +54,8 @@ class JcampNMRReader(Reader):
     url: ClassVar[str] = "http://www.jcamp-dx.org/"
 
     def guess_can_open(self, path: Path) -> bool:
-        p = Path(path)
-        if not p.is_file():
-            return False
-        first = first_line(p)
-        if not first.startswith("##"):  # the JCAMP-DX first line: decided without decoding the head
-            return False
-        text = head_text(p, 65536)
-        if not (first.startswith("##") and _norm_label(first[2:].split("=", 1)[0]) == "TITLE"):
+        text = jcamp_head(path, 65536)
+        if text is None:
             return False
         labels = _labels(text)
         types = [v.upper() for k, v in labels if k == "DATATYPE"]

@@ -25,19 +25,18 @@ import numpy as np
 from ..core.errors import ReaderError
 from ..core.measurement import new_measurement
 from ..core.provenance import file_provenance
-from .base import Reader, first_line, head_text, require_file
+from ._jcamp import jcamp_head, norm_label
+from .base import Reader, require_file
 
 _LABEL = re.compile(r"^##\s*([^=]+?)\s*=\s*(.*)$", re.M)
 
 
-def _norm(label: str) -> str:
-    return re.sub(r"[\s\-/_]", "", label).upper()
 
 
 def _labels(text: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for m in _LABEL.finditer(text):
-        out.setdefault(_norm(m.group(1)), m.group(2).strip())
+        out.setdefault(norm_label(m.group(1)), m.group(2).strip())
     return out
 
 
@@ -89,14 +88,8 @@ class JcampIRReader(Reader):
     url: ClassVar[str] = "https://github.com/nzhagen/jcamp"
 
     def guess_can_open(self, path: Path) -> bool:
-        p = Path(path)
-        if not p.is_file():
-            return False
-        first = first_line(p)
-        if not first.startswith("##"):  # the JCAMP-DX first line: decided without decoding the head
-            return False
-        text = head_text(p, 16384)
-        if not (first.startswith("##") and _norm(first[2:].split("=", 1)[0]) == "TITLE"):
+        text = jcamp_head(path, 16384)
+        if text is None:
             return False
         lab = _labels(text)
         dtype = lab.get("DATATYPE", "").upper()
