@@ -577,6 +577,8 @@ def _fit_batch_compiled(model, x, Y, *, params=None, init=None, weights=None, ma
                     fit_s=timings["fit"], total_s=timings["total"])
     if reason:
         ds.attrs["fallback_reason"] = reason
+    if res.get("errors"):  # why lmfit failed on datasets (their values are NaN, success False)
+        ds.attrs["fit_errors"] = list(dict.fromkeys(res["errors"]))[:5]
     return ds, bm
 
 
@@ -819,6 +821,7 @@ def _lmfit_chunk(model, params, x, Y, W, init_rows, max_nfev):
     vals = np.full((n, len(names)), np.nan)
     errs = np.full((n, len(names)), np.nan)
     stats = np.full((n, 5), np.nan)  # chisqr, redchi, r2, success, nfev
+    errors: list[str] = []
     for i in range(n):
         p = params.copy()
         for k, v in init_rows.items():
@@ -827,8 +830,9 @@ def _lmfit_chunk(model, params, x, Y, W, init_rows, max_nfev):
         w = None if W is None else (W[0] if W.shape[0] == 1 else W[i])
         try:
             r = model.fit(Y[i], p, x=x, weights=w, max_nfev=max_nfev)
-        except Exception:
+        except Exception as exc:  # this dataset is reported failed (NaN values), with the reason
             stats[i, 3] = 0
+            errors.append(f"{type(exc).__name__}: {exc}"[:300])
             continue
         for j, k in enumerate(names):
             vals[i, j] = r.params[k].value
@@ -836,7 +840,7 @@ def _lmfit_chunk(model, params, x, Y, W, init_rows, max_nfev):
             errs[i, j] = np.nan if se is None else se
         r2 = getattr(r, "rsquared", np.nan)
         stats[i] = (r.chisqr, r.redchi, r2, float(bool(r.success)), r.nfev)
-    return vals, errs, stats
+    return vals, errs, stats, errors
 
 
 def _run_lmfit_loop(model, params, x, Yf, W, masked, init, max_iter, chunk_size, n_jobs):
@@ -874,30 +878,20 @@ def _run_lmfit_loop(model, params, x, Yf, W, masked, init, max_iter, chunk_size,
         # spawn: forking a process that runs numba/BLAS threads can deadlock
         with ProcessPoolExecutor(max_workers=n_jobs, mp_context=mp.get_context("spawn")) as pool:
             results = list(pool.map(_lmfit_chunk_pickled, [(payload,) + args(r)[2:] for r in pieces]))
-    elif n_jobs > 1 and len(pieces) > 1:
-        import copy
-
-        # one private copy of the model and Parameters per chunk, made here: lmfit objects (their
-        # asteval interpreter) are not safe to copy or evaluate from several threads at once
-        jobs = []
-        for r in pieces:
-            a = args(r)
-            m_copy, p_copy = copy.deepcopy((model, params))
-            jobs.append((m_copy, p_copy) + a[2:])
-        with ThreadPoolExecutor(max_workers=n_jobs) as pool:
-            results = list(pool.map(_lmfit_chunk_star, jobs))
     else:
+        # in this thread: lmfit's fits hold the GIL (MINPACK calls back into Python for every
+        # residual), so threads gained little, and a threaded loop gave a NaN pattern now and then
+        # on a loaded CI machine (lmfit / asteval objects are not made for concurrent use)
         results = [_lmfit_chunk(*args(r)) for r in pieces]
-    for rows, (v, e, s) in zip(pieces, results):
+    fit_errors: list[str] = []
+    for rows, (v, e, s, msgs) in zip(pieces, results):
         vals[rows], errs[rows], stats[rows] = v, e, s
+        fit_errors += msgs
     success = np.nan_to_num(stats[:, 3]).astype(bool) & ~masked
     return dict(values={k: vals[:, j] for j, k in enumerate(names)},
                 stderr={k: errs[:, j] for j, k in enumerate(names)}, chisqr=stats[:, 0], redchi=stats[:, 1],
-                r2=stats[:, 2], success=success, nfev=np.nan_to_num(stats[:, 4]).astype(np.int64), order=names)
-
-
-def _lmfit_chunk_star(a):
-    return _lmfit_chunk(*a)
+                r2=stats[:, 2], success=success, nfev=np.nan_to_num(stats[:, 4]).astype(np.int64), order=names,
+                errors=fit_errors)
 
 
 def _lmfit_chunk_pickled(a):

@@ -234,6 +234,26 @@ def test_dataarray_dims_roundtrip_and_evaluate():
     np.testing.assert_allclose(comps["g_"] + comps["bl_"], best)
 
 
+def _line_or_fail(x, a=1.0):
+    if a > 5:
+        raise ValueError("slope above the instrument's range")
+    return a * x
+
+
+def test_lmfit_loop_reports_why_a_dataset_failed():
+    """A dataset whose lmfit fit raises is NaN and not successful, with the reason in attrs."""
+    from lmfit import Model
+
+    x = np.linspace(0, 1, 50)
+    Y = np.vstack([2 * x, 9 * x, 3 * x]) + 0.001 * np.random.default_rng(0).normal(size=(3, 50))
+    model = Model(_line_or_fail)
+    ds = fit_batch(model, x, Y, params=model.make_params(a=1.0), n_jobs=2)
+    assert ds.attrs["method"] == "lmfit-loop"
+    assert ds.success.values.tolist() == [True, False, True]
+    assert np.isnan(ds.a.values[1]) and ds.a.values[0] == pytest.approx(2, abs=0.01)
+    assert any("instrument's range" in e for e in ds.attrs["fit_errors"])
+
+
 def test_fallback_lmfit_loop():
     x = np.linspace(0, 5, 200)
     model = ExponentialModel() + ConstantModel()  # exponential is not batched -> lmfit loop
