@@ -196,6 +196,27 @@ class ProcessorContract:
         assert not isinstance(out[0], Exception)
         assert isinstance(out[1], SpecprocError), f"a NaN input must fail with a SpecprocError, got {out[1]!r}"
 
+    def test_preprocessed_input_gives_the_same_result(self):
+        """What ``preprocess`` returns (the command runner applies it in the reading workers) is
+        accepted by ``run`` and ``run_many`` with the same quantities as the measurement itself,
+        also after a round trip between processes."""
+        import pickle
+
+        proc = self._proc()
+        p = proc.validate(self.params)
+        m = self.make_input()
+        pre = pickle.loads(pickle.dumps(proc.preprocess(m, p)))   # in-memory, like the worker pipe
+        a, b = proc.run(m, p), proc.run(pre, p)
+        assert set(a.quantities) == set(b.quantities)
+        for name, q in a.quantities.items():
+            v, w = q.value, b.quantities[name].value
+            if isinstance(v, (int, float)) and isinstance(w, (int, float)):
+                assert (np.isnan(v) and np.isnan(w)) or v == w or abs(v - w) <= 1e-9 * max(abs(v), abs(w)), name
+            else:
+                assert v == w, name
+        out = proc.run_many([pre, pre], p)
+        assert len(out) == 2 and not any(isinstance(o, Exception) for o in out)
+
     def test_html_escapes_strings_from_files(self):
         m = self.make_input().copy()
         m.attrs = dict(m.attrs, sample="<script>alert(1)</script>")

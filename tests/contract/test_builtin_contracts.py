@@ -91,3 +91,47 @@ class TestXRDAnalyse(ProcessorContract):
         import specproc as sp
 
         return sp.read(SAMPLE / "xrd" / "LiBH4_as_received.xy")
+
+
+class TestFTIRFitBands(ProcessorContract):
+    processor = "ftir.fit_bands"
+    params = {"region": [2050, 2550], "bands": {"BH_stretch": 2300, "BH_stretch_low": 2225}}
+
+    def make_input(self):
+        import specproc as sp
+
+        return sp.read(SAMPLE / "ftir" / "LiBH4.jdx")
+
+
+class TestEELSFitEdge(ProcessorContract):
+    processor = "eels.fit_edge"
+    params = {"edge": "B K"}
+
+    def make_input(self):
+        import specproc as sp
+
+        return sp.read(SAMPLE / "eels" / "LiBH4_BK.msa")
+
+
+class TestXPSFitProfile(ProcessorContract):
+    processor = "xps.fit_profile"
+    params = {"charge_ref": "C 1s=284.8", "interphase": ["Li3N", "Li-B"],
+              "model": {"Li 1s": [{"name": "Li metal", "center": 52.6, "fwhm": 1.0}],
+                        "N 1s": [{"name": "Li3N", "center": 398.6}],
+                        "B 1s": [{"name": "Li-B", "center": 187.5}],
+                        "C 1s": [{"name": "C-C", "center": 284.8}]}}
+
+    def make_input(self):
+        import specproc as sp
+
+        return sp.read(SAMPLE / "xps" / "Li_vs_LiBH4.vms")
+
+
+class TestAFMAnalyseMap(ProcessorContract):
+    processor = "afm.analyse_map"
+    params = {}
+
+    def make_input(self):
+        import specproc as sp
+
+        return sp.read(SAMPLE / "afm" / "Li_vs_LiBH4.gwy")

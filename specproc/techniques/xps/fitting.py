@@ -26,6 +26,11 @@ def check_xps(m, where=None):
     check_measurement(m, "xps")
     if m.dims != ("level", "channel"):
         raise ParameterError(f"XPS measurement dims must be ('level', 'channel'), got {m.dims}", where)
+    bad = int(np.size(m.values) - np.count_nonzero(np.isfinite(np.asarray(m.values))))
+    if bad:
+        from ...core.errors import ProcessingError
+
+        raise ProcessingError(f"{bad} NaN/inf count values (of {np.size(m.values)})", where)
     if "region" not in m.coords or "binding_energy" not in m.coords:
         m = _restore_coords(m, where)
     return m
