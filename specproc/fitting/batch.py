@@ -33,9 +33,10 @@ Levenberg–Marquardt solver:
   values give a lower starting chi^2 than the ordinary initial values (a bad pixel never propagates).
 * **NaN/inf** in a dataset (or its weights) masks that dataset: not fitted, values NaN, ``masked=True``.
 
-Models it cannot batch fall back to a loop of lmfit fits (``method="lmfit-loop"``; worker processes for
-stacks of >= 256 datasets, threads below), with the same output Dataset and the reason in
-``attrs["fallback_reason"]``.
+Models it cannot batch fall back to a loop of lmfit fits (``method="lmfit-loop"``; spawned worker
+processes for stacks of >= 256 datasets, this thread below), with the same output Dataset, the reason in
+``attrs["fallback_reason"]`` and, for datasets whose lmfit fit raised, the messages in
+``attrs["fit_errors"]``.
 """
 from __future__ import annotations
 
@@ -517,7 +518,8 @@ def fit_batch(model, x, Y, *, params=None, init=None, weights=None, max_iter=200
     xarray.Dataset
         One variable per parameter (stack dims), ``<name>_stderr``, ``chisqr``, ``redchi``, ``r2``,
         ``success``, ``nfev``, ``masked``; attrs ``method``, ``n_datasets``, ``n_failed``, ``n_masked``,
-        ``timings`` (s: ``compile``, ``fit``, ``total``) and ``fail_reason`` when falling back.
+        ``timings`` (s: ``compile``, ``fit``, ``total``), ``fallback_reason`` when falling back to the
+        lmfit loop and ``fit_errors`` (why lmfit failed on some datasets) when it did.
     """
     return _fit_batch_compiled(model, x, Y, params=params, init=init, weights=weights, max_iter=max_iter, tol=tol,
                                chunk_size=chunk_size, n_jobs=n_jobs, warm_start=warm_start, dims=dims,
