@@ -95,7 +95,7 @@ def new_measurement(
             if cv.min() < lo or cv.max() > hi:
                 raise ReaderError(f"axis {dim!r} runs {cv.min():.6g}..{cv.max():.6g} {cu}, outside its physical "
                                   f"range {lo:g}..{hi:g} {cu}", src)
-        xcoords[dim] = _variable(dim, cv, {"units": str(cu)})
+        xcoords[dim] = variable(dim, cv, {"units": str(cu)})
     if value_range is not None:
         lo, hi = value_range
         fin = np.abs(arr) if np.iscomplexobj(arr) else arr
@@ -120,13 +120,13 @@ def new_measurement(
     indexes = {dim: PandasIndex(pd.Index(np.asarray(var.values)), dim) for dim, var in xcoords.items()}
     coords = xr.Coordinates(xcoords, indexes=indexes)
     dims = [d for d, _ in items]
-    return xr.DataArray(_variable(dims, arr, None), coords=coords, dims=dims, name=name, attrs=attrs)
+    return xr.DataArray(variable(dims, arr, None), coords=coords, dims=dims, name=name, attrs=attrs)
 
 
-def _variable(dims, values: np.ndarray, attrs):
-    """An xarray Variable of a validated array; plain numeric arrays skip xarray's duck-array
-    checks (which import dask.array and scipy.fft, ~0.4 s of every process's first measurement,
-    for arrays that are plain numpy here by construction)."""
+def variable(dims, values, attrs=None):
+    """An xarray Variable; plain numeric numpy arrays skip xarray's duck-array checks (which import
+    dask.array and scipy.fft, ~0.4 s of a process's first measurement or Dataset, for arrays that
+    are plain numpy by construction). Anything else takes xarray's full path."""
     if type(values) is np.ndarray and values.dtype.kind in "biufc":
         return xr.Variable(dims, values, attrs, fastpath=True)
     return xr.Variable(dims, values, attrs)

@@ -793,22 +793,24 @@ def _finish(bm, out, phi, masked, Yf, W, m, expr_errors=True):
 def _to_dataset(res, stack, dims, coords, masked):
     import xarray as xr
 
+    from ..core.measurement import variable
+
     def shaped(a):
-        return np.asarray(a).reshape(stack)
+        return variable(dims, np.asarray(a).reshape(stack))
 
     data = {}
     for name in res["order"]:
-        data[name] = (dims, shaped(res["values"][name]))
-        data[name + "_stderr"] = (dims, shaped(res["stderr"].get(name, np.full(masked.shape, np.nan))))
+        data[name] = shaped(res["values"][name])
+        data[name + "_stderr"] = shaped(res["stderr"].get(name, np.full(masked.shape, np.nan)))
     for k in ("chisqr", "redchi", "r2"):
-        data[k] = (dims, shaped(np.where(masked, np.nan, res[k])))
-    data["success"] = (dims, shaped(res["success"] & ~masked))
-    data["nfev"] = (dims, shaped(np.where(masked, 0, res["nfev"])))
-    data["masked"] = (dims, shaped(masked))
+        data[k] = shaped(np.where(masked, np.nan, res[k]))
+    data["success"] = shaped(res["success"] & ~masked)
+    data["nfev"] = shaped(np.where(masked, 0, res["nfev"]))
+    data["masked"] = shaped(masked)
     ds = xr.Dataset(data, coords={k: v for k, v in coords.items()})
     if res.get("covar") is not None and len(masked) == 1:
         # a stack of one (fit_spec): the full covariance of the free parameters, in attrs order
-        ds["covar"] = (("free_i", "free_j"), np.asarray(res["covar"][0]))
+        ds["covar"] = variable(("free_i", "free_j"), np.asarray(res["covar"][0], float))
         ds.attrs["free"] = list(res["free"])
     return ds
 

@@ -34,24 +34,37 @@ def noise_sigma_diff(y) -> float:
 
 
 def noise_sigma_clipped(y, k: float = 4.0, min_free: float = 0.2, max_iter: int = 5) -> float:
-    """Noise SD as the sigma-clipped MAD of the intensities (signal points are clipped away).
+    """Noise SD as the sigma-clipped MAD of the intensities about a straight baseline.
 
-    Returns 0 when fewer than ``min_free`` of the points are signal-free (a window cut tightly
-    around the lines), where this estimate is meaningless.
+    Signal points are clipped away; the baseline is a line through the kept points (a robust line
+    through the medians of the two halves first), so a sloped baseline is not taken for noise (a
+    slope spanning 0.3 over a spectrum with noise 0.003 gave 0.1 without it). Returns 0 when fewer
+    than ``min_free`` of the points are signal-free (a window cut tightly around the lines), where
+    this estimate is meaningless.
     """
     y = np.asarray(y, float)
+    n = y.size
+    if n < 4:
+        return 0.0
+    t = np.linspace(-1.0, 1.0, n)          # the record's order: a baseline drifts along it
+    h = n // 2
+    slope = (_median(y[n - h:]) - _median(y[:h])) / (_median(t[n - h:]) - _median(t[:h]))
+    line = slope * t + _median(y - slope * t)
     keep = None  # every point
     s = 0.0
     for _ in range(max_iter):
-        v = y if keep is None else y[keep]
+        r = y - line
+        v = r if keep is None else r[keep]
         med = _median(v)
         s = float(1.4826 * _median(np.abs(v - med)))
-        new = np.abs(y - med) <= k * s
-        if np.count_nonzero(new) < min_free * y.size or s <= 0:
+        new = np.abs(r - med) <= k * s
+        if np.count_nonzero(new) < min_free * n or s <= 0:
             return 0.0
         if new.all() if keep is None else np.array_equal(new, keep):
             break
         keep = new
+        slope, icpt = np.polyfit(t[keep], y[keep], 1)
+        line = slope * t + icpt
     return s
 
 

@@ -224,3 +224,40 @@ def test_fast_median_is_numpys_median():
         a = np.round(rng.normal(size=n), 2)      # ties included
         assert _median(a) == float(np.median(a))
         assert _median(a.copy()) == _median(a)   # the input is not reordered (partition copies)
+
+
+def test_noise_estimate_is_not_fooled_by_a_sloped_baseline():
+    """A baseline drifting by 100 noise SDs across the record is baseline, not noise (it gave 35x
+    the true noise, and a clearly visible spectrum was refused as 'no signal')."""
+    from specproc.fitting.lineshapes import pseudo_voigt
+    from specproc.fitting.noise import noise_sigma
+
+    rng = np.random.default_rng(21)
+    x = np.linspace(60, -80, 4096)
+    for sd in (0.003, 0.03):
+        y = 0.002 * x + 0.05 + sd * rng.standard_normal(x.size)
+        for c in (-41.0, -25.0, 23.5):
+            y = y + pseudo_voigt(x, rng.uniform(0.5, 1.5), c, rng.uniform(0.8, 2.0), 0.5)
+        assert noise_sigma(y) == pytest.approx(sd, rel=0.3)
+        assert noise_sigma(y[::-1]) == pytest.approx(noise_sigma(y), rel=1e-9)
+    white = rng.normal(0, 2.0, 5000)                       # flat baseline: unchanged estimate
+    assert noise_sigma(white) == pytest.approx(2.0, rel=0.05)
+
+
+def test_a_spectrum_on_a_sloped_baseline_is_fitted_not_refused(tmp_path):
+    import specproc as sp
+    from specproc.fitting.lineshapes import pseudo_voigt
+
+    rng = np.random.default_rng(4)
+    x = np.linspace(60, -80, 4096)
+    truth = (-40.9, -25.1, 23.9)
+    y = 0.002 * x + 0.05 + 0.003 * rng.standard_normal(x.size)
+    for c in truth:
+        y = y + pseudo_voigt(x, 1.0, c, 1.2, 0.5)
+    f = tmp_path / "sloped.csv"
+    np.savetxt(f, np.column_stack([x, y]), delimiter=",", header="# nucleus: 11B\nppm,intensity", comments="")
+    r = sp.nmr.deconvolve(sp.read(f), {"a": -41.0, "b": -25.0, "c": 23.5}, baseline="linear")
+    got = r.table.set_index("name")["center_ppm"]
+    for name, c in zip("abc", truth):
+        assert got[name] == pytest.approx(c, abs=0.02)
+    assert r.meta["noise"] == pytest.approx(0.003, rel=0.3)

@@ -1054,10 +1054,6 @@ def warm_up(p, n: int) -> None:
 
     from ...fitting._batch_kernels import warm_up_kernel
 
-    try:  # xarray imports dask.array at the first Dataset it builds from arrays (the fit's output)
-        import dask.array  # noqa: F401
-    except ImportError:
-        pass
 
     warm_up_kernel()
 
