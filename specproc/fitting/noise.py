@@ -51,7 +51,7 @@ def noise_sigma_clipped(y, k: float = 4.0, min_free: float = 0.2, max_iter: int 
     slope = (_median(y[n - h:]) - _median(y[:h])) / (_median(t[n - h:]) - _median(t[:h]))
     line = slope * t + _median(y - slope * t)
     keep = None  # every point
-    s = 0.0
+    s = prev = 0.0
     for _ in range(max_iter):
         r = y - line
         v = r if keep is None else r[keep]
@@ -60,11 +60,16 @@ def noise_sigma_clipped(y, k: float = 4.0, min_free: float = 0.2, max_iter: int 
         new = np.abs(r - med) <= k * s
         if np.count_nonzero(new) < min_free * n or s <= 0:
             return 0.0
-        if new.all() if keep is None else np.array_equal(new, keep):
+        # converged: the clipped set is stable, or the estimate moved by < 1 % (a noise SD is not
+        # known better than that; the line moving by a hair re-clips a point or two for ever)
+        if (new.all() if keep is None else np.array_equal(new, keep)) or abs(s - prev) <= 0.01 * s:
             break
+        prev = s
         keep = new
-        slope, icpt = np.polyfit(t[keep], y[keep], 1)
-        line = slope * t + icpt
+        tk, yk = t[keep], y[keep]      # least-squares line through the kept points (closed form)
+        dt = tk - tk.mean()
+        slope = float(np.dot(dt, yk) / np.dot(dt, dt))
+        line = slope * (t - tk.mean()) + yk.mean()
     return s
 
 
