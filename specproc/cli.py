@@ -21,16 +21,18 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("plugins", help="list registered readers, processors and techniques")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="machine-readable list")
     p.set_defaults(func=_cmd_plugins)
 
     p = sub.add_parser("run", help="run a YAML pipeline and write the report")
-    p.add_argument("pipeline")
+    p.add_argument("pipeline", help="pipeline YAML file (format: docs/pipelines.md)")
     p.add_argument("--out", default="specproc_output", help="output folder (database, exports, report)")
     p.add_argument("--jobs", "-j", type=int, default=None, help="parallel workers (default: all cores)")
     p.add_argument("--scheduler", default=None, help="Dask scheduler address tcp://HOST:PORT")
-    p.add_argument("--no-cache", action="store_true")
-    p.add_argument("--quiet", "-q", action="store_true")
+    p.add_argument("--no-cache", action="store_true",
+                   help="recompute every measurement (the cache, kept in the output folder, is neither read "
+                        "nor written)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary (the report path is still printed)")
     p.set_defaults(func=_cmd_run)
 
     if only is not None:
