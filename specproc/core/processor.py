@@ -44,7 +44,7 @@ class Processor:
         raise NotImplementedError
 
     def preprocess(self, data, params: ProcessorParams):
-        """Per-input work that needs no other input (validation, FID processing, noise estimate).
+        """Per-input work that needs no other input (validation, raw-signal processing, noise estimate).
 
         The command runner applies it where each input is read (in the worker processes of a large
         batch, so it runs in parallel with the reading); :meth:`run` and :meth:`run_many` accept
