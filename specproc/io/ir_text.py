@@ -26,7 +26,7 @@ from ..core.errors import ReaderError
 from ..core.measurement import new_measurement
 from ..core.provenance import file_provenance
 from .base import Reader, head_text, require_file
-from .jcampdx_ir import decide_transmittance_scale
+from ._ir import ir_ordinates
 
 _SEP = re.compile(r"\s*[,;\t]\s*|\s+")
 
@@ -151,18 +151,8 @@ class IRTextReader(Reader):
             if y_kind not in ("absorbance", "transmittance"):
                 raise ReaderError(f"y_kind must be 'absorbance' or 'transmittance', not {y_kind!r}", p)
             kind, declared = y_kind, None
-        scale = None
-        if kind == "transmittance":
-            scale = decide_transmittance_scale(y, declared, p)
-            if scale == "percent":
-                y = y / 100.0
-        elif float(np.max(y)) > 10.0 and float(np.min(y)) >= 0.0:
-            raise ReaderError(f"column {toks[1]!r} says absorbance but values reach {float(np.max(y)):.4g} "
-                              "(looks like %T); pass y_kind='transmittance' if so", p)
-        if len(np.unique(x)) != x.size:
-            raise ReaderError("repeated wavenumbers in the axis column", p)
-        order = np.argsort(x)
-        x, y = x[order], y[order]
+        x, y, scale = ir_ordinates(x, y, kind, declared, p, claim=f"column {toks[1]!r} says absorbance",
+                                   axis="axis column")
         res = meta.get("resolution_cm1") or meta.get("resolution")
         try:
             res = float(res) if res is not None else None

@@ -25,6 +25,7 @@ import numpy as np
 from ..core.errors import ReaderError
 from ..core.measurement import new_measurement
 from ..core.provenance import file_provenance
+from ._ir import ir_ordinates
 from ._jcamp import jcamp_head, norm_label
 from .base import Reader, require_file
 
@@ -59,22 +60,6 @@ def y_kind_from_units(yunits: str) -> tuple[str | None, str | None]:
         pct = "%" in u or "PERCENT" in u
         return "transmittance", ("percent" if pct else None)
     return None, None
-
-
-def decide_transmittance_scale(y: np.ndarray, declared: str | None, path) -> str:
-    """Percent or fraction for a transmittance: the header when it says, else the data.
-
-    A fraction never exceeds ~1 (a few % over 1 happens with noise / imperfect references), a
-    percent spectrum that is everywhere below 2 %T would be opaque noise: values above 2 mean
-    percent, all values within [-0.5, 2] mean fraction.
-    """
-    ymax = float(np.max(y))
-    if declared == "percent":
-        if ymax <= 2.0 and float(np.median(y)) < 1.5:
-            # header says %T but the data are a 0-1 fraction (common writer bug); say so loudly
-            return "fraction"
-        return "percent"
-    return "percent" if ymax > 2.0 else "fraction"
 
 
 class JcampIRReader(Reader):
@@ -174,19 +159,9 @@ class JcampIRReader(Reader):
         if kind is None:
             raise ReaderError(f"y units {yunits or '(none)'!r} are neither ABSORBANCE nor TRANSMITTANCE; "
                               "pass y_kind='absorbance' or 'transmittance'", p)
-        scale = None
-        if kind == "transmittance":
-            scale = decide_transmittance_scale(y, declared, p)
-            if scale == "percent":
-                y = y / 100.0
-            if declared == "percent" and scale == "fraction":
-                notes.append("YUNITS says percent transmittance but all values are <= 2: read as a 0-1 fraction")
-        elif float(np.max(y)) > 10.0 and float(np.min(y)) >= 0.0:
-            # no spectrometer measures absorbance 10 (1e-10 of the light); this is %T mislabelled
-            raise ReaderError(f"YUNITS={yunits!r} but values reach {float(np.max(y)):.4g} (looks like %T); "
-                              "pass y_kind='transmittance' if so", p)
-        order = np.argsort(x, kind="stable")
-        x, y = x[order], y[order]
+        x, y, scale = ir_ordinates(x, y, kind, declared, p, claim=f"YUNITS={yunits!r}")
+        if kind == "transmittance" and declared == "percent" and scale == "fraction":
+            notes.append("YUNITS says percent transmittance but all values are <= 2: read as a 0-1 fraction")
 
         def num(key):
             v = d.get(key)

@@ -23,7 +23,7 @@ from ..core.errors import ReaderError
 from ..core.measurement import new_measurement
 from ..core.provenance import file_provenance
 from .base import Reader, head_bytes, require_file
-from .jcampdx_ir import decide_transmittance_scale
+from ._ir import ir_ordinates
 
 _VERSIONS = {0x4B: "new LSB", 0x4C: "new MSB (big-endian)", 0x4D: "old (pre-1996)"}
 _EXPORT = "export the spectrum as JCAMP-DX (.jdx) or CSV from the instrument software"
@@ -152,18 +152,8 @@ class SpcReader(Reader):
             raise ReaderError(f"y type {ytype!r} is not an IR spectrum (pass y_kind= to force)", p)
         if note:
             notes.append(note)
-        scale = None
-        if kind == "transmittance":
-            scale = decide_transmittance_scale(y, declared, p)
-            if scale == "percent":
-                y = y / 100.0
-        elif kind == "absorbance" and float(np.max(y)) > 10.0 and float(np.min(y)) >= 0.0:
-            raise ReaderError(f"values said to be absorbance reach {float(np.max(y)):.4g} (looks like %T); "
-                              "pass y_kind='transmittance' if so", p)
-        if len(np.unique(x)) != x.size:
-            raise ReaderError("repeated wavenumbers in the axis", p)
-        order = np.argsort(x)
-        x, y = x[order], y[order]
+        x, y, scale = ir_ordinates(x, y, kind, declared, p, claim=f"y type {ytype!r} says absorbance",
+                                   axis="axis")
         res_text = _text(h.fres)
         m = re.search(r"[-+]?\d+(?:\.\d*)?", res_text)
         res = float(m.group()) if m and 0 < float(m.group()) < 1000 else None
