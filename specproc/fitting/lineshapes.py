@@ -171,26 +171,34 @@ def get(name: str) -> LineShape:
         raise ValueError(f"unknown lineshape {name!r}; one of {list(REGISTRY)}") from None
 
 
-def fwhm_of(shape: str, values: dict, prefix: str = "") -> float:
-    """FWHM of a registry peak from its parameter values (``prefix + name`` keys)."""
+def _real(v):
+    """A float for a scalar, a float array for an array of values (a stack of fits at once)."""
+    a = np.asarray(v, float)
+    return float(a) if a.ndim == 0 else a
+
+
+def fwhm_of(shape: str, values: dict, prefix: str = ""):
+    """FWHM of a registry peak from its parameter values (``prefix + name`` keys); a float, or an
+    array when the values are arrays (one per fit of a stack)."""
     v = {n: values.get(prefix + n) for n in get(shape).params}
     if shape in ("gl-product", "gl-sum"):
-        return float(v["fwhm"])
+        return _real(v["fwhm"])
     if shape == "doniach":
-        return float(2 * v["sigma"])  # lmfit's definition for the symmetric limit
-    return float(fwhm(shape, v["sigma"], gamma=v.get("gamma"), expon=v.get("expon")))
+        return _real(2 * np.asarray(v["sigma"], float))  # lmfit's definition for the symmetric limit
+    return _real(fwhm(shape, v["sigma"], gamma=v.get("gamma"), expon=v.get("expon")))
 
 
-def area_of(shape: str, values: dict, prefix: str = "") -> float:
-    """Integrated area of a registry peak (closed form where one exists; numerical otherwise)."""
+def area_of(shape: str, values: dict, prefix: str = ""):
+    """Integrated area of a registry peak (closed form where one exists; numerical otherwise); a
+    float, or an array when the values are arrays."""
     v = {n: values.get(prefix + n) for n in get(shape).params}
     if get(shape).intensity == "amplitude":
-        return float(v["amplitude"])
-    w = float(v["fwhm"])
+        return _real(v["amplitude"])
+    w, h, m = (np.asarray(v[k], float) for k in ("fwhm", "height", "mixing"))
     if shape == "gl-sum":
-        m = float(v["mixing"])
-        return float(v["height"]) * w * ((1 - m) * np.sqrt(np.pi / (4 * LN2)) + m * np.pi / 2)
-    return float(v["height"]) * w * gl_product_area_factor(float(v["mixing"]))
+        return _real(h * w * ((1 - m) * np.sqrt(np.pi / (4 * LN2)) + m * np.pi / 2))
+    factor = np.vectorize(gl_product_area_factor, otypes=[float])(m) if m.ndim else gl_product_area_factor(float(m))
+    return _real(h * w * factor)
 
 
 _GL_FACTOR: dict[float, float] = {}

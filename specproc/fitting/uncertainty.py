@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-__all__ = ["covariance", "propagate", "montecarlo", "at_bound", "fit_warnings", "r_squared"]
+__all__ = ["covariance", "propagate", "montecarlo", "at_bound", "on_bound", "fit_warnings", "r_squared"]
 
 
 def r_squared(y, best_fit) -> float:
@@ -184,18 +184,22 @@ def montecarlo(refit, best_fit, residual, n: int = 100, seed: int | None = 0):
     return np.std(np.vstack(out), axis=0, ddof=1), len(out)
 
 
+def on_bound(value, lo, hi, rtol: float = 1e-4):
+    """True where ``value`` sits on a finite bound: within ``rtol`` of the range ``hi - lo`` (of
+    ``max(|value|, 1)`` when a bound is infinite). Scalars or arrays (a stack of fits at once)."""
+    v = np.asarray(value, float)
+    lo_f, hi_f = np.isfinite(lo), np.isfinite(hi)
+    rng = (hi - lo) if (lo_f and hi_f) else np.maximum(np.abs(v), 1.0)
+    tol = rtol * np.maximum(rng, 1e-300)
+    with np.errstate(invalid="ignore"):
+        hit = ((v - lo <= tol) if lo_f else False) | ((hi - v <= tol) if hi_f else False)
+    return bool(hit) if v.ndim == 0 else np.broadcast_to(np.asarray(hit, bool), v.shape).copy()
+
+
 def at_bound(params, rtol: float = 1e-4, skip=()) -> list[str]:
     """Varied parameters whose value sits on (within ``rtol`` of the range of) a finite bound."""
-    hits = []
-    for name, par in params.items():
-        if not par.vary or par.expr or name in skip:
-            continue
-        lo, hi, v = par.min, par.max, par.value
-        rng = (hi - lo) if np.isfinite(lo) and np.isfinite(hi) else max(abs(v), 1.0)
-        tol = rtol * max(rng, 1e-300)
-        if (np.isfinite(lo) and v - lo <= tol) or (np.isfinite(hi) and hi - v <= tol):
-            hits.append(name)
-    return hits
+    return [name for name, par in params.items()
+            if par.vary and not par.expr and name not in skip and on_bound(par.value, par.min, par.max, rtol)]
 
 
 def fit_warnings(stats: dict, bounded: list[str] = (), residual=None, noise: float | None = None,

@@ -261,3 +261,36 @@ def test_a_spectrum_on_a_sloped_baseline_is_fitted_not_refused(tmp_path):
     for name, c in zip("abc", truth):
         assert got[name] == pytest.approx(c, abs=0.02)
     assert r.meta["noise"] == pytest.approx(0.003, rel=0.3)
+
+
+def test_on_bound_same_rule_for_one_fit_and_a_stack():
+    """at_bound (one fit's Parameters) and on_bound on columns (a stack) are one rule: within
+    1e-4 of the range of a finite bound; an infinite bound is never hit."""
+    from types import SimpleNamespace
+
+    from specproc.fitting.uncertainty import at_bound, on_bound
+
+    lo, hi = -2.0, 6.0
+    v = np.array([-2.0, -2.0 + 7e-4, -2.0 + 9e-4, 1.0, 6.0 - 5e-4, 6.0, 7.0])
+    want = [True, True, False, False, True, True, True]
+    assert on_bound(v, lo, hi).tolist() == want
+    for val, w in zip(v, want):
+        p = {"a": SimpleNamespace(value=val, min=lo, max=hi, vary=True, expr=None)}
+        assert (at_bound(p) == ["a"]) is w and on_bound(val, lo, hi) is w
+    assert on_bound(v, -np.inf, np.inf).tolist() == [False] * v.size   # no finite bound: an array, all False
+    assert on_bound(np.array([0.0, 5e-5, 1.0]), 0.0, np.inf).tolist() == [True, True, False]
+
+
+def test_area_and_fwhm_of_take_columns():
+    """The derived quantities of a stack are computed on columns with the same numbers as one by one."""
+    from specproc.fitting.lineshapes import area_of, fwhm_of
+
+    rng = np.random.default_rng(4)
+    cols = {"p_amplitude": rng.uniform(1, 2, 5), "p_sigma": rng.uniform(0.5, 2, 5), "p_gamma": rng.uniform(0.1, 1, 5),
+            "p_height": rng.uniform(1, 2, 5), "p_fwhm": rng.uniform(1, 2, 5), "p_mixing": rng.uniform(0, 1, 5)}
+    for shape in ("gaussian", "voigt", "gl-sum", "gl-product"):
+        for f in (area_of, fwhm_of):
+            col = f(shape, cols, "p_")
+            one = [f(shape, {k: float(v[i]) for k, v in cols.items()}, "p_") for i in range(5)]
+            assert isinstance(one[0], float)
+            np.testing.assert_allclose(col, one, rtol=1e-12)

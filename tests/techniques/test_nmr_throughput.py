@@ -86,19 +86,31 @@ def _rows(i: int, none_col: bool) -> list[dict]:
             for j in range(3)]
 
 
-def test_stack_tables_equal_tables_built_alone():
-    from specproc.techniques.nmr.deconvolution import _frame, _stack_tables
+def test_tables_kept_as_rows_read_like_dataframes():
+    """A result's tables may be kept as rows (1,000 results of a batch build no DataFrame): read
+    one and it is the DataFrame built from the rows; records() give the same rows either way."""
+    from specproc.core.result import Result, Tables, frame, records
 
-    fields = [{"tables": {"components": _rows(i, none_col=(i == 2)),
-                          **({"sidebands": [{"name": "x", "order": 1}]} if i == 1 else {})}} for i in range(4)]
-    alone = [{k: _frame(v) for k, v in f["tables"].items()} for f in fields]
-    got = _stack_tables([{"tables": dict(f["tables"])} for f in fields])
-    for a, g in zip(alone, got):
-        assert list(a) == list(g["tables"])
-        for k in a:
-            pd.testing.assert_frame_equal(g["tables"][k], a[k])
-            assert list(g["tables"][k].index) == list(range(len(a[k])))
-    assert got[2]["tables"]["components"]["center_ppm_stderr"].dtype == object
+    for i in range(3):
+        rows = _rows(i, none_col=(i == 2))
+        r = Result(processor="x.y", technique="x", tables={"components": rows, "other": [{"a": 1}]},
+                   main_table="components")
+        assert isinstance(r.tables, Tables) and list(r.tables) == ["components", "other"]
+        want = records(frame(rows))
+
+        def same(got):  # None in a row is NaN in a float column of the DataFrame (both JSON null)
+            assert [list(g) for g in got] == [list(w) for w in want]
+            for g, w in zip(got, want):
+                for k in w:
+                    missing = g[k] is None or g[k] != g[k]
+                    assert (missing and (w[k] is None or w[k] != w[k])) or g[k] == w[k], (k, g[k], w[k])
+
+        same(r.records())  # from the rows: no DataFrame built yet
+        assert isinstance(r.tables._d["components"], list)
+        pd.testing.assert_frame_equal(r.table, frame(rows))
+        same(r.records())  # the same once the DataFrame exists
+    assert r.table["center_ppm_stderr"].dtype == object  # None in every row: no float column
+    assert records(Result(processor="x.y", technique="x", tables={"t": frame([{"a": 1.5}])}).table) == [{"a": 1.5}]
 
 
 def test_curve_stack_equals_per_spectrum_curves():
@@ -117,11 +129,12 @@ def test_curve_stack_equals_per_spectrum_curves():
             "p2_amplitude": rng.uniform(0.5, 2, 70), "p2_center": rng.uniform(22, 25, 70),
             "p2_sigma": rng.uniform(0.5, 2, 70), "p2_fraction": rng.uniform(0, 1, 70),
             "bl_c0": rng.normal(size=70), "bl_c1": rng.normal(size=70)}
-    got = _curve_stack(c, x, cols, block=16)
+    got, best = _curve_stack(c, x, cols, block=16)
     for k in (0, 33, 69):
         for pre in ("p1_", "p2_"):
             one = evaluate("pseudo-voigt", x, **{n: float(cols[pre + n][k]) for n in ("amplitude", "center", "sigma",
                                                                                      "fraction")})
             np.testing.assert_allclose(got[pre][k], one, rtol=1e-14, atol=0)
         np.testing.assert_allclose(got["bl_"][k], cols["bl_c0"][k] + cols["bl_c1"][k] * x, rtol=1e-14, atol=1e-15)
+        np.testing.assert_allclose(best[k], got["p1_"][k] + got["p2_"][k] + got["bl_"][k], rtol=1e-14, atol=1e-15)
 

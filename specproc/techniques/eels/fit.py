@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from ...core.errors import ParameterError, ProcessingError
+from ...fitting.uncertainty import on_bound
 from . import background as bgmod
 from .edges import EdgeRecipe, recipe
 
@@ -187,11 +188,6 @@ def _starts(E, net, rec: EdgeRecipe) -> dict[str, np.ndarray]:
     w = rec.step_width / 2.0
     return {"pi_center": c, "pi_sigma": s0, "pi_amplitude": hpk * s0 * SQ2PI, "st1_E": h0 * math.pi / (4 * w * w),
             "ss_center": np.clip(cs, slo, shi), "ss_sigma": np.full(n, ss0), "ss_amplitude": hs * ss0 * SQ2PI}
-
-
-def _at_bound(v, lo, hi):
-    tol = 1e-4 * (hi - lo) if np.isfinite(hi - lo) else 1e-9
-    return (np.abs(v - lo) <= tol) | (np.abs(v - hi) <= tol)
 
 
 def _energy(m):
@@ -532,9 +528,9 @@ def _stats(ds, params, model, emodel: EdgeModel, Ef, target, bgf, weights, pre_r
     flags = np.zeros(success.size, np.int64)
     c, s, a = _flat(ds, "pi_center"), _flat(ds, "pi_sigma"), _flat(ds, "pi_amplitude")
     amax = np.nanmax(np.abs(a)) if np.isfinite(a).any() else 0.0
-    pi_b = _at_bound(c, *rec.window("pi_center")) | _at_bound(s, *rec.pi_sigma) | (a <= 1e-12 * amax)
-    ss_b = _at_bound(_flat(ds, "ss_center"), *rec.window("sigma_center")) | \
-        _at_bound(_flat(ds, "ss_sigma"), *rec.sigma_sigma) | (_flat(ds, "ss_amplitude") <= 0)
+    pi_b = on_bound(c, *rec.window("pi_center")) | on_bound(s, *rec.pi_sigma) | (a <= 1e-12 * amax)
+    ss_b = on_bound(_flat(ds, "ss_center"), *rec.window("sigma_center")) | \
+        on_bound(_flat(ds, "ss_sigma"), *rec.sigma_sigma) | (_flat(ds, "ss_amplitude") <= 0)
     step_b = _flat(ds, "st1_E") <= 0
     # fit quality: weighted r^2 of the background-subtracted signal over the fit window,
     # 1 - chi^2 / sum (w (net - weighted mean))^2, in blocks (no (n, m) temporaries for big maps)

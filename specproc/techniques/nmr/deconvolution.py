@@ -366,13 +366,13 @@ def fit(c: Compiled, x, y, pr: Prepared, p):
 
 # ============================================================================ quantities
 def derived_fn(c: Compiled):
-    """``fn(values) -> [centres, FWHMs, areas (incl. sidebands), area fractions]`` of the sites."""
+    """``fn(values) -> [centres, FWHMs, areas (incl. sidebands), area fractions]`` of the sites
+    (values: floats, or arrays of a stack of fits: then each block is ``(n_sites, n_spectra)``)."""
     from ...fitting.lineshapes import area_of, fwhm_of
     from ...fitting.models import prefix_of
     from .quadrupolar import fwhm_of_params
 
     sites = c.sites
-    n = len(sites)
 
     def fn(v: dict) -> np.ndarray:
         areas, fw, cen = [], [], []
@@ -385,10 +385,12 @@ def derived_fn(c: Compiled):
                 areas.append(sum(area_of(s.shape, v, g) for g in c.groups[s.name]))
                 fw.append(fwhm_of(s.shape, v, pre))
             cen.append(v[pre + "center"])
+        # scalars (one fit) or columns (a stack: every array (n, n_spectra), one call)
         areas = np.asarray(areas, float)
-        tot = areas.sum()
-        fr = areas / tot if tot > 0 else np.full(n, np.nan)
-        return np.concatenate([cen, fw, areas, fr])
+        tot = areas.sum(axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            fr = np.where(tot > 0, areas / tot, np.nan)
+        return np.concatenate([np.asarray(cen, float), np.asarray(fw, float), areas, fr])
 
     return fn
 
@@ -919,25 +921,12 @@ def _view_range(x, centres, widths, sidebands, top) -> tuple[float, float] | Non
 
 
 def make_result(pr: Prepared, c: Compiled, values: dict, stderr: dict, curves: dict, best_fit, stats: dict,
-                bounded: list, vals, errs, warns: list, p, x, y) -> Result:
-    """Result of one fit from plain values (no lmfit objects needed: the batch path uses it too)."""
-    f = _result_fields(pr, c, values, stderr, curves, best_fit, stats, bounded, vals, errs, warns, p, x, y)
-    f["tables"] = {k: _frame(rows) for k, rows in f["tables"].items()}
-    return Result(**f)
+                bounded: list, vals, errs, warns: list, p, x, y, params_json: dict | None = None) -> Result:
+    """Result of one fit from plain values (no lmfit objects needed: the batch path uses it too).
 
-
-def _frame(rows: list[dict]):
-    """A table from its rows, built column-wise (several times faster than from a list of dicts)."""
-    import pandas as pd
-
-    keys = list(dict.fromkeys(k for r in rows for k in r))
-    return pd.DataFrame({k: [r.get(k) for r in rows] for k in keys})
-
-
-def _result_fields(pr: Prepared, c: Compiled, values: dict, stderr: dict, curves: dict, best_fit, stats: dict,
-                   bounded: list, vals, errs, warns: list, p, x, y) -> dict:
-    """The :class:`Result` arguments of one fit, with its tables as lists of rows (the batch
-    path builds the tables of a whole stack at once: :func:`_stack_tables`)."""
+    Its tables are kept as rows (a DataFrame is built when one is read: :class:`~specproc.core.
+    result.Tables`); ``params_json`` is ``p.model_dump(mode="json")`` when the caller has it.
+    """
     from ...fitting.models import prefix_of
 
     meta = pr.meta
@@ -1026,16 +1015,16 @@ def _result_fields(pr: Prepared, c: Compiled, values: dict, stderr: dict, curves
     plot = {"kind": "spectrum", "title": f"{meta['sample']} {nuc} deconvolution".strip(), "x": x,
             "x_label": f"{nuc} shift (ppm)".strip(), "y_label": "intensity", "reverse_x": True, "series": series,
             "x_range": _view_range(x, cen, fw, sb_rows, max(float(np.max(best_fit)), 0.0))}
-    params = p.model_dump(mode="json")
+    params = dict(params_json) if params_json is not None else p.model_dump(mode="json")
     params["mas_rate_hz"] = pr.rate
     seen, uniq = set(), []
     for w in warns:
         if w not in seen:
             seen.add(w)
             uniq.append(w)
-    return dict(processor="nmr.deconvolve", technique="nmr", sample=meta["sample"], quantities=qs, tables=tables,
-                plots=[plot], params=params, inputs=[dict(pr.attrs.get("provenance") or {})], stats=stats,
-                warnings=uniq, main_table="components", meta=meta)
+    return Result(processor="nmr.deconvolve", technique="nmr", sample=meta["sample"], quantities=qs, tables=tables,
+                  plots=[plot], params=params, inputs=[dict(pr.attrs.get("provenance") or {})], stats=stats,
+                  warnings=uniq, main_table="components", meta=meta)
 
 
 # ============================================================================ stacks
@@ -1148,97 +1137,69 @@ def deconvolve_many(data, p) -> list:
                 f"batch fit failed: {type(exc).__name__}: {exc}", pr.src)
         return out
     from ...fitting.models import prefix_of
-    from ...fitting.uncertainty import at_bound, fit_warnings, r_squared
+    from ...fitting.uncertainty import fit_warnings, on_bound
 
     n = len(c.sites)
     nk = len(prep)
     names = [nm for nm in ds.data_vars if not nm.endswith("_stderr")]
     cols = {nm: np.asarray(ds[nm].values) for nm in names}
     ecols = {nm[:-7]: np.asarray(ds[nm].values) for nm in ds.data_vars if nm.endswith("_stderr")}
-    # whole columns at once: Python floats of every spectrum (one conversion per column, not
-    # one numpy scalar per value), the error blocks of the derived quantities, the components
-    # and the best fit of every spectrum (one broadcast evaluation per component)
+    # columns, not spectra: every quantity, bound check and statistic of the stack is computed
+    # on whole columns; the per-spectrum loop below only slices them into its Result
     vnames = [nm for nm in names if cols[nm].ndim == 1]
-    vlists = {nm: cols[nm].astype(float).tolist() for nm in vnames}
+    fcols = {nm: cols[nm].astype(float) for nm in vnames}
+    vlists = {nm: fcols[nm].tolist() for nm in vnames}
     elists = {nm: ecols[nm].astype(float).tolist() for nm in ecols}
     finite = np.ones(nk, bool)
     for nm in c.params_free:
-        finite &= np.isfinite(cols[nm].astype(float)) if nm in vlists else False
+        finite &= np.isfinite(fcols[nm]) if nm in fcols else False
     err_all = np.full((nk, 4 * n), np.nan)
     for j, s in enumerate(c.sites):
         pre = prefix_of(s.name)
         for blk, nm in ((0, pre + "center"), (1, pre + "fwhm"), (2, pre + "sitearea"), (3, pre + "sitefrac")):
             if nm in ecols:
                 err_all[:, blk * n + j] = ecols[nm]
-    curves_all = _curve_stack(c, x0, {nm: cols[nm].astype(float) for nm in vnames})
-    best_all = sum(curves_all.values())
-    fn = derived_fn(c)
+    vals_all = np.asarray(derived_fn(c)(fcols), float).T  # (spectra, 4 n): centres, FWHM, areas, fractions
+    curves_all, best_all = _curve_stack(c, x0, fcols)
+    hits = {nm: on_bound(fcols[nm], lo_b, hi_b) for nm, (lo_b, hi_b) in c.bounds.items()
+            if nm not in c.satellite_amplitudes}
+    hit_any = np.zeros(nk, bool)
+    for h in hits.values():
+        hit_any |= h
+    nd, nv = int(x0.size), len(c.params_free)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lik = nd * np.log(np.maximum(fcols["chisqr"], 1e-300) / nd)
+        rms = np.sqrt(fcols["chisqr"] / nd)  # the residual RMS of an unweighted fit
+    aic, bic = (lik + 2 * nv).tolist(), (lik + math.log(nd) * nv).tolist()
+    rms_l, r2_l = rms.tolist(), fcols["r2"].tolist()
     batch_meta = {"method": ds.attrs.get("method"), "n_spectra": len(prep), "interpolated_to_common_axis": interpolated,
                   "fit_s": float((ds.attrs.get("timings") or {}).get("fit", float("nan")))}
     region = [float(x0.min()), float(x0.max())]
-    bound_items = list(c.bounds.items())
-    fields: dict[int, dict] = {}
+    params_json = p.model_dump(mode="json")
+    starts = {k2: v for k2, v in prm.meta.items() if k2 == "starts"}
     for k, (i, pr) in enumerate(prep):
+        if not finite[k]:
+            out[i] = FitError("batch fit gave non-finite parameters (masked or failed spectrum)", pr.src)
+            continue
         try:
-            if not finite[k]:
-                raise FitError("batch fit gave non-finite parameters (masked or failed spectrum)", pr.src)
             values = {nm: vlists[nm][k] for nm in vnames}
             stderr = {nm: _f(el[k]) for nm, el in elists.items()}
-            vals = np.asarray(fn(values), float)
-            errs = err_all[k]
-            curves = {pre: cv[k] for pre, cv in curves_all.items()}
-            best = best_all[k]
-            y = Y[k]
-            # at_bound reads .value/.min/.max/.vary/.expr: light records, not lmfit Parameters
-            view = {nm: SimpleNamespace(value=values[nm], min=lo_b, max=hi_b, vary=True, expr=None)
-                    for nm, (lo_b, hi_b) in bound_items}
-            bounded = at_bound(view, skip=c.satellite_amplitudes)
-            stats = {"r2": r_squared(y, best), "redchi": vlists["redchi"][k], "chisqr": vlists["chisqr"][k],
-                     "nfev": int(vlists["nfev"][k]), "success": bool(vlists["success"][k]), "ndata": int(x0.size),
-                     "nvarys": len(c.params_free)}
-            nd = x0.size
-            lik = nd * math.log(max(stats["chisqr"], 1e-300) / nd)
-            stats["aic"], stats["bic"] = lik + 2 * len(c.params_free), lik + math.log(nd) * len(c.params_free)
-            warns = list(pr.warnings) + fit_warnings(stats, bounded, residual=y - best, noise=float(noises[k]),
-                                                     params=view)
-            pr.meta.update(noise=float(noises[k]), region_ppm=list(region),
+            bounded = [nm for nm, h in hits.items() if h[k]] if hit_any[k] else []
+            view = {nm: SimpleNamespace(value=values[nm], min=c.bounds[nm][0], max=c.bounds[nm][1]) for nm in bounded}
+            stats = {"r2": r2_l[k], "redchi": vlists["redchi"][k], "chisqr": vlists["chisqr"][k],
+                     "nfev": int(vlists["nfev"][k]), "success": bool(vlists["success"][k]), "ndata": nd,
+                     "nvarys": nv, "aic": aic[k], "bic": bic[k]}
+            noise = float(noises[k])
+            warns = list(pr.warnings) + fit_warnings(stats, bounded, rms=rms_l[k], noise=noise, params=view)
+            pr.meta.update(noise=noise, region_ppm=list(region),
                            errors="covariance (batch engine, full covariance per spectrum)",
-                           model_selection="given peaks", batch=dict(batch_meta))
-            pr.meta.update({k2: v for k2, v in prm.meta.items() if k2 == "starts"})
-            pr2 = replace(pr, noise=float(noises[k]))
-            fields[i] = _result_fields(pr2, c, values, stderr, curves, best, stats, bounded, vals, errs, warns, p,
-                                       x0, y)
+                           model_selection="given peaks", batch=dict(batch_meta), **starts)
+            out[i] = make_result(replace(pr, noise=noise), c, values, stderr,
+                                 {pre: cv[k] for pre, cv in curves_all.items()}, best_all[k], stats, bounded,
+                                 vals_all[k], err_all[k], warns, p, x0, Y[k], params_json=params_json)
         except SpecprocError as exc:
             out[i] = exc
-    for i, f in zip(fields, _stack_tables(list(fields.values()))):
-        out[i] = Result(**f)
     return out
-
-
-def _stack_tables(fields: list[dict]) -> list[dict]:
-    """Turn the row lists of many results into tables: the ``components`` tables of a stack are
-    slices of one frame (one DataFrame construction instead of one per spectrum, ~20x faster for
-    1,000 spectra), with the same columns, dtypes and index as :func:`_frame` gives each alone."""
-    import pandas as pd
-
-    comps = [f["tables"]["components"] for f in fields]
-    keys = [list(dict.fromkeys(k for r in rows for k in r)) for rows in comps]
-    shared = len(fields) > 1 and all(kk == keys[0] for kk in keys)
-    big = _frame([r for rows in comps for r in rows]) if shared else None
-    start = 0
-    for f, rows in zip(fields, comps):
-        m = len(rows)
-        tables = {k: _frame(v) for k, v in f["tables"].items() if k != "components"}
-        # a column that is None in every row of one table is an object column of Nones in that
-        # table alone (a float column with NaN in the shared frame): such a table is built alone
-        if big is None or any(all(r.get(k) is None for r in rows) for k in keys[0]):
-            t = _frame(rows)
-        else:
-            t = big.iloc[start:start + m]
-            t.index = pd.RangeIndex(m)
-        start += m
-        f["tables"] = {"components": t, **tables}
-    return fields
 
 
 def _fit_stack(c: Compiled, x0, ymean, Y):
@@ -1266,10 +1227,13 @@ def _fit_stack(c: Compiled, x0, ymean, Y):
         return fit_batch(model, x0, Y, params=params)
 
 
-def _curve_stack(c: Compiled, x, cols: dict, block: int = 64) -> dict:
-    """``{prefix: (n_spectra, n_points) curves}`` of a stack from its parameter columns: the plain
-    numpy lineshapes broadcast over blocks of spectra (no lmfit Parameters; blocks of ~2 MB stay
-    in cache: ~25 % faster than one big block)."""
+def _curve_stack(c: Compiled, x, cols: dict, block: int = 64) -> tuple[dict, np.ndarray]:
+    """``({prefix: (n_spectra, n_points) curves}, best fits)`` of a stack from its parameter
+    columns: the plain numpy lineshapes broadcast over blocks of spectra (no lmfit Parameters;
+    blocks of ~2 MB stay in cache), the blocks in threads (numpy's loops release the GIL)."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
     from ...fitting.lineshapes import REGISTRY, evaluate
 
     comps = []
@@ -1281,14 +1245,27 @@ def _curve_stack(c: Compiled, x, cols: dict, block: int = 64) -> dict:
     out = {pre: np.empty((nk, x.size)) for pre, _shape, _names in comps}
     if deg is not None:
         out["bl_"] = np.empty((nk, x.size))
-    for a in range(0, nk, block):
+    best = np.zeros((nk, x.size))
+
+    def one(a: int) -> None:
         b = min(nk, a + block)
         for pre, shape, names in comps:
             out[pre][a:b] = evaluate(shape, x, **{n: cols[pre + n][a:b, None] for n in names if pre + n in cols})
+            best[a:b] += out[pre][a:b]
         if deg is not None:
             out["bl_"][a:b] = sum((cols[f"bl_c{j}"][a:b, None] if f"bl_c{j}" in cols else 0.0) * x ** j
                                   for j in range(deg + 1)) * np.ones_like(x)
-    return out
+            best[a:b] += out["bl_"][a:b]
+
+    starts = range(0, nk, block)
+    workers = min(len(starts), os.cpu_count() or 1, 4)
+    if workers > 1:
+        with ThreadPoolExecutor(workers) as ex:
+            list(ex.map(one, starts))
+    else:
+        for a in starts:
+            one(a)
+    return out, best
 
 
 def _round(v):
