@@ -48,7 +48,8 @@ def noise_sigma_clipped(y, k: float = 4.0, min_free: float = 0.2, max_iter: int 
         return 0.0
     t = np.linspace(-1.0, 1.0, n)          # the record's order: a baseline drifts along it
     h = n // 2
-    slope = (_median(y[n - h:]) - _median(y[:h])) / (_median(t[n - h:]) - _median(t[:h]))
+    # t is evenly spaced: the medians of its halves are the mid-points of their ends
+    slope = (_median(y[n - h:]) - _median(y[:h])) / ((t[n - h] + t[-1]) / 2 - (t[0] + t[h - 1]) / 2)
     line = slope * t + _median(y - slope * t)
     keep = None  # every point
     s = prev = 0.0

@@ -926,12 +926,21 @@ def _full(curve, x):
 
 
 def make_result(pr: Prepared, c: Compiled, values: dict, stderr: dict, curves: dict, best_fit, stats: dict,
-                bounded: list, vals, errs, warns: list, p, x, y, params_json: dict | None = None) -> Result:
+                bounded: list, vals, errs, warns: list, p, x, y, params_json: dict | None = None,
+                maxima: dict | None = None) -> Result:
     """Result of one fit from plain values (no lmfit objects needed: the batch path uses it too).
 
     Its tables are kept as rows (a DataFrame is built when one is read: :class:`~specproc.core.
-    result.Tables`); ``params_json`` is ``p.model_dump(mode="json")`` when the caller has it.
+    result.Tables`). A batch passes what it computed for the whole stack at once:
+    ``params_json`` (``p.model_dump(mode="json")``) and ``maxima`` (``{prefix: max of that
+    component's curve, "fit": max of the best fit}``).
     """
+
+    def top(key, curve) -> float:
+        if maxima is not None and key in maxima:
+            return maxima[key]
+        return float(np.max(curve)) if curve is not None and np.size(curve) else float("nan")
+
     from ...fitting.models import prefix_of
 
     meta = pr.meta
@@ -964,7 +973,7 @@ def make_result(pr: Prepared, c: Compiled, values: dict, stderr: dict, curves: d
         structural = [b for b in own if b[len(pre):] in ("center", "sigma", "gamma", "amplitude", "cq_mhz")]
         e_a = None if structural else _f(earea[i])
         curve = curves.get(pre)
-        height = float(np.max(curve)) if curve is not None and np.size(curve) else float("nan")
+        height = top(pre, curve)
         if np.isfinite(height) and height < 3 * noise_fit:
             warns.append(f"{s.name}: no significant signal (fitted height {height:.3g} < 3x the noise "
                          f"{noise_fit:.3g}); its values are not a measurement")
@@ -999,11 +1008,12 @@ def make_result(pr: Prepared, c: Compiled, values: dict, stderr: dict, curves: d
         sb_rows.append({"name": f"{cname} ssb{k:+d}", "kind": "sideband", "parent": cname, "order": k,
                         "center_ppm": values[pre + "center"], "area": values[pre + "amplitude"],
                         "area_stderr": _f(stderr.get(pre + "amplitude")),
-                        "height": float(np.max(curve)) if curve is not None else 0.0})
+                        "height": top(pre, curve) if curve is not None else 0.0})
     tables = {"components": rows}
     if sb_rows:
         tables["sidebands"] = sb_rows
-    meta["snr"] = float(np.max(best_fit) / pr.noise) if pr.noise else None
+    fit_top = top("fit", best_fit)
+    meta["snr"] = fit_top / pr.noise if pr.noise else None
     series = [{"name": "data", "y": y, "role": "data"}]
     for s in c.sites:
         pre = prefix_of(s.name)
@@ -1019,7 +1029,7 @@ def make_result(pr: Prepared, c: Compiled, values: dict, stderr: dict, curves: d
     nuc = meta.get("nucleus") or ""
     plot = {"kind": "spectrum", "title": f"{meta['sample']} {nuc} deconvolution".strip(), "x": x,
             "x_label": f"{nuc} shift (ppm)".strip(), "y_label": "intensity", "reverse_x": True, "series": series,
-            "x_range": _view_range(x, cen, fw, sb_rows, max(float(np.max(best_fit)), 0.0))}
+            "x_range": _view_range(x, cen, fw, sb_rows, max(fit_top, 0.0))}
     params = dict(params_json) if params_json is not None else p.model_dump(mode="json")
     params["mas_rate_hz"] = pr.rate
     seen, uniq = set(), []
@@ -1166,6 +1176,8 @@ def deconvolve_many(data, p) -> list:
                 err_all[:, blk * n + j] = ecols[nm]
     vals_all = np.asarray(derived_fn(c)(fcols), float).T  # (spectra, 4 n): centres, FWHM, areas, fractions
     curves_all, best_all = _curve_stack(c, x0, fcols)
+    maxima = {key: cv.max(axis=1).tolist() for key, cv in curves_all.items()}
+    maxima["fit"] = best_all.max(axis=1).tolist()
     hits = {nm: on_bound(fcols[nm], lo_b, hi_b) for nm, (lo_b, hi_b) in c.bounds.items()
             if nm not in c.satellite_amplitudes}
     hit_any = np.zeros(nk, bool)
@@ -1201,7 +1213,8 @@ def deconvolve_many(data, p) -> list:
                            model_selection="given peaks", batch=dict(batch_meta), **starts)
             out[i] = make_result(replace(pr, noise=noise), c, values, stderr,
                                  {pre: cv[k] for pre, cv in curves_all.items()}, best_all[k], stats, bounded,
-                                 vals_all[k], err_all[k], warns, p, x0, Y[k], params_json=params_json)
+                                 vals_all[k], err_all[k], warns, p, x0, Y[k], params_json=params_json,
+                                 maxima={key: mx[k] for key, mx in maxima.items()})
         except SpecprocError as exc:
             out[i] = exc
     return out
