@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextvars
+import re
 from contextlib import contextmanager
 from pathlib import Path
 from typing import ClassVar
@@ -39,7 +40,7 @@ class Reader:
 #: while :func:`sniffing` is active: ``{path: (whole file?, first bytes)}``, so that the content
 #: sniffing of every reader plugin reads a file's head once instead of once per plugin
 _SNIFF: contextvars.ContextVar[dict | None] = contextvars.ContextVar("specproc_sniff", default=None)
-_SNIFF_BYTES = 1 << 16
+_SNIFF_BYTES = 1 << 14  # every text sniffer reads <= 8 KiB; a reader that wants more reads more
 
 
 @contextmanager
@@ -85,6 +86,27 @@ def first_line(path: Path, n: int = 4096) -> str:
     """
     head = head_bytes(path, n).lstrip()
     return head.split(b"\n", 1)[0].decode("latin-1", errors="replace").strip()
+
+
+def first_content_line(path: Path, n: int = 8192, comment: bytes = b"#") -> str | None:
+    """The first line of a text file's head that is neither blank nor a comment, stripped
+    (latin-1); None for a binary head (a NUL byte), a folder, or no such line in ``n`` bytes.
+
+    The header test of the column-text sniffers: splitting the bytes and decoding one line
+    instead of decoding and splitting the whole head (~4x cheaper; a reader search runs it
+    for every file of a batch).
+    """
+    head = head_bytes(path, n)
+    if not head or b"\x00" in head:
+        return None
+    for m in _LINE.finditer(head):  # lazily: a header is usually within the first few lines
+        s = m.group().strip()
+        if s and not s.startswith(comment):
+            return s.decode("latin-1", errors="replace")
+    return None
+
+
+_LINE = re.compile(rb"[^\r\n]+")
 
 
 def head_text(path: Path, n: int = 4096) -> str:

@@ -25,7 +25,7 @@ import numpy as np
 from ..core.errors import ReaderError
 from ..core.measurement import new_measurement
 from ..core.provenance import file_provenance
-from .base import Reader, head_text, require_file
+from .base import Reader, first_content_line, require_file
 from ._ir import ir_ordinates
 
 _SEP = re.compile(r"\s*[,;\t]\s*|\s+")
@@ -85,8 +85,8 @@ class IRTextReader(Reader):
         p = Path(path)
         if not p.is_file():
             return False
-        raw = head_text(p, 8192)
-        return "\x00" not in raw and _header(raw) is not None
+        line = first_content_line(p, 8192)
+        return line is not None and _header(line) is not None
 
     def read(self, path: Path, y_kind: str | None = None) -> Any:
         """Read a two-column IR spectrum.

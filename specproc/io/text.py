@@ -31,7 +31,7 @@ from ..core.errors import ReaderError
 from ..core.measurement import new_measurement
 from ..core.provenance import file_provenance
 from ._nmr_axis import acquisition_dict, decode_text, normalise_nucleus, to_float
-from .base import Reader, head_text, require_file
+from .base import Reader, first_content_line, require_file
 
 _SEP = re.compile(r"\s*[,;\t]\s*|\s+")
 _AXES = {"ppm": "ppm", "delta": "ppm", "shift": "ppm", "shift_ppm": "ppm", "ppm_shift": "ppm", "chemical_shift": "ppm",
@@ -174,16 +174,11 @@ class NMRTextReader(Reader):
         p = Path(path)
         if not p.is_file():
             return False
-        raw = head_text(p, 8192)
-        if "\x00" in raw:
+        s = first_content_line(p, 8192)
+        if s is None:
             return False
-        for line in raw.splitlines():
-            s = line.strip()
-            if not s or s.startswith("#"):
-                continue
-            toks = _split(s)
-            return len(toks) >= 2 and _axis_kind(toks[0]) is not None and to_float(toks[0]) is None
-        return False
+        toks = _split(s)
+        return len(toks) >= 2 and _axis_kind(toks[0]) is not None and to_float(toks[0]) is None
 
     def read(self, path: Path) -> Any:
         """Read a two-column NMR spectrum.

@@ -111,3 +111,23 @@ def test_reader_search_reads_the_head_of_a_file_once(tmp_path, monkeypatch):
     assert head_bytes(f, 5) == b"# nuc"
     f.write_bytes(b"GWYP....")
     assert head_bytes(f, 4) == b"GWYP"
+
+
+@pytest.mark.parametrize("body,want", [
+    (b"# nucleus: 11B\r\n\r\n  ppm,intensity\r\n1,2\r\n", "ppm,intensity"),   # CRLF, blank line, indent
+    (b"#a\r#b\rwavenumber;absorbance\r1;2\r", "wavenumber;absorbance"),    # classic Mac line ends
+    (b"ppm\tintensity\n", "ppm\tintensity"),
+    (b"# only comments\n#\n", None),
+    (b"ppm,int\x00\n", None),                                              # binary head
+    (b"", None),
+])
+def test_first_content_line_is_the_header_test_of_text_sniffers(tmp_path, body, want):
+    """The column-text sniffers (NMR / IR text) test the first line that is not blank or a comment."""
+    from specproc.io.base import first_content_line, sniffing
+
+    f = tmp_path / "f.csv"
+    f.write_bytes(body)
+    assert first_content_line(f) == want
+    with sniffing():  # the same from the shared head of one reader search
+        assert first_content_line(f) == want
+    assert first_content_line(tmp_path) is None  # a folder
