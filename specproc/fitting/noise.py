@@ -8,6 +8,8 @@ the first-difference estimate is the right one. :func:`noise_sigma` takes the la
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 __all__ = ["noise_sigma", "noise_sigma_diff", "noise_sigma_clipped", "smooth"]
@@ -33,6 +35,14 @@ def noise_sigma_diff(y) -> float:
     return float(1.4826 * _median(np.abs(d - _median(d))) / np.sqrt(2.0))
 
 
+@functools.lru_cache(maxsize=8)
+def _unit_grid(n: int) -> np.ndarray:
+    """``linspace(-1, 1, n)``, read-only and kept (a batch estimates the noise of many spectra of one length)."""
+    t = np.linspace(-1.0, 1.0, n)
+    t.flags.writeable = False
+    return t
+
+
 def noise_sigma_clipped(y, k: float = 4.0, min_free: float = 0.2, max_iter: int = 5) -> float:
     """Noise SD as the sigma-clipped MAD of the intensities about a straight baseline.
 
@@ -46,7 +56,7 @@ def noise_sigma_clipped(y, k: float = 4.0, min_free: float = 0.2, max_iter: int 
     n = y.size
     if n < 4:
         return 0.0
-    t = np.linspace(-1.0, 1.0, n)          # the record's order: a baseline drifts along it
+    t = _unit_grid(n)                      # the record's order: a baseline drifts along it
     h = n // 2
     # t is evenly spaced: the medians of its halves are the mid-points of their ends
     slope = (_median(y[n - h:]) - _median(y[:h])) / ((t[n - h] + t[-1]) / 2 - (t[0] + t[h - 1]) / 2)
