@@ -102,6 +102,10 @@ def main() -> None:
         cmd = [str(Path(sys.executable).with_name("specproc")), "nmr", *map(str, paths), "--json", "--baseline", "linear",
                "--peaks=" + ",".join(str(c) for c in PEAKS)]
         env = dict(os.environ, PYTHONWARNINGS="ignore")
+        # specproc's bytecode as an installed package has it (pip compiles at install; an
+        # editable install writes __pycache__ on first import unless PYTHONDONTWRITEBYTECODE is set,
+        # as it is on some CI machines: then every run would compile specproc from source)
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "specproc")], check=True)
         # warm the OS file cache and numba's on-disk cache once (a user's second run)
         subprocess.run(cmd[:2] + [str(p) for p in paths[:4]] + cmd[-4:], capture_output=True, env=env, cwd=ROOT)
         runs = []
