@@ -10,12 +10,10 @@ def report_section(results) -> ReportSection:
     """Summary table per nucleus (sample, component, shift, FWHM, fraction) + every fit plot."""
     import pandas as pd
 
-    from ...core.result import records
-
     results = [r for r in results if getattr(r, "processor", "") == "nmr.deconvolve"]
     rows = []
     for r in results:
-        for row in records(r.table):
+        for row in r.records():
             rows.append({"nucleus": r.meta.get("nucleus"), "sample": r.sample, "component": row["name"],
                          "shift_ppm": row["center_ppm"], "shift_stderr": row["center_ppm_stderr"],
                          "fwhm_ppm": row["fwhm_ppm"], "fraction": row["area_fraction"],
