@@ -158,10 +158,15 @@ def figure_div(spec: dict) -> str:
     ``\\u003c``..., so no string in a figure can close the surrounding ``<script>``
     (tests/report check this).
     """
-    from ..core.plotting import make_figure
+    from ..core.plotting import make_figure, spectrum_figure_dict
 
-    fig = make_figure(safe_spec(decimate_spec(spec)))
-    return fig.to_html(full_html=False, include_plotlyjs=False, config={"responsive": True})
+    spec = safe_spec(decimate_spec(spec))
+    if spec.get("kind", "spectrum") == "spectrum":  # the report's bulk: plain JSON, no graph_objects
+        import plotly.io as pio
+
+        return pio.to_html(spectrum_figure_dict(spec), full_html=False, include_plotlyjs=False,
+                           config={"responsive": True}, validate=False)
+    return make_figure(spec).to_html(full_html=False, include_plotlyjs=False, config={"responsive": True})
 
 
 # --------------------------------------------------------------------------- sections
