@@ -69,3 +69,24 @@ def test_spectrum_figure_json_is_plotlys_subplot_figure(resid, view, ticks_shade
             else:
                 assert a[k] == b[k], k
     assert make_figure(spec).to_dict()["layout"] == want["layout"]
+
+
+def test_report_figure_is_plotlys_figure_html():
+    """The report's figure (plain JSON, typed arrays) carries what plotly's own Figure.to_html writes:
+    the same float32 arrays (base64 typed arrays) and the same size."""
+    import re
+
+    from specproc.report.html import decimate_spec, figure_div, safe_spec
+
+    x = np.linspace(60, -80, 5000)
+    y = np.exp(-((x + 41) / 2) ** 2)
+    spec = {"kind": "spectrum", "title": "t </script>", "x": x, "x_label": "ppm", "reverse_x": True,
+            "series": [{"name": "data", "y": y, "role": "data"}, {"name": "fit", "y": y, "role": "fit"},
+                       {"name": "residual", "y": y * 0.01, "role": "residual"}], "x_range": (-50, -30)}
+    new = figure_div(spec)
+    old = make_figure(safe_spec(decimate_spec(spec))).to_html(full_html=False, include_plotlyjs=False,
+                                                              config={"responsive": True})
+    arrays = re.compile(r'"dtype":"(f\d)","bdata":"([^"]+)"')
+    assert sorted(arrays.findall(new)) == sorted(arrays.findall(old)) and len(arrays.findall(new)) == 6
+    assert len(new) == len(old)
+    assert "</script>" not in new.split("<script", 1)[1].rsplit("</script>", 1)[0]  # the title cannot close it
