@@ -2,13 +2,14 @@
 
 Each spectrum: 4,096 points, 3 pseudo-Voigt lines + linear baseline, random truths (seeded), the
 peaks given. specproc is timed as a user runs it: a fresh ``specproc nmr FILES --json
---peaks ...`` process (start-up, imports, parallel reading, one batch fit, JSON out); the median of
-``--repeat`` runs (default 3) is reported, with every run listed. The reference
-is the plain path a user would write: ``np.loadtxt`` + an lmfit ``PseudoVoigtModel x 3 +
-LinearModel`` fit per file, timed on ``--n-ref`` files and extrapolated. For a fair comparison the
-reference is timed first (same machine state as specproc, not after it) and its one-off costs are
-not extrapolated: lmfit is imported and one fit is run before the clock starts (the loop pays
-them once, not once per file). Agreement: centres of both.
+--peaks ...`` process (start-up, imports, parallel reading, one batch fit, JSON out; specproc's
+bytecode compiled, as an installed package has it); the median of ``--repeat`` runs (default 5) is
+reported, with every run listed. The reference is the plain path a user would write:
+``np.loadtxt`` + an lmfit ``PseudoVoigtModel x 3 + LinearModel`` fit per file, timed on
+``--n-ref`` files before the specproc runs and on half as many after them, extrapolated; the
+speed-up uses the mean of the two (this shared 2-core host drifts: both timings are kept). Its
+one-off costs are not extrapolated: lmfit is imported and one fit is run before the clock starts
+(the loop pays them once, not once per file). Agreement: centres of both.
 
 Also times ``specproc run`` (the pipeline: store, exports and the HTML report included, cache off) on a
 YAML whose one measurement globs the same files.
@@ -87,7 +88,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--n-ref", type=int, default=100)
-    ap.add_argument("--repeat", type=int, default=3, help="specproc runs; the median is reported")
+    ap.add_argument("--repeat", type=int, default=5, help="specproc runs; the median is reported")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         paths = make_files(Path(tmp), a.n)
@@ -120,6 +121,11 @@ def main() -> None:
             runs.append((t_run, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)))
         runs.sort()
         t_sp, c_sp = runs[len(runs) // 2]
+        # the reference again after specproc (half as many files): the machine's state drifts on a
+        # shared host, the speed-up uses the mean of the two reference timings
+        t0 = time.perf_counter()
+        reference(paths[a.n_ref: a.n_ref + max(1, a.n_ref // 2)])
+        t_ref2 = (time.perf_counter() - t0) / max(1, a.n_ref // 2) * a.n
         if proc.returncode not in (0, 1):
             raise SystemExit(proc.stderr[-2000:])
         # the same files through the pipeline (one measurement, a glob): run_many on the stack
@@ -139,11 +145,14 @@ def main() -> None:
         ok = [e for e in entries if "components" in e]
         got = np.array([[c["center_ppm"] for c in e["components"]] for e in ok[: a.n_ref]])
         diff = float(np.max(np.abs(np.sort(got, axis=1) - np.sort(ref, axis=1))))
+    t_ref_first = t_ref
+    t_ref = (t_ref + t_ref2) / 2
     res = {"benchmark": "nmr_cli_throughput", "n_files": a.n, "points": 4096,
            "specproc_s": round(t_sp, 2), "specproc_runs_s": [round(t, 2) for t, _ in runs],
            "reference_s_extrapolated": round(t_ref, 1),
-           "reference": f"np.loadtxt + lmfit loop ({a.n_ref} files timed first, extrapolated; lmfit import and "
-                        f"one warm-up fit not counted)",
+           "reference_ms_per_file_before_after": [round(t_ref_first / a.n * 1e3, 1), round(t_ref2 / a.n * 1e3, 1)],
+           "reference": f"np.loadtxt + lmfit loop ({a.n_ref} files timed before specproc and {max(1, a.n_ref // 2)} "
+                        f"after, extrapolated, mean of the two; lmfit import and one warm-up fit not counted)",
            "reference_ms_per_file": round(t_ref / a.n * 1e3, 1),
            "speedup": round(t_ref / t_sp, 1), "specproc_cpu_s": round(c_sp, 2),
            "reference_cpu_s_extrapolated": round(c_ref, 1), "speedup_cpu": round(c_ref / c_sp, 1),

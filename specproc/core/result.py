@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 import json
 import math
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping, MutableSequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,6 +104,51 @@ class Tables(MutableMapping):
         return records(t)
 
 
+class Plots(MutableSequence):
+    """The plot specs of a :class:`Result`: a list, or made on first access by ``make()``.
+
+    A batch keeps its results' figure data as a recipe (a 1,000-spectrum NMR stack would otherwise
+    hold ~200 MB of curves nobody draws from the command line); the list is made, and kept, when a
+    figure, the report or an export first reads it. Behaves as a list everywhere.
+    """
+
+    __slots__ = ("_items", "_make")
+
+    def __init__(self, items=None, make: Callable[[], list] | None = None):
+        self._items = None if make is not None and items is None else list(items or [])
+        self._make = make if self._items is None else None
+
+    def _list(self) -> list:
+        if self._items is None:
+            self._items = list(self._make())
+            self._make = None
+        return self._items
+
+    def __getitem__(self, i):
+        return self._list()[i]
+
+    def __setitem__(self, i, v) -> None:
+        self._list()[i] = v
+
+    def __delitem__(self, i) -> None:
+        del self._list()[i]
+
+    def __len__(self) -> int:
+        return len(self._list())
+
+    def insert(self, i, v) -> None:
+        self._list().insert(i, v)
+
+    def __eq__(self, other) -> bool:
+        return list(self) == list(other) if isinstance(other, (list, Plots)) else NotImplemented
+
+    def __repr__(self) -> str:
+        return "Plots(not made yet)" if self._items is None else f"Plots({len(self._items)} specs)"
+
+    def __reduce__(self):  # pickled (a result crossing processes) and copied as the made list
+        return (Plots, (self._list(),))
+
+
 def jsonable(obj: Any) -> Any:
     """Convert numpy / pandas / nested objects to plain JSON types (NaN/inf -> None)."""
     if obj is None or isinstance(obj, (bool, str)):
@@ -150,8 +195,9 @@ class Result:
     tables : Tables (a dict of pandas DataFrames)
         Tidy tables; ``main_table`` names the one shown first (``Result.table``). A table may be
         given as its list of rows: the DataFrame is built when it is first read.
-    plots : list[dict]
-        Plot specifications rendered by :mod:`specproc.core.plotting`.
+    plots : Plots (a list of dicts)
+        Plot specifications rendered by :mod:`specproc.core.plotting`; may be given as a function
+        of no arguments that makes the list when it is first read.
     params : dict
         The validated processor parameters.
     inputs : list[dict]
@@ -187,6 +233,8 @@ class Result:
     def __post_init__(self) -> None:
         if not isinstance(self.tables, Tables):
             self.tables = Tables(self.tables)
+        if not isinstance(self.plots, Plots):
+            self.plots = Plots(make=self.plots) if callable(self.plots) else Plots(self.plots)
 
     # ------------------------------------------------------------------ access
     @property
@@ -246,7 +294,7 @@ class Result:
             "specproc_version": self.specproc_version,
         }
         if plots:
-            d["plots"] = jsonable(self.plots)
+            d["plots"] = jsonable(list(self.plots))
         return d
 
     def to_json(self, **kw) -> str:

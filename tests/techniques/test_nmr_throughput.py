@@ -137,4 +137,46 @@ def test_curve_stack_equals_per_spectrum_curves():
             np.testing.assert_allclose(got[pre][k], one, rtol=1e-14, atol=0)
         np.testing.assert_allclose(got["bl_"][k], cols["bl_c0"][k] + cols["bl_c1"][k] * x, rtol=1e-14, atol=1e-15)
         np.testing.assert_allclose(best[k], got["p1_"][k] + got["p2_"][k] + got["bl_"][k], rtol=1e-14, atol=1e-15)
+    tops = _curve_stack(c, x, cols, block=16, keep=False)  # the maxima only, curves dropped block by block
+    for key in ("p1_", "p2_", "bl_"):
+        np.testing.assert_array_equal(tops[key], got[key].max(axis=1))
+    np.testing.assert_array_equal(tops["fit"], best.max(axis=1))
 
+
+
+def test_stack_figures_are_made_when_read_and_equal_the_eager_ones(tmp_path):
+    """A stack's results keep their figure as a recipe (Plots): made on first read, equal to the
+    curves evaluated from the fitted values, kept once made; pickling and to_state make them."""
+    import pickle
+
+    from specproc.core.result import Plots, Result
+    from specproc.fitting.lineshapes import evaluate
+    from specproc.techniques.nmr.deconvolution import deconvolve_many
+    from specproc.techniques.nmr.processors import DeconvolveParams
+
+    x = np.linspace(60, -80, 1024)
+    rng = np.random.default_rng(5)
+    ms = []
+    for i in range(6):
+        y = 0.001 * x + 0.05 + evaluate("pseudo-voigt", x, amplitude=1.0, center=-41.0 + 0.1 * i, sigma=1.0,
+                                        fraction=0.5) + 0.003 * rng.standard_normal(x.size)
+        ms.append(sp.core.measurement.new_measurement(y, [("shift", x, "ppm")], technique="nmr",
+                                                      metadata={"nucleus": "11B"}, sample=f"s{i}"))
+    p = DeconvolveParams(peaks=[-41.0], baseline="linear")
+    rs = deconvolve_many(ms, p)
+    r = rs[2]
+    assert isinstance(r.plots, Plots) and r.plots._items is None       # not made by the fit
+    spec = r.plots[0]
+    assert r.plots._items is not None and r.plots[0] is spec          # made once, kept
+    v = {k: r.quantities[k].value for k in r.quantities}
+    comp = next(sr["y"] for sr in spec["series"] if sr["role"] == "component")
+    fit = next(sr["y"] for sr in spec["series"] if sr["role"] == "fit")
+    assert float(comp.max()) == pytest.approx(r.table["height"][0], rel=1e-12)
+    assert float(fit.max()) / r.meta["noise"] == pytest.approx(r.meta["snr"], rel=1e-12)
+    np.testing.assert_allclose(next(sr["y"] for sr in spec["series"] if sr["role"] == "residual"),
+                               np.asarray(ms[2].values) - fit, rtol=0, atol=1e-12)
+    assert abs(v["p1.center_ppm"] + 40.8) < 0.01
+    back = pickle.loads(pickle.dumps(rs[4]))                          # made when pickled
+    assert isinstance(back.plots, Plots) and back.plots._items is not None
+    np.testing.assert_array_equal(back.plots[0]["x"], rs[4].plots[0]["x"])
+    assert Result.from_dict(rs[5].to_state()).plots[0]["title"] == rs[5].plots[0]["title"]

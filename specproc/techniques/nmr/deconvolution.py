@@ -64,6 +64,7 @@ error (None) and a warning. ``errors="montecarlo"``: refits of ``best_fit + roll
 """
 from __future__ import annotations
 
+import functools
 import math
 import time
 import warnings
@@ -951,8 +952,13 @@ def make_result(pr: Prepared, c: Compiled, values: dict, stderr: dict, curves: d
     Its tables are kept as rows (a DataFrame is built when one is read: :class:`~specproc.core.
     result.Tables`). A batch passes what it computed for the whole stack at once:
     ``params_json`` (``p.model_dump(mode="json")``) and ``maxima`` (``{prefix: max of that
-    component's curve, "fit": max of the best fit}``).
+    component's curve, "fit": max of the best fit}``); with ``maxima``, ``curves`` may be a
+    function returning ``(curves, best_fit)``, called when the figure is first read
+    (:class:`~specproc.core.result.Plots`).
     """
+    lazy = callable(curves)
+    if lazy and maxima is None:
+        raise ValueError("make_result: lazy curves need the maxima")
 
     def top(key, curve) -> float:
         if maxima is not None and key in maxima:
@@ -990,7 +996,7 @@ def make_result(pr: Prepared, c: Compiled, values: dict, stderr: dict, curves: d
         # loses its own error (warning from the fit), not the site's position, width or area
         structural = [b for b in own if b[len(pre):] in ("center", "sigma", "gamma", "amplitude", "cq_mhz")]
         e_a = None if structural else _f(earea[i])
-        curve = curves.get(pre)
+        curve = None if lazy else curves.get(pre)
         height = top(pre, curve)
         if np.isfinite(height) and height < 3 * noise_fit:
             warns.append(f"{s.name}: no significant signal (fitted height {height:.3g} < 3x the noise "
@@ -1022,32 +1028,37 @@ def make_result(pr: Prepared, c: Compiled, values: dict, stderr: dict, curves: d
             qs[f"{s.name}.eta"] = Quantity(row["eta"], _f(row["eta_stderr"]), "", "asymmetry")
     sb_rows = []
     for cname, k, pre in c.sidebands:
-        curve = curves.get(pre)
+        curve = None if lazy else curves.get(pre)
         sb_rows.append({"name": f"{cname} ssb{k:+d}", "kind": "sideband", "parent": cname, "order": k,
                         "center_ppm": values[pre + "center"], "area": values[pre + "amplitude"],
                         "area_stderr": _f(stderr.get(pre + "amplitude")),
-                        "height": top(pre, curve) if curve is not None else 0.0})
+                        "height": top(pre, curve) if lazy or curve is not None else 0.0})
     tables = {"components": rows}
     if sb_rows:
         tables["sidebands"] = sb_rows
-    fit_top = top("fit", best_fit)
+    fit_top = top("fit", None if lazy else best_fit)
     meta["snr"] = fit_top / pr.noise if pr.noise else None
-    series = [{"name": "data", "y": y, "role": "data"}]
-    for s in c.sites:
-        pre = prefix_of(s.name)
-        if pre in curves:
-            series.append({"name": s.name, "y": _full(curves[pre], x), "role": "component"})
-    for cname, k, pre in c.sidebands:
-        if pre in curves:
-            series.append({"name": f"{cname} ssb{k:+d}", "y": curves[pre], "role": "sideband"})
-    if "bl_" in curves:
-        series.append({"name": "baseline", "y": _full(curves["bl_"], x), "role": "baseline"})
-    series.append({"name": "fit", "y": best_fit, "role": "fit"})
-    series.append({"name": "residual", "y": y - best_fit, "role": "residual"})
     nuc = meta.get("nucleus") or ""
-    plot = {"kind": "spectrum", "title": f"{meta['sample']} {nuc} deconvolution".strip(), "x": x,
-            "x_label": f"{nuc} shift (ppm)".strip(), "y_label": "intensity", "reverse_x": True, "series": series,
-            "x_range": _view_range(x, cen, fw, sb_rows, max(fit_top, 0.0))}
+    view = _view_range(x, cen, fw, sb_rows, max(fit_top, 0.0))
+
+    def plot_of(curves, best_fit) -> dict:
+        series = [{"name": "data", "y": y, "role": "data"}]
+        for s in c.sites:
+            pre = prefix_of(s.name)
+            if pre in curves:
+                series.append({"name": s.name, "y": _full(curves[pre], x), "role": "component"})
+        for cname, k, pre in c.sidebands:
+            if pre in curves:
+                series.append({"name": f"{cname} ssb{k:+d}", "y": curves[pre], "role": "sideband"})
+        if "bl_" in curves:
+            series.append({"name": "baseline", "y": _full(curves["bl_"], x), "role": "baseline"})
+        series.append({"name": "fit", "y": best_fit, "role": "fit"})
+        series.append({"name": "residual", "y": y - best_fit, "role": "residual"})
+        return {"kind": "spectrum", "title": f"{meta['sample']} {nuc} deconvolution".strip(), "x": x,
+                "x_label": f"{nuc} shift (ppm)".strip(), "y_label": "intensity", "reverse_x": True,
+                "series": series, "x_range": view}
+
+    plots = (lambda: [plot_of(*curves())]) if lazy else [plot_of(curves, best_fit)]
     params = dict(params_json) if params_json is not None else p.model_dump(mode="json")
     params["mas_rate_hz"] = pr.rate
     seen, uniq = set(), []
@@ -1056,7 +1067,7 @@ def make_result(pr: Prepared, c: Compiled, values: dict, stderr: dict, curves: d
             seen.add(w)
             uniq.append(w)
     return Result(processor="nmr.deconvolve", technique="nmr", sample=meta["sample"], quantities=qs, tables=tables,
-                  plots=[plot], params=params, inputs=[dict(pr.attrs.get("provenance") or {})], stats=stats,
+                  plots=plots, params=params, inputs=[dict(pr.attrs.get("provenance") or {})], stats=stats,
                   warnings=uniq, main_table="components", meta=meta)
 
 
@@ -1195,9 +1206,9 @@ def deconvolve_many(data, p) -> list:
             if nm in ecols:
                 err_all[:, blk * n + j] = ecols[nm]
     vals_all = np.asarray(derived_fn(c)(fcols), float).T  # (spectra, 4 n): centres, FWHM, areas, fractions
-    curves_all, best_all = _curve_stack(c, x0, fcols)
-    maxima = {key: cv.max(axis=1).tolist() for key, cv in curves_all.items()}
-    maxima["fit"] = best_all.max(axis=1).tolist()
+    # the maxima of every component and fit (heights, S/N, the plot's view), not the curves: a
+    # figure's curves are made when it is first read (1,000 spectra: ~200 MB nobody draws from the CLI)
+    maxima = {key: v.tolist() for key, v in _curve_stack(c, x0, fcols, keep=False).items()}
     hits = {nm: on_bound(fcols[nm], lo_b, hi_b) for nm, (lo_b, hi_b) in c.bounds.items()
             if nm not in c.satellite_amplitudes}
     hit_any = np.zeros(nk, bool)
@@ -1214,6 +1225,7 @@ def deconvolve_many(data, p) -> list:
     region = [float(x0.min()), float(x0.max())]
     params_json = p.model_dump(mode="json")
     starts = {k2: v for k2, v in prm.meta.items() if k2 == "starts"}
+    curve_cols = [nm for nm in vnames if not nm.startswith(("chisqr", "redchi", "r2", "success", "nfev", "masked"))]
     for k, (i, pr) in enumerate(prep):
         if not finite[k]:
             out[i] = FitError("batch fit gave non-finite parameters (masked or failed spectrum)", pr.src)
@@ -1231,8 +1243,9 @@ def deconvolve_many(data, p) -> list:
             pr.meta.update(noise=noise, region_ppm=list(region),
                            errors="covariance (batch engine, full covariance per spectrum)",
                            model_selection="given peaks", batch=dict(batch_meta), **starts)
+            row = {nm: fcols[nm][k:k + 1] for nm in curve_cols}
             out[i] = make_result(replace(pr, noise=noise), c, values, stderr,
-                                 {pre: cv[k] for pre, cv in curves_all.items()}, best_all[k], stats, bounded,
+                                 functools.partial(_curves_of_one, c, x0, row), None, stats, bounded,
                                  vals_all[k], err_all[k], warns, p, x0, Y[k], params_json=params_json,
                                  maxima={key: mx[k] for key, mx in maxima.items()})
         except SpecprocError as exc:
@@ -1269,10 +1282,20 @@ def _fit_stack(c: Compiled, x0, ymean, Y):
         return fit_batch(model, x0, Y, params=params, start="mean", tol=1.5e-8)
 
 
-def _curve_stack(c: Compiled, x, cols: dict, block: int = 64) -> tuple[dict, np.ndarray]:
+def _curves_of_one(c: Compiled, x, row: dict) -> tuple[dict, np.ndarray]:
+    """``(curves, best fit)`` of one spectrum of a stack from its parameter row (length-1 columns)."""
+    curves, best = _curve_stack(c, x, row)
+    return {pre: cv[0] for pre, cv in curves.items()}, best[0]
+
+
+def _curve_stack(c: Compiled, x, cols: dict, block: int = 64, keep: bool = True):
     """``({prefix: (n_spectra, n_points) curves}, best fits)`` of a stack from its parameter
     columns: the plain numpy lineshapes broadcast over blocks of spectra (no lmfit Parameters;
-    blocks of ~2 MB stay in cache), the blocks in threads (numpy's loops release the GIL)."""
+    blocks of ~2 MB stay in cache), the blocks in threads (numpy's loops release the GIL).
+
+    ``keep=False``: only ``{prefix: max of each curve, "fit": max of each best fit}`` (n_spectra,),
+    every block's curves dropped once their maxima are taken.
+    """
     import os
     from concurrent.futures import ThreadPoolExecutor
 
@@ -1284,20 +1307,28 @@ def _curve_stack(c: Compiled, x, cols: dict, block: int = 64) -> tuple[dict, np.
             comps.append((pre, s.shape, [a for a in REGISTRY[s.shape].params if a != "center"] + ["center"]))
     deg = {"none": None, "constant": 0, "linear": 1, "quadratic": 2}[c.spec.baseline]
     nk = len(next(iter(cols.values()))) if cols else 0
-    out = {pre: np.empty((nk, x.size)) for pre, _shape, _names in comps}
-    if deg is not None:
-        out["bl_"] = np.empty((nk, x.size))
-    best = np.zeros((nk, x.size))
+    keys = [pre for pre, _shape, _names in comps] + (["bl_"] if deg is not None else [])
+    if keep:
+        out = {pre: np.empty((nk, x.size)) for pre in keys}
+        best = np.zeros((nk, x.size))
+    else:
+        tops = {key: np.empty(nk) for key in keys + ["fit"]}
 
     def one(a: int) -> None:
         b = min(nk, a + block)
+        cur = {pre: out[pre][a:b] for pre in keys} if keep else {pre: np.empty((b - a, x.size)) for pre in keys}
+        fit = best[a:b] if keep else np.zeros((b - a, x.size))
         for pre, shape, names in comps:
-            out[pre][a:b] = evaluate(shape, x, **{n: cols[pre + n][a:b, None] for n in names if pre + n in cols})
-            best[a:b] += out[pre][a:b]
+            cur[pre][:] = evaluate(shape, x, **{n: cols[pre + n][a:b, None] for n in names if pre + n in cols})
+            fit += cur[pre]
         if deg is not None:
-            out["bl_"][a:b] = sum((cols[f"bl_c{j}"][a:b, None] if f"bl_c{j}" in cols else 0.0) * x ** j
-                                  for j in range(deg + 1)) * np.ones_like(x)
-            best[a:b] += out["bl_"][a:b]
+            cur["bl_"][:] = sum((cols[f"bl_c{j}"][a:b, None] if f"bl_c{j}" in cols else 0.0) * x ** j
+                                for j in range(deg + 1)) * np.ones_like(x)
+            fit += cur["bl_"]
+        if not keep:
+            for pre in keys:
+                tops[pre][a:b] = cur[pre].max(axis=1)
+            tops["fit"][a:b] = fit.max(axis=1)
 
     starts = range(0, nk, block)
     workers = min(len(starts), os.cpu_count() or 1, 4)
@@ -1307,7 +1338,7 @@ def _curve_stack(c: Compiled, x, cols: dict, block: int = 64) -> tuple[dict, np.
     else:
         for a in starts:
             one(a)
-    return out, best
+    return (out, best) if keep else tops
 
 
 def _round(v):
