@@ -285,7 +285,7 @@ class Result:
             "file": self.source,
             "meta": jsonable(self.meta),
             "quantities": {k: q.to_dict() for k, q in self.quantities.items()},
-            "tables": {k: jsonable(v) for k, v in self.tables.items()},
+            "tables": {k: jsonable(self.tables.records(k)) for k in self.tables},  # rows: no DataFrame needed
             "params": jsonable(self.params),
             "inputs": jsonable(self.inputs),
             "stats": jsonable(self.stats),
