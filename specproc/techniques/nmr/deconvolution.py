@@ -1225,7 +1225,8 @@ def deconvolve_many(data, p) -> list:
     region = [float(x0.min()), float(x0.max())]
     params_json = p.model_dump(mode="json")
     starts = {k2: v for k2, v in prm.meta.items() if k2 == "starts"}
-    curve_cols = [nm for nm in vnames if not nm.startswith(("chisqr", "redchi", "r2", "success", "nfev", "masked"))]
+    prefixes = tuple(pre for group in c.groups.values() for pre in group) + ("bl_",)
+    curve_cols = [nm for nm in vnames if nm.startswith(prefixes)]  # what a component's curve reads
     for k, (i, pr) in enumerate(prep):
         if not finite[k]:
             out[i] = FitError("batch fit gave non-finite parameters (masked or failed spectrum)", pr.src)
