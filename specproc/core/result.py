@@ -8,10 +8,12 @@ evidence engine consume only this type.
 """
 from __future__ import annotations
 
+import bisect
 import html
+import itertools
 import json
 import math
-from collections.abc import Callable, Iterator, MutableMapping, MutableSequence
+from collections.abc import Callable, Iterator, MutableMapping, MutableSequence, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,19 +106,40 @@ class Tables(MutableMapping):
         return records(t)
 
 
+class Recipe:
+    """A deferred value, ``func(*args, **kwargs)``: a module-level function and picklable arguments,
+    so it crosses processes unmade (a batch worker sends the recipe of a figure, not its curves)."""
+
+    __slots__ = ("func", "args", "kwargs")
+
+    def __init__(self, func: Callable, *args, **kwargs):
+        self.func, self.args, self.kwargs = func, args, kwargs
+
+    def __call__(self):
+        return self.func(*self.args, **self.kwargs)
+
+    def __reduce__(self):
+        import functools
+
+        return (functools.partial(Recipe, self.func, **self.kwargs), self.args)
+
+
 class Plots(MutableSequence):
     """The plot specs of a :class:`Result`: a list, or made on first access by ``make()``.
 
     A batch keeps its results' figure data as a recipe (a 1,000-spectrum NMR stack would otherwise
     hold ~200 MB of curves nobody draws from the command line); the list is made, and kept, when a
-    figure, the report or an export first reads it. Behaves as a list everywhere.
+    figure, the report or an export first reads it. ``n`` (how many specs the recipe makes) gives
+    the length without making them. A :class:`Recipe` is pickled unmade, any other function made.
+    Behaves as a list everywhere.
     """
 
-    __slots__ = ("_items", "_make")
+    __slots__ = ("_items", "_make", "_n")
 
-    def __init__(self, items=None, make: Callable[[], list] | None = None):
+    def __init__(self, items=None, make: Callable[[], list] | None = None, n: int | None = None):
         self._items = None if make is not None and items is None else list(items or [])
         self._make = make if self._items is None else None
+        self._n = n if self._items is None else None
 
     def _list(self) -> list:
         if self._items is None:
@@ -134,7 +157,7 @@ class Plots(MutableSequence):
         del self._list()[i]
 
     def __len__(self) -> int:
-        return len(self._list())
+        return self._n if self._items is None and self._n is not None else len(self._list())
 
     def insert(self, i, v) -> None:
         self._list().insert(i, v)
@@ -145,8 +168,32 @@ class Plots(MutableSequence):
     def __repr__(self) -> str:
         return "Plots(not made yet)" if self._items is None else f"Plots({len(self._items)} specs)"
 
-    def __reduce__(self):  # pickled (a result crossing processes) and copied as the made list
+    def __reduce__(self):  # a Recipe crosses processes unmade; anything else as the made list
+        if self._items is None and isinstance(self._make, Recipe):
+            return (Plots, (None, self._make, self._n))
         return (Plots, (self._list(),))
+
+
+class Figures(Sequence):
+    """The plot specs of many results as one sequence, each result's specs made only when one of
+    them is read (a report section that draws 48 figures of 1,000 results makes 48)."""
+
+    def __init__(self, results):
+        self._plots = [r.plots for r in results]
+        self._ends = list(itertools.accumulate(len(p) for p in self._plots))
+
+    def __len__(self) -> int:
+        return self._ends[-1] if self._ends else 0
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        k = bisect.bisect_right(self._ends, i)
+        return self._plots[k][i - (self._ends[k - 1] if k else 0)]
 
 
 def jsonable(obj: Any) -> Any:

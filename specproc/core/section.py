@@ -6,6 +6,7 @@ common case (each result's main table and plots, plus one summary table).
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +17,8 @@ class ReportSection:
     title: str
     intro: str = ""                                   # plain text (escaped by the report)
     tables: list[tuple[str, Any]] = field(default_factory=list)   # (caption, DataFrame)
-    plots: list[dict] = field(default_factory=list)               # plot specs (core.plotting)
+    plots: Sequence = field(default_factory=list)     # plot specs (core.plotting): a list, or
+                                                      # core.result.Figures (made when read)
     results: list[Any] = field(default_factory=list)
 
 

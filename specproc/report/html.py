@@ -224,14 +224,16 @@ def _section_html(tech: str, section, note: str) -> str:
         parts.append(f"<p>{esc(section.intro)}</p>")
     for caption, df in section.tables:
         parts.append(f"<div class='table'><p><b>{esc(caption)}</b></p>{df_html(df)}</div>")
-    plots = list(section.plots)
+    plots = section.plots  # a list, or figures made when read (core.result.Figures): pick, then read
     if len(plots) > MAX_FIGURES:
         import numpy as np
 
         keep = np.unique(np.linspace(0, len(plots) - 1, MAX_FIGURES).round().astype(int))
         parts.append(f"<p class='meta'>{len(keep)} of {len(plots)} figures shown (evenly spaced, first and "
                      "last included); every result is in the tables above and in the exports.</p>")
-        plots = [plots[i] for i in keep]
+        plots = [plots[int(i)] for i in keep]
+    else:
+        plots = list(plots)
     for spec in plots:
         try:
             parts.append(f"<div class='figure'>{figure_div(spec)}</div>")

@@ -176,7 +176,32 @@ def test_stack_figures_are_made_when_read_and_equal_the_eager_ones(tmp_path):
     np.testing.assert_allclose(next(sr["y"] for sr in spec["series"] if sr["role"] == "residual"),
                                np.asarray(ms[2].values) - fit, rtol=0, atol=1e-12)
     assert abs(v["p1.center_ppm"] + 40.8) < 0.01
-    back = pickle.loads(pickle.dumps(rs[4]))                          # made when pickled
-    assert isinstance(back.plots, Plots) and back.plots._items is not None
-    np.testing.assert_array_equal(back.plots[0]["x"], rs[4].plots[0]["x"])
+    back = pickle.loads(pickle.dumps(rs[4]))            # a recipe crosses processes unmade ...
+    assert isinstance(back.plots, Plots) and back.plots._items is None and len(back.plots) == 1
+    for a, b in zip(back.plots[0]["series"], rs[4].plots[0]["series"]):   # ... and makes the same figure
+        np.testing.assert_array_equal(a["y"], b["y"])
+    made = pickle.loads(pickle.dumps(rs[4]))            # a made list crosses as a list
+    assert made.plots._items is not None
     assert Result.from_dict(rs[5].to_state()).plots[0]["title"] == rs[5].plots[0]["title"]
+    lazy = Result("x.y", "x", plots=lambda: [{"kind": "xy"}])             # any function: made when pickled
+    assert pickle.loads(pickle.dumps(lazy)).plots._items == [{"kind": "xy"}]
+
+
+def test_report_section_makes_only_the_figures_it_draws():
+    """Figures of many results as one sequence: indexing makes one result's figures, not all."""
+    from specproc.core.result import Figures, Plots, Result
+
+    made = []
+
+    def recipe(i):
+        made.append(i)
+        return [{"kind": "xy", "title": f"r{i}"}]
+
+    rs = [Result("x.y", "x", plots=Plots(make=(lambda i=i: recipe(i)), n=1)) for i in range(1000)]
+    rs.insert(500, Result("x.y", "x", plots=[{"kind": "xy", "title": "a"}, {"kind": "xy", "title": "b"}]))
+    figs = Figures(rs)
+    assert len(figs) == 1002 and made == []
+    assert figs[0]["title"] == "r0" and figs[501]["title"] == "b" and figs[-1]["title"] == "r999"
+    assert figs[502]["title"] == "r500" and sorted(made) == [0, 500, 999]
+    with pytest.raises(IndexError):
+        figs[1002]

@@ -64,7 +64,6 @@ error (None) and a warning. ``errors="montecarlo"``: refits of ``best_fit + roll
 """
 from __future__ import annotations
 
-import functools
 import math
 import time
 import warnings
@@ -77,7 +76,7 @@ import xarray as xr
 
 from ...core.errors import FitError, ParameterError, ProcessingError, SpecprocError
 from ...core.measurement import check_measurement, label
-from ...core.result import Quantity, Result
+from ...core.result import Plots, Quantity, Recipe, Result
 from ...core.numbers import finite_or_none
 
 #: an automatically added component must have an area of at least K_SIGNIFICANT standard errors
@@ -952,11 +951,11 @@ def make_result(pr: Prepared, c: Compiled, values: dict, stderr: dict, curves: d
     Its tables are kept as rows (a DataFrame is built when one is read: :class:`~specproc.core.
     result.Tables`). A batch passes what it computed for the whole stack at once:
     ``params_json`` (``p.model_dump(mode="json")``) and ``maxima`` (``{prefix: max of that
-    component's curve, "fit": max of the best fit}``); with ``maxima``, ``curves`` may be a
-    function returning ``(curves, best_fit)``, called when the figure is first read
-    (:class:`~specproc.core.result.Plots`).
+    component's curve, "fit": max of the best fit}``); with ``maxima``, ``curves`` may be the
+    spectrum's row of parameter columns (``{name: length-1 array}``, ``best_fit`` None): its
+    figure is then made when first read (:class:`~specproc.core.result.Plots`).
     """
-    lazy = callable(curves)
+    lazy = best_fit is None
     if lazy and maxima is None:
         raise ValueError("make_result: lazy curves need the maxima")
 
@@ -1038,27 +1037,12 @@ def make_result(pr: Prepared, c: Compiled, values: dict, stderr: dict, curves: d
         tables["sidebands"] = sb_rows
     fit_top = top("fit", None if lazy else best_fit)
     meta["snr"] = fit_top / pr.noise if pr.noise else None
-    nuc = meta.get("nucleus") or ""
-    view = _view_range(x, cen, fw, sb_rows, max(fit_top, 0.0))
-
-    def plot_of(curves, best_fit) -> dict:
-        series = [{"name": "data", "y": y, "role": "data"}]
-        for s in c.sites:
-            pre = prefix_of(s.name)
-            if pre in curves:
-                series.append({"name": s.name, "y": _full(curves[pre], x), "role": "component"})
-        for cname, k, pre in c.sidebands:
-            if pre in curves:
-                series.append({"name": f"{cname} ssb{k:+d}", "y": curves[pre], "role": "sideband"})
-        if "bl_" in curves:
-            series.append({"name": "baseline", "y": _full(curves["bl_"], x), "role": "baseline"})
-        series.append({"name": "fit", "y": best_fit, "role": "fit"})
-        series.append({"name": "residual", "y": y - best_fit, "role": "residual"})
-        return {"kind": "spectrum", "title": f"{meta['sample']} {nuc} deconvolution".strip(), "x": x,
-                "x_label": f"{nuc} shift (ppm)".strip(), "y_label": "intensity", "reverse_x": True,
-                "series": series, "x_range": view}
-
-    plots = (lambda: [plot_of(*curves())]) if lazy else [plot_of(curves, best_fit)]
+    look = {"sample": meta["sample"], "nucleus": meta.get("nucleus") or "",
+            "view": _view_range(x, cen, fw, sb_rows, max(fit_top, 0.0))}
+    if lazy:  # a recipe that crosses processes unmade (core.result.Recipe)
+        plots = Plots(make=Recipe(_stack_figure, c, x, y, curves, look), n=1)
+    else:
+        plots = [_figure(c, x, y, curves, best_fit, look)]
     params = dict(params_json) if params_json is not None else p.model_dump(mode="json")
     params["mas_rate_hz"] = pr.rate
     seen, uniq = set(), []
@@ -1245,8 +1229,7 @@ def deconvolve_many(data, p) -> list:
                            errors="covariance (batch engine, full covariance per spectrum)",
                            model_selection="given peaks", batch=dict(batch_meta), **starts)
             row = {nm: fcols[nm][k:k + 1] for nm in curve_cols}
-            out[i] = make_result(replace(pr, noise=noise), c, values, stderr,
-                                 functools.partial(_curves_of_one, c, x0, row), None, stats, bounded,
+            out[i] = make_result(replace(pr, noise=noise), c, values, stderr, row, None, stats, bounded,
                                  vals_all[k], err_all[k], warns, p, x0, Y[k], params_json=params_json,
                                  maxima={key: mx[k] for key, mx in maxima.items()})
         except SpecprocError as exc:
@@ -1283,10 +1266,32 @@ def _fit_stack(c: Compiled, x0, ymean, Y):
         return fit_batch(model, x0, Y, params=params, start="mean", tol=1.5e-8)
 
 
-def _curves_of_one(c: Compiled, x, row: dict) -> tuple[dict, np.ndarray]:
-    """``(curves, best fit)`` of one spectrum of a stack from its parameter row (length-1 columns)."""
+def _figure(c: Compiled, x, y, curves: dict, best_fit, look: dict) -> dict:
+    """The plot spec of one deconvolution: data, sites, sidebands, baseline, fit, residual."""
+    from ...fitting.models import prefix_of
+
+    series = [{"name": "data", "y": y, "role": "data"}]
+    for s in c.sites:
+        pre = prefix_of(s.name)
+        if pre in curves:
+            series.append({"name": s.name, "y": _full(curves[pre], x), "role": "component"})
+    for cname, k, pre in c.sidebands:
+        if pre in curves:
+            series.append({"name": f"{cname} ssb{k:+d}", "y": curves[pre], "role": "sideband"})
+    if "bl_" in curves:
+        series.append({"name": "baseline", "y": _full(curves["bl_"], x), "role": "baseline"})
+    series.append({"name": "fit", "y": best_fit, "role": "fit"})
+    series.append({"name": "residual", "y": y - best_fit, "role": "residual"})
+    nuc = look["nucleus"]
+    return {"kind": "spectrum", "title": f"{look['sample']} {nuc} deconvolution".strip(), "x": x,
+            "x_label": f"{nuc} shift (ppm)".strip(), "y_label": "intensity", "reverse_x": True,
+            "series": series, "x_range": look["view"]}
+
+
+def _stack_figure(c: Compiled, x, y, row: dict, look: dict) -> list[dict]:
+    """The figure of one spectrum of a stack, from its row of parameter columns (a Plots recipe)."""
     curves, best = _curve_stack(c, x, row)
-    return {pre: cv[0] for pre, cv in curves.items()}, best[0]
+    return [_figure(c, x, y, {pre: cv[0] for pre, cv in curves.items()}, best[0], look)]
 
 
 def _curve_stack(c: Compiled, x, cols: dict, block: int = 64, keep: bool = True):

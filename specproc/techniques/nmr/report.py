@@ -10,6 +10,8 @@ def report_section(results) -> ReportSection:
     """Summary table per nucleus (sample, component, shift, FWHM, fraction) + every fit plot."""
     import pandas as pd
 
+    from ...core.result import Figures
+
     results = [r for r in results if getattr(r, "processor", "") == "nmr.deconvolve"]
     rows = []
     for r in results:
@@ -23,7 +25,7 @@ def report_section(results) -> ReportSection:
         df = pd.DataFrame(rows)
         for nuc, sub in df.groupby(df["nucleus"].fillna("?"), sort=True):
             tables.append((f"{nuc} NMR: components", sub.drop(columns="nucleus").reset_index(drop=True)))
-    plots = [p for r in results for p in r.plots]
+    plots = Figures(results)  # 1,000 stack results: only the figures the report draws are made
     intro = ("Spectra deconvolved with lmfit; area fractions include spinning sidebands, errors from the "
              "full fit covariance.")
     return ReportSection("nmr", TITLE, intro, tables, plots, list(results))
