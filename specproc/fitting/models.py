@@ -515,8 +515,7 @@ def _restart_point(params, ds, bm, x, y, weights):
     The end point of a run that stopped short (budget spent) is, by construction of LM, no worse
     than the starts; it is used when its chi² (after the moves below) is lower. lmfit's bounded
     transforms have zero slope on a bound, so a start exactly there is frozen: a parameter with
-    two finite bounds is kept 1e-4 of its range inside them (off a positive lower bound that is
-    < 1 % of the upper, at most 1 % of that bound: a width keeps its scale), one on a one-sided bound is moved
+    two finite bounds is kept 1e-4 of its range inside them, one on a one-sided bound is moved
     1e-4 of its original start's distance from that bound inside (an amplitude the engine took to
     0 stays ~0: restoring its start value on a peak whose width the engine shrank gave chi² 1e3x
     the end point's). Returns True when ``params`` moved.
@@ -529,12 +528,7 @@ def _restart_point(params, ds, bm, x, y, weights):
             return False
         lo, hi = params[name].min, params[name].max
         if np.isfinite(lo) and np.isfinite(hi) and hi > lo:
-            inset = 1e-4 * (hi - lo)
-            # a scale whose bounds span decades (a width from a grid step to the window): 1e-4 of the
-            # range would multiply a width on its lower bound (2.6x for 0.0085..140 ppm); 1 % of the
-            # bound keeps lmfit's transform off its flat point as well
-            inset_lo = min(inset, 1e-2 * lo) if lo > 0 and hi > 100 * lo else inset
-            v = float(np.clip(v, lo + inset_lo, hi - inset))
+            v = float(np.clip(v, lo + 1e-4 * (hi - lo), hi - 1e-4 * (hi - lo)))
         elif v <= lo:
             v = lo + 1e-4 * (theta0[j] - lo) if theta0[j] > lo else theta0[j]
         elif v >= hi:
