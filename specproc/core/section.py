@@ -25,13 +25,14 @@ class ReportSection:
 def default_section(technique: str, title: str, results: list, intro: str = "") -> ReportSection:
     import pandas as pd
 
-    tables, plots = [], []
+    from .result import Figures
+
+    tables = []
     frames = []
     for r in results:
         t = r.table
         if len(t):
             frames.append(t.assign(sample=r.sample, file=r.source) if "sample" not in t else t)
-        plots.extend(r.plots)
     if frames:
         tables.append((f"{title}: all results", pd.concat(frames, ignore_index=True)))
-    return ReportSection(technique, title, intro, tables, plots, list(results))
+    return ReportSection(technique, title, intro, tables, Figures(results), list(results))

@@ -1,6 +1,7 @@
 """The AFM report section: per-sample summary, modulus comparison of samples, maps, histograms."""
 from __future__ import annotations
 
+from ...core.result import Figures
 from ...core.section import ReportSection
 
 TITLE = "Atomic force microscopy"
@@ -54,7 +55,7 @@ def report_section(results) -> ReportSection:
     if curves:
         tables.append(("AFM: force curves (first 200 per map; full table in the result export)",
                        pd.concat(curves, ignore_index=True)))
-    plots = [p for r in results for p in r.plots]
+    plots = Figures(results)
     intro = ("Height maps: spikes and scars replaced by the local median, robust plane (or 2nd-order "
              "polynomial) removed, scan lines aligned by their medians; roughness per ISO 25178 (Sa, Sq, Sz, "
              "Ssk, Sku) and ISO 4287 along lines (Ra, Rq). Protrusions: connected regions above median + "

@@ -1,6 +1,7 @@
 """The EELS report section: π* table of every spectrum, map summaries, fit plots, maps and histograms."""
 from __future__ import annotations
 
+from ...core.result import Figures
 from ...core.section import ReportSection
 
 TITLE = "EELS"
@@ -31,7 +32,7 @@ def report_section(results) -> ReportSection:
                      "calibration": (r.meta.get("energy_calibration") or {}).get("method"),
                      "warnings": "; ".join(r.warnings)})
     tables = [("EELS: π* per spectrum / spectrum image", pd.DataFrame(rows))] if rows else []
-    plots = [p for r in results for p in r.plots]
+    plots = Figures(results)
     intro = ("Near-edge fits: pre-edge power-law background (extrapolated with its covariance), π* as a "
              "Gaussian on a smooth continuum step that moves with it, σ* as a broad Gaussian bounded above "
              "the π* range; joint weighted least squares (batch engine; spectrum images pixel by pixel with "

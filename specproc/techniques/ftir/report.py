@@ -1,6 +1,7 @@
 """The FTIR report section: band table, per-band shifts between samples, fit plots."""
 from __future__ import annotations
 
+from ...core.result import Figures
 from ...core.section import ReportSection
 
 TITLE = "FTIR"
@@ -39,7 +40,7 @@ def report_section(results) -> ReportSection:
     warn_rows = [{"sample": r.sample, "warning": w} for r in results for w in r.warnings]
     if warn_rows:
         tables.append(("FTIR: warnings", pd.DataFrame(warn_rows)))
-    plots = [p for r in results for p in r.plots]
+    plots = Figures(results)
     intro = ("Bands fitted with lmfit through the shared model spec (pseudo-Voigt unless chosen otherwise) in "
              "absorbance; baselines fitted in the model or from pybaselines. Atmospheric CO2 and water vapour "
              "are recognised from their gas-phase line structure and masked (shaded); CO2 overlapping a band is "

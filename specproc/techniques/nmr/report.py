@@ -1,6 +1,7 @@
 """The NMR report section: per-nucleus summary tables and the fit plots."""
 from __future__ import annotations
 
+from ...core.result import Figures
 from ...core.section import ReportSection
 
 TITLE = "Solid-state NMR"
@@ -9,8 +10,6 @@ TITLE = "Solid-state NMR"
 def report_section(results) -> ReportSection:
     """Summary table per nucleus (sample, component, shift, FWHM, fraction) + every fit plot."""
     import pandas as pd
-
-    from ...core.result import Figures
 
     results = [r for r in results if getattr(r, "processor", "") == "nmr.deconvolve"]
     rows = []
@@ -25,7 +24,7 @@ def report_section(results) -> ReportSection:
         df = pd.DataFrame(rows)
         for nuc, sub in df.groupby(df["nucleus"].fillna("?"), sort=True):
             tables.append((f"{nuc} NMR: components", sub.drop(columns="nucleus").reset_index(drop=True)))
-    plots = Figures(results)  # 1,000 stack results: only the figures the report draws are made
+    plots = Figures(results)
     intro = ("Spectra deconvolved with lmfit; area fractions include spinning sidebands, errors from the "
              "full fit covariance.")
     return ReportSection("nmr", TITLE, intro, tables, plots, list(results))

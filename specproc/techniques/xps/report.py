@@ -1,6 +1,7 @@
 """The XPS report section: species summary, charge references, spectra per region, depth profiles, heatmaps."""
 from __future__ import annotations
 
+from ...core.result import Figures
 from ...core.section import ReportSection
 
 TITLE = "XPS"
@@ -43,7 +44,7 @@ def report_section(results) -> ReportSection:
         tables.append(("XPS: species (presence at the detection limit, 50 % thickness)", pd.DataFrame(species)))
     if comps:
         tables.append(("XPS: components at the first level", pd.concat(comps, ignore_index=True)))
-    plots = [p for r in results for p in r.plots]
+    plots = Figures(results)
     intro = ("Binding energies charge-corrected to the reference line (one shift per sample, every region and level); "
              "Shirley/Tougaard backgrounds; one component template fitted to every etch level with the batch engine; "
              "atomic % from areas and Scofield RSFs; thickness = depth where the at % falls to 50 % of its maximum.")

@@ -1,6 +1,7 @@
 """The XRD report section: phases per sample, lattice parameters, reflections, pattern plots."""
 from __future__ import annotations
 
+from ...core.result import Figures
 from ...core.section import ReportSection
 
 TITLE = "X-ray diffraction"
@@ -44,7 +45,7 @@ def report_section(results) -> ReportSection:
         tables.append(("XRD: per-sample summary", pd.DataFrame(other)))
     if peak_rows:
         tables.append(("XRD: indexed reflections", pd.concat(peak_rows, ignore_index=True)))
-    plots = [p for r in results for p in r.plots]
+    plots = Figures(results)
     intro = ("Backgrounds by SNIP (pybaselines); each reflection fitted with its Kα2 line as a tied satellite "
              "(shared ModelSpec, batch-engine optimum confirmed by lmfit; parameters at a bound carry no error "
              "and are listed as warnings); d from Bragg's law with the file's Kα1 wavelength. Phases by "
