@@ -16,6 +16,8 @@ atmospheric bands, fit windows).
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 _STYLE = {
@@ -127,16 +129,12 @@ def spectrum_figure_dict(spec: dict) -> dict:
     return {"data": data, "layout": layout}
 
 
-_TEMPLATE: list = []
-
-
+@functools.lru_cache(maxsize=1)
 def _template() -> dict:
     """plotly's default template as JSON (what a graph_objects figure embeds), made once."""
-    if not _TEMPLATE:
-        import plotly.io as pio
+    import plotly.io as pio
 
-        _TEMPLATE.append(pio.templates[pio.templates.default].to_plotly_json())
-    return _TEMPLATE[0]
+    return pio.templates[pio.templates.default].to_plotly_json()
 
 
 def figure_html(fig, include_plotlyjs: bool | str | None = None) -> str:

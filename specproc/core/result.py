@@ -50,13 +50,17 @@ def records(df) -> list[dict]:
     return [dict(zip(keys, row)) for row in df.to_numpy(dtype=object).tolist()] if len(df) else []
 
 
+def _columns(rows: list[dict]) -> list[str]:
+    """The columns of a table given as rows: every key, in order of first appearance."""
+    return list(dict.fromkeys(k for r in rows for k in r))
+
+
 def frame(rows: list[dict]):
     """A table from its rows (dicts; a key missing from a row is None), built column-wise: several
     times faster than ``pandas.DataFrame(rows)``."""
     import pandas as pd
 
-    keys = list(dict.fromkeys(k for r in rows for k in r))
-    return pd.DataFrame({k: [r.get(k) for r in rows] for k in keys})
+    return pd.DataFrame({k: [r.get(k) for r in rows] for k in _columns(rows)})
 
 
 class Tables(MutableMapping):
@@ -101,7 +105,7 @@ class Tables(MutableMapping):
         DataFrame is built when the rows are at hand)."""
         t = self._d[name]
         if isinstance(t, list):
-            keys = list(dict.fromkeys(k for r in t for k in r))
+            keys = _columns(t)
             return [{k: r.get(k) for k in keys} for r in t]
         return records(t)
 

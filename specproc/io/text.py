@@ -19,6 +19,7 @@ every error, so messages keep their file line numbers - goes through :func:`nump
 """
 from __future__ import annotations
 
+import functools
 import io
 import re
 import warnings
@@ -157,22 +158,16 @@ def _plain_numbers(data: bytes, start: int | None, delim: str):
     return cols.T
 
 
-_ARROW_OPTIONS: dict = {}
-
-
+@functools.lru_cache(maxsize=None)
 def _arrow_options(delim: str):
     """pyarrow's CSV options for a two-float-column block (made once per delimiter)."""
-    got = _ARROW_OPTIONS.get(delim)
-    if got is None:
-        import pyarrow as pa
-        from pyarrow import csv as pacsv
+    import pyarrow as pa
+    from pyarrow import csv as pacsv
 
-        got = _ARROW_OPTIONS[delim] = (
-            pacsv.ReadOptions(use_threads=False, autogenerate_column_names=True),
+    return (pacsv.ReadOptions(use_threads=False, autogenerate_column_names=True),
             pacsv.ParseOptions(delimiter=delim, quote_char=False, ignore_empty_lines=True),
             pacsv.ConvertOptions(column_types={"f0": pa.float64(), "f1": pa.float64()}, include_columns=["f0", "f1"],
                                  null_values=[], strings_can_be_null=False))
-    return got
 
 
 class NMRTextReader(Reader):

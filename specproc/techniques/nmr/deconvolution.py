@@ -1071,7 +1071,6 @@ def warm_up(p, n: int) -> None:
 
     from ...fitting._batch_kernels import warm_up_kernel
 
-
     warm_up_kernel()
 
 
