@@ -281,6 +281,15 @@ def run_technique(args, *, processor: str, params: dict, entry: Callable, title:
     except ParameterError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
+    report = getattr(args, "report", None)
+    if report:  # a usage error, found before any file is read (a device or FIFO is never replaced)
+        from .core.files import check_writable_target
+
+        try:
+            check_writable_target(report)
+        except OSError as exc:
+            print(f"{prog}: error: {report}: cannot write report: {exc.strerror or exc}", file=sys.stderr)
+            return 2
     paths = [str(x) for x in args.paths]
     items = read_all(paths, getattr(args, "jobs", None), read=read, then=functools.partial(proc.preprocess, params=p),
                      meanwhile=lambda: proc.warm_up(p, len(paths)))
@@ -313,7 +322,6 @@ def run_technique(args, *, processor: str, params: dict, entry: Callable, title:
             entries.append(e)
             failures.append(e)
     emit(entries, bool(getattr(args, "json", False)), rows)
-    report = getattr(args, "report", None)
     if report:
         from .report import render_results
 

@@ -19,11 +19,15 @@ never serves results with old labels.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
+import stat
+import sys
 import warnings
 from pathlib import Path
 
@@ -35,15 +39,79 @@ VERSION = 2
 #: entries above this size are not read (a forged header must not make us allocate gigabytes)
 MAX_ENTRY_BYTES = 1 << 30
 _KEY_CACHE: dict[str, bytes] = {}
+#: the key file is opened without following a link and without blocking (a FIFO planted as the
+#: key file must not hang every run)
+_KEY_OPEN = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
 
 
 def cache_key(task: Task) -> str:
-    """Cache key of a task whose ``sha256`` (input content hash) is set."""
+    """Cache key of a task whose ``sha256`` (content hash of every file of the input) is set.
+
+    Besides the input's content and what the YAML says, the key holds the code that runs:
+    :func:`code_fingerprint` (every file of the installed specproc package and the versions of
+    its dependencies) and the source of a third-party processor plugin. A change of a reader,
+    a processor or a library is never served from an older cache entry.
+    """
     payload = {"input_sha256": task.sha256, "processor": task.processor, "params": task.params,
                "reader": task.reader, "reader_options": task.reader_options, "specproc": __version__,
+               "code": code_fingerprint(), "plugin": _plugin_fingerprint(task.processor),
                "sample": task.sample, "technique": task.technique, "metadata": task.metadata,
                "format": VERSION}
     return hashlib.sha256(canonical_json(payload).encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """SHA-256 of the installed specproc package (every file but bytecode) and of the versions of
+    the distributions it requires; computed once per process (~10 ms for ~200 files)."""
+    import importlib.metadata as md
+
+    pkg = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for top, dirs, files in os.walk(pkg):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for f in sorted(files):
+            if f.endswith((".pyc", ".pyo")):
+                continue
+            q = Path(top) / f
+            h.update(str(q.relative_to(pkg)).encode() + b"\0")
+            try:
+                h.update(q.read_bytes())
+            except OSError:
+                h.update(b"<unreadable>")
+    try:
+        reqs = md.requires("specproc") or []
+    except md.PackageNotFoundError:  # running from a source tree that is not installed
+        reqs = []
+    for r in sorted(reqs):
+        if "extra ==" in r:
+            continue
+        name = re.split(r"[\s<>=!~;\[(]", r, maxsplit=1)[0]
+        try:
+            h.update(f"{name}=={md.version(name)}\n".encode())
+        except md.PackageNotFoundError:
+            h.update(f"{name} missing\n".encode())
+    return h.hexdigest()
+
+
+@functools.lru_cache(maxsize=None)
+def _plugin_fingerprint(processor: str) -> str | None:
+    """SHA-256 of a third-party processor's module file (None for specproc's own processors,
+    which :func:`code_fingerprint` covers, and for processors that cannot be loaded)."""
+    from .. import plugins
+
+    try:
+        cls = plugins.get("processors", processor)
+        mod = sys.modules[type(cls).__module__ if not isinstance(cls, type) else cls.__module__]
+        path = Path(mod.__file__).resolve()
+    except Exception:
+        return None
+    if Path(__file__).resolve().parents[1] in path.parents:
+        return None
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
 
 
 def _key_file() -> Path:
@@ -62,7 +130,7 @@ def secret_key() -> bytes:
         return k
     try:
         try:
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            fd = os.open(path, _KEY_OPEN)
         except FileNotFoundError:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             try:
@@ -71,9 +139,11 @@ def secret_key() -> bytes:
                     fh.write(secrets.token_bytes(32))
             except FileExistsError:
                 pass
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            fd = os.open(path, _KEY_OPEN)
         with os.fdopen(fd, "rb") as fh:
             st = os.fstat(fh.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise PermissionError(f"{path} is not a regular file")
             if hasattr(os, "getuid") and (st.st_uid != os.getuid() or st.st_mode & 0o077):
                 raise PermissionError(f"{path} must be owned by you and not readable by others")
             k = fh.read(64)
@@ -141,19 +211,27 @@ class ResultCache:
         atomic_write(self._path(key), write)
 
     def clean_temporaries(self) -> int:
-        """Remove temporary files left by an interrupted run (call under the output lock)."""
+        """Remove temporary files left by an interrupted run (call under the output lock).
+
+        Only files named as this cache names them (``<key>.json`` temporaries, old
+        ``<key>.pkl`` entries, which are never loaded) are removed, never through a link: a
+        cache folder holding anything else keeps it.
+        """
         n = 0
-        if self.folder.is_dir():
+        if self.folder.is_dir() and not self.folder.is_symlink():
             for p in self.folder.iterdir():
-                if p.name.startswith(".") and (p.name.endswith(".tmp") or p.name.startswith(".tmp-")):
+                m = _OURS.match(p.name)
+                if m is None or not (p.is_file() or p.is_symlink()):
+                    continue
+                if m.group("tmp") or m.group("ext") == "pkl":
                     try:
                         p.unlink()
-                        n += 1
-                    except OSError:
-                        pass
-                elif p.suffix == ".pkl":  # old pickle entries are never loaded; drop them
-                    try:
-                        p.unlink()
+                        n += bool(m.group("tmp"))
                     except OSError:
                         pass
         return n
+
+
+#: names of the files a cache folder holds: entries ``<key>.json``, their temporaries
+#: ``.<key>.json.<random>.tmp`` (core.files.atomic_write) and old ``<key>.pkl`` entries
+_OURS = re.compile(r"^(?P<dot>\.)?[0-9a-f]{64}\.(?P<ext>json|pkl)(?P<tmp>\.[^/]+\.tmp)?$")

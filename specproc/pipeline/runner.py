@@ -13,6 +13,7 @@ import hashlib
 import json
 import multiprocessing as mp
 import os
+import re
 import shutil
 import sys
 import threading
@@ -315,6 +316,59 @@ def _iter_dask(chunks, scheduler):
 
 
 # --------------------------------------------------------------------------- output folder
+#: a file in every run folder specproc is writing (``runs/.tmp-<id>/``): recovery deletes an
+#: unfinished run folder only when it holds this marker (or nothing), i.e. when specproc wrote it
+RUN_MARKER = ".specproc-run"
+#: top-level names an output folder may hold (ours); temporaries start with "." and one of these
+OUR_NAMES = ("runs", "cache", "exports", "latest", "report.html", "specproc.duckdb")
+_RUN_ID = re.compile(r"^(\d{8}T\d{6}-[0-9a-f]{8}|legacy-\d{8}T\d{6})$")
+
+
+def _is_run_folder(d: Path) -> bool:
+    """True when ``d`` is a complete run folder specproc wrote (not a link; MANIFEST names it)."""
+    if d.is_symlink() or not d.is_dir() or not _RUN_ID.match(d.name):
+        return False
+    try:
+        with open(d / MANIFEST, "rb") as fh:
+            doc = json.loads(fh.read(1 << 16))
+    except (OSError, ValueError):
+        return False
+    return isinstance(doc, dict) and doc.get("run_id") == d.name
+
+
+def _ours_temporary(name: str) -> bool:
+    """Names of the temporary files specproc writes at the top of an output folder."""
+    return name.startswith((".latest.", ".specproc.duckdb.", ".specproc.lock")) or any(
+        name.startswith(f".{n}.") and name.endswith(".tmp") for n in OUR_NAMES)
+
+
+def foreign_entries(out: Path) -> list[str]:
+    """Entries of an existing output folder that specproc cannot prove it wrote.
+
+    A folder holding the ``.specproc-output`` marker is ours, but its ``runs`` and ``cache``
+    must still be real folders (a link would make recovery delete in the link's target). A
+    folder without the marker (an older specproc's layout) may hold only our names, cache
+    entries named by their key, and complete run folders.
+    """
+    bad = [f"{n} is a symbolic link" for n in ("runs", "cache") if (out / n).is_symlink()]
+    marker = out / OUTPUT_MARKER
+    if bad or (marker.is_file() and not marker.is_symlink()):
+        return bad
+    for p in sorted(out.iterdir()):
+        n = p.name
+        if n == "cache" and p.is_dir():
+            bad += [f"cache/{q.name}" for q in p.iterdir() if not _CACHE_NAME.match(q.name)]
+        elif n == "runs" and p.is_dir():
+            bad += [f"runs/{q.name}" for q in p.iterdir() if not _is_run_folder(q)]
+        elif n not in OUR_NAMES and not _ours_temporary(n) and n != OUTPUT_MARKER \
+                and not n.startswith("specproc.duckdb."):
+            bad.append(n)
+    return bad
+
+
+_CACHE_NAME = re.compile(r"^\.?[0-9a-f]{64}\.(json|pkl)(\..*\.tmp)?$")
+
+
 def _check_out(out: Path, pipeline: Pipeline) -> None:
     where = str(pipeline.path or "")
     if out.exists() and not out.is_dir():
@@ -339,10 +393,22 @@ def _check_out(out: Path, pipeline: Pipeline) -> None:
     store = out / "specproc.duckdb"
     if store.is_dir() or (store.is_symlink() and not store.is_file()):
         raise ParameterError(f"store path {store} is a directory or a dangling link; move it away", where)
+    if store.exists() and not store.is_file():
+        raise ParameterError(f"store path {store} is not a regular file (a FIFO or device?); move it away", where)
     for name in ("report.html", "exports", "latest", "runs"):
         p = out / name
         if p.exists() and not p.is_symlink() and name in ("report.html", "latest") and p.is_dir():
             raise ParameterError(f"{p} is a directory; move it away", where)
+    if out.is_dir():
+        try:
+            bad = foreign_entries(out)
+        except OSError as exc:
+            raise ParameterError(f"cannot inspect the output folder: {exc.strerror or exc}", str(out)) from None
+        if bad:
+            more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+            raise ParameterError(f"--out {out} holds files specproc did not write ({', '.join(bad[:5])}{more}); "
+                                 "specproc only writes into (and cleans) its own output folders: choose a new or "
+                                 "empty folder", where)
 
 
 def _lock(out: Path, timeout: float, quiet: bool):
@@ -393,13 +459,15 @@ def recover(out: Path) -> list[str]:
     """
     done = []
     out = Path(out)
-    for p in list(out.glob(".*.tmp")) + list(out.glob(".latest.*")) + list(out.glob(".specproc.duckdb.*")):
-        _rm(p)
-        done.append(f"removed {p.name}")
+    for p in out.iterdir():  # temporaries we wrote: files only, never a folder, never through a link
+        if _ours_temporary(p.name) and not p.name.startswith(".specproc.lock") and (p.is_symlink() or p.is_file()):
+            _rm(p)
+            done.append(f"removed {p.name}")
     runs = out / "runs"
-    if runs.is_dir():
-        for d in runs.iterdir():
-            if not (d / MANIFEST).is_file():
+    if runs.is_dir() and not runs.is_symlink():
+        for d in runs.iterdir():  # an unfinished run folder: ours only if it holds our marker (or nothing)
+            if d.name.startswith(".tmp-") and d.is_dir() and not d.is_symlink() \
+                    and ((d / RUN_MARKER).is_file() or not any(d.iterdir())):
                 _rm(d)
                 done.append(f"removed incomplete run {d.name}")
     n = ResultCache(out / "cache").clean_temporaries()
@@ -427,7 +495,7 @@ def recover(out: Path) -> list[str]:
 
 
 def _prune(out: Path, keep: int, current: str) -> None:
-    runs = [d for d in (out / "runs").iterdir() if (d / MANIFEST).is_file() and d.name != current]
+    runs = [d for d in (out / "runs").iterdir() if d.name != current and _is_run_folder(d)]
     runs.sort(key=lambda d: (d / MANIFEST).stat().st_mtime)
     for d in runs[:max(0, len(runs) - (keep - 1))]:
         _rm(d)
@@ -560,6 +628,7 @@ def _write_outputs(summary: RunSummary, pipeline: Pipeline, report: bool) -> Non
     work = final.parent / f".tmp-{final.name}"
     work.mkdir(parents=True)
     try:
+        (work / RUN_MARKER).write_text("specproc run folder being written\n")
         run_report = str(final / "report.html") if report else None
         if report:
             from ..report import render_report
@@ -576,6 +645,7 @@ def _write_outputs(summary: RunSummary, pipeline: Pipeline, report: bool) -> Non
         write_exports(work / "exports", tables, jsonable(doc))
         atomic_write_text(work / MANIFEST, json.dumps({"run_id": summary.run_id, "finished": summary.finished,
                                                        "pipeline": summary.name}))
+        (work / RUN_MARKER).unlink()
         os.replace(work, final)
     except BaseException:
         _rm(work)

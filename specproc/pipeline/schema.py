@@ -20,6 +20,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ..core.errors import ParameterError
 from ..evidence.claims import ClaimSpec, Compare, QuantityRef
 
+#: longest scalar (a name, a glob, a description) in a pipeline document; names are shorter still
+MAX_YAML_SCALAR = 10_000
+MAX_NAME = 256
+
 
 class MeasurementSpec(BaseModel):
     """Files of one sample and technique, and how to process them.
@@ -32,10 +36,10 @@ class MeasurementSpec(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid")
-    sample: str
-    technique: str
+    sample: str = Field(min_length=1, max_length=MAX_NAME)
+    technique: str = Field(max_length=MAX_NAME)
     files: str | list[str]
-    processor: str
+    processor: str = Field(max_length=MAX_NAME)
     params: dict[str, Any] = Field(default_factory=dict)
     reader: str | None = None
     reader_options: dict[str, Any] = Field(default_factory=dict)
@@ -74,7 +78,7 @@ class PipelineConfig(BaseModel):
     """Top level of a pipeline YAML file."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str
+    name: str = Field(max_length=MAX_NAME)
     description: str = ""
     root: str = "."
     scheduler: str | None = None
@@ -217,6 +221,33 @@ def _check_node_budget(node, where: str) -> None:
         stack.extend((c, False) for c in _children(n))
 
 
+def _check_document(node, where: str) -> None:
+    """Refuse duplicate mapping keys (YAML says "last wins" silently; a pipeline that names a key
+    twice is a mistake) and scalars longer than :data:`MAX_YAML_SCALAR` (a 4 MB sample name
+    became 6 GB of memory and a 1.4 GB CSV), naming the line."""
+    seen: set[int] = set()
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        if isinstance(n, yaml.ScalarNode):
+            if len(n.value) > MAX_YAML_SCALAR:
+                raise ParameterError(f"a value of {len(n.value):,} characters (longest allowed: "
+                                     f"{MAX_YAML_SCALAR:,})", f"{where}:{n.start_mark.line + 1}")
+            continue
+        if isinstance(n, yaml.MappingNode):
+            keys: dict = {}
+            for k, _ in n.value:
+                if isinstance(k, yaml.ScalarNode):
+                    if k.value in keys and k.value != "<<":
+                        raise ParameterError(f"duplicate key {k.value!r} (also on line {keys[k.value]}); "
+                                             "each key may appear once", f"{where}:{k.start_mark.line + 1}")
+                    keys[k.value] = k.start_mark.line + 1
+        stack.extend(_children(n))
+
+
 def _children(n) -> list:
     if isinstance(n, yaml.MappingNode):
         return [x for kv in n.value for x in kv]
@@ -234,6 +265,7 @@ def _read_yaml(text: str, where: str) -> tuple[Any, dict]:
             node = loader.get_single_node()
             if node is not None:
                 _check_node_budget(node, where)
+                _check_document(node, where)
             data = loader.construct_document(node) if node is not None else None
         finally:
             loader.dispose()
@@ -272,19 +304,93 @@ def _in_output_folder(p: Path, root: Path, exclude: tuple[Path, ...], seen: dict
     return False
 
 
+#: directory entries one glob may look at before it is refused (``root: /`` with ``**`` walked the
+#: whole machine); ``$SPECPROC_MAX_GLOB_ENTRIES`` raises it
+MAX_GLOB_ENTRIES = int(os.environ.get("SPECPROC_MAX_GLOB_ENTRIES", "1000000"))
+
+
+def _glob(root: str, pattern: str, budget: list[int]) -> list[str]:
+    """``glob.glob(pattern, recursive=True)`` that never follows a link to a folder under ``**``.
+
+    The standard library's glob follows links below ``**``: a link to ``..`` made one file count
+    41 times, two links to each other never ended. Here ``**`` descends only into real folders
+    (links to folders are still matched by name, and followed by a literal or ``*`` part, as a
+    user who writes ``data/*/1`` means), and every directory entry looked at counts against
+    ``budget`` so no pattern walks a whole file system. Hidden names match only patterns that
+    start with a dot, as in ``glob``.
+    """
+    import fnmatch
+
+    parts = [q for q in pattern.split(os.sep) if q not in ("", ".")]
+    out: list[str] = []
+
+    def entries(base: str):
+        try:
+            with os.scandir(base or ".") as it:
+                for e in it:
+                    budget[0] -= 1
+                    if budget[0] < 0:
+                        raise ParameterError(f"the glob {os.sep.join(parts)!r} looked at more than "
+                                             f"{MAX_GLOB_ENTRIES:,} files and folders under {root}; narrow the "
+                                             "root or the pattern (or set SPECPROC_MAX_GLOB_ENTRIES)", root)
+                    yield e
+        except OSError:
+            return
+
+    def walk(base: str, i: int) -> None:
+        if i == len(parts):
+            out.append(base)
+            return
+        part = parts[i]
+        if part == "**":
+            last = i == len(parts) - 1
+            if not last:
+                walk(base, i + 1)  # zero folders
+            for e in entries(base):
+                if e.name.startswith("."):
+                    continue
+                if last:  # a final ``**`` matches every file and folder below
+                    out.append(os.path.join(base, e.name))
+                if e.is_dir(follow_symlinks=False):
+                    walk(os.path.join(base, e.name), i)
+        elif glob.has_magic(part):
+            last = i == len(parts) - 1
+            for e in entries(base):
+                if (e.name.startswith(".") and not part.startswith(".")) or not fnmatch.fnmatchcase(e.name, part):
+                    continue
+                if last or e.is_dir():
+                    walk(os.path.join(base, e.name), i + 1)
+        else:
+            nxt = os.path.join(base, part)
+            if os.path.lexists(nxt):
+                walk(nxt, i + 1)
+
+    try:
+        walk(root, 0)
+    except RecursionError:
+        raise ParameterError(f"the glob {pattern!r} reaches folders nested too deeply", root) from None
+    return out
+
+
 def expand_files(root: Path, pattern: str, exclude: tuple[Path, ...] = (), excluded: list | None = None
                  ) -> list[Path]:
     """Paths matching ``pattern`` (relative to ``root`` unless absolute), sorted; ``**`` recurses.
 
     Paths inside ``exclude`` folders or inside any specproc output folder are left out (and
-    appended to ``excluded`` when given).
+    appended to ``excluded`` when given). ``**`` never follows links to folders (see
+    :func:`_glob`) and a glob looks at most at :data:`MAX_GLOB_ENTRIES` entries.
     """
     pat = os.path.expanduser(pattern)
     full = pat if os.path.isabs(pat) else str(root / pat)
     if not _has_glob(full):
         found = [Path(full)] if os.path.exists(full) else []
     else:
-        found = [Path(p) for p in sorted(glob.glob(full, recursive=True))]
+        # the fixed head of the pattern is where the walk starts (no magic there)
+        head, tail = [], full.split(os.sep)
+        while tail and not glob.has_magic(tail[0]):
+            head.append(tail.pop(0))
+        base = os.sep.join(head) or os.sep
+        found = [Path(p) for p in sorted(set(_glob(base, os.sep.join(tail), [MAX_GLOB_ENTRIES])))]
     seen: dict = {}
     exclude = tuple(Path(e).resolve() for e in exclude)
     root = Path(root).resolve()
@@ -296,6 +402,20 @@ def expand_files(root: Path, pattern: str, exclude: tuple[Path, ...] = (), exclu
         else:
             keep.append(p)
     return keep
+
+
+def _non_finite(doc, path: tuple = ()) -> tuple[tuple, float] | None:
+    """``(path, value)`` of the first NaN or infinity in a YAML value (JSON would store null)."""
+    import math
+
+    if isinstance(doc, float) and not math.isfinite(doc):
+        return path, doc
+    items = doc.items() if isinstance(doc, dict) else enumerate(doc) if isinstance(doc, list) else ()
+    for k, v in items:
+        got = _non_finite(v, path + (k,))
+        if got is not None:
+            return got
+    return None
 
 
 _SAMPLE_FIELDS = ("stem", "name", "parent")
@@ -415,6 +535,7 @@ def load_pipeline(source: str | Path | dict | PipelineConfig, base_dir: str | Pa
     root = (base / os.path.expanduser(cfg.root)).resolve()
 
     tasks, skipped, excluded = [], [], []
+    done: set[tuple[int, str]] = set()
     for i, m in enumerate(cfg.measurements):
         loc = ("measurements", i)
         params = _processor_params(m.processor, m.params, lines, loc, where)
@@ -429,13 +550,24 @@ def load_pipeline(source: str | Path | dict | PipelineConfig, base_dir: str | Pa
                                    f"no file matches {', '.join(m.patterns)} under {root}",
                                    _lookup_line(lines, loc), error=not m.optional))
             continue
+        for what, doc in (("metadata", m.metadata), ("reader_options", m.reader_options), ("params", m.params)):
+            bad = _non_finite(doc)
+            if bad is not None:
+                line = _lookup_line(lines, loc + (what,) + bad[0])
+                raise ParameterError(f"{what}: {'.'.join(map(str, bad[0]))} = {bad[1]} is not a finite number",
+                                     f"{where}:{line}" if line else where)
         try:
             metadata = json.loads(canonical_json(m.metadata))
         except (TypeError, ValueError) as exc:
             line = _lookup_line(lines, loc + ("metadata",))
             raise ParameterError(f"metadata must be plain values: {exc}", f"{where}:{line}" if line else where) \
                 from None
-        for p in dict.fromkeys(found):
+        for p in found:
+            # one file is processed once per entry, however many links or patterns reach it
+            real = os.path.realpath(p)
+            if (i, real) in done:
+                continue
+            done.add((i, real))
             sample = m.sample.format(stem=p.stem, name=p.name, parent=p.parent.name)  # fields checked
             tasks.append(Task(len(tasks), i, sample, m.technique, str(p.resolve()), m.processor, params,
                               m.reader, dict(m.reader_options), metadata))

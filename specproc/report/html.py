@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ..core.files import atomic_write_text
+from ..core.files import atomic_write_text, check_writable_target
 from ..core.result import df_html, jsonable
 from .view import RunView
 
@@ -419,6 +419,10 @@ def render_report(run_or_results, claims: list | None = None, path: str | Path =
     if path.is_dir():
         raise SpecprocError("cannot write report: this is a directory; give a file name such as report.html",
                             str(path))
+    try:  # before rendering: a device or FIFO is refused at once, not after the report is built
+        check_writable_target(path)
+    except OSError as exc:
+        raise SpecprocError(f"cannot write report: {exc.strerror or exc}", str(path)) from None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # broken plugins already warned at discovery
         text = report_html(run_or_results, claims, title)
