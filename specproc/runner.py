@@ -1,11 +1,12 @@
 """The one technique CLI runner: a technique's ``cli.py`` is its arguments and the JSON of one entry.
 
-Everything else every ``specproc <technique> PATH...`` command needs is here, once: reading the
-inputs (in parallel threads, in input order), each failure as ``{"file", "error"}`` (a bad file
-never wipes the batch), one validation of the parameters (usage errors exit 2 with a message),
-the processor's ``run_many`` (the batched path), one JSON document (``--json``) or a readable
-table, ``--report FILE.html`` with failures listed, progress on long work, and the exit code
-(0 every input succeeded, 1 any input failed, 2 usage error).
+Everything else every ``specproc <technique> PATH...`` command needs is here, once: one
+validation of the parameters (usage errors exit 2 with a message), the inputs handed to the one
+executor (:mod:`specproc.execute`, shared with the pipeline: parallel reading, preprocessing,
+the processor's ``run_many``, failures isolated per file), each failure as ``{"file", "error"}``,
+one JSON document (``--json``) or a readable table, ``--report FILE.html`` with failures listed,
+progress on long work, and the exit code (0 every input succeeded, 1 any input failed, 2 usage
+error).
 
 Techniques import this module, never :mod:`specproc.cli` (the top-level CLI imports techniques).
 It sits above core, io, plugins and report (it uses all of them), beside the CLI.
@@ -18,7 +19,6 @@ import math
 import os
 import sys
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 __all__ = ["add_common_arguments", "run_technique", "emit", "floats_arg", "region_arg", "names_arg",
            "positive_float_arg", "UsageError"]
@@ -134,105 +134,6 @@ def _error_text(exc: BaseException) -> str:
 
 
 # ------------------------------------------------------------------ the runner
-def _read_one(path, read=None, then=None):
-    """One input: the measurement (``then(measurement)`` when given), or the SpecprocError naming
-    the file (never raises)."""
-    from .core.errors import ProcessingError, ReaderError, SpecprocError
-
-    if read is None:
-        from .io import read
-    try:
-        m = read(path)
-    except SpecprocError as exc:
-        return exc
-    except Exception as exc:  # a reader bug must not wipe the batch; it is reported for this file
-        return ReaderError(f"unexpected {type(exc).__name__}: {exc}", path)
-    if then is None:
-        return m
-    try:
-        return then(m)
-    except SpecprocError as exc:
-        return exc
-    except Exception as exc:  # a processor bug on one input is reported for that file
-        return ProcessingError(f"unexpected {type(exc).__name__}: {exc}", path)
-
-
-#: from this many inputs on, files are read in worker processes (parsing holds the GIL)
-PROCESS_MIN = 64
-
-
-def read_all(paths: list[str], jobs: int | None = None, read=None, progress: bool = True,
-             meanwhile: Callable[[], None] | None = None, then: Callable | None = None) -> list:
-    """Read ``paths`` in parallel, in input order; each item is a Measurement or the SpecprocError.
-
-    Reading is mostly Python-level parsing (headers, metadata, validation), which holds the GIL:
-    large batches (>= :data:`PROCESS_MIN` files, the default reader) are read in forked worker
-    processes, smaller ones in threads (file I/O and numpy's C parsers release the GIL).
-
-    ``then`` (e.g. :meth:`Processor.preprocess`) is applied to each measurement where it was read
-    (in the workers); its SpecprocError takes the input's place like a reading error.
-    ``meanwhile`` (e.g. :meth:`Processor.warm_up`) runs in a thread of this process while the
-    worker processes read, started only after they are forked (a fork must not copy a thread in
-    the middle of an import or of starting a thread pool); its errors are ignored (it may only
-    import and load caches: whatever failed there fails again, and is reported, where it is used).
-    """
-    import functools
-
-    n = len(paths)
-    workers = max(1, min(jobs or 8, n, 32))
-    bar = _progress(n, "reading", progress)
-    out = []
-    one = functools.partial(_read_one, read=read, then=then)
-    use_procs = (read is None and n >= PROCESS_MIN and (os.cpu_count() or 1) > 1 and workers > 1
-                 and sys.platform.startswith("linux"))
-    if workers == 1:
-        for p in paths:
-            out.append(one(p))
-            bar.update()
-    elif use_procs:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
-
-        nproc = min(workers, os.cpu_count() or 1)
-        # the first file in this process: its reader's imports (xarray, nmrglue...) happen once
-        # here and are inherited by the forked workers instead of repeated in each of them
-        out.append(one(paths[0]))
-        bar.update()
-        with ProcessPoolExecutor(nproc, mp_context=mp.get_context("fork")) as ex:
-            # map submits every chunk at once: with the fork context all workers exist on return
-            results = ex.map(functools.partial(_read_one, then=then), paths[1:],
-                             chunksize=max(1, n // (nproc * 8)))
-            helper = _start_meanwhile(meanwhile)
-            for m in results:
-                out.append(m)
-                bar.update()
-            if helper is not None:
-                helper.join()
-    else:
-        with ThreadPoolExecutor(workers) as ex:
-            for m in ex.map(one, paths):
-                out.append(m)
-                bar.update()
-    bar.close()
-    return out
-
-
-def _start_meanwhile(fn):
-    if fn is None:
-        return None
-    import threading
-
-    def run():
-        try:
-            fn()
-        except Exception:  # noqa: S110 - imports/caches only; a real failure recurs where it matters
-            pass
-
-    t = threading.Thread(target=run, name="specproc-warm-up", daemon=True)
-    t.start()
-    return t
-
-
 class _NoBar:
     def update(self, *_):
         pass
@@ -269,8 +170,6 @@ def run_technique(args, *, processor: str, params: dict, entry: Callable, title:
     rows : callable, optional
         ``rows(entry) -> list[dict]``: table rows of one entry for the text output.
     """
-    import functools
-
     from . import plugins
     from .core.errors import ParameterError, SpecprocError
 
@@ -290,23 +189,19 @@ def run_technique(args, *, processor: str, params: dict, entry: Callable, title:
         except OSError as exc:
             print(f"{prog}: error: {report}: cannot write report: {exc.strerror or exc}", file=sys.stderr)
             return 2
+    from .execute import Task, execute
+
     paths = [str(x) for x in args.paths]
-    items = read_all(paths, getattr(args, "jobs", None), read=read, then=functools.partial(proc.preprocess, params=p),
-                     meanwhile=lambda: proc.warm_up(p, len(paths)))
-    ok = [(i, m) for i, m in enumerate(items) if not isinstance(m, BaseException)]
+    # a command is a pipeline of one measurement group without a store: the one executor reads,
+    # preprocesses and fits it (parallel, failures isolated per file)
+    spec = p.model_dump(mode="json")
+    tasks = [Task(i, 0, None, proc.technique, path, processor, spec) for i, path in enumerate(paths)]
     outs: list = [None] * len(paths)
-    for i, m in enumerate(items):
-        if isinstance(m, BaseException):
-            outs[i] = m
-    if ok:
-        try:
-            got = proc.run_many([m for _, m in ok], p)
-        except SpecprocError as exc:          # the whole stack failed: reported for every file
-            got = [exc] * len(ok)
-        if len(got) != len(ok):
-            raise RuntimeError(f"{processor}.run_many returned {len(got)} results for {len(ok)} inputs")
-        for (i, _), r in zip(ok, got):
-            outs[i] = r
+    bar = _progress(len(paths), prog, True)
+    for o in execute(tasks, getattr(args, "jobs", None), read=read):
+        outs[o.task.index] = o.error if o.error is not None else o.result
+        bar.update()
+    bar.close()
     entries, results, failures = [], [], []
     for path, r in zip(paths, outs):
         if isinstance(r, BaseException):

@@ -8,7 +8,16 @@ import numpy as np
 import pytest
 
 from specproc.core.errors import ReaderError
-from specproc.runner import PROCESS_MIN, emit, read_all
+from specproc.execute import PROCESS_MIN, Task, parallel_map, prepare
+from specproc.runner import emit
+
+
+def read_all(paths, jobs=2, progress=False, then=None, meanwhile=None, params=None):
+    """The executor's per-input step over ``paths`` (reading, and preprocessing with ``params``)."""
+    import functools
+
+    tasks = [Task(i, 0, None, "nmr", p, "nmr.deconvolve", {}) for i, p in enumerate(paths)]
+    return parallel_map(functools.partial(prepare, params=params), tasks, jobs, meanwhile=meanwhile)
 
 
 def _csv(path, rng, center):
@@ -91,8 +100,7 @@ def test_preprocess_runs_where_files_are_read_and_gives_the_same_fits(tmp_path):
     paths, centers = _batch(tmp_path, PROCESS_MIN + 2)
     proc = plugins.get("processors", "nmr.deconvolve")
     p = proc.validate({"peaks": [0.0], "baseline": "constant"})
-    then = functools.partial(proc.preprocess, params=p)
-    prepared = read_all(paths, jobs=2, progress=False, then=then)
+    prepared = read_all(paths, jobs=2, progress=False, params=p)
     raw = read_all(paths, jobs=2, progress=False)
     assert all(isinstance(x, Prepared) for x in prepared)
     a, b = proc.run_many(prepared, p), proc.run_many(raw, p)
@@ -104,7 +112,7 @@ def test_preprocess_runs_where_files_are_read_and_gives_the_same_fits(tmp_path):
     assert proc.run(prepared[3], p).quantities["p1.center_ppm"].value == pytest.approx(ca[3], abs=1e-6)
     # an error of preprocess (2D input without a row would be one; here: a bad region) is per file
     bad = proc.validate({"peaks": [0.0], "region": [100, 120]})
-    out = read_all(paths[:3], jobs=2, progress=False, then=functools.partial(proc.preprocess, params=bad))
+    out = read_all(paths[:3], jobs=2, progress=False, params=bad)
     assert all(isinstance(x, SpecprocError) and "region" in str(x) for x in out)
 
 

@@ -66,3 +66,18 @@ def atomic_write(path: str | Path, write: Callable[[str], None]) -> Path:
 def atomic_write_text(path: str | Path, text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     return atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def cache_key_path() -> Path:
+    """Where this user's cache signing key lives: ``$SPECPROC_CACHE_KEY_FILE``, else
+    ``$XDG_CACHE_HOME/specproc/cache.key`` (``~/.cache/specproc/cache.key``).
+
+    One definition for the cache (which reads and creates it) and the readers (which refuse to
+    read anything in its folder, so no data file can name the key into a report).
+    """
+    env = os.environ.get("SPECPROC_CACHE_KEY_FILE")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "specproc" / "cache.key"
+

@@ -129,6 +129,11 @@ class Peak(BaseModel):
 
     ``init`` sets the start of any other parameter of the shape (``{"mixing": 0.3}``,
     ``{"gamma": 0.1}``); ``fraction`` / ``expon`` are the pseudo-Voigt / Pearson VII starts.
+    ``given`` is the position the user gave (:func:`parse_peaks` sets it; None for automatic
+    starts): :func:`fit_spec` warns when the fitted centre ends more than ``max(FWHM,
+    given_window)`` from it or past a neighbour's start, and reports the peak not detected when
+    the data near it hold no signal. ``given_window``: how far the user allowed the centre to
+    move (a technique's ``center_window``).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -143,8 +148,10 @@ class Peak(BaseModel):
     bounds: dict[str, tuple[float | None, float | None]] = Field(default_factory=dict)
     fixed: list[str] = Field(default_factory=list)
     satellites: list[Satellite] = Field(default_factory=list)
+    given: float | None = Field(None, description="the start the user gave (set by parse_peaks)")
+    given_window: float | None = Field(None, gt=0, description="how far the user allowed the centre to move")
 
-    @field_validator("center", "fwhm", "amplitude")
+    @field_validator("center", "fwhm", "amplitude", "given")
     @classmethod
     def _finite(cls, v):
         if v is not None and not np.isfinite(v):
@@ -156,8 +163,108 @@ class Peak(BaseModel):
                 for i, s in enumerate(self.satellites, 1)]
 
 
+#: link names every lineshape understands, mapped to its own parameters (:func:`_link_pair`)
+LINK_NAMES = ("center", "fwhm", "area", "amplitude", "height")
+#: FWHM / sigma of the shapes whose FWHM is a multiple of sigma (lineshapes.fwhm; doniach: its registry FWHM)
+_FWHM_PER_SIGMA = {"gaussian": float(2 * np.sqrt(2 * np.log(2))), "lorentzian": 2.0, "pseudo-voigt": 2.0,
+                   "doniach": 2.0}
+
+
+def _fwhm_expr(shape: str, pre: str) -> str:
+    """lmfit expression of the FWHM of a registry peak with prefix ``pre`` (lineshapes.fwhm_of)."""
+    if REGISTRY[shape].intensity == "height":
+        return f"{pre}fwhm"
+    if shape == "pearson7":
+        return f"(2*{pre}sigma*sqrt(2**(1/{pre}expon) - 1))"
+    if shape == "voigt":  # Olivero & Longbothum, as lineshapes.fwhm
+        g2 = _FWHM_PER_SIGMA["gaussian"] ** 2
+        return f"(1.0692*{pre}gamma + sqrt(0.8664*{pre}gamma**2 + {g2!r}*{pre}sigma**2))"
+    return f"({_FWHM_PER_SIGMA[shape]!r}*{pre}sigma)"
+
+
+def _area_expr(shape: str, pre: str) -> str | None:
+    """lmfit expression of the area of a registry peak (None: no closed form, GL product)."""
+    if REGISTRY[shape].intensity == "amplitude":
+        return f"{pre}amplitude"
+    if shape == "gl-sum":
+        return f"({pre}height*{pre}fwhm*((1-{pre}mixing)*sqrt(pi/(4*log(2))) + {pre}mixing*pi/2))"
+    return None
+
+
+def _link_pair(param: str, s_shape: str, s_pre: str, t_shape: str, t_pre: str, names) -> list[tuple[str, str]]:
+    """``[(target parameter, expression of the source)]`` making ``param`` of the target peak equal
+    to the source's, for the documented names (:data:`LINK_NAMES`) and raw shape parameters.
+
+    ``fwhm`` sets the target's width parameter from the source's FWHM through each shape's own
+    factor (Gaussian sigma = FWHM / 2.3548, Lorentzian and pseudo-Voigt sigma = FWHM / 2, GL
+    ``fwhm``, Pearson VII through its exponent); a Voigt target (its FWHM depends on sigma and
+    gamma) is refused. ``amplitude`` is the intensity parameter (area, or height of GL shapes)
+    and needs one kind on both sides; ``area`` works for closed-form areas; ``height`` for
+    height-normalised (GL) shapes. Raises ParameterError otherwise.
+    """
+    src, tgt = names
+    s_ls, t_ls = REGISTRY[s_shape], REGISTRY[t_shape]
+    if param == "center":
+        return [(t_pre + "center", s_pre + "center")]
+    if param == "fwhm":
+        return [_link_fwhm(s_shape, s_pre, t_shape, t_pre, tgt)]
+    if param == "amplitude":
+        if s_ls.intensity != t_ls.intensity:
+            raise ParameterError(f"link 'amplitude': it is the {s_ls.intensity} of {src!r} ({s_shape}) but the "
+                                 f"{t_ls.intensity} of {tgt!r} ({t_shape}); link 'area' or 'height'")
+        return [(t_pre + t_ls.intensity, s_pre + s_ls.intensity)]
+    if param == "area":
+        return [_link_area(s_shape, s_pre, t_shape, t_pre, names)]
+    if param == "height":
+        if s_ls.intensity != "height" or t_ls.intensity != "height":
+            raise ParameterError(f"link 'height' links height-normalised (GL) lines; {src!r} is {s_shape} and "
+                                 f"{tgt!r} is {t_shape}: link 'area' (with 'fwhm' for equal heights)")
+        return [(t_pre + "height", s_pre + "height")]
+    if param in s_ls.params and param in t_ls.params:
+        return [(t_pre + param, s_pre + param)]
+    valid = list(LINK_NAMES) + [q for q in s_ls.params if q in t_ls.params and q not in LINK_NAMES]
+    raise ParameterError(f"link {param!r} between {src!r} ({s_shape}) and {tgt!r} ({t_shape}): unknown parameter; "
+                         f"valid names: {', '.join(valid)}")
+
+
+def _link_fwhm(s_shape, s_pre, t_shape, t_pre, tgt) -> tuple[str, str]:
+    """The target's width parameter and its expression giving the source's FWHM (see :func:`_link_pair`)."""
+    if t_shape == "voigt":
+        raise ParameterError(f"link 'fwhm' of {tgt!r}: a Voigt FWHM depends on sigma and gamma together; link "
+                             "'sigma' and 'gamma' (the same profile) instead")
+    w = "fwhm" if REGISTRY[t_shape].intensity == "height" else "sigma"
+    if s_shape == t_shape and s_shape != "pearson7":
+        return t_pre + w, s_pre + w
+    f = _fwhm_expr(s_shape, s_pre)
+    if w == "fwhm":
+        return t_pre + "fwhm", f
+    if t_shape == "pearson7":
+        return t_pre + "sigma", f"{f} / (2*sqrt(2**(1/{t_pre}expon) - 1))"
+    return t_pre + "sigma", f"{f} / {_FWHM_PER_SIGMA[t_shape]!r}"
+
+
+def _link_area(s_shape, s_pre, t_shape, t_pre, names) -> tuple[str, str]:
+    """The target's intensity parameter and its expression giving the source's area (see :func:`_link_pair`)."""
+    a = _area_expr(s_shape, s_pre)
+    if a is None or _area_expr(t_shape, t_pre) is None:
+        raise ParameterError(f"link 'area': a gl-product line has no closed-form area ({names[0]!r}/{names[1]!r}); "
+                             "use 'gl-sum' or link 'height'")
+    if REGISTRY[t_shape].intensity == "amplitude":
+        return t_pre + "amplitude", a
+    return t_pre + "height", (f"{a} / ({t_pre}fwhm*((1-{t_pre}mixing)*sqrt(pi/(4*log(2))) + "
+                              f"{t_pre}mixing*pi/2))")
+
+
 class Link(BaseModel):
-    """Share ``param`` between ``peaks`` (all take the first peak's value)."""
+    """Share ``param`` between ``peaks`` (all take the first peak's value).
+
+    ``param``: one of :data:`LINK_NAMES` (``center``, ``fwhm``, ``area``, ``amplitude`` — the
+    intensity parameter, area or GL height —, ``height``), mapped to each lineshape's own
+    parameters (a ``fwhm`` link between a Gaussian and a Lorentzian sets the Lorentzian's sigma
+    to the Gaussian's FWHM / 2), or a lineshape parameter every linked peak has (``sigma``,
+    ``gamma``, ``fraction``, ``expon``, ``mixing``), shared as it is. Anything else is a
+    ParameterError when the model is compiled.
+    """
 
     model_config = ConfigDict(extra="forbid")
     param: str
@@ -203,6 +310,26 @@ class ModelSpec(BaseModel):
             return self.pname(peak, param)
 
         return re.sub(r"\{([^}.]+)\.(\w+)\}", sub, text)
+
+    def link_exprs(self, link: "Link") -> list[tuple[str, str]]:
+        """``[(lmfit parameter, expression)]`` that share ``link.param`` among ``link.peaks``.
+
+        The names of :data:`LINK_NAMES` are mapped to each lineshape's own parameters
+        (:func:`_link_pair`); any other name is a lineshape parameter every linked peak has.
+        Raises ParameterError for unknown peaks or names, listing the valid ones.
+        """
+        shapes = {p.name: p.shape for p in self.peaks}
+        unknown = [n for n in link.peaks if n not in shapes]
+        if unknown:
+            raise ParameterError(f"link {link.param!r}: unknown peak(s) {unknown}; the peaks are {list(shapes)}")
+        if len(set(link.peaks)) != len(link.peaks):
+            raise ParameterError(f"link {link.param!r}: a peak is listed twice in {link.peaks}")
+        src = link.peaks[0]
+        out = []
+        for other in link.peaks[1:]:
+            out += _link_pair(link.param, shapes[src], prefix_of(src), shapes[other], prefix_of(other),
+                              (src, other))
+        return out
 
     # -------------------------------------------------------------- lmfit
     def to_lmfit(self, x=None, y=None):
@@ -307,14 +434,8 @@ class ModelSpec(BaseModel):
             if y is not None:
                 params["bl_c0"].set(value=float(np.percentile(y, 5)))
         for link in self.links:
-            first = self.pname(link.peaks[0], link.param)
-            if first not in params:
-                raise ParameterError(f"link: no parameter {link.param!r} on peak {link.peaks[0]!r}")
-            for other in link.peaks[1:]:
-                name = self.pname(other, link.param)
-                if name not in params:
-                    raise ParameterError(f"link: no parameter {link.param!r} on peak {other!r}")
-                params[name].set(expr=first)
+            for name, expr in self.link_exprs(link):
+                params[name].set(expr=expr)
         for target, expr in self.exprs.items():
             peak, _, param = target.partition(".")
             name = self.pname(peak, param)
@@ -330,6 +451,8 @@ def parse_peaks(value, default_shape: str = "pseudo-voigt", where=None) -> list[
 
     Accepts a number, a list of positions (named ``p1, p2...``), a dict ``{name: position}`` or
     ``{name: {peak fields}}``, or a list of dicts / :class:`Peak`. Raises ``ParameterError``.
+    Every parsed position is marked as the user's start (``Peak.given``), which :func:`fit_spec`
+    checks after the fit (:func:`fit_checks`).
     """
     if value is None:
         return []
@@ -352,6 +475,8 @@ def parse_peaks(value, default_shape: str = "pseudo-voigt", where=None) -> list[
         it.setdefault("name", f"p{i}")
         it["name"] = str(it["name"])
         it.setdefault("shape", default_shape)
+        if "given" not in it and isinstance(it.get("center"), (int, float)) and not isinstance(it["center"], bool):
+            it["given"] = it["center"]           # a user's start: fit_spec checks where it ended
         try:
             out.append(Peak.model_validate(it))
         except Exception as exc:
@@ -385,6 +510,7 @@ class FitOutcome:
     model: object = None
     noise: float | None = None
     values_fn: object = None            # theta -> all parameter values (compiled affine map), or None
+    undetected: list = field(default_factory=list)  # given peaks with no signal near their start
 
     @property
     def values(self) -> dict:
@@ -424,10 +550,12 @@ class FitOutcome:
         names = [p.name for p in spec.peaks]
         n = len(names)
 
+        counted = np.array([p.name not in self.undetected for p in spec.peaks])
+
         def fn(v):
             areas = np.array([sum(area_of(p.shape, v, g) for g in groups[p.name]) for p in spec.peaks])
-            tot = areas.sum()
-            fr = areas / tot if tot > 0 else np.full(n, np.nan)
+            tot = areas[counted].sum()       # fractions of the detected peaks
+            fr = np.where(counted, areas / tot, np.nan) if tot > 0 else np.full(n, np.nan)
             cen = [v[prefix_of(nm) + "center"] for nm in names]
             fw = [fwhm_of(p.shape, v, prefix_of(p.name)) for p in spec.peaks]
             return np.concatenate([cen, fw, areas, fr])
@@ -451,8 +579,234 @@ class FitOutcome:
                          "area": vals[2 * n + i], "area_stderr": e(errs[2 * n + i], "amplitude"),
                          "area_fraction": vals[3 * n + i],
                          "area_fraction_stderr": None if own or not np.isfinite(errs[3 * n + i]) else float(errs[3 * n + i]),
-                         "n_satellites": len(groups[p.name]) - 1, "at_bound": ",".join(own)})
+                         "n_satellites": len(groups[p.name]) - 1, "at_bound": ",".join(own),
+                         "detected": bool(counted[i])})
+            if not counted[i]:      # no signal near its start: not a result (fit_checks warned); the
+                # centre and width stay as fitted (where it went), the intensities are NaN
+                rows[-1].update({k: float("nan") for k in ("height", "area", "area_fraction")})
+                rows[-1].update({k: None for k in ("center_stderr", "fwhm_stderr", "area_stderr",
+                                                   "area_fraction_stderr")})
         return pd.DataFrame(rows)
+
+    def insignificant(self, names=None, k_area: float = 2.0, k_height: float = 3.0) -> list[str]:
+        """Peaks that are not detected: see :func:`not_significant` (on :meth:`peak_table`)."""
+        return not_significant(self.peak_table().to_dict(orient="records"), self.noise, names=names,
+                               k_area=k_area, k_height=k_height)
+
+
+def not_significant(rows, noise: float | None, names=None, k_area: float = 2.0, k_height: float = 3.0) -> list[str]:
+    """Names of table rows that are no detection: what an automatic mode must not report.
+
+    A row is not significant when its height is below ``k_height`` noise SDs, its area is not
+    positive, or ``|area| < k_area`` standard errors (an area without a standard error — a
+    parameter at a bound — is judged on its height and sign alone).
+
+    Parameters
+    ----------
+    rows : list of dict
+        ``name``, ``area``, ``area_stderr`` and ``height`` per component (e.g.
+        :meth:`FitOutcome.peak_table` records).
+    noise : float or None
+        Noise SD of the data (None: the height test is skipped).
+    names : iterable of str, optional
+        Only these rows are judged.
+    """
+    out = []
+    for r in rows:
+        if names is not None and r["name"] not in names:
+            continue
+        a, e, h = r.get("area"), r.get("area_stderr"), r.get("height")
+        a = float("nan") if a is None else float(a)
+        weak = not (np.isfinite(a) and a > 0)
+        if e is not None and np.isfinite(e) and abs(a) < k_area * e:
+            weak = True
+        if noise and h is not None and not (float(h) >= k_height * noise):
+            weak = True
+        if weak:
+            out.append(r["name"])
+    return out
+
+
+def drop_undetected(fit: "FitOutcome", refit, names=None, *, unit: str = "", k_area: float = 2.0,
+                    k_height: float = 3.0, where=None):
+    """An automatic mode's fit without the candidates that are no detection.
+
+    Candidates judged not significant by :func:`not_significant` (area within ``k_area``
+    standard errors of 0, or height below ``k_height`` noise SDs) are removed and the rest
+    refitted until none is left: every candidate without signal (height below the threshold or
+    no positive area) at once, else only the one with the smallest area / standard error (the
+    area errors of overlapping candidates are inflated by their correlation, which removing one
+    of them lifts).
+
+    Parameters
+    ----------
+    fit : FitOutcome
+    refit : callable
+        ``refit(fit, names_to_drop) -> FitOutcome`` without those peaks.
+    names : iterable of str, optional
+        The peaks that are candidates (others, e.g. modelled atmosphere, are never dropped).
+    unit : str
+        Axis unit of the positions in the warning.
+    where : str, optional
+        The input file, for the error.
+
+    Returns
+    -------
+    (FitOutcome, list of str)
+        The final fit and its warning (empty when nothing was dropped).
+
+    Raises
+    ------
+    ProcessingError
+        When no candidate is left.
+    """
+    from ..core.errors import ProcessingError
+
+    u = f" {unit}" if unit else ""
+    dropped = []
+    while True:
+        rows = [r for r in fit.peak_table().to_dict(orient="records") if names is None or r["name"] in names]
+        weak = not_significant(rows, fit.noise, k_area=k_area, k_height=k_height)
+        if not weak:
+            break
+        drop = _to_drop([r for r in rows if r["name"] in weak], fit.noise, k_height)
+        dropped += [f"{fit.values[prefix_of(n) + 'center']:.4g}{u}" for n in drop]
+        if len(drop) == len(rows):
+            raise ProcessingError(f"no component detected above the noise ({len(dropped)} candidate(s) with an area "
+                                  f"within {k_area:g} standard errors of 0 or a height below {k_height:g}x the noise)",
+                                  where)
+        fit = refit(fit, drop)
+    if not dropped:
+        return fit, []
+    return fit, [f"{len(dropped)} candidate component(s) not detected above the noise (area within {k_area:g} standard "
+                 f"errors of 0 or height below {k_height:g}x the noise), left out of the result: {', '.join(dropped)}"]
+
+
+def _to_drop(weak_rows, noise, k_height) -> list[str]:
+    """Of the not-significant rows: all without signal, else the one of smallest area / stderr."""
+    def empty(r):
+        a, h = r.get("area"), r.get("height")
+        return not (a is not None and np.isfinite(a) and a > 0) or bool(
+            noise and not (h is not None and float(h) >= k_height * noise))
+
+    gone = [r["name"] for r in weak_rows if empty(r)]
+    if gone:
+        return gone
+    return [min(weak_rows, key=lambda r: abs(r["area"]) / r["area_stderr"])["name"]]
+
+
+# ============================================================================ after-fit checks
+def peak_curves(spec: ModelSpec, x, values: dict) -> dict:
+    """``{lmfit prefix: curve}`` of every peak and satellite of ``spec`` and ``"bl_"`` (the
+    baseline) at parameter ``values`` (plain numbers: the batch paths have no lmfit result)."""
+    from .components import gl_product, gl_sum
+    from .lineshapes import FUNCTIONS
+
+    x = np.asarray(x, float)
+    out = {}
+    for p in spec.peaks:
+        ls = REGISTRY[p.shape]
+        for pre in spec.groups()[p.name]:
+            kw = {n: float(values[pre + n]) for n in ls.params}
+            if p.shape in FUNCTIONS:
+                out[pre] = np.asarray(FUNCTIONS[p.shape](x, **kw), float)
+            elif p.shape in ("gl-product", "gl-sum"):
+                out[pre] = np.asarray((gl_product if p.shape == "gl-product" else gl_sum)(x, **kw), float)
+            else:
+                import lmfit
+
+                out[pre] = np.asarray(lmfit.lineshapes.doniach(x, **kw), float)
+    deg = {"none": None, "constant": 0, "linear": 1, "quadratic": 2}[spec.baseline]
+    if deg is not None:
+        out["bl_"] = sum(float(values.get(f"bl_c{j}", 0.0)) * x ** j for j in range(deg + 1)) * np.ones_like(x)
+    return out
+
+
+def fit_checks(spec: ModelSpec, x, y, best_fit, values: dict, noise: float, *, curves: dict | None = None,
+               weights=None, unit: str = "") -> tuple[list[str], list[str]]:
+    """The after-fit checks of every fit (single and stacked): warnings and undetected peaks.
+
+    1. **Moved starts**: a peak the user placed (``Peak.given``) whose fitted centre ended more
+       than ``max(FWHM, given_window)`` from it, or past the start of a separate neighbouring
+       peak (:func:`~specproc.fitting.uncertainty.moved_from_start`).
+    2. **No signal near a start**: the data minus the baseline and the other components hold no
+       point above 4 noise SDs within 3 FWHM of the given start
+       (:func:`~specproc.fitting.uncertainty.signal_near`): a warning, and the peak is returned
+       as undetected (its values are no result).
+    3. **Unexplained signal**: residual features above 5 noise SDs over at least half the
+       narrowest FWHM (>= 3 points) (:func:`~specproc.fitting.uncertainty.unexplained_signal`).
+
+    Parameters
+    ----------
+    spec : ModelSpec
+    x, y, best_fit : ndarray (n,)
+        The fitted points, the data and the model there.
+    values : dict
+        Parameter values (lmfit names; expressions evaluated).
+    noise : float
+        Noise SD of ``y`` (unweighted fits).
+    curves : dict, optional
+        ``{prefix: curve}`` of the components (default :func:`peak_curves`).
+    weights : ndarray, optional
+        The fit's weights: residuals are compared in weighted units, on their own robust SD.
+    unit : str
+        Axis unit for the sentences.
+
+    Returns
+    -------
+    (warnings, undetected) : (list of str, list of str)
+    """
+    from .lineshapes import fwhm_of
+    from .noise import noise_sigma
+    from .uncertainty import min_feature_points, unexplained_signal, unexplained_warning
+
+    x, y, best = (np.asarray(a, float) for a in (x, y, best_fit))
+    curves = peak_curves(spec, x, values) if curves is None else curves
+    fw = {p.name: float(fwhm_of(p.shape, values, prefix_of(p.name))) for p in spec.peaks}
+    w = np.ones_like(y) if weights is None else np.asarray(weights, float)
+    resid = (y - best) * w
+    sigma = float(noise) if weights is None and noise else noise_sigma(resid)
+    dx = float(np.median(np.abs(np.diff(x)))) if x.size > 1 else 1.0
+    warns, undetected = _start_checks(spec, x, dx, resid, w, curves, values, fw, sigma, unit)
+    model = (best - np.broadcast_to(np.asarray(curves.get("bl_", 0.0), float), x.shape)) * w
+    feats = unexplained_signal(x, resid, sigma, min_feature_points(x, fw.values(), dx=dx), model=model)
+    if feats:
+        warns.append(unexplained_warning(feats, unit))
+    return warns, undetected
+
+
+def _start_checks(spec, x, dx, resid, w, curves, values, fw, sigma, unit):
+    """Checks 1 and 2 of :func:`fit_checks` for the peaks with a given start (``dx``: median spacing)."""
+    from .uncertainty import SIGNAL_K, SIGNAL_REACH, moved_from_start, signal_near
+
+    if not any(p.given is not None for p in spec.peaks):
+        return [], []
+    groups = spec.groups()
+    u = f" {unit}" if unit else ""
+    start = {q.name: (q.given if q.given is not None else q.center) for q in spec.peaks}
+    warns, undetected = [], []
+    for p in spec.peaks:
+        if p.given is None:
+            continue
+        neigh = {q.name: start[q.name] for q in spec.peaks
+                 if q is not p and abs(start[q.name] - p.given) > max(fw[p.name], fw[q.name])}
+        moved = moved_from_start(p.name, p.given, float(values[prefix_of(p.name) + "center"]), fw[p.name],
+                                 p.given_window, neigh, unit)
+        # the data this peak could explain: residual + its own curves (baseline and others removed)
+        own = sum((np.broadcast_to(np.asarray(curves[g], float), x.shape) for g in groups[p.name] if g in curves),
+                  np.zeros_like(x))
+        widths = [f for f in (fw[p.name], p.fwhm) if f is not None and np.isfinite(f) and f > 0]
+        if widths:
+            reach = SIGNAL_REACH * max(widths)
+            # smoothing over half the narrower width keeps a line of that width, drops lone spikes
+            if not signal_near(x, resid + own * w, p.given, reach, sigma, window=max(5, int(0.5 * min(widths) / dx))):
+                warns.append(f"no signal near {p.given:g}{u}, where {p.name} was given: no significant signal "
+                             f"within {reach:.3g}{u} (no point above {SIGNAL_K:g}x the noise); {p.name} is not "
+                             f"detected and not reported as a result")
+                undetected.append(p.name)
+        if moved:
+            warns.append(moved)
+    return warns, undetected
 
 
 #: engine budget of :func:`fit_spec`: ``clip(25 * nvarys, 200, 2000)`` LM iterations
@@ -570,7 +924,7 @@ class _Solved:
 
 def fit_spec(spec: ModelSpec, x, y, *, weights=None, noise: float | None = None, polish: bool = True,
              max_nfev: int | None = None, where=None, confirm: bool = False,
-             engine_iter: int | None = None) -> FitOutcome:
+             engine_iter: int | None = None, unit: str = "") -> FitOutcome:
     """Fit one spectrum with a :class:`ModelSpec` — the single-spectrum path of every technique.
 
     The batch engine finds the optimum (analytic Jacobians) within ``engine_iter`` iterations;
@@ -598,6 +952,9 @@ def fit_spec(spec: ModelSpec, x, y, *, weights=None, noise: float | None = None,
     engine_iter : int, optional
         LM iteration budget of the engine (default :func:`engine_budget`: ``25 * nvarys``
         within 200..2000).
+    unit : str
+        Axis unit in the warnings of :func:`fit_checks` (moved starts, no signal near a start,
+        unexplained signal), which every fit goes through.
 
     Returns
     -------
@@ -692,9 +1049,10 @@ def fit_spec(spec: ModelSpec, x, y, *, weights=None, noise: float | None = None,
              "engine_nfev": engine_nfev}
     warns = fit_warnings(stats, bounded, residual=y - best if weights is None else None, noise=nz, params=p)
     comps = {k: np.broadcast_to(np.asarray(v, float), x.shape) for k, v in res.eval_components(x=x).items()}
+    checks, undetected = fit_checks(spec, x, y, best, p.valuesdict(), nz, curves=comps, weights=weights, unit=unit)
     return FitOutcome(spec=spec, x=x, y=y, params=p, var_names=list(res.var_names), covar=cov, best_fit=best,
-                      components=comps, stats=stats, warnings=warns, bounded=bounded, model=model, noise=nz,
-                      values_fn=values_fn)
+                      components=comps, stats=stats, warnings=warns + checks, bounded=bounded, model=model, noise=nz,
+                      values_fn=values_fn, undetected=undetected)
 
 
 def _affine_values(model, params, var_names, bm=None):

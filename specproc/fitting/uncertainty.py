@@ -9,6 +9,9 @@
 * :func:`montecarlo` — refits of ``best_fit + residual`` resampled by random circular shifts and
   signs (keeps the correlation of processed-spectrum noise), standard deviation of each quantity.
 * :func:`at_bound`, :func:`fit_warnings` — the "never silently wrong" checks every fit goes through.
+* :func:`unexplained_signal` — residual features above ``k`` noise SDs that no component explains;
+  :func:`signal_near` — is there any signal near a given start; :func:`moved_from_start` — did a
+  fitted centre leave the start the user gave.
 """
 from __future__ import annotations
 
@@ -16,7 +19,8 @@ import math
 
 import numpy as np
 
-__all__ = ["covariance", "propagate", "montecarlo", "at_bound", "on_bound", "fit_warnings", "r_squared"]
+__all__ = ["covariance", "propagate", "montecarlo", "at_bound", "on_bound", "fit_warnings", "r_squared",
+           "unexplained_signal", "unexplained_warning", "min_feature_points", "signal_near", "moved_from_start"]
 
 
 def r_squared(y, best_fit) -> float:
@@ -232,3 +236,185 @@ def fit_warnings(stats: dict, bounded: list[str] = (), residual=None, noise: flo
             out.append(f"structured residual: RMS {rms:.3g} is {rms / noise:.1f}× the noise ({noise:.3g}); a missing "
                        f"component, a wrong lineshape or a baseline problem")
     return out
+
+
+# ============================================================================ residual and start checks
+#: a residual feature is unexplained signal from UNEXPLAINED_K noise SDs up
+UNEXPLAINED_K = 5.0
+#: ... over at least this fraction of the narrowest fitted FWHM (in points), and >= 3 points
+UNEXPLAINED_FWHM_FRACTION = 0.5
+#: ... and above this share of the fitted components there (less is the components' own misfit)
+UNEXPLAINED_SHARE = 0.5
+#: "signal near a start": a point of the (smoothed) isolated data above SIGNAL_K noise SDs ...
+SIGNAL_K = 4.0
+#: ... within SIGNAL_REACH FWHM of the start
+SIGNAL_REACH = 3.0
+
+
+def min_feature_points(x, fwhms, fraction: float = UNEXPLAINED_FWHM_FRACTION, floor: int = 3,
+                       dx: float | None = None) -> int:
+    """Consecutive points a residual feature must span: ``fraction`` of the narrowest FWHM, >= ``floor``.
+
+    Parameters
+    ----------
+    x : array_like
+        Axis of the fit (its median spacing converts widths to points).
+    fwhms : iterable of float
+        Fitted FWHMs of the components (axis units); non-finite / non-positive ones are ignored.
+    dx : float, optional
+        That median spacing, when the caller has it.
+    """
+    if dx is None:
+        x = np.asarray(x, float)
+        dx = float(np.median(np.abs(np.diff(x)))) if x.size > 1 else 0.0
+    w = [float(f) for f in fwhms if f is not None and np.isfinite(f) and f > 0]
+    if not w or not dx > 0:
+        return int(floor)
+    return int(max(floor, math.ceil(fraction * min(w) / dx)))
+
+
+def unexplained_signal(x, residual, sigma: float, min_points: int = 3, *, model=None, k: float = UNEXPLAINED_K,
+                       explained: float = UNEXPLAINED_SHARE, max_features: int = 5) -> list[tuple[float, float]]:
+    """Residual features no component explains: data above the fit by more than ``k`` noise SDs.
+
+    A feature is a run of at least ``min_points`` consecutive points whose residual
+    (data - fit) exceeds ``k * sigma`` and, with ``model``, ``explained`` times the components
+    there; its position is the point of its largest residual. Only excesses count (signal the
+    model lacks); a model above the data is a lineshape or baseline problem that
+    :func:`fit_warnings`' RMS rule reports. The ``model`` test separates a missing component
+    (an excess where the components put little) from lineshape mismatch at high S/N (an excess
+    of a few % to ~15 % of a line on the line itself: a real powder pattern's horns against the
+    quadrupolar model, a Voigt line against a pseudo-Voigt).
+
+    Parameters
+    ----------
+    x, residual : array_like (n,)
+        Axis and ``data - best_fit`` in the order of the fit (points left out of a fit are simply
+        absent: consecutive means consecutive in these arrays).
+    sigma : float
+        Robust noise SD of the data (:func:`specproc.fitting.noise.noise_sigma`).
+    min_points : int
+        Shortest run that counts (:func:`min_feature_points`).
+    model : array_like (n,), optional
+        The fitted components without the baseline (in the residual's units).
+    k : float
+        Threshold in noise SDs.
+    explained : float
+        An excess below this share of ``model`` is the component's own misfit, not new signal.
+    max_features : int
+        Most features returned.
+
+    Returns
+    -------
+    list of (float, float)
+        ``(position, residual / sigma at it)``, strongest first; empty when none (or ``sigma``
+        is not a positive number).
+    """
+    x = np.asarray(x, float)
+    r = np.asarray(residual, float)
+    if not (sigma and np.isfinite(sigma) and sigma > 0) or r.size == 0:
+        return []
+    z = r / sigma
+    hit = np.nan_to_num(z, nan=0.0) > k
+    if model is not None:
+        hit &= r > explained * np.abs(np.asarray(model, float))
+    above = np.concatenate([[False], hit, [False]])
+    edges = np.flatnonzero(np.diff(above.astype(np.int8)))
+    starts, stops = edges[::2], edges[1::2]
+    out = []
+    for a, b in zip(starts, stops):
+        if b - a >= max(1, int(min_points)):
+            i = a + int(np.argmax(z[a:b]))
+            out.append((float(x[i]), float(z[i])))
+    out.sort(key=lambda t: -t[1])
+    return out[:max_features]
+
+
+def unexplained_warning(features, unit: str = "") -> str | None:
+    """The warning sentence of :func:`unexplained_signal`'s features (None when there are none)."""
+    if not features:
+        return None
+    u = f" {unit}" if unit else ""
+    where = ", ".join(f"{pos:.4g}{u} ({z:.1f}σ)" for pos, z in features)
+    return (f"unexplained signal at {where}: the data exceed the fit by more than {UNEXPLAINED_K:g} noise SDs over "
+            f"several points where the components put less than twice that excess (a missing component?)")
+
+
+def signal_near(x, y, center: float, reach: float, sigma: float, *, k: float = SIGNAL_K,
+                window: int | None = None) -> bool:
+    """True when the data rise above ``k`` noise SDs anywhere within ``reach`` of ``center``.
+
+    Parameters
+    ----------
+    x, y : array_like (n,)
+        Axis and the data to test, baseline (and other components) removed.
+    center, reach : float
+        Axis units: the points ``|x - center| <= reach`` are tested.
+    sigma : float
+        Noise SD of the data.
+    k : float
+        Threshold in noise SDs.
+    window : int, optional
+        Savitzky-Golay window (points) applied before the test, so a single noise spike over
+        thousands of points is not signal (default: no smoothing).
+
+    Returns
+    -------
+    bool
+        Also True when the test cannot be made (no points there, no valid ``sigma``): only a
+        tested absence is reported as one.
+    """
+    from .noise import smooth
+
+    x = np.asarray(x, float)
+    y = np.asarray(y, float)
+    if not (sigma and np.isfinite(sigma) and sigma > 0):
+        return True
+    idx = np.flatnonzero(np.abs(x - center) <= reach)
+    if idx.size == 0:
+        return True
+    if np.nanmax(y[idx]) > 2 * k * sigma:      # far above any noise excursion: no smoothing needed
+        return True
+    win = int(window or 0)
+    a, b = max(0, idx[0] - win), min(x.size, idx[-1] + win + 1)   # smooth the tested stretch only
+    ys = smooth(y[a:b], window=win) if win > 3 else y[a:b]
+    return bool(np.nanmax(ys[idx - a]) > k * sigma)
+
+
+def moved_from_start(name: str, given: float, end: float, fwhm: float, window: float | None = None,
+                     neighbours: dict | None = None, unit: str = "") -> str | None:
+    """A warning when a fitted centre ended far from the start the user gave, else None.
+
+    Far: more than ``max(fwhm, window)`` away, or past the start of a neighbouring component
+    (``neighbours``: name -> its start, only components that are separate lines).
+
+    Parameters
+    ----------
+    name : str
+        Component name.
+    given, end : float
+        The start the user gave and the fitted centre.
+    fwhm : float
+        The component's fitted FWHM.
+    window : float, optional
+        How far the user allowed the centre to move (``center_window``).
+    neighbours : dict, optional
+        Starts of the other, separate components.
+    unit : str
+        Axis unit for the sentence.
+    """
+    if not (np.isfinite(given) and np.isfinite(end)):
+        return None
+    u = f" {unit}" if unit else ""
+    dist = abs(end - given)
+    allowed = max(float(fwhm) if np.isfinite(fwhm) else 0.0, float(window or 0.0))
+    head = f"{name}: given at {given:g}{u}, ended at {end:.6g}{u} ({dist:.3g}{u} away"
+    passed = [(o, s) for o, s in (neighbours or {}).items() if min(given, end) < s < max(given, end)]
+    if passed:
+        o, s = min(passed, key=lambda t: abs(t[1] - given))
+        return f"{head}, past the start of {o} at {s:g}{u}): it describes another feature, not the one given"
+    if dist > allowed:
+        what = (f"more than the allowed window {window:g}{u}" if window and window >= fwhm
+                else f"more than its FWHM {fwhm:.3g}{u}")
+        return f"{head}, {what}): it describes another feature, not the one given"
+    return None

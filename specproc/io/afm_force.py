@@ -13,16 +13,25 @@ Measurement layout (one type for a single curve and a map):
   recorded positions, else 0;
 * ``point``: sample index of the (resampled) approach segment.
 
-Files without a retract segment (afmformats puts the whole curve in segment 0, e.g. Asylum
-``.ibw``) are cut at the lowest height: the approach is the part before it
-(``acquisition["approach_split_at"]``).
+**Approach/retract split** (``split="turning-point"``, default): the instrument's segments end where
+the piezo reverses, but the tip keeps indenting for a few samples (time lag, the bent cantilever);
+as nanite's ``correct_split_approach_retract`` the approach is extended to the *turning point* —
+the point farthest from the contact point in normalised tip position and force (contact point:
+nanite's deviation from the first 10 % of the curve; tip position ``height + F/k`` when the spring
+constant is known). Those last samples are the deepest indentation, so they matter for stiff
+curves. ``split="file"`` keeps the file's segments. Files without a retract segment (afmformats
+puts the whole curve in segment 0, e.g. Asylum ``.ibw``) are cut at the lowest height: the approach
+is the part before it (``acquisition["approach_split_at"]``).
 
-Maps whose curves have different lengths (ragged maps) are resampled to a common number of points
-(default: the shortest approach segment) by linear interpolation along the sample index; this is
-recorded in ``acquisition["resampled"]``. Grid positions without a curve are NaN.
+Maps whose curves have different lengths (ragged maps) are **padded with NaN** force at the end
+of the shorter curves (their height held at its last value), so that no curve loses points
+(``acquisition["padded"]``; the force-curve fit uses each curve's own points). With ``n_points``
+every curve is instead resampled to that many points by linear interpolation along the sample
+index (``acquisition["resampled"]``). Grid positions without a curve are NaN.
 ``acquisition`` holds ``spring_constant_N_per_m``, ``sensitivity_m_per_V``, ``setpoint_N``,
 ``speed_approach_m_per_s``, ``imaging_mode``, ``software``, ``n_curves``, ``point_counts``
-(full curve lengths) and ``grid_shape``.
+(full curve lengths), ``approach_points`` (the file's approach segments), ``approach_points_used``
+(after the turning-point correction), ``approach_split`` and ``grid_shape``.
 """
 from __future__ import annotations
 
@@ -38,6 +47,35 @@ _EXT = (".jpk-force", ".jpk-force-map", ".jpk-qi-data", ".ibw")
 
 
 _f = finite_or_none
+
+
+def _turning_point(F: np.ndarray, H: np.ndarray, k: float | None) -> int | None:
+    """End of the approach (exclusive) of a whole approach+retract curve, as nanite 4.2's
+    ``correct_split_approach_retract`` (``poc_deviation_from_baseline`` + ``find_turning_point``);
+    None when the contact cannot be found."""
+    F = np.asarray(F, float)
+    n0 = int(F.size * 0.1)
+    if n0 < 2:
+        return None
+    base = F[:n0]
+    avg = base.mean()
+    dev = (F - avg) > 2 * np.abs(base - avg).max()
+    idp = int(np.argmax(dev))
+    if not dev[idp] or idp < 2:
+        return None
+    x = (np.asarray(H, float) + F / k) if k else np.asarray(H, float).copy()
+    x = x - x[idp]
+    xmin = x.min()
+    if xmin != 0:
+        x = x / xmin
+    x[x < 0] = 0
+    y = F - F[:idp].mean()
+    ymax = y.max()
+    if not ymax > 0:
+        return None
+    y = y / ymax
+    y[y < np.std(y[:idp])] = 0
+    return int(np.argmax(x ** 2 + y ** 2))
 
 
 def _resample(y: np.ndarray, n: int) -> np.ndarray:
@@ -67,17 +105,20 @@ class ForceCurveReader(Reader):
             return b"ForceDist" in head_bytes(p, 1 << 16) or b"Defl" in head_bytes(p, 1 << 16)
         return False
 
-    def read(self, path: Path, n_points: int | None = None, sample: str | None = None):
+    def read(self, path: Path, n_points: int | None = None, sample: str | None = None,
+             split: str = "turning-point"):
         """Read the approach segments of every curve.
 
         Parameters
         ----------
         path : Path
         n_points : int, optional
-            Points per curve after resampling (default: the shortest approach segment; curves
-            of that length are not resampled).
+            Resample every curve to this many points (default: none; curves of a ragged map are
+            padded with NaN to the longest).
         sample : str, optional
             Sample name (default: the file's sample metadata, else the file stem).
+        split : {"turning-point", "file"}
+            End of the approach: nanite's turning point (default) or the file's segment.
 
         Returns
         -------
@@ -90,6 +131,8 @@ class ForceCurveReader(Reader):
         from ..core.provenance import file_provenance
 
         path = require_file(Path(path))
+        if split not in ("turning-point", "file"):
+            raise ReaderError(f"split must be 'turning-point' or 'file', not {split!r}", path)
         try:
             dl = afmformats.load_data(str(path))
         # afmformats' own errors derive from BaseException, not Exception
@@ -113,20 +156,31 @@ class ForceCurveReader(Reader):
                 raise ReaderError(f"curve {fd.metadata.get('enum')} has no height column ({cols})", path)
             F = np.asarray(app["force"], float)
             H = np.asarray(app[hcol], float)
-            split = None
+            n_file = F.size
+            cut = None
             if len(ret["force"]) == 0 and H.size > 20:
                 # no retract segment in the file (e.g. Asylum .ibw): the approach ends at the lowest height
                 k = int(np.argmin(H))
                 if 10 <= k < H.size - 5:
-                    F, H, split = F[:k + 1], H[:k + 1], k + 1
+                    F, H, cut = F[:k + 1], H[:k + 1], k + 1
+                    n_file = F.size
+            elif split == "turning-point" and len(ret["force"]) > 0 and "segment" in cols:
+                # the approach ends at the turning point (nanite's split), not where the piezo reversed
+                Fa, Ha = np.asarray(fd["force"], float), np.asarray(fd[hcol], float)
+                seg = np.asarray(fd["segment"])
+                if (np.isfinite(Fa).all() and np.isfinite(Ha).all() and seg.size == Fa.size == Ha.size
+                        and (seg[:F.size] == 0).all()):
+                    it = _turning_point(Fa, Ha, _f(fd.metadata.get("spring constant")))
+                    if it is not None and it >= 10:
+                        F, H = Fa[:it], Ha[:it]
             if F.size < 10:
                 raise ReaderError(f"curve {fd.metadata.get('enum')} has only {F.size} approach points", path)
             if not (np.isfinite(F).all() and np.isfinite(H).all()):
                 raise ReaderError(f"curve {fd.metadata.get('enum')} has NaN/inf force or height", path)
-            curves.append((fd.metadata, F, H, hcol, len(fd), split))
+            curves.append((fd.metadata, F, H, hcol, len(fd), cut, n_file))
         md0 = curves[0][0]
         lengths = [c[1].size for c in curves]
-        n = int(n_points or min(lengths))
+        n = int(n_points or max(lengths))
         if n < 10:
             raise ReaderError(f"n_points={n}: at least 10 points per curve are needed", path)
         # grid
@@ -157,17 +211,24 @@ class ForceCurveReader(Reader):
             y = np.array([_f(md0.get("position y")) or 0.0])
         force = np.full((nyg, nxg, n), np.nan)
         height = np.full((nyg, nxg, n), np.nan)
-        for (iy, ix), (_, F, H, _, _, _) in zip(idx, curves):
-            force[iy, ix] = _resample(F, n)
-            height[iy, ix] = _resample(H, n)
+        for (iy, ix), (_, F, H, _, _, _, _) in zip(idx, curves):
+            if n_points:
+                force[iy, ix] = _resample(F, n)
+                height[iy, ix] = _resample(H, n)
+            else:   # ragged map: NaN force after the curve's end, its height held (coords must be finite)
+                force[iy, ix, :F.size] = F
+                height[iy, ix, :F.size] = H
+                height[iy, ix, F.size:] = H[-1]
         height = np.where(np.isfinite(height), height, np.nanmean(height, axis=(0, 1)))  # coords must be finite
         acq = {"spring_constant_N_per_m": _f(md0.get("spring constant")),
                "sensitivity_m_per_V": _f(md0.get("sensitivity")), "setpoint_N": _f(md0.get("setpoint")),
                "speed_approach_m_per_s": _f(md0.get("speed approach")),
                "imaging_mode": md0.get("imaging mode"), "software": md0.get("software"),
-               "n_curves": len(curves), "point_counts": [c[4] for c in curves], "approach_points": lengths,
-               "grid_shape": [nyg, nxg], "height_column": curves[0][3],
-               "resampled": any(v != n for v in lengths), "n_points": n,
+               "n_curves": len(curves), "point_counts": [c[4] for c in curves],
+               "approach_points": [c[6] for c in curves], "approach_points_used": lengths,
+               "approach_split": split, "grid_shape": [nyg, nxg], "height_column": curves[0][3],
+               "resampled": bool(n_points) and any(v != n for v in lengths),
+               "padded": not n_points and any(v != n for v in lengths), "n_points": n,
                "approach_split_at": [c[5] for c in curves] if any(c[5] for c in curves) else None}
         orig = {k: (v if isinstance(v, (str, int, float, bool, type(None))) else str(v))
                 for k, v in dict(md0).items()}

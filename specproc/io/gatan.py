@@ -96,10 +96,40 @@ def _unit(u) -> str:
     return _UNIT_FIX.get(u, u)
 
 
-def _axis_values(ax: dict, n: int) -> np.ndarray:
-    if ax.get("axis") is not None:  # non-uniform axis
+def _axis_number(ax: dict, key: str, default: float) -> float:
+    """``ax[key]`` as a float (``default`` only when the key is absent or None — a scale of 0 is 0)."""
+    v = ax.get(key)
+    if v is None:
+        return default
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _axis_values(ax: dict, n: int, what: str, path: Path, per: str = "pixel", positive: bool = False) -> np.ndarray:
+    """Coordinates of one RosettaSciIO axis (``{"scale", "offset", "size", "units"}``, or ``"axis"``
+    for a non-uniform one), its calibration checked.
+
+    A scale of 0, or a non-finite scale or offset, is a broken calibration, not "uncalibrated":
+    taking 1 per channel instead (as ``scale or 1.0`` did) turned a DM/HSPY file with dispersion 0
+    into a 1 eV/channel spectrum that was then fitted. ``positive`` (the energy axis) also refuses
+    a negative scale.
+
+    Raises
+    ------
+    ReaderError
+        ``"<what> axis scale is 0 eV/channel"`` and the like.
+    """
+    if ax.get("axis") is not None:  # non-uniform axis: its values are checked by the caller
         return np.asarray(ax["axis"], float)
-    return float(ax.get("offset", 0.0) or 0.0) + float(ax.get("scale", 1.0) or 1.0) * np.arange(n)
+    scale, offset = _axis_number(ax, "scale", 1.0), _axis_number(ax, "offset", 0.0)
+    units = str(ax.get("units") or "").strip() or "units"
+    if not np.isfinite(scale) or scale == 0 or (positive and scale < 0):
+        raise ReaderError(f"{what} axis scale is {scale:g} {units}/{per}: the file's calibration is broken", path)
+    if not np.isfinite(offset):
+        raise ReaderError(f"{what} axis offset is {offset:g} {units}: the file's calibration is broken", path)
+    return offset + scale * np.arange(n)
 
 
 def _energy_axis_index(axes: list[dict]) -> int | None:
@@ -138,7 +168,7 @@ def rsciio_to_measurement(d: dict, path: Path, reader: str, sample: str | None =
     if data.ndim > 4:
         raise ReaderError(f"{data.ndim}-dimensional data are not supported (at most 3 navigation axes)", path)
     eax = axes[ie]
-    energy = _axis_values(eax, data.shape[ie])
+    energy = _axis_values(eax, data.shape[ie], "energy", path, per="channel", positive=True)
     if str(eax.get("units", "")).strip().lower() == "kev":
         energy = energy * 1000.0
     if energy.size < 2 or not np.all(np.isfinite(energy)):
@@ -152,7 +182,8 @@ def rsciio_to_measurement(d: dict, path: Path, reader: str, sample: str | None =
     data = np.moveaxis(data, ie, -1)
     nav = [axes[i] for i in range(len(axes)) if i != ie]
     names = _NAV_DIMS.get(len(nav), ())
-    coords = [(names[k], _axis_values(ax, data.shape[k]), _unit(ax.get("units"))) for k, ax in enumerate(nav)]
+    coords = [(names[k], _axis_values(ax, data.shape[k], names[k], path), _unit(ax.get("units")))
+              for k, ax in enumerate(nav)]
     coords.append(("energy", energy, "eV"))
 
     original = d.get("original_metadata") or {}
@@ -196,6 +227,8 @@ def read_with(module: str, path: Path, reader: str, lazy: bool = False, index: i
         raise ReaderError(f"RosettaSciIO {module} reader unavailable ({exc}); install rosettasciio "
                           f"with the needed extras", path) from None
     kw = {"lazy": True} if lazy else {}
+    if module == "zspy" and Path(path).is_dir():
+        kw["mode"] = "r"  # rsciio opens lazy zspy folders "r+": a reader never writes to its input
     try:
         signals = mod.file_reader(str(path), **kw)
     except ReaderError:

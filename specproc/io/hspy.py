@@ -2,13 +2,20 @@
 
 Only signals with an energy-loss axis (eV) are read here (EELS spectra and spectrum images);
 large files are opened lazily (``lazy=True``, HDF5 chunks read once into the array).
+
+Before RosettaSciIO reads anything, the container must be self-contained and its decoded size
+within the input limit: ``.hspy`` files with HDF5 external storage, external links or virtual
+datasets, ``.zspy`` folders with symbolic links (or entries resolving outside the folder) and
+zipped ``.zspy`` with absolute, ``..`` or symlink entries are refused, since each makes the file
+return the bytes of other files (:mod:`specproc.io.base`).
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 from ..core.errors import ReaderError
-from .base import Reader, head_bytes, require_file
+from .base import (Reader, check_decoded_size, check_hdf5_self_contained, check_tree_self_contained,
+                   check_zip_self_contained, head_bytes, require_file)
 from .gatan import read_with
 
 _HDF5 = b"\x89HDF\r\n\x1a\n"
@@ -37,14 +44,33 @@ class HyperSpyReader(Reader):
         lazy : bool, optional
             Open with ``lazy=True`` (default for files above 256 MiB); the data are then read once.
         """
-        path = Path(path)
-        if not path.exists():
-            raise ReaderError("file not found", path)
+        path = require_file(Path(path))
         if path.suffix.lower() == ".zspy":
-            return read_with("zspy", path, self.name, lazy=bool(lazy)) if path.is_file() or path.is_dir() else None
-        require_file(path)
+            if path.is_dir():
+                check_tree_self_contained(path)
+            else:
+                check_zip_self_contained(path)
+            check_decoded_size(_zarr_decoded_size(path), path, self)
+            return read_with("zspy", path, self.name, lazy=bool(lazy))
         if head_bytes(path, 8) != _HDF5:
             raise ReaderError("not a HyperSpy .hspy file (no HDF5 signature)", path)
+        check_decoded_size(check_hdf5_self_contained(path), path, self)
         if lazy is None:
             lazy = path.stat().st_size > 256 * 2 ** 20
         return read_with("hspy", path, self.name, lazy=lazy)
+
+
+def _zarr_decoded_size(path: Path) -> int:
+    """Bytes of every array of a Zarr store (folder or zip) once decoded, from its metadata only."""
+    import zarr
+
+    store = zarr.storage.ZipStore(str(path), mode="r") if path.is_file() else zarr.storage.DirectoryStore(str(path))
+    try:
+        root = zarr.open(store, mode="r")
+        arrays = [root] if isinstance(root, zarr.Array) else [a for _, a in root.arrays(recurse=True)]
+        return sum(a.nbytes for a in arrays)
+    except Exception as exc:
+        raise ReaderError(f"not a readable Zarr store ({type(exc).__name__}: {exc})", path) from None
+    finally:
+        if hasattr(store, "close"):
+            store.close()

@@ -11,7 +11,12 @@ enough to build with xarray alone:
   ``units`` (of the values), ``name``, ``sample``, and JSON strings ``metadata_json`` (other
   normalised keys), ``acquisition_json``, ``original_metadata_json``, ``provenance_json``.
 
-Nothing is unpickled or evaluated: attributes are parsed as JSON only.
+Nothing is unpickled or evaluated: attributes are parsed as JSON only. A file is self-contained or
+refused: HDF5 external storage, external links and virtual datasets (which would make the reader
+return the bytes of other files) are refused before any data is read, and so is a file whose
+decoded data (after gzip) exceed the input limit (:func:`specproc.io.base.check_hdf5_self_contained`,
+:func:`~specproc.io.base.check_decoded_size`). The data variable is read once, block by block
+into one array (:func:`_load`), never copied or converted as a whole.
 """
 from __future__ import annotations
 
@@ -21,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import ReaderError, SpecprocError
-from .base import Reader, head_bytes, require_file
+from .base import Reader, check_decoded_size, check_hdf5_self_contained, head_bytes, require_file
 
 LAYOUT = "specproc.measurement/1"
 _STANDARD = ("technique", "signal_type", "units", "sample", "acquisition", "original_metadata", "provenance")
@@ -103,6 +108,41 @@ def _loads(attrs, key, src):
     return v
 
 
+#: bytes read per block by :func:`_load`: bounds the temporary of each read and HDF5's per-read
+#: chunk bookkeeping (reading a 200 MB cube of 51,000 gzip chunks at once took 2 extra copies)
+_BLOCK_BYTES = 8 << 20
+
+
+def _load(var, out: np.ndarray | None = None) -> np.ndarray:
+    """The values of a lazily opened xarray variable, read once into one array (``out`` if given).
+
+    The variable is read in blocks along one axis, aligned to its HDF5 chunks (along the axis
+    cut into the most chunks, so that no chunk is decompressed twice) and about
+    :data:`_BLOCK_BYTES` each; each block is copied into the preallocated result and dropped.
+    Peak memory is the result plus one block, whatever the chunking (one read of the whole
+    variable made HDF5 hold per-chunk selections of about twice the data for small chunks).
+    """
+    shape = tuple(var.shape)
+    if out is None:
+        out = np.empty(shape, var.dtype)
+    if out.size == 0 or not shape:
+        out[...] = var.values
+        return out
+    chunks = var.encoding.get("chunksizes") or var.encoding.get("chunks")
+    if not chunks or len(chunks) != len(shape):
+        axis, chunks = 0, (1,) * len(shape)    # contiguous (or netCDF-3): slabs of the first axis
+    else:
+        chunks = tuple(max(int(c), 1) for c in chunks)
+        axis = max(range(len(shape)), key=lambda k: -(-shape[k] // chunks[k]))
+    per_index = out.nbytes // shape[axis] or 1          # bytes of one index along ``axis``
+    step = max(chunks[axis], _BLOCK_BYTES // per_index // chunks[axis] * chunks[axis])
+    sel = [slice(None)] * len(shape)
+    for i in range(0, shape[axis], step):
+        sel[axis] = slice(i, i + step)
+        out[tuple(sel)] = var[tuple(sel)].values
+    return out
+
+
 class NetCDFReader(Reader):
     """specproc NetCDF layout (``sp.save``), or any NetCDF with one data variable and a ``technique``."""
 
@@ -126,21 +166,32 @@ class NetCDFReader(Reader):
         if not (head.startswith(b"\x89HDF") or head.startswith(b"CDF")):
             raise ReaderError("not a NetCDF file (no HDF5 / CDF signature)", path)
         engine = "h5netcdf" if head.startswith(b"\x89HDF") else "scipy"
+        if engine == "h5netcdf":
+            # before xarray opens it: opening already reads the dimension coordinates
+            check_decoded_size(check_hdf5_self_contained(path), path, self)
         try:
-            ds = xr.open_dataset(path, engine=engine, decode_times=False, mask_and_scale=False)
+            # lazily: nothing but the dimension coordinates is read until _load
+            ds = xr.open_dataset(path, engine=engine, decode_times=False, mask_and_scale=False, cache=False)
         except Exception as exc:
             raise ReaderError(f"cannot open as NetCDF: {type(exc).__name__}: {exc}", path) from None
         with ds:
+            if engine == "scipy":  # netCDF-3: no compression, but the header alone declares the shapes
+                check_decoded_size(sum(v.size * v.dtype.itemsize for v in ds.variables.values()), path, self)
             attrs = dict(ds.attrs)
             if "measurement" in ds.data_vars:
                 var = ds["measurement"]
-                vals = np.asarray(var.values)
+                vals = _load(var)
             elif "measurement_real" in ds.data_vars and "measurement_imag" in ds.data_vars:
-                var = ds["measurement_real"]
-                vals = np.asarray(var.values) + 1j * np.asarray(ds["measurement_imag"].values)
+                var, imag = ds["measurement_real"], ds["measurement_imag"]
+                if imag.shape != var.shape:
+                    raise ReaderError(f"measurement_imag has shape {imag.shape}, measurement_real "
+                                      f"{var.shape}", path)
+                vals = np.empty(var.shape, np.result_type(var.dtype, imag.dtype, np.complex64))
+                _load(var, vals.real)   # straight into the complex array: no real + 1j*imag temporaries
+                _load(imag, vals.imag)
             elif len(ds.data_vars) == 1:
                 var = next(iter(ds.data_vars.values()))
-                vals = np.asarray(var.values)
+                vals = _load(var)
             else:
                 raise ReaderError(f"no 'measurement' variable (data variables: {sorted(ds.data_vars)}); "
                                   f"see docs/netcdf_layout.md", path)

@@ -115,11 +115,9 @@ def _plugin_fingerprint(processor: str) -> str | None:
 
 
 def _key_file() -> Path:
-    env = os.environ.get("SPECPROC_CACHE_KEY_FILE")
-    if env:
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "specproc" / "cache.key"
+    from ..core.files import cache_key_path
+
+    return cache_key_path()
 
 
 def secret_key() -> bytes:

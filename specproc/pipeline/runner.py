@@ -11,28 +11,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing as mp
 import os
 import re
 import shutil
 import sys
-import threading
 import time
 import uuid
 import warnings
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..core.errors import ParameterError, SpecprocError
 from ..core.provenance import now_iso, sha256_path, software_versions
+from ..execute import finish
 from .cache import ResultCache, cache_key
 from .schema import OUTPUT_MARKER, Pipeline, Skipped, Task, canonical_json, load_pipeline
 
-#: Most files handed to one ``run_many`` call, and most input bytes (a worker holds a whole
-#: batch of measurements in memory: these bound its memory on huge globs of large files).
-MAX_BATCH = 256
-MAX_BATCH_BYTES = 256 << 20
+from ..execute import MAX_BATCH, MAX_BATCH_BYTES  # noqa: E402,F401 - documented here (docs/reliability.md)
 #: Complete run folders kept in ``DIR/runs`` (the store keeps every run's rows).
 KEEP_RUNS = 5
 #: Seconds a run waits for another run on the same output folder before giving up.
@@ -147,171 +142,29 @@ class RunSummary:
 
 
 # --------------------------------------------------------------------------- executing files
-def _finish(task: Task, res, meas) -> object:
-    """Apply what the YAML says about the measurement to its result (after processing)."""
-    res.sample = task.sample
-    if task.metadata:
-        res.meta = {**(res.meta or {}), **task.metadata}
-    res.native = None        # library objects (lmfit ModelResult) are neither sent back nor cached
-    if not res.inputs and meas is not None:
-        res.inputs = [dict(meas.attrs.get("provenance", {}))]
-    return res
-
-
 def _error(exc: BaseException, task: Task) -> dict:
     if isinstance(exc, SpecprocError):
         return {"type": type(exc).__name__, "error": exc.reason, "file": exc.path or task.path}
     return {"type": type(exc).__name__, "error": f"{type(exc).__name__}: {exc}", "file": task.path}
 
 
-def execute_batch(tasks: list[Task]) -> list[tuple[int, object, dict | None, float]]:
-    """Read and process files sharing processor and parameters; never raises.
+def _outcomes(todo: list[Task], jobs: int, scheduler):
+    """``(index, result, error dict, seconds)`` per task, from the one executor (here or on Dask)."""
+    from ..execute import chunks, execute
 
-    The measurements go to the processor's ``run_many`` in one call (the batched path), which
-    returns one Result or SpecprocError per input in input order. If that call fails as a whole
-    (a processor bug), each file is run alone so that one bad file cannot take the others down.
-    Module-level so it pickles to worker processes and Dask workers.
-    """
-    from .. import plugins
-    from ..core.result import Result
-    from ..io import read
-
-    t0 = time.perf_counter()
-    outcomes: dict[int, tuple] = {}
-    ready: list[tuple[Task, object]] = []
-    for t in tasks:
-        try:
-            meas = read(t.path, reader=t.reader, **t.reader_options)
-            meas.attrs["sample"] = t.sample       # the pipeline's labels win over the file's
-            meas.attrs.update(t.metadata)
-            ready.append((t, meas))
-        except Exception as exc:
-            outcomes[t.index] = (None, _error(exc, t))
-    if ready:
-        try:
-            proc = plugins.get("processors", tasks[0].processor)
-        except Exception as exc:
-            for t, _ in ready:
-                outcomes[t.index] = (None, _error(exc, t))
-            ready = []
-    if ready:
-        params = ready[0][0].params
-        outs = None
-        if len(ready) > 1:
-            try:
-                outs = proc([m for _, m in ready], params)
-                if not isinstance(outs, list) or len(outs) != len(ready):
-                    raise SpecprocError(f"processor {proc.name!r}: run_many returned "
-                                        f"{type(outs).__name__} instead of a list of {len(ready)} results")
-            except Exception:  # isolate the culprit: one file at a time
-                outs = None
-        if outs is None:
-            outs = []
-            for _, m in ready:
-                try:
-                    outs.append(proc(m, params))
-                except Exception as exc:
-                    outs.append(exc)
-        for (t, m), o in zip(ready, outs):
-            if isinstance(o, Result):
-                outcomes[t.index] = (_finish(t, o, m), None)
-            elif isinstance(o, BaseException):
-                outcomes[t.index] = (None, _error(o, t))
-            else:
-                outcomes[t.index] = (None, _error(SpecprocError(
-                    f"processor {t.processor!r} returned {type(o).__name__}, not a Result", t.path), t))
-    dt = (time.perf_counter() - t0) / max(len(tasks), 1)
-    return [(t.index, *outcomes[t.index], dt) for t in tasks]
-
-
-def execute_task(task: Task) -> tuple[int, object, dict | None, float]:
-    """Read and process one file; never raises (kept for callers of the single-file API)."""
-    return execute_batch([task])[0]
-
-
-def batches(tasks: list[Task], jobs: int) -> list[list[Task]]:
-    """Tasks grouped by (processor, parameters, reader, technique, metadata), split into chunks.
-
-    Each group is cut into about ``jobs`` chunks (at most :data:`MAX_BATCH` files and
-    :data:`MAX_BATCH_BYTES` of input each) so the batch engine sees large stacks, every worker
-    has work and no worker holds more than a bounded amount of data.
-    """
-    from ..io import input_size
-
-    groups: dict[str, list[Task]] = {}
-    for t in tasks:
-        key = canonical_json([t.processor, t.params, t.reader, t.reader_options, t.technique, t.metadata])
-        groups.setdefault(key, []).append(t)
-    out = []
-    for g in groups.values():
-        n_chunks = max(1, min(len(g), jobs), -(-len(g) // MAX_BATCH))
-        size = -(-len(g) // n_chunks)
-        for i in range(0, len(g), size):
-            chunk, nbytes = [], 0
-            for t in g[i:i + size]:
-                try:
-                    b = input_size(t.path, stop_after=MAX_BATCH_BYTES)
-                except OSError:
-                    b = 0
-                if chunk and nbytes + b > MAX_BATCH_BYTES:
-                    out.append(chunk)
-                    chunk, nbytes = [], 0
-                chunk.append(t)
-                nbytes += b
-            out.append(chunk)
-    out.sort(key=len, reverse=True)  # big chunks first: better load balance
-    return out
-
-
-def _mp_context():
-    # fork: workers inherit the parent's plugin registry (including plugins registered at run
-    # time, e.g. in tests or notebooks) and start in milliseconds; elsewhere the platform default.
-    return mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
-
-
-def _watch_parent(parent: int) -> None:
-    while True:
-        time.sleep(0.5)
-        if os.getppid() != parent:
-            os._exit(1)
-
-
-def _worker_init(parent: int) -> None:
-    """Make a worker die with the run: SIGKILL on parent death (Linux), else a watchdog thread."""
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-            import signal
-
-            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
-        except Exception:  # pragma: no cover - no prctl: the watchdog below still works
-            pass
-    if os.getppid() != parent:  # the parent died before prctl took effect
-        os._exit(1)
-    threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="specproc-parent-watch").start()
-
-
-def _iter_local(chunks: list[list[Task]], jobs: int):
-    if jobs <= 1 or len(chunks) <= 1:
-        for c in chunks:
-            yield from execute_batch(c)
-        return
-    with ProcessPoolExecutor(max_workers=min(jobs, len(chunks)), mp_context=_mp_context(),
-                             initializer=_worker_init, initargs=(os.getpid(),)) as ex:
-        futs = {ex.submit(execute_batch, c): c for c in chunks}
-        for f in as_completed(futs):
-            try:
-                yield from f.result()
-            except Exception as exc:  # worker died (e.g. killed): report, keep going
-                for t in futs[f]:
-                    yield t.index, None, {"type": type(exc).__name__, "error": f"worker failed: {exc}",
-                                          "file": t.path}, 0.0
+    if scheduler:
+        stream = _iter_dask(chunks(todo), scheduler)  # the same stacks as here: the same numbers
+    else:
+        stream = execute(todo, jobs, processes=True)
+    for o in stream:
+        yield o.task.index, o.result, (None if o.error is None else _error(o.error, o.task)), o.seconds
 
 
 def _iter_dask(chunks, scheduler):
+    from ..execute import execute_chunk
     from .distributed import run_tasks_dask
 
-    for outs in run_tasks_dask(chunks, scheduler, execute_batch):
+    for outs in run_tasks_dask(chunks, scheduler, execute_chunk):
         yield from outs
 
 
@@ -321,7 +174,7 @@ def _iter_dask(chunks, scheduler):
 RUN_MARKER = ".specproc-run"
 #: top-level names an output folder may hold (ours); temporaries start with "." and one of these
 OUR_NAMES = ("runs", "cache", "exports", "latest", "report.html", "specproc.duckdb")
-_RUN_ID = re.compile(r"^(\d{8}T\d{6}-[0-9a-f]{8}|legacy-\d{8}T\d{6})$")
+from .store import RUN_ID as _RUN_ID  # noqa: E402 - the one pattern of run folder names
 
 
 def _is_run_folder(d: Path) -> bool:
@@ -481,24 +334,31 @@ def recover(out: Path) -> list[str]:
             os.replace(p, dest / p.name)
         (dest / MANIFEST).write_text(json.dumps({"run_id": dest.name, "legacy": True}))
         done.append(f"moved old outputs to {dest.name}")
-    rid = published_run(out)
-    if rid is not None:
-        from .store import has_run, insert_run_from_exports
+    from .store import sync_runs
 
-        try:
-            if not has_run(out / "specproc.duckdb", rid) and (runs / rid / "exports").is_dir():
-                insert_run_from_exports(out / "specproc.duckdb", runs / rid / "exports")
-                done.append(f"added published run {rid} to the store")
-        except Exception as exc:  # a store problem is handled (set aside) by the write that follows
-            done.append(f"store check failed: {type(exc).__name__}: {exc}")
+    try:  # every complete run folder the store lacks (a failed store write, a store set aside)
+        done += [f"added run {rid} to the store" for rid in sync_runs(out / "specproc.duckdb", runs)]
+    except SpecprocError as exc:  # cannot write now (disk full, lock held): this run's own write says so
+        done.append(f"store not synced: {exc.reason}")
     return done
 
 
 def _prune(out: Path, keep: int, current: str) -> None:
+    """Keep the last ``keep`` run folders; never remove one whose rows are not in the store."""
+    from .store import prunable_runs, sync_runs
+
+    db = out / "specproc.duckdb"
+    try:
+        sync_runs(db, out / "runs")  # e.g. the store was set aside during this run's write
+        ok = prunable_runs(db, out / "runs")
+    except SpecprocError as exc:
+        warnings.warn(f"{exc}; no run folder pruned", RuntimeWarning, stacklevel=2)
+        return
     runs = [d for d in (out / "runs").iterdir() if d.name != current and _is_run_folder(d)]
     runs.sort(key=lambda d: (d / MANIFEST).stat().st_mtime)
     for d in runs[:max(0, len(runs) - (keep - 1))]:
-        _rm(d)
+        if d.name in ok:
+            _rm(d)
 
 
 def _symlink_replace(target: str, link: Path) -> None:
@@ -562,7 +422,7 @@ def _run_locked(pipeline, out, jobs, scheduler, use_cache, quiet, report) -> Run
         t.key = cache_key(t)
         hit = cache.get(t.key) if use_cache else None
         if hit is not None:
-            hit.sample = t.sample
+            finish(t, hit)
             records[t.index] = TaskRecord(t, hit, None, True, 0.0)
         else:
             todo.append(t)
@@ -572,9 +432,7 @@ def _run_locked(pipeline, out, jobs, scheduler, use_cache, quiet, report) -> Run
     by_index = {t.index: t for t in todo}
     try:
         if todo:
-            chunks = batches(todo, 1 if scheduler else jobs)
-            stream = _iter_dask(chunks, scheduler) if scheduler else _iter_local(chunks, jobs)
-            for idx, res, err, dt in stream:
+            for idx, res, err, dt in _outcomes(todo, jobs, scheduler):
                 t = by_index[idx]
                 records[idx] = TaskRecord(t, res, err, False, dt)
                 if res is not None and use_cache:
@@ -655,15 +513,11 @@ def _write_outputs(summary: RunSummary, pipeline: Pipeline, report: bool) -> Non
                        for p in sorted((final / "exports").iterdir()) if p.suffix in (".csv", ".json")}
     try:
         write_database(Path(summary.store_path), tables)
-    except SpecprocError:
+    except ParameterError:
         raise
-    except Exception as exc:  # e.g. disk full inside DuckDB: the published run is added by the next run
-        raise SpecprocError(f"cannot write the results store ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
-                            f"the report and exports of run {summary.run_id} are published and the next run adds "
-                            "it to the store", summary.store_path) from None
+    except Exception as exc:  # disk full, lock held...: the run folder stays and the next run adds it
+        why = exc.reason if isinstance(exc, SpecprocError) else \
+            f"cannot write the results store ({type(exc).__name__}: {str(exc).splitlines()[0]})"
+        raise SpecprocError(f"{why}; the report and exports of run {summary.run_id} are published and the next "
+                            "run adds it to the store", summary.store_path) from None
     _prune(out, KEEP_RUNS, summary.run_id)
-
-
-def run_file(path_or_config, out, jobs=None, scheduler=None, use_cache=True, quiet=True) -> RunSummary:
-    return run(load_pipeline(path_or_config, exclude=(Path(out).resolve(),)), out, jobs=jobs, scheduler=scheduler,
-               use_cache=use_cache, quiet=quiet)

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..core.errors import ParameterError
 from ..evidence.claims import ClaimSpec, Compare, QuantityRef
+from ..execute import Task
 
 #: longest scalar (a name, a glob, a description) in a pipeline document; names are shorter still
 MAX_YAML_SCALAR = 10_000
@@ -86,24 +87,6 @@ class PipelineConfig(BaseModel):
     measurements: list[MeasurementSpec] = Field(default_factory=list)
     comparisons: list[ComparisonSpec] = Field(default_factory=list)
     claims: list[ClaimSpec] = Field(default_factory=list)
-
-
-@dataclass
-class Task:
-    """One input file to process (picklable: sent to worker processes / Dask workers)."""
-
-    index: int
-    measurement: int             # index in PipelineConfig.measurements
-    sample: str
-    technique: str
-    path: str                    # absolute
-    processor: str
-    params: dict                 # validated, canonical (JSON-able) parameters
-    reader: str | None = None
-    reader_options: dict = field(default_factory=dict)
-    metadata: dict = field(default_factory=dict)   # YAML metadata overrides (JSON-able)
-    sha256: str = ""
-    key: str = ""                # cache key
 
 
 @dataclass
@@ -259,6 +242,11 @@ def _children(n) -> list:
 def _read_yaml(text: str, where: str) -> tuple[Any, dict]:
     if len(text) > MAX_YAML_BYTES:
         raise ParameterError(f"pipeline file larger than {MAX_YAML_BYTES >> 20} MiB", where)
+    # a line longer than any allowed value: refused before the (pure-Python) YAML scanner
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if len(line) > MAX_YAML_SCALAR + 200:
+            raise ParameterError(f"a line of {len(line):,} characters (longest allowed value: {MAX_YAML_SCALAR:,} "
+                                 "characters)", f"{where}:{lineno}")
     try:
         loader = yaml.SafeLoader(text)
         try:

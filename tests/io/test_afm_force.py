@@ -27,7 +27,10 @@ def test_jpk_force_map():
     assert m.dims == ("y", "x", "point") and m.attrs["units"] == "N" and m.attrs["signal_type"] == "force_volume"
     assert acq["n_curves"] == 4 and acq["point_counts"] == [24060, 24060, 3226, 8210]
     assert acq["approach_points"] == [12030, 12030, 1627, 4141]
-    assert m.shape == (2, 2, 1627) and acq["resampled"] is True        # ragged map -> shortest approach
+    # ragged map: each curve keeps its own points (NaN-padded at the end), the approach split where
+    # the piezo turns as nanite splits it (a few points beyond the file's segment boundary)
+    assert m.shape == (2, 2, 12040) and acq["padded"] is True and acq["resampled"] is False
+    assert acq["approach_points_used"] == [12039, 12040, 1635, 4151]
     assert acq["spring_constant_N_per_m"] == 0.015481694150356324
     assert acq["sensitivity_m_per_V"] == 6.425794778156255e-08 and np.isclose(acq["setpoint_N"], 2.0e-09, rtol=1e-12)
     assert acq["speed_approach_m_per_s"] == 5e-06 and acq["imaging_mode"] == "force-distance"
@@ -40,13 +43,14 @@ def test_jpk_force_map():
            (1, 1): (-7.6079e-10, 1.5025e-09), (1, 0): (-1.0132e-09, 1.5749e-09)}
     for (iy, ix), (lo, hi) in rng.items():
         f = m.values[iy, ix]
-        assert lo * 1.0001 <= f.min() and f.max() <= hi * 1.0001
+        assert lo * 1.0001 <= np.nanmin(f) and np.nanmax(f) <= hi * 1.0001
 
 
 def test_jpk_single_curve_and_heights():
     m = sp.read(SPOT)
     acq = m.attrs["acquisition"]
-    assert m.shape == (1, 1, 2000) and acq["point_counts"] == [4000] and acq["resampled"] is False
+    assert m.shape == (1, 1, 2006) and acq["point_counts"] == [4000] and acq["resampled"] is False
+    assert acq["approach_points_used"] == [2006]
     assert acq["spring_constant_N_per_m"] == 0.043493666407368466 and np.isclose(acq["setpoint_N"], 4.0e-09, rtol=1e-12)
     assert acq["height_column"] == "height (measured)"
     h = m.coords["height"].values[0, 0]

@@ -14,9 +14,9 @@ from conftest import install_fakes  # noqa: E402
 install_fakes()
 
 if os.environ.get("FAKE_CLI_NO_WORKER_GUARD"):  # to show the kill test fails without the guard
-    import specproc.pipeline.runner as runner
+    import specproc.execute as execute
 
-    runner._worker_init = lambda parent: None
+    execute.worker_init = lambda parent: None
 
 PAUSE = os.environ.get("FAKE_CLI_PAUSE_AT")  # stop at a chosen moment so a test can kill -9 there
 if PAUSE:

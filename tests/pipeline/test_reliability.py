@@ -214,8 +214,8 @@ def test_files_sharing_processor_and_params_go_to_run_many_together(fake_plugins
 
 
 def test_batches_split_large_groups_for_workers():
-    from specproc.pipeline.runner import MAX_BATCH, batches
-    from specproc.pipeline.schema import Task
+    from specproc.execute import MAX_BATCH, Task
+    from specproc.execute import chunks as batches
 
     tasks = [Task(i, 0, "S", "t", f"/f{i}", "p.x", {"a": 1}) for i in range(1000)]
     tasks += [Task(1000 + i, 1, "S", "t", f"/g{i}", "p.x", {"a": 2}) for i in range(3)]
@@ -421,7 +421,7 @@ def test_interrupted_publish_is_repaired_by_the_next_run(fake_plugins, fake_stud
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "empty"])
 def test_damaged_store_is_set_aside_with_a_warning(fake_plugins, fake_study, tmp_path, damage):
     out = tmp_path / "out"
-    run_pipeline(fake_study, out, jobs=1)
+    first = run_pipeline(fake_study, out, jobs=1)
     db = out / "specproc.duckdb"
     if damage == "truncate":
         with open(db, "r+b") as fh:
@@ -432,10 +432,10 @@ def test_damaged_store_is_set_aside_with_a_warning(fake_plugins, fake_study, tmp
         db.write_bytes(b"")
     with pytest.warns(RuntimeWarning, match="unreadable"):
         s = run_pipeline(fake_study, out, jobs=1)
-    assert list(read_table(db, "runs").run_id) == [s.run_id]
+    assert list(read_table(db, "runs").run_id) == [first.run_id, s.run_id]  # rebuilt from runs/
     assert len(list(out.glob("specproc.duckdb.damaged-*"))) == 1
     run_pipeline(fake_study, out, jobs=1)  # and later runs are fine
-    assert len(read_table(db, "runs")) == 2
+    assert len(read_table(db, "runs")) == 3
 
 
 def test_store_path_that_is_a_directory_is_a_clear_error(fake_plugins, fake_study, tmp_path, capsys):

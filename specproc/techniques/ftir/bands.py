@@ -219,6 +219,8 @@ def build_spec(prep: Prepared, bands=None, *, shape="pseudo-voigt", baseline="li
             fw = p.fwhm or float(np.clip(width_at(x, yb, top, smooth=top == p.center), 2 * res, span / 2))
             win = center_window if center_window is not None else max(fw, 5 * res)
             upd = {"fwhm": fw}
+            if p.given is not None and center_window is not None:
+                upd["given_window"] = center_window      # how far the user let it move
             if "center" not in p.bounds:
                 upd["bounds"] = {**p.bounds, "center": (p.center - win, p.center + win)}
             if "sigma" not in p.bounds and p.shape in ("gaussian", "lorentzian", "pseudo-voigt", "voigt", "pearson7"):
@@ -371,8 +373,13 @@ def _shade_spec(shade):
 
 
 def make_result(m, prep: Prepared, spec, values: dict, stderr: dict, stats: dict, warnings: list,
-                params: dict, bounded=(), derived=None, components=None) -> Result:
-    """Quantities, tidy table, plot and warnings of one fitted spectrum."""
+                params: dict, bounded=(), derived=None, components=None, undetected=()) -> Result:
+    """Quantities, tidy table, plot and warnings of one fitted spectrum.
+
+    Bands in ``undetected`` (no signal near their given start: the toolkit's
+    :func:`~specproc.fitting.models.fit_checks`) are no result: every quantity NaN, no errors,
+    ``detected`` False in the table, left out of the area fractions.
+    """
     import pandas as pd
 
     from ...fitting.lineshapes import area_of, evaluate, fwhm_of, get
@@ -436,42 +443,50 @@ def make_result(m, prep: Prepared, spec, values: dict, stderr: dict, stats: dict
         fws = ok(fws, "sigma")
         ars = ok(ars, "amplitude")
         hs = ok(hs, "amplitude") if ok(hs, "sigma") is not None else None
-        span = float(x.max() - x.min())
-        narrow = any(b.endswith("sigma") for b in own) and fw < 2 * (prep.resolution or 1.0)
-        if ars is not None and ar < 3 * ars:
-            warns.append(f"band {p.name!r}: area within 3 standard errors of 0 (overlap or region edge)")
-        if any(b.endswith("amplitude") for b in own) or narrow or h < 3 * prep.noise:
-            # no band there (intensity 0, a noise spike narrower than the instrument line, or an area
-            # within 3 standard errors of 0): its position and width mean nothing
-            cs = fws = hs = None
-            warns.append(f"band {p.name!r}: not detected above the noise (band absent in "
-                         f"{x.min():.0f}-{x.max():.0f} cm-1; height {h:.3g}, noise {prep.noise:.3g})")
-        elif (cs is not None and cs > span) or (fws is not None and fws > span):
-            cs = fws = None
-            warns.append(f"band {p.name!r}: centre / width undetermined (standard error larger than the region)")
-        isolated = np.where(keep, prep.y - base - (total - base - comps[p.name]), np.nan)
-        xmax, cen = cross_checks(x, isolated, c, fw)
-        if xmax is not None and abs(xmax - c) > 0.1 * fw + 3 * (cs or 0):
-            warns.append(f"band {p.name!r}: data maximum at {xmax:.1f} cm-1 differs from the fitted centre "
-                         f"{c:.1f} cm-1 (asymmetric band, overlap or wrong shape)")
-        if cen is not None and abs(cen - c) > 0.1 * fw + 3 * (cs or 0):
-            warns.append(f"band {p.name!r}: centroid {cen:.1f} cm-1 differs from the fitted centre {c:.1f} cm-1")
-        if own:
-            warns.append(f"band {p.name!r}: {', '.join(b[len(pre):] for b in own)} at a bound (no standard error)")
-        if any(lo <= c <= hi for lo, hi, w in prep.shade if not w.endswith("(modelled)")):
-            warns.append(f"band {p.name!r}: centre {c:.1f} cm-1 lies in a masked range; it is determined by the "
-                         "band's flanks only (larger error; check the masked range in the plot)")
+        xmax = cen = None
+        detected = p.name not in undetected
+        if detected:   # a band with no signal near its given start gets no analysis: it is no result
+            span = float(x.max() - x.min())
+            narrow = any(b.endswith("sigma") for b in own) and fw < 2 * (prep.resolution or 1.0)
+            if ars is not None and ar < 3 * ars:
+                warns.append(f"band {p.name!r}: area within 3 standard errors of 0 (overlap or region edge)")
+            if any(b.endswith("amplitude") for b in own) or narrow or h < 3 * prep.noise:
+                # no band there (intensity 0, a noise spike narrower than the instrument line, or an area
+                # within 3 standard errors of 0): its position and width mean nothing
+                cs = fws = hs = None
+                detected = False
+                warns.append(f"band {p.name!r}: not detected above the noise (band absent in "
+                             f"{x.min():.0f}-{x.max():.0f} cm-1; height {h:.3g}, noise {prep.noise:.3g})")
+            elif (cs is not None and cs > span) or (fws is not None and fws > span):
+                cs = fws = None
+                warns.append(f"band {p.name!r}: centre / width undetermined (standard error larger than the region)")
+            isolated = np.where(keep, prep.y - base - (total - base - comps[p.name]), np.nan)
+            xmax, cen = cross_checks(x, isolated, c, fw)
+            if xmax is not None and abs(xmax - c) > 0.1 * fw + 3 * (cs or 0):
+                warns.append(f"band {p.name!r}: data maximum at {xmax:.1f} cm-1 differs from the fitted centre "
+                             f"{c:.1f} cm-1 (asymmetric band, overlap or wrong shape)")
+            if cen is not None and abs(cen - c) > 0.1 * fw + 3 * (cs or 0):
+                warns.append(f"band {p.name!r}: centroid {cen:.1f} cm-1 differs from the fitted centre {c:.1f} cm-1")
+            if own:
+                warns.append(f"band {p.name!r}: {', '.join(b[len(pre):] for b in own)} at a bound (no standard error)")
+            if any(lo <= c <= hi for lo, hi, w in prep.shade if not w.endswith("(modelled)")):
+                warns.append(f"band {p.name!r}: centre {c:.1f} cm-1 lies in a masked range; it is determined by the "
+                             "band's flanks only (larger error; check the masked range in the plot)")
+        else:   # the table keeps where the fit went (centre, width); the quantities are no result
+            ar = h = float("nan")
+            cs = fws = ars = hs = None
+        nan = float("nan")
         for key, v, s, u, d in (("center_cm1", c, cs, "cm-1", "band centre"), ("fwhm_cm1", fw, fws, "cm-1", "FWHM"),
                                 ("area", ar, ars, "cm-1", "integrated absorbance"),
                                 ("height", h, hs, "", "peak absorbance")):
-            qs[f"{p.name}.{key}"] = Quantity(float(v), s, u, d)
+            qs[f"{p.name}.{key}"] = Quantity(float(v) if p.name not in undetected else nan, s, u, d)
         rows.append({"name": p.name, "shape": p.shape, "center_cm1": float(c), "center_cm1_stderr": cs,
                      "fwhm_cm1": float(fw), "fwhm_cm1_stderr": fws, "height": float(h), "height_stderr": hs,
                      "area": float(ar), "area_stderr": ars, "max_cm1": xmax, "centroid_cm1": cen,
-                     "area_height_ratio": float(ar / h) if h else None, "noise_rms": prep.noise,
-                     "at_bound": ",".join(b[len(pre):] for b in own)})
+                     "area_height_ratio": float(ar / h) if h and np.isfinite(h) else None, "noise_rms": prep.noise,
+                     "at_bound": ",".join(b[len(pre):] for b in own), "detected": detected})
     table = pd.DataFrame(rows)
-    tot = table["area"].sum()
+    tot = table["area"].sum()       # NaN areas (undetected bands) are skipped
     table.insert(table.columns.get_loc("area_stderr") + 1, "area_fraction", table["area"] / tot if tot > 0 else np.nan)
     rx = (prep.meta["region_cm1"][0], prep.meta["region_cm1"][1])
     series = [{"name": "absorbance", "y": prep.raw, "role": "data"},
@@ -509,7 +524,19 @@ def fit_bands(m, bands=None, *, region=None, n_bands=None, max_bands=6, shape="p
     spec, warns = build_spec(prep, bands, shape=shape, baseline=baseline, n_bands=n_bands, max_bands=max_bands,
                              snr=snr, center_window=center_window, src=src, co2_mode=atmosphere)
     spec, warns = add_co2_model(prep, spec, atmosphere, warns)
-    out = fit_spec(spec, prep.x[prep.keep], prep.y[prep.keep], noise=prep.noise, where=src)
+    xk, yk = prep.x[prep.keep], prep.y[prep.keep]
+    out = fit_spec(spec, xk, yk, noise=prep.noise, where=src, unit="cm-1")
+    if bands is None:   # automatic: a candidate that is no detection is no band
+        from ...fitting.models import drop_undetected
+
+        def refit(fo, weak):
+            return fit_spec(fo.spec.model_copy(update={"peaks": [p for p in fo.spec.peaks if p.name not in weak]}),
+                            xk, yk, noise=prep.noise, where=src, unit="cm-1")
+
+        out, msg = drop_undetected(out, refit, [p.name for p in _sample_peaks(spec, prep)[0]], unit="cm-1",
+                                   where=src)
+        spec = out.spec
+        warns = list(warns) + msg
     band_peaks, _ = _sample_peaks(spec, prep)
     n = len(band_peaks)
     from ...fitting.lineshapes import area_of, fwhm_of
@@ -524,7 +551,7 @@ def fit_bands(m, bands=None, *, region=None, n_bands=None, max_bands=6, shape="p
     dv, de, _ = out.derived(fn)
     assert len(dv) == 3 * n
     return make_result(m, prep, spec, out.values, out.stderr, out.stats, list(warns) + list(out.warnings), params or {},
-                       bounded=out.bounded, derived=(np.asarray(dv), np.asarray(de)))
+                       bounded=out.bounded, derived=(np.asarray(dv), np.asarray(de)), undetected=out.undetected)
 
 
 def attach_baseline_comparison(r: Result, alt, baseline: str) -> None:

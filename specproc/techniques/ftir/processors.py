@@ -219,16 +219,29 @@ def fit_many(data: list, params: FitBandsParams) -> list:
         # weights are 0/1 masks, so sqrt(redchi) is the residual RMS of the unmasked points
         warns = own_warns[i] + fit_warnings({"r2": r2, "success": True}, bounded, noise=prep.noise,
                                                 rms=float(np.sqrt(redchi)) if redchi >= 0 else None, values=vals)
+        checks, undetected = _checks(spec, xs, Ys[k], W[k] > 0, vals, prep.noise)
+        warns += checks
         stats = {"r2": r2, "redchi": redchi, "chisqr": float(ds["chisqr"].values[k]),
                  "nfev": int(ds["nfev"].values[k]), "success": True, "method": str(ds.attrs.get("method")),
                  "ndata": m_own, "nvarys": nvar}
         try:
             out[i] = make_result(data[i], prep, spec, vals, errs, stats, warns, pj, bounded=bounded,
-                                 derived=(dv, de))
+                                 derived=(dv, de), undetected=undetected)
             out[i].meta["batch"] = batch_meta
         except SpecprocError as exc:
             out[i] = exc
     return out
+
+
+def _checks(spec, x, y, keep, values: dict, noise: float):
+    """The toolkit's after-fit checks (:func:`~specproc.fitting.models.fit_checks`) of one spectrum
+    of a stack, on its own unmasked points: (warnings, undetected bands)."""
+    from ...fitting.models import fit_checks, peak_curves
+
+    xk, yk = x[keep], y[keep]
+    curves = peak_curves(spec, xk, values)
+    best = sum(curves.values(), np.zeros_like(xk))
+    return fit_checks(spec, xk, yk, best, values, noise, curves=curves, unit="cm-1")
 
 
 def _loop(data, params):

@@ -275,9 +275,11 @@ def build(sites, x, y, pr: Prepared, p, *, sideband_orders=None, windows=None, m
             continue
         bounds = {"center": windows[s.name]}
         bounds.update(s.bounds)  # the user's own bounds win
-        peaks.append(s.model_copy(update={
-            "fwhm": widths[s.name], "bounds": bounds,
-            "satellites": [Satellite(name=_ssb_name(k), offset=k * step) for k in ks]}))
+        upd = {"fwhm": widths[s.name], "bounds": bounds,
+               "satellites": [Satellite(name=_ssb_name(k), offset=k * step) for k in ks]}
+        if s.given is not None and p.center_window is not None:
+            upd["given_window"] = p.center_window    # how far the user let it move
+        peaks.append(s.model_copy(update=upd))
     links = []
     std = [s for s in peaks]
     if p.shared_width and len(std) > 1:
@@ -338,7 +340,7 @@ def fit(c: Compiled, x, y, pr: Prepared, p):
     from ...fitting.uncertainty import at_bound, covariance, fit_warnings, r_squared
 
     if not c.quads:
-        return fit_spec(c.spec, x, y, noise=pr.noise, where=pr.src)
+        return fit_spec(c.spec, x, y, noise=pr.noise, where=pr.src, unit="ppm")
     model, params = _lmfit_model(c, x, y, pr, p)
     nvarys = sum(q.vary and not q.expr for q in params.values())
     try:
@@ -359,15 +361,32 @@ def fit(c: Compiled, x, y, pr: Prepared, p):
              "aic": float(res.aic), "bic": float(res.bic), "nfev": int(res.nfev), "success": bool(res.success),
              "ndata": int(res.ndata), "nvarys": int(res.nvarys)}
     comps = {k: np.broadcast_to(np.asarray(v, float), x.shape) for k, v in res.eval_components(x=x).items()}
+    checks, undetected = _checks(c, x, y, best, par.valuesdict(), pr.noise, comps)
     return FitOutcome(spec=c.spec, x=x, y=y, params=par, var_names=list(res.var_names), covar=cov, best_fit=best,
                       components=comps, stats=stats, bounded=bounded, model=model, noise=pr.noise,
-                      warnings=fit_warnings(stats, bounded, residual=y - best, noise=pr.noise, params=par))
+                      warnings=fit_warnings(stats, bounded, residual=y - best, noise=pr.noise, params=par) + checks,
+                      undetected=undetected)
+
+
+def _checks(c: Compiled, x, y, best, values: dict, noise: float, curves: dict | None = None):
+    """The toolkit's after-fit checks (:func:`~specproc.fitting.models.fit_checks`) of a fit that
+    did not go through ``fit_spec`` (quadrupolar sites, stacks): (warnings, undetected sites)."""
+    from ...fitting.models import fit_checks
+    from ...fitting.uncertainty import unexplained_signal, unexplained_warning
+
+    if c.spec is not None:
+        return fit_checks(c.spec, x, y, best, values, noise, curves=curves, unit="ppm")
+    best = np.asarray(best, float)
+    model = best - np.broadcast_to(np.asarray((curves or {}).get("bl_", 0.0), float), best.shape)
+    w = unexplained_warning(unexplained_signal(x, np.asarray(y, float) - best, noise, model=model), "ppm")
+    return ([w] if w else []), []
 
 
 # ============================================================================ quantities
-def derived_fn(c: Compiled):
+def derived_fn(c: Compiled, drop=()):
     """``fn(values) -> [centres, FWHMs, areas (incl. sidebands), area fractions]`` of the sites
-    (values: floats, or arrays of a stack of fits: then each block is ``(n_sites, n_spectra)``)."""
+    (values: floats, or arrays of a stack of fits: then each block is ``(n_sites, n_spectra)``).
+    Sites in ``drop`` (not detected) are left out of the fractions' total (their fraction NaN)."""
     from ...fitting.lineshapes import area_of, fwhm_of
     from ...fitting.models import prefix_of
     from .quadrupolar import fwhm_of_params
@@ -387,9 +406,10 @@ def derived_fn(c: Compiled):
             cen.append(v[pre + "center"])
         # scalars (one fit) or columns (a stack: every array (n, n_spectra), one call)
         areas = np.asarray(areas, float)
-        tot = areas.sum(axis=0)
+        counted = np.array([s.name not in drop for s in sites]).reshape((-1,) + (1,) * (areas.ndim - 1))
+        tot = np.where(counted, areas, 0.0).sum(axis=0)
         with np.errstate(divide="ignore", invalid="ignore"):
-            fr = np.where(tot > 0, areas / tot, np.nan)
+            fr = np.where(counted & (tot > 0), areas / tot, np.nan)
         return np.concatenate([np.asarray(cen, float), np.asarray(fw, float), areas, fr])
 
     return fn
@@ -854,6 +874,8 @@ def _auto(pr: Prepared, p):
             best = winner
     if d != d_fin or (step and best[0].sidebands):
         best = fit_centres(kept(*best), full=True)
+    best = _drop_undetected(best, lambda cur, keep: fit_centres(
+        [kc for kc, s in zip(kept(*cur), cur[0].sites) if s.name in keep], full=True), notes, pr)
     pr.meta["fit_every_nth_point"] = d_fin
     _progress(pr, "", t_start, end=True)
     pr.meta["model_selection"] = (f"forward selection n = 1..{len(best[0].sites)}: BIC gain > 2 and every area > "
@@ -861,6 +883,23 @@ def _auto(pr: Prepared, p):
     if rejected:
         pr.meta["rejected_models"] = rejected
     return best[0], best[1], notes
+
+
+def _drop_undetected(best, refit, notes: list, pr: Prepared):
+    """The automatic result without components that are no detection (toolkit
+    :func:`~specproc.fitting.models.drop_undetected`: area within 2 standard errors of 0 or height
+    below 3 noise SDs), the rest refitted; ``refit(best, names to keep) -> (Compiled, FitOutcome)``."""
+    from ...fitting.models import drop_undetected
+
+    cur = {"best": best}
+
+    def again(fo, weak):
+        cur["best"] = refit(cur["best"], {s.name for s in cur["best"][0].sites} - set(weak))
+        return cur["best"][1]
+
+    _fo, msg = drop_undetected(best[1], again, unit="ppm", where=pr.src)
+    notes += msg
+    return cur["best"]
 
 
 # ============================================================================ entry points
@@ -892,7 +931,7 @@ def deconvolve(m: xr.DataArray, p) -> Result:
     else:
         c, fo, notes = _auto(pr, p)
     warns += notes
-    fn = derived_fn(c)
+    fn = derived_fn(c, drop=fo.undetected)
     vals, errs, _ = fo.derived(fn)
     if p.errors == "montecarlo":
         errs = _montecarlo(c, fo, fn, p, pr)
@@ -900,7 +939,7 @@ def deconvolve(m: xr.DataArray, p) -> Result:
     else:
         pr.meta["errors"] = "covariance"
     return make_result(pr, c, fo.values, fo.stderr, fo.components, fo.best_fit, fo.stats, fo.bounded, vals, errs,
-                       warns + list(fo.warnings), p, fo.x, fo.y)
+                       warns + list(fo.warnings), p, fo.x, fo.y, undetected=fo.undetected)
 
 
 def _montecarlo(c, fo, fn, p, pr):
@@ -925,6 +964,20 @@ def _montecarlo(c, fo, fn, p, pr):
 _f = finite_or_none
 
 
+#: table columns of a site that keep their fitted value when it is not detected (where the fit went)
+_WHERE = ("center_ppm", "fwhm_ppm", "fwhm_corrected_ppm")
+
+
+def _not_a_result(row: dict) -> None:
+    """Blank a table row of a site that was not detected: no errors, intensities NaN; the centre and
+    width stay as fitted (the warnings say where it went); its quantities are all NaN."""
+    for k, v in list(row.items()):
+        if k.endswith("_stderr"):
+            row[k] = None
+        elif isinstance(v, float) and k not in _WHERE:
+            row[k] = float("nan")
+
+
 def _view_range(x, centres, widths, sidebands, top) -> tuple[float, float] | None:
     """Initial plot view: the centre bands +- 5 FWHM and every sideband taller than 5 % of the
     tallest point of the fit (the full window stays one autoscale click away)."""
@@ -945,7 +998,7 @@ def _full(curve, x):
 
 def make_result(pr: Prepared, c: Compiled, values: dict, stderr: dict, curves: dict, best_fit, stats: dict,
                 bounded: list, vals, errs, warns: list, p, x, y, params_json: dict | None = None,
-                maxima: dict | None = None) -> Result:
+                maxima: dict | None = None, undetected=()) -> Result:
     """Result of one fit from plain values (no lmfit objects needed: the batch path uses it too).
 
     Its tables are kept as rows (a DataFrame is built when one is read: :class:`~specproc.core.
@@ -953,7 +1006,9 @@ def make_result(pr: Prepared, c: Compiled, values: dict, stderr: dict, curves: d
     ``params_json`` (``p.model_dump(mode="json")``) and ``maxima`` (``{prefix: max of that
     component's curve, "fit": max of the best fit}``); with ``maxima``, ``curves`` may be the
     spectrum's row of parameter columns (``{name: length-1 array}``, ``best_fit`` None): its
-    figure is then made when first read (:class:`~specproc.core.result.Plots`).
+    figure is then made when first read (:class:`~specproc.core.result.Plots`). Sites in
+    ``undetected`` (no signal near their given start) are no result: their quantities are NaN
+    and their row says ``detected: False``.
     """
     lazy = best_fit is None
     if lazy and maxima is None:
@@ -997,7 +1052,7 @@ def make_result(pr: Prepared, c: Compiled, values: dict, stderr: dict, curves: d
         e_a = None if structural else _f(earea[i])
         curve = None if lazy else curves.get(pre)
         height = top(pre, curve)
-        if np.isfinite(height) and height < 3 * noise_fit:
+        if np.isfinite(height) and height < 3 * noise_fit and s.name not in undetected:
             warns.append(f"{s.name}: no significant signal (fitted height {height:.3g} < 3x the noise "
                          f"{noise_fit:.3g}); its values are not a measurement")
         row = {"name": s.name, "kind": "site", "center_ppm": cen[i], "center_ppm_stderr": e_c,
@@ -1010,18 +1065,25 @@ def make_result(pr: Prepared, c: Compiled, values: dict, stderr: dict, curves: d
             from .quadrupolar import quad_rows
 
             row.update(quad_rows(values, stderr, pre, warns, s.name, meta.get("sf_mhz")))
-        any_bounded |= bool(structural)
+        row["detected"] = s.name not in undetected
+        if not row["detected"]:
+            _not_a_result(row)
+        else:
+            any_bounded |= bool(structural)
         rows.append(row)
     # a bounded position / width / area anywhere makes every area fraction conditional on that limit
     for i, row in enumerate(rows):
-        row["area_fraction_stderr"] = None if any_bounded else _f(efr[i])
+        row["area_fraction_stderr"] = None if any_bounded or not row["detected"] else _f(efr[i])
     for i, s in enumerate(c.sites):
         row = rows[i]
-        qs[f"{s.name}.center_ppm"] = Quantity(float(cen[i]), row["center_ppm_stderr"], "ppm", "isotropic / peak shift")
-        qs[f"{s.name}.fwhm_ppm"] = Quantity(float(fw[i]), row["fwhm_ppm_stderr"], "ppm", "full width at half maximum")
-        qs[f"{s.name}.area_fraction"] = Quantity(float(fr[i]), row["area_fraction_stderr"], "",
+        nan = float("nan")
+        qs[f"{s.name}.center_ppm"] = Quantity(float(row["center_ppm"]) if row["detected"] else nan,
+                                              row["center_ppm_stderr"], "ppm", "isotropic / peak shift")
+        qs[f"{s.name}.fwhm_ppm"] = Quantity(float(row["fwhm_ppm"]) if row["detected"] else nan,
+                                            row["fwhm_ppm_stderr"], "ppm", "full width at half maximum")
+        qs[f"{s.name}.area_fraction"] = Quantity(float(row["area_fraction"]), row["area_fraction_stderr"], "",
                                                  "area fraction incl. spinning sidebands")
-        qs[f"{s.name}.area"] = Quantity(float(area[i]), row["area_stderr"], "arb*ppm", "area incl. sidebands")
+        qs[f"{s.name}.area"] = Quantity(float(row["area"]), row["area_stderr"], "arb*ppm", "area incl. sidebands")
         if isinstance(s, QuadSite):
             qs[f"{s.name}.cq_mhz"] = Quantity(row["cq_mhz"], _f(row["cq_mhz_stderr"]), "MHz", "quadrupolar coupling")
             qs[f"{s.name}.eta"] = Quantity(row["eta"], _f(row["eta_stderr"]), "", "asymmetry")
@@ -1191,7 +1253,16 @@ def deconvolve_many(data, p) -> list:
     vals_all = np.asarray(derived_fn(c)(fcols), float).T  # (spectra, 4 n): centres, FWHM, areas, fractions
     # the maxima of every component and fit (heights, S/N, the plot's view), not the curves: a
     # figure's curves are made when it is first read (1,000 spectra: ~200 MB nobody draws from the CLI)
-    maxima = {key: v.tolist() for key, v in _curve_stack(c, x0, fcols, keep=False).items()}
+    checks: list = [([], [])] * nk
+
+    def check(a, b, cur, fits):   # the toolkit's after-fit checks of spectra a:b, while their curves exist
+        for j in range(a, b):
+            if finite[j]:
+                values = {nm: float(fcols[nm][j]) for nm in vnames}
+                checks[j] = _checks(c, x0, Y[j], fits[j - a], values, float(noises[j]),
+                                    {pre: cv[j - a] for pre, cv in cur.items()})
+
+    maxima = {key: v.tolist() for key, v in _curve_stack(c, x0, fcols, keep=False, on_block=check).items()}
     hits = {nm: on_bound(fcols[nm], lo_b, hi_b) for nm, (lo_b, hi_b) in c.bounds.items()
             if nm not in c.satellite_amplitudes}
     hit_any = np.zeros(nk, bool)
@@ -1224,13 +1295,18 @@ def deconvolve_many(data, p) -> list:
                      "nvarys": nv, "aic": aic[k], "bic": bic[k]}
             noise = float(noises[k])
             warns = list(pr.warnings) + fit_warnings(stats, bounded, rms=rms_l[k], noise=noise, params=view)
+            warns += checks[k][0]
+            undetected = checks[k][1]
+            if undetected:   # fractions of the detected sites only (no propagated error for the renormalised ones)
+                vals_all[k] = np.asarray(derived_fn(c, drop=undetected)(values), float)
+                err_all[k, 3 * n:] = np.nan
             pr.meta.update(noise=noise, region_ppm=list(region),
                            errors="covariance (batch engine, full covariance per spectrum)",
                            model_selection="given peaks", batch=dict(batch_meta), **starts)
             row = {nm: fcols[nm][k:k + 1] for nm in curve_cols}
             out[i] = make_result(replace(pr, noise=noise), c, values, stderr, row, None, stats, bounded,
                                  vals_all[k], err_all[k], warns, p, x0, Y[k], params_json=params_json,
-                                 maxima={key: mx[k] for key, mx in maxima.items()})
+                                 maxima={key: mx[k] for key, mx in maxima.items()}, undetected=undetected)
         except SpecprocError as exc:
             out[i] = exc
     return out
@@ -1293,13 +1369,14 @@ def _stack_figure(c: Compiled, x, y, row: dict, look: dict) -> list[dict]:
     return [_figure(c, x, y, {pre: cv[0] for pre, cv in curves.items()}, best[0], look)]
 
 
-def _curve_stack(c: Compiled, x, cols: dict, block: int = 64, keep: bool = True):
+def _curve_stack(c: Compiled, x, cols: dict, block: int = 64, keep: bool = True, on_block=None):
     """``({prefix: (n_spectra, n_points) curves}, best fits)`` of a stack from its parameter
     columns: the plain numpy lineshapes broadcast over blocks of spectra (no lmfit Parameters;
     blocks of ~2 MB stay in cache), the blocks in threads (numpy's loops release the GIL).
 
     ``keep=False``: only ``{prefix: max of each curve, "fit": max of each best fit}`` (n_spectra,),
-    every block's curves dropped once their maxima are taken.
+    every block's curves dropped once their maxima are taken. ``on_block(a, b, curves, fits)`` is
+    called with each block's curves (spectra ``a:b``) while they exist (the residual checks).
     """
     import os
     from concurrent.futures import ThreadPoolExecutor
@@ -1330,6 +1407,8 @@ def _curve_stack(c: Compiled, x, cols: dict, block: int = 64, keep: bool = True)
             cur["bl_"][:] = sum((cols[f"bl_c{j}"][a:b, None] if f"bl_c{j}" in cols else 0.0) * x ** j
                                 for j in range(deg + 1)) * np.ones_like(x)
             fit += cur["bl_"]
+        if on_block is not None:
+            on_block(a, b, cur, fit)
         if not keep:
             for pre in keys:
                 tops[pre][a:b] = cur[pre].max(axis=1)
