@@ -41,6 +41,8 @@ class ForceParams(ProcessorParams):
     poisson_ratio: float = Field(0.5, gt=-1, le=0.5)
     max_indentation_m: float | None = Field(None, gt=0, description="fit range: indentation past contact (m)")
     baseline_fraction: float = Field(0.2, ge=0.05, le=0.8)
+    baseline: Literal["offset", "line", "tilt"] = Field(
+        "offset", description="before contact: a constant offset (as nanite), a line, or a line plus a fitted slope")
     contact_threshold_sigma: float = Field(5.0, gt=0)
     use_spring_constant: bool = Field(True, description="fit against tip position (height + F/k) when k is known")
     z0_m: float = Field(0.3e-9, gt=0, description="equilibrium separation for the Tabor parameter (m)")
@@ -310,7 +312,8 @@ class FitForceMap(Processor):
             ds = fit_force_map(heights, m.values, model=p.model, tip_radius_m=p.tip_radius_m,
                                poisson_ratio=p.poisson_ratio, half_angle_deg=p.half_angle_deg,
                                spring_constant_N_per_m=k, max_indentation_m=p.max_indentation_m,
-                               baseline_fraction=p.baseline_fraction, contact_threshold_sigma=p.contact_threshold_sigma,
+                               baseline_fraction=p.baseline_fraction, baseline=p.baseline,
+                               contact_threshold_sigma=p.contact_threshold_sigma,
                                z0_m=p.z0_m, x_m=m.coords["x"].values, y_m=m.coords["y"].values)
         except ParameterError as exc:
             raise ParameterError(exc.reason, src) from None
@@ -387,17 +390,26 @@ class FitForceMap(Processor):
         iy, ix = np.unravel_index(np.nanargmin(np.abs(Eg - med)), E.shape)
         h = force_heights(m)[iy, ix]
         F = m.values[iy, ix]
+        ok = np.isfinite(h) & np.isfinite(F)  # a ragged map pads short curves with NaN at the end
+        h, F = h[ok], F[ok]
         d = -(h + F / k) if k else -h
         cp = -float(ds["contact_point_m"].values[iy, ix])
         e = float(E[iy, ix])
         R, nu = p.tip_radius_m or 0.0, p.poisson_ratio
-        # the fitted model on the baseline-corrected force, shifted back onto the recorded force
+        # the fitted model on the baseline-corrected force, shifted back onto the recorded force:
+        # the baseline the fit removed (a constant or a line through the first points) and its tilt
         nb = max(10, int(p.baseline_fraction * d.size))
         order = np.argsort(d)
-        Fc, _ = FM._baseline(d[order][None], F[order][None], nb)
-        line = F[order][None] - Fc
+        if ds.attrs.get("baseline", p.baseline) == "offset":
+            line = np.full((1, d.size), float(np.mean(F[order][:nb])))
+        else:
+            Fc, _ = FM._baseline(d[order][None], F[order][None], nb)
+            line = F[order][None] - Fc
         base = float(ds["baseline_N"].values[iy, ix])
         dd = d[order]
+        if "tilt_N_per_m" in ds:
+            tilt = float(ds["tilt_N_per_m"].values[iy, ix])
+            line = line + (tilt * (dd - cp) if np.isfinite(tilt) else 0.0)
         if p.model == "hertz-paraboloid":
             f = C.hertz_paraboloid(dd, e, R, nu, cp, base)
         elif p.model == "dmt":

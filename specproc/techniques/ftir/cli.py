@@ -30,8 +30,9 @@ def add_cli(subparsers) -> None:
 def entry(r, path: str) -> dict:
     """The JSON entry of one file (contract of ``specproc ftir --json``)."""
     keys = ("name", "center_cm1", "center_cm1_stderr", "fwhm_cm1", "fwhm_cm1_stderr", "height", "height_stderr",
-            "area", "area_stderr", "max_cm1", "centroid_cm1")
-    bands = [{k: row.get(k) for k in keys} for row in r.table.to_dict(orient="records")]
+            "area", "area_stderr", "max_cm1", "centroid_cm1", "detected")
+    bands = [{k: row.get(k, True if k == "detected" else None) for k in keys}
+             for row in r.table.to_dict(orient="records")]
     return {"file": path, "sample": r.sample, "y_kind": r.meta.get("y_kind"), "region_cm1": r.meta.get("region_cm1"),
             "bands": bands,
             "masked_cm1": [[a["lo"], a["hi"]] for a in r.meta.get("atmosphere", []) if not a.get("modelled")],
@@ -41,5 +42,6 @@ def entry(r, path: str) -> dict:
 
 
 def rows(e: dict) -> list[dict]:
-    return [{"sample": e["sample"], "band": b["name"], "center_cm1": b["center_cm1"],
+    return [{"sample": e["sample"], "band": b["name"] + ("" if b.get("detected", True) else " (not detected)"),
+             "center_cm1": b["center_cm1"],
              "±": b["center_cm1_stderr"], "fwhm_cm1": b["fwhm_cm1"], "area": b["area"]} for b in e["bands"]]

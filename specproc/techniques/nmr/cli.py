@@ -55,9 +55,9 @@ def add_cli(subparsers) -> None:
 def entry(r, path: str) -> dict:
     """The JSON entry of one fit (contract of ``specproc nmr --json``)."""
     keys = ("name", "center_ppm", "center_ppm_stderr", "fwhm_ppm", "fwhm_ppm_stderr", "area_fraction",
-            "area_fraction_stderr", "shape", "n_sidebands", "at_bound")
+            "area_fraction_stderr", "shape", "n_sidebands", "at_bound", "detected")
     # the rows, not a DataFrame: a batch of 1,000 results builds no table (Result.records)
-    comps = [{k: row.get(k) for k in keys} for row in r.records()]
+    comps = [{k: row.get(k, True if k == "detected" else None) for k in keys} for row in r.records()]
     return {"file": path, "sample": r.sample, "nucleus": r.meta.get("nucleus"), "components": comps,
             "fit": {k: r.stats.get(k) for k in ("r2", "redchi", "aic", "bic", "nfev", "success")},
             "warnings": list(r.warnings)}
@@ -65,8 +65,9 @@ def entry(r, path: str) -> dict:
 
 def rows(e: dict) -> list[dict]:
     """Table rows of one entry (text output without --json)."""
-    return [{"sample": e["sample"], "component": c["name"], "shift_ppm": c["center_ppm"],
-             "fwhm_ppm": c["fwhm_ppm"], "fraction": c["area_fraction"], "r2": e["fit"]["r2"]}
+    return [{"sample": e["sample"], "component": c["name"] + ("" if c.get("detected", True) else " (not detected)"),
+             "shift_ppm": c["center_ppm"], "±": c["center_ppm_stderr"], "fwhm_ppm": c["fwhm_ppm"],
+             "fraction": c["area_fraction"], "r2": e["fit"]["r2"]}
             for c in e["components"]]
 
 
