@@ -352,12 +352,15 @@ def _run_chunk(chunk: list[Task], pool: _Pool | None, read=None) -> Callable[[],
     if isinstance(got, SpecprocError):
         return lambda: [Outcome(t, None, _as_error(got, t, "process")) for t in chunk]
     proc, params, batched = got
-    fn = functools.partial(prepare, params=params, run=not batched, read=read)
+    # a processor without a batched path runs each input where it was read: in a worker process,
+    # or here; never in threads (CPU-bound fits in 8 threads fought over the GIL and BLAS's threads)
+    run_there = not batched and (pool is None or pool.processes)
+    fn = functools.partial(prepare, params=params, run=run_there, read=read)
     wait = pool.submit(fn, chunk) if pool is not None else (lambda: [fn(t) for t in chunk])
 
     def finish_chunk() -> list[Outcome]:
         items = wait()
-        if batched:
+        if not run_there:
             items = _stack(proc, params, chunk, items)
         dt = (time.perf_counter() - t0) / max(len(chunk), 1)
         return [Outcome(t, None, x, dt) if isinstance(x, BaseException) else Outcome(t, x, None, dt)

@@ -40,7 +40,7 @@ def pick_peaks(x, y, *, noise: float | None = None, snr: float = 5.0, max_peaks:
         ``{"center", "height", "fwhm", "prominence", "index"}`` (axis units; height of the
         smoothed signal).
     """
-    from scipy.signal import find_peaks, peak_widths
+    from scipy.signal import peak_widths
 
     x = np.asarray(x, float)
     y = np.asarray(y, float)
@@ -52,7 +52,7 @@ def pick_peaks(x, y, *, noise: float | None = None, snr: float = 5.0, max_peaks:
     kw = {}
     if min_distance:
         kw["distance"] = max(1, int(round(min_distance / dx)))
-    idx, prop = find_peaks(ys, prominence=snr * noise, **kw)
+    idx, prop = _find(ys, snr * noise, kw, stride=_stride(y.size) if smooth else 1)
     if idx.size == 0:
         return []
     with warnings.catch_warnings():
@@ -65,6 +65,37 @@ def pick_peaks(x, y, *, noise: float | None = None, snr: float = 5.0, max_peaks:
     order = np.argsort(prop["prominences"])[::-1][:max_peaks]
     return [{"center": float(x[idx[i]]), "height": float(ys[idx[i]]), "fwhm": float(max(widths[i], 2 * dx)),
              "prominence": float(prop["prominences"][i]), "index": int(idx[i])} for i in order]
+
+
+def _stride(n: int) -> int:
+    """Search stride on a smoothed signal of ``n`` points: the smoothing window (n/400) over 32, so
+    a line is still sampled 16+ times across the window; 1 below ~12,000 points."""
+    return max(1, (max(5, (n // 400) * 2 + 5)) // 32)
+
+
+def _find(ys, prominence: float, kw: dict, stride: int = 1):
+    """``scipy.signal.find_peaks`` on every ``stride``-th point of a smoothed signal, each hit moved
+    to the maximum of the full grid around it, prominences on the full grid. Smoothing leaves
+    ~600,000 ripple maxima on a 3M-point scan, and scipy's prominence search over all of them
+    took 15 s; on the decimated signal it takes milliseconds, with the same peaks."""
+    from scipy.signal import find_peaks, peak_prominences
+
+    if stride <= 1:
+        return find_peaks(ys, prominence=prominence, **kw)
+    kw = dict(kw)
+    if "distance" in kw:
+        kw["distance"] = max(1, kw["distance"] // stride)
+    coarse, _ = find_peaks(ys[::stride], prominence=prominence, **kw)
+    if coarse.size == 0:
+        return coarse, {"prominences": np.zeros(0)}
+    idx = []
+    for j in coarse * stride:
+        lo, hi = max(0, j - stride), min(ys.size, j + stride + 1)
+        idx.append(lo + int(np.argmax(ys[lo:hi])))
+    idx = np.unique(np.asarray(idx, int))
+    prom = peak_prominences(ys, idx)[0]
+    keep = prom >= prominence
+    return idx[keep], {"prominences": prom[keep]}
 
 
 def width_at(x, y, center: float, smooth: bool = True) -> float:

@@ -151,6 +151,33 @@ def propagate(fn, params, var_names, covar, values_fn=None):
     return f0, np.sqrt(np.clip(np.diag(cov), 0, None)), cov
 
 
+def resample(rng, best_fit, residual):
+    """One synthetic data set: ``best_fit + sign * roll(residual, k)`` with a random shift ``k`` and
+    sign per spectrum (per row of a stack). Circular shifts keep the correlation of the noise."""
+    r = np.atleast_2d(np.asarray(residual, float))
+    k = rng.integers(0, r.shape[-1], size=r.shape[0])
+    s = np.where(rng.random(r.shape[0]) < 0.5, -1.0, 1.0)
+    shifted = np.stack([np.roll(r[i], k[i]) for i in range(r.shape[0])]) * s[:, None]
+    return np.asarray(best_fit, float) + shifted.reshape(np.shape(residual))
+
+
+def montecarlo_draws(refit, best_fit, residual, n: int = 100, seed: int | None = 0) -> list:
+    """``refit(y)`` for ``n`` synthetic data sets from :func:`resample` (one spectrum or a stack);
+    failed refits (an exception or None) are left out. The draws of :func:`montecarlo`, for callers
+    that need more than standard deviations (covariances of a stack's areas)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(int(n)):
+        y = resample(rng, best_fit, residual)
+        try:
+            v = refit(y)
+        except Exception:  # a failed refit is left out and counted
+            continue
+        if v is not None:
+            out.append(v)
+    return out
+
+
 def montecarlo(refit, best_fit, residual, n: int = 100, seed: int | None = 0):
     """Standard deviation of quantities over refits of resampled data.
 
@@ -161,8 +188,7 @@ def montecarlo(refit, best_fit, residual, n: int = 100, seed: int | None = 0):
     best_fit, residual : ndarray
         Model at the optimum and ``data - best_fit``.
     n : int
-        Number of synthetic data sets: ``best_fit + sign * roll(residual, k)`` with random ``k`` and sign
-        (circular shifts keep the correlation of the noise).
+        Number of synthetic data sets (:func:`resample`).
 
     Returns
     -------
@@ -170,19 +196,8 @@ def montecarlo(refit, best_fit, residual, n: int = 100, seed: int | None = 0):
         Per-quantity standard deviation (NaN when fewer than 3 refits succeeded).
     n_ok : int
     """
-    rng = np.random.default_rng(seed)
-    best_fit = np.asarray(best_fit, float)
-    residual = np.asarray(residual, float)
-    out = []
-    for _ in range(int(n)):
-        k = int(rng.integers(0, residual.size))
-        s = 1.0 if rng.random() < 0.5 else -1.0
-        try:
-            v = refit(best_fit + s * np.roll(residual, k))
-        except Exception:  # a failed refit is left out and counted
-            continue
-        if v is not None and np.all(np.isfinite(v)):
-            out.append(np.asarray(v, float))
+    out = [np.asarray(v, float) for v in montecarlo_draws(refit, best_fit, residual, n, seed)]
+    out = [v for v in out if np.all(np.isfinite(v))]
     if len(out) < 3:
         return None, len(out)
     return np.std(np.vstack(out), axis=0, ddof=1), len(out)

@@ -6,7 +6,6 @@ point) is refused with the same clear message whatever the format.
 """
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -30,14 +29,43 @@ def check_size(path: Path, limit: int = MAX_PATTERN_BYTES) -> None:
                           f"XRD pattern; split or bin the export", path)
 
 
+#: bytes of plain decimal numbers and the whitespace between them
+_NUMBER_BYTES = np.zeros(256, bool)
+_NUMBER_BYTES[list(b"0123456789.eE+- \t\r\n\v\f")] = True
+_SPACE_BYTES = np.zeros(256, bool)
+_SPACE_BYTES[list(b" \t\r\n\v\f")] = True
+
+
 def numbers(text: str | None, path, what: str) -> np.ndarray:
-    """Whitespace-separated numbers through numpy's C parser (no Python list of strings: bounded memory)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
+    """Whitespace-separated numbers through numpy's C parser (no Python list of strings: bounded memory).
+
+    ``np.fromstring`` stops at the first token it cannot parse and (numpy < 2.3) only says so with
+    a DeprecationWarning; turning that warning into an error needed ``warnings.catch_warnings``,
+    which swaps the process-wide filters while other threads read files (their warnings became
+    exceptions, or were lost). Instead the text is checked here: every byte a digit, sign, point,
+    exponent or space (a vectorised table look-up), and as many values parsed as there are tokens.
+    Anything else (``NaN``, stray text) goes through ``float`` token by token, naming the token.
+    """
+    s = text or ""
+    raw = np.frombuffer(s.encode("latin-1", errors="replace"), np.uint8)
+    if raw.size == 0:
+        return np.empty(0)
+    if _NUMBER_BYTES[raw].all():
+        space = _SPACE_BYTES[raw]
+        n_tokens = int(np.count_nonzero(space[:-1] & ~space[1:])) + (0 if space[0] else 1)
+        try:  # numpy >= 2.3 raises on a malformed token; older versions stop there (and warn)
+            out = np.fromstring(s, dtype=float, sep=" ") if n_tokens else np.empty(0)
+        except ValueError:
+            out = None
+        if out is not None and out.size == n_tokens:
+            return out
+    vals = []
+    for tok in s.split():  # the rare text with NaN / inf words or a malformed number
         try:
-            return np.fromstring(text or "", dtype=float, sep=" ")
-        except (ValueError, DeprecationWarning):
-            raise ReaderError(f"non-numeric values in <{what}>", path) from None
+            vals.append(float(tok))
+        except ValueError:
+            raise ReaderError(f"non-numeric value {tok[:30]!r} in <{what}>", path) from None
+    return np.asarray(vals, dtype=float)
 
 
 def validate_pattern(two_theta, counts, path, *, signal: str = "intensities") -> None:

@@ -10,7 +10,6 @@ claimed by :meth:`JcampNMRReader.guess_can_open`.
 from __future__ import annotations
 
 import re
-import warnings
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -20,7 +19,7 @@ from ..core.errors import ReaderError
 from ..core.measurement import new_measurement
 from ..core.provenance import file_provenance
 from ._nmr_axis import acquisition_dict, jsonable, normalise_nucleus, to_float
-from ._jcamp import jcamp_head, norm_label
+from ._jcamp import check_decoded_size, jcamp_head, norm_label
 from .base import Reader, require_file
 
 _LABEL = re.compile(r"^##\s*([^=]+?)\s*=\s*(.*)$", re.M)
@@ -79,6 +78,8 @@ class JcampNMRReader(Reader):
         """
         p = require_file(Path(path), "JCAMP-DX file")
         text = p.read_text(encoding="latin-1")
+        # before any decoder: a DUP-compressed bomb must be refused, not expanded into a Python list
+        check_decoded_size(text, p)
         types = [v.upper() for k, v in _labels(text) if k == "DATATYPE"]
         if types and not any("NMR" in t for t in types):
             raise ReaderError(f"JCAMP-DX data type is {types[0]!r}, not an NMR spectrum", p)
@@ -156,10 +157,14 @@ class JcampNMRReader(Reader):
     @staticmethod
     def _parse_nmrglue(p: Path):
         import nmrglue as ng
+        from nmrglue.fileio import jcampdx as ng_jcampdx
+
+        from ..core.quiet import quiet
 
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # nmrglue warns for every missing optional label
+            # nmrglue warns for every missing optional label: caught per thread (core.quiet), not with
+            # warnings.catch_warnings, which swaps the process-wide filters (not thread-safe)
+            with quiet(ng_jcampdx):
                 dic, data = ng.jcampdx.read(str(p))
         except Exception:
             return "nmrglue.jcampdx", {}, None, None
@@ -188,9 +193,10 @@ class JcampNMRReader(Reader):
     def _parse_jcamp(p: Path):
         import jcamp
 
+        from ..core.quiet import quiet
+
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+            with quiet(jcamp):  # jcamp reports by print()
                 d = jcamp.readfile(str(p))
         except Exception as exc:
             raise ReaderError(f"cannot parse JCAMP-DX file: {type(exc).__name__}: {exc}", p) from exc

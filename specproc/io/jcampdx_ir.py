@@ -8,13 +8,13 @@ from the data (values above 2 cannot be a fraction). Transmittance is always sto
 fraction. The axis is sorted ascending whatever the file's direction.
 
 ``jcamp`` reports problems by printing (X/Y checks of compressed data, length mismatches)
-instead of raising; its output is captured and turned into errors (Y-check failure: corrupt
-compressed data; length mismatch: wrong ``##NPOINTS``) or reader notes. A DOS end-of-file byte
+instead of raising; its output is captured per thread (:mod:`specproc.core.quiet`) and turned
+into errors (Y-check failure: corrupt compressed data; length mismatch: wrong ``##NPOINTS``) or
+reader notes. A DOS end-of-file byte
 (0x1A) after ``##END=`` (old test-disk files) is ignored; the file is never modified.
 """
 from __future__ import annotations
 
-import contextlib
 import io
 import re
 from pathlib import Path
@@ -25,8 +25,9 @@ import numpy as np
 from ..core.errors import ReaderError
 from ..core.measurement import new_measurement
 from ..core.provenance import file_provenance
+from ..core.quiet import quiet
 from ._ir import ir_ordinates
-from ._jcamp import jcamp_head, norm_label
+from ._jcamp import check_decoded_size, jcamp_head, norm_label
 from .base import Reader, require_file
 
 _LABEL = re.compile(r"^##\s*([^=]+?)\s*=\s*(.*)$", re.M)
@@ -116,13 +117,13 @@ class JcampIRReader(Reader):
             raise ReaderError(f"JCAMP-DX data type is {dtype!r}, not an infrared spectrum", p)
         if not any(k in lab for k in ("XYDATA", "XYPOINTS")):
             raise ReaderError("no ##XYDATA= or ##XYPOINTS= block", p)
-        buf = io.StringIO()
+        check_decoded_size(text, p)  # NPOINTS cap and DUP-count bomb, before jcamp decodes
         try:
-            with contextlib.redirect_stdout(buf):
+            # jcamp reports by print(): caught per thread (never by swapping sys.stdout: core.quiet)
+            with quiet(jcamp) as notes:
                 d = jcamp.read(io.StringIO(text))
         except Exception as exc:
             raise ReaderError(f"cannot parse JCAMP-DX data: {type(exc).__name__}: {exc}", p) from exc
-        notes = [ln.strip() for ln in buf.getvalue().splitlines() if ln.strip()]
         if any(n.startswith("Y-Check failed") for n in notes):
             raise ReaderError("compressed data are corrupt (DIF Y-check failed: "
                               f"{next(n for n in notes if n.startswith('Y-Check'))})", p)

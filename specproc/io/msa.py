@@ -38,4 +38,23 @@ class MsaReader(Reader):
                 st = line.split(":", 1)[1].strip()
                 if st and st not in ("ELS", "EELS"):
                     raise ReaderError(f"EMSA signal type {st!r} is not EELS (ELS)", path)
-        return read_with("msa", path, self.name)
+        m = read_with("msa", path, self.name)
+        _check_npoints(m, path)
+        return m
+
+
+def _check_npoints(m, path: Path) -> None:
+    """Refuse a spectrum whose length contradicts the header's ``#NPOINTS`` (RosettaSciIO reads the
+    values present without comparing; a truncated export then passes as a shorter spectrum)."""
+    import math
+
+    om = m.attrs.get("original_metadata") or {}
+    declared = om.get("NPOINTS") if isinstance(om, dict) else None
+    try:
+        declared = float(declared)
+    except (TypeError, ValueError):
+        return  # #NPOINTS is required by the format but absent: nothing to compare with
+    n = int(m.sizes[m.dims[-1]])
+    if not math.isfinite(declared) or int(declared) != declared or int(declared) != n:
+        raise ReaderError(f"#NPOINTS says {declared:g} points but the file holds {n} data points "
+                          "(truncated or edited file)", path)

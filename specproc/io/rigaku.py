@@ -10,8 +10,6 @@ Scans over an axis other than 2θ (ω rocking curves, φ scans) are refused with
 """
 from __future__ import annotations
 
-import contextlib
-import io
 import re
 from pathlib import Path
 
@@ -73,25 +71,25 @@ class RigakuRasReader(Reader):
             dims ``("two_theta",)`` in deg (or ``("scan", "two_theta")``), values in counts (or cps when
             the file says so, ``attrs["units"]``).
         """
-        from xrayutilities import config as xu_config
         from xrayutilities.io import RASFile
+        from xrayutilities.io import helper as xu_helper
+        from xrayutilities.io import rigaku_ras as xu_ras
 
         from ..core.measurement import new_measurement
         from ..core.provenance import file_provenance
+        from ..core.quiet import quiet
 
         path = require_file(Path(path))
         check_size(path)
         if not self.guess_can_open(path):
             raise ReaderError("not a Rigaku RAS file (no *RAS_DATA_START line)", path)
-        verb = xu_config.VERBOSITY
         try:
-            xu_config.VERBOSITY = 0
-            with contextlib.redirect_stdout(io.StringIO()):  # xrayutilities prints progress
+            # xrayutilities prints progress: caught per thread (core.quiet), never by swapping
+            # sys.stdout or its global VERBOSITY (both race when files are read in threads)
+            with quiet(xu_ras, xu_helper):
                 ras = RASFile(str(path))
         except Exception as exc:
             raise ReaderError(f"cannot read RAS: {type(exc).__name__}: {exc}", path) from None
-        finally:
-            xu_config.VERBOSITY = verb
         if not ras.scans:
             raise ReaderError("no scan (no *RAS_HEADER_START block)", path)
         if scan is not None and not 0 <= scan < len(ras.scans):

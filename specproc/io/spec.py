@@ -9,8 +9,6 @@ otherwise).
 """
 from __future__ import annotations
 
-import contextlib
-import io
 import re
 from pathlib import Path
 
@@ -53,18 +51,20 @@ class SpecReader(Reader):
         wavelength_nm : float, optional
             Kα1 wavelength (nm); spec files do not store it.
         """
-        from xrayutilities import config as xu_config
         from xrayutilities.io import SPECFile
+        from xrayutilities.io import helper as xu_helper
+        from xrayutilities.io import spec as xu_spec
 
         from ..core.measurement import new_measurement
         from ..core.provenance import file_provenance
+        from ..core.quiet import quiet
 
         path = require_file(Path(path))
         check_size(path)
-        verb = xu_config.VERBOSITY
         try:
-            xu_config.VERBOSITY = 0
-            with contextlib.redirect_stdout(io.StringIO()):
+            # xrayutilities prints progress and parse notes: caught per thread (core.quiet), never by
+            # swapping sys.stdout or its global VERBOSITY (both race when files are read in threads)
+            with quiet(xu_spec, xu_helper):
                 sf = SPECFile(str(path))
                 scans = list(sf.scan_list)
                 if not scans:
@@ -87,8 +87,6 @@ class SpecReader(Reader):
             raise
         except Exception as exc:
             raise ReaderError(f"cannot read spec file: {type(exc).__name__}: {exc}", path) from None
-        finally:
-            xu_config.VERBOSITY = verb
         cols = list(sc.data.dtype.names or ())
         ttc = two_theta or cols[0]
         if ttc not in cols or not (two_theta or _TT.match(ttc.strip())):

@@ -29,7 +29,6 @@ in the block comments, else the repetition of region names (the n-th occurrence 
 from __future__ import annotations
 
 import contextlib
-import io
 import re
 from pathlib import Path
 
@@ -160,6 +159,7 @@ class VamasReader(Reader):
 
         from ..core.measurement import new_measurement
         from ..core.provenance import file_provenance
+        from ..core.quiet import quiet
 
         path = require_file(Path(path))
         lines = _clean_lines(path.read_bytes())
@@ -171,7 +171,7 @@ class VamasReader(Reader):
                               "energy axis) files can be read — re-export the data in REGULAR mode", path)
         it = _Lines(lines)
         try:
-            with contextlib.redirect_stdout(io.StringIO()):  # vamas prints notes on stdout
+            with quiet("vamas.vamas"):  # vamas prints notes; caught per thread (core.quiet)
                 header, blocks = _read_vamas(it)
         except StopIteration:
             raise ReaderError(f"file ends unexpectedly at line {it.i} (truncated, or the header's block count "
@@ -293,10 +293,21 @@ class VamasReader(Reader):
                 if s is None:
                     raise ReaderError(f"region {reg!r} is on a kinetic-energy axis but the file has no source "
                                       "energy; binding energies cannot be computed", path)
+                # BE = source - KE - wf: a zero / negative / wrong-unit excitation energy would give
+                # binding energies of -1434 eV that a fit reports as a line without complaint
+                if not (np.isfinite(s) and s > 0):
+                    raise ReaderError(f"region {reg!r}: excitation energy {s:g} eV is not a positive number; "
+                                      "binding energies cannot be computed from the kinetic-energy axis", path)
+                if s < float(np.min(x)):
+                    raise ReaderError(f"region {reg!r}: excitation energy {s:g} eV is below the region's kinetic "
+                                      f"energies ({float(np.min(x)):g}..{float(np.max(x)):g} eV); every binding "
+                                      "energy would be negative (wrong source energy or unit)", path)
                 be, ke = s - x - wf, x
             else:
                 be = x
-                ke = (r0["source"] - x - wf) if r0["source"] is not None else np.full_like(x, np.nan)
+                s = r0["source"]
+                # kinetic energy is only a derived label here: unknown (NaN) rather than wrong
+                ke = (s - x - wf) if s is not None and np.isfinite(s) and s > 0 else np.full_like(x, np.nan)
             be_parts.append(be)
             ke_parts.append(ke)
             reg_parts.append(np.full(x.size, reg, dtype=object))

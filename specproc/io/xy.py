@@ -50,24 +50,18 @@ def _separator(path, n_skip):
 
 
 def _read_block(path, n_skip, ncol, first_line_sep=None):
-    """The numeric block after ``n_skip`` header lines as an (n, ncol) float array (pandas C parser).
+    """The numeric block after ``n_skip`` header lines as an (n, ncol) float array.
 
-    Trailing comment lines (``#``) are ignored; a non-numeric or ragged line is a ReaderError.
+    numpy's C parser streams the file into the float64 array (:func:`specproc.io.text.load_table`:
+    peak memory ~ the result, no per-line Python objects). Trailing comment lines (``#``) are
+    ignored; a non-numeric or ragged line is a ReaderError naming its line.
     """
-    import pandas as pd
+    from .text import load_table
 
-    kw = {"sep": r"\s+"} if first_line_sep is None else {"sep": first_line_sep, "skipinitialspace": True}
-    try:
-        df = pd.read_csv(path, header=None, skiprows=n_skip, comment="#", engine="c", encoding="latin-1",
-                         skip_blank_lines=True, dtype=float, **kw)
-    except (ValueError, pd.errors.ParserError) as exc:
-        msg = str(exc).splitlines()[0][:120]
-        if "Expected" in msg and "fields" in msg:
-            raise ReaderError(f"rows have different numbers of columns ({msg})", path) from None
-        raise ReaderError(f"non-numeric line after data started ({msg})", path) from None
-    if df.shape[1] != ncol:
-        raise ReaderError(f"rows have different numbers of columns [{ncol}, {df.shape[1]}]", path)
-    data = df.to_numpy(float)
+    data = load_table(path, path, skiprows=n_skip, delimiter=first_line_sep,
+                      columns=f"{ncol} columns like the first data row")
+    if data.shape[1] != ncol:
+        raise ReaderError(f"rows have different numbers of columns [{ncol}, {data.shape[1]}]", path)
     if not np.all(np.isfinite(data)):
         raise ReaderError(f"{int(np.sum(~np.isfinite(data)))} NaN/inf values (empty or non-numeric fields)", path)
     return data
@@ -120,7 +114,7 @@ class XYReader(Reader):
         path = require_file(Path(path))
         check_size(path)
         header, n_skip, first = [], 0, None
-        # header lines by hand (few), the data block through pandas' C parser (bounded memory, fast)
+        # header lines by hand (few), the data block through numpy's C parser (bounded memory, fast)
         with open(path, encoding="latin-1") as fh:  # latin-1 never fails; metadata only
             for ln in fh:
                 s = ln.strip()
@@ -139,16 +133,22 @@ class XYReader(Reader):
         if ncol not in (2, 3):
             raise ReaderError(f"{ncol} columns; expected 2 (2θ, I) or 3 (2θ, I, σ)", path)
         data = _read_block(path, n_skip, ncol, first_line_sep=_separator(path, n_skip))
-        tt, y = data[:, 0], data[:, 1]
+        # contiguous columns, then the (n, ncol) block is released: a 3M-point pattern is 24 MB a
+        # column, and every copy of the block (strided views, argsort, fancy indexing) counted
+        cols = [np.ascontiguousarray(data[:, j]) for j in range(ncol)]
+        del data
+        tt, y = cols[0], cols[1]
         d = np.diff(tt)
         if len(tt) > 1 and not (np.all(d > 0) or np.all(d < 0)):
             raise ReaderError("first column is not monotonic; not a 2θ axis", path)
+        del d
         if tt.min() < 0 or tt.max() > 180:
             raise ReaderError(f"first column spans {tt.min():g}..{tt.max():g}, outside 0..180 deg 2θ", path)
         validate_pattern(tt, y, path)
-        order = np.argsort(tt)
-        tt, y = tt[order], y[order]
-        sig = data[order, 2] if ncol == 3 else None
+        if tt.size > 1 and tt[0] > tt[-1]:  # strictly monotonic (checked): reversing sorts it
+            cols = [c[::-1].copy() for c in cols]
+            tt, y = cols[0], cols[1]
+        sig = cols[2] if ncol == 3 else None
         source = "user" if wavelength_nm is not None else "default"
         wl, k2, ratio = wavelength_nm, DEFAULT_KALPHA2_NM, DEFAULT_KALPHA2_RATIO
         for h in header:

@@ -286,20 +286,14 @@ def _dedupe(ws):
 
 def _montecarlo(sf, comps, background, n_mc, seed, weights):
     """Monte-Carlo standard errors: refit every level ``n_mc`` times (batch engine) on best fit + resampled
-    residuals (circular shifts with random sign, so correlated noise keeps its correlation)."""
-    rng = np.random.default_rng(seed)
+    residuals (the toolkit's resampling: circular shifts with random sign per level)."""
+    from ...fitting.uncertainty import montecarlo_draws
+
     best = sf.envelope + sf.background
-    resid = sf.Y - best
     keys = ("center", "fwhm", "area")
     draws = {n: {k: [] for k in keys} for n in sf.comps}
-    for _ in range(int(n_mc)):
-        k = rng.integers(0, resid.shape[1], size=resid.shape[0])
-        s = np.where(rng.random(resid.shape[0]) < 0.5, -1.0, 1.0)
-        R = np.stack([np.roll(resid[i], k[i]) for i in range(resid.shape[0])]) * s[:, None]
-        try:
-            f2 = fit_stack(sf.region, comps, sf.x, best + R, background=background, weights=weights)
-        except Exception:  # a failed refit is left out
-            continue
+    for f2 in montecarlo_draws(lambda y: fit_stack(sf.region, comps, sf.x, y, background=background,
+                                                   weights=weights), best, sf.Y - best, n_mc, seed):
         for n in sf.comps:
             for q in keys:
                 draws[n][q].append(f2.comps[n][q])

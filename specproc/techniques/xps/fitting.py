@@ -13,6 +13,7 @@ import numpy as np
 from ...core.errors import ParameterError
 from . import backgrounds as bgs
 from ...fitting.models import prefix_of
+from ...fitting.uncertainty import on_bound
 from .model import Component, area_expression, compile_region
 
 BACKGROUND_CHOICES = ("shirley", "shirley-active", "linear", "tougaard", "tougaard3", "none")
@@ -108,20 +109,6 @@ def _fwhm_values(shape, ds, pre):
     return f, se * f / np.where(sig > 0, sig, np.nan)
 
 
-def _bound_mask(ds, params, name, rtol=1e-4):
-    p = params[name]
-    v = np.asarray(ds[name].values, float)
-    lo, hi = p.min, p.max
-    rng = (hi - lo) if np.isfinite(lo) and np.isfinite(hi) else np.maximum(np.abs(v), 1.0)
-    tol = rtol * rng
-    out = np.zeros(v.shape, bool)
-    if np.isfinite(lo):
-        out |= v - lo <= tol
-    if np.isfinite(hi):
-        out |= hi - v <= tol
-    return out
-
-
 def fit_stack(region: str, comps: list[Component], x, Y, *, background: str = "shirley", weights=None,
               n_jobs: int | None = None, max_iter: int = 200, active_iterations: int = 4) -> StackFit:
     """Fit one region's template to every level (rows of ``Y``) through :func:`fit_batch`.
@@ -195,7 +182,7 @@ def fit_stack(region: str, comps: list[Component], x, Y, *, background: str = "s
     nlev = Y.shape[0]
     out = {}
     free = [n for n, p in params.items() if p.vary and not p.expr]
-    bound = {n: _bound_mask(ds, params, n) for n in free}
+    bound = {n: on_bound(ds[n].values, params[n].min, params[n].max) for n in free}
     for p, inf in zip(spec.peaks, info):
         pre = inf["prefix"]
         mine = [n for n in free if any(n.startswith(g) for g in groups[p.name])]
