@@ -536,7 +536,7 @@ def _fit_batch_compiled(model, x, Y, *, params=None, init=None, weights=None, ma
                         expr_errors=True, start="given"):
     """:func:`fit_batch`, also returning the compiled model: ``(Dataset, BatchModel or None)``.
 
-    ``None`` when the lmfit loop ran. :func:`~specproc.fitting.models.fit_spec` reuses the
+    ``None`` when the lmfit loop ran. :func:`~specproc.fitting.fit.fit_spec` reuses the
     BatchModel (its affine map of the constraints) instead of compiling the model a second time.
     """
     t_start = time.perf_counter()

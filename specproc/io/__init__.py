@@ -6,24 +6,10 @@ import stat
 from pathlib import Path
 
 from ..core.errors import FormatNotRecognisedError, ReaderError, SpecprocError
-from .base import Reader, not_regular_error, sniffing, special_kind
+from .base import MAX_INPUT_BYTES, Reader, input_limit, not_regular_error, sniffing, special_kind
 
 __all__ = ["read", "guess_reader", "Reader", "MAX_INPUT_BYTES", "input_size", "input_limit", "check_input"]
 
-#: Largest input (a file, or all files of an experiment folder) :func:`read` accepts, in bytes:
-#: 2 GiB, or ``$SPECPROC_MAX_INPUT_BYTES``. A reader may set its own ``max_input_bytes`` (lower
-#: for text formats parsed in memory, higher for formats it reads lazily). Above the limit the
-#: input is refused with a clear error instead of exhausting memory (docs/reliability.md).
-MAX_INPUT_BYTES = int(os.environ.get("SPECPROC_MAX_INPUT_BYTES", str(2 << 30)))
-
-
-def input_limit(reader: Reader | None = None) -> int:
-    """The input limit in bytes for ``reader``: its ``max_input_bytes``, else :data:`MAX_INPUT_BYTES`.
-
-    Read when called (not at import), so a test or a caller that changes ``MAX_INPUT_BYTES``
-    changes it for every check, including the decoded-size checks of compressed containers.
-    """
-    return int(getattr(reader, "max_input_bytes", None) or MAX_INPUT_BYTES)
 
 
 def _secret_paths() -> tuple[tuple[Path, ...], tuple[Path, ...]]:

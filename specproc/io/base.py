@@ -15,6 +15,22 @@ import xarray as xr
 from ..core.errors import ReaderError
 
 
+#: Largest input (a file, or all files of an experiment folder) :func:`read` accepts, in bytes:
+#: 2 GiB, or ``$SPECPROC_MAX_INPUT_BYTES``. A reader may set its own ``max_input_bytes`` (lower
+#: for text formats parsed in memory, higher for formats it reads lazily). Above the limit the
+#: input is refused with a clear error instead of exhausting memory (docs/reliability.md).
+MAX_INPUT_BYTES = int(os.environ.get("SPECPROC_MAX_INPUT_BYTES", str(2 << 30)))
+
+
+def input_limit(reader: "Reader | None" = None) -> int:
+    """The input limit in bytes for ``reader``: its ``max_input_bytes``, else :data:`MAX_INPUT_BYTES`.
+
+    Read when called (not at import), so a test or a caller that changes ``specproc.io.base.MAX_INPUT_BYTES``
+    changes it for every check, including the decoded-size checks of compressed containers.
+    """
+    return int(getattr(reader, "max_input_bytes", None) or MAX_INPUT_BYTES)
+
+
 class Reader:
     """Base class of every reader plugin.
 
@@ -300,8 +316,6 @@ def check_decoded_size(nbytes: int, path: str | Path, reader: Reader | None = No
     The same limit (``$SPECPROC_MAX_INPUT_BYTES`` or the reader's ``max_input_bytes``) applies
     to the decoded bytes, computed from the metadata before reading.
     """
-    from . import input_limit
-
     limit = input_limit(reader)
     if nbytes > limit:
         name = getattr(reader, "name", "") or "this"

@@ -13,7 +13,8 @@ import pytest
 from specproc.fitting import batch
 from specproc.fitting.batch import fit_batch
 from specproc.fitting.lineshapes import evaluate
-from specproc.fitting.models import ModelSpec, Peak, Satellite, _polish, _restart_point, engine_budget, fit_spec
+from specproc.fitting.models import ModelSpec, Peak, Satellite
+from specproc.fitting.fit import _polish, _restart_point, engine_budget, fit_spec
 
 N_PEAKS, FWHM, STEP, KA2_OFFSET, KA2_RATIO, BACKGROUND = 9, 0.12, 0.02, 0.13, 0.5, 50.0
 

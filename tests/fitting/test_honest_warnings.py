@@ -23,7 +23,8 @@ import specproc as sp
 from specproc.core.errors import ParameterError, ProcessingError
 from specproc.core.measurement import new_measurement
 from specproc.fitting.lineshapes import evaluate, fwhm_of, sigma_from_fwhm
-from specproc.fitting.models import Link, ModelSpec, Peak, drop_undetected, fit_spec, parse_peaks
+from specproc.fitting.models import Link, ModelSpec, Peak, parse_peaks
+from specproc.fitting.fit import drop_undetected, fit_spec
 from specproc.fitting.uncertainty import moved_from_start, unexplained_signal
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "techniques"))

@@ -10,7 +10,8 @@ import pytest
 from specproc.core.errors import ParameterError
 from specproc.fitting.components import gl_product
 from specproc.fitting.lineshapes import PEAK_SHAPES, REGISTRY, area_of, evaluate
-from specproc.fitting.models import ModelSpec, Peak, Satellite, fit_spec, parse_peaks
+from specproc.fitting.models import ModelSpec, Peak, Satellite, parse_peaks
+from specproc.fitting.fit import fit_spec
 from specproc.fitting.noise import noise_sigma, smooth
 from specproc.fitting.peaks import pick_peaks
 from specproc.fitting.uncertainty import montecarlo

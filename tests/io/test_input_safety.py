@@ -450,9 +450,9 @@ def _gzip_zeros_nc(path: Path, shape=(64, 64, 512)) -> Path:
 def test_gzip_netcdf_refused_on_its_decoded_size(tmp_path, monkeypatch):
     p = _gzip_zeros_nc(tmp_path / "bomb.nc")                # 8 MiB of zeros in a few KB
     assert p.stat().st_size < 200_000
-    monkeypatch.setattr(spio, "MAX_INPUT_BYTES", 4 << 20)
+    monkeypatch.setattr(spio.base, "MAX_INPUT_BYTES", 4 << 20)
     _refused(p, r"decoded size 8 MiB exceeds the limit of 4 MiB")
-    monkeypatch.setattr(spio, "MAX_INPUT_BYTES", 16 << 20)
+    monkeypatch.setattr(spio.base, "MAX_INPUT_BYTES", 16 << 20)
     assert sp.read(p).shape == (64, 64, 512)
 
 
@@ -460,7 +460,7 @@ def test_compressed_hspy_and_zspy_refused_on_their_decoded_size(tmp_path, monkey
     sig = _eels_signal(np.zeros((32, 32, 1024), "f4"))     # 4 MiB of zeros, compressed
     h = _write_rsciio("hspy", tmp_path / "bomb.hspy", sig)
     z = _write_rsciio("zspy", tmp_path / "bomb.zspy", dict(sig))
-    monkeypatch.setattr(spio, "MAX_INPUT_BYTES", 2 << 20)
+    monkeypatch.setattr(spio.base, "MAX_INPUT_BYTES", 2 << 20)
     assert h.stat().st_size < 1 << 20
     _refused(h, "decoded size 4 MiB exceeds the limit")
     _refused(z, "decoded size 4 MiB exceeds the limit")

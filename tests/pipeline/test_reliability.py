@@ -559,7 +559,7 @@ def test_input_above_the_size_limit_is_refused_without_reading(fake_plugins, tmp
     with pytest.raises(ReaderError, match="larger than the 2,048 MiB limit"):
         spio.read(big)
     assert time.perf_counter() - t0 < 1.0
-    monkeypatch.setattr(spio, "MAX_INPUT_BYTES", 10)
+    monkeypatch.setattr(spio.base, "MAX_INPUT_BYTES", 10)
     small = tmp_path / "s.fk"
     small.write_text('{"center": 1.0}')
     with pytest.raises(ReaderError, match=str(small)):

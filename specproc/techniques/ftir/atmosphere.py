@@ -139,7 +139,8 @@ def co2_envelope(label: str, resolution: float):
         rotational lines are resolved (ripple > 2 % at this resolution, below ~1.6 cm-1): an
         envelope would be wrong there.
     """
-    from ...fitting.models import ModelSpec, Peak, fit_spec
+    from ...fitting.models import ModelSpec, Peak
+    from ...fitting.fit import fit_spec
 
     if line_modulation(resolution) > 0.02:
         return None

@@ -377,7 +377,7 @@ def make_result(m, prep: Prepared, spec, values: dict, stderr: dict, stats: dict
     """Quantities, tidy table, plot and warnings of one fitted spectrum.
 
     Bands in ``undetected`` (no signal near their given start: the toolkit's
-    :func:`~specproc.fitting.models.fit_checks`) are no result: every quantity NaN, no errors,
+    :func:`~specproc.fitting.fit.fit_checks`) are no result: every quantity NaN, no errors,
     ``detected`` False in the table, left out of the area fractions.
     """
     import pandas as pd
@@ -517,7 +517,7 @@ def fit_bands(m, bands=None, *, region=None, n_bands=None, max_bands=6, shape="p
               baseline_params=None, atmosphere="auto", saturation_limit=None, center_window=None, snr=5.0,
               params=None) -> Result:
     """Fit the bands of one FTIR spectrum; see :func:`specproc.techniques.ftir.fit_bands`."""
-    from ...fitting.models import fit_spec
+    from ...fitting.fit import fit_spec
 
     src = (m.attrs.get("provenance") or {}).get("source") if hasattr(m, "attrs") else None
     prep = prepare(m, region, baseline, baseline_params, atmosphere, saturation_limit)
@@ -527,7 +527,7 @@ def fit_bands(m, bands=None, *, region=None, n_bands=None, max_bands=6, shape="p
     xk, yk = prep.x[prep.keep], prep.y[prep.keep]
     out = fit_spec(spec, xk, yk, noise=prep.noise, where=src, unit="cm-1")
     if bands is None:   # automatic: a candidate that is no detection is no band
-        from ...fitting.models import drop_undetected
+        from ...fitting.fit import drop_undetected
 
         def refit(fo, weak):
             return fit_spec(fo.spec.model_copy(update={"peaks": [p for p in fo.spec.peaks if p.name not in weak]}),

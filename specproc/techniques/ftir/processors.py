@@ -234,9 +234,9 @@ def fit_many(data: list, params: FitBandsParams) -> list:
 
 
 def _checks(spec, x, y, keep, values: dict, noise: float):
-    """The toolkit's after-fit checks (:func:`~specproc.fitting.models.fit_checks`) of one spectrum
+    """The toolkit's after-fit checks (:func:`~specproc.fitting.fit.fit_checks`) of one spectrum
     of a stack, on its own unmasked points: (warnings, undetected bands)."""
-    from ...fitting.models import fit_checks, peak_curves
+    from ...fitting.fit import fit_checks, peak_curves
 
     xk, yk = x[keep], y[keep]
     curves = peak_curves(spec, xk, values)

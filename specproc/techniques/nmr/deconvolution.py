@@ -334,9 +334,10 @@ def _lmfit_model(c: Compiled, x, y, pr: Prepared, p):
 
 
 def fit(c: Compiled, x, y, pr: Prepared, p):
-    """Fit a compiled model: :func:`~specproc.fitting.models.fit_spec` (registry lines), or lmfit
+    """Fit a compiled model: :func:`~specproc.fitting.fit.fit_spec` (registry lines), or lmfit
     with the same toolkit checks when quadrupolar sites are present. -> FitOutcome."""
-    from ...fitting.models import FitOutcome, fit_spec, without_uvars
+    from ...fitting.models import without_uvars
+    from ...fitting.fit import FitOutcome, fit_spec
     from ...fitting.uncertainty import at_bound, covariance, fit_warnings, r_squared
 
     if not c.quads:
@@ -369,9 +370,9 @@ def fit(c: Compiled, x, y, pr: Prepared, p):
 
 
 def _checks(c: Compiled, x, y, best, values: dict, noise: float, curves: dict | None = None):
-    """The toolkit's after-fit checks (:func:`~specproc.fitting.models.fit_checks`) of a fit that
+    """The toolkit's after-fit checks (:func:`~specproc.fitting.fit.fit_checks`) of a fit that
     did not go through ``fit_spec`` (quadrupolar sites, stacks): (warnings, undetected sites)."""
-    from ...fitting.models import fit_checks
+    from ...fitting.fit import fit_checks
     from ...fitting.uncertainty import unexplained_signal, unexplained_warning
 
     if c.spec is not None:
@@ -887,9 +888,9 @@ def _auto(pr: Prepared, p):
 
 def _drop_undetected(best, refit, notes: list, pr: Prepared):
     """The automatic result without components that are no detection (toolkit
-    :func:`~specproc.fitting.models.drop_undetected`: area within 2 standard errors of 0 or height
+    :func:`~specproc.fitting.fit.drop_undetected`: area within 2 standard errors of 0 or height
     below 3 noise SDs), the rest refitted; ``refit(best, names to keep) -> (Compiled, FitOutcome)``."""
-    from ...fitting.models import drop_undetected
+    from ...fitting.fit import drop_undetected
 
     cur = {"best": best}
 

@@ -359,7 +359,7 @@ def _plots(fits, sp_at, species, zaxis, zunit, etch, nlev, sample, interphase):
 
 def fit_region(m, region: str, components=None, *, level: int = 0, charge_shift: float = 0.0,
                background: str = "shirley", errors: str = "covariance", n_mc: int = 100, seed: int = 0) -> Result:
-    """Fit one region at one etch level (lmfit through :func:`~specproc.fitting.models.fit_spec`).
+    """Fit one region at one etch level (lmfit through :func:`~specproc.fitting.fit.fit_spec`).
 
     Parameters
     ----------
@@ -377,7 +377,7 @@ def fit_region(m, region: str, components=None, *, level: int = 0, charge_shift:
     errors : {"covariance", "montecarlo"}
         Standard errors from the covariance, or Monte-Carlo refits (``n_mc``) on request.
     """
-    from ...fitting.models import fit_spec
+    from ...fitting.fit import fit_spec
     from ...fitting.uncertainty import montecarlo
     from . import backgrounds as bgs
     from .model import compile_region

@@ -8,7 +8,7 @@ candidates that are only the Kα2 line of a stronger reflection. Each reflection
 area ``ratio`` × the Kα1 area (the ratio from the file), same width and shape — so the Kα2 line adds
 no free parameter. Reflections are fitted in clusters (overlapping windows) on the
 background-subtracted pattern with Poisson weights from the raw counts, through
-:func:`specproc.fitting.models.fit_spec` (batch-engine optimum, lmfit confirmation, honest errors:
+:func:`specproc.fitting.fit.fit_spec` (batch-engine optimum, lmfit confirmation, honest errors:
 a parameter at a bound has no standard error and becomes a warning).
 """
 from __future__ import annotations
@@ -297,7 +297,7 @@ def fit_peaks_array(x, y, *, wavelength_nm, kalpha2=None, shape="pseudo-voigt", 
     ``noise``, ``n_candidates``, ``skipped``, ``errors`` and ``warnings`` (at-bound and poor-fit
     messages of the reported reflections).
     """
-    from ...fitting.models import fit_spec
+    from ...fitting.fit import fit_spec
     from ...fitting.noise import noise_sigma
 
     x = np.asarray(x, float)
