@@ -12,7 +12,7 @@ import functools
 
 import numpy as np
 
-__all__ = ["noise_sigma", "noise_sigma_diff", "noise_sigma_clipped", "smooth"]
+__all__ = ["noise_sigma", "noise_sigma_diff", "noise_sigma_clipped", "robust_sigma", "smooth"]
 
 
 def _median(a: np.ndarray) -> float:
@@ -26,13 +26,22 @@ def _median(a: np.ndarray) -> float:
     return float((part[k - 1] + part[k]) / 2)
 
 
+def robust_sigma(a) -> float:
+    """Normal-consistent MAD (1.4826 × median absolute deviation) of the finite values of ``a``
+    (any shape; 0 with fewer than 2): the SD of the bulk of the values, blind to outliers."""
+    v = np.asarray(a, float).ravel()
+    v = v[np.isfinite(v)]
+    if v.size < 2:
+        return 0.0
+    return float(1.4826 * _median(np.abs(v - _median(v))))
+
+
 def noise_sigma_diff(y) -> float:
     """Noise SD from first differences (MAD / sqrt 2): right for white noise, blind to smooth signal."""
     y = np.asarray(y, float)
     if y.size < 3:
         return 0.0
-    d = np.diff(y)
-    return float(1.4826 * _median(np.abs(d - _median(d))) / np.sqrt(2.0))
+    return robust_sigma(np.diff(y)) / np.sqrt(2.0)
 
 
 @functools.lru_cache(maxsize=8)

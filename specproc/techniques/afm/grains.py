@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .levelling import robust_sigma
+from ...fitting.noise import robust_sigma
 
 
 def detect(z, dx_m: float, dy_m: float, *, threshold_sigma: float = 5.0, min_height_m: float = 0.0,

@@ -16,16 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...fitting.noise import robust_sigma
+
 LEVEL_METHODS = ("plane", "poly2", "rows", "none")
-
-
-def robust_sigma(a) -> float:
-    """Normal-consistent MAD of the finite values of ``a`` (0 if fewer than 2)."""
-    v = np.asarray(a, float)
-    v = v[np.isfinite(v)]
-    if v.size < 2:
-        return 0.0
-    return float(1.4826 * np.median(np.abs(v - np.median(v))))
 
 
 def _design(ny, nx, order):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .levelling import robust_sigma
+from ...fitting.noise import robust_sigma
 
 
 def valid_mask(E, *, max_Pa: float = 1e12, spike_sigma: float = 8.0):

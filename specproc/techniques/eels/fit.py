@@ -138,16 +138,16 @@ def _smooth(Y, k=5):
 
 def _pi_guess(E, sm_row, lo, hi):
     """π* start: the most prominent local maximum of the smoothed net signal in the π* window
-    (scipy's ``find_peaks``; a rising edge at the window end has no prominence), else the argmax."""
-    from scipy.signal import find_peaks
+    (the toolkit's ``pick_peaks``; a rising edge at the window end has no prominence), else the argmax."""
+    from ...fitting.peaks import pick_peaks
 
     sel = np.flatnonzero((E >= lo) & (E <= hi))
     y = sm_row[sel]
     if not np.all(np.isfinite(y)):
         return float(E[sel][np.nanargmax(y)]) if np.isfinite(y).any() else 0.5 * (lo + hi)
-    pk, prop = find_peaks(y, prominence=0.0)
-    if pk.size:
-        return float(E[sel][pk[np.argmax(prop["prominences"])]])
+    found = pick_peaks(E[sel], y, noise=1.0, snr=0.0, max_peaks=1, smooth=False)
+    if found:
+        return float(found[0]["center"])
     return float(E[sel][np.argmax(y)])
 
 

@@ -79,18 +79,20 @@ def _peak_phases(s: np.ndarray, pos: np.ndarray, max_peaks: int = 12):
     The complex sum over a window symmetric about a line cancels its (odd) dispersion part,
     so its angle is the line's phase error, independent of its width.
     """
-    from scipy.signal import find_peaks, peak_widths
-
     from ...fitting.noise import noise_sigma_diff
+    from ...fitting.peaks import pick_peaks
 
     mag = np.abs(s)
     noise = noise_sigma_diff(mag) + 1e-300
-    idx, prop = find_peaks(mag, prominence=8 * noise)
-    if idx.size == 0:
-        idx = np.array([int(np.argmax(mag))])
+    # the toolkit's peak picking on the point index (widths in points), strongest first
+    found = pick_peaks(np.arange(mag.size, dtype=float), mag, noise=noise, snr=8.0, max_peaks=max_peaks,
+                       smooth=False)
+    if found:
+        idx = np.array([f["index"] for f in found])
+        widths = np.array([f["fwhm"] for f in found])
     else:
-        idx = idx[np.argsort(prop["prominences"])[::-1][:max_peaks]]
-    widths = peak_widths(mag, idx, rel_height=0.5)[0]
+        idx = np.array([int(np.argmax(mag))])
+        widths = np.array([2.0])
     tot = []
     for i, w in zip(idx, widths):
         h = int(max(2, np.ceil(2.5 * w)))
