@@ -69,13 +69,6 @@ def _cmd_run(args) -> int:
     return run_pipeline_cli(args)
 
 
-def emit(entries: list[dict], as_json: bool) -> None:
-    """Print per-file entries (kept for callers of the old location; see :mod:`specproc.runner`)."""
-    from .runner import emit as _emit
-
-    _emit(entries, as_json)
-
-
 def main(argv: list[str] | None = None) -> int:
     from .core.errors import SpecprocError
 

@@ -137,11 +137,6 @@ def signal_dim(da: xr.DataArray) -> str:
     return da.dims[-1]
 
 
-def axis_units(da: xr.DataArray, dim: str | None = None) -> str:
-    dim = dim or signal_dim(da)
-    return da.coords[dim].attrs.get("units", "")
-
-
 def label(da: xr.DataArray) -> str:
     """Short label for tables and legends: sample, else file name."""
     s = da.attrs.get("sample")

@@ -120,7 +120,7 @@ def jkr(x, E=1e9, w=0.01, R=1e-8, nu=0.5, contact_point=0.0, baseline=0.0):
 
 
 # ------------------------------------------------------------------ preprocessing
-def _baseline(d, F, nb):
+def baseline_line(d, F, nb):
     """Straight line fitted to the first ``nb`` points of every curve (``nb`` an int or one per curve).
 
     Returns the baseline-corrected force ``F - line`` (all points) and the residual SD (noise)."""
@@ -753,7 +753,7 @@ def fit_force_map(height_m, force_N, model: str = "hertz-paraboloid", tip_radius
     d = np.where(valid, d, dlast)
 
     nb = np.maximum(10, (baseline_fraction * nv).astype(int))
-    Fc, noise = _baseline(d, Fs, nb)      # line-corrected force: noise and the contact estimate
+    Fc, noise = baseline_line(d, Fs, nb)      # line-corrected force: noise and the contact estimate
     Fc = np.where(valid, Fc, 0.0)
     if baseline == "offset":              # the fitted force: only the mean of the baseline removed
         sel = np.arange(m) < nb[..., None]

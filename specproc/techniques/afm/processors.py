@@ -403,7 +403,7 @@ class FitForceMap(Processor):
         if ds.attrs.get("baseline", p.baseline) == "offset":
             line = np.full((1, d.size), float(np.mean(F[order][:nb])))
         else:
-            Fc, _ = FM._baseline(d[order][None], F[order][None], nb)
+            Fc, _ = FM.baseline_line(d[order][None], F[order][None], nb)
             line = F[order][None] - Fc
         base = float(ds["baseline_N"].values[iy, ix])
         dd = d[order]
