@@ -26,13 +26,14 @@ def _module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-def _imports(path: Path) -> set[str]:
+def _import_statements(path: Path):
+    """``(target module, imported names)`` of every import statement of a file (relative ones resolved)."""
     mod = _module_name(path)
     pkg = mod if path.name == "__init__.py" else mod.rsplit(".", 1)[0]
-    out = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
-            out.update(a.name for a in node.names)
+            for a in node.names:
+                yield a.name, ()
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = pkg.split(".")
@@ -40,8 +41,14 @@ def _imports(path: Path) -> set[str]:
                 target = ".".join(base + ([node.module] if node.module else []))
             else:
                 target = node.module or ""
-            out.add(target)
-            out.update(f"{target}.{a.name}" for a in node.names)
+            yield target, tuple(a.name for a in node.names)
+
+
+def _imports(path: Path) -> set[str]:
+    out = set()
+    for target, names in _import_statements(path):
+        out.add(target)
+        out.update(f"{target}.{n}" for n in names)
     return {i for i in out if i.startswith("specproc")}
 
 
@@ -104,3 +111,52 @@ def test_no_pickle_load_anywhere():
                     isinstance(node.value, ast.Name) and node.value.id in ("pickle", "cPickle", "dill", "joblib"):
                 bad.append(str(f.relative_to(PKG)))
     assert not bad, bad
+
+
+def _graph() -> dict[str, set[str]]:
+    """Module → the specproc modules it imports (module-level and lazy imports alike; importing a
+    package's submodule is an arrow to the submodule, not to the package)."""
+    mods = {_module_name(p): p for p in PKG.rglob("*.py")}
+    out = {}
+    for mod, path in mods.items():
+        deps = set()
+        for target, names in _import_statements(path):
+            subs = {f"{target}.{n}" for n in names}
+            hit = {s for s in subs if s in mods}
+            deps |= hit
+            if len(hit) < len(subs) or not names:
+                deps.add(target)
+        out[mod] = {d for d in deps if d in mods and d != mod}
+    return out
+
+
+def test_no_import_circles():
+    """No two modules import each other, directly or round a loop (a lazy import counts too)."""
+    graph = _graph()
+    index, low, stack, on, circles = {}, {}, [], set(), []
+
+    def visit(v):  # Tarjan's strongly connected components
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                circles.append(sorted(comp))
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    assert not circles, circles
