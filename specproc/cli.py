@@ -30,8 +30,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--jobs", "-j", type=int, default=None, help="parallel workers (default: all cores)")
     p.add_argument("--scheduler", default=None, help="Dask scheduler address tcp://HOST:PORT")
     p.add_argument("--no-cache", action="store_true",
-                   help="recompute every measurement (the cache, kept in the output folder, is neither read "
-                        "nor written)")
+                   help="recompute every measurement (the cache in the output folder is not read; the "
+                        "fresh results replace its entries)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary (the report path is still printed)")
     p.set_defaults(func=_cmd_run)
 

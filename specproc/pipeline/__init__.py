@@ -44,7 +44,8 @@ def run_pipeline(path_or_config, out: str | Path, jobs: int | None = None, sched
         Dask scheduler address ``tcp://HOST:PORT`` (default: the YAML's ``scheduler``);
         when given, files are processed on that cluster instead of local processes.
     use_cache : bool
-        Reuse results cached in ``out/cache`` for unchanged inputs, parameters and version.
+        Reuse results cached in ``out/cache`` for unchanged inputs, parameters and code (fresh results
+        are written to the cache either way).
     quiet : bool
         No progress bar.
     lock_timeout : float, optional

@@ -435,7 +435,7 @@ def _run_locked(pipeline, out, jobs, scheduler, use_cache, quiet, report) -> Run
             for idx, res, err, dt in _outcomes(todo, jobs, scheduler):
                 t = by_index[idx]
                 records[idx] = TaskRecord(t, res, err, False, dt)
-                if res is not None and use_cache:
+                if res is not None:  # --no-cache recomputes, and the fresh results refresh the cache
                     try:
                         cache.put(t.key, res)
                     except TypeError as exc:  # something in the result cannot be stored safely

@@ -97,6 +97,12 @@ def test_cache_reuse_and_invalidation(fake_plugins, fake_study, tmp_path):
     fourth = run_pipeline(fake_study, out, jobs=1)
     assert fourth.n_cached == 1
     assert run_pipeline(fake_study, out, jobs=1, use_cache=False).n_cached == 0
+    # --no-cache does not read the cache, and its fresh results are written to it for the next run
+    import shutil
+
+    shutil.rmtree(out / "cache")
+    assert run_pipeline(fake_study, out, jobs=1, use_cache=False).n_cached == 0
+    assert run_pipeline(fake_study, out, jobs=1).n_cached == 3
 
 
 def test_yaml_errors_name_file_and_line(fake_plugins, fake_study):
