@@ -150,6 +150,63 @@ def _progress(n: int, what: str, enabled: bool = True):
     return tqdm(total=n, desc=what, unit="file", file=sys.stderr, leave=False)
 
 
+#: how deep a folder given on the command line is searched for experiments
+FOLDER_DEPTH = 3
+
+
+def expand_folders(paths: list[str], technique: str, prog: str = "specproc") -> list[str]:
+    """Each folder that no reader reads as a whole but that holds inputs of ``technique`` (e.g.
+    ``specproc nmr data/`` with Bruker experiments ``data/<name>/<expno>``) becomes those inputs,
+    sorted, said on stderr; other paths stay as given (an unreadable one fails with its reason).
+    The search never follows links to folders and stops :data:`FOLDER_DEPTH` levels down."""
+    from .core.errors import SpecprocError
+    from .io import guess_reader
+
+    def reader_of(p: str):
+        try:
+            return guess_reader(p)
+        except SpecprocError:
+            return None
+
+    out = []
+    for path in paths:
+        if not os.path.isdir(path) or reader_of(path) is not None:
+            out.append(path)
+            continue
+        found = []
+        top = path.rstrip(os.sep).count(os.sep)
+        for root, dirs, files in os.walk(path, followlinks=False):
+            dirs.sort()
+            keep = []
+            for d in dirs:
+                q = os.path.join(root, d)
+                r = None if d.startswith(".") else reader_of(q)
+                if r is not None and r.technique == technique:
+                    found.append(q)               # an experiment folder: read as a whole
+                elif not d.startswith(".") and q.count(os.sep) - top < FOLDER_DEPTH:
+                    keep.append(d)
+            dirs[:] = keep
+            for f in sorted(files):
+                q = os.path.join(root, f)
+                r = None if f.startswith(".") else reader_of(q)
+                if r is not None and r.technique == technique and not _read_with_folder(r, root):
+                    found.append(q)
+        if found:
+            print(f"{prog}: {path}: {len(found)} {technique} input(s) inside", file=sys.stderr)
+            out += sorted(found)
+        else:
+            out.append(path)
+    return out
+
+
+def _read_with_folder(reader, folder: str) -> bool:
+    """True when ``reader`` reads ``folder`` as a whole (a Bruker ``fid`` belongs to its experiment)."""
+    try:
+        return bool(reader.guess_can_open(__import__("pathlib").Path(folder)))
+    except Exception:
+        return False
+
+
 def run_technique(args, *, processor: str, params: dict, entry: Callable, title: str,
                   rows: Callable[[dict], list[dict]] | None = None, read=None) -> int:
     """Run one technique command over ``args.paths``; return the exit code.
@@ -191,7 +248,7 @@ def run_technique(args, *, processor: str, params: dict, entry: Callable, title:
             return 2
     from .execute import Task, execute
 
-    paths = [str(x) for x in args.paths]
+    paths = expand_folders([str(x) for x in args.paths], proc.technique, prog)
     # a command is a pipeline of one measurement group without a store: the one executor reads,
     # preprocesses and fits it (parallel, failures isolated per file)
     spec = p.model_dump(mode="json")

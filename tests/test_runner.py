@@ -144,3 +144,22 @@ def test_json_output_is_one_valid_document_one_entry_per_line():
     buf = io.StringIO()
     emit([], as_json=True, stream=buf)
     assert json.loads(buf.getvalue()) == []
+
+
+def test_a_folder_of_experiments_is_expanded_into_its_inputs(tmp_path, capsys):
+    """``specproc nmr data/`` processes the experiments inside instead of "no reader recognises"."""
+    from specproc.cli import main
+
+    rng = np.random.default_rng(7)
+    for i, c in enumerate((1.0, -2.0)):
+        (tmp_path / "data" / f"run{i}").mkdir(parents=True)
+        _csv(tmp_path / "data" / f"run{i}" / "spectrum.csv", rng, c)
+    (tmp_path / "data" / "notes.txt").write_text("weighed 20 mg\n")
+    code = main(["nmr", str(tmp_path / "data"), "--peaks=0", "--json"])
+    out = capsys.readouterr()
+    entries = json.loads(out.out)
+    assert code == 0 and "2 nmr input(s) inside" in out.err
+    assert [e["file"].rsplit("/", 2)[-2] for e in entries] == ["run0", "run1"]
+    assert abs(entries[0]["components"][0]["center_ppm"] - 1.0) < 0.02
+    (tmp_path / "empty").mkdir()
+    assert main(["nmr", str(tmp_path / "empty"), "--json"]) == 1      # nothing inside: the folder's own error
