@@ -16,7 +16,11 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     the command line names it: the other techniques' modules are not imported)."""
     from . import __version__, plugins
 
-    ap = argparse.ArgumentParser(prog="specproc", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(
+        prog="specproc", description="Instrument exports → fitted, quantified, reported evidence.",
+        epilog="specproc <technique> PATH... [options] processes files (a folder of experiments too); "
+               "specproc run PIPELINE.yaml --out DIR runs a pipeline and writes the report. "
+               "Exit codes: 0 all inputs processed, 1 an input failed (the others still ran), 2 usage error.")
     ap.add_argument("--version", action="version", version=f"specproc {__version__}")
     sub = ap.add_subparsers(dest="command", required=True)
 
