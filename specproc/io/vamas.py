@@ -17,7 +17,8 @@ A depth profile is regions x etch levels, and regions have different energy axes
 one 2D DataArray with dims ``("level", "channel")``: every region's channels are concatenated along
 ``channel``, each channel labelled by the non-dimension coordinates
 
-* ``region`` (``channel``): region name (``"N 1s"``: species + transition, else the block identifier),
+* ``region`` (``channel``): region name (``"N 1s"``: species + transition, else the block identifier,
+  else ``block k``; labels such as ``None`` / ``unknown`` count as no label),
 * ``binding_energy`` (``channel``, eV): ``source - KE - work function`` when the file stores
   kinetic energy (``kinetic_energy`` is then kept too),
 
@@ -25,6 +26,9 @@ and every level by ``etch_time`` (``level``, s; NaN when unknown). ``sp.xps.regi
 one region as ``("level", "binding_energy")``. A file without a profile has one level. Levels come from an
 experimental variable whose label mentions etch / sputter / time / level / depth, else ``Etch time = x s``
 in the block comments, else the repetition of region names (the n-th occurrence of a region = level n).
+Blocks sharing a name but not an energy axis are separate regions (``"<name> (block k)"``), and names
+that do not repeat evenly give one level with every block its own region (``acquisition["levels_note"]``
+says so).
 """
 from __future__ import annotations
 
@@ -94,15 +98,81 @@ def _scan_mode(lines: list[str], path) -> tuple[str, str]:
         raise ReaderError("VAMAS header is truncated or malformed (comment-line count)", path) from None
 
 
+#: labels that name nothing (exporters write them for unnamed blocks)
+_NO_LABEL = frozenset({"", "none", "unknown", "n/a", "na", "null", "-", "?", "undefined"})
+
+
+def _label(v) -> str:
+    """The label, or ``""`` when it names nothing (``None``, ``unknown``, ``None None``...)."""
+    s = str(v if v is not None else "").strip()
+    return "" if all(w.lower() in _NO_LABEL for w in s.split()) else s
+
+
 def _region_name(b: dict, k: int) -> str:
-    sp = (b.get("species_label") or "").strip()
-    tr = (b.get("transition_or_charge_state_label") or "").strip()
-    if sp and tr and tr.lower() not in ("none", "unknown"):
+    """``"N 1s"`` (species + transition), else the block identifier, else the species, else ``block k``."""
+    sp = _label(b.get("species_label"))
+    tr = _label(b.get("transition_or_charge_state_label"))
+    if sp and tr:
         return f"{sp} {tr}"
-    ident = (b.get("block_identifier") or "").strip()
+    ident = _label(b.get("block_identifier"))
     if ident:
         return ident
     return sp or f"block {k + 1}"
+
+
+def _same_axis(a: dict, b: dict) -> bool:
+    return a["y"].size == b["y"].size and bool(np.allclose(a["x"], b["x"], atol=1e-6))
+
+
+def _occurrence_levels(recs: list[dict]) -> str | None:
+    """Levels from the repetition of region names (the n-th block of a region is level n).
+
+    Blocks that share a name but not an energy axis are not levels of one region (unnamed blocks,
+    or blocks that inherit the first block's labels through the VAMAS inclusion list): each becomes
+    a region of its own, ``"<name> (block k)"``. When the names still do not form a complete
+    regions x levels grid, every block is read as its own region at one level. Returns a note
+    saying what was done (None when the names formed the grid as they are).
+    """
+    note = None
+    by_name: dict[str, list[dict]] = {}
+    for r in recs:
+        by_name.setdefault(r["name"], []).append(r)
+    split = [n for n, rs in by_name.items() if len(rs) > 1 and not all(_same_axis(rs[0], q) for q in rs[1:])]
+    for n in split:
+        for r in by_name[n]:
+            r["name"] = f"{n} (block {r['k'] + 1})"
+    if split:
+        note = (f"blocks named {split} have different energy axes: read as separate regions "
+                "'<name> (block k)', not as etch levels")
+
+    def assign():
+        seen: dict[str, int] = {}
+        for r in recs:
+            r["level"] = seen.get(r["name"], 0)
+            seen[r["name"]] = r["level"] + 1
+        return seen
+
+    counts = assign()
+    if len(set(counts.values())) > 1:  # not every region at every level: no level structure at all
+        names = [r["name"] for r in recs]
+        for r in recs:
+            if names.count(r["name"]) > 1:
+                r["name"] = f"{r['name']} (block {r['k'] + 1})"
+        assign()
+        note = ("region names do not repeat evenly (not a regions x levels profile): every block read as its "
+                "own region at one level")
+    return note
+
+
+def _what_went_wrong(exc, lines, i) -> str:
+    """The parser's failure in the file's terms (no Python exception text reaches the user)."""
+    bad = lines[i - 1].strip() if 0 < i <= len(lines) else ""
+    shown = repr(bad[:40] + ("..." if len(bad) > 40 else ""))
+    if isinstance(exc, ValueError):
+        return f"{shown} is not the number expected there"
+    if isinstance(exc, ZeroDivisionError):
+        return "a count or step of zero where the format needs a positive number"
+    return f"unexpected content {shown} (a field missing or out of order)"
 
 
 def _sputter_rate(texts):
@@ -162,6 +232,8 @@ class VamasReader(Reader):
         from ..core.quiet import quiet
 
         path = require_file(Path(path))
+        if path.is_dir():
+            raise ReaderError("is a folder, not a VAMAS file (.vms / .npl)", path)
         lines = _clean_lines(path.read_bytes())
         if not lines or lines[0].strip() != IDENTIFIER:
             raise ReaderError("not a VAMAS file (the first line is not the VAMAS identifier)", path)
@@ -177,7 +249,8 @@ class VamasReader(Reader):
             raise ReaderError(f"file ends unexpectedly at line {it.i} (truncated, or the header's block count "
                               "does not match the blocks present)", path) from None
         except (ValueError, IndexError, KeyError, ZeroDivisionError, AssertionError) as exc:
-            raise ReaderError(f"malformed VAMAS content near line {it.i}: {exc}", path) from None
+            raise ReaderError(f"malformed VAMAS content near line {it.i}: {_what_went_wrong(exc, lines, it.i)}",
+                              path) from None
         rest = [ln.strip() for ln in lines[it.i:] if ln.strip()]
         if rest and rest[0].lower() != "end of experiment":
             raise ReaderError(f"header declares {header.num_blocks} blocks but more data follows at line "
@@ -234,7 +307,7 @@ class VamasReader(Reader):
             meta["values_exp_var"] = expvals
             meta["additional_numerical_params"] = addl
             meta["corresponding_variables"] = [{"label": c.label, "unit": c.unit} for c in cv]
-            recs.append(dict(name=_region_name(b, k), x=x, y=y, kinetic="kinetic" in xlabel, key=key,
+            recs.append(dict(name=_region_name(b, k), k=k, x=x, y=y, kinetic="kinetic" in xlabel, key=key,
                              key_kind=key_kind, comment=comment, meta=meta, addl=addl,
                              source=_num(b.get("analysis_source_characteristic_energy")),
                              wf=_num(b.get("analyzer_work_function_or_acceptance_energy")),
@@ -242,18 +315,23 @@ class VamasReader(Reader):
 
         # ---- levels
         kinds = {r["key_kind"] for r in recs}
+        levels_note = None
         if kinds == {"occurrence"} or len(kinds) > 1:
-            seen: dict[str, int] = {}
-            for r in recs:
-                r["level"] = seen.get(r["name"], 0)
-                seen[r["name"]] = r["level"] + 1
+            levels_note = _occurrence_levels(recs)
             level_keys = sorted({r["level"] for r in recs})
             etch = np.full(len(level_keys), np.nan)
         else:
             keys = sorted({r["key"] for r in recs})
             index = {kv: i for i, kv in enumerate(keys)}
+            count: dict[tuple[str, int], int] = {}
             for r in recs:
                 r["level"] = index[r["key"]]
+                kk = (r["name"], r["level"])
+                count[kk] = count.get(kk, 0) + 1
+                if count[kk] > 1:   # a second block of a region at one level: a region of its own
+                    r["name"] = f"{r['name']} #{count[kk]}"
+                    levels_note = ("regions measured more than once at one level: the repeats are regions of "
+                                   "their own ('<name> #2')")
             level_keys = list(range(len(keys)))
             etch = np.asarray(keys, float)
         regions: list[str] = []
@@ -275,7 +353,7 @@ class VamasReader(Reader):
             ref = grid[(reg, 0)]
             for lv in level_keys[1:]:
                 r = grid[(reg, lv)]
-                if r["y"].size != ref["y"].size or not np.allclose(r["x"], ref["x"], atol=1e-6):
+                if not _same_axis(r, ref):
                     raise ReaderError(f"region {reg!r} has a different energy axis at level {lv}", path)
 
         # ---- energies
@@ -351,7 +429,7 @@ class VamasReader(Reader):
             "energy_axis_in_file": "kinetic" if any_kinetic else "binding",
             "regions": region_info, "n_levels": nlev,
             "level_variable": var_labels[ivar] if ivar is not None else None,
-            "levels_from": sorted(kinds)[0] if len(kinds) == 1 else "occurrence",
+            "levels_from": sorted(kinds)[0] if len(kinds) == 1 else "occurrence", "levels_note": levels_note,
             "sputter_rate_nm_s": rate, "experiment_mode": exp_mode, "scan_mode": scan_mode,
             "etch_time_s": [None if not np.isfinite(v) else float(v) for v in etch],
         }

@@ -177,7 +177,10 @@ def test_recovery_from_random_truths(tmp_path, seed):
             sub = c[(c.region == reg) & (c.name == n)]
             strong = sub.atomic_percent.values > 2
             assert np.all(np.abs(sub.be_eV.values[strong] - be) < 0.05), (reg, n)
-            err = np.abs(sub.atomic_percent.values - t["at"][(reg, n)])
+            det = sub.detected.values.astype(bool)
+            truth = np.asarray(t["at"][(reg, n)])
+            assert np.all(truth[~det] < 0.5), (reg, n)   # "not detected" only where (nearly) absent
+            err = np.abs(sub.atomic_percent.values[det] - truth[det])
             assert err.max() < 1.0, (reg, n, err.max())
     th = q["interphase.thickness_nm"]
     assert th.value == pytest.approx(t["thickness"], rel=0.10)
@@ -221,10 +224,20 @@ def test_sample_data_truth(sample_results):
         c = r.tables["components"]
         for key, at in t["atomic_percent"].items():
             reg, n = key.split("/")
-            err = np.abs(c[(c.region == reg) & (c.name == n)].atomic_percent.values - np.asarray(at))
+            sub = c[(c.region == reg) & (c.name == n)]
+            det = sub.detected.values.astype(bool)
+            at = np.asarray(at)
+            # a component not detected at a level (no signal near its start) is left out of that level's
+            # at %: the region's others there may exceed their truth by its truth
+            gone = sum(np.where(~s.detected.values.astype(bool), np.asarray(t["atomic_percent"][f"{reg}/{k}"]), 0.0)
+                       for k, s in c[c.region == reg].groupby("name"))
             # Li 1s has the smallest RSF (0.057): its areas are weighted x18 in the atomic %, so the
-            # Li metal / Li+ split carries errors of a few at % at this counting statistics
-            assert err.max() < (5.0 if reg == "Li 1s" else 1.0), (name, key, err.max())
+            # Li metal / Li+ split carries errors of a few at % at this counting statistics (and the weak
+            # Li+ shoulder is not detected at 2 of 32 levels)
+            tol = 5.0 if reg == "Li 1s" else 1.0
+            err = np.abs(sub.atomic_percent.values[det] - at[det])
+            assert np.all(err < tol + gone[det]), (name, key, err.max())
+            assert np.all(at[~det] < (8.0 if reg == "Li 1s" else 0.5)), (name, key)
         if t["interphase_thickness_nm"]:
             th = q["interphase.thickness_nm"]
             assert th.value == pytest.approx(t["interphase_thickness_nm"], rel=0.05)
@@ -263,10 +276,10 @@ def test_realdata_multipak(realdata):
     assert at.sum() == pytest.approx(100)
 
 
-def test_realdata_survey_only_is_a_clear_error(realdata):
+def test_realdata_survey_only_gives_numbers(realdata):
     m = sp.read(realdata / "xps" / "regular.vms")
-    with pytest.raises(ProcessingError, match="no region could be fitted"):
-        sp.xps.fit_profile(m)
+    r = sp.xps.fit_profile(m)      # details: tests/techniques/test_xps_realfiles.py
+    assert r.tables["species"].max_atomic_percent.sum() == pytest.approx(100)
 
 
 # --------------------------------------------------------------------------- parameters, CLI, report

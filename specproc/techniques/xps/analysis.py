@@ -5,7 +5,15 @@ Quantities (names the evidence engine can use)
 ``charge_shift_eV``; ``species(X).present`` (1.0 / 0.0 at the stated detection limit),
 ``species(X).max_atomic_percent``, ``species(X).thickness_nm`` (or ``_s`` of etch time without a sputter rate);
 ``interphase.thickness_nm`` (sum of the ``interphase`` species); ``<region>/<component>.be_eV`` and
-``.fwhm_eV`` (at the level where the component is strongest); ``sputter_rate_nm_s``.
+``.fwhm_eV`` (at the level where the component is strongest); ``sputter_rate_nm_s``;
+``survey(X).atomic_percent`` (survey regions, quantified apart).
+
+Every region gives numbers where it can: a region without a line label is identified by position
+(stated), a survey by its features (:mod:`.survey`), a region that cannot be quantified is still fitted
+and says what is missing (``tables["regions"]``, warnings). Template components get the toolkit's
+after-fit checks at every level (not detected -> NaN, left out of that level's at %); automatic ones its
+significance test; chemistry names need consistent evidence (:mod:`.species`); counts are compared as
+count rates (dwell x scans).
 """
 from __future__ import annotations
 
@@ -14,8 +22,9 @@ import numpy as np
 from ...core.errors import ParameterError, ProcessingError
 from ...core.result import Quantity, Result
 from . import quantify as Q
-from .fitting import (auto_template, charge_reference, check_xps, fit_stack, parse_charge_ref, poisson_weights,
-                      region_data, regions_of)
+from . import backgrounds as bgs
+from .fitting import (auto_template, charge_reference, check_xps, fit_auto, fit_stack, parse_charge_ref,
+                      poisson_weights, region_data, region_picks, regions_of, residual_peaks)
 from .model import parse_template
 from .rsf import SOURCE as RSF_SOURCE, load_rsf_table, rsf_for
 
@@ -27,7 +36,7 @@ def _f(v):
 def fit_profile(m, model=None, *, charge_ref="C 1s=284.8", charge_shift=None, background="shirley", rsf=None,
                 sputter_rate=None, sputter_rate_stderr=None, detection_limit=1.0, interphase=None, regions=None,
                 transmission_exponent=None, escape_depth_exponent=None, max_shift=10.0, errors="covariance",
-                n_mc=50, seed=0, params_record=None) -> Result:
+                n_mc=50, seed=0, lines=None, params_record=None) -> Result:
     """Fit every region of an XPS measurement (every etch level) and quantify.
 
     Parameters
@@ -38,13 +47,15 @@ def fit_profile(m, model=None, *, charge_ref="C 1s=284.8", charge_shift=None, ba
         Template ``{region: [component, ...]}`` (see :mod:`specproc.techniques.xps.model`); regions without
         a template get components from their prominent peaks.
     charge_ref : str or None
-        ``"REGION[:COMPONENT]=BE"`` (default ``"C 1s=284.8"``, adventitious carbon); None disables.
+        ``"REGION[:COMPONENT]=BE"`` (default ``"C 1s=284.8"``, adventitious carbon); None disables. The
+        region may also be one identified as that line, or a survey's feature of it.
     charge_shift : float, optional
         Explicit shift (eV) added to every binding energy (overrides ``charge_ref``).
     background : str
         ``shirley`` (default), ``shirley-active``, ``linear``, ``tougaard``, ``tougaard3``, ``none``.
     rsf : dict or path, optional
-        User RSFs ``{line: value}`` or a CSV/text table; missing lines come from the built-in Scofield table.
+        User RSFs ``{line or region: value}`` or a CSV/text table; missing lines come from the built-in
+        Scofield table.
     sputter_rate, sputter_rate_stderr : float, optional
         nm/s (default: the file's value); its error enters the thickness error.
     detection_limit : float
@@ -57,7 +68,14 @@ def fit_profile(m, model=None, *, charge_ref="C 1s=284.8", charge_shift=None, ba
         ``T ∝ KE^t`` and ``λ ∝ KE^e`` corrections of the intensities (none when not given).
     errors : {"covariance", "montecarlo"}
         Montecarlo refits every level ``n_mc`` times with resampled residuals (batch engine).
+    lines : dict, optional
+        ``{region: "Si 2p"}``: the core line of a region whose name is not one (unlabelled blocks);
+        default: identified by position (:func:`~specproc.techniques.xps.lines.identify_region`), stated.
     """
+    from .lines import element, identify_region
+    from .rsf import normalise_line
+    from .survey import analyse_survey, is_survey, survey_shift
+
     src = m.attrs.get("provenance", {}).get("source")
     m = check_xps(m, src)
     acq = m.attrs.get("acquisition", {})
@@ -71,81 +89,200 @@ def fit_profile(m, model=None, *, charge_ref="C 1s=284.8", charge_shift=None, ba
     for r in regions:
         if r not in file_regions:
             raise ParameterError(f"region {r!r} is not in the file (regions: {file_regions})", src)
+    user_lines = {}
+    for r, ln in (lines or {}).items():
+        if r not in file_regions:
+            raise ParameterError(f"lines: region {r!r} is not in the file (regions: {file_regions})", src)
+        if normalise_line(str(ln)) is None:
+            raise ParameterError(f"lines: {ln!r} is not a core line such as 'Si 2p'", src)
+        user_lines[r] = normalise_line(str(ln))
     warnings: list[str] = []
     user_rsf = load_rsf_table(rsf) if isinstance(rsf, str) else dict(rsf or {})
+    src_e = acq.get("source_energy_eV")
+    nlev = m.sizes["level"]
+
+    # ---- what each region holds: nothing, a survey, or a core line (named, given, or identified)
+    rdata = {reg: region_data(m, reg) for reg in regions}
+    kind: dict[str, str] = {}
+    line_of: dict[str, str | None] = {}
+    not_quantified: dict[str, str] = {}
+    shift0 = float(charge_shift) if charge_shift is not None else 0.0
+    for reg in regions:
+        x, Y = rdata[reg]
+        if not np.any(Y):
+            kind[reg] = "empty"
+            not_quantified[reg] = "no counts"
+            warnings.append(f"{reg}: no counts (every value is 0): nothing to fit or quantify")
+            continue
+        if reg not in template and reg not in user_lines and is_survey(reg, x):
+            kind[reg] = "survey"
+            continue
+        kind[reg] = "line"
+        line_of[reg] = user_lines.get(reg) or _line_name(reg)
+        if line_of[reg] is None:
+            picks = region_picks(x + shift0, Y)
+            if not picks:
+                why = "no peak above 8 noise SDs"
+                ln = None
+            else:
+                S = (Y - bgs.shirley(x, Y)).sum(axis=0)
+                ln, why = identify_region(x, S, shift0, fwhm=max(picks, key=lambda c: c["height"])["fwhm"])
+            line_of[reg] = ln
+            if ln is not None:
+                warnings.append(f"{reg}: no line label in the file; identified as {ln} by position ({why}); "
+                                f"give lines={{{reg!r}: LINE}} if that is wrong")
+            else:
+                not_quantified[reg] = f"no line label, and {why}"
+                warnings.append(f"{reg}: no line label in the file and {why}: fitted, not quantified (give "
+                                f"lines={{{reg!r}: LINE}} or rsf={{{reg!r}: value}})")
 
     # ---- charge referencing (one shift for every region and level)
     cref = None
+    shift_known = charge_shift is not None
+    survey_regions = [r for r in regions if kind[r] == "survey"]
     if charge_shift is not None:
         shift, shift_se = float(charge_shift), None
         cref_note = f"given shift {shift:+.3f} eV"
     else:
         ref = parse_charge_ref(charge_ref)
+        shift, shift_se = 0.0, None
         if ref is None:
-            shift, shift_se, cref_note = 0.0, None, "no charge correction"
-        elif ref[0] not in file_regions:
-            shift, shift_se = 0.0, None
-            cref_note = f"reference region {ref[0]} not in the file"
-            warnings.append(f"charge reference region {ref[0]!r} is not in the file: no charge correction applied")
+            cref_note = "no charge correction"
         else:
-            cref = charge_reference(m, ref, template, background=background, max_shift=max_shift)
-            shift, shift_se = cref["shift"], cref["stderr"]
-            warnings += cref["warnings"]
-            cref_note = (f"{cref['region']} {cref['component']} = {cref['reference_eV']} eV "
-                         f"(measured {cref.get('measured_eV', float('nan')):.3f} eV at {cref['n_used']} levels)")
+            ref_line = normalise_line(ref[0]) or ref[0]
+            ref_region = ref[0] if ref[0] in file_regions and kind.get(ref[0], "line") == "line" else None
+            if ref_region is None:
+                hits = [r for r in regions if kind[r] == "line" and line_of.get(r) == ref_line]
+                ref_region = hits[0] if len(hits) == 1 else None
+            if ref_region is not None:
+                tmpl = dict(template)
+                if ref_region not in tmpl and ref[0] in tmpl:
+                    tmpl[ref_region] = tmpl[ref[0]]
+                cref = charge_reference(m, (ref_region, ref[1], ref[2]), tmpl, background=background,
+                                        max_shift=max_shift)
+                shift, shift_se = cref["shift"], cref["stderr"]
+                shift_known = cref["n_used"] > 0
+                warnings += cref["warnings"]
+                named = cref["region"] if ref_region == ref[0] else f"{ref_region} (identified as {ref[0]})"
+                cref_note = (f"{named} {cref['component']} = {cref['reference_eV']} eV "
+                             f"(measured {cref.get('measured_eV', float('nan')):.3f} eV at {cref['n_used']} levels)")
+            elif survey_regions:
+                x, Y = rdata[survey_regions[0]]
+                s_, why = survey_shift(x, Y, ref[2], max_shift)
+                if s_ is not None:
+                    shift, shift_known = float(s_), True
+                    cref_note = f"{survey_regions[0]}: {ref[0]} = {ref[2]:g} eV ({why})"
+                    warnings.append(f"charge reference from the survey: {ref[0]} = {ref[2]:g} eV at {why}: shift "
+                                    f"{shift:+.2f} eV (no {ref[0]} region; a survey position, ~0.5 eV)")
+                else:
+                    cref_note = f"reference region {ref[0]} not in the file; {why}"
+                    warnings.append(f"charge reference region {ref[0]!r} is not in the file and {why}: no charge "
+                                    "correction applied")
+            else:
+                cref_note = f"reference region {ref[0]} not in the file"
+                warnings.append(f"charge reference region {ref[0]!r} is not in the file: no charge correction applied")
+
+    # ---- surveys: features, elements with consistent evidence, one line per element
+    surveys = {}
+    for reg in survey_regions:
+        x, Y = rdata[reg]
+        sres = analyse_survey(reg, x, Y, shift=shift, shift_known=shift_known, source_eV=src_e,
+                              shift_note=cref_note if shift_known else "", weights=poisson_weights(m, Y),
+                              rsf=user_rsf)
+        warnings += sres.warnings
+        surveys[reg] = sres
+    elements = {element(ln) for ln in line_of.values() if ln} | {el for s_ in surveys.values() for el in s_.elements}
+
+    # ---- the positions the file shows per line: evidence for chemistry names
+    picks: dict[str, list] = {}
+    evidence: dict[str, list[float]] = {}
+    for reg in regions:
+        if kind[reg] != "line":
+            continue
+        x, Y = rdata[reg]
+        ln = line_of[reg]
+        if reg in template:
+            found = [c.center for c in template[reg]]
+        else:
+            picks[reg] = region_picks(x + shift, Y, ln)
+            found = [float(c["center"]) for c in picks[reg]]
+        if ln:
+            evidence.setdefault(ln, []).extend(found)
 
     # ---- one template, every level, per region
-    nlev = m.sizes["level"]
     fits = {}
     for reg in regions:
-        if rsf_for(reg, user_rsf) is None:
-            if reg in template:
-                raise ParameterError(f"no RSF for region {reg!r}: give rsf={{{reg!r}: value}} or an RSF table", src)
-            warnings.append(f"{reg}: no relative sensitivity factor for this region name: not fitted or quantified")
+        if kind[reg] != "line":
             continue
-        x, Y = region_data(m, reg)
+        x, Y = rdata[reg]
         xc = x + shift
-        comps = template.get(reg) or auto_template(reg, xc, Y)
-        if not comps:
-            warnings.append(f"{reg}: no template given and no peak found (8 sigma): region not fitted or quantified")
-            continue
-        if reg not in template:
-            warnings.append(f"{reg}: no template given; components from the prominent peaks: "
-                            + ", ".join(f"{c.center:.2f} eV" for c in comps))
-        sf = fit_stack(reg, comps, xc, Y, background=background, weights=poisson_weights(m, Y))
+        ln = line_of[reg]
+        w = poisson_weights(m, Y)
+        if reg in template:
+            comps = template[reg]
+            sf = fit_stack(reg, comps, xc, Y, background=background, weights=w, line=ln)
+        else:
+            sf, comps = _fit_automatic(reg, xc, Y, picks[reg], ln, elements, evidence, background, w, warnings)
+            if sf is None:
+                not_quantified.setdefault(reg, "no peak found" if not comps else "no component detected")
+                continue
         warnings += sf.warnings
         if errors == "montecarlo":
-            _montecarlo(sf, comps, background, n_mc, seed, poisson_weights(m, Y))
+            _montecarlo(sf, comps, background, n_mc, seed, w, given=reg in template, line=ln)
         fits[reg] = sf
+    if not fits and not any(s_.fits for s_ in surveys.values()) and not any(s_.features for s_ in surveys.values()):
+        raise ProcessingError("no region could be fitted: " + "; ".join(
+            f"{r}: {why}" for r, why in not_quantified.items()) if not_quantified else
+            "no region could be fitted (see the region names and peaks)", src)
 
-    # ---- atomic %
-    rows_c = [(reg, name) for reg, sf in fits.items() for name in sf.comps]
-    if not rows_c:
-        raise ProcessingError("no region could be fitted and quantified (see the region names, RSFs and peaks)", src)
-    factors = []
-    src_e = acq.get("source_energy_eV")
-    wf = acq.get("work_function_eV") or 0.0
-    for reg, name in rows_c:
-        r = rsf_for(reg, user_rsf)
+    # ---- which components count in the atomic %: regions (one per line) and each survey apart
+    def rsf_of(reg, ln):
+        return float(user_rsf[reg]) if reg in user_rsf else rsf_for(ln or reg, user_rsf)
+
+    entries = []      # dicts: region, name, sf, rsf, line, set
+    seen_lines: dict[str, str] = {}
+    for reg, sf in fits.items():
+        ln = line_of.get(reg)
+        r = rsf_of(reg, ln)
         if r is None:
-            raise ParameterError(f"no RSF for region {reg!r}: give rsf={{{reg!r}: value}} or an RSF table", src)
-        corr = 1.0
-        if (transmission_exponent is not None or escape_depth_exponent is not None):
-            if src_e is None:
-                raise ParameterError("transmission / escape-depth corrections need the source energy", src)
-            ke = src_e - float(np.nanmedian(fits[reg].comps[name]["center"])) - wf
-            corr = ke ** ((transmission_exponent or 0.0) + (escape_depth_exponent or 0.0))
-        factors.append(r * corr)
-    A = np.column_stack([fits[reg].comps[n]["area"] for reg, n in rows_c])
-    Ase = np.column_stack([fits[reg].comps[n]["area_stderr"] for reg, n in rows_c])
-    K = len(rows_c)
-    cov = np.zeros((nlev, K, K))
-    i0 = 0
-    for reg, sf in fits.items():  # block diagonal: regions are independent measurements
-        k = len(sf.comps)
-        cov[:, i0:i0 + k, i0:i0 + k] = sf.area_cov
-        i0 += k
-    at, at_se = Q.atomic_percent_cov(A, cov, factors, np.isfinite(Ase))
+            if reg not in not_quantified:   # (an unlabelled region's warning is given already)
+                not_quantified[reg] = f"no relative sensitivity factor for {ln}" if ln else "no core line"
+                warnings.append(f"{reg}: {not_quantified[reg]}: fitted, not quantified (give "
+                                f"rsf={{{(ln or reg)!r}: value}})")
+            continue
+        if ln and ln in seen_lines:
+            not_quantified[reg] = f"a second {ln} region (after {seen_lines[ln]})"
+            warnings.append(f"{reg}: a second {ln} region (after {seen_lines[ln]}): fitted, not added to the "
+                            "atomic % (choose one with regions=[...])")
+            continue
+        if ln:
+            seen_lines[ln] = reg
+        for name, c in sf.comps.items():
+            if c["quantify"]:
+                entries.append({"region": reg, "name": name, "sf": sf, "rsf": r, "line": ln, "set": "regions"})
+    for reg, s_ in surveys.items():
+        for ln, sf in s_.fits.items():
+            el = element(ln)
+            entries.append({"region": reg, "name": el, "sf": sf, "rsf": rsf_for(ln, user_rsf), "line": ln,
+                            "set": f"survey {reg}"})
+    counts_time = _acquisition_times(m, [e["region"] for e in entries], warnings)
+    for e in entries:
+        e["time"] = counts_time.get(e["region"], 1.0)
+    sets = list(dict.fromkeys(e["set"] for e in entries))
+    primary = "regions" if "regions" in sets else (sets[0] if sets else None)
+    if primary is not None and primary != "regions":
+        warnings.append(f"atomic % from the survey only ({primary.split(' ', 1)[1]}): a low-resolution estimate, "
+                        "one line per element")
+    at = np.full((nlev, len(entries)), np.nan)
+    at_se = np.full((nlev, len(entries)), np.nan)
+    for st in sets:
+        idx = [i for i, e in enumerate(entries) if e["set"] == st]
+        a, ae = _atomic([entries[i] for i in idx], nlev, acq, transmission_exponent, escape_depth_exponent, src)
+        at[:, idx], at_se[:, idx] = a, ae
+    A = np.column_stack([e["sf"].comps[e["name"]]["area"] for e in entries]) if entries else np.zeros((nlev, 0))
+    Ase = np.column_stack([e["sf"].comps[e["name"]]["area_stderr"] for e in entries]) if entries else A
+    rows_c = [(e["region"], e["name"]) for e in entries]
+    prim = [i for i, e in enumerate(entries) if e["set"] == primary]
 
     # ---- depth
     etch = np.asarray(m.coords["etch_time"].values, float) if "etch_time" in m.coords else np.full(nlev, np.nan)
@@ -161,44 +298,49 @@ def fit_profile(m, model=None, *, charge_ref="C 1s=284.8", charge_shift=None, ba
     zunit = "nm" if rate is not None and have_time else "s"
     rate_rel = (sputter_rate_stderr / rate) if (sputter_rate_stderr and rate) else 0.0
 
-    # ---- species: presence, thickness
-    species = list(dict.fromkeys(n for _, n in rows_c))
+    # ---- species (of the primary set): presence, thickness
+    species = list(dict.fromkeys(rows_c[i][1] for i in prim))
     quantities: dict[str, Quantity] = {}
     sp_rows = []
     sp_at = {}
     for sp in species:
-        idx = [i for i, (_, n) in enumerate(rows_c) if n == sp]
-        prof = at[:, idx].sum(axis=1)
-        prof_se = np.sqrt(np.nansum(at_se[:, idx] ** 2, axis=1))
-        prof_se = np.where(np.all(np.isfinite(at_se[:, idx]), axis=1), prof_se, np.nan)
-        area = A[:, idx].sum(axis=1)
-        area_se = np.sqrt(np.nansum(Ase[:, idx] ** 2, axis=1))
-        area_se = np.where(np.all(np.isfinite(Ase[:, idx]), axis=1), area_se, np.nan)
+        idx = [i for i in prim if rows_c[i][1] == sp]
+        prof, prof_se, area, area_se = _species_profile(at[:, idx], at_se[:, idx], A[:, idx], Ase[:, idx])
         present, amax, amax_se, imax = Q.presence(prof, prof_se, area, area_se, detection_limit)
         sp_at[sp] = (prof, prof_se)
         th = th_se = None
         note = ""
         if nlev > 2 and zaxis is not None and present:
-            th, th_se, note = Q.thickness(zaxis, prof, prof_se, rate_rel_err=rate_rel, seed=seed)
+            # a level where the species is not detected counts as 0 for the 50 % crossing
+            th, th_se, note = Q.thickness(zaxis, np.nan_to_num(prof), prof_se, rate_rel_err=rate_rel, seed=seed)
             if note and (th is not None or sp in (interphase or [])):  # a substrate never falls: no note
                 warnings.append(f"{sp}: {note}")
-        quantities[f"species({sp}).present"] = Quantity(1.0 if present else 0.0, None, "",
-                                                        f"max at % {'>=' if present else '<'} {detection_limit}")
-        quantities[f"species({sp}).max_atomic_percent"] = Quantity(amax, amax_se, "%")
+        detected = bool(np.any(np.isfinite(prof)))
+        quantities[f"species({sp}).present"] = Quantity(
+            1.0 if present else 0.0, None, "", f"max at % {'>=' if present else '<'} {detection_limit}"
+            if detected else "not detected at any level")
+        quantities[f"species({sp}).max_atomic_percent"] = Quantity(amax, amax_se, "%",
+                                                                   "" if detected else "not detected")
         if th is not None:
             quantities[f"species({sp}).thickness_{zunit}"] = Quantity(th, th_se, zunit,
                                                                       "depth where at % falls to 50 % of its maximum")
         sp_rows.append({"species": sp, "present": present, "max_atomic_percent": amax,
                         "max_atomic_percent_stderr": amax_se, "level_of_max": imax,
                         f"thickness_{zunit}": th, f"thickness_{zunit}_stderr": th_se,
-                        "detection_limit_at_percent": detection_limit})
-    inter = None
+                        "detection_limit_at_percent": detection_limit, "detected": detected,
+                        "basis": primary})
+    for i, e in enumerate(entries):  # survey at % (apart from the regions')
+        if e["set"] != "regions":
+            col = at[:, i]
+            lv = int(np.nanargmax(col)) if np.any(np.isfinite(col)) else 0
+            quantities[f"survey({e['name']}).atomic_percent"] = Quantity(
+                float(col[lv]), _f(at_se[lv, i]), "%", f"{e['region']}, from {e['line']}, level {lv}")
     if interphase:
         missing = [s for s in interphase if s not in sp_at]
         if missing:
             raise ParameterError(f"interphase species {missing} are not components of the model (species: {species})",
                                  src)
-        prof = sum(sp_at[s][0] for s in interphase)
+        prof = sum(np.nan_to_num(sp_at[s][0]) for s in interphase)
         prof_se = np.sqrt(sum(np.where(np.isfinite(sp_at[s][1]), sp_at[s][1], 0.0) ** 2 for s in interphase))
         any_present = any(quantities[f"species({s}).present"].value for s in interphase)
         if not any_present:
@@ -211,10 +353,9 @@ def fit_profile(m, model=None, *, charge_ref="C 1s=284.8", charge_shift=None, ba
             if note:
                 warnings.append(f"interphase: {note}")
             if v is not None:
-                inter = (v, se)
                 quantities[f"interphase.thickness_{zunit}"] = Quantity(
                     v, se, zunit, f"depth where the at % of {' + '.join(interphase)} falls to 50 % of its maximum")
-    if shift_se is not None or charge_shift is not None or cref is not None:
+    if shift_se is not None or charge_shift is not None or cref is not None or shift_known:
         quantities["charge_shift_eV"] = Quantity(shift, shift_se, "eV", cref_note)
     if rate is not None:
         quantities["sputter_rate_nm_s"] = Quantity(float(rate), sputter_rate_stderr, "nm/s", rate_src or "")
@@ -222,69 +363,238 @@ def fit_profile(m, model=None, *, charge_ref="C 1s=284.8", charge_shift=None, ba
     # ---- tables
     import pandas as pd
 
+    all_fits = dict(fits)
+    for reg, s_ in surveys.items():
+        for ln, sf in s_.fits.items():
+            all_fits[f"{reg} [{ln}]"] = sf
+    col_of = {(e["region"], e["name"], id(e["sf"])): i for i, e in enumerate(entries)}
     comp_rows = []
-    for k, (reg, name) in enumerate(rows_c):
-        c = fits[reg].comps[name]
-        for lv in range(nlev):
-            comp_rows.append({
-                "level": lv, "etch_time_s": _f(etch[lv]), "depth_nm": _f(depth[lv]), "region": reg, "name": name,
-                "be_eV": _f(c["center"][lv]), "be_eV_stderr": _f(c["center_stderr"][lv]),
-                "fwhm_eV": _f(c["fwhm"][lv]), "fwhm_eV_stderr": _f(c["fwhm_stderr"][lv]),
-                "area": _f(c["area"][lv]), "area_stderr": _f(c["area_stderr"][lv]),
-                "atomic_percent": _f(at[lv, k]), "atomic_percent_stderr": _f(at_se[lv, k]),
-                "at_bound": c["at_bound"][lv], "shape": c["shape"]})
+    for key, sf in all_fits.items():
+        reg = sf.region
+        for name, c in sf.comps.items():
+            k = col_of.get((reg, name, id(sf)))
+            ln = sf.line or line_of.get(reg)
+            for lv in range(nlev):
+                comp_rows.append({
+                    "level": lv, "etch_time_s": _f(etch[lv]), "depth_nm": _f(depth[lv]), "region": reg, "line": ln,
+                    "name": name, "be_eV": _f(c["center"][lv]), "be_eV_stderr": _f(c["center_stderr"][lv]),
+                    "fwhm_eV": _f(c["fwhm"][lv]), "fwhm_eV_stderr": _f(c["fwhm_stderr"][lv]),
+                    "area": _f(c["area"][lv]), "area_stderr": _f(c["area_stderr"][lv]),
+                    "atomic_percent": _f(at[lv, k]) if k is not None else None,
+                    "atomic_percent_stderr": _f(at_se[lv, k]) if k is not None else None,
+                    "at_bound": c["at_bound"][lv], "shape": c["shape"], "detected": bool(c["detected"][lv]),
+                    "quantified": k is not None, "basis": entries[k]["set"] if k is not None else None})
+                # component headline numbers at the level where each is strongest
+        for name, c in sf.comps.items():
+            a = np.where(np.isfinite(c["area"]), c["area"], -np.inf)
+            qn = f"{key}/{name}" if key != reg else f"{reg}/{name}"
+            if not np.any(c["detected"]):
+                quantities[f"{qn}.be_eV"] = Quantity(float("nan"), None, "eV", "not detected at any level")
+                continue
+            lv = int(np.argmax(a))
+            if not c["absent"][lv]:
+                quantities[f"{qn}.be_eV"] = Quantity(float(c["center"][lv]), _f(c["center_stderr"][lv]), "eV",
+                                                     f"level {lv}")
+                quantities[f"{qn}.fwhm_eV"] = Quantity(float(c["fwhm"][lv]), _f(c["fwhm_stderr"][lv]), "eV")
     components = pd.DataFrame(comp_rows)
-    # component headline numbers at the level where each is strongest
-    for k, (reg, name) in enumerate(rows_c):
-        c = fits[reg].comps[name]
-        a = np.where(np.isfinite(c["area"]), c["area"], -np.inf)
-        lv = int(np.argmax(a))
-        if not c["absent"][lv]:
-            quantities[f"{reg}/{name}.be_eV"] = Quantity(float(c["center"][lv]), _f(c["center_stderr"][lv]), "eV",
-                                                        f"level {lv}")
-            quantities[f"{reg}/{name}.fwhm_eV"] = Quantity(float(c["fwhm"][lv]), _f(c["fwhm_stderr"][lv]), "eV")
-    fit_rows = [{"region": reg, "level": lv, "r2": _f(sf.stats["r2"][lv]), "redchi": _f(sf.stats["redchi"][lv]),
-                 "success": bool(sf.stats["success"][lv])} for reg, sf in fits.items() for lv in range(nlev)]
+    fit_rows = [{"region": key, "level": lv, "r2": _f(sf.stats["r2"][lv]), "redchi": _f(sf.stats["redchi"][lv]),
+                 "success": bool(sf.stats["success"][lv])} for key, sf in all_fits.items() for lv in range(nlev)]
     prof_df = pd.DataFrame({"level": np.arange(nlev), "etch_time_s": etch, "depth_nm": depth,
                             **{f"{sp} at%": sp_at[sp][0] for sp in species}})
+    region_rows = [{"region": reg, "kind": kind[reg], "line": line_of.get(reg), "fitted": reg in fits or (
+        reg in surveys and bool(surveys[reg].fits)), "quantified": reg not in not_quantified and kind[reg] != "empty",
+        "reason": not_quantified.get(reg)} for reg in regions]
     tables = {"species": pd.DataFrame(sp_rows), "components": components, "profile": prof_df,
-              "fits": pd.DataFrame(fit_rows)}
+              "fits": pd.DataFrame(fit_rows), "regions": pd.DataFrame(region_rows)}
+    if surveys:
+        tables["survey"] = pd.DataFrame([r for s_ in surveys.values() for r in s_.features])
     if cref is not None:
         tables["charge_reference"] = pd.DataFrame(cref["levels"])
 
     # ---- data: the profile as a Dataset
     import xarray as xr
 
-    data = xr.Dataset(
-        {"atomic_percent": (("level", "species"), np.column_stack([sp_at[s][0] for s in species])),
-         "atomic_percent_stderr": (("level", "species"), np.column_stack([sp_at[s][1] for s in species]))},
-        coords={"level": np.arange(nlev), "species": species, "etch_time": ("level", etch, {"units": "s"}),
-                "depth": ("level", depth, {"units": "nm"})})
+    coords = {"level": np.arange(nlev), "species": species, "etch_time": ("level", etch, {"units": "s"}),
+              "depth": ("level", depth, {"units": "nm"})}
+    if species:
+        data = xr.Dataset(
+            {"atomic_percent": (("level", "species"), np.column_stack([sp_at[s][0] for s in species])),
+             "atomic_percent_stderr": (("level", "species"), np.column_stack([sp_at[s][1] for s in species]))},
+            coords=coords)
+    else:
+        data = xr.Dataset({"atomic_percent": (("level", "species"), np.zeros((nlev, 0))),
+                           "atomic_percent_stderr": (("level", "species"), np.zeros((nlev, 0)))}, coords=coords)
 
-    plots = _plots(fits, sp_at, species, zaxis, zunit, etch, nlev, m.attrs.get("sample") or "", interphase)
-    r2s = [sf.stats["r2"][sf.stats["signal"]] for sf in fits.values()]
+    plots = _plots(all_fits, sp_at, species, zaxis, zunit, etch, nlev, m.attrs.get("sample") or "", interphase)
+    for reg, s_ in surveys.items():
+        plots.insert(0, _survey_plot(reg, rdata[reg], s_, m.attrs.get("sample") or ""))
+    r2s = [sf.stats["r2"][sf.stats["signal"]] for sf in all_fits.values()]
     r2s = np.concatenate(r2s) if r2s else np.array([])
-    stats = {"n_levels": nlev, "n_regions": len(fits), "min_r2": _f(np.nanmin(r2s)) if r2s.size else None,
-             "n_failed_fits": int(sum((~sf.stats["success"].astype(bool)).sum() for sf in fits.values())),
-             "methods": ",".join(sorted({sf.method for sf in fits.values()}))}
+    stats = {"n_levels": nlev, "n_regions": len(fits),
+             "n_quantified_regions": len({e["region"] for e in entries if e["set"] == "regions"}),
+        "min_r2": _f(np.nanmin(r2s)) if r2s.size and np.any(np.isfinite(r2s)) else None,
+        "n_failed_fits": int(sum((~sf.stats["success"].astype(bool)).sum() for sf in all_fits.values())),
+        "methods": ",".join(sorted({sf.method for sf in all_fits.values()}))}
     meta = {"charge_reference": cref_note, "charge_shift_eV": shift, "background": background,
             "rsf_source": RSF_SOURCE if not user_rsf else f"user table for {sorted(user_rsf)}; others {RSF_SOURCE}",
-            "rsf": {reg: rsf_for(reg, user_rsf) for reg in fits}, "detection_limit_at_percent": detection_limit,
+            "rsf": {e["region"] if e["set"] == "regions" else f"{e['region']} [{e['line']}]": e["rsf"]
+                    for e in entries}, "detection_limit_at_percent": detection_limit,
             "sputter_rate_nm_s": rate, "sputter_rate_source": rate_src, "depth_unit": zunit,
             "interphase_species": list(interphase or []), "regions": list(fits), "errors": errors,
             "transmission_exponent": transmission_exponent, "escape_depth_exponent": escape_depth_exponent,
-            "energy_axis_in_file": acq.get("energy_axis_in_file")}
+            "energy_axis_in_file": acq.get("energy_axis_in_file"), "lines": dict(line_of),
+            "not_quantified": dict(not_quantified), "atomic_percent_basis": primary,
+            "survey_elements": {reg: dict(s_.elements) for reg, s_ in surveys.items()}}
     return Result(processor="xps.fit_profile", technique="xps", sample=m.attrs.get("sample") or "",
                   quantities=quantities, tables=tables, plots=plots, params=dict(params_record or {}),
                   inputs=[m.attrs.get("provenance", {})], stats=stats, warnings=_dedupe(warnings),
-                  main_table="species", meta=meta, data=data, native=fits)
+                  main_table="species", meta=meta, data=data, native=all_fits)
+
+
+def _fit_automatic(reg, xc, Y, picks, line, elements, evidence, background, weights, warnings, rounds=2):
+    """A region without a template: components from its prominent peaks (named with the file's
+    evidence), fitted to every level, candidates that are no detection dropped (:func:`fit_auto`);
+    shoulders the picks missed (residual features above 5 noise SDs) are added as candidates and the
+    region refitted, up to ``rounds`` times. Returns ``(StackFit or None, components)``."""
+    added = []
+    for rnd in range(rounds + 1):
+        comps, notes = auto_template(reg, xc, Y, line=line, elements=elements, evidence=evidence, picks=picks)
+        if not comps:
+            warnings.append(f"{reg}: no template given and no peak found (8 noise SDs): region not fitted or "
+                            "quantified")
+            return None, []
+        sf, msgs = fit_auto(reg, comps, xc, Y, background=background, weights=weights, line=line)
+        new = residual_peaks(sf) if sf is not None and rnd < rounds else []
+        new = [c for c in new if all(abs(c["center"] - k.center) > 0.5 * c["fwhm"] for k in comps)]
+        if not new:
+            break
+        added += new
+        picks = sorted(list(picks) + new, key=lambda c: c["center"])
+    if sf is not None and len(sf.comps) < len(comps):   # the notes of the components that stayed
+        kept = [c for c in comps if c.name in sf.comps]
+        notes = auto_template(reg, xc, Y, line=line, elements=elements, evidence=evidence,
+                              picks=[pk for pk in picks if any(abs(pk["center"] - c.center) < 1e-9 for c in kept)])[1]
+    warnings += notes
+    warnings.append(f"{reg}: no template given; components from the prominent peaks"
+                    + (f" and {len(added)} shoulder(s) the residual showed" if added else "") + ": "
+                    + ", ".join(f"{c.name} ({c.center:.2f} eV)" for c in comps))
+    warnings += msgs
+    if sf is None:
+        return None, comps
+    return sf, [c for c in comps if c.name in sf.comps]
+
+
+def _acquisition_times(m, regions, warnings) -> dict[str, float]:
+    """Seconds of counting per channel (dwell x scans) of each region when the file holds summed counts.
+
+    VAMAS ``d`` (pulse-counting) values are counts summed over the block's scans: regions recorded
+    with different dwell times or scan numbers (the Omicron file: C 1s 100 scans, Si 2p 25) compare
+    only as count rates. Files in counts/s need nothing. Returns ``{region: seconds}`` (1.0 when not
+    needed); a region without a dwell time or scan number, among regions that differ, is a warning.
+    """
+    regs = list(dict.fromkeys(regions))
+    if m.attrs.get("units") != "counts" or len(regs) < 2:
+        return {}
+    info = {r["name"]: r for r in (m.attrs.get("acquisition", {}).get("regions") or [])}
+    t = {}
+    for reg in regs:
+        r = info.get(reg, {})
+        dwell, scans = r.get("dwell_s"), r.get("n_scans")
+        try:
+            v = float(dwell) * float(scans)
+        except (TypeError, ValueError):
+            v = float("nan")
+        t[reg] = v if np.isfinite(v) and v > 0 else None
+    known = {v for v in t.values() if v is not None}
+    if len(known) <= 1 and None not in t.values():
+        return {}
+    if None in t.values():
+        missing = [r for r, v in t.items() if v is None]
+        warnings.append(f"counts of {missing} have no dwell time x scan number in the file while other regions "
+                        "differ in theirs: their atomic % assume the same counting time (not normalised)")
+    ref = max(known) if known else 1.0
+    warnings.append("counts normalised to count rates for the atomic % (dwell x scans per region: "
+                    + ", ".join(f"{r} {v:g} s" for r, v in t.items() if v is not None) + ")")
+    return {r: (v / ref if v is not None else 1.0) for r, v in t.items()}
+
+
+def _line_name(region: str) -> str | None:
+    """The core line a region name states (``"C 1s"``, ``"N1s"``, ``"C 1s (block 5)"``), else None."""
+    from .rsf import normalise_line
+
+    base = region.split(" (block ")[0].split(" #")[0]
+    try:
+        return normalise_line(base)
+    except (AttributeError, IndexError):
+        return None
+
+
+def _species_profile(at, at_se, A, Ase):
+    """A species' at % (levels,) summed over its components; NaN where none of them is detected."""
+    det = np.isfinite(at)
+    prof = np.where(det.any(axis=1), np.nansum(at, axis=1), np.nan)
+    prof_se = np.sqrt(np.nansum(np.where(det, at_se, 0.0) ** 2, axis=1))
+    prof_se = np.where(np.all(np.isfinite(at_se) | ~det, axis=1) & det.any(axis=1), prof_se, np.nan)
+    area = np.where(det.any(axis=1), np.nansum(A, axis=1), np.nan)
+    area_se = np.sqrt(np.nansum(np.where(np.isfinite(A), Ase, 0.0) ** 2, axis=1))
+    area_se = np.where(np.all(np.isfinite(Ase) | ~np.isfinite(A), axis=1) & det.any(axis=1), area_se, np.nan)
+    return prof, prof_se, area, area_se
+
+
+def _atomic(entries, nlev, acq, transmission_exponent, escape_depth_exponent, src):
+    """At % and errors of one set of components (full area covariance within each fit, fits independent);
+    a component not detected at a level is left out there (NaN)."""
+    k = len(entries)
+    if k == 0:
+        return np.zeros((nlev, 0)), np.zeros((nlev, 0))
+    src_e = acq.get("source_energy_eV")
+    wf = acq.get("work_function_eV") or 0.0
+    factors = []
+    for e in entries:
+        corr = 1.0
+        if transmission_exponent is not None or escape_depth_exponent is not None:
+            if src_e is None:
+                raise ParameterError("transmission / escape-depth corrections need the source energy", src)
+            ke = src_e - float(np.nanmedian(e["sf"].comps[e["name"]]["center"])) - wf
+            corr = ke ** ((transmission_exponent or 0.0) + (escape_depth_exponent or 0.0))
+        factors.append(e["rsf"] * corr * e.get("time", 1.0))
+    A = np.column_stack([e["sf"].comps[e["name"]]["area"] for e in entries])
+    Ase = np.column_stack([e["sf"].comps[e["name"]]["area_stderr"] for e in entries])
+    det = np.column_stack([e["sf"].comps[e["name"]]["detected"] for e in entries])
+    cov = np.zeros((nlev, k, k))
+    groups: dict[int, list[int]] = {}
+    for i, e in enumerate(entries):
+        groups.setdefault(id(e["sf"]), []).append(i)
+    for ids in groups.values():   # block diagonal: fits are independent measurements
+        sf = entries[ids[0]]["sf"]
+        order = list(sf.comps)
+        j = [order.index(entries[i]["name"]) for i in ids]
+        cov[:, np.ix_(ids, ids)[0], np.ix_(ids, ids)[1]] = sf.area_cov[:, np.ix_(j, j)[0], np.ix_(j, j)[1]]
+    at, at_se = Q.atomic_percent_cov(np.where(det, A, 0.0), cov, factors, np.isfinite(Ase) | ~det)
+    return np.where(det, at, np.nan), np.where(det, at_se, np.nan)
+
+
+def _survey_plot(reg, data_xy, sres, sample):
+    """The whole survey with its features labelled and the fitted lines over their windows."""
+    x, Y = data_xy
+    xc = x + sres.shift
+    series = [{"name": "data", "y": Y.sum(axis=0) if Y.shape[0] > 1 else Y[0], "role": "data"}]
+    for ln, sf in sres.fits.items():
+        tot = sf.envelope + sf.background
+        series.append({"name": f"{ln} fit", "x": sf.x, "y": tot.sum(axis=0) if tot.shape[0] > 1 else tot[0],
+                       "role": "fit"})
+    feats = sres.features
+    return {"kind": "spectrum", "title": f"{sample} — {reg} (survey{', levels summed' if Y.shape[0] > 1 else ''})",
+            "x": xc, "x_label": "binding energy (eV, charge-corrected)", "y_label": "intensity", "reverse_x": True,
+            "series": series, "ticks": [{"name": "features", "positions": [f["be_eV"] for f in feats],
+                                         "labels": [f["assignment"] for f in feats]}]}
 
 
 def _dedupe(ws):
     return list(dict.fromkeys(ws))
 
 
-def _montecarlo(sf, comps, background, n_mc, seed, weights):
+def _montecarlo(sf, comps, background, n_mc, seed, weights, given=True, line=None):
     """Monte-Carlo standard errors: refit every level ``n_mc`` times (batch engine) on best fit + resampled
     residuals (the toolkit's resampling: circular shifts with random sign per level)."""
     from ...fitting.uncertainty import montecarlo_draws
@@ -293,7 +603,8 @@ def _montecarlo(sf, comps, background, n_mc, seed, weights):
     keys = ("center", "fwhm", "area")
     draws = {n: {k: [] for k in keys} for n in sf.comps}
     for f2 in montecarlo_draws(lambda y: fit_stack(sf.region, comps, sf.x, y, background=background,
-                                                   weights=weights), best, sf.Y - best, n_mc, seed):
+                                                   weights=weights, given=given, checks=False, line=line),
+                               best, sf.Y - best, n_mc, seed):
         for n in sf.comps:
             for q in keys:
                 draws[n][q].append(f2.comps[n][q])
@@ -302,7 +613,7 @@ def _montecarlo(sf, comps, background, n_mc, seed, weights):
         D = np.stack([np.asarray(draws[n]["area"]) for n in names], axis=-1)  # (draws, levels, k)
         D = D - np.nanmean(D, axis=0)
         cov = np.einsum("dli,dlj->lij", np.nan_to_num(D), np.nan_to_num(D)) / (D.shape[0] - 1)
-        absent = np.stack([sf.comps[n]["absent"] for n in names], axis=1)
+        absent = np.stack([sf.comps[n]["absent"] | ~sf.comps[n]["detected"] for n in names], axis=1)
         sf.area_cov = np.where(absent[:, :, None] | absent[:, None, :], 0.0, cov)
     for n, c in sf.comps.items():
         for q in keys:
@@ -313,6 +624,7 @@ def _montecarlo(sf, comps, background, n_mc, seed, weights):
                 c[key] = np.where(np.isfinite(c[key]) | (q == "area"), se, c[key])
                 if q == "area":
                     c[key] = np.where(c["absent"], np.nan, se)
+                c[key] = np.where(c["detected"], c[key], np.nan)
 
 
 def _plots(fits, sp_at, species, zaxis, zunit, etch, nlev, sample, interphase):
@@ -389,8 +701,15 @@ def fit_region(m, region: str, components=None, *, level: int = 0, charge_shift:
     x, Y = region_data(m, region)
     x = x + float(charge_shift)
     y = Y[level]
-    comps = parse_template({region: components})[region] if components else auto_template(region, x, Y[level:level + 1])
-    spec, info = compile_region(region, comps)
+    from .rsf import normalise_line
+
+    if components:
+        comps = parse_template({region: components})[region]
+    else:
+        comps, _notes = auto_template(region, x, Y[level:level + 1])
+        if not comps:
+            raise ProcessingError(f"{region}: no template given and no peak found (8 noise SDs) at level {level}", src)
+    spec, info = compile_region(region, comps, given=bool(components), line=normalise_line(region))
     kind = "shirley" if background == "shirley-active" else background
     B = bgs.background(kind, x, y)
     w = poisson_weights(m, y)
@@ -431,8 +750,18 @@ def fit_region(m, region: str, components=None, *, level: int = 0, charge_shift:
     table = table.rename(columns={"center": "be_eV", "center_stderr": "be_eV_stderr", "fwhm": "fwhm_eV",
                                   "fwhm_stderr": "fwhm_eV_stderr"})
     table.insert(1, "region", region)
+    nd = ~table["detected"].astype(bool)     # no signal near the given start: no area, no errors
+    table.loc[nd, "area"] = np.nan
+    for col in ("area_stderr", "be_eV_stderr"):
+        table[col] = table[col].astype(object)
+        table.loc[nd, col] = None
     q = {}
     for row in table.to_dict(orient="records"):
+        if not row["detected"]:
+            note = "not detected: no signal near its given start"
+            q[f"{region}/{row['name']}.be_eV"] = Quantity(float("nan"), None, "eV", note)
+            q[f"{region}/{row['name']}.area"] = Quantity(float("nan"), None, "", note)
+            continue
         q[f"{region}/{row['name']}.be_eV"] = Quantity(row["be_eV"], row["be_eV_stderr"], "eV")
         q[f"{region}/{row['name']}.area"] = Quantity(row["area"], row["area_stderr"], "")
     series = [{"name": "data", "y": y, "role": "data"}, {"name": "background", "y": B, "role": "baseline"},

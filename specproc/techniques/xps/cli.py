@@ -28,6 +28,14 @@ def _model_file(text: str):
     return data
 
 
+def _line_arg(text: str):
+    """``--line 'block 3=Si 2p'`` -> ("block 3", "Si 2p")."""
+    reg, sep, line = str(text).rpartition("=")
+    if not sep or not reg.strip() or not line.strip():
+        raise argparse.ArgumentTypeError(f"expected 'REGION=LINE' (e.g. 'block 3=Si 2p'), got {text!r}")
+    return reg.strip(), line.strip()
+
+
 def add_cli(subparsers) -> None:
     from ...runner import add_common_arguments, names_arg, positive_float_arg
 
@@ -48,6 +56,9 @@ def add_cli(subparsers) -> None:
     p.add_argument("--detection-limit", type=positive_float_arg, default=None, metavar="AT%",
                    help="at %% above which a species is present (default 1)")
     p.add_argument("--errors", choices=["covariance", "montecarlo"], default=None)
+    p.add_argument("--line", action="append", type=_line_arg, default=None, metavar="'REGION=LINE'",
+                   help="core line of a region whose name is not one, e.g. 'block 3=Si 2p' (repeatable; "
+                        "default: identified by position, stated in the warnings)")
     p.set_defaults(func=run_cli)
 
 
@@ -58,9 +69,10 @@ def entry(r, path: str) -> dict:
     for lv, sub in comps.groupby("level", sort=True):
         first = sub.iloc[0]
         levels.append({"level": int(lv), "etch_time_s": first["etch_time_s"], "depth_nm": first["depth_nm"],
-                       "components": [{k: row[k] for k in ("name", "region", "be_eV", "be_eV_stderr", "fwhm_eV",
-                                                           "fwhm_eV_stderr", "area", "area_stderr", "atomic_percent",
-                                                           "atomic_percent_stderr", "at_bound")}
+                       "components": [{k: row.get(k) for k in ("name", "region", "line", "be_eV", "be_eV_stderr",
+                                                               "fwhm_eV", "fwhm_eV_stderr", "area", "area_stderr",
+                                                               "atomic_percent", "atomic_percent_stderr", "at_bound",
+                                                               "detected", "quantified", "basis")}
                                       for row in sub.to_dict(orient="records")]})
     q = r.quantities
     unit = r.meta.get("depth_unit", "nm")
@@ -102,6 +114,7 @@ def run_cli(args) -> int:
 
     params = {"charge_ref": args.charge_ref, "charge_shift": args.charge_shift, "rsf": args.rsf,
               "sputter_rate": args.sputter_rate, "model": args.model, "background": args.background,
-              "interphase": args.interphase, "detection_limit": args.detection_limit, "errors": args.errors}
+              "interphase": args.interphase, "detection_limit": args.detection_limit, "errors": args.errors,
+              "lines": dict(args.line) if args.line else None}
     return run_technique(args, processor="xps.fit_profile", params=params, entry=entry, title="specproc XPS report",
                          rows=rows)

@@ -93,6 +93,8 @@ class StackFit:
     warnings: list = field(default_factory=list)
     spec: object = None
     area_cov: np.ndarray | None = None  # (levels, k, k), components in ``comps`` order
+    noise: np.ndarray | None = None     # (levels,) noise SD of the background-subtracted data
+    line: str | None = None             # the region's core line ("C 1s"), None when unknown
 
 
 def _fwhm_values(shape, ds, pre):
@@ -110,7 +112,8 @@ def _fwhm_values(shape, ds, pre):
 
 
 def fit_stack(region: str, comps: list[Component], x, Y, *, background: str = "shirley", weights=None,
-              n_jobs: int | None = None, max_iter: int = 200, active_iterations: int = 4) -> StackFit:
+              n_jobs: int | None = None, max_iter: int = 200, active_iterations: int = 4, given: bool = True,
+              checks: bool = True, line: str | None = None) -> StackFit:
     """Fit one region's template to every level (rows of ``Y``) through :func:`fit_batch`.
 
     Parameters
@@ -122,14 +125,25 @@ def fit_stack(region: str, comps: list[Component], x, Y, *, background: str = "s
         ``shirley`` (iterative, from the data), ``shirley-active`` (Shirley recomputed from the fitted
         peaks and the fit repeated: background and peaks fitted together), ``linear``, ``tougaard`` (U2),
         ``tougaard3`` (U3) or ``none``.
+    given : bool
+        The components' centres are the user's starts (a template; see
+        :func:`~specproc.techniques.xps.model.compile_region`); False for picked peaks.
+    checks : bool
+        Run the toolkit's after-fit checks (:func:`~specproc.fitting.fit.fit_checks`) at every level:
+        a given component without signal near its start is *not detected* at that level (area, its
+        errors and atomic % NaN; ``comps[name]["detected"]``), one that ended far from its start and
+        residual signal no component explains are warnings.
+    line : str, optional
+        The region's core line when the region name is not one (doublet table).
     """
     from ...fitting import evaluate_batch, fit_batch
+    from ...fitting.noise import noise_sigma
 
     if background not in BACKGROUND_CHOICES:
         raise ParameterError(f"background must be one of {BACKGROUND_CHOICES}, got {background!r}")
     x = np.asarray(x, float)
     Y = np.atleast_2d(np.asarray(Y, float))
-    spec, info = compile_region(region, comps)
+    spec, info = compile_region(region, comps, given=given, line=line)
     kind = "shirley" if background == "shirley-active" else background
     n_avg = end_channels(x.size)
     kw = {} if kind == "none" else {"n_avg": n_avg}
@@ -208,7 +222,7 @@ def fit_stack(region: str, comps: list[Component], x, Y, *, background: str = "s
         ase = np.where(ib, np.nan, ase)
         out[p.name] = {"center": center, "center_stderr": cse, "fwhm": fw, "fwhm_stderr": fse, "area": area,
                        "area_stderr": ase, "at_bound": [",".join(b) for b in names_b], "absent": ib,
-                       "shape": p.shape}
+                       "shape": p.shape, "detected": np.ones(nlev, bool), "quantify": True}
         strong = np.isfinite(ase) & (area > 3 * np.where(np.isfinite(ase), ase, np.inf))
         for what, mask in (("centre", cb & strong), ("FWHM", fb & strong)):
             if mask.any():
@@ -242,6 +256,19 @@ def fit_stack(region: str, comps: list[Component], x, Y, *, background: str = "s
             cov[:, k_, :] *= scale[:, None]
             cov[:, :, k_] *= scale[:, None]
             o["area"], o["area_stderr"] = a_win, np.abs(a_win) * rel
+    noise = np.array([noise_sigma(S[lv], "diff") for lv in range(nlev)])
+    if checks:
+        warns += _level_checks(region, spec, x, S, np.asarray(env, float), ds, params, curves_p, weights, noise, out)
+    for c_ in comps:
+        out[c_.name]["quantify"] = c_.quantify
+    for name, o in out.items():  # not detected: no area, no error, not in the atomic %
+        nd = ~o["detected"]
+        if nd.any():
+            for key in ("area", "area_stderr", "center_stderr", "fwhm_stderr"):
+                o[key] = np.where(nd, np.nan, o[key])
+            k_ = pres.index(prefix_of(name))
+            cov[nd, k_, :] = 0.0
+            cov[nd, :, k_] = 0.0
     stats = {k: np.asarray(ds[k].values) for k in ("r2", "redchi", "success")}
     bad = ~stats["success"].astype(bool)
     if bad.any():
@@ -257,7 +284,99 @@ def fit_stack(region: str, comps: list[Component], x, Y, *, background: str = "s
     if ds.attrs.get("fallback_reason"):
         warns.append(f"{region}: fitted with the lmfit loop ({ds.attrs['fallback_reason']})")
     return StackFit(region, x, Y, B, np.asarray(env, float), curves, out, stats, ds.attrs.get("method", ""),
-                    warns, spec, cov)
+                    warns, spec, cov, noise, line)
+
+
+def _level_checks(region, spec, x, S, env, ds, params, curves_p, weights, noise, out) -> list[str]:
+    """The toolkit's after-fit checks (:func:`~specproc.fitting.fit.fit_checks`) of every level of a
+    stack fit; marks ``out[name]["detected"]`` and returns the warnings, one per kind and component
+    with the levels where it happened (the sentence of the first such level)."""
+    from ...fitting.fit import fit_checks
+
+    nlev = S.shape[0]
+    names = list(params)
+    vals = {n: np.asarray(ds[n].values, float) for n in names if n in ds}
+    first: dict[tuple, str] = {}
+    where: dict[tuple, list[int]] = {}
+    for lv in range(nlev):
+        if not np.all(np.isfinite(env[lv])):
+            continue
+        values = {n: float(v[lv]) for n, v in vals.items()}
+        curves = {pre: np.asarray(c, float)[lv] for pre, c in curves_p.items() if np.ndim(c)}
+        w = None if weights is None else np.asarray(weights, float)[lv]
+        ws, undetected = fit_checks(spec, x, S[lv], env[lv], values, float(noise[lv]), curves=curves, weights=w,
+                                    unit="eV")
+        for n in undetected:
+            out[n]["detected"][lv] = False
+        for msg in ws:
+            if msg.startswith("no signal near"):
+                key = ("signal", msg.split(", where ", 1)[-1].split(" was given", 1)[0])
+            elif msg.startswith("unexplained signal"):
+                key = ("unexplained",)
+            else:
+                key = ("moved", msg.split(":")[0])
+            first.setdefault(key, msg)
+            where.setdefault(key, []).append(lv)
+    warns = []
+    for key, msg in first.items():
+        lvls = where[key]
+        mask = np.zeros(nlev, bool)
+        mask[lvls] = True
+        at = f" (at {len(lvls)} of {nlev} levels {_levels(mask)}; the first one quoted)" if nlev > 1 else ""
+        warns.append(f"{region}: {msg}{at}")
+    return warns
+
+
+def fit_auto(region: str, comps: list[Component], x, Y, *, k_area: float = 2.0, k_height: float = 3.0,
+             **kw) -> tuple[StackFit | None, list[str]]:
+    """An automatic (picked) template fitted to every level, without the candidates that are no detection.
+
+    The toolkit's judgement (:func:`~specproc.fitting.fit.not_significant`: area within ``k_area``
+    standard errors of 0, no positive area or a height below ``k_height`` noise SDs) is applied at every
+    level; a candidate that is no detection at every level is removed and the rest refitted, as
+    :func:`~specproc.fitting.fit.drop_undetected` does for one spectrum: every candidate without
+    signal at once, else the one with the smallest area / standard error.
+
+    Returns
+    -------
+    (StackFit or None, warnings)
+        None when no candidate is left.
+    """
+    from ...fitting.fit import not_significant
+
+    dropped: list[str] = []
+    while True:
+        sf = fit_stack(region, comps, x, Y, given=False, **kw)
+        nlev = sf.Y.shape[0]
+        weak, empty = None, set()
+        score = {}
+        for lv in range(nlev):
+            rows = []
+            for n, c in sf.comps.items():
+                se = c["area_stderr"][lv]
+                rows.append({"name": n, "area": float(c["area"][lv]), "height": float(np.max(sf.curves[n][lv])),
+                             "area_stderr": float(se) if np.isfinite(se) else None})
+                score[n] = max(score.get(n, -np.inf), abs(c["area"][lv]) / se if np.isfinite(se) and se > 0
+                               else (np.inf if c["area"][lv] > 0 else -np.inf))
+            w = set(not_significant(rows, float(sf.noise[lv]), k_area=k_area, k_height=k_height))
+            weak = w if weak is None else weak & w
+            e = {r["name"] for r in rows if not (np.isfinite(r["area"]) and r["area"] > 0)
+                 or r["height"] < k_height * float(sf.noise[lv])}
+            empty = e if lv == 0 else empty & e
+        if not weak:
+            break
+        drop = sorted(empty & weak) or [min(weak, key=lambda n: score[n])]
+        dropped += [f"{float(np.nanmedian(sf.comps[n]['center'])):.2f} eV" for n in drop]
+        comps = [c for c in comps if c.name not in drop]
+        if not comps:
+            return None, [f"{region}: no candidate component detected above the noise ({len(dropped)} candidate(s) "
+                          f"with an area within {k_area:g} standard errors of 0 or a height below {k_height:g}x the "
+                          "noise): region not quantified"]
+    if not dropped:
+        return sf, []
+    return sf, [f"{region}: {len(dropped)} candidate component(s) not detected above the noise (area within "
+                f"{k_area:g} standard errors of 0 or height below {k_height:g}x the noise), left out of the result: "
+                + ", ".join(dropped)]
 
 
 def end_channels(n: int) -> int:
@@ -345,7 +464,8 @@ def charge_reference(m, ref, template: dict, *, background="shirley", max_shift=
             d["offset_from"] = {"component": refc.name, "offset": rel[c.name]}
         fit_comps.append(Component.model_validate(d))
     w = poisson_weights(m, Y) if weights else None
-    sf = fit_stack(region, fit_comps, x, Y, background=background, weights=w)
+    sf = fit_stack(region, fit_comps, x, Y, background=background, weights=w, checks=False,
+                   line=_ref_line(region, ref))
     r = sf.comps[refc.name]
     cen, se = r["center"], r["center_stderr"]
     # significance: area over its error
@@ -371,32 +491,128 @@ def charge_reference(m, ref, template: dict, *, background="shirley", max_shift=
             "reference_eV": be_ref, "measured_eV": mean, "levels": rows, "warnings": warns, "n_used": n}
 
 
-def auto_template(region: str, x, Y, max_peaks: int = 4) -> list[Component]:
-    """Components from the prominent peaks of the level-summed, Shirley-subtracted region (no template
-    given). Doublet regions (p/d/f in the built-in table) get doublets; picks that sit at a partner's
-    position are dropped."""
-    from ...fitting.peaks import pick_peaks
-    from .doublets import doublet
+def residual_peaks(sf: StackFit, max_new: int = 2) -> list[dict]:
+    """Shoulders the picked components leave out: the toolkit's unexplained-signal features
+    (:func:`~specproc.fitting.uncertainty.unexplained_signal`) of the level-summed residual, as peak
+    candidates (``center``, ``fwhm`` = the narrowest fitted FWHM, ``height``), at most ``max_new``.
+    A shoulder (S 2s beside Mo 3d5/2) has too little prominence for the peak picker."""
+    from ...fitting.noise import noise_sigma
+    from ...fitting.uncertainty import min_feature_points, unexplained_signal
 
+    S = (sf.Y - sf.background).sum(axis=0)
+    env = np.nan_to_num(sf.envelope).sum(axis=0)
+    resid = S - env
+    fws = [float(np.nanmedian(c["fwhm"])) for c in sf.comps.values() if np.any(np.isfinite(c["fwhm"]))]
+    fw = float(np.clip(min(fws) if fws else 1.5, 0.5, 4.0))
+    feats = unexplained_signal(sf.x, resid, noise_sigma(resid, "diff"), min_feature_points(sf.x, fws),
+                               model=env, max_features=max_new)
+    return [{"center": pos, "fwhm": fw, "height": float(resid[int(np.argmin(np.abs(sf.x - pos)))])}
+            for pos, _ in feats]
+
+
+def region_picks(x, Y, line: str | None = None, *, snr: float = 8.0, max_peaks: int = 4) -> list[dict]:
+    """Prominent peaks of the level-summed, Shirley-subtracted region, ascending in BE.
+
+    The toolkit's :func:`~specproc.fitting.peaks.pick_peaks` at ``snr`` noise SDs, the noise from first
+    differences (XPS counts carry white counting noise; a region is mostly signal, so an estimate
+    from signal-free stretches, which broad lines leave few of, came out 5-10x too high and missed the
+    Mo 3d and N 1s lines of the MultiPak file). For a doublet ``line`` a pick at a partner's position
+    is dropped.
+    """
+    from ...fitting.noise import noise_sigma
+    from ...fitting.peaks import pick_peaks
+    from .lines import splitting
+
+    x = np.asarray(x, float)
+    Y = np.atleast_2d(np.asarray(Y, float))
     S = (Y - bgs.shirley(x, Y)).sum(axis=0)
-    cands = pick_peaks(x, S, snr=8.0, max_peaks=max_peaks)
-    if not cands:
-        return []
-    d = doublet(region)
-    cands = sorted(cands, key=lambda c: c["center"])
+    cands = pick_peaks(x, S, noise=noise_sigma(S, "diff"), snr=snr, max_peaks=max_peaks)
+    d = splitting(line) if line else None
     keep = []
-    for c in cands:
-        if d and any(abs(c["center"] - (k["center"] + d[0])) < 0.4 for k in keep):
+    for c in sorted(cands, key=lambda c: c["center"]):
+        if d and any(abs(c["center"] - (k["center"] + d[0])) < max(0.4, 0.15 * d[0]) for k in keep):
             continue
         keep.append(c)
-    from .species import species_name
+    return keep
 
-    names, out = set(), []
-    for c in keep:
-        # chemistry names from the built-in windows (species.py) when unambiguous and unique
-        name = species_name(region, float(c["center"]))
-        name = name if name and name not in names else f"{region} {c['center']:.1f}"
+
+def _ref_line(region, ref):
+    from .rsf import normalise_line
+
+    return normalise_line(region.split(" (block ")[0].split(" #")[0]) or normalise_line(ref[0])
+
+
+def auto_template(region: str, x, Y, *, line: str | None = None, elements=None, evidence=None,
+                  picks=None) -> tuple[list[Component], list[str]]:
+    """Components from the prominent peaks of a region without a template (:func:`region_picks`).
+
+    Parameters
+    ----------
+    region : str
+    x : array
+        Charge-corrected binding energy (eV).
+    Y : array (levels, n)
+    line : str, optional
+        The region's core line (default: the region name when it is one).
+    elements : set of str, optional
+        Elements with a line in the file: a peak outside the own line's window that sits on a line of
+        one of them (S 2s in Mo 3d, Mo 3p3/2 in N 1s) is named for that line and not counted in the
+        atomic % (``quantify=False``).
+    evidence : dict, optional
+        ``{line: [charge-corrected positions]}`` of the whole file, for chemistry names
+        (:func:`~specproc.techniques.xps.species.chemistry_name`); default: this region's peaks only.
+    picks : list, optional
+        The region's peaks when already found.
+
+    Returns
+    -------
+    (components, notes)
+        Doublets for p/d/f lines; chemistry names only with consistent evidence, else
+        ``"<line> @ <BE> eV"``; ``notes`` are warnings (names withheld, overlaps).
+    """
+    from .doublets import doublet as table_doublet
+    from .lines import other_line, outside_own, splitting
+    from .model import Doublet
+    from .rsf import normalise_line
+    from .species import chemistry_name, neutral_name
+
+    line = line or normalise_line(region)
+    picks = region_picks(x, Y, line) if picks is None else picks
+    if evidence is None:
+        evidence = {line: [float(c["center"]) for c in picks]} if line else {}
+    names, out, notes = set(), [], []
+    for c in picks:
+        be = float(c["center"])
+        fw = float(np.clip(c.get("fwhm") or 1.5, 0.5, 4.0))
+        other, overlaps = other_line(be, line, set(elements or ()))
+        if other is not None:
+            d = splitting(other) if table_doublet(other) else None
+            name = other if other not in names else neutral_name(other, be)
+            names.add(name)
+            out.append(Component(name=name, center=be, fwhm=fw, quantify=False,
+                                 doublet=Doublet(splitting=d[0], ratio=d[1]) if d else False))
+            notes.append(f"{region}: the peak at {be:.1f} eV is outside the {line} window and sits on {other} "
+                         f"(also in this file): named {name!r}, not counted in the atomic %")
+            continue
+        if outside_own(be, line):
+            name = neutral_name(line, be)
+            name = name if name not in names else f"{name} #{len(names) + 1}"
+            names.add(name)
+            out.append(Component(name=name, center=be, fwhm=fw, quantify=False))
+            notes.append(f"{region}: the peak at {be:.1f} eV is outside every chemical state of {line} in the "
+                         f"line table{' and could be ' + ', '.join(overlaps) if overlaps else ''}: a satellite, a "
+                         f"loss feature or a line of an element not measured; named {name!r}, not counted in the "
+                         "atomic %")
+            continue
+        name, why = chemistry_name(line, be, evidence) if line else (None, None)
+        if why:
+            notes.append(f"{region}: {why}")
+        name = name if name and name not in names else neutral_name(line or region, be)
+        if name in names:
+            name = f"{name} #{len(names) + 1}"
         names.add(name)
-        out.append(Component(name=name, center=float(c["center"]),
-                             fwhm=float(np.clip(c.get("fwhm") or 1.5, 0.5, 4.0)), doublet=bool(d)))
-    return out
+        if overlaps:
+            notes.append(f"{region}: {name} may also hold {', '.join(overlaps)} (another element of this file "
+                         "has a line there)")
+        out.append(Component(name=name, center=be, fwhm=fw, doublet=bool(line and table_doublet(line))))
+    return out, notes

@@ -77,6 +77,8 @@ class Component(BaseModel):
     link_fwhm: str | None = None
     offset_from: Ref | None = None
     area_ratio: Ref | None = None
+    quantify: bool = Field(True, description="count this component in the atomic %; false for a line of "
+                                              "another element inside the region (S 2s in Mo 3d)")
 
     @model_validator(mode="after")
     def _checks(self):
@@ -125,8 +127,21 @@ def _sigma_scale(shape: str) -> float:
     return 1.0 / float(fwhm(shape if shape != "doniach" else "lorentzian", 1.0))
 
 
-def compile_region(region: str, comps: list[Component], shift: float = 0.0):
+def compile_region(region: str, comps: list[Component], shift: float = 0.0, given: bool = True,
+                   line: str | None = None):
     """Compile a region's template to a :class:`ModelSpec` (centres + ``shift``, eV).
+
+    Parameters
+    ----------
+    given : bool
+        The centres are the user's starts (a template): every peak gets ``given=center`` and
+        ``given_window=center_window``, so the toolkit's after-fit checks
+        (:func:`~specproc.fitting.fit.fit_checks`) warn about a component that ends far from its
+        start and report one with no signal near it as not detected. False for automatic starts
+        (picked peaks), which are judged by their significance instead.
+    line : str, optional
+        The region's core line when its name is not one (``"block 3"`` identified as ``"Si 2p"``):
+        the doublet table is looked up with it.
 
     Returns
     -------
@@ -167,16 +182,19 @@ def compile_region(region: str, comps: list[Component], shift: float = 0.0):
         ratio = 0.0
         if c.doublet:
             d = c.doublet if isinstance(c.doublet, Doublet) else Doublet()
-            tab = table_doublet(region)
+            tab = table_doublet(line or region)
             split = d.splitting if d.splitting is not None else (tab[0] if tab else None)
             ratio = d.ratio if d.ratio is not None else (tab[1] if tab else None)
             if split is None or ratio is None:
-                raise ParameterError(f"model[{region!r}] {c.name}: no spin-orbit splitting/ratio for {region!r} in the "
+                raise ParameterError(f"model[{region!r}] {c.name}: no spin-orbit splitting/ratio for "
+                                     f"{line or region!r} in the "
                                      "built-in table; give doublet={'splitting': eV, 'ratio': r}")
             ob = (split - d.splitting_window, split + d.splitting_window) if d.splitting_window > 0 else None
-            sats.append(Satellite(name=d.name or partner_name(region), offset=split, ratio=ratio, offset_bounds=ob))
+            sats.append(Satellite(name=d.name or partner_name(line or region), offset=split, ratio=ratio,
+                                  offset_bounds=ob))
         peaks.append(Peak(name=c.name, shape=c.shape, center=c0, fwhm=c.fwhm, bounds=bounds, fixed=fixed,
-                          init=init, satellites=sats))
+                          init=init, satellites=sats, given=c0 if given else None,
+                          given_window=c.center_window if given else None))
         info.append({"name": c.name, "prefix": prefix_of(c.name), "shape": c.shape, "doublet_ratio": ratio,
                      "n_sat": len(sats)})
         for ref in (c.link_fwhm, c.offset_from and c.offset_from.component, c.area_ratio and c.area_ratio.component):

@@ -24,6 +24,8 @@ class FitProfileParams(ProcessorParams):
     detection_limit: float = Field(1.0, gt=0, le=100, description="at % for a species to count as present")
     interphase: list[str] | None = Field(None, description="species whose summed at % defines the interphase")
     regions: list[str] | None = Field(None, description="regions to fit and quantify (default: all)")
+    lines: dict[str, str] | None = Field(None, description="{region: core line} for regions whose name is not a "
+                                                           "line ('block 3': 'Si 2p'); default: by position")
     transmission_exponent: float | None = Field(None, allow_inf_nan=False, description="T ∝ KE^t")
     escape_depth_exponent: float | None = Field(None, allow_inf_nan=False, description="λ ∝ KE^e")
     max_shift: float = Field(10.0, gt=0, description="largest charge shift searched (eV)")

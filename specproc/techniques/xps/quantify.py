@@ -14,6 +14,9 @@ Definitions (docs/xps.md)
   interpolation spread (linear vs monotone-cubic crossing).
 * presence: max at % over the levels >= the detection limit (default 1 at %) at a level where the
   component area is significant (> 3 standard errors).
+* a component *not detected* at a level (no signal near its given start: the toolkit's after-fit
+  check) is left out of that level's atomic % (its own at % is NaN, the others are normalised
+  without it); for the 50 % thickness such a level counts as 0.
 """
 from __future__ import annotations
 
@@ -143,14 +146,17 @@ def presence(at, at_se, area, area_se, detection_limit=1.0, min_snr=3.0):
     Returns
     -------
     (present: bool, max_at: float, max_at_se: float or None, level of max: int)
+        ``max_at`` is NaN when the species is not detected at any level (NaN at % everywhere).
     """
     at = np.asarray(at, float)
-    sig = np.asarray(area, float) > min_snr * np.where(np.isfinite(area_se), area_se, np.inf)
-    masked = np.where(sig, at, -np.inf)
+    at_se = np.asarray(at_se, float)
+    with np.errstate(invalid="ignore"):
+        sig = np.asarray(area, float) > min_snr * np.where(np.isfinite(area_se), area_se, np.inf)
+    masked = np.where(sig & np.isfinite(at), at, -np.inf)
     if np.all(~np.isfinite(masked)):
         i = int(np.nanargmax(at)) if np.any(np.isfinite(at)) else 0
-        se = at_se[i] if np.isfinite(at_se[i]) else None
-        return False, float(at[i]) if np.isfinite(at[i]) else 0.0, se, i
+        se = float(at_se[i]) if np.isfinite(at_se[i]) else None
+        return False, float(at[i]) if np.isfinite(at[i]) else float("nan"), se, i
     i = int(np.argmax(masked))
     se = float(at_se[i]) if np.isfinite(at_se[i]) else None
     return bool(at[i] >= detection_limit), float(at[i]), se, i
