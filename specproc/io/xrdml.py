@@ -188,7 +188,8 @@ class XrdmlReader(Reader):
             "wavelength_nm": k1, "kalpha2_nm": k2, "kalpha2_ratio": ratio, "kbeta_nm": kb,
             "wavelength_source": source, "anode": tube,
             "counting_time_s": first["counting_time"], "step_deg": first["step"],
-            "scan_axis": first["scan_axis"], "n_scans": len(parsed),
+            "scan_axis": first["scan_axis"], "measurement_type": m0.attrib.get("measurementType") or None,
+            "n_scans": len(parsed),
             "attenuation_applied": any(p["attenuated"] for p in parsed),
             "omega_offset_deg": first["omega_offset"], "reciprocal_space_map": bool(rsm),
         }

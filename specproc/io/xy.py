@@ -28,6 +28,11 @@ KNOWN_KALPHA = {"Cu": (0.15405980, 0.15444260), "Co": (0.17889960, 0.17928350), 
 _SPLIT = re.compile(r"[\s,;]+")
 _TT_HEADER = re.compile(r"2\s*-?\s*th(eta)?|two[\s_-]*theta|2θ", re.I)
 _WL_HEADER = re.compile(r"(wavelength|lambda|λ)\s*[=:]\s*([0-9.]+)\s*(nm|a|å|angstrom)?", re.I)
+#: a coupled scan axis named in the header (e.g. xrayutilities' ``# TwoThetaOmega  Intensity``): kept as
+#: ``acquisition["scan_axis"]`` like the XRDML/RAS readers' (a specular ω-2θ scan: reflectivity or epitaxy)
+_AXIS_HEADER = re.compile(r"(two\s*theta\s*[-/_]?\s*omega|2\s*-?\s*theta\s*[-/_]\s*omega|"
+                          r"omega\s*[-/_]\s*2\s*-?\s*theta|two\s*theta\s*[-/_]?\s*theta|2\s*-?\s*theta\s*[-/_]\s*theta|"
+                          r"theta\s*[-/_]\s*2\s*-?\s*theta)", re.I)
 
 
 def _numeric_row(line: str):
@@ -168,9 +173,10 @@ class XYReader(Reader):
             for a1, a2 in KNOWN_KALPHA.values():
                 if abs(wl - a1) < 2e-6:
                     k2, ratio, k2_source = a2, 0.5, "assumed from the Kα1 wavelength"
+        axis = next((m.group(1) for m in (_AXIS_HEADER.search(h) for h in header) if m), None)
         acquisition = {"wavelength_nm": float(wl), "kalpha2_nm": k2, "kalpha2_ratio": ratio,
                        "wavelength_source": source, "kalpha2_source": k2_source, "anode": None, "counting_time_s": None,
-                       "step_deg": float(np.median(np.diff(tt))), "n_columns": ncol}
+                       "step_deg": float(np.median(np.diff(tt))), "n_columns": ncol, "scan_axis": axis}
         da = new_measurement(y, [("two_theta", tt, "deg")], technique="xrd", units="counts",
                              signal_type="pattern", sample=sample or path.stem, acquisition=acquisition,
                              original_metadata={"header": header}, provenance=file_provenance(path, self.name),

@@ -33,27 +33,34 @@ def fit_peaks(m, *, wavelength_nm=None, kalpha2=True, shape="pseudo-voigt", prom
     Returns
     -------
     pandas.DataFrame
-        One row per reflection: ``two_theta_deg``, ``d_nm`` (Bragg, Kα1), ``fwhm_deg``, ``area``, their
-        stderrs (NaN for a parameter at a bound) and ``at_bound``; ``df.attrs["warnings"]`` lists the
-        at-bound / poor-fit messages.
+        One row per significant reflection (the rule of :mod:`~specproc.techniques.xrd.peaks`):
+        ``two_theta_deg``, ``d_nm`` (Bragg, Kα1), ``fwhm_deg``, ``area``, their stderrs (NaN for a
+        parameter at a bound), ``at_bound``, ``height``, ``noise`` (local SD), ``height_sigma``,
+        ``area_sigma``; ``df.attrs["warnings"]`` lists the assumed wavelength, at-bound / poor-fit
+        messages, rejected candidates, Kβ lines and unexplained signal.
     """
     import numpy as np
     import pandas as pd
 
-    from .analysis import wavelengths
-    from .peaks import check_pattern, fit_peaks_array
+    from .analysis import significance_warnings, wavelength_warnings, wavelengths
+    from .peaks import check_pattern, fit_peaks_array, kbeta_for
 
     check_pattern(m)
     l1, ka2, _ = wavelengths(m, wavelength_nm, kalpha2)
     x = np.asarray(m.coords["two_theta"].values, float)
     y = np.asarray(m.values, float)
+    sig = np.asarray(m.coords["intensity_sigma"].values, float) if "intensity_sigma" in m.coords else None
     if x[0] > x[-1]:
         x, y = x[::-1], y[::-1]
+        sig = sig[::-1] if sig is not None else None
+    acq = m.attrs.get("acquisition", {}) or {}
+    kb = acq.get("kbeta_nm") if (acq.get("wavelength_nm") and abs(acq["wavelength_nm"] - l1) < 1e-6) else None
     r = fit_peaks_array(x, y, wavelength_nm=l1, kalpha2=ka2, shape=shape, prominence_sigma=prominence_sigma,
                         background_window_deg=background_window_deg, peaks=peaks, zero_shift_deg=zero_shift_deg,
-                        source=m.attrs.get("provenance", {}).get("source"))
+                        source=m.attrs.get("provenance", {}).get("source"), sigma=sig, kbeta_nm=kb or kbeta_for(l1))
     df = pd.DataFrame([{k: v for k, v in p.items() if not k.startswith("_")} for p in r["peaks"]])
-    df.attrs["warnings"] = r["warnings"] + r["errors"]
+    df.attrs["warnings"] = (wavelength_warnings(m, wavelength_nm, kalpha2) + r["warnings"] + r["errors"]
+                            + significance_warnings(r))
     return df
 
 

@@ -47,6 +47,33 @@ def wavelengths(m, wavelength_nm=None, kalpha2=True):
     return float(l1), ka2, src
 
 
+def wavelength_warnings(m, wavelength_nm=None, kalpha2=True) -> list[str]:
+    """What the analysis assumes about the radiation that the file does not say (one sentence each).
+
+    A reader that finds no wavelength states ``acquisition["wavelength_source"] = "default"`` (Cu Kα1/Kα2
+    assumed), and one that assumes the Kα2 line or its ratio states ``kalpha2_source``; every
+    d-spacing, phase and cell depends on it, so it goes into ``Result.warnings`` (and the JSON).
+    """
+    acq = m.attrs.get("acquisition", {}) or {}
+    try:
+        l1, ka2, src = wavelengths(m, wavelength_nm, kalpha2)
+    except ParameterError:
+        return ["no wavelength in this pattern's file and none given: analysed with its series' wavelength"]
+    out = []
+    k2src = acq.get("kalpha2_source")
+    if src == "default":
+        dbl = (f" Kα1/Kα2 doublet (λ1 = {l1:.7g} nm, λ2 = {ka2[1]:.7g} nm, Kα2:Kα1 = {ka2[2]:g})" if ka2
+               else f" Kα1 {l1:.7g} nm")
+        out.append(f"no wavelength in the file: assumed the Cu{dbl}; d-spacings, phases and cells depend on it "
+                   f"(pass wavelength_nm / --wavelength for another anode or a monochromated Kα1 beam)")
+    elif ka2 and k2src and k2src != "file":
+        out.append(f"Kα2 line not in the file: assumed λ2 = {ka2[1]:.7g} nm with Kα2:Kα1 = {ka2[2]:g} ({k2src})")
+    elif kalpha2 and src == "user" and not ka2 and acq.get("kalpha2_nm") and acq.get("kalpha2_ratio"):
+        out.append(f"wavelength_nm = {l1:g} given (the file's Kα1 is {acq.get('wavelength_nm')}): the file's Kα2 "
+                   f"line does not apply and is not modelled (Kα1 only)")
+    return out
+
+
 def instrument_fwhm(two_theta_deg, caglioti=None, instrument_fwhm_deg=None):
     """Instrumental FWHM (deg) at 2θ from Caglioti (U, V, W) or a constant; 0 when unknown."""
     tt = np.asarray(two_theta_deg, float)
@@ -71,6 +98,46 @@ def scherrer(two_theta_deg, fwhm_deg, wavelength_nm, k=0.9, inst_fwhm_deg=0.0):
     beta = np.radians(np.sqrt(np.where(ok, beta2, np.nan)))
     th = np.radians(np.asarray(two_theta_deg, float) / 2)
     return k * wavelength_nm / (beta * np.cos(th))
+
+
+def significance_warnings(fp) -> list[str]:
+    """The sentences of what the peak search did not report: rejected candidates, Kβ lines, unexplained signal."""
+    from .peaks import K_AREA, K_HEIGHT
+
+    out = []
+    rej = fp.get("rejected") or []
+    if rej:
+        shown = ", ".join(f"{t:.2f}°" for t, _ in rej[:12]) + (f" (+{len(rej) - 12} more)" if len(rej) > 12 else "")
+        out.append(f"{len(rej)} of {fp['n_candidates']} candidate reflections not significant and not reported "
+                   f"(a reflection needs a fitted Kα1 height ≥ {K_HEIGHT:g} local noise SDs above the background "
+                   f"and an area ≥ {K_AREA:g} standard errors with its profile held): {shown}")
+    kb = fp.get("kbeta") or []
+    if kb:
+        pairs = ", ".join(f"{p['two_theta_deg']:.2f}° (of {p['parent_two_theta_deg']:.2f}°)" for p in kb)
+        lo, hi = min(p["area_ratio"] for p in kb), max(p["area_ratio"] for p in kb)
+        out.append(f"{len(kb)} weak lines at the Kβ positions of stronger reflections: {pairs}, Kβ/Kα1 area "
+                   f"{lo:.1%}–{hi:.1%}: Kβ radiation (no or a thin β filter), fitted but not reported as "
+                   f"reflections (tables['kbeta'])")
+    if fp.get("unexplained"):
+        out.append(fp["unexplained"])
+    return out
+
+
+def significance_meta(fp, sigma_column: bool) -> dict:
+    """``Result.meta["peak_significance"]``: the rule a reported reflection passed and what it rejected."""
+    from .peaks import K_AREA, K_HEIGHT
+
+    return {"k_height": K_HEIGHT, "k_area": K_AREA,
+            "rule": f"fitted Kα1 height ≥ {K_HEIGHT:g} × the local noise SD above the local background, and area "
+                    f"≥ {K_AREA:g} × its standard error with the fitted profiles held (neighbours' areas and the "
+                    f"window's baseline free); Kβ lines of stronger reflections are not reflections",
+            "noise": ("local: max(file σ column, background fluctuation) per block, ≥ whole-pattern estimate"
+                      if sigma_column else "local: background fluctuation per block, ≥ whole-pattern estimate"),
+            "noise_global": float(fp["noise"]),
+            "n_candidates": int(fp["n_candidates"]), "n_rejected": len(fp.get("rejected") or []),
+            "rejected_two_theta_deg": [float(t) for t, _ in fp.get("rejected") or []],
+            "rejected_reasons": [str(w) for _, w in fp.get("rejected") or []],
+            "n_kbeta": len(fp.get("kbeta") or [])}
 
 
 def detection_area(peaks, noise, prominence_sigma):
@@ -136,24 +203,27 @@ def analyse(m, params) -> Result:
     l1, ka2, wl_src = wavelengths(m, params.wavelength_nm, params.kalpha2)
     x = np.asarray(m.coords["two_theta"].values, float)
     y = np.asarray(m.values, float)
+    # the file's per-point standard errors (an .xye esd column): fit weights and local noise
+    sig = np.asarray(m.coords["intensity_sigma"].values, float) if "intensity_sigma" in m.coords else None
     if x[0] > x[-1]:
         x, y = x[::-1], y[::-1]
+        sig = sig[::-1] if sig is not None else None
     if params.two_theta_range is not None:
         sel = (x >= params.two_theta_range[0]) & (x <= params.two_theta_range[1])
         if sel.sum() < 20:
             raise ProcessingError(f"two_theta_range {params.two_theta_range} leaves {sel.sum()} points", src)
         x, y = x[sel], y[sel]
+        sig = sig[sel] if sig is not None else None
     warnings_ = []
-    from .scantype import classify_scan
+    from .scantype import classify_scan, refusal
 
     acq = m.attrs.get("acquisition", {}) or {}
     if params.scan_type == "auto":
-        kind, why = classify_scan(x, y, acq.get("scan_axis"))
+        kind, why = classify_scan(x, y, acq.get("scan_axis"), acq.get("measurement_type"))
     else:
         kind, why = params.scan_type, [f"scan_type={params.scan_type!r} given"]
     if kind == "reflectivity":
-        raise ProcessingError(f"{'; '.join(why)}, not a powder pattern: analyse it with a reflectivity code "
-                              f"(GenX, refnx, BornAgain); pass scan_type='powder' to force a powder analysis", src)
+        raise ProcessingError(refusal(why), src)
     powder = kind == "powder"
     if not powder:
         warnings_.append(f"high-resolution (single-crystal / epitaxial) scan: {'; '.join(why)}. Peak positions "
@@ -164,20 +234,23 @@ def analyse(m, params) -> Result:
     elif (acq.get("scan_axis") or "").replace(" ", "").lower() in ("2theta", "detector"):
         warnings_.append("2θ-only (detector) scan, e.g. grazing incidence: relative intensities and peak "
                          "positions differ from a symmetric θ-2θ powder pattern (refraction, absorption)")
-    if wl_src == "default":
-        warnings_.append(f"no wavelength in the file: assumed Cu Kα1 {l1} nm")
+    warnings_ += wavelength_warnings(m, params.wavelength_nm, params.kalpha2)
     names = list(BUILTIN) if params.phases is None else list(params.phases)
     unknown = [n for n in names if n not in BUILTIN]
     if unknown:
         raise ParameterError(f"unknown reference phase(s) {unknown}; built-in: {', '.join(BUILTIN)} "
                              f"(add others with references=[file.cif])", src)
     refs = get_references(names, params.references)
+    from .peaks import kbeta_for
+
+    kb = acq.get("kbeta_nm") if (acq.get("wavelength_nm") and abs(acq["wavelength_nm"] - l1) < 1e-6) else None
     fp = fit_peaks_array(x, y, wavelength_nm=l1, kalpha2=ka2, shape=params.shape,
                          prominence_sigma=params.prominence_sigma, background_window_deg=background_window_deg,
                          zero_shift_deg=params.zero_shift_deg, source=src,
-                         log_background=not powder)
+                         log_background=not powder, sigma=sig, kbeta_nm=kb or kbeta_for(l1))
     peaks = fp["peaks"]
     warnings_ += fp["errors"] + fp["warnings"]
+    warnings_ += significance_warnings(fp)
     if fp["skipped"]:
         warnings_.append("reflections not fitted (cut by the scan ends or failed): " +
                          ", ".join(f"{c:.2f}°" for c in fp["skipped"]))
@@ -325,7 +398,7 @@ def analyse(m, params) -> Result:
 
     cols = ["two_theta_deg", "two_theta_stderr", "d_nm", "d_nm_stderr", "fwhm_deg", "fwhm_stderr", "area",
             "area_stderr", "fraction", "phase", "hkl", "h", "k", "l", "calc_two_theta_deg", "texture_ratio", "size_nm",
-            "ambiguous", "overlap"]
+            "ambiguous", "overlap", "height", "noise", "height_sigma", "area_sigma"]
     for pk in peaks:
         hkl3 = pk.get("hkl_tuple") or (None, None, None)
         pk.update(h=hkl3[0], k=hkl3[1], l=hkl3[2])
@@ -355,6 +428,9 @@ def analyse(m, params) -> Result:
             row[f"strain_{k}"] = v
         phase_rows.append(row)
     phase_df = pd.DataFrame(phase_rows)
+    kb_cols = ["two_theta_deg", "two_theta_stderr", "fwhm_deg", "area", "area_stderr", "parent_two_theta_deg",
+               "area_ratio"]
+    kbeta_df = pd.DataFrame([{c: p.get(c) for c in kb_cols} for p in fp.get("kbeta") or []], columns=kb_cols)
 
     w = 1.0 / np.clip(y, 1.0, None)
     rwp = float(np.sqrt(np.sum(w * (y - fp["fit"]) ** 2) / np.sum(w * y ** 2)))
@@ -372,7 +448,7 @@ def analyse(m, params) -> Result:
     lat0 = lattices.get(prim) if prim else None
     return Result(
         processor=PROCESSOR, technique="xrd", sample=str(m.attrs.get("sample") or ""), quantities=q,
-        tables={"peaks": peak_df, "phases": phase_df}, main_table="peaks", plots=[plot],
+        tables={"peaks": peak_df, "phases": phase_df, "kbeta": kbeta_df}, main_table="peaks", plots=[plot],
         params=params.model_dump(mode="json"), inputs=[dict(m.attrs.get("provenance", {}))],
         stats={"n_peaks": len(peaks), "n_candidates": fp["n_candidates"], "rwp": rwp, "noise": fp["noise"],
                "success": bool(all(p.get("success", True) for p in peaks))},
@@ -382,5 +458,6 @@ def analyse(m, params) -> Result:
               "phases_present": [r.name for r, mt in present if mt["status"] == "present"],
               "phases_probable": [r.name for r, mt in present if mt["status"] == "probable"],
               "scan_type": kind, "instrument_broadening": inst_note, "hump_center_deg": hump_c,
+              "peak_significance": significance_meta(fp, sig is not None),
               "lattice_system": lat0["system"] if lat0 else None,
               "references": [r.describe() for r in refs]})

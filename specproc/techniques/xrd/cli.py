@@ -45,15 +45,18 @@ def entry(r, path: str) -> dict:
         phases.append({"name": row["name"], "space_group": row["space_group"], "score": row["score"],
                        "status": row.get("status"), "texture": bool(row.get("texture")), "lattice": lat})
     peaks = [{k: row.get(k) for k in ("two_theta_deg", "two_theta_stderr", "d_nm", "d_nm_stderr", "fwhm_deg",
-                                      "area", "hkl", "phase", "texture_ratio")}
+                                      "area", "hkl", "phase", "texture_ratio", "height_sigma", "area_sigma")}
              for row in r.tables["peaks"].to_dict(orient="records")]
     q = r.quantities
+    sig = r.meta.get("peak_significance") or {}
     return {"file": path, "sample": r.sample, "wavelength_nm": r.meta.get("wavelength_nm"),
             "wavelength_source": r.meta.get("wavelength_source"), "scan_type": r.meta.get("scan_type"),
             "phases": phases, "candidates": candidates, "peaks": peaks,
             "amorphous_fraction": q["amorphous_fraction"].value if "amorphous_fraction" in q else None,
             "crystallite_size_nm": q["crystallite_size_nm"].value if "crystallite_size_nm" in q else None,
             "instrument_broadening": r.meta.get("instrument_broadening") if "crystallite_size_nm" in q else None,
+            "peak_significance": {k: sig.get(k) for k in ("rule", "k_height", "k_area", "n_candidates", "n_rejected")}
+            if sig else None,
             "warnings": list(r.warnings)}
 
 

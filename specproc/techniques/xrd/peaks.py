@@ -1,8 +1,9 @@
 """Peak search and profile fitting of one pattern, on the shared toolkit.
 
 Candidates come from :func:`specproc.fitting.peaks.pick_peaks` on the background-subtracted pattern
-(noise from :func:`specproc.fitting.noise.noise_sigma`); what is XRD's own is the removal of
-candidates that are only the Kα2 line of a stronger reflection. Each reflection is a
+(prominence against the local noise of :func:`local_noise`, built on
+:func:`specproc.fitting.noise.noise_sigma`); what is XRD's own is the removal of candidates that are
+only the Kα2 line of a stronger reflection. Each reflection is a
 :class:`~specproc.fitting.models.Peak` whose Kα2 line is a
 :class:`~specproc.fitting.models.Satellite`: position ``2 asin(λ2/λ1 · sin({center}/2))`` (Bragg's law),
 area ``ratio`` × the Kα1 area (the ratio from the file), same width and shape — so the Kα2 line adds
@@ -10,6 +11,17 @@ no free parameter. Reflections are fitted in clusters (overlapping windows) on t
 background-subtracted pattern with Poisson weights from the raw counts, through
 :func:`specproc.fitting.fit.fit_spec` (batch-engine optimum, lmfit confirmation, honest errors:
 a parameter at a bound has no standard error and becomes a warning).
+
+**Significance** (what is reported as a reflection; the rule is stated in ``Result.meta
+["peak_significance"]`` and docs/xrd.md): a fitted candidate is a reflection when its area is
+positive, its FWHM lies between one step and the background window, its fitted Kα1 height is
+≥ :data:`K_HEIGHT` × the *local* noise SD above the local background (:func:`local_noise`: the noise
+of the pattern where the reflection sits, never below the whole-pattern estimate), and its area is
+≥ :data:`K_AREA` standard errors with the fitted profiles held (:func:`_conditional_area_stderr`:
+the reported, marginal area error also carries the shape trade-offs of a crowded window, which say
+how well the area is known, not whether the line is there). A window that loses a candidate is
+refitted without it. Lines at the Kβ position of a stronger reflection (:func:`kbeta_lines`) are
+fitted but not reported as reflections. The count of rejected candidates is stated in the warnings.
 """
 from __future__ import annotations
 
@@ -50,6 +62,99 @@ def kalpha2_expr(lambda1_nm: float, lambda2_nm: float, near_deg: float | None = 
 #: is a physical width (1.5° 2θ) in points, so its cost grows as n²: 430k points (step 1.6e-4°)
 #: took 111 s, 3M points hours. Lab patterns (step >= 0.003°) stay below it and are unchanged.
 SNIP_MAX_HALF_WINDOW = 512
+
+#: a reported reflection's fitted Kα1 height is at least K_HEIGHT local noise SDs above the background
+K_HEIGHT = 3.0
+#: ... and its area at least K_AREA standard errors, the profile held (:func:`_conditional_area_stderr`)
+K_AREA = 3.0
+#: an excess within 2 FWHM of a line is its own misfit unless above this fraction of its height
+UNEXPLAINED_ENVELOPE = 0.1
+#: a Kβ line is at most this fraction of its Kα1 reflection's area (Cu unfiltered: Kβ/Kα1 ~ 0.28)
+KBETA_MAX_RATIO = 0.4
+#: Kβ wavelengths (nm) of common anodes, by their Kα1 wavelength (XRDML's values; Hölzer et al. 1997)
+KNOWN_KBETA = {0.15405980: 0.1392250, 0.17889960: 0.1620830, 0.07093171: 0.0632288}
+
+
+def kbeta_for(lambda1_nm: float) -> float | None:
+    """The Kβ wavelength (nm) of a common anode from its Kα1 wavelength, or None."""
+    for a1, b in KNOWN_KBETA.items():
+        if abs(float(lambda1_nm) - a1) < 2e-6:
+            return b
+    return None
+
+
+def local_noise(x, y, bg, sigma=None, *, block_deg: float = 1.5, global_noise: float | None = None):
+    """Noise SD (intensity units) at every point of a pattern, for the significance of a reflection.
+
+    The whole-pattern first-difference estimate (:func:`~specproc.fitting.noise.noise_sigma`) is one
+    number, but the noise of a pattern is not: counting noise grows with the background (air
+    scatter at low angle), merged or rescaled scans (a position-sensitive detector's low-angle
+    range) are noisier in places, and rebinning correlates neighbouring points, which the
+    first-difference estimate misses. Here, in blocks of ``block_deg``, on the points off the
+    reflections (smoothed net intensity below 2 noise SDs, found twice), the larger of
+
+    * the first-difference estimate (white noise) and the MAD of the net intensity about the
+      background (correlated noise: the background's own fluctuation), and
+    * the median of the file's σ column (``sigma``, e.g. the esd of an ``.xye``), when there is one,
+
+    interpolated between block centres and never below the whole-pattern estimate (so a reflection
+    is never judged more significant than against the one-number noise).
+
+    Parameters
+    ----------
+    x, y, bg : ndarray (n,)
+        2θ (deg, increasing), intensity and background.
+    sigma : ndarray (n,), optional
+        Per-point standard errors from the file.
+    block_deg : float
+        Block width (deg 2θ).
+    global_noise : float, optional
+        The whole-pattern estimate (default ``noise_sigma(y, method="diff")``).
+
+    Returns
+    -------
+    ndarray (n,)
+    """
+    from ...fitting.noise import noise_sigma, smooth
+
+    x = np.asarray(x, float)
+    y = np.asarray(y, float)
+    g = float(global_noise) if global_noise else (noise_sigma(y, method="diff") or 1.0)
+    n = x.size
+    if n < 50:
+        return np.full(n, g)
+    net = y - np.asarray(bg, float)
+    step = float(np.median(np.diff(x)))
+    win = max(5, int(round(0.06 / step)) | 1) if step > 0 else 5
+    sm = smooth(net, window=win) if n > win else net
+    nb = max(1, int(np.ceil((x[-1] - x[0]) / block_deg)))
+    edges = np.searchsorted(x, np.linspace(x[0], x[-1], nb + 1)[1:-1])
+    bounds = list(zip(np.r_[0, edges], np.r_[edges, n]))
+    d = np.diff(y)
+    sig = np.full(n, g)
+    for _ in range(2):  # the off-reflection mask uses the noise it estimates: twice
+        quiet = sm < 2.0 * sig
+        cen, val = [], []
+        for a, b in bounds:
+            q = np.flatnonzero(quiet[a:b]) + a
+            if q.size < 24:
+                continue
+            qd = q[q + 1 < b]
+            qd = qd[quiet[qd + 1]]
+            est = []
+            if qd.size >= 12:
+                dd = d[qd]
+                est.append(1.4826 * float(np.median(np.abs(dd - np.median(dd)))) / np.sqrt(2.0))
+            r = net[q]
+            est.append(1.4826 * float(np.median(np.abs(r - np.median(r)))))
+            if sigma is not None:
+                est.append(float(np.median(np.asarray(sigma, float)[q])))
+            cen.append(float(x[a:b].mean()))
+            val.append(max(est))
+        if not cen:
+            break
+        sig = np.maximum(np.interp(x, cen, val), g)
+    return sig
 
 
 def pattern_background(x, y, window_deg: float = 1.5, log: bool = False):
@@ -100,8 +205,9 @@ def find_peaks(x, net, *, noise: float, prominence_sigma: float = 5.0, kalpha2=N
     ----------
     x, net : ndarray
         2θ (deg, increasing) and background-subtracted intensity.
-    noise : float
-        Noise standard deviation (counts); prominence threshold = ``prominence_sigma * noise``.
+    noise : float or ndarray (n,)
+        Noise standard deviation (counts), one number or one per point (:func:`local_noise`);
+        prominence threshold = ``prominence_sigma * noise`` at the candidate.
     kalpha2 : (lambda1_nm, lambda2_nm, ratio), optional
         Peaks sitting at the Kα2 position of a stronger peak (and weaker than it) are removed,
         because the Kα2 satellite of the model already contains them.
@@ -123,15 +229,20 @@ def find_peaks(x, net, *, noise: float, prominence_sigma: float = 5.0, kalpha2=N
     # candidates are picked on every k-th point (k = window/32, 1 for lab steps >= 0.002°, where
     # nothing changes), then each is moved to the maximum of the full smoothed grid near it
     k = max(1, win // 32)
+    local = np.ndim(noise) > 0
+    nz = float(np.min(noise)) if local else float(noise)
     if k == 1:
-        peaks = pick_peaks(x, sm, noise=noise, snr=prominence_sigma, max_peaks=len(x), smooth=False)
+        peaks = pick_peaks(x, sm, noise=nz, snr=prominence_sigma, max_peaks=len(x), smooth=False)
     else:
-        peaks = pick_peaks(x[::k], sm[::k], noise=noise, snr=prominence_sigma, max_peaks=len(x) // k + 1,
+        peaks = pick_peaks(x[::k], sm[::k], noise=nz, snr=prominence_sigma, max_peaks=len(x) // k + 1,
                            smooth=False)
         for p in peaks:
             lo = max(p["index"] * k - k, 0)
             j = lo + int(np.argmax(sm[lo:p["index"] * k + k + 1]))
             p.update(center=float(x[j]), height=float(sm[j]), index=j)
+    if local:  # picked against the lowest noise, kept against the noise where each one sits
+        noise = np.asarray(noise, float)
+        peaks = [p for p in peaks if p["prominence"] >= prominence_sigma * noise[p["index"]]]
     if kalpha2 and kalpha2[2]:
         l1, l2, ratio = kalpha2
         peaks.sort(key=lambda p: -p["height"])
@@ -269,9 +380,115 @@ def profile(x, p, shape, kalpha2):
     return y
 
 
+def _conditional_area_stderr(res, amp_names):
+    """Standard errors of the areas with every profile's width, shape and position held at the optimum
+    (the other areas and the baseline free): ``{name: se}``.
+
+    The marginal errors (reported with each area) also carry the trade-offs of the shape parameters
+    (a pseudo-Voigt's Lorentzian wings against the linear baseline, a width against its neighbour's),
+    which in a crowded window leave a 30-σ reflection with an area of 0.5 standard errors: they
+    measure how well the *area* is known, not whether there is a reflection. Whether the data need a
+    line of the fitted profile at that place is the area's error with the profile held, which still
+    counts a neighbour that could take its intensity (an unresolved pair has collinear areas and
+    fails). Computed from the fit's covariance C: Cov_S = ((C⁻¹)_SS)⁻¹ for S = areas + baseline.
+    """
+    names = list(res.var_names)
+    C = res.covar
+    if C is None:
+        return {}
+    C = np.asarray(C, float)
+    d = np.sqrt(np.clip(np.diag(C), 0, None))
+    if not np.all(np.isfinite(C)) or not np.all(d > 0):
+        return {}
+    S = [k for k, n in enumerate(names) if n in amp_names or n.startswith("bl_")]
+    if not S:
+        return {}
+    R = C / np.outer(d, d)                  # correlation matrix: scale-free inversion
+    try:
+        F = np.linalg.pinv(R, hermitian=True)
+        Rs = np.linalg.pinv(F[np.ix_(S, S)], hermitian=True)
+    except np.linalg.LinAlgError:
+        return {}
+    out = {}
+    for j, k in enumerate(S):
+        v = Rs[j, j]
+        if names[k] in amp_names and np.isfinite(v) and v > 0:
+            out[names[k]] = float(d[k] * np.sqrt(v))
+    return out
+
+
+def _significance(res, refl, cluster_idx, noise_at, step, background_window_deg):
+    """Judge the reflections ``refl`` (dicts of :func:`_reflection`, indices ``cluster_idx`` in the
+    window's spec) of one window fit: sets ``height``, ``noise``, ``height_sigma``, ``area_sigma``
+    (area / its standard error with the profiles held, :func:`_conditional_area_stderr`),
+    ``significant`` and ``why`` (the reason of a rejection)."""
+    from ...fitting.lineshapes import evaluate
+
+    amp = {i: f"p{i}_amplitude" for i in cluster_idx}
+    cond = _conditional_area_stderr(res, set(amp.values()))
+    for i, p in zip(cluster_idx, refl):
+        v = p["_values"]
+        p["height"] = float(evaluate(res.spec.peaks[i].shape, np.array([v["center"]]), **v)[0])
+        p["noise"] = float(noise_at(v["center"]))
+        p["height_sigma"] = p["height"] / p["noise"] if p["noise"] > 0 else np.inf
+        se = cond.get(amp[i], p["area_stderr"])
+        p["area_sigma"] = p["area"] / se if np.isfinite(se) and se > 0 else np.nan
+        why = None
+        if not p["area"] > 0:
+            why = "area ≤ 0"
+        elif not (step <= p["fwhm_deg"] <= background_window_deg):
+            why = f"FWHM {p['fwhm_deg']:.3g}° outside one step–background window"
+        elif not p["height_sigma"] >= K_HEIGHT:
+            why = f"height {p['height_sigma']:.1f} noise SDs"
+        elif np.isfinite(p["area_sigma"]) and not p["area_sigma"] >= K_AREA:
+            why = f"area {p['area_sigma']:.1f} standard errors"
+        # an area without any standard error (amplitude at a bound) is judged on its height
+        p["significant"] = why is None
+        p["why"] = why
+    return refl
+
+
+def kbeta_lines(peaks, lambda1_nm, kbeta_nm, step):
+    """Indices of reflections that are the Kβ line of a stronger reflection (not reflections of their own).
+
+    A weak line at the Kβ position of a reflection P (Bragg's law with λβ for P's d-spacing; within
+    max(½ FWHM of P, 3 steps, 3 standard errors)) with at most :data:`KBETA_MAX_RATIO` of P's area.
+    Accepted as a family only: at least two such pairs whose area ratios agree within a factor of 5
+    of their median, and the Kβ line of the strongest reflection with its Kβ position in the scan
+    among them (a single coincidence of a weak reflection of another phase is left alone).
+    """
+    if not kbeta_nm or len(peaks) < 3:
+        return []
+    tt = np.array([p["two_theta_deg"] for p in peaks])
+    area = np.array([p["area"] for p in peaks])
+    lo, hi = tt.min() - 1.0, tt.max() + 1.0
+    pairs = {}
+    for i in np.argsort(-area):
+        s = np.sin(np.radians(tt[i] / 2)) * kbeta_nm / lambda1_nm
+        tb = 2 * np.degrees(np.arcsin(s))
+        if not lo <= tb <= hi:
+            continue
+        se = peaks[i]["two_theta_stderr"]
+        tol = max(0.5 * peaks[i]["fwhm_deg"], 3 * step, 3 * se if np.isfinite(se) else 0.0)
+        j = int(np.argmin(np.abs(tt - tb)))
+        if j != i and abs(tt[j] - tb) <= tol and area[j] <= KBETA_MAX_RATIO * area[i] and j not in pairs:
+            pairs[j] = i
+    if len(pairs) < 2:
+        return []
+    ratio = np.array([area[j] / area[i] for j, i in pairs.items()])
+    med = float(np.median(ratio))
+    keep = {j: i for (j, i), r in zip(pairs.items(), ratio) if med / 5 <= r <= 5 * med}
+    strongest = [i for i in np.argsort(-area)
+                 if lo <= 2 * np.degrees(np.arcsin(min(1.0, np.sin(np.radians(tt[i] / 2)) * kbeta_nm / lambda1_nm)))
+                 <= hi][:1]
+    if len(keep) < 2 or not strongest or strongest[0] not in keep.values():
+        return []
+    return sorted((j, i) for j, i in keep.items())
+
+
 def fit_peaks_array(x, y, *, wavelength_nm, kalpha2=None, shape="pseudo-voigt", prominence_sigma=5.0,
                     background_window_deg=1.5, zero_shift_deg=0.0, source=None, peaks=None, bg=None,
-                    log_background=False):
+                    log_background=False, sigma=None, kbeta_nm=None):
     """Background, peak search and Kα-doublet profile fits of one pattern (arrays).
 
     Parameters
@@ -290,12 +507,22 @@ def fit_peaks_array(x, y, *, wavelength_nm, kalpha2=None, shape="pseudo-voigt", 
         Instrument zero error subtracted from fitted positions before Bragg's law.
     log_background : bool
         SNIP on the log of the counts (high-resolution scans with a huge dynamic range).
+    sigma : ndarray, optional
+        Per-point standard errors from the file (an ``.xye`` esd column): fit weights 1/σ and part of
+        the local noise; default Poisson weights 1/√counts.
+    kbeta_nm : float, optional
+        Kβ wavelength: lines at the Kβ position of stronger reflections are recognised
+        (:func:`kbeta_lines`), fitted, and not reported as reflections.
 
     Returns
     -------
-    dict with ``peaks`` (list of dict), ``background``, ``fit`` (model on the full grid),
-    ``noise``, ``n_candidates``, ``skipped``, ``errors`` and ``warnings`` (at-bound and poor-fit
-    messages of the reported reflections).
+    dict with ``peaks`` (list of dict: the significant reflections, with ``height``, ``noise``,
+    ``height_sigma``, ``area_sigma``), ``background``, ``fit`` (model on the full
+    grid, every fitted line), ``noise`` (whole-pattern SD), ``noise_profile`` (local SD per point),
+    ``n_candidates``, ``rejected`` (``(2θ, reason)`` of candidates not significant), ``kbeta``
+    (Kβ lines: dicts with ``parent_two_theta_deg``), ``skipped``, ``errors``, ``warnings`` (at-bound
+    and poor-fit messages of the reported reflections) and ``unexplained`` (the whole-pattern
+    residual check's warning, or None).
     """
     from ...fitting.fit import fit_spec
     from ...fitting.noise import noise_sigma
@@ -306,14 +533,41 @@ def fit_peaks_array(x, y, *, wavelength_nm, kalpha2=None, shape="pseudo-voigt", 
     net = y - bg
     # counting data: white noise, so the first-difference estimate (blind to the peaks) is the right one
     noise = noise_sigma(y, method="diff") or 1.0
+    if sigma is not None:
+        sigma = np.asarray(sigma, float)
+        if sigma.shape != y.shape or not np.all(np.isfinite(sigma)) or not np.any(sigma > 0):
+            sigma = None
+    noise_loc = local_noise(x, y, bg, sigma, block_deg=max(background_window_deg, 20 * float(np.median(np.diff(x)))),
+                            global_noise=noise)
+
+    def noise_at(c):
+        return float(np.interp(c, x, noise_loc))
     step = float(np.median(np.diff(x)))
     given = peaks is not None
     if not given:
-        found = find_peaks(x, net, noise=noise, prominence_sigma=prominence_sigma, kalpha2=kalpha2)
+        found = find_peaks(x, net, noise=noise_loc, prominence_sigma=prominence_sigma, kalpha2=kalpha2)
     else:
         found = [{"center": float(c), "height": float(np.interp(c, x, net)), "fwhm": 10 * step} for c in sorted(peaks)]
-    out, skipped, errors, warns = [], [], [], []
-    weights_all = 1.0 / np.sqrt(np.clip(y, 1.0, None))
+    out, skipped, errors, warns, rejected = [], [], [], [], []
+    if sigma is not None:
+        # a zero σ (a zero-count point's √counts, or a masked point) is not infinite weight: the
+        # smallest positive σ of the file (1 for √counts)
+        weights_all = 1.0 / np.clip(sigma, float(np.min(sigma[sigma > 0])), None)
+    else:
+        weights_all = 1.0 / np.sqrt(np.clip(y, 1.0, None))
+
+    def fit_window(cluster, xs, ys, ws, nz):
+        spec = window_spec(cluster, kalpha2, shape, xs, ys, given=given)
+        # the batch engine finds the optimum (its budget grows with the window, and lmfit restarts
+        # from its end point if it stops short), so a small lmfit budget suffices (a window that
+        # needs more is reported as not converged, not ground through)
+        res = fit_spec(spec, xs, ys, weights=ws, noise=nz, where=source,
+                       max_nfev=10 * (4 * len(cluster) + 3))
+        idx = list(range(len(cluster)))
+        refl = [_reflection(res, i, shape, zero_shift_deg, wavelength_nm) for i in idx]
+        _significance(res, refl, idx, noise_at, step, background_window_deg)
+        return res, refl
+
     for lo, hi, cluster, c0, c1 in _clusters(found, kalpha2):
         # x is increasing: the window is a slice (no full-length mask per cluster)
         i0, i1 = np.searchsorted(x, lo, side="left"), np.searchsorted(x, hi, side="right")
@@ -322,12 +576,22 @@ def fit_peaks_array(x, y, *, wavelength_nm, kalpha2=None, shape="pseudo-voigt", 
             continue
         xs, ys, ws = x[i0:i1], net[i0:i1], weights_all[i0:i1]
         try:
-            spec = window_spec(cluster, kalpha2, shape, xs, ys, given=given)
-            # the batch engine finds the optimum (its budget grows with the window, and lmfit restarts
-            # from its end point if it stops short), so a small lmfit budget suffices (a window that
-            # needs more is reported as not converged, not ground through)
-            res = fit_spec(spec, xs, ys, weights=ws, noise=noise, where=source,
-                           max_nfev=10 * (4 * len(cluster) + 3))
+            nz = float(np.median(noise_loc[i0:i1]))
+            res, refl = fit_window(cluster, xs, ys, ws, nz)
+            weak = [i for i in range(c0, c1) if not refl[i]["significant"]]
+            keep = [i for i in range(c0, c1) if refl[i]["significant"]]
+            if weak and keep:
+                # the kept reflections' values come from a fit without the rejected candidates: refit, once
+                # (a refit that fails keeps the first fit, whose rejected candidates are then counted below)
+                sub = [p for k, p in enumerate(cluster) if k not in weak]
+                try:
+                    res2, refl2 = fit_window(sub, xs, ys, ws, nz)
+                except (FitError, ParameterError, ValueError, FloatingPointError):
+                    res2 = None
+                if res2 is not None:
+                    for i in weak:
+                        rejected.append((refl[i]["two_theta_deg"], refl[i]["why"]))
+                    res, refl, cluster, c1 = res2, refl2, sub, c1 - len(weak)
         except (FitError, ParameterError, ValueError, FloatingPointError) as exc:
             # one failed window must not lose the pattern: report it and go on
             skipped.append(cluster[c0]["center"])
@@ -335,46 +599,56 @@ def fit_peaks_array(x, y, *, wavelength_nm, kalpha2=None, shape="pseudo-voigt", 
             continue
         # non-convergence always; a low r² only when the misfit exceeds the noise (reduced χ² > 4):
         # a window of weak reflections on counting noise has a low r² and a perfect fit
-        poor = [w for w in res.warnings if not w.startswith("parameter ")
+        poor = [w for w in res.warnings if not w.startswith("parameter ") and not w.startswith("unexplained ")
                 and ("converge" in w or res.stats["redchi"] > 4)]
         for i in range(c0, c1):
-            p = _reflection(res, i, shape, zero_shift_deg, wavelength_nm)
+            p = refl[i]
             p["_warnings"] = [f"profile fit {lo:.2f}–{hi:.2f}° 2θ: {w}" for w in poor]
             out.append(p)
-    # keep significant Bragg peaks: narrower than the background window, and the area significant or
-    # the fitted Kα1 height ≥ 3 noise σ. In a blend the area errors of the overlapping reflections are
-    # inflated by their correlation (the blend's total is well determined, its sharing is not): an
-    # area test alone dropped real reflections of crowded windows (2–5 per window in a two-phase
-    # pattern), which phase identification then counted as missing.
-    from ...fitting.lineshapes import evaluate
-
-    def significant(p):
-        if not (1.0 * step <= p["fwhm_deg"] <= background_window_deg):
-            return False
-        if np.isfinite(p["area_stderr"]) and p["area"] > 3 * p["area_stderr"]:
-            return True
-        height = float(evaluate(shape, np.array([p["_values"]["center"]]), **p["_values"])[0])
-        return p["area"] > 0 and height >= 3 * noise
-    out = [p for p in out if significant(p)]
+    # keep significant reflections only (module docstring); the others are counted, never silently dropped
+    for p in out:
+        if not p["significant"]:
+            rejected.append((p["two_theta_deg"], p["why"]))
+    fitted = list(out)
+    out = [p for p in out if p["significant"]]
     fit_total = np.zeros_like(x)
+    envelope = np.zeros_like(x)   # the strongest line within 2 FWHM (its own misfit is not new signal)
     for p in out:
         c = p["two_theta_deg"] + zero_shift_deg
         # bounded work per peak: a slice of the increasing grid, not a full-length mask
         i0 = np.searchsorted(x, c - 30 * p["fwhm_deg"], side="right")
         i1 = np.searchsorted(x, c + 30 * p["fwhm_deg"] + 1.0, side="left")
-        fit_total[i0:i1] += profile(x[i0:i1], p, shape, kalpha2)
+        prof = profile(x[i0:i1], p, shape, kalpha2)
+        fit_total[i0:i1] += prof
+        c2 = float(kalpha2_position(c, kalpha2[0], kalpha2[1])) if kalpha2 and kalpha2[2] else c
+        j0 = np.searchsorted(x, c - 2 * p["fwhm_deg"], side="left")
+        j1 = np.searchsorted(x, c2 + 2 * p["fwhm_deg"], side="right")
+        if prof.size:
+            envelope[j0:j1] = np.maximum(envelope[j0:j1], float(prof.max()))
         for w in p.pop("_warnings"):
             if w not in warns:
                 warns.append(w)
+    for p in fitted:
+        p.pop("_warnings", None)
+    out.sort(key=lambda p: p["two_theta_deg"])
+    # Kβ lines of stronger reflections: in the fitted curve, not reflections of their own
+    kb = []
+    if kbeta_nm and not given:
+        pairs = kbeta_lines(out, wavelength_nm, kbeta_nm, step)
+        gone = {j for j, _ in pairs}
+        for j, i in pairs:
+            kb.append({**{k: v for k, v in out[j].items() if not k.startswith("_")},
+                       "parent_two_theta_deg": out[i]["two_theta_deg"],
+                       "area_ratio": out[j]["area"] / out[i]["area"]})
+        out = [p for k, p in enumerate(out) if k not in gone]
     # one line per parameter: which reflections ended with it at a bound (value = a limit, no error bar)
     by_par: dict = {}
-    for p in sorted(out, key=lambda p: p["two_theta_deg"]):
+    for p in out:
         for k in p["at_bound"]:
             by_par.setdefault(k, []).append(f"{p['two_theta_deg']:.3f}°")
     for k, where in by_par.items():
         warns.append(f"{k} ended at a bound (a limit, no standard error) for the reflection(s) at "
                      f"{', '.join(where)} 2θ")
-    out.sort(key=lambda p: p["two_theta_deg"])
     if given:  # a given start is a question: say when no reflection answered it
         got = np.array([p["two_theta_deg"] + zero_shift_deg for p in out])
         for f in found:
@@ -382,8 +656,38 @@ def fit_peaks_array(x, y, *, wavelength_nm, kalpha2=None, shape="pseudo-voigt", 
                 warns.append(f"no significant reflection near the given start {f['center']:.3f}° 2θ")
     if found and not out and errors:
         raise FitError("; ".join(errors[:3]), source)
-    return {"peaks": out, "background": bg, "fit": bg + fit_total, "noise": noise, "n_candidates": len(found),
-            "skipped": skipped, "errors": errors, "warnings": warns}
+    # the whole pattern's residual in local noise SDs: signal no reported line explains is stated
+    unexplained = _unexplained(x, y - bg - fit_total, fit_total, envelope, noise_loc, [p["fwhm_deg"] for p in out])
+    return {"peaks": out, "background": bg, "fit": bg + fit_total, "noise": noise, "noise_profile": noise_loc,
+            "n_candidates": len(found), "rejected": sorted(rejected), "kbeta": kb,
+            "skipped": skipped, "errors": errors, "warnings": warns, "unexplained": unexplained}
+
+
+def _unexplained(x, resid, model, envelope, noise_loc, fwhms):
+    """The toolkit's unexplained-signal check on the whole pattern, in local noise SDs (a warning or None).
+
+    :func:`~specproc.fitting.uncertainty.unexplained_signal` counts an excess above 5 local noise SDs
+    over at least half the narrowest FWHM where it is more than half the fitted lines there; here also
+    more than :data:`UNEXPLAINED_ENVELOPE` of the strongest line within 2 FWHM: the low-angle tail of
+    a 10⁵-count reflection (axial divergence: a few % of its height, which a symmetric profile does
+    not follow) is that line's misfit, not a missing reflection, while a shoulder reflection is ≥ 10 %.
+    """
+    from ...fitting.uncertainty import UNEXPLAINED_SHARE, min_feature_points, unexplained_signal
+
+    z = resid / noise_loc
+    eff = np.maximum(np.abs(model), (UNEXPLAINED_ENVELOPE / UNEXPLAINED_SHARE) * envelope) / noise_loc
+    feats = unexplained_signal(x, z, 1.0, min_feature_points(x, fwhms or [10 * float(np.median(np.diff(x)))]),
+                               model=eff)
+    if not feats:
+        return None
+    from ...fitting.uncertainty import UNEXPLAINED_K
+
+    where = ", ".join(f"{pos:.2f}° ({zz:.0f}σ)" for pos, zz in feats)
+    return (f"unexplained signal at {where} 2θ: the pattern exceeds the fitted lines and background by more than "
+            f"{UNEXPLAINED_K:g} local noise SDs over several points, by more than half the fitted lines there and "
+            f"10 % of any line within 2 FWHM: signal no reported line accounts for (a reflection not found or "
+            f"rejected, one cut by the scan end, the asymmetric tail of a strong reflection, or a background the "
+            f"SNIP window does not follow)")
 
 
 def refuse_rsm(m):

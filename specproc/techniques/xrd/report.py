@@ -37,7 +37,7 @@ def report_section(results) -> ReportSection:
                       "instrument_broadening": r.meta.get("instrument_broadening") if "crystallite_size_nm" in q
                       else None,
                       "amorphous_fraction": q["amorphous_fraction"].value if "amorphous_fraction" in q else None,
-                      "n_peaks": r.stats.get("n_peaks"), "warnings": "; ".join(r.warnings)})
+                      "n_peaks": r.stats.get("n_peaks"), "warnings": len(r.warnings)})
     tables = []
     if phase_rows:
         tables.append(("XRD: identified phases and refined cells", pd.DataFrame(phase_rows)))
@@ -45,6 +45,9 @@ def report_section(results) -> ReportSection:
         tables.append(("XRD: per-sample summary", pd.DataFrame(other)))
     if peak_rows:
         tables.append(("XRD: indexed reflections", pd.concat(peak_rows, ignore_index=True)))
+    warn_rows = [{"sample": r.sample, "warning": w} for r in results for w in r.warnings]
+    if warn_rows:
+        tables.append(("XRD: warnings", pd.DataFrame(warn_rows)))
     plots = Figures(results)
     intro = ("Backgrounds by SNIP (pybaselines); each reflection fitted with its Kα2 line as a tied satellite "
              "(shared ModelSpec, batch-engine optimum confirmed by lmfit; parameters at a bound carry no error "
@@ -54,4 +57,38 @@ def report_section(results) -> ReportSection:
              "near it, texture flagged when intensities disagree); cells refined by least squares on the "
              "indexed reflections. High-resolution (single-crystal / epitaxial) scans get positions only; "
              "a crystallite size needs an identified phase and states the instrumental-broadening correction.")
-    return ReportSection("xrd", TITLE, intro, tables, plots, list(results))
+    return ReportSection("xrd", TITLE, intro, tables, plots, list(results), explain=explain)
+
+
+def explain(result, quantity: str) -> str | None:
+    """What the presence call ``phase(X).present`` of ``result`` rests on: strong reflections matched
+    (coverage), the chance of as many coincidences, the score against the presence threshold."""
+    import math
+    import re
+
+    m = re.fullmatch(r"phase\((.+)\)\.present", quantity)
+    if m is None or "phases" not in result.tables:
+        return None
+    rows = [row for row in result.tables.records("phases") if str(row.get("name")) == m.group(1)]
+    if not rows:
+        return f"{m.group(1)} is not among the candidate phases searched"
+
+    def num(v):
+        return v if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
+
+    row = rows[0]
+    parts = []
+    n_m, n_s, cov = num(row.get("n_matched")), num(row.get("n_strong")), num(row.get("coverage"))
+    if n_s:
+        parts.append(f"{n_m:.0f} of {n_s:.0f} strong reflections matched" + (f" (coverage {cov:.2f})"
+                                                                            if cov is not None else ""))
+    p = num(row.get("p_chance"))
+    if p is not None:
+        parts.append(f"probability of as many chance coincidences p = {p:.2g}")
+    sc = num(row.get("score"))
+    if sc is not None:
+        parts.append(f"score {sc:.2f} (present at ≥ 0.6)")
+    if row.get("reasons"):  # the search-match's own words, less what is said above
+        said = f"{n_m:.0f} of {n_s:.0f} strong reflections matched" if n_s else None
+        parts += [x for x in str(row["reasons"]).split("; ") if x and not (said and x.startswith(said))]
+    return "; ".join(parts) or None

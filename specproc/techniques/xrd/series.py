@@ -123,14 +123,19 @@ def fit_series(patterns, *, peaks=None, wavelength_nm=None, kalpha2=True, shape=
 
     from ...fitting.batch import fit_batch
     from ...fitting.noise import noise_sigma
-    from .analysis import wavelengths
+    from .analysis import wavelength_warnings, wavelengths
     from .peaks import _clusters, find_peaks
+    from .scantype import classify_scan, refusal
 
     t0 = time.perf_counter()
     x, Y, labels, first = _stack(patterns)
     if x[0] > x[-1]:
         x, Y = x[::-1], Y[:, ::-1]
     l1, ka2, _ = wavelengths(first, wavelength_nm, kalpha2)
+    acq = first.attrs.get("acquisition", {}) or {}
+    kind, why = classify_scan(x, Y.mean(axis=0), acq.get("scan_axis"), acq.get("measurement_type"))
+    if kind == "reflectivity":  # Kiessig fringes are not reflections to follow
+        raise ProcessingError(refusal(why), first.attrs.get("provenance", {}).get("source"))
     B = np.vstack([background(x, y, background_window_deg) for y in Y])
     net = Y - B
     mean_net = net.mean(axis=0)
@@ -193,7 +198,7 @@ def fit_series(patterns, *, peaks=None, wavelength_nm=None, kalpha2=True, shape=
                     coords={"pattern": labels, "peak": np.arange(arr["area"].shape[1]),
                             "two_theta_start": ("peak", [p["center"] for p in found])})
     long = ds.to_dataframe().reset_index()
-    warns = []
+    warns = wavelength_warnings(first, wavelength_nm, kalpha2)
     nb = int(arr["at_bound"].any(axis=1).sum())
     if nb:
         warns.append(f"{nb} of {n} patterns have a reflection centre at its bound or undetermined (no standard "
@@ -208,7 +213,8 @@ def fit_series(patterns, *, peaks=None, wavelength_nm=None, kalpha2=True, shape=
     total = time.perf_counter() - t0
     return Result(processor="xrd.fit_series", technique="xrd", sample=f"series of {n}", quantities=q,
                   tables={"series": long}, main_table="series", data=ds,
-                  params={"peaks": peaks, "wavelength_nm": l1, "shape": shape, "method": method},
+                  params={"peaks": peaks, "wavelength_nm": l1, "wavelength_user": wavelength_nm, "kalpha2": kalpha2,
+                          "shape": shape, "method": method},
                   inputs=[dict(first.attrs.get("provenance", {}))],
                   stats={"n_patterns": n, "n_peaks": int(arr["area"].shape[1]), "method": ",".join(sorted(used)),
                          "fit_s": t_fit, "total_s": total, "n_failed": int((~arr["success"]).any(axis=1).sum())},
@@ -224,12 +230,17 @@ def per_pattern(series: Result, patterns) -> list:
     """
     import pandas as pd
 
+    from .analysis import wavelength_warnings
+
     ds = series.data
     ref = ds["two_theta_start"].values
+    p0 = series.params or {}
     out = []
     for j, m in enumerate(patterns):
         row = ds.isel(pattern=j)
-        q, warns, recs = {}, [], []
+        q, recs = {}, []
+        # what the analysis assumed about this pattern's radiation (no wavelength in its file...)
+        warns = wavelength_warnings(m, p0.get("wavelength_user"), p0.get("kalpha2", True))
         for k, t in enumerate(ref):
             r = {v: float(row[v].values[k]) for v in ("two_theta_deg", "two_theta_stderr", "d_nm", "d_nm_stderr",
                                                      "fwhm_deg", "fwhm_stderr", "area", "area_stderr")}
@@ -280,7 +291,12 @@ def calibrate(standard, phase="Si", *, wavelength_nm=None, tolerance_deg=0.3, **
     l1, ka2, _ = wavelengths(standard, wavelength_nm)
     x = np.asarray(standard.coords["two_theta"].values, float)
     y = np.asarray(standard.values, float)
+    sig = np.asarray(standard.coords["intensity_sigma"].values, float) if "intensity_sigma" in standard.coords else None
+    if x[0] > x[-1]:
+        x, y = x[::-1], y[::-1]
+        sig = sig[::-1] if sig is not None else None
     ref = from_cif(phase) if str(phase).lower().endswith(".cif") else builtin(phase)
+    fit_kw.setdefault("sigma", sig)
     fp = fit_peaks_array(x, y, wavelength_nm=l1, kalpha2=ka2, source=src, **fit_kw)
     pk = sorted(fp["peaks"], key=lambda p: p["two_theta_deg"])
     tt = np.array([p["two_theta_deg"] for p in pk])

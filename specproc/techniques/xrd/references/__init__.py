@@ -144,8 +144,12 @@ class Reference:
         lp = (1 + np.cos(2 * th) ** 2) / (np.sin(th) ** 2 * np.cos(th))
         inten = self.multiplicity * self.f2 * lp
         # relative to the phase's strongest reflection at this wavelength (not the strongest in
-        # range): a narrow scan must not promote weak reflections to "strong"
-        top = np.nanmax(np.where(ok & (tt > 5.0), inten, np.nan)) if np.any(ok & (tt > 5.0)) else 1.0
+        # range): a narrow scan must not promote weak reflections to "strong". Only reflections with
+        # d >= NORM_D_MIN compete: the Lorentz-polarisation factor diverges towards 2θ = 180°, and the
+        # reflections down to D_MIN (kept for their positions: LaB6 (333)/(511) at 148.7° for Cu) must
+        # not rescale every other intensity
+        norm = ok & (tt > 5.0) & (d >= NORM_D_MIN)
+        top = np.nanmax(np.where(norm, inten, np.nan)) if np.any(norm) else 1.0
         sel = ok & (tt >= two_theta_range[0]) & (tt <= two_theta_range[1])
         out_i = 100 * inten[sel] / top
         keep = out_i >= min_rel
@@ -166,7 +170,13 @@ def _canonical(eq: list, system: str):
     return min((tuple(int(v) for v in h) for h in eq), key=key)
 
 
-def _from_lattice(name, lat, crystal, source, space_group, d_min=0.8, system=None, energy_ev=8047.8):
+#: reflections are listed down to this d-spacing (Å): the whole Cu range (2θ = 180° at d = 0.770 Å)
+D_MIN = 0.75
+#: ... and intensities are relative to the strongest reflection with d >= NORM_D_MIN (Å)
+NORM_D_MIN = 0.8
+
+
+def _from_lattice(name, lat, crystal, source, space_group, d_min=D_MIN, system=None, energy_ev=8047.8):
     """Unique allowed reflections down to ``d_min`` Å with multiplicity and |F|²."""
     system = (system or lat.crystal_system).split(":")[0]
     if system.startswith("trigonal"):
