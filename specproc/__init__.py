@@ -22,7 +22,7 @@ __all__ = ["__version__", "read", "save", "list_plugins", "Result", "Quantity", 
 _LAZY_FUNCS = {"read": ("specproc.io", "read"), "save": ("specproc.io.netcdf", "save"), "list_plugins": ("specproc.plugins", "list_plugins"),
                "Result": ("specproc.core.result", "Result"), "Quantity": ("specproc.core.result", "Quantity")}
 _LAZY_MODULES = {"fitting": "specproc.fitting", "report": "specproc.report", "pipeline": "specproc.pipeline",
-                 "evidence": "specproc.evidence", "plugins": "specproc.plugins"}
+                 "evidence": "specproc.evidence", "plugins": "specproc.plugins", "export": "specproc.export"}
 
 
 def __getattr__(name: str):

@@ -351,6 +351,20 @@ class Result:
     def to_json(self, **kw) -> str:
         return json.dumps(self.to_dict(**kw), allow_nan=False)
 
+    def to_csv(self, folder, plots: bool = True) -> list:
+        """Write what one re-plots as CSV files under ``folder`` (see :func:`specproc.export.export`):
+        quantities, every table, and the fitted curves (x, data, each component, envelope, residual),
+        profiles, maps and histograms of the figures. Returns the paths written."""
+        from ..export import export
+
+        return export(self, folder, formats=("csv",), plots=plots)
+
+    def to_parquet(self, folder, plots: bool = True) -> list:
+        """As :meth:`to_csv`, in Parquet files."""
+        from ..export import export
+
+        return export(self, folder, formats=("parquet",), plots=plots)
+
     def to_state(self) -> dict:
         """Lossless JSON-safe state (arrays tagged, NaN kept); :meth:`from_dict` rebuilds it exactly.
 

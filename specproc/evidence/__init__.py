@@ -10,10 +10,16 @@ whose verdict is one of ``supported``, ``not supported``, ``inconclusive`` or ``
 Uncertainty convention: a verdict is decided on the interval ``value ± k·σ`` with the
 coverage factor ``k = 2`` (:data:`COVERAGE_FACTOR`, ≈95 % for a normal error). When that
 interval straddles the threshold the verdict is ``inconclusive``.
+
+Questions (:mod:`specproc.evidence.questions`): a study's questions name the claims they draw on
+(for or against the answer); :func:`conclude` gives each a generated paragraph of the claims with
+their values ± k·σ and verdicts — the conclusions at the top of the report.
 """
 from .claims import (COVERAGE_FACTOR, VERDICTS, Check, ClaimOutcome, ClaimSpec, Comparison, Compare,
                      QuantityRef, Rule, evaluate_claim, evaluate_claims, parse_rule)
 from .compare import compare, select_values
+from .questions import Conclusion, QuestionSpec, conclude
 
 __all__ = ["COVERAGE_FACTOR", "VERDICTS", "Check", "ClaimSpec", "ClaimOutcome", "Comparison", "Compare",
-           "QuantityRef", "Rule", "parse_rule", "evaluate_claim", "evaluate_claims", "compare", "select_values"]
+           "QuantityRef", "Rule", "parse_rule", "evaluate_claim", "evaluate_claims", "compare", "select_values",
+           "QuestionSpec", "Conclusion", "conclude"]

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import math
 import re
-import warnings
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .compare import OPS, Comparison, compare
+from .compare import (OPS, Comparison, compare, component_label, fmt_pm, presence_basis, quantity_description,
+                      split_name)
+from .refs import QuantityRef
 
 #: Coverage factor k: verdicts are decided on value ± k·σ (k = 2 ≈ 95 % for normal errors).
 COVERAGE_FACTOR = 2.0
@@ -89,69 +90,6 @@ def parse_rule(text: str) -> Rule:
 
 
 # --------------------------------------------------------------------------- declarations
-class QuantityRef(BaseModel):
-    """Which quantity: technique, quantity name (``BH4.center_ppm``), optional processor and metadata.
-
-    ``meta`` selects results by any key of ``Result.meta`` (values compared as text), e.g.
-    ``{technique: nmr, meta: {nucleus: 11B}, name: BH4.center_ppm}`` or
-    ``{technique: xrd, meta: {temperature_K: 300}, name: lattice.a_nm}``. The evidence engine
-    knows no technique's words; the old top-level ``nucleus:`` key is accepted as a deprecated
-    alias of ``meta.nucleus``.
-    """
-
-    model_config = ConfigDict(extra="forbid")
-    technique: str
-    name: str
-    processor: str | None = None
-    meta: dict[str, Any] = Field(default_factory=dict)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _legacy_keys(cls, data):
-        # older pipelines said `nucleus: 11B` at the top level; it is meta.nucleus now
-        if isinstance(data, dict) and "nucleus" in data:
-            data = dict(data)
-            value = data.pop("nucleus")
-            meta = dict(data.get("meta") or {})
-            if value is not None:
-                if "nucleus" in meta and str(meta["nucleus"]) != str(value):
-                    raise ValueError(f"nucleus {value!r} contradicts meta.nucleus {meta['nucleus']!r}")
-                meta.setdefault("nucleus", value)
-                warnings.warn("quantity 'nucleus:' is deprecated; write meta: {nucleus: ...}", DeprecationWarning,
-                              stacklevel=2)
-            data["meta"] = meta
-        return data
-
-    @property
-    def nucleus(self):
-        """Deprecated: ``meta.get("nucleus")`` (kept for code written against the old field)."""
-        return self.meta.get("nucleus")
-
-    @property
-    def selector(self) -> dict:
-        """What besides technique and name selects results (``processor``, ``meta``), as plain JSON."""
-        out = {"meta": dict(self.meta)} if self.meta else {}
-        if self.processor:
-            out["processor"] = self.processor
-        return out
-
-    def matches(self, result) -> bool:
-        """Whether ``result`` (a :class:`~specproc.core.result.Result`) is one this reference selects."""
-        if getattr(result, "technique", None) != self.technique:
-            return False
-        if self.processor and getattr(result, "processor", None) != self.processor:
-            return False
-        meta = getattr(result, "meta", None) or {}
-        return all(k in meta and str(meta[k]) == str(v) for k, v in self.meta.items())
-
-    def describe(self) -> str:
-        """``nmr (nucleus=11B)``: technique and selector for messages."""
-        sel = ", ".join(f"{k}={v}" for k, v in self.meta.items())
-        if self.processor:
-            sel = ", ".join(x for x in (f"processor={self.processor}", sel) if x)
-        return f"{self.technique} ({sel})" if sel else self.technique
-
-
 class Compare(BaseModel):
     """Which samples and how: ``op`` is value, presence, difference, ratio, relative_change, percent_change."""
 
@@ -224,16 +162,68 @@ class ClaimSpec(BaseModel):
 
 
 # --------------------------------------------------------------------------- outcomes
+_PRESENCE_RULES = ("present", "absent")
+
+
 @dataclass
 class CheckOutcome:
+    """One check of a claim: its comparison, rule, verdict, why, and what a presence decision rests on."""
+
     comparison: Comparison
     rule: str
     verdict: str
     reason: str = ""
+    basis: str = ""               # presence checks: the quantities / processor rule behind the call
+
+    @property
+    def is_presence(self) -> bool:
+        return self.rule in _PRESENCE_RULES or self.comparison.op == "presence"
+
+    def label(self) -> str:
+        """What is checked, named: ``phase LiBH4 in Mix``, ``H.fwhm_ppm: B − A``, ``lattice.a_nm: B / A``."""
+        c = self.comparison
+        if self.is_presence:
+            comp, _ = split_name(c.quantity)
+            return f"{component_label(comp) or c.quantity} in {c.sample}"
+        sym = {"difference": "−", "ratio": "/", "relative_change": "/", "percent_change": "vs"}.get(c.op)
+        pair = f"{c.sample} {sym} {c.reference}" if sym and c.reference else c.sample
+        return f"{c.quantity}: {pair}" + (" (% change)" if c.op == "percent_change" else
+                                          " (relative change)" if c.op == "relative_change" else "")
+
+    def state(self) -> str:
+        """For presence checks: ``present``, ``absent``, ``borderline`` (value at the threshold) or ``no data``."""
+        v = self.comparison.value
+        if v is None:
+            return "no data"
+        return "present" if v > PRESENCE_THRESHOLD else "absent" if v < PRESENCE_THRESHOLD else "borderline"
+
+    def measured(self, k: float | None = None) -> str:
+        """The measured value alone: ``present`` / ``absent (not reported)`` for presence checks,
+        else ``value ± σ unit`` (± k·σ when ``k`` is given)."""
+        c = self.comparison
+        if self.is_presence:
+            st = self.state()
+            return st + (" (not reported: taken as absent)" if "taken as absent" in (c.reason or "") else "")
+        return fmt_pm(c.value, c.stderr if k is None or c.stderr is None else k * c.stderr, c.unit)
+
+    def value_text(self, k: float | None = None) -> str:
+        """The measured value: ``phase LiBH4 present in Mix`` for presence checks; else
+        ``label = value ± σ unit`` (± k·σ when ``k`` is given)."""
+        c = self.comparison
+        if self.is_presence:
+            comp, _ = split_name(c.quantity)
+            name = component_label(comp) or c.quantity
+            st = self.state()
+            if st == "no data":
+                return f"{name} in {c.sample}: no data"
+            taken = " (not reported: taken as absent)" if "taken as absent" in (c.reason or "") else ""
+            return f"{name} {st} in {c.sample}{taken}"
+        unc = c.stderr if k is None or c.stderr is None else k * c.stderr
+        return f"{self.label()} = {fmt_pm(c.value, unc, c.unit)}"
 
     def to_dict(self) -> dict:
         return {"comparison": self.comparison.to_dict(), "rule": self.rule, "verdict": self.verdict,
-                "reason": self.reason}
+                "reason": self.reason, "basis": self.basis, "label": self.label(), "text": self.value_text()}
 
 
 @dataclass
@@ -254,13 +244,19 @@ class ClaimOutcome:
     coverage_factor: float = COVERAGE_FACTOR
 
     def value_text(self) -> str:
-        """``value ± stderr unit`` for the first check, or a per-check summary for several."""
-        if len(self.checks) > 1:
-            return "; ".join(_fmt(c.comparison.value, c.comparison.stderr, c.comparison.unit,
-                                  c.comparison.sample + (f" vs {c.comparison.reference}"
-                                                         if c.comparison.reference else ""))
-                             for c in self.checks)
+        """``value ± stderr unit`` for one check; for several, each check named
+        (``phase LiBH4 present in Mix; H.fwhm_ppm: B − A = -0.29 ± 0.012 ppm``)."""
+        if len(self.checks) > 1 or (self.checks and self.checks[0].is_presence):
+            return "; ".join(c.value_text() for c in self.checks)
         return _fmt(self.value, self.stderr, self.unit)
+
+    def interval_text(self) -> str:
+        """The value as the interval the verdict was decided on: ``value ± k·σ unit`` (each check named
+        when there are several; presence checks as present / absent)."""
+        k = self.coverage_factor
+        if len(self.checks) > 1 or (self.checks and self.checks[0].is_presence):
+            return "; ".join(c.value_text(k) for c in self.checks)
+        return fmt_pm(self.value, None if self.stderr is None else k * self.stderr, self.unit)
 
     def to_dict(self) -> dict:
         from ..core.result import jsonable
@@ -307,11 +303,21 @@ def evaluate_check(check: Check, results: list, k: float = COVERAGE_FACTOR) -> C
             note += _no_processor_note(check.quantity.technique)
         return CheckOutcome(c, str(rule), "no data", note)
     verdict, why = rule.evaluate(c.value, c.stderr, k)
+    basis = ""
+    if rule.kind in _PRESENCE_RULES or check.compare.op == "presence":
+        # a presence call is the processor's decision: say what it rests on, not "no uncertainty"
+        basis = presence_basis(results, check.quantity, check.compare.sample, k)
+        if c.stderr is None:
+            why = f"decided on {basis}" if basis else "the processor's presence call (no uncertainty given)"
+    elif c.stderr is None and check.compare.op == "value":
+        desc = quantity_description(results, check.quantity, check.compare.sample)
+        if desc:  # what the number is: the reader judges a value without an error bar by it
+            why = f"{why} ({check.quantity.name}: {desc})"
     reason = "; ".join(x for x in (c.reason, why) if x)
     if check.unit and c.unit and check.unit != c.unit and OPS[check.compare.op] is None:
         reason = "; ".join(x for x in (reason, f"measured unit {c.unit!r} differs from declared {check.unit!r}")
                            if x)
-    return CheckOutcome(c, str(rule), verdict, reason)
+    return CheckOutcome(c, str(rule), verdict, reason, basis)
 
 
 def _combine_verdicts(verdicts: list[str]) -> str:
@@ -332,9 +338,8 @@ def evaluate_claim(claim: ClaimSpec | dict, results: list, k: float = COVERAGE_F
     if len(outs) == 1:
         rule, reason = outs[0].rule, outs[0].reason
     else:
-        rule = "; ".join(f"{o.comparison.sample}{'/' + o.comparison.reference if o.comparison.reference else ''}"
-                         f" {o.comparison.quantity} {o.rule}" for o in outs)
-        reason = "; ".join(f"check {i + 1} ({o.comparison.sample} {o.comparison.quantity}): {o.verdict}"
+        rule = "; ".join(f"{o.label()}: {o.rule}" for o in outs)
+        reason = "; ".join(f"check {i + 1} ({o.label()}): {o.verdict}"
                            + (f" — {o.reason}" if o.reason else "") for i, o in enumerate(outs))
     sources = list(dict.fromkeys(s for o in outs for s in o.comparison.sources))
     return ClaimOutcome(claim.id, claim.text, verdict, first.value, first.stderr, first.unit, rule, reason,

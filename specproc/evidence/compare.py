@@ -65,7 +65,7 @@ def _num(v: Any) -> float | None:
 
 def _ref(ref):
     """A :class:`~specproc.evidence.QuantityRef` (dicts are validated into one)."""
-    from .claims import QuantityRef
+    from .refs import QuantityRef
 
     return ref if isinstance(ref, QuantityRef) else QuantityRef.model_validate(ref)
 
@@ -263,3 +263,109 @@ def compare_selected(results: list, ref, sample: str, reference: str | None = No
         notes.append(f"reference {reference!r} has {ref.name} = 0: ratio undefined")
     out.reason = "; ".join(notes)
     return out
+
+
+# --------------------------------------------------------------------------- naming and what a decision rests on
+def split_name(name: str) -> tuple[str | None, str]:
+    """``"BH4.center_ppm" -> ("BH4", "center_ppm")``; ``"phase(A.B).present" -> ("phase(A.B)", "present")``;
+    ``"amorphous_fraction" -> (None, "amorphous_fraction")`` (the last dot outside parentheses)."""
+    depth, cut = 0, -1
+    for i, ch in enumerate(name):
+        depth += ch == "("
+        depth -= ch == ")"
+        if ch == "." and depth == 0:
+            cut = i
+    return (name[:cut], name[cut + 1:]) if cut > 0 else (None, name)
+
+
+def component_label(component: str | None) -> str:
+    """A component name for prose: ``"phase(LiBH4)" -> "phase LiBH4"``, ``"species(Li metal)" ->
+    "species Li metal"``, anything else unchanged. Generic: ``kind(argument)`` reads ``kind argument``."""
+    if not component:
+        return ""
+    i = component.find("(")
+    if i > 0 and component.endswith(")") and "." not in component[:i]:
+        return f"{component[:i].replace('_', ' ')} {component[i + 1:-1]}"
+    return component
+
+
+def fmt_pm(value: float | None, unc: float | None, unit: str = "") -> str:
+    """``value ± unc unit`` with the value rounded to the precision of the uncertainty (2 significant
+    digits of ``unc``); ``value unit`` (4 significant digits) without an uncertainty."""
+    if value is None or not math.isfinite(value):
+        return "—"
+    u = "" if not unit else f" {unit}"
+    if unc is None or not math.isfinite(unc) or unc <= 0:
+        return f"{value:.4g}{u}"
+    mag = max(abs(value), unc)
+    if mag >= 1e5 or mag < 1e-3:
+        return f"{value:.4g} ± {unc:.2g}{u}"
+    dec = max(0, 1 - int(math.floor(math.log10(unc))))
+    return f"{value:.{dec}f} ± {unc:.{dec}f}{u}"
+
+
+def _scalar_text(v) -> str | None:
+    if isinstance(v, bool) or v is None:
+        return None if v is None else str(v)
+    if isinstance(v, (int, float)):
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+    if isinstance(v, str) and len(v) <= 40:
+        return v
+    return None
+
+
+def presence_basis(results: list, ref, sample: str, k: float = 2.0) -> str:
+    """What a presence decision of ``ref`` (``kind(X).present``) for ``sample`` rests on, as text.
+
+    Generic (no technique's words): the other quantities the matching results report for the same
+    component (``phase(X).score``, ``species(X).max_atomic_percent``... with value ± k·σ), the
+    presence quantity's own description (the processor's rule, e.g. ``max at % >= 1.0``) and the
+    result's limits and thresholds in ``meta`` (keys containing ``limit`` or ``threshold``). When
+    no result reports the quantity: that the processor reports only what it found.
+    """
+    ref = _ref(ref)
+    comp, _ = split_name(ref.name)
+    cands = [r for r in results if ref.matches(r) and str(r.sample) == str(sample)]
+    if not cands:
+        return ""
+    parts = []
+    for r in cands:
+        q = r.quantities.get(ref.name)
+        if q is None:
+            parts.append(f"{ref.name} not reported by the {r.processor or ref.technique} result "
+                         "(it reports only what it found)")
+        sib = []
+        if comp:
+            for n, qq in r.quantities.items():
+                if n == ref.name or not n.startswith(comp + "."):
+                    continue
+                prop = n[len(comp) + 1:]
+                if "." in prop or prop == "present":
+                    continue
+                v, s = _num(qq.value), _num(qq.stderr)
+                if v is None:
+                    continue
+                sib.append(f"{prop} {fmt_pm(v, None if s is None else k * s, qq.unit)}")
+        if sib:
+            parts.append(", ".join(sib[:6]) + (f" (± {k:g}σ)" if any("±" in x for x in sib[:6]) else ""))
+        limits = []
+        for key, v in (getattr(r, "meta", None) or {}).items():
+            if ("limit" in key.lower() or "threshold" in key.lower()) and _scalar_text(v) is not None:
+                limits.append(f"{key} = {_scalar_text(v)}")
+        if limits:
+            parts.append(", ".join(limits[:3]))
+        if q is not None and q.description:
+            parts.append(f"processor's rule: {q.description}")
+    return "; ".join(dict.fromkeys(p for p in parts if p))
+
+
+def quantity_description(results: list, ref, sample: str) -> str:
+    """The description a matching result gives the quantity ``ref`` for ``sample`` (what it is, how
+    it is decided), or ``""``."""
+    ref = _ref(ref)
+    for r in results:
+        if ref.matches(r) and str(r.sample) == str(sample):
+            q = r.quantities.get(ref.name)
+            if q is not None and q.description:
+                return q.description
+    return ""

@@ -83,8 +83,23 @@ def sigma_from_fwhm(shape: str, width, fraction=None, expon=None):
     return width / fwhm(shape, 1.0, expon=expon)
 
 
+def csa(x, amplitude=1.0, center=0.0, delta_aniso_ppm=50.0, eta=0.5, sigma=0.5, gamma=0.0, rate_ppm=0.0):
+    """Solid-state NMR chemical-shift anisotropy, static or MAS sideband manifold (:mod:`.nmr_models`)."""
+    from .nmr_models import csa as f
+
+    return f(x, amplitude, center, delta_aniso_ppm, eta, sigma, gamma, rate_ppm)
+
+
+def czjzek(x, amplitude=1.0, center=0.0, sigma_mhz=1.0, sigma=0.5, gamma=0.0, larmor_mhz=100.0, spin=1.5,
+           rate_ppm=0.0):
+    """Czjzek-distributed quadrupolar central transition, static or fast MAS (:mod:`.nmr_models`)."""
+    from .nmr_models import czjzek as f
+
+    return f(x, amplitude, center, sigma_mhz, sigma, gamma, larmor_mhz, spin, rate_ppm)
+
+
 FUNCTIONS = {"gaussian": gaussian, "lorentzian": lorentzian, "pseudo-voigt": pseudo_voigt, "voigt": voigt,
-             "pearson7": pearson7}  # numpy functions of the area-normalised shapes (batch engine, tests)
+             "pearson7": pearson7, "csa": csa, "czjzek": czjzek}  # numpy functions of the area-normalised shapes
 
 
 def evaluate(shape: str, x, **params):
@@ -119,6 +134,11 @@ class LineShape:
     batch_kind : str or None
         Kernel of :mod:`specproc.fitting._batch_kernels` (None: the batch engine falls back to lmfit).
     description : str
+    context : tuple of str
+        Fixed parameters that describe the measurement, not the line (NMR models: ``rate_ppm``,
+        ``larmor_mhz``, ``spin``): a technique sets them (``Peak.init``); never fitted.
+    numeric_fwhm : bool
+        The FWHM has no closed form: :func:`fwhm_of` evaluates the line (``nmr_models.fwhm_value``).
     """
 
     name: str
@@ -128,6 +148,8 @@ class LineShape:
     width: tuple
     batch_kind: str | None
     description: str = ""
+    context: tuple = ()
+    numeric_fwhm: bool = False
 
     def lmfit_model(self, prefix: str = ""):
         import importlib
@@ -153,7 +175,33 @@ REGISTRY: dict[str, LineShape] = {s.name: s for s in (
               "height", ("fwhm", "mixing"), "gl_sum", "CasaXPS SGL(m) sum (height-normalised)"),
     LineShape("doniach", "lmfit.models:DoniachModel", ("amplitude", "center", "sigma", "gamma"), "amplitude",
               ("sigma", "gamma"), None, "Doniach-Sunjic asymmetric metal line (lmfit)"),
+    # solid-state NMR models (specproc.fitting.nmr_models: kernels built on first use; center = isotropic shift)
+    LineShape("csa", "specproc.fitting.nmr_models:CSAModel",
+              ("amplitude", "center", "delta_aniso_ppm", "eta", "sigma", "gamma", "rate_ppm"), "amplitude",
+              ("delta_aniso_ppm", "eta", "sigma", "gamma", "rate_ppm"), None,
+              "NMR chemical-shift anisotropy: static powder pattern or MAS sideband manifold", ("rate_ppm",), True),
+    LineShape("czjzek", "specproc.fitting.nmr_models:CZJZEKModel",
+              ("amplitude", "center", "sigma_mhz", "sigma", "gamma", "larmor_mhz", "spin", "rate_ppm"), "amplitude",
+              ("sigma_mhz", "sigma", "gamma", "larmor_mhz", "spin", "rate_ppm"), None,
+              "NMR quadrupolar central transition with a Czjzek (CQ, eta) distribution, static or fast MAS",
+              ("larmor_mhz", "spin", "rate_ppm"), True),
 )}
+
+
+def register(shape: LineShape, function=None) -> None:
+    """The registry's extension point: add ``shape`` (and its numpy ``function`` for
+    :func:`evaluate` / component curves). Names must be new. Note that
+    :data:`specproc.fitting.models.Shape` (pydantic) is built from :data:`PEAK_SHAPES` when
+    ``specproc.fitting.models`` is first imported: register before that, or add the entry to
+    :data:`REGISTRY` here (what the NMR models do, so that ``import specproc`` stays fast: the
+    entries are names; the kernels load on first use)."""
+    global PEAK_SHAPES
+    if shape.name in REGISTRY:
+        raise ValueError(f"lineshape {shape.name!r} is already registered")
+    REGISTRY[shape.name] = shape
+    if function is not None:
+        FUNCTIONS[shape.name] = function
+    PEAK_SHAPES = tuple(REGISTRY)
 
 #: every peak lineshape name (CLI ``choices``, pydantic ``Literal``)
 PEAK_SHAPES: tuple[str, ...] = tuple(REGISTRY)
@@ -181,6 +229,16 @@ def fwhm_of(shape: str, values: dict, prefix: str = ""):
     """FWHM of a registry peak from its parameter values (``prefix + name`` keys); a float, or an
     array when the values are arrays (one per fit of a stack)."""
     v = {n: values.get(prefix + n) for n in get(shape).params}
+    if get(shape).numeric_fwhm:
+        from .nmr_models import fwhm_value
+
+        arrs = {k: np.asarray(a, float) for k, a in v.items() if a is not None}
+        shp = np.broadcast(*arrs.values()).shape
+        if not shp:
+            return fwhm_value(shape, {k: float(a) for k, a in arrs.items()})
+        b = {k: np.broadcast_to(a, shp) for k, a in arrs.items()}
+        return np.array([fwhm_value(shape, {k: float(a[i]) for k, a in b.items()}) for i in np.ndindex(shp)]
+                        ).reshape(shp)
     if shape in ("gl-product", "gl-sum"):
         return _real(v["fwhm"])
     if shape == "doniach":

@@ -491,7 +491,8 @@ def _write_outputs(summary: RunSummary, pipeline: Pipeline, report: bool) -> Non
         if report:
             from ..report import render_report
 
-            render_report(summary.view(), summary.claims, work / "report.html", title=pipeline.name)
+            render_report(summary.view(), summary.claims, work / "report.html", title=pipeline.name,
+                          questions=pipeline.config.questions)
         tables = run_tables(summary, report_path=run_report)
         doc = {"run": tables["runs"].to_dict(orient="records")[0],
                "results": [dict(r.result.to_dict(), task=r.task.index, cached=r.cached) for r in summary.records
@@ -501,6 +502,9 @@ def _write_outputs(summary: RunSummary, pipeline: Pipeline, report: bool) -> Non
                "comparisons": [dict(c.to_dict(), id=cid) for cid, c in summary.comparisons],
                "claims": [c.to_dict() for c in summary.claims]}
         write_exports(work / "exports", tables, jsonable(doc))
+        from ..export import export  # what scientists re-plot: curves, profiles, maps, histograms, tables
+
+        export(summary.results, work / "exports" / "data")
         atomic_write_text(work / MANIFEST, json.dumps({"run_id": summary.run_id, "finished": summary.finished,
                                                        "pipeline": summary.name}))
         (work / RUN_MARKER).unlink()

@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..core.errors import ParameterError
 from ..evidence.claims import ClaimSpec, Compare, QuantityRef
+from ..evidence.questions import QuestionSpec
 from ..execute import Task
 
 #: longest scalar (a name, a glob, a description) in a pipeline document; names are shorter still
@@ -76,7 +77,16 @@ class ComparisonSpec(BaseModel):
 
 
 class PipelineConfig(BaseModel):
-    """Top level of a pipeline YAML file."""
+    """Top level of a pipeline YAML file.
+
+    ``questions`` (optional): the study's questions, each with the claim ids it draws on (for or
+    against the answer); the report opens with a paragraph per question generated from those
+    claims (:mod:`specproc.evidence.questions`).
+
+    References are checked when the model is built: a claim or comparison naming a technique or
+    a sample that no measurement entry declares, and a question naming an unknown claim id, are
+    validation errors with their YAML line (a typo is not silently "no data").
+    """
 
     model_config = ConfigDict(extra="forbid")
     name: str = Field(max_length=MAX_NAME)
@@ -84,9 +94,62 @@ class PipelineConfig(BaseModel):
     root: str = "."
     scheduler: str | None = None
     jobs: int | None = Field(default=None, ge=1)
+    questions: list[QuestionSpec] = Field(default_factory=list)
     measurements: list[MeasurementSpec] = Field(default_factory=list)
     comparisons: list[ComparisonSpec] = Field(default_factory=list)
     claims: list[ClaimSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _references_exist(self):
+        import difflib
+        import re
+        import string
+
+        from pydantic_core import InitErrorDetails, PydanticCustomError
+
+        techniques = list(dict.fromkeys(m.technique for m in self.measurements))
+        samples = list(dict.fromkeys(m.sample for m in self.measurements))
+        # a sample template ({stem}...) names samples from files: it matches any text in its place
+        patterns = [re.compile("".join(re.escape(lit) + (".+" if f is not None else "") for lit, f, _, _ in
+                                       string.Formatter().parse(t)) + r"\Z", re.S)
+                    for t in samples if sample_fields(t)]
+        plain = [t for t in samples if not sample_fields(t)]
+        errors = []
+
+        def bad(loc, what, value, known):
+            close = difflib.get_close_matches(str(value), known, n=2, cutoff=0.6)
+            hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            listed = ", ".join(known[:12]) + ("..." if len(known) > 12 else "") or "none"
+            errors.append(InitErrorDetails(
+                type=PydanticCustomError("unknown_reference", "{msg}", {
+                    "msg": f"{what} {value!r} is not in the pipeline ({what}s of the measurements: {listed}){hint}"}),
+                loc=loc, input=value))
+
+        def check_ref(loc, quantity, compare):
+            if quantity.technique not in techniques:
+                bad(loc + ("quantity", "technique"), "technique", quantity.technique, techniques)
+            for key in ("sample", "reference"):
+                v = getattr(compare, key)
+                if v is not None and v not in plain and not any(p.match(v) for p in patterns):
+                    bad(loc + ("compare", key), "sample", v, plain)
+
+        for i, c in enumerate(self.comparisons):
+            check_ref(("comparisons", i), c.quantity, c.compare)
+        for i, cl in enumerate(self.claims):
+            single = cl.quantity is not None  # the one-check form: quantity/compare at the claim level
+            for j, ch in enumerate(cl.checks):
+                check_ref(("claims", i) if single else ("claims", i, "checks", j), ch.quantity, ch.compare)
+        ids = [cl.id for cl in self.claims]
+        for i, q in enumerate(self.questions):
+            for j, qc in enumerate(q.claims):
+                if qc.id not in ids:
+                    bad(("questions", i, "claims", j), "claim", qc.id, ids)
+            for j, cid in enumerate(q.against):
+                if cid not in ids:
+                    bad(("questions", i, "against", j), "claim", cid, ids)
+        if errors:
+            raise ValidationError.from_exception_data("PipelineConfig", errors)
+        return self
 
 
 @dataclass

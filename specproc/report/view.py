@@ -29,6 +29,9 @@ class RunView:
         Package versions.
     info : dict
         Run facts shown in the provenance table (run id, times, executor...).
+    questions : list of QuestionSpec or dict
+        The study's questions (``{id, text, claims}``): the report opens with a conclusions
+        paragraph per question generated from its claims (:func:`specproc.evidence.conclude`).
     """
 
     title: str = "specproc report"
@@ -40,9 +43,11 @@ class RunView:
     inputs: list[dict] = field(default_factory=list)
     software: dict = field(default_factory=dict)
     info: dict = field(default_factory=dict)
+    questions: list = field(default_factory=list)
 
     @classmethod
-    def from_results(cls, items: list, claims: list | None = None, title: str = "specproc report") -> "RunView":
+    def from_results(cls, items: list, claims: list | None = None, title: str = "specproc report",
+                     questions: list | None = None) -> "RunView":
         """A view of plain results; exceptions (or ``{"file", "error"}`` dicts) in ``items`` are failures."""
         from ..core.provenance import now_iso, software_versions
         from ..core.result import Result
@@ -63,4 +68,5 @@ class RunView:
             else:
                 raise TypeError(f"cannot report a {type(x).__name__}; give Results, errors or a RunView")
         return cls(title=title, results=results, failures=failures, claims=list(claims or []), inputs=inputs,
-                   software=software_versions(), info={"generated": now_iso(), "results": len(results)})
+                   software=software_versions(), info={"generated": now_iso(), "results": len(results)},
+                   questions=list(questions or []))

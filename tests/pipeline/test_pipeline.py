@@ -172,7 +172,8 @@ def test_output_inside_input_is_refused(fake_plugins, fake_study):
 def test_hostile_sample_name_is_escaped(fake_plugins, fake_study, tmp_path):
     evil = "<script>alert(1)</script>"
     fake_study.write_text(fake_study.read_text().replace("{sample: A,", "{sample: '" + evil + "',")
-                          .replace("reference: A", "reference: '" + evil + "'"))
+                          .replace("reference: A", "reference: '" + evil + "'")
+                          .replace("compare: {sample: A}", "compare: {sample: '" + evil + "'}"))
     s = run_pipeline(fake_study, tmp_path / "out", jobs=1)
     assert any(r.sample == evil for r in s.results)
     html = Path(s.report_path).read_text()

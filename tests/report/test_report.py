@@ -50,13 +50,22 @@ def report_file(tmp_path):
     return path
 
 
+def _plotlyjs_of(html: str) -> str:
+    """The plotly.js the page embeds (gzip + base64 in one script element)."""
+    import base64
+    import gzip
+
+    blobs = re.findall(r"<script type='application/octet-stream' id='plotlyjs-gz'>([^<]*)</script>", html)
+    assert len(blobs) == 1  # embedded exactly once
+    return gzip.decompress(base64.b64decode(blobs[0])).decode("utf-8")
+
+
 def test_self_contained_and_ordered(report_file):
     from plotly.offline import get_plotlyjs
 
     html = report_file.read_text()
-    js = get_plotlyjs()
-    assert html.count(js) == 1  # plotly.js embedded exactly once
-    page = html.replace(js, "")  # the library's own string literals (help links) are not page resources
+    assert _plotlyjs_of(html) == get_plotlyjs()  # the installed plotly.js, compressed, once
+    page = html
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page), "external resource"
     assert "cdn.plot.ly" not in page and "cdn.jsdelivr" not in page and "<script src" not in page
     i_ev, i_sec, i_fail, i_prov = (html.index(s) for s in ("id='evidence'", "id='sec-nmr'", "id='failures'",
@@ -75,11 +84,15 @@ def test_everything_from_files_is_escaped(report_file):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert html.count("<script") == html.count("</script>")
     # figure JSON: '<' and '/' are escaped by plotly so '</script>' in a title cannot close the tag
-    scripts = re.findall(r"<script[^>]*>(.*?)</script>", html, flags=re.S)
-    fig_scripts = [s for s in scripts if "Plotly.newPlot" in s and len(s) < 2_000_000]
+    # figure JSON: '<' and '>' are escaped (as plotly does) so '</script>' in a title cannot close the tag
+    fig_scripts = re.findall(r"<script type='application/json' class='spfig'[^>]*>(.*?)</script>", html, flags=re.S)
     assert len(fig_scripts) == 2
     assert all("alert(1)" in s or "11B LiBH4" in s for s in fig_scripts)
-    assert all("</" not in s for s in fig_scripts)
+    assert all("</" not in s and "<" not in s for s in fig_scripts)
+    import json
+
+    titles = [json.loads(s)["layout"]["title"]["text"] for s in fig_scripts]
+    assert "11B &lt;script&gt;alert(1)&lt;/script&gt; &lt;/script&gt;" in titles  # escaped before plotly
 
 
 def test_plotly_json_escapes_script_close():

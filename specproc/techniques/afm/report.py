@@ -20,7 +20,7 @@ def report_section(results) -> ReportSection:
         def v(n):
             return q[n].value if n in q else None
 
-        rows.append({"sample": r.sample, "file": r.source, "kind": r.meta.get("kind"),
+        rows.append({"sample": r.sample, "file": _name(r.source), "kind": r.meta.get("kind"),
                      "Sa_m": v("roughness.Sa_m"), "Sq_m": v("roughness.Sq_m"), "Sz_m": v("roughness.Sz_m"),
                      "Ssk": v("roughness.Ssk"), "Sku": v("roughness.Sku"),
                      "protrusions": v("protrusions.count"), "protrusions_per_um2": v("protrusions.density_per_um2"),
@@ -30,7 +30,7 @@ def report_section(results) -> ReportSection:
                                            else None),
                      "E_median_GPa": None if v("modulus.median_Pa") is None else v("modulus.median_Pa") / 1e9,
                      "n_valid": v("modulus.n_valid"), "n_invalid": v("modulus.n_invalid"),
-                     "warnings": "; ".join(r.warnings)})
+                     "warnings": len(r.warnings)})
         if r.meta.get("kind") == "force_map" and "curves" in r.tables:
             t = r.tables["curves"]
             curves.append(t.head(200).assign(sample=r.sample))
@@ -42,19 +42,25 @@ def report_section(results) -> ReportSection:
     with_E = [r for r in results if "modulus.mean_Pa" in r.quantities]
     samples = list(dict.fromkeys(r.sample for r in with_E))
     if len(samples) >= 2:
-        from . import compare_moduli
+        # what sp.afm.compare_moduli tabulates, through the shared comparison (the technique package is
+        # not imported here: no import circle)
+        from ...evidence.compare import compare
 
         first = {s: next(r for r in with_E if r.sample == s) for s in samples}
         comp = []
         for i, a in enumerate(samples):
             for b in samples[i + 1:]:
-                c = compare_moduli(first[b], first[a]).tables["comparison"]  # a / b, b the reference
-                comp.append(c)
-        tables.append(("AFM: modulus ratios (mean modulus, first-order uncertainty)",
-                       pd.concat(comp, ignore_index=True)))
+                c = compare(first[a], first[b], "modulus.mean_Pa", op="ratio")  # a / b, b the reference
+                comp.append({"sample": a, "reference": b, "quantity": "modulus.mean_Pa", "ratio": c.value,
+                             "ratio_stderr": c.stderr, "sample_value": c.sample_value, "sample_stderr": c.sample_stderr,
+                             "reference_value": c.reference_value, "reference_stderr": c.reference_stderr})
+        tables.append(("AFM: modulus ratios (mean modulus, first-order uncertainty)", pd.DataFrame(comp)))
     if curves:
-        tables.append(("AFM: force curves (first 200 per map; full table in the result export)",
+        tables.append(("AFM: force curves (first 200 per map; every curve in the exports)",
                        pd.concat(curves, ignore_index=True)))
+    warn_rows = [{"sample": r.sample, "file": _name(r.source), "warning": w} for r in results for w in r.warnings]
+    if warn_rows:
+        tables.append(("AFM: warnings", pd.DataFrame(warn_rows)))
     plots = Figures(results)
     intro = ("Height maps: spikes and scars replaced by the local median, robust plane (or 2nd-order "
              "polynomial) removed, scan lines aligned by their medians; roughness per ISO 25178 (Sa, Sq, Sz, "
@@ -64,3 +70,8 @@ def report_section(results) -> ReportSection:
              "threshold contact point, contact-mechanics model fitted with a free contact point by the "
              "batch engine; each curve carries a quality flag.")
     return ReportSection("afm", TITLE, intro, tables, plots, list(results))
+
+
+def _name(path) -> str | None:
+    """The file name of a source path (the provenance table has the full path)."""
+    return None if path is None else str(path).replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]

@@ -30,14 +30,77 @@ def _count(text: str) -> int:
     return v
 
 
+#: per-peak shapes of ``--shape NAME=SHAPE`` besides the registry's symmetric ones
+MODEL_SHAPES = ("quadrupolar", "czjzek", "csa")
+
+
+def _peaks(text: str):
+    """``--peaks=-44.3,-41.2`` (positions) or ``--peaks=N2BH=25,BH4=-41`` (named positions)."""
+    from ...runner import floats_arg
+
+    if "=" not in text:
+        return floats_arg(text)
+    out = {}
+    for item in text.replace(" ", "").split(","):
+        if not item:
+            continue
+        name, sep, val = item.partition("=")
+        try:
+            v = float(val)
+        except ValueError:
+            v = float("nan")
+        if not sep or not name or not math.isfinite(v):
+            raise argparse.ArgumentTypeError(f"expected NAME=PPM pairs, got {item!r} in {text!r}")
+        if name in out:
+            raise argparse.ArgumentTypeError(f"peak {name!r} given twice")
+        out[name] = v
+    if not out:
+        raise argparse.ArgumentTypeError("expected at least one NAME=PPM")
+    return out
+
+
+def _shapes(text: str) -> dict:
+    """``--shape N2BH=quadrupolar,BH4=czjzek`` -> {name: shape}."""
+    from .processors import NMRShape
+
+    allowed = tuple(NMRShape.__args__) + MODEL_SHAPES
+    out = {}
+    for item in text.replace(" ", "").split(","):
+        if not item:
+            continue
+        name, sep, shape = item.partition("=")
+        if not sep or not name or shape not in allowed:
+            raise argparse.ArgumentTypeError(f"expected NAME=SHAPE with SHAPE one of {', '.join(allowed)}; got {item!r}")
+        out[name] = shape
+    return out
+
+
+def peaks_with_shapes(peaks, shapes: dict | None):
+    """The ``peaks`` parameter from ``--peaks`` and ``--shape`` (names p1, p2... for bare positions)."""
+    if not shapes:
+        return peaks
+    if peaks is None:
+        raise ValueError("--shape needs --peaks (the named sites it applies to)")
+    named = dict(peaks) if isinstance(peaks, dict) else {f"p{i}": v for i, v in enumerate(peaks, 1)}
+    unknown = [n for n in shapes if n not in named]
+    if unknown:
+        raise ValueError(f"--shape names {unknown} are not among the peaks {list(named)}")
+    return [dict({"name": n, "center": c}, **({"shape": shapes[n]} if n in shapes else {})) for n, c in named.items()]
+
+
 def add_cli(subparsers) -> None:
-    from ...runner import add_common_arguments, floats_arg, region_arg
+    from ...runner import add_common_arguments, region_arg
     from .processors import NMRShape
 
     p = subparsers.add_parser("nmr", help="process and deconvolve NMR files (automatic peaks unless given)")
     add_common_arguments(p, "Bruker folders, Varian .fid folders, JCAMP-DX or CSV spectra")
-    p.add_argument("--peaks", type=floats_arg, default=None,
-                   help="peak start positions, ppm (starts, not fixed): --peaks=-44.3,-41.2")
+    p.add_argument("--peaks", type=_peaks, default=None,
+                   help="peak start positions, ppm (starts, not fixed): --peaks=-44.3,-41.2 or named "
+                        "--peaks=N2BH=25,BH4=-41")
+    p.add_argument("--shape", type=_shapes, default=None, metavar="NAME=SHAPE,...",
+                   help="per-peak lineshapes: --shape N2BH=quadrupolar,BH4=czjzek (quadrupolar: CT site with CQ, "
+                        "eta; czjzek: Czjzek CQ distribution; csa: chemical-shift anisotropy, static or with its "
+                        "sideband manifold); center_ppm is then the isotropic shift")
     p.add_argument("--n-peaks", type=_count, default=None, metavar="N",
                    help="fit exactly N components picked automatically (default: chosen by BIC and a "
                         "5-sigma area rule, see docs/nmr.md); ignored with --peaks")
@@ -57,10 +120,34 @@ def entry(r, path: str) -> dict:
     keys = ("name", "center_ppm", "center_ppm_stderr", "fwhm_ppm", "fwhm_ppm_stderr", "area_fraction",
             "area_fraction_stderr", "shape", "n_sidebands", "at_bound", "detected")
     # the rows, not a DataFrame: a batch of 1,000 results builds no table (Result.records)
-    comps = [{k: row.get(k, True if k == "detected" else None) for k in keys} for row in r.records()]
+    comps = [dict({k: row.get(k, True if k == "detected" else None) for k in keys},
+                  **{k: _json_value(row[k]) for k in MODEL_JSON_KEYS if _present(row, k)})
+             for row in r.records()]
     return {"file": path, "sample": r.sample, "nucleus": r.meta.get("nucleus"), "components": comps,
             "fit": {k: r.stats.get(k) for k in ("r2", "redchi", "aic", "bic", "nfev", "success")},
             "warnings": list(r.warnings)}
+
+
+#: model parameters in a component's JSON when its shape has them (center_ppm is then the isotropic shift)
+MODEL_JSON_KEYS = ("cq_mhz", "cq_mhz_stderr", "eta", "eta_stderr", "sigma_mhz", "sigma_mhz_stderr",
+                   "delta_aniso_ppm", "delta_aniso_ppm_stderr", "unconstrained")
+
+
+def _json_value(v):
+    if isinstance(v, (bool, str)) or v is None:
+        return v
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return v
+    return f if math.isfinite(f) else None
+
+
+def _present(row: dict, k: str) -> bool:
+    """The row has the model parameter ``k`` (a mixed table fills other models' columns with NaN)."""
+    base = k[:-len("_stderr")] if k.endswith("_stderr") else k
+    v = row.get(base)
+    return base in row and v is not None and not (isinstance(v, float) and math.isnan(v))
 
 
 def rows(e: dict) -> list[dict]:
@@ -74,7 +161,14 @@ def rows(e: dict) -> list[dict]:
 def run_cli(args) -> int:
     from ...runner import run_technique
 
-    params = {"peaks": args.peaks, "n_peaks": args.n_peaks, "lineshape": args.lineshape, "region": args.region,
+    import sys
+
+    try:
+        peaks = peaks_with_shapes(args.peaks, args.shape)
+    except ValueError as exc:
+        print(f"specproc nmr: error: {exc}", file=sys.stderr)
+        return 2
+    params = {"peaks": peaks, "n_peaks": args.n_peaks, "lineshape": args.lineshape, "region": args.region,
               "mas_rate_hz": args.mas_rate, "row": args.row, "baseline": args.baseline}
     return run_technique(args, processor="nmr.deconvolve", params=params, entry=entry, title="specproc NMR report",
                          rows=rows)
