@@ -63,6 +63,7 @@ class RunSummary:
     skipped: list[Skipped]
     claims: list = field(default_factory=list)
     comparisons: list = field(default_factory=list)      # (id, Comparison)
+    questions: list = field(default_factory=list)        # the pipeline's questions (conclusions)
     started: str = ""
     finished: str = ""
     elapsed_s: float = 0.0
@@ -138,7 +139,8 @@ class RunSummary:
                 "executor": self.scheduler or f"{self.jobs} local process(es)"}
         return RunView(title=self.name, results=self.results, failures=failures,
                        skipped=[dict(s.__dict__) for s in self.skipped], claims=list(self.claims),
-                       comparisons=list(self.comparisons), inputs=inputs, software=dict(self.software), info=info)
+                       comparisons=list(self.comparisons), inputs=inputs, software=dict(self.software), info=info,
+                       questions=list(self.questions))
 
 
 # --------------------------------------------------------------------------- executing files
@@ -460,6 +462,7 @@ def _run_locked(pipeline, out, jobs, scheduler, use_cache, quiet, report) -> Run
         run_id=run_id, name=pipeline.name, out=str(out),
         pipeline_path=str(pipeline.path) if pipeline.path else None, pipeline_sha256=psha,
         records=ordered, skipped=pipeline.skipped, claims=claims, comparisons=comparisons, started=started,
+        questions=list(pipeline.config.questions),
         jobs=None if scheduler else jobs, scheduler=str(scheduler) if scheduler else None,
         software=software_versions())
     summary.run_dir = str(out / "runs" / run_id)
@@ -479,6 +482,7 @@ def _write_outputs(summary: RunSummary, pipeline: Pipeline, report: bool) -> Non
     """Run folder (report, exports, manifest last) -> publish -> store transaction."""
     from ..core.files import atomic_write_text
     from ..core.result import jsonable
+    from ..evidence.questions import conclude
     from .store import run_tables, write_database, write_exports
 
     out = Path(summary.out)
@@ -491,8 +495,7 @@ def _write_outputs(summary: RunSummary, pipeline: Pipeline, report: bool) -> Non
         if report:
             from ..report import render_report
 
-            render_report(summary.view(), summary.claims, work / "report.html", title=pipeline.name,
-                          questions=pipeline.config.questions)
+            render_report(summary.view(), summary.claims, work / "report.html", title=pipeline.name)
         tables = run_tables(summary, report_path=run_report)
         doc = {"run": tables["runs"].to_dict(orient="records")[0],
                "results": [dict(r.result.to_dict(), task=r.task.index, cached=r.cached) for r in summary.records
@@ -500,7 +503,8 @@ def _write_outputs(summary: RunSummary, pipeline: Pipeline, report: bool) -> Non
                "failures": [dict(r.error or {}, task=r.task.index, sample=r.task.sample) for r in summary.failures],
                "skipped": [s.__dict__ for s in summary.skipped],
                "comparisons": [dict(c.to_dict(), id=cid) for cid, c in summary.comparisons],
-               "claims": [c.to_dict() for c in summary.claims]}
+               "claims": [c.to_dict() for c in summary.claims],
+               "conclusions": [c.to_dict() for c in conclude(summary.questions, summary.claims)]}
         write_exports(work / "exports", tables, jsonable(doc))
         from ..export import export  # what scientists re-plot: curves, profiles, maps, histograms, tables
 
