@@ -17,7 +17,7 @@ from .core.errors import (FitError, FormatNotRecognisedError, ParameterError, Pl
 
 __all__ = ["__version__", "read", "save", "list_plugins", "Result", "Quantity", "SpecprocError", "ReaderError", "FormatNotRecognisedError",
            "ParameterError", "ProcessingError", "FitError", "PluginError", "nmr", "xrd", "ftir", "eels", "xps",
-           "afm", "fitting", "report", "pipeline", "evidence"]
+           "afm", "echem", "fitting", "report", "pipeline", "evidence"]
 
 _LAZY_FUNCS = {"read": ("specproc.io", "read"), "save": ("specproc.io.netcdf", "save"), "list_plugins": ("specproc.plugins", "list_plugins"),
                "Result": ("specproc.core.result", "Result"), "Quantity": ("specproc.core.result", "Quantity")}

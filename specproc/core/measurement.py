@@ -18,7 +18,7 @@ import xarray as xr
 
 from .errors import ReaderError
 
-TECHNIQUES = ("nmr", "xrd", "ftir", "eels", "xps", "afm")
+TECHNIQUES = ("nmr", "xrd", "ftir", "eels", "xps", "afm", "echem")
 
 #: Normalised metadata keys every measurement has (None when unknown).
 METADATA_KEYS = ("technique", "sample", "instrument", "date", "signal_type")

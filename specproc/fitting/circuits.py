@@ -347,11 +347,17 @@ class Circuit:
 
         names = list(self.param_names)
 
+        import inspect
+
         def circuit(f, **kw):
             return self.impedance(f, {n: kw[n] for n in names})
 
+        # lmfit reads the parameter names from the signature: give the function an explicit one
+        P = inspect.Parameter
+        circuit.__signature__ = inspect.Signature([P("f", P.POSITIONAL_OR_KEYWORD)] +
+                                                  [P(n, P.KEYWORD_ONLY, default=1.0) for n in names])
         circuit.__name__ = "circuit"
-        model = lmfit.Model(circuit, independent_vars=["f"], param_names=names)
+        model = lmfit.Model(circuit, independent_vars=["f"])
         for n, lo, hi in zip(names, self.lo, self.hi):
             model.set_param_hint(n, min=lo, max=hi)
         return model

@@ -46,11 +46,11 @@ def test_demo_report_is_small_and_opens_with_the_conclusions(demo):
     i_c, i_e = html.index("id='conclusions'"), html.index("id='evidence'")
     assert i_c < i_e < html.index("<section id='sec-")
     box = html[i_c:i_e]
-    for q in ("Is LiBH4 confined", "What interphase forms"):
+    for q in ("Is LiBH4 confined", "What interphase forms", "fast, stable, Li+-only conductor"):
         assert q in box
-    assert box.count("class='question ") == 2
+    assert box.count("class='question ") == 3
     # every claim a question names is listed with its verdict and its value ± 2σ
-    for cid in ("bh4_shift", "xrd_phases", "xps_interphase_species", "afm_modulus_ratio"):
+    for cid in ("bh4_shift", "xrd_phases", "xps_interphase_species", "afm_modulus_ratio", "echem_transference"):
         assert f"href='#claim-{cid}'" in box
     assert "phase LiBH4 present in LiBH4-70LiNH2BH3" in box and "species Li3N present in LiBH4-70LiNBH" in box
 

@@ -1,0 +1,118 @@
+"""``specproc echem FILE... [--thickness-cm L] [--area-cm2 A] [--circuit STR] [--json] [--report F.html]``.
+
+Only the arguments and the JSON of one entry live here; reading, failures, output, the report and
+the exit code are :func:`specproc.runner.run_technique`.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+
+
+def _number(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return v
+
+
+def add_cli(subparsers) -> None:
+    from ...runner import add_common_arguments, region_arg
+
+    p = subparsers.add_parser("echem", help="electrochemistry: EIS circuits and conductivity (Arrhenius for series), "
+                                            "Bruce–Vincent t+, electronic conductivity, critical current density")
+    add_common_arguments(p, "EC-Lab .mpt/.mpr, Gamry .DTA, ZView .z, CSV/NOVA text, or folders of them")
+    p.add_argument("--thickness-cm", type=_number, default=None, metavar="L", help="electrolyte thickness (cm)")
+    p.add_argument("--thickness-cm-stderr", type=_number, default=None, metavar="dL", help="its standard error")
+    p.add_argument("--area-cm2", type=_number, default=None, metavar="A", help="electrode area (cm²)")
+    p.add_argument("--area-cm2-stderr", type=_number, default=None, metavar="dA", help="its standard error")
+    p.add_argument("--circuit", default=None, metavar="STR", help="equivalent circuit (default 'R0-p(R1,CPE1)-CPE2')")
+    p.add_argument("--weighting", choices=("modulus", "proportional", "unit"), default=None)
+    p.add_argument("--analysis", choices=("auto", "eis", "polarisation", "cycling"), default=None)
+    p.add_argument("--cell", choices=("auto", "symmetric", "blocking"), default=None,
+                   help="polarisation: symmetric Li cell (Bruce–Vincent) or blocking electrodes (electronic)")
+    p.add_argument("--freq-range", type=region_arg, default=None, metavar="LO:HI", help="fitted frequencies (Hz)")
+    p.add_argument("--temperature-c", type=_number, default=None, metavar="T", help="temperature of the spectra (°C)")
+    p.add_argument("--step-test-c", type=_number, default=None, metavar="T",
+                   help="Arrhenius: size of a conductivity step at T (°C)")
+    p.set_defaults(func=run_cli)
+
+
+def run_cli(args) -> int:
+    from ...runner import run_technique
+
+    params = {"thickness_cm": args.thickness_cm, "thickness_cm_stderr": args.thickness_cm_stderr,
+              "area_cm2": args.area_cm2, "area_cm2_stderr": args.area_cm2_stderr, "circuit": args.circuit,
+              "weighting": args.weighting, "analysis": args.analysis, "cell": args.cell,
+              "freq_range": args.freq_range, "temperature_C": args.temperature_c, "step_test_C": args.step_test_c}
+    return run_technique(args, processor="echem.analyse", params=params, entry=entry, rows=rows,
+                         title="specproc electrochemistry")
+
+
+def _q(r, name):
+    from ...core.numbers import finite_or_none
+
+    q = r.quantities.get(name)
+    return (None, None) if q is None else (finite_or_none(q.value), finite_or_none(q.stderr))
+
+
+def entry(r, path: str) -> dict:
+    """The JSON entry of one input (contract of ``specproc echem --json``).
+
+    Impedance spectrum: ``{"file", "sample", "kind": "eis", "temperature_C", "circuit", "parameters":
+    [{"name", "value", "stderr"}], "R_bulk_ohm", "R_bulk_ohm_stderr", "conductivity_S_cm",
+    "conductivity_S_cm_stderr", "kk": {"max_residual_pct", "valid"}, "warnings"}``; a series:
+    ``{"file", "sample", "kind": "eis_series", "spectra": [<the above without file/sample>],
+    "arrhenius": {"Ea_eV", "Ea_eV_stderr", "transition", "step_test"} or null, "warnings"}``;
+    ``"polarisation"``: ``transference_number`` (± ``_stderr``) or ``electronic_conductivity_S_cm``,
+    ``delta_V``, ``I0_A``, ``Iss_A``, ``R0_ohm``, ``Rss_ohm``; ``"galvanostatic"``: ``ccd_mA_cm2``,
+    ``last_stable_mA_cm2``, ``overpotential_mV``, ``current_density_mA_cm2``, ``duration_h``,
+    ``short_circuit``.
+    """
+    kind = r.meta.get("kind")
+    base = {"file": path, "sample": r.sample, "kind": kind}
+    if kind == "eis":
+        return {**base, **{k: v for k, v in r.meta["entry"].items() if k != "kind"}, "warnings": list(r.warnings)}
+    if kind == "eis_series":
+        arr = r.meta.get("arrhenius")
+        return {**base, "circuit": r.meta.get("circuit"), "spectra": list(r.meta.get("entries", [])),
+                "arrhenius": None if arr is None else {k: arr.get(k) for k in ("Ea_eV", "Ea_eV_stderr", "transition",
+                                                                              "step_test")},
+                "warnings": list(r.warnings)}
+    if kind == "polarisation":
+        out = {**base, "cell": r.meta.get("cell"), "temperature_C": r.meta.get("temperature_C")}
+        for name in ("transference_number", "electronic_conductivity_S_cm", "delta_V", "I0_A", "Iss_A", "R0_ohm",
+                     "Rss_ohm"):
+            v, se = _q(r, name)
+            if v is not None or name in ("transference_number",):
+                out[name], out[name + "_stderr"] = v, se
+        out["warnings"] = list(r.warnings)
+        return out
+    out = {**base}
+    for name, key in (("ccd_mA_cm2", "ccd_mA_cm2"), ("ccd.last_stable_mA_cm2", "last_stable_mA_cm2"),
+                      ("ccd.lower_bound_mA_cm2", "ccd_lower_bound_mA_cm2"), ("overpotential_mV", "overpotential_mV"),
+                      ("current_density_mA_cm2", "current_density_mA_cm2"), ("cycling.duration_h", "duration_h"),
+                      ("short_circuit.time_h", "short_circuit_time_h")):
+        out[key] = _q(r, name)[0]
+    out["short_circuit"] = bool(_q(r, "short_circuit.present")[0])
+    out["rule"] = r.meta.get("rule")
+    out["warnings"] = list(r.warnings)
+    return out
+
+
+def rows(e: dict) -> list[dict]:
+    k = e.get("kind")
+    if k == "eis":
+        return [{"sample": e["sample"], "kind": k, "T_C": e.get("temperature_C"), "R_bulk_ohm": e.get("R_bulk_ohm"),
+                 "sigma_S_cm": e.get("conductivity_S_cm"), "kk_valid": e["kk"]["valid"]}]
+    if k == "eis_series":
+        return [{"sample": e["sample"], "kind": k, "T_C": s.get("temperature_C"), "R_bulk_ohm": s.get("R_bulk_ohm"),
+                 "sigma_S_cm": s.get("conductivity_S_cm"), "kk_valid": s["kk"]["valid"]} for s in e["spectra"]]
+    if k == "polarisation":
+        return [{"sample": e["sample"], "kind": k, "t+": e.get("transference_number"),
+                 "sigma_e_S_cm": e.get("electronic_conductivity_S_cm")}]
+    return [{"sample": e["sample"], "kind": k, "ccd_mA_cm2": e.get("ccd_mA_cm2"),
+             "overpotential_mV": e.get("overpotential_mV"), "short": e.get("short_circuit")}]
