@@ -1,12 +1,13 @@
-"""What the JCAMP-DX readers (NMR and IR) share: label normalisation, the sniffing of the head and the
-size guard run before a library decodes the data (a DUP-compressed "decompression bomb")."""
+"""What the JCAMP-DX readers (NMR and IR) share: label normalisation, ``$$`` comments, the sniffing of
+the head, the checks of the header numbers and the size guard run before a library decodes the data
+(a DUP-compressed "decompression bomb")."""
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
 from ..core.errors import ReaderError
-from .base import first_line, head_text
+from .base import first_line, head_text, require_file
 
 #: the most points a JCAMP-DX block may declare or decode to (2^27: 1 GiB of float64 per array; the
 #: decoders build Python lists, ~30 bytes a point, so even this is ~4 GB — no spectrum comes close)
@@ -24,6 +25,38 @@ _DUP_DIGIT = {c: str(i) for i, c in enumerate("STUVWXYZs", start=1)}
 _DATA_LABELS = ("XYDATA", "DATATABLE", "XYPOINTS", "PEAKTABLE")
 
 
+#: a line holding only a ``$$`` comment, and a ``$$`` comment at the end of any line
+_COMMENT_LINE = re.compile(r"^[ \t]*\$\$[^\r\n]*(?:\r?\n|$)", re.M)
+_INLINE_COMMENT = re.compile(r"[ \t]*\$\$[^\r\n]*")
+_LDR_COMMENT = re.compile(r"^(##[^\r\n]*?)[ \t]*\$\$[^\r\n]*", re.M)
+
+
+def strip_comments(text: str, ldr_only: bool = False) -> str:
+    """``text`` without its JCAMP-DX ``$$`` comments.
+
+    ``$$`` starts a comment that runs to the end of the line, legal anywhere (JCAMP-DX 4.24
+    §4.3), so ``##YFACTOR= 0.01 $$ scaled by the instrument`` is a YFACTOR of 0.01. Lines that
+    hold only a comment are removed, inline comments are cut.
+
+    Parameters
+    ----------
+    text : str
+        The whole file.
+    ldr_only : bool
+        Cut inline comments only on ``##`` label lines (Bruker parameter files, whose multi-line
+        ``<...>`` strings are left as written).
+    """
+    if "$$" not in text:
+        return text
+    text = _COMMENT_LINE.sub("", text)
+    return _LDR_COMMENT.sub(r"\1", text) if ldr_only else _INLINE_COMMENT.sub("", text)
+
+
+def ldr_value(value: str) -> str:
+    """The value of one labelled data record without its ``$$`` comment, stripped."""
+    return value.split("$$", 1)[0].strip()
+
+
 def norm_label(label: str) -> str:
     """JCAMP label normalisation: case, spaces, '-', '/', '_' are not significant."""
     return re.sub(r"[\s\-/_]", "", label).upper()
@@ -39,6 +72,51 @@ def jcamp_head(path: Path, n: int) -> str | None:
     if not (first.startswith("##") and norm_label(first[2:].split("=", 1)[0]) == "TITLE"):
         return None
     return head_text(p, n)
+
+
+def read_jcamp_text(path: Path) -> tuple[Path, str]:
+    """The input path and its whole text (Latin-1: any byte decodes); refuses folders and empty files."""
+    p = require_file(Path(path), "JCAMP-DX file")
+    if p.is_dir():
+        raise ReaderError("this is a folder; a JCAMP-DX spectrum is a single .jdx/.dx file", p)
+    return p, p.read_bytes().decode("latin-1")
+
+
+#: header numbers the decoders compute with: label -> (what must hold, its description)
+_HEADER_NUMBERS = {
+    "NPOINTS": (lambda v: v >= 1 and v == int(v), "a positive whole number"),
+    "FIRSTX": (lambda v: True, "a number"),
+    "LASTX": (lambda v: True, "a number"),
+    "DELTAX": (lambda v: v != 0, "a non-zero number"),
+    "XFACTOR": (lambda v: v != 0, "a non-zero number"),
+    "YFACTOR": (lambda v: v != 0, "a non-zero number"),
+}
+
+
+def check_header_numbers(labels: dict[str, str], path: Path) -> None:
+    """Refuse header values the decoders would divide by, count with or multiply by when absurd.
+
+    ``labels`` maps normalised labels to their (comment-free) values. Only labels present are
+    checked: ``##NPOINTS= 0`` (a division by zero in the decoder), ``-7`` or ``3.5``,
+    ``##XFACTOR= 0``, ``##FIRSTX= abc`` or ``nan``, values beyond the float range.
+
+    Raises
+    ------
+    ReaderError
+        ``"##NPOINTS= 0 is not a positive whole number"`` and the like.
+    """
+    import math
+
+    for key, (ok, what) in _HEADER_NUMBERS.items():
+        raw = labels.get(key)
+        if raw is None or raw == "":
+            continue
+        try:
+            v = float(raw)
+        except ValueError:
+            v = math.nan
+        if not math.isfinite(v) or not ok(v):
+            raise ReaderError(f"##{key}= {raw} is not {what} (corrupt header)", path)
 
 
 def _ints(value: str) -> list[int]:

@@ -7,14 +7,20 @@ files, validates sizes and metadata, and builds the specproc measurement.
   coordinate from ``vdlist``/``vclist`` when present. The Bruker digital filter is **kept** in the
   data; ``DECIM``, ``DSPFVS``, ``GRPDLY`` are stored in ``attrs["acquisition"]`` so the processing
   step can remove it with :func:`nmrglue.bruker.rm_dig_filter`.
+* A 2D acquisition stopped early (``ser`` of the declared ``acqu2`` TD rows, ``acqu2s`` TD = the rows
+  acquired; the audit trail ``audita.txt`` usually says so) is read — its acquired rows — with a note in
+  ``attrs["acquisition"]["reader_notes"]`` (the readers' channel for warnings).
+* Parameter files are parsed with nmrglue's parser behind a guard: a truncated ``acqus`` (cut inside
+  an array) is refused instead of hanging the parser.
 * Processed data (``pdata=N``, a ``pdata/N`` path, or no fid but a ``1r``): ``1r`` (+ ``1i`` as the
   imaginary part when present) on ``ppm_i = OFFSET - i * SW_p / SF / SI``.
 """
 from __future__ import annotations
 
-import warnings
+import io
+import re
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
@@ -23,29 +29,78 @@ from ..core.measurement import new_measurement
 from ..core.provenance import file_provenance
 from ._nmr_axis import (acquisition_dict, check_acquisition, epoch_to_iso, jsonable, normalise_nucleus,
                         parse_time_list, pdata_ppm_axis, to_float)
-from .base import Reader
+from .base import Reader, require_file
 
 _RAW_NAMES = ("fid", "ser")
 #: TopSpin (< 4) pads every FID of a ``ser`` file (and 1D ``fid``) to a 1024-byte block.
 _BLOCK_BYTES = 1024
 
 
-def _read_par(path: Path) -> dict:
-    """Parse a Bruker JCAMP-style parameter file (acqus, procs) with nmrglue."""
-    import nmrglue as ng
+#: the largest parameter file (acqus, procs...) read; TopSpin writes ~10-100 kB
+_MAX_PAR_BYTES = 8 << 20
 
-    # instrument files are often Latin-1/cp1252 (``##OWNER= José``): UTF-8 first, then Latin-1,
-    # which decodes any byte, so a comment never makes the experiment unreadable
-    for encoding in ("UTF-8", "latin-1"):
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # nmrglue warns per odd line; we validate the keys we need
-                dic = ng.bruker.read_jcamp(str(path), encoding=encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-        except Exception as exc:  # nmrglue raises bare exceptions on garbage
-            raise ReaderError(f"cannot parse parameter file: {type(exc).__name__}: {exc}", path) from exc
+
+class _TruncatedPar(Exception):
+    """A parameter file ends inside a multi-line value (an array or a ``<...>`` string)."""
+
+
+class _GuardedText(io.StringIO):
+    """Text for nmrglue's parameter parser that cannot make it loop at the end of the file.
+
+    nmrglue reads the lines of an array (``##$X= (0..N)``) or of a ``<...>`` string until it has
+    them all, calling ``readline()`` again after the end of the file: on a truncated file it never
+    stops. Here the first read at the end returns ``""`` (the parser's end-of-file test) and any
+    later one raises :class:`_TruncatedPar`.
+    """
+
+    def __init__(self, text: str):
+        super().__init__(text)
+        self._ends = 0
+
+    def readline(self, size: int = -1) -> str:  # noqa: D102
+        line = super().readline(size)
+        if line == "":
+            self._ends += 1
+            if self._ends > 1:
+                raise _TruncatedPar
+        return line
+
+
+def _read_par(path: Path) -> dict:
+    """Parse a Bruker JCAMP-style parameter file (acqus, procs) with nmrglue's parser.
+
+    The text is decoded here (UTF-8, else Latin-1: instrument files are often cp1252, ``##OWNER=
+    José``, and Latin-1 decodes any byte) and handed to the parser through :class:`_GuardedText`,
+    so a truncated file is refused instead of hanging.
+
+    Raises
+    ------
+    ReaderError
+        Missing, empty, oversized, binary, truncated or parameter-less file.
+    """
+    from nmrglue.fileio import bruker as ng_bruker
+
+    from ..core.quiet import quiet
+    from ._nmr_axis import decode_text
+
+    path = require_file(Path(path), "parameter file")
+    if path.is_dir():
+        raise ReaderError("expected a parameter file, found a folder", path)
+    if path.stat().st_size > _MAX_PAR_BYTES:
+        raise ReaderError(f"parameter file is {path.stat().st_size / 2**20:.0f} MiB: not a Bruker parameter "
+                          "file (acqus/procs are a few kB)", path)
+    raw = path.read_bytes().rstrip(b"\x00")  # NUL padding after ##END= is harmless
+    if b"\x00" in raw:
+        raise ReaderError("parameter file holds binary data (corrupt, or not a Bruker parameter file)", path)
+    dic: dict = {"_coreheader": [], "_comments": []}
+    try:
+        with quiet(ng_bruker):  # nmrglue warns per odd line; the keys we need are validated after
+            dic = ng_bruker.parse_jcamp_file(_GuardedText(decode_text(raw)), dic)
+    except _TruncatedPar:
+        raise ReaderError("parameter file ends inside a multi-line value (truncated?)", path) from None
+    except Exception:  # nmrglue raises bare exceptions on garbage
+        raise ReaderError("parameter file cannot be parsed (corrupt, or not a Bruker parameter file)",
+                          path) from None
     if not isinstance(dic, dict) or len([k for k in dic if not k.startswith("_")]) == 0:
         raise ReaderError("parameter file has no ##$ parameters (corrupt or not a Bruker file)", path)
     return dic
@@ -78,6 +133,141 @@ def _word_size(dtyp: Any, path: Path) -> tuple[int, bool]:
     if d == 2:
         return 8, True
     raise ReaderError(f"unsupported data type DTYP = {d} (expected 0 int32 or 2 float64)", path)
+
+
+class _Layout(NamedTuple):
+    """Where the rows of a ``fid``/``ser`` file are: ``rows`` acquired rows read out of ``stored``
+    rows of ``stride`` bytes each (block padding included)."""
+
+    rows: int
+    stored: int
+    stride: int
+    acqu2s: dict | None
+    notes: tuple[str, ...]
+
+
+def _raw_layout(expdir: Path, bin_path: Path, td: int, ws: int) -> _Layout:
+    """Rows of the raw file from its size, ``TD`` and (2D) ``acqu2s``/``acqu2``; refuses sizes that fit none.
+
+    TopSpin (< 4) pads every row to a 1024-byte block. A 2D acquisition stopped early keeps the
+    ``ser`` file of the declared size (``acqu2`` TD rows, the unacquired ones zero) while ``acqu2s``
+    TD counts the rows acquired: those rows are read, with a reader note.
+    """
+    size = bin_path.stat().st_size
+    if size == 0:
+        raise ReaderError("data file is empty", bin_path)
+    if size % ws:
+        raise ReaderError(f"file size {size} B is not a multiple of the {ws}-byte word size (truncated?)", bin_path)
+    row_bytes = td * ws
+    padded = -(-row_bytes // _BLOCK_BYTES) * _BLOCK_BYTES
+    acqu2s, nrows = None, 1
+    if bin_path.name == "ser":
+        if (expdir / "acqu3s").is_file():
+            raise ReaderError("3D (and higher) ser files are not supported", bin_path)
+        if (expdir / "acqu2s").is_file():
+            acqu2s = _read_par(expdir / "acqu2s")
+            nrows = int(to_float(acqu2s.get("TD")) or 0)
+        if nrows <= 0:
+            nrows = size // padded if size % padded == 0 else size // row_bytes
+    if nrows > 1 and size in (nrows * row_bytes, nrows * padded):
+        return _Layout(nrows, nrows, size // nrows, acqu2s, ())
+    if acqu2s is not None and size > nrows * padded:
+        stopped = _stopped_early(expdir, bin_path, size, nrows, row_bytes, padded)
+        if stopped is not None:
+            return stopped._replace(acqu2s=acqu2s)
+    if size < nrows * row_bytes:
+        raise ReaderError(f"file size {size} B does not match TD = {td} x {nrows} row(s) of {ws}-byte "
+                          f"values (need {nrows * row_bytes} or {nrows * padded} B; truncated?)", bin_path)
+    if nrows > 1:
+        raise ReaderError(f"file size {size} B is more than TD = {td} x {nrows} row(s) of {ws}-byte values "
+                          f"({nrows * row_bytes} or {nrows * padded} B) and neither acqu2 TD nor the audit trail "
+                          "(audita.txt) says the acquisition was stopped early", bin_path)
+    if size > padded:
+        raise ReaderError(f"file size {size} B is larger than TD = {td} values of {ws} B "
+                          f"(wrong TD or a ser file named {bin_path.name}?)", bin_path)
+    return _Layout(1, 1, size, acqu2s, ())
+
+
+def _stopped_early(expdir: Path, bin_path: Path, size: int, acquired: int, row_bytes: int,
+                   padded: int) -> _Layout | None:
+    """The layout of a 2D stopped before its last row, or None when the file is not one.
+
+    It is one when the ``ser`` file holds a whole number of rows, more than ``acqu2s`` TD
+    (``acquired``), and that number is ``acqu2`` TD (the rows declared) or the audit trail says the
+    acquisition was stopped.
+    """
+    fits = [n for n, b in ((size // padded, padded), (size // row_bytes, row_bytes)) if n * b == size]
+    declared = _declared_rows(expdir)
+    stored = declared if declared in fits else (fits[0] if fits else 0)
+    if stored <= acquired:
+        return None
+    audit = _audit_stop_entry(expdir)
+    if stored != declared and audit is None:
+        return None
+    note = (f"acquisition stopped early: {acquired} of {stored} rows acquired (acqu2s TD = {acquired}, "
+            f"{bin_path.name} holds {stored} rows); only the acquired rows are read")
+    if audit:
+        note += f" (audit trail: {audit!r})"
+    return _Layout(acquired, stored, size // stored, None, (note,))
+
+
+def _declared_rows(expdir: Path) -> int | None:
+    """``acqu2`` TD: the rows a 2D acquisition was set up to record (None when unknown)."""
+    f = expdir / "acqu2"
+    if not f.is_file():
+        return None
+    try:
+        td = to_float(_read_par(f).get("TD"))
+    except ReaderError:
+        return None
+    return int(td) if td else None
+
+
+#: words of an audit-trail entry (``audita.txt``) recording an acquisition that did not run to its end
+_STOP_WORDS = re.compile(r"\b(stopped|halted|halt|aborted|interrupted|cancell?ed)\b", re.I)
+
+
+def _audit_stop_entry(expdir: Path) -> str | None:
+    """The audit-trail line (``audita.txt``) saying the acquisition was stopped, or None."""
+    f = expdir / "audita.txt"
+    if not f.is_file() or f.stat().st_size > _MAX_PAR_BYTES:
+        return None
+    for line in f.read_text(encoding="latin-1").splitlines():
+        if _STOP_WORDS.search(line) and not line.lstrip().startswith("$$"):
+            return line.strip().strip("<>(),")[:120]
+    return None
+
+
+def _read_rows(bin_path: Path, dtype: np.dtype, layout: _Layout, td: int) -> np.ndarray:
+    """The acquired rows as complex128 ``(rows, td // 2)``, through a memory map.
+
+    (not nmrglue.bruker.read, which reads the whole file into memory and then copies it: peak
+    memory is the complex128 result only)
+    """
+    per_row = layout.stride // dtype.itemsize
+    try:
+        raw = np.memmap(bin_path, dtype=dtype, mode="r", shape=(layout.stored, per_row))[:layout.rows]
+        data = np.empty((layout.rows, td // 2), np.complex128)
+        data.real = raw[:, 0:td:2]
+        data.imag = raw[:, 1:td:2]
+        del raw
+    except OSError as exc:
+        raise ReaderError(f"could not read the data: {exc.strerror or 'read error'}", bin_path) from None
+    except ValueError:  # the memory map does not fit the file (it changed while being read)
+        raise ReaderError("the data file does not hold the rows its size implies (changed while reading?)",
+                          bin_path) from None
+    return data
+
+
+def _raw_original(expdir: Path, acqus: dict, procs: dict | None, acqu2s: dict | None) -> dict:
+    """``original_metadata`` of a raw read: acqus, procs, acqu2s and the variable lists as text."""
+    original = {"acqus": acqus, "procs": procs or {}}
+    if acqu2s is not None:
+        original["acqu2s"] = acqu2s
+    for lst in ("vdlist", "vclist", "vplist"):
+        if (expdir / lst).is_file():
+            original[lst] = (expdir / lst).read_text(encoding="latin-1")
+    return original
 
 
 class BrukerReader(Reader):
@@ -207,7 +397,7 @@ class BrukerReader(Reader):
 
     # ------------------------------------------------------------------ raw FID / ser
     def _read_raw(self, expdir: Path) -> Any:
-
+        """Read ``fid`` / ``ser`` (see :meth:`read`); a 2D stopped early keeps its acquired rows."""
         acqus, req = self._acqus(expdir)
         bin_name = "fid" if (expdir / "fid").is_file() else "ser"
         bin_path = expdir / bin_name
@@ -222,62 +412,22 @@ class BrukerReader(Reader):
             raise ReaderError(f"TD = {td} is odd; expected real+imaginary pairs", expdir / "acqus")
         ws, isfloat = _word_size(acqus.get("DTYPA", 0), expdir / "acqus")
         big = int(to_float(acqus.get("BYTORDA")) or 0) == 1
-
-        size = bin_path.stat().st_size
-        if size == 0:
-            raise ReaderError("data file is empty", bin_path)
-        if size % ws:
-            raise ReaderError(f"file size {size} B is not a multiple of the {ws}-byte word size (truncated?)",
-                              bin_path)
-        row_bytes = td * ws
-        padded = -(-row_bytes // _BLOCK_BYTES) * _BLOCK_BYTES
-        nrows = 1
-        acqu2s = None
-        if bin_name == "ser":
-            if (expdir / "acqu3s").is_file():
-                raise ReaderError("3D (and higher) ser files are not supported", bin_path)
-            if (expdir / "acqu2s").is_file():
-                acqu2s = _read_par(expdir / "acqu2s")
-                nrows = int(to_float(acqu2s.get("TD")) or 0)
-            if nrows <= 0:
-                nrows = size // padded if size % padded == 0 else size // row_bytes
-        need = nrows * row_bytes
-        if size < need or (nrows > 1 and size not in (nrows * row_bytes, nrows * padded)):
-            raise ReaderError(f"file size {size} B does not match TD = {td} x {nrows} row(s) of {ws}-byte "
-                              f"values (need {nrows * row_bytes} or {nrows * padded} B; truncated?)", bin_path)
-        if nrows == 1 and size > padded:
-            raise ReaderError(f"file size {size} B is larger than TD = {td} values of {ws} B "
-                              f"(wrong TD or a ser file named {bin_name}?)", bin_path)
-
-        per_row = (size // nrows) // ws  # stored values per row, incl. block padding
-        # the values are read through a memory map (not nmrglue.bruker.read, which reads the whole
-        # file into memory and then copies it): peak memory is the complex128 result only
+        layout = _raw_layout(expdir, bin_path, td, ws)
         dtype = np.dtype(("f8" if isfloat else "i4")).newbyteorder(">" if big else "<")
-        try:
-            raw = np.memmap(bin_path, dtype=dtype, mode="r", shape=(nrows, per_row))
-            data = np.empty((nrows, td // 2), np.complex128)
-            data.real = raw[:, 0:td:2]
-            data.imag = raw[:, 1:td:2]
-            del raw
-        except (OSError, ValueError) as exc:
-            raise ReaderError(f"could not read the data: {type(exc).__name__}: {exc}", bin_path) from exc
+        data = _read_rows(bin_path, dtype, layout, td)
         t = np.arange(data.shape[-1]) / req["SW_h"]
         coords: list = [("time", t, "s")]
-        if nrows > 1:
-            rv, ru = self._row_coord(expdir, nrows)
+        if layout.rows > 1:
+            rv, ru = self._row_coord(expdir, layout.rows)
             coords.insert(0, ("row", rv, ru))
         else:
             data = data.reshape(-1)
-        original = {"acqus": acqus, "procs": procs or {}}
-        if acqu2s is not None:
-            original["acqu2s"] = acqu2s
-        for lst in ("vdlist", "vclist", "vplist"):
-            if (expdir / lst).is_file():
-                original[lst] = (expdir / lst).read_text(encoding="latin-1")
+        if layout.notes:
+            acq["reader_notes"] = list(layout.notes)
         return new_measurement(
             data, coords, technique="nmr", units="arb", name="fid", signal_type="fid",
             sample=self._sample(expdir, expdir / "pdata" / "1"), metadata=self._metadata(acqus),
-            acquisition=acq, original_metadata=jsonable(original),
+            acquisition=acq, original_metadata=jsonable(_raw_original(expdir, acqus, procs, layout.acqu2s)),
             provenance=file_provenance(expdir, self.name), source=str(bin_path))
 
     @staticmethod

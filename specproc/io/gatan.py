@@ -142,6 +142,58 @@ def _energy_axis_index(axes: list[dict]) -> int | None:
     return None
 
 
+#: RosettaSciIO / HyperSpy signal types of X-ray (EDS) spectra; DM's own tag value is "X-ray"
+_EDS_TYPES = re.compile(r"^(EDS|EDX|X-?ray)", re.I)
+
+
+def refuse_non_eels(metadata: dict, energy_axis: dict, n: int, path: Path) -> None:
+    """Refuse an EDS (X-ray) spectrum handed to the EELS readers.
+
+    An EDS spectrum in a DM3/DM4 or HSPY file has the signal type ``EDS_TEM``/``EDS_SEM``
+    (RosettaSciIO ``metadata["Signal"]["signal_type"]``, DM tag ``Meta Data.Signal = "X-ray"``) and
+    an X-ray energy axis in keV. Read as an energy-loss spectrum it became 0-20 000 eV and failed
+    later on an incidental fitting window. Refused: a signal type naming EDS, or a keV axis without
+    the signal type EELS.
+
+    Raises
+    ------
+    ReaderError
+        ``"EDS spectrum, not EELS ..."``.
+    """
+    why = _eds_reason(metadata, energy_axis, n)
+    if why:
+        raise ReaderError(f"EDS spectrum, not EELS ({why}): the EELS analysis needs an energy-loss "
+                          "spectrum; open X-ray spectra in an EDS program (e.g. HyperSpy's EDS tools)", path)
+
+
+def _eds_reason(metadata: dict, energy_axis: dict, n: int) -> str | None:
+    """Why a signal is an EDS spectrum (its signal type, its keV axis), or None when it is not one."""
+    stype = str(_get(metadata, "Signal.signal_type") or "").strip()
+    units = str(energy_axis.get("units") or "").strip()
+    if not (_EDS_TYPES.match(stype) or (units.lower() == "kev" and stype.upper() != "EELS")):
+        return None
+    lo, hi = _axis_span(energy_axis, n)
+    span = f", X-ray energy axis {lo + 0.0:.3g}-{hi + 0.0:.3g} {units}" if lo is not None else ""
+    return (f"signal type {stype!r}" if stype else "no EELS signal type") + span
+
+
+def _is_eels_candidate(sig: dict) -> bool:
+    """A RosettaSciIO signal with an energy axis that is not an EDS spectrum."""
+    axes = list(sig.get("axes") or [])
+    ie = _energy_axis_index(axes)
+    if ie is None:
+        return False
+    return _eds_reason(sig.get("metadata") or {}, axes[ie], int(axes[ie].get("size") or 0)) is None
+
+
+def _axis_span(ax: dict, n: int) -> tuple[float | None, float | None]:
+    """First and last coordinate of a uniform RosettaSciIO axis (None, None when not computable)."""
+    scale, offset = _float(ax.get("scale")), _float(ax.get("offset"))
+    if scale is None or offset is None:
+        return None, None
+    return offset, offset + scale * max(n - 1, 0)
+
+
 def rsciio_to_measurement(d: dict, path: Path, reader: str, sample: str | None = None):
     """Turn one RosettaSciIO signal dict into an EELS measurement (see module doc).
 
@@ -165,6 +217,7 @@ def rsciio_to_measurement(d: dict, path: Path, reader: str, sample: str | None =
     ie = _energy_axis_index(axes)
     if ie is None:
         raise ReaderError("no energy-loss axis (no axis in eV): not an EELS spectrum", path)
+    refuse_non_eels(d.get("metadata") or {}, axes[ie], data.shape[ie], path)
     if data.ndim > 4:
         raise ReaderError(f"{data.ndim}-dimensional data are not supported (at most 3 navigation axes)", path)
     eax = axes[ie]
@@ -216,6 +269,34 @@ def rsciio_to_measurement(d: dict, path: Path, reader: str, sample: str | None =
         original_metadata=jsonable(original), provenance=file_provenance(path, reader), source=str(path))
 
 
+_FORMAT_NAMES = {"digitalmicrograph": "DigitalMicrograph DM3/DM4", "msa": "EMSA/MSA", "hspy": "HyperSpy HSPY",
+                 "zspy": "HyperSpy ZSPY"}
+
+
+def library_reason(exc: BaseException) -> str:
+    """A reading library's exception as a reason for the instrument user (no Python internals).
+
+    Binary parsers fail on a damaged file with whatever the bytes led to (``struct.error: unpack
+    requires a buffer of 4 bytes``, ``TypeError: 'NoneType' object is not iterable``): the type
+    says more than the text, and the text is not meant for the user.
+    """
+    import struct
+
+    if isinstance(exc, (struct.error, EOFError)):
+        return "the file ends before its structure does: truncated or corrupt"
+    if isinstance(exc, UnicodeError):
+        return "text where binary data were expected, or text in an unknown encoding: corrupt or not this format"
+    if isinstance(exc, MemoryError):
+        return "its header declares more data than can be held in memory: corrupt header"
+    if isinstance(exc, NotImplementedError):
+        return "a variant of the format that the reading library does not support"
+    if isinstance(exc, (ValueError, TypeError, KeyError, IndexError, AttributeError)):
+        return "its header or tag structure is corrupt or incomplete"
+    if isinstance(exc, OSError):
+        return "the file cannot be decoded: truncated or corrupt"
+    return "its content is corrupt or not of this format"
+
+
 def read_with(module: str, path: Path, reader: str, lazy: bool = False, index: int | None = None):
     """Read ``path`` with ``rsciio.<module>.file_reader`` and convert the (first EELS) signal."""
     import importlib
@@ -234,11 +315,13 @@ def read_with(module: str, path: Path, reader: str, lazy: bool = False, index: i
     except ReaderError:
         raise
     except Exception as exc:
-        raise ReaderError(f"not a readable {module} file ({type(exc).__name__}: {exc})", path) from None
+        raise ReaderError(f"not a readable {_FORMAT_NAMES.get(module, module)} file ({library_reason(exc)})",
+                          path) from None
     if not signals:
         raise ReaderError("file holds no signal", path)
-    if index is None:  # the first signal with an energy axis (DM files may also hold images)
-        index = next((i for i, s in enumerate(signals) if _energy_axis_index(list(s.get("axes") or [])) is not None), 0)
+    if index is None:  # the first EELS signal (DM files may also hold images and EDS spectra)
+        with_energy = [i for i, s in enumerate(signals) if _energy_axis_index(list(s.get("axes") or [])) is not None]
+        index = ([i for i in with_energy if _is_eels_candidate(signals[i])] or with_energy or [0])[0]
     if not 0 <= index < len(signals):
         raise ReaderError(f"signal index {index} out of range (file holds {len(signals)})", path)
     return rsciio_to_measurement(signals[index], path, reader)

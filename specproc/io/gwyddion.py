@@ -112,6 +112,66 @@ def _to_plain(obj, depth=0):
     return str(obj)
 
 
+#: magic of Gwyddion 2.x native files, and of the legacy Gwyddion 1.x format
+_MAGIC, _LEGACY_MAGIC = b"GWYP", b"GWYO"
+
+
+def _check_magic(path: Path) -> None:
+    """Refuse anything but a Gwyddion 2.x file; a legacy 1.x file is named as such, with the way out."""
+    magic = head_bytes(path, 4)
+    if magic == _LEGACY_MAGIC:
+        raise ReaderError("legacy Gwyddion 1.x file (GWYO format), not the Gwyddion 2.x .gwy format this reader "
+                          "reads: open it in Gwyddion 2.x and save it again as .gwy (File > Save As)", path)
+    if magic != _MAGIC:
+        raise ReaderError("not a Gwyddion file (no GWYP magic)", path)
+
+
+def _load(path: Path):
+    """The gwyfile container of ``path``; a damaged serialisation is a ReaderError."""
+    import gwyfile
+
+    try:
+        return gwyfile.load(str(path))
+    except Exception:  # truncated/corrupt serialisation: gwyfile fails on whatever the bytes led to
+        raise ReaderError("the Gwyddion container is truncated or corrupt (its objects cannot be decoded)",
+                          path) from None
+
+
+def _channel_ids(obj) -> list[int]:
+    """Numbers ``N`` of the ``/N/data`` channels: titled ones first, in order, then the others."""
+    ids = sorted(int(k[1:-len("/data/title")]) for k in obj.keys() if re.fullmatch(r"/\d+/data/title", k))
+    ids += sorted(int(k[1:-len("/data")]) for k in obj.keys()
+                  if re.fullmatch(r"/\d+/data", k) and int(k[1:-len("/data")]) not in ids)
+    return ids
+
+
+def _channel(obj, i: int, path: Path) -> tuple[str, np.ndarray, str, tuple[float, ...]] | None:
+    """Channel ``/i/data`` as ``(title, values in base SI, unit, (xreal, yreal, xoff, yoff) in m)``.
+
+    None when ``/i/data`` is not a data field.
+
+    Raises
+    ------
+    ReaderError
+        Values missing or not ``xres x yres`` of them, a lateral unit that is not a length.
+    """
+    df = obj.get(f"/{i}/data")
+    if df is None or not isinstance(df, dict) or "data" not in df:
+        return None
+    title = str(obj.get(f"/{i}/data/title", f"channel {i}"))
+    try:
+        data = np.asarray(df.data, float)
+        zu, zf = si_base(df.si_unit_z.unitstr if df.get("si_unit_z") is not None else "")
+        xyu, xyf = si_base(df.si_unit_xy.unitstr if df.get("si_unit_xy") is not None else "m")
+        geometry = tuple(float(v) for v in (df.xreal, df.yreal, df.get("xoff", 0.0), df.get("yoff", 0.0)))
+    except Exception:  # a short data array (truncated file), a missing xres/xreal...
+        raise ReaderError(f"channel {title!r}: the data field is incomplete (not xres x yres values, or its "
+                          "size is missing): truncated or corrupt file", path) from None
+    if xyu not in ("m", ""):
+        raise ReaderError(f"channel {title!r}: lateral unit {xyu!r} is not a length", path)
+    return title, data * zf, zu, tuple(v * xyf for v in geometry)
+
+
 class GwyddionReader(Reader):
     """Gwyddion native files (``GWYP`` magic) via gwyfile: every channel, units, scan size in m."""
 
@@ -122,7 +182,8 @@ class GwyddionReader(Reader):
     url = "https://github.com/tuxu/gwyfile"
 
     def guess_can_open(self, path: Path) -> bool:
-        return head_bytes(Path(path), 4) == b"GWYP"
+        # a legacy GWYO file is claimed too: this reader is the one that can tell the user what it is
+        return head_bytes(Path(path), 4) in (_MAGIC, _LEGACY_MAGIC)
 
     def read(self, path: Path, channel: str | None = None, sample: str | None = None):
         """Read a ``.gwy`` file.
@@ -140,43 +201,23 @@ class GwyddionReader(Reader):
         xarray.DataArray
             dims ``("channel", "y", "x")``; values in each channel's base SI unit
             (``attrs["channel_units"]``), ``x``/``y`` in m.
-        """
-        import gwyfile
 
+        Raises
+        ------
+        ReaderError
+            Not a Gwyddion 2.x file (a legacy Gwyddion 1.x file is named, with how to convert it),
+            a truncated or corrupt container, no image channel.
+        """
         path = require_file(Path(path))
-        if head_bytes(path, 4) != b"GWYP":
-            raise ReaderError("not a Gwyddion file (no GWYP magic)", path)
-        try:
-            obj = gwyfile.load(str(path))
-        except Exception as exc:  # truncated/corrupt serialisation
-            raise ReaderError(f"cannot parse Gwyddion container ({type(exc).__name__}: {exc})", path) from None
-        ids = sorted(int(k[1:-len("/data/title")]) for k in obj.keys()
-                     if re.fullmatch(r"/\d+/data/title", k))
-        ids += sorted(int(k[1:-len("/data")]) for k in obj.keys()
-                      if re.fullmatch(r"/\d+/data", k) and int(k[1:-len("/data")]) not in ids)
-        channels, xy = [], None
-        for i in ids:
-            df = obj.get(f"/{i}/data")
-            if df is None or not hasattr(df, "data"):
-                continue
-            title = str(obj.get(f"/{i}/data/title", f"channel {i}"))
-            try:
-                data = np.asarray(df.data, float)
-            except Exception as exc:
-                raise ReaderError(f"channel {title!r}: data cannot be read ({exc})", path) from None
-            zu, zf = si_base(df.si_unit_z.unitstr if df.get("si_unit_z") is not None else "")
-            xyu, xyf = si_base(df.si_unit_xy.unitstr if df.get("si_unit_xy") is not None else "m")
-            if xyu not in ("m", ""):
-                raise ReaderError(f"channel {title!r}: lateral unit {xyu!r} is not a length", path)
-            if xy is None:
-                xy = (float(df.xreal) * xyf, float(df.yreal) * xyf, float(df.get("xoff", 0.0)) * xyf,
-                      float(df.get("yoff", 0.0)) * xyf)
-            channels.append((title, data * zf, zu))
-        if not channels:
+        _check_magic(path)
+        obj = _load(path)
+        found = [c for c in (_channel(obj, i, path) for i in _channel_ids(obj)) if c is not None]
+        if not found:
             raise ReaderError("no image channels (/N/data) in the Gwyddion container", path)
+        xreal, yreal, xoff, yoff = found[0][3]
         meta = {k: _to_plain(v) for k, v in obj.items() if not k.endswith("/data")}
-        return map_measurement(channels, xy[0], xy[1], xoff=xy[2], yoff=xy[3], path=path, reader=self.name,
-                               sample=sample, channel=channel, original_metadata=meta,
+        return map_measurement([c[:3] for c in found], xreal, yreal, xoff=xoff, yoff=yoff, path=path,
+                               reader=self.name, sample=sample, channel=channel, original_metadata=meta,
                                acquisition={"format": "gwyddion"})
 
 

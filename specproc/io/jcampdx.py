@@ -5,7 +5,8 @@ when nmrglue finds no data (e.g. ``##PEAK TABLE=``) the ``jcamp`` package is tri
 ``original_metadata["parser"]`` says which one was used. The x axis (``HZ`` or ``PPM``) becomes
 ppm with ``.OBSERVE FREQUENCY`` and, for Hz axes, ``.SHIFT REFERENCE`` (``(mode, compound,
 point, ppm)``) when present. JCAMP files of other techniques (IR, UV, relaxation lists) are not
-claimed by :meth:`JcampNMRReader.guess_can_open`.
+claimed by :meth:`JcampNMRReader.guess_can_open`. ``$$`` comments (legal after any value and on data
+lines) are removed before the values are used; absurd header numbers (``##NPOINTS= 0``) are refused.
 """
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ from ..core.errors import ReaderError
 from ..core.measurement import new_measurement
 from ..core.provenance import file_provenance
 from ._nmr_axis import acquisition_dict, jsonable, normalise_nucleus, to_float
-from ._jcamp import check_decoded_size, jcamp_head, norm_label
-from .base import Reader, require_file
+from ._jcamp import (check_decoded_size, check_header_numbers, jcamp_head, ldr_value, norm_label, read_jcamp_text,
+                     strip_comments)
+from .base import Reader
 
 _LABEL = re.compile(r"^##\s*([^=]+?)\s*=\s*(.*)$", re.M)
 
@@ -28,7 +30,7 @@ _LABEL = re.compile(r"^##\s*([^=]+?)\s*=\s*(.*)$", re.M)
 
 
 def _labels(text: str) -> list[tuple[str, str]]:
-    return [(norm_label(m.group(1)), m.group(2).strip()) for m in _LABEL.finditer(text)]
+    return [(norm_label(m.group(1)), ldr_value(m.group(2))) for m in _LABEL.finditer(text)]
 
 
 def _get(dic: dict, *keys: str) -> Any:
@@ -41,6 +43,31 @@ def _get(dic: dict, *keys: str) -> Any:
         if v not in (None, ""):
             return v
     return None
+
+
+def _nmrglue_read(p: Path, text: str):
+    """:func:`nmrglue.jcampdx.read` of ``p``, on a comment-free copy when the file has ``$$`` comments.
+
+    nmrglue drops a data line's newline with its ``$$`` comment, so the next line's X value is read as
+    one more Y value (``##NPOINTS= 4096 but 4099 values``). It reads only named files: the copy goes
+    to a private temporary folder (never next to the input) and is removed at once.
+    """
+    import tempfile
+
+    import nmrglue as ng
+    from nmrglue.fileio import jcampdx as ng_jcampdx
+
+    from ..core.quiet import quiet
+
+    # nmrglue warns for every missing optional label: caught per thread (core.quiet), not with
+    # warnings.catch_warnings, which swaps the process-wide filters (not thread-safe)
+    with quiet(ng_jcampdx):
+        if "$$" not in text:
+            return ng.jcampdx.read(str(p))
+        with tempfile.TemporaryDirectory(prefix="specproc-jcamp-") as tmp:
+            copy = Path(tmp) / "comment-free.jdx"
+            copy.write_bytes(strip_comments(text).encode("latin-1"))
+            return ng.jcampdx.read(str(copy))
 
 
 class JcampNMRReader(Reader):
@@ -76,18 +103,19 @@ class JcampNMRReader(Reader):
         xarray.DataArray
             Real spectrum, dim ``("shift",)`` in ppm, ``signal_type="spectrum"``.
         """
-        p = require_file(Path(path), "JCAMP-DX file")
-        text = p.read_text(encoding="latin-1")
+        p, text = read_jcamp_text(path)
         # before any decoder: a DUP-compressed bomb must be refused, not expanded into a Python list
         check_decoded_size(text, p)
-        types = [v.upper() for k, v in _labels(text) if k == "DATATYPE"]
+        labels = _labels(text)
+        check_header_numbers(dict(reversed(labels)), p)  # the first value of a label counts
+        types = [v.upper() for k, v in labels if k == "DATATYPE"]
         if types and not any("NMR" in t for t in types):
             raise ReaderError(f"JCAMP-DX data type is {types[0]!r}, not an NMR spectrum", p)
         if types and all("FID" in t for t in types if "NMR" in t):
             raise ReaderError("JCAMP-DX NMR FID files are not supported (only spectra)", p)
-        parser, dic, x, y = self._parse_nmrglue(p)
+        parser, dic, x, y = self._parse_nmrglue(p, text)
         if y is None:
-            parser, dic, x, y = self._parse_jcamp(p)
+            parser, dic, x, y = self._parse_jcamp(p, text)
         if y is None or np.size(y) == 0:
             raise ReaderError("no XYDATA, NTUPLES or PEAK TABLE data found", p)
         y = np.asarray(y, dtype=float).reshape(-1)
@@ -155,17 +183,12 @@ class JcampNMRReader(Reader):
             return None
 
     @staticmethod
-    def _parse_nmrglue(p: Path):
+    def _parse_nmrglue(p: Path, text: str):
+        """nmrglue's JCAMP-DX reader: ``(parser, dic, x, y)``, ``y`` None when it finds no data."""
         import nmrglue as ng
-        from nmrglue.fileio import jcampdx as ng_jcampdx
-
-        from ..core.quiet import quiet
 
         try:
-            # nmrglue warns for every missing optional label: caught per thread (core.quiet), not with
-            # warnings.catch_warnings, which swaps the process-wide filters (not thread-safe)
-            with quiet(ng_jcampdx):
-                dic, data = ng.jcampdx.read(str(p))
+            dic, data = _nmrglue_read(p, text)
         except Exception:
             return "nmrglue.jcampdx", {}, None, None
         if data is None:
@@ -190,18 +213,26 @@ class JcampNMRReader(Reader):
         return "nmrglue.jcampdx", dic, np.linspace(first, last, y.size), y
 
     @staticmethod
-    def _parse_jcamp(p: Path):
+    def _parse_jcamp(p: Path, text: str):
+        """The ``jcamp`` package on the comment-free text (peak tables, files nmrglue finds no data in)."""
+        import io
+
         import jcamp
 
         from ..core.quiet import quiet
 
         try:
             with quiet(jcamp):  # jcamp reports by print()
-                d = jcamp.readfile(str(p))
-        except Exception as exc:
-            raise ReaderError(f"cannot parse JCAMP-DX file: {type(exc).__name__}: {exc}", p) from exc
+                d = jcamp.read(io.StringIO(strip_comments(text)))
+        except Exception:
+            raise ReaderError("the data block cannot be decoded (corrupt compressed data, or header values "
+                              "that contradict the data)", p) from None
         x, y = d.get("x"), d.get("y")
         if x is None or y is None:
             return "jcamp", d, None, None
+        x, y = np.asarray(x).reshape(-1), np.asarray(y).reshape(-1)
+        if x.size != y.size:
+            raise ReaderError(f"the x axis has {x.size} values for {y.size} data points: the data block is "
+                              "incomplete (truncated file?) or ##NPOINTS= is wrong", p)
         order = np.argsort(x)[::-1]  # peak tables: keep ppm decreasing like spectra
-        return "jcamp", d, np.asarray(x)[order], np.asarray(y)[order]
+        return "jcamp", d, x[order], y[order]

@@ -11,7 +11,9 @@ fraction. The axis is sorted ascending whatever the file's direction.
 instead of raising; its output is captured per thread (:mod:`specproc.core.quiet`) and turned
 into errors (Y-check failure: corrupt compressed data; length mismatch: wrong ``##NPOINTS``) or
 reader notes. A DOS end-of-file byte
-(0x1A) after ``##END=`` (old test-disk files) is ignored; the file is never modified.
+(0x1A) after ``##END=`` (old test-disk files) is ignored; the file is never modified. ``$$`` comments
+(``##YFACTOR= 0.01 $$ note``, legal JCAMP-DX) are removed before ``jcamp`` sees the text, and header
+numbers it would divide or multiply by (``##NPOINTS= 0``, ``##XFACTOR= 0``) are refused first.
 """
 from __future__ import annotations
 
@@ -27,8 +29,9 @@ from ..core.measurement import new_measurement
 from ..core.provenance import file_provenance
 from ..core.quiet import quiet
 from ._ir import ir_ordinates
-from ._jcamp import check_decoded_size, jcamp_head, norm_label
-from .base import Reader, require_file
+from ._jcamp import (check_decoded_size, check_header_numbers, jcamp_head, ldr_value, norm_label, read_jcamp_text,
+                     strip_comments)
+from .base import Reader
 
 _LABEL = re.compile(r"^##\s*([^=]+?)\s*=\s*(.*)$", re.M)
 
@@ -38,7 +41,7 @@ _LABEL = re.compile(r"^##\s*([^=]+?)\s*=\s*(.*)$", re.M)
 def _labels(text: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for m in _LABEL.finditer(text):
-        out.setdefault(norm_label(m.group(1)), m.group(2).strip())
+        out.setdefault(norm_label(m.group(1)), ldr_value(m.group(2)))
     return out
 
 
@@ -103,13 +106,14 @@ class JcampIRReader(Reader):
         """
         import jcamp
 
-        p = require_file(Path(path), "JCAMP-DX file")
-        text = p.read_bytes().decode("latin-1")
+        p, text = read_jcamp_text(path)
+        text = strip_comments(text)  # "##YFACTOR= 0.01 $$ note" is legal: the libraries choke on it
         end = re.search(r"^##\s*END\s*=.*$", text, re.M | re.I)
         if end is None:
             raise ReaderError("no ##END= label: file truncated or not JCAMP-DX", p)
         text = text[:end.end()] + "\n"   # drops a DOS EOF byte / trailing junk after ##END=
         lab = _labels(text)
+        check_header_numbers(lab, p)
         dtype = lab.get("DATATYPE", "").upper()
         if dtype == "LINK":
             raise ReaderError("compound (LINK) JCAMP-DX files are not supported; extract one block", p)
@@ -122,8 +126,9 @@ class JcampIRReader(Reader):
             # jcamp reports by print(): caught per thread (never by swapping sys.stdout: core.quiet)
             with quiet(jcamp) as notes:
                 d = jcamp.read(io.StringIO(text))
-        except Exception as exc:
-            raise ReaderError(f"cannot parse JCAMP-DX data: {type(exc).__name__}: {exc}", p) from exc
+        except Exception:
+            raise ReaderError("the data block cannot be decoded (corrupt compressed data, or header values "
+                              "that contradict the data)", p) from None
         if any(n.startswith("Y-Check failed") for n in notes):
             raise ReaderError("compressed data are corrupt (DIF Y-check failed: "
                               f"{next(n for n in notes if n.startswith('Y-Check'))})", p)

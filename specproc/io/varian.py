@@ -16,7 +16,7 @@ from ..core.errors import ReaderError
 from ..core.measurement import new_measurement
 from ..core.provenance import file_provenance
 from ._nmr_axis import acquisition_dict, check_acquisition, jsonable, normalise_nucleus, to_float
-from .base import Reader
+from .base import Reader, require_file
 
 #: Units of common arrayed procpar variables (Varian stores times in s, pulse widths in us).
 _ARRAY_UNITS = {"d1": "s", "d2": "s", "tau": "s", "pw": "us", "p1": "us"}
@@ -45,9 +45,48 @@ def _read_procpar(path: Path) -> dict:
     f = io.BytesIO(raw)
     dic = {}
     while f.tell() != len(raw):
-        par = ng.fileio.varian.get_parameter(f)
+        try:
+            par = ng.fileio.varian.get_parameter(f)
+        except Exception:  # nmrglue indexes the split lines: a short or garbled entry fails anywhere
+            raise ReaderError(f"procpar cannot be parsed after {len(dic)} parameter(s): truncated or corrupt "
+                              "(expected a name line, a values line and an enumeration line per parameter)",
+                              path) from None
         dic[par["name"]] = par
+    if not dic:
+        raise ReaderError("procpar is empty", path)
     return dic
+
+
+#: bytes of the file header of a VnmrJ ``fid`` file
+_FILE_HEADER = 32
+
+
+def _fid_header(fid: Path) -> dict:
+    """The 32-byte file header of a ``fid`` file (nmrglue's decoding), checked against the file size.
+
+    Raises
+    ------
+    ReaderError
+        File shorter than its header, or a header whose blocks x values x bytes is not the file size.
+    """
+    import nmrglue as ng
+
+    size = fid.stat().st_size
+    if size < _FILE_HEADER:
+        raise ReaderError(f"fid file is {size} B, shorter than its {_FILE_HEADER}-byte header (empty or truncated)",
+                          fid)
+    with open(fid, "rb") as fh:
+        header = ng.varian.fileheader2dic(ng.varian.get_fileheader(fh))
+    try:
+        need = _FILE_HEADER + header["nblocks"] * (header["nbheaders"] * 28
+                                                   + header["ntraces"] * header["np"] * header["ebytes"])
+    except (KeyError, TypeError):
+        need = -1
+    if header.get("np", 0) <= 0 or header.get("ebytes") not in (2, 4) or size != need:
+        raise ReaderError(f"file size {size} B does not match its header ({header.get('nblocks')} blocks x "
+                          f"{header.get('np')} values x {header.get('ebytes')} B = {need} B; truncated or corrupt "
+                          "header?)", fid)
+    return header
 
 
 def _date(time_run: str | None) -> str | None:
@@ -93,10 +132,7 @@ class VarianReader(Reader):
         for f in (fid, procpar_path):
             if not f.is_file():
                 raise ReaderError(f"{f.name} not found in Varian .fid folder", d)
-        try:
-            procpar = _read_procpar(procpar_path)
-        except Exception as exc:
-            raise ReaderError(f"cannot parse procpar: {type(exc).__name__}: {exc}", procpar_path) from exc
+        procpar = _read_procpar(require_file(procpar_path, "procpar"))
         sfrq = to_float(_pp(procpar, "sfrq"))
         sw = to_float(_pp(procpar, "sw"))
         np_ = to_float(_pp(procpar, "np"))
@@ -111,23 +147,15 @@ class VarianReader(Reader):
             sfo1_mhz=sfrq, bf1_mhz=bf1, sf_mhz=reffrq, sr_hz=(reffrq - bf1) * 1e6 if bf1 else None, o1_hz=tof,
             sw_hz=sw, td=np_, mas_rate_hz=srate, pulprog=_pp(procpar, "seqfil"), ns=_pp(procpar, "nt"))
         check_acquisition(acq, procpar_path)
-        try:
-            with open(fid, "rb") as fh:
-                header = ng.varian.fileheader2dic(ng.varian.get_fileheader(fh))
-        except Exception as exc:
-            raise ReaderError(f"cannot read the fid file header: {type(exc).__name__}: {exc}", fid) from exc
-        need = 32 + header["nblocks"] * (header["nbheaders"] * 28 + header["ntraces"] * header["np"] * header["ebytes"])
-        size = fid.stat().st_size
-        if header["np"] <= 0 or header["ebytes"] not in (2, 4) or size != need:
-            raise ReaderError(f"file size {size} B does not match its header ({header['nblocks']} blocks x "
-                              f"{header['np']} values x {header['ebytes']} B = {need} B; truncated?)", fid)
+        _fid_header(fid)
         try:
             # nmrglue.varian.read would parse procpar again (UTF-8 only): its three steps with ours
             shape = ng.varian.find_shape(procpar)
             torder = ng.varian.find_torder(procpar, shape) if shape is not None and len(shape) >= 3 else None
             dic, data = ng.varian.read_fid(str(fid), shape, torder, False, False)
-        except Exception as exc:
-            raise ReaderError(f"nmrglue could not read the data: {type(exc).__name__}: {exc}", fid) from exc
+        except Exception:
+            raise ReaderError("the data cannot be read with the shape procpar gives (np, arraydim, ni: "
+                              "corrupt procpar or fid?)", fid) from None
         data = np.asarray(data).astype(np.complex128)
         t = np.arange(data.shape[-1]) / sw
         coords: list = [("time", t, "s")]
