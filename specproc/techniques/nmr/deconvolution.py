@@ -719,28 +719,34 @@ def _edge_artefacts(x, y, cands, noise):
     return keep, cut, arts
 
 
-def _auto(pr: Prepared, p):
-    """Automatic component selection through the toolkit's :func:`~specproc.fitting.select.select_model`.
+def _drop_undetected(best, refit, notes: list, pr: Prepared):
+    """The automatic result without components that are no detection (toolkit
+    :func:`~specproc.fitting.models.drop_undetected`: area within 2 standard errors of 0 or height
+    below 3 noise SDs), the rest refitted; ``refit(best, names to keep) -> (Compiled, FitOutcome)``."""
+    from ...fitting.fit import drop_undetected
 
-    The NMR science stays here: window-edge artefacts (:func:`_edge_artefacts`: their points are
-    left out, no component is added in an edge zone), spinning sidebands (satellites of every
-    component; a candidate at a sideband position of a stronger line is recognised as such and
-    never added as a species), the final grid (every ``d_fin``-th point: >= 16 points per FWHM of
-    the narrowest strong line and >= 2048 points) and the final model with every sideband order
-    (:func:`build`). The selection itself (candidates from the second-derivative scale space,
-    forward selection by BIC with significance / ownership tests, backward elimination, merging
-    of split lines, the residual check) is the toolkit's; ``n_peaks`` fixes the number,
-    ``max_peaks`` caps it (the budget otherwise: ``meta["selection"]["budget"]``).
-    -> (Compiled, FitOutcome, warnings).
-    """
-    from ...fitting.lineshapes import REGISTRY
-    from ...fitting.models import Peak
-    from ...fitting.peaks import pick_peaks
-    from ...fitting.select import select_model
+    cur = {"best": best}
+
+    def again(fo, weak):
+        cur["best"] = refit(cur["best"], {s.name for s in cur["best"][0].sites} - set(weak))
+        return cur["best"][1]
+
+    _fo, msg = drop_undetected(best[1], again, unit="ppm", where=pr.src)
+    notes += msg
+    return cur["best"]
+
+
+def _auto(pr: Prepared, p):
+    """Automatic component selection (module docstring). -> (Compiled, FitOutcome, warnings)."""
+    from ...fitting.lineshapes import fwhm_of
+    from ...fitting.models import Peak, prefix_of
+    from ...fitting.noise import smooth
+    from ...fitting.peaks import pick_peaks, width_at
     from .sidebands import recognise
 
     notes = []
-    cands = pick_peaks(pr.x, pr.y, noise=pr.noise, max_peaks=2 * max(p.max_peaks, p.n_peaks or 0) + 4)
+    want = max(p.max_peaks, p.n_peaks or 0)
+    cands = pick_peaks(pr.x, pr.y, noise=pr.noise, max_peaks=2 * want + 4)
     cands, cut, arts = _edge_artefacts(pr.x, pr.y, cands, pr.noise)
     if cut:
         keep = np.ones(pr.x.size, bool)
@@ -760,7 +766,6 @@ def _auto(pr: Prepared, p):
         raise ProcessingError(f"no peaks found above 5x the noise level ({pr.noise:.3g})", pr.src)
     dx = _dx(x)
     step = pr.step
-    sb_pos = []
     if step:
         sbs = recognise([cd["center"] for cd in cands], [cd["height"] for cd in cands], step,
                         tol_ppm=max(max(cd["fwhm"] for cd in cands), 3 * dx))
@@ -768,69 +773,141 @@ def _auto(pr: Prepared, p):
             pr.meta["recognised_sidebands"] = [
                 {"position_ppm": cands[j]["center"], "centre_band_ppm": cands[i]["center"], "order": k}
                 for j, (i, k) in sbs.items()]
-            sb_pos = [(cands[j]["center"], max(cands[j]["fwhm"], 3 * dx)) for j in sbs]
             cands = [cd for j, cd in enumerate(cands) if j not in sbs]
     edges = [(a, b) for a, b in cut]
     xlo, xhi = float(x.min()), float(x.max())
     span = xhi - xlo
 
-    def reject(pos, comps):
-        """No species in an edge zone, at a recognised sideband or at a sideband position of a line."""
-        if pos - xlo <= max(2 * dx, 0.02 * span) or xhi - pos <= max(2 * dx, 0.02 * span) or \
-                any(a <= pos <= b for a, b in edges):
-            return True
-        if any(abs(pos - c) <= w for c, w in sb_pos):
-            return True
-        if step:
-            for c, w in comps:
-                k = round((pos - c) / step)
-                if k and abs(pos - (c + k * step)) <= max(w, 3 * dx):
-                    return True
-        return False
+    def in_edge(pos, w):
+        return pos - xlo <= max(w, 0.02 * span) or xhi - pos <= max(w, 0.02 * span) or \
+            any(a <= pos <= b for a, b in edges)
 
+    # Model selection is made cheaper, the chosen model is then refitted in full:
+    # - every d-th point, d such that >= 1024 points remain and the narrowest candidate keeps
+    #   >= 8 points per FWHM (processed spectra are oversampled by zero filling);
+    # - sidebands up to order SELECT_MAX_SIDEBAND_ORDER (each order is a tied component; slow
+    #   spinning gives 16 per site, and the higher ones do not change which lines exist: their
+    #   residual maxima are at sideband positions, which are never added as lines)
     # the final fit keeps >= 16 points per FWHM of the narrowest strong line (and >= 2048 points);
     # fewer, less correlated points also make the covariance errors of processed spectra less
-    # optimistic (strong lines: >= 5 % of the top prominence; a weak spike must not force full resolution)
-    w_ref = min(cd["fwhm"] for cd in cands if cd["prominence"] >= 0.05 * cands[0]["prominence"]) if cands else span
+    # optimistic. meta["fit_every_nth_point"] records it.
+    # (strong lines: >= 5 % of the top prominence; a weak spike must not force full resolution)
+    w_ref = min(cd["fwhm"] for cd in cands if cd["prominence"] >= 0.05 * cands[0]["prominence"])
+    d = max(1, min(x.size // 1024, int(w_ref / dx / 8)))
     d_fin = max(1, min(x.size // 2048, int(w_ref / dx / 16)))
+    xs_, ys_ = x[::d], y[::d]
     xf_, yf_ = x[::d_fin], y[::d_fin]
     t_start = time.perf_counter()
-    # NMR models without a batch kernel (csa, czjzek) are selected as pseudo-Voigt lines, fitted as given
-    shape = p.lineshape if REGISTRY[p.lineshape].batch_kind else "pseudo-voigt"
 
-    def peak(name, c, w):
-        """One site with its sidebands (orders with signal, up to SELECT_MAX_SIDEBAND_ORDER while selecting)."""
-        site = Peak(name=name, shape=shape, center=c, fwhm=w)
-        return build([site], x, y, pr, p, max_order=SELECT_MAX_SIDEBAND_ORDER, windows={name: (xlo, xhi)}).spec.peaks[0]
+    def fit_centres(centres, full=False):
+        sites = [Peak(name=f"p{i}", shape=p.lineshape, center=c, fwhm=w)
+                 for i, (c, w) in enumerate(sorted(centres, key=lambda cw: -cw[0]), 1)]
+        xx, yy = (xf_, yf_) if full else (xs_, ys_)
+        c = build(sites, xx, yy, pr, p, max_order=None if full else SELECT_MAX_SIDEBAND_ORDER)
+        out = c, fit(c, xx, yy, pr, p)
+        _progress(pr, f"{'final fit' if full else 'model selection'}: {len(sites)} component(s)", t_start)
+        return out
 
-    built = {}
+    def at_sideband(pos, c, fo):
+        if not step:
+            return False
+        for s in c.sites:
+            pc = fo.values[prefix_of(s.name) + "center"]
+            k = round((pos - pc) / step)
+            if k and abs(pos - (pc + k * step)) <= max(s.fwhm or 0.0, 3 * dx):
+                return True
+        return False
 
-    def build_final(peaks):
-        sites = [Peak(name=q.name, shape=p.lineshape, center=q.center, fwhm=q.fwhm,
-                      amplitude=q.amplitude if p.lineshape == shape else None) for q in peaks]
-        c = build(sites, xf_, yf_, pr, p)
-        built[id(c.spec)] = c
-        return c.spec
+    def kept(c, fo):
+        """Fitted centres and widths of a model (the starts of the next, larger one)."""
+        return [(fo.values[prefix_of(s.name) + "center"],
+                 min(max(fwhm_of(s.shape, fo.values, prefix_of(s.name)), 2 * dx), span / 2)) for s in c.sites]
 
-    sel = select_model(x, y, shape=shape, noise=pr.noise, baseline=p.baseline, n_components=p.n_peaks,
-                       max_components=None if p.n_peaks else p.max_peaks, peak=peak if step else None,
-                       reject=reject, build=build_final, fit_data=(xf_, yf_), unit="ppm", where=pr.src,
-                       progress=lambda msg: _progress(pr, msg, t_start), n_label="n_peaks")
-    fo = sel.fit
-    c = built.get(id(fo.spec))
-    if c is None:   # (the final spec always comes from build_final)
-        c = build([q.model_copy() for q in fo.spec.peaks], xf_, yf_, pr, p)
+    def grow(c, fo):
+        """Options adding the largest residual maximum above 5 sigma (not at a sideband position
+        or in an edge zone); a maximum inside an existing line gets narrow and broad starts."""
+        xg = fo.x
+        r = smooth(fo.y - fo.best_fit)
+        for i in np.argsort(r)[::-1][:50]:
+            if r[i] < 5 * pr.noise:
+                return []
+            pos = float(xg[i])
+            if not at_sideband(pos, c, fo) and not in_edge(pos, 2 * dx):
+                break
+        else:
+            return []
+        prev = kept(c, fo)
+        opts = [prev + [(pos, width_at(xg, r, pos))]]
+        # nested narrow/broad pair: a broad line under the existing line nearest to the residual
+        # maximum leaves residual maxima in its wings, not at its centre, so the pair is tried
+        # explicitly (the existing line narrowed, a broad partner at its centre), and a narrow
+        # line inside an existing one from a narrow start
+        j = int(np.argmin([abs(cc - pos) for cc, _ww in prev]))
+        cc, ww = prev[j]
+        rest = prev[:j] + prev[j + 1:]
+        opts.append(rest + [(cc, max(0.6 * ww, 2 * dx)), (cc, min(3 * ww, span / 2))])
+        if abs(cc - pos) < ww:
+            opts.append(prev + [(pos, max(0.6 * ww, 2 * dx))])
+        return opts
+
+    rejected = []
+    best = fit_centres([(cands[0]["center"], cands[0]["fwhm"])])
+    if p.n_peaks:
+        if len(cands) >= p.n_peaks:
+            best = fit_centres([(cd["center"], cd["fwhm"]) for cd in cands[:p.n_peaks]])
+        else:
+            best = fit_centres([(cd["center"], cd["fwhm"]) for cd in cands])
+            while len(best[0].sites) < p.n_peaks:
+                opts = grow(*best)
+                if not opts:
+                    break
+                best = fit_centres(opts[0])
+        if len(best[0].sites) < p.n_peaks:
+            notes.append(f"n_peaks = {p.n_peaks} but only {len(best[0].sites)} component(s) were found above "
+                         f"5x the noise level")
+    else:
+        used = 1
+        while len(best[0].sites) < p.max_peaks:
+            options = []
+            if used < len(cands):
+                options.append(kept(*best) + [(cands[used]["center"], cands[used]["fwhm"])])
+                used += 1
+            options += grow(*best)
+            if not options:
+                break
+            winner = None
+            for centres in options:
+                try:
+                    cur = fit_centres(centres)
+                except (FitError, ParameterError):
+                    continue
+                stuck = [b for b in cur[1].bounded if b.endswith(("center", "sigma"))]
+                if stuck:  # a line held by its window / width limit is not a found line
+                    rejected.append({"n": len(cur[0].sites), "at_bound": stuck})
+                    continue
+                weak = _insignificant(*cur)
+                if weak:  # a component below significance only absorbs lineshape mismatch
+                    rejected.append({"n": len(cur[0].sites), "insignificant": weak})
+                    continue
+                if cur[1].stats["bic"] < best[1].stats["bic"] - 2.0 and (
+                        winner is None or cur[1].stats["bic"] < winner[1].stats["bic"]):
+                    winner = cur
+            if winner is None:
+                if used < len(cands):
+                    continue  # this candidate did not help; the next one may
+                break
+            best = winner
+    if d != d_fin or (step and best[0].sidebands):
+        best = fit_centres(kept(*best), full=True)
+    best = _drop_undetected(best, lambda cur, keep: fit_centres(
+        [kc for kc, s in zip(kept(*cur), cur[0].sites) if s.name in keep], full=True), notes, pr)
     pr.meta["fit_every_nth_point"] = d_fin
     _progress(pr, "", t_start, end=True)
-    rec = sel.record
-    pr.meta["model_selection"] = (f"{rec['method']}: {rec['n_components']} component(s); stopped: {rec['stopped']}"
-                                  if not p.n_peaks else f"n_peaks = {p.n_peaks} ({rec['method']})")
-    pr.meta["selection"] = {k: rec[k] for k in ("steps", "rejected", "stopped", "budget", "working_grid",
-                                                "noise_correlation_length", "thresholds", "residual_features")}
-    if shape != p.lineshape:
-        notes.append(f"components selected as pseudo-Voigt lines (lineshape {p.lineshape!r} has no batch kernel), "
-                     f"fitted as {p.lineshape}")
-    return c, fo, notes
+    pr.meta["model_selection"] = (f"forward selection n = 1..{len(best[0].sites)}: BIC gain > 2 and every area > "
+                                  f"{K_SIGNIFICANT:g} stderr" if not p.n_peaks else f"n_peaks = {p.n_peaks}")
+    if rejected:
+        pr.meta["rejected_models"] = rejected
+    return best[0], best[1], notes
 
 
 # ============================================================================ entry points
