@@ -160,3 +160,142 @@ def test_no_import_circles():
         if v not in index:
             visit(v)
     assert not circles, circles
+
+
+#: modules still swapping the process-wide warning filters, each with why it is allowed for now
+CATCH_WARNINGS_ALLOWED = {
+    # owned by the NMR engineer (issue #22 step 1 asks them to move to np.errstate / no filter swap)
+    "techniques/nmr/deconvolution.py": "lmfit and batch fits under catch_warnings; change requested",
+    # new reader being written by the readers engineer (spectrochempy-omnic warnings); change requested
+    "io/omnic.py": "OMNICReader call under catch_warnings; change requested",
+}
+
+
+def test_no_warning_filter_swaps_in_library_code():
+    """``warnings.catch_warnings`` / ``simplefilter`` / ``filterwarnings`` swap or edit the process-wide
+    filter list; library code runs in threads (the executor reads and fits in threads), where two
+    overlapping swaps restore in the wrong order and leave every warning of the process ignored
+    (or turned on). Per-thread alternatives: ``np.errstate`` (a context variable), not calling the
+    library where it would warn, ``core.quiet`` for a library's own ``warn``."""
+    bad = []
+    for f in PKG.rglob("*.py"):
+        rel = str(f.relative_to(PKG))
+        if rel in CATCH_WARNINGS_ALLOWED:
+            continue
+        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute) and node.attr in ("catch_warnings", "simplefilter",
+                                                                 "filterwarnings", "resetwarnings"):
+                bad.append(f"{rel}:{node.lineno} {node.attr}")
+    assert not bad, bad
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def _is_module(name: str) -> bool:
+    rel = PKG.parent / name.replace(".", "/")
+    return name.startswith("specproc") and (rel.with_suffix(".py").exists() or (rel / "__init__.py").exists())
+
+
+def _reach_ins(path: Path, source: str | None = None, mod: str | None = None):
+    """``(line, target)`` of every use of another module's private name in a file: ``from m import _x``,
+    ``m._x`` on an imported module, and a private module (``pkg._mod``) used from outside ``pkg``."""
+    mod = mod or _module_name(path)
+    pkg = mod if path.name == "__init__.py" else mod.rsplit(".", 1)[0]
+    tree = ast.parse(source if source is not None else path.read_text(encoding="utf-8"))
+    modules: dict[str, str] = {}     # local name -> the module (or module attribute) it is bound to
+
+    def outside_private_module(target: str) -> bool:
+        parts = target.split(".")
+        for i, part in enumerate(parts[1:], 1):
+            if _private(part):
+                owner = ".".join(parts[:i])
+                return not (mod == owner or mod.startswith(owner + "."))
+        return False
+
+    def reach_in(full: str) -> bool:
+        owner, name = full.rsplit(".", 1)
+        if _private(name) and not _is_module(full):
+            return owner != mod                       # another module's private function/constant
+        return outside_private_module(full)            # a private module from outside its package
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                modules[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
+                if outside_private_module(a.name):
+                    yield node.lineno, a.name
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = pkg.split(".")
+                base = base[: len(base) - (node.level - 1)]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            for a in node.names:
+                full = f"{target}.{a.name}"
+                modules[a.asname or a.name] = full
+                if reach_in(full):
+                    yield node.lineno, full
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and _private(node.attr) and isinstance(node.value, ast.Name) \
+                and node.value.id in modules and reach_in(f"{modules[node.value.id]}.{node.attr}"):
+            yield node.lineno, f"{modules[node.value.id]}.{node.attr}"
+
+
+#: names that look private but are documented public API
+PUBLIC_DESPITE_UNDERSCORE = {"os._exit": "documented: exit without cleanup (after the output is flushed)"}
+
+#: (module, private name it uses) -> why it is allowed for now. Each entry is a change requested
+#: from the file's owner (issue #22); the public replacement is named.
+REACH_INS_ALLOWED = {
+    ("specproc.io.vamas", "vamas.vamas._read_vamas"):
+        "io owner: the vamas package has no public parser of a stream; pin/replace (see #22 report)",
+    ("specproc.io.afm_images", "AFMReader.jpk._load_jpk_tags"):
+        "io owner (new reader): AFMReader keeps JPK's tag table private; pin AFMReader or copy the table",
+    ("specproc.io.nanoscope", "specproc.io.gwyddion._BASE"):
+        "io owner (new reader): give gwyddion._BASE a public name or move it to the module both use",
+    ("specproc.techniques.xrd.wholepattern", "scipy.optimize._numdiff.approx_derivative"):
+        "xrd owner (new module): scipy's private finite differences; use scipy.optimize.approx_fprime "
+        "(public, vector-valued since scipy 1.9) or the batch engine's analytic Jacobian",
+    ("specproc.techniques.ftir.processors", "specproc.techniques.ftir.bands._sample_peaks"):
+        "ftir bands owner: rename bands._sample_peaks to sample_peaks",
+    ("specproc.techniques.xps.fitting", "specproc.techniques.xps.backgrounds._ends"):
+        "xps fitting owner: use fitting.baselines.end_levels",
+    ("specproc.techniques.xps.fitting", "specproc.techniques.xps.backgrounds._ascending"):
+        "xps fitting owner: use fitting.baselines.end_levels (it sorts the axis itself)",
+    ("specproc.techniques.xrd", "specproc.techniques.xrd.lattice._PARAMS"): "xrd owner: public name in lattice",
+    ("specproc.techniques.xrd.series", "specproc.techniques.xrd.peaks._clusters"): "xrd owner: public name in peaks",
+    ("specproc.techniques.xrd.series", "specproc.techniques.xrd.phases._match"): "xrd owner: public name in phases",
+    ("specproc.techniques.xrd.wholepattern", "specproc.techniques.xrd.lattice._volume"):
+        "xrd owner: public name in lattice",
+    ("specproc.techniques.nmr.deconvolution", "specproc.fitting._batch_kernels.warm_up_kernel"):
+        "nmr owner: use the public specproc.fitting.batch.warm_up_kernel",
+}
+
+
+def test_no_module_uses_another_modules_private_names():
+    """A ``_name`` is its module's own, and a ``_module`` its package's own: another module using one
+    depends on what its owner may change at any time. Public names (or a move to the floor that owns
+    the code) instead; the allow-list above says why each remaining use is still there."""
+    found = {}
+    for f in sorted(PKG.rglob("*.py")):
+        for line, target in _reach_ins(f):
+            if target not in PUBLIC_DESPITE_UNDERSCORE:
+                found.setdefault((_module_name(f), target), []).append(line)
+    bad = {k: v for k, v in found.items() if k not in REACH_INS_ALLOWED}
+    assert not bad, bad
+
+
+def test_reach_in_check_finds_reach_ins():
+    """The check itself: each form of reach-in is found; a module's own names and a package's own
+    private modules are not."""
+    src = ("import atexit\nfrom .batch import _selection\nfrom . import _batch_kernels\n"
+           "from ._batch_kernels import CODE\nfrom ..core.plotting import _template\nfrom ..io import _nmr_axis\n"
+           "import specproc.io._xrd\nfrom ..io._xrd import numbers\nimport os\n"
+           "atexit._run_exitfuncs()\nos._exit(0)\ndef _own():\n    pass\n_own()\n")
+    targets = sorted(t for _, t in _reach_ins(PKG / "fitting" / "probe.py", src, "specproc.fitting.probe"))
+    assert targets == sorted(["specproc.fitting.batch._selection", "specproc.core.plotting._template",
+                              "specproc.io._nmr_axis", "specproc.io._xrd", "specproc.io._xrd.numbers",
+                              "atexit._run_exitfuncs", "os._exit"]), targets

@@ -170,7 +170,7 @@ def spectrum_figure_dict(spec: dict, compact: bool = False) -> dict:
     if shapes:
         layout["shapes"], layout["annotations"] = shapes, notes
     layout.update(title={"text": spec.get("title")}, height=480 if has_resid else 400, hovermode="x unified",
-                  margin={"l": 60, "r": 20, "t": 50, "b": 50}, template=_template())
+                  margin={"l": 60, "r": 20, "t": 50, "b": 50}, template=plotly_template())
     if any(tr.get("fill") == "tonexty" for tr in data):
         layout["legend"] = {"traceorder": "normal"}  # plotly reverses the legend of "tonexty" fills otherwise
     layout[xaxes[-1]]["title"] = {"text": spec.get("x_label")}
@@ -208,7 +208,7 @@ def histogram_figure_dict(spec: dict) -> dict:
                      "xbins": {"start": float(edges[0]), "end": float(edges[-1]), "size": float(edges[1] - edges[0])}})
     layout = {"title": {"text": spec.get("title")}, "xaxis": {"title": {"text": spec.get("x_label")}},
               "yaxis": {"title": {"text": spec.get("y_label", "count")}}, "barmode": "overlay", "height": 380,
-              "template": _template()}
+              "template": plotly_template()}
     return {"data": data, "layout": layout}
 
 
@@ -224,7 +224,7 @@ def histogram_counts(spec: dict) -> list[tuple[str, np.ndarray, np.ndarray]]:
 
 
 @functools.lru_cache(maxsize=1)
-def _template() -> dict:
+def plotly_template() -> dict:
     """plotly's default template as JSON (what a graph_objects figure embeds), made once."""
     import plotly.io as pio
 

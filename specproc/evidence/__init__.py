@@ -17,9 +17,10 @@ their values ± k·σ and verdicts — the conclusions at the top of the report.
 """
 from .claims import (COVERAGE_FACTOR, VERDICTS, Check, ClaimOutcome, ClaimSpec, Comparison, Compare,
                      QuantityRef, Rule, evaluate_claim, evaluate_claims, parse_rule)
-from .compare import compare, select_values
+from .compare import compare, compare_selected, comparisons_table, pairwise, select_values
 from .questions import Conclusion, QuestionSpec, conclude
 
 __all__ = ["COVERAGE_FACTOR", "VERDICTS", "Check", "ClaimSpec", "ClaimOutcome", "Comparison", "Compare",
-           "QuantityRef", "Rule", "parse_rule", "evaluate_claim", "evaluate_claims", "compare", "select_values",
+           "QuantityRef", "Rule", "parse_rule", "evaluate_claim", "evaluate_claims", "compare", "compare_selected",
+           "pairwise", "comparisons_table", "select_values",
            "QuestionSpec", "Conclusion", "conclude"]

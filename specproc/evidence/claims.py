@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .compare import (OPS, Comparison, compare, component_label, fmt_pm, presence_basis, quantity_description,
+from .compare import (OPS, Comparison, compare_selected, component_label, fmt_pm, presence_basis, quantity_description,
                       split_name)
 from .refs import QuantityRef
 
@@ -292,8 +292,8 @@ def _no_processor_note(technique: str) -> str:
 
 
 def evaluate_check(check: Check, results: list, k: float = COVERAGE_FACTOR) -> CheckOutcome:
-    c = compare(results, check.quantity, check.compare.sample, check.compare.reference, check.compare.op,
-                check.missing)
+    c = compare_selected(results, check.quantity, check.compare.sample, check.compare.reference,
+                         check.compare.op, check.missing)
     if check.unit and not c.unit and OPS[check.compare.op] is None:
         c.unit = check.unit
     rule = parse_rule(check.rule)

@@ -154,21 +154,111 @@ def _combine(op: str, a: Selected, b: Selected | None) -> tuple[float | None, fl
     raise ValueError(f"unknown comparison op {op!r}")
 
 
-def compare(*args, **kwargs) -> Comparison:
-    """The one comparison of specproc (every technique helper and every claim goes through it).
+_UNSET = object()
 
-    Two call forms:
 
-    * ``compare(a, b, quantity, op="difference")`` — two :class:`~specproc.core.result.Result`
-      objects (``b`` is the reference): ``op(a, b)`` of ``a.quantities[quantity]``, see
-      :func:`compare_results`;
-    * ``compare(results, ref, sample, reference=None, op="value", missing="no data")`` — select the
-      quantity ``ref`` (a :class:`~specproc.evidence.QuantityRef`) among many results by sample and
-      metadata, see :func:`compare_selected` (what claims use).
+def compare(reference, sample=None, *legacy, quantity: str | None = None, op=_UNSET,
+            quantity_reference: str | None = None, **legacy_kw) -> Comparison:
+    """The one comparison of specproc: ``op`` of one quantity between two results, reference first.
+
+    Every technique helper (``sp.nmr.compare``, ``sp.ftir.compare``, ``sp.eels.compare``,
+    ``sp.afm.compare``), the report sections and the claims go through it.
+
+    Parameters
+    ----------
+    reference, sample : Result
+        The reference result and the sample's (one argument order everywhere: reference first).
+    quantity : str, keyword-only
+        Quantity name in ``sample.quantities`` (``"BH4.center_ppm"``, ``"BH_stretch.center_cm1"``).
+        Keyword-only, so that a call written for the earlier sample-first form cannot silently
+        swap the two results.
+    op : {"difference", "ratio", "relative_change", "percent_change", "value"}
+        ``difference`` = sample − reference (unit of the quantity), ``ratio`` = sample / reference,
+        ``relative_change`` = ratio − 1, ``percent_change`` = 100 × relative change; default difference.
+    quantity_reference : str, optional
+        The name in ``reference`` when it differs (a component named differently there).
+
+    Returns
+    -------
+    Comparison
+        ``value`` / ``stderr`` (first-order, the two results independent); ``value`` None with a
+        ``reason`` when a side lacks the quantity or it is not finite — never raises for missing data.
+
+    Notes
+    -----
+    Deprecated forms, accepted for one release with a ``DeprecationWarning``:
+    ``compare(sample, reference, quantity, op=..., quantity_b=...)`` (the earlier sample-first
+    positional form, recognised by its third positional argument) and
+    ``compare(results, ref, sample, reference, op, missing)`` (use :func:`compare_selected`).
     """
-    if args and hasattr(args[0], "quantities"):
-        return compare_results(*args, **kwargs)
-    return compare_selected(*args, **kwargs)
+    import warnings
+
+    if not hasattr(reference, "quantities"):   # a list of results: the selection form
+        warnings.warn("compare(results, ref, sample, ...) is deprecated: use "
+                      "specproc.evidence.compare_selected(results, ref, sample, reference, op)",
+                      DeprecationWarning, stacklevel=2)
+        kw = dict(legacy_kw)
+        if op is not _UNSET:
+            kw["op"] = op
+        return compare_selected(reference, sample, *legacy, **kw)
+    if legacy or legacy_kw:                      # compare(sample, reference, quantity[, op], quantity_b=...)
+        warnings.warn("compare(sample, reference, quantity) is deprecated: use "
+                      "compare(reference, sample, quantity=...) (reference first)", DeprecationWarning, stacklevel=2)
+        unknown = set(legacy_kw) - {"quantity_b"}
+        if unknown:
+            raise TypeError(f"compare() got unexpected keyword arguments {sorted(unknown)}")
+        q = legacy[0] if legacy else quantity
+        if len(legacy) > 1:
+            op = legacy[1]
+        # the earlier form: the first argument was the sample, the second the reference
+        return compare_results(reference, sample, q, op="difference" if op is _UNSET else op,
+                               quantity_b=legacy_kw.get("quantity_b") or quantity_reference)
+    if quantity is None:
+        raise TypeError("compare(reference, sample, quantity=...): the quantity is missing")
+    return compare_results(sample, reference, quantity, op="difference" if op is _UNSET else op,
+                           quantity_b=quantity_reference)
+
+
+def pairwise(results: list, quantity: str, op: str = "difference", reference: str | None = None) -> list:
+    """Every other sample against a reference sample, for one quantity (what report sections tabulate).
+
+    Parameters
+    ----------
+    results : list of Result
+    quantity : str
+    op : str
+        As in :func:`compare`.
+    reference : str, optional
+        The reference sample; default the first sample (in ``results`` order) reporting the quantity.
+        The first result of each sample reporting the quantity is used.
+
+    Returns
+    -------
+    list of Comparison
+        One per other sample, through :func:`compare` (reference first).
+    """
+    first: dict = {}
+    for r in results:
+        if quantity in r.quantities:
+            first.setdefault(r.sample, r)
+    if len(first) < 2:
+        return []
+    ref = reference if reference in first else next(iter(first))
+    return [compare(first[ref], r, quantity=quantity, op=op) for s, r in first.items() if s != ref]
+
+
+def comparisons_table(comparisons: list):
+    """A tidy table of comparisons: ``quantity, sample, reference, op, value, stderr, unit, sigma``
+    (value / stderr), ``sample_value``, ``sample_stderr``, ``reference_value``, ``reference_stderr``."""
+    import pandas as pd
+
+    rows = [{"quantity": c.quantity, "sample": c.sample, "reference": c.reference, "op": c.op,
+             "value": c.value, "stderr": c.stderr, "unit": c.unit,
+             "sigma": (c.value / c.stderr) if c.value is not None and c.stderr else None,
+             "sample_value": c.sample_value, "sample_stderr": c.sample_stderr,
+             "reference_value": c.reference_value, "reference_stderr": c.reference_stderr}
+            for c in comparisons]
+    return pd.DataFrame(rows)
 
 
 def compare_results(a, b, quantity: str, op: str = "difference", quantity_b: str | None = None) -> Comparison:

@@ -50,11 +50,59 @@ import numpy as np
 
 from ..core.errors import FitError, ParameterError
 
-__all__ = ["fit_batch", "evaluate_batch", "BatchModel", "compile_model"]
+__all__ = ["fit_batch", "fit_batch_compiled", "evaluate_batch", "BatchModel", "compile_model",
+           "levenberg_marquardt", "numba_or_none", "kernel_lock", "warm_up_kernel"]
 
 WORK_MEMORY = 512 * 2 ** 20  # bytes of working memory per chunk (all threads)
 _LMFIT_KINDS = {"gaussian": "gaussian", "lorentzian": "lorentzian", "pvoigt": "pseudo-voigt", "voigt": "voigt",
                 "pearson7": "pearson7", "constant": "constant", "linear": "linear", "powerlaw": "powerlaw"}
+
+
+#: lmfit model functions registered by other modules (:func:`register_kernel`): function -> kind
+_REGISTERED: dict = {}
+
+
+def register_kernel(kind: str, func, params: tuple, numpy_func) -> None:
+    """Registration hook: let the engine batch an lmfit component whose function is ``func``.
+
+    ``numpy_func(x, *params) -> (value, d/dparam1, ...)`` evaluates a whole stack at once
+    (parameters ``(n, 1)``, ``x`` ``(1, m)``), like the kernels of :mod:`._batch_kernels`; it runs on
+    the numpy path (never the numba kernel). Used by :mod:`specproc.fitting.nmr_models` (``csa``).
+    """
+    from . import _batch_kernels as K
+
+    if kind in K.NUMPY_FUNCS and K.NUMPY_FUNCS[kind] is not numpy_func:
+        raise ValueError(f"batch kernel {kind!r} is already registered")
+    K.PARAMS[kind] = tuple(params)
+    K.NUMPY_FUNCS[kind] = numpy_func
+    K.NUMPY_ONLY.add(kind)
+    K.CODE.setdefault(kind, -1)  # no numba code: NUMPY_ONLY keeps it off the fused kernel
+    _REGISTERED[func] = kind
+
+
+def numba_or_none():
+    """numba as the engine configured it (fork-safe ``workqueue`` threading layer), or None without
+    numba: for a technique's own compiled kernel (AFM force curves), launched under :func:`kernel_lock`."""
+    from . import _batch_kernels as K
+
+    return K.numba if K.HAVE_NUMBA else None
+
+
+def kernel_lock():
+    """The lock that serialises launches of parallel numba kernels (one launch uses every core and
+    the workqueue layer is not safe for concurrent launches); a dummy lock without numba."""
+    import contextlib
+
+    from . import _batch_kernels as K
+
+    return K.KERNEL_LOCK if K.HAVE_NUMBA else contextlib.nullcontext()
+
+
+def warm_up_kernel() -> float:
+    """Compile (or load from numba's on-disk cache) the engine's fused kernel; the seconds it took."""
+    from . import _batch_kernels as K
+
+    return K.warm_up_kernel()
 
 
 class NotBatchable(Exception):
@@ -242,6 +290,8 @@ def _components(model):
     if isinstance(model, lmfit.models.PolynomialModel):
         return [("polynomial", model)]
     func = model.func
+    if func in _REGISTERED:
+        return [(_REGISTERED[func], model)]
     if func in C.KNOWN_FUNCS:
         return [(C.KNOWN_FUNCS[func], model)]
     if getattr(func, "__module__", "") in ("lmfit.lineshapes", "lmfit.models") and func.__name__ in _LMFIT_KINDS:
@@ -320,8 +370,13 @@ def _inv_scaled(H):
     return C / d[:, :, None] / d[:, None, :]
 
 
-def _lm(bm: BatchModel, ev: _Evaluator, rows, theta, phi, max_iter, tol):
-    """Levenberg–Marquardt on datasets ``rows`` from ``theta`` (n, p). Returns a dict of arrays."""
+def levenberg_marquardt(bm: BatchModel, ev, rows, theta, phi, max_iter, tol):
+    """The engine's Levenberg–Marquardt on datasets ``rows`` from ``theta`` (n, p).
+
+    Public for models with their own evaluator (:mod:`specproc.fitting.cnls`, complex impedances):
+    ``ev(rows, P) -> (cost (n,), JtJ (n, q, q), Jtr (n, q))`` at full parameter vectors ``P``
+    (n, q); ``phi`` holds the fixed parameters. Returns a dict of arrays.
+    """
     n, p = theta.shape
     lo, hi = bm.lo, bm.hi
     theta = np.clip(theta, lo, hi)
@@ -526,14 +581,14 @@ def fit_batch(model, x, Y, *, params=None, init=None, weights=None, max_iter=200
         ``timings`` (s: ``compile``, ``fit``, ``total``), ``fallback_reason`` when falling back to the
         lmfit loop and ``fit_errors`` (why lmfit failed on some datasets) when it did.
     """
-    return _fit_batch_compiled(model, x, Y, params=params, init=init, weights=weights, max_iter=max_iter, tol=tol,
-                               chunk_size=chunk_size, n_jobs=n_jobs, warm_start=warm_start, dims=dims,
-                               coords=coords, method=method, expr_errors=expr_errors, start=start)[0]
+    return fit_batch_compiled(model, x, Y, params=params, init=init, weights=weights, max_iter=max_iter, tol=tol,
+                              chunk_size=chunk_size, n_jobs=n_jobs, warm_start=warm_start, dims=dims,
+                              coords=coords, method=method, expr_errors=expr_errors, start=start)[0]
 
 
-def _fit_batch_compiled(model, x, Y, *, params=None, init=None, weights=None, max_iter=200, tol=1e-10,
-                        chunk_size=None, n_jobs=None, warm_start=False, dims=None, coords=None, method="auto",
-                        expr_errors=True, start="given"):
+def fit_batch_compiled(model, x, Y, *, params=None, init=None, weights=None, max_iter=200, tol=1e-10,
+                       chunk_size=None, n_jobs=None, warm_start=False, dims=None, coords=None, method="auto",
+                       expr_errors=True, start="given"):
     """:func:`fit_batch`, also returning the compiled model: ``(Dataset, BatchModel or None)``.
 
     ``None`` when the lmfit loop ran. :func:`~specproc.fitting.fit.fit_spec` reuses the
@@ -655,8 +710,8 @@ def _mean_start(bm, x, Yf, W, masked, theta0, phi, max_iter, tol):
     ym = np.ascontiguousarray(Yf[good].mean(axis=0, dtype=float)[None, :])
     wm = np.ascontiguousarray((W if W.shape[0] == 1 else W[good].mean(axis=0)[None, :]), float)
     first = int(np.argmax(good))
-    r = _lm(bm, _Evaluator(bm, x, ym, wm), np.arange(1), theta0[first:first + 1].copy(), phi[first:first + 1],
-            max_iter, tol)
+    r = levenberg_marquardt(bm, _Evaluator(bm, x, ym, wm), np.arange(1), theta0[first:first + 1].copy(),
+                            phi[first:first + 1], max_iter, tol)
     th = r["theta"][0]
     if not (r["success"][0] and np.isfinite(th).all()):
         return None
@@ -703,7 +758,7 @@ def _run_batched(bm, x, Yf, W, masked, init, max_iter, tol, chunk_size, n_jobs, 
         if keep.size == 0:
             return s, e, keep, None
         local, off = cev or chunk_eval(s, e)
-        r = _lm(bm, local, keep - off, th0[keep - s].copy(), phi[keep], max_iter, tol)
+        r = levenberg_marquardt(bm, local, keep - off, th0[keep - s].copy(), phi[keep], max_iter, tol)
         return s, e, keep, r
 
     def store(s, e, keep, r):

@@ -2,7 +2,7 @@
 
 :func:`fit_circuit` fits a :class:`~specproc.fitting.circuits.Circuit` to ``n`` impedance spectra
 sharing a frequency grid (a temperature series, spectra over cycles) in **one** call of the batch
-engine's Levenberg–Marquardt (:func:`specproc.fitting.batch._lm`: Jacobi-scaled normal equations of
+engine's Levenberg–Marquardt (:func:`specproc.fitting.batch.levenberg_marquardt`: Jacobi-scaled normal equations of
 all spectra solved together, projected bounds, Nielsen damping). What is specific to circuits lives
 here:
 
@@ -417,7 +417,7 @@ def fit_circuit(circuit: Circuit | str, f, Z, *, weighting: str = "modulus", sta
     -------
     CircuitFit
     """
-    from .batch import _lm
+    from .batch import levenberg_marquardt
     from .uncertainty import on_bound
 
     t0 = time.perf_counter()
@@ -482,7 +482,7 @@ def fit_circuit(circuit: Circuit | str, f, Z, *, weighting: str = "modulus", sta
         prev = np.full(nr, np.inf)
         dof = max(2 * m - p, 1)
         for _ in range(max(1, -(-max_iter // BURST))):
-            b = _lm(bm, ev, todo, theta[todo].copy(), phi[todo], BURST, tol)
+            b = levenberg_marquardt(bm, ev, todo, theta[todo].copy(), phi[todo], BURST, tol)
             for k in ("theta", "cost", "H", "success"):
                 r[k][todo] = b[k]
             r["nfev"][todo] += b["nfev"]

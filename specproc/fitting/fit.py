@@ -363,10 +363,10 @@ def _polish(model, params, x, y, weights=None, max_iter=200):
         The compiled model (reused for the affine map of the constraints and the restart test).
     """
     from ..core.errors import SpecprocError
-    from .batch import NotBatchable, _fit_batch_compiled
+    from .batch import NotBatchable, fit_batch_compiled
 
     try:
-        ds, bm = _fit_batch_compiled(model, x, np.asarray(y, float)[None, :], params=params,
+        ds, bm = fit_batch_compiled(model, x, np.asarray(y, float)[None, :], params=params,
                                      method="batched-lm", n_jobs=1, max_iter=max_iter,
                                      weights=None if weights is None else np.asarray(weights, float)[None, :],
                                      expr_errors=False)
@@ -490,8 +490,6 @@ def fit_spec(spec: ModelSpec, x, y, *, weights=None, noise: float | None = None,
         ``"lmfit"`` (lmfit from the starts); ``engine_converged`` (None when the engine did not
         run), ``engine_iter`` (its budget) and ``engine_nfev``.
     """
-    import warnings as _w
-
     from ..core.errors import FitError
     from .noise import noise_sigma
     from .uncertainty import at_bound, covariance, fit_warnings, r_squared
@@ -538,8 +536,10 @@ def fit_spec(spec: ModelSpec, x, y, *, weights=None, noise: float | None = None,
         values_fn = _affine_values(model, res.params, res.var_names, bm)
     else:
         try:
-            with _w.catch_warnings():
-                _w.simplefilter("ignore")
+            # numpy's floating-point warnings of trial points (overflow, invalid) only: np.errstate is
+            # per thread (a context variable); warnings.catch_warnings would swap the process-wide
+            # filters under other threads' fits
+            with np.errstate(all="ignore"):
                 res = model.fit(y, without_uvars(params), x=x, weights=weights, nan_policy="raise",
                                 max_nfev=max_nfev or 200 * (nvarys + 1))
         except Exception as exc:

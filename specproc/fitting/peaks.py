@@ -3,10 +3,12 @@
 Candidates are maxima whose prominence exceeds ``snr`` noise standard deviations; their FWHM
 comes from :func:`scipy.signal.peak_widths`. Works for increasing and decreasing axes (ppm axes
 run downwards) and for irregular grids (widths are converted with the local spacing).
+
+No ``warnings.catch_warnings`` here: it swaps the process-wide filter list and these functions run
+in threads. scipy warns (``PeakPropertyWarning``) only for an index with no prominence, so such
+indices are never handed to it (:func:`_prominent`).
 """
 from __future__ import annotations
-
-import warnings
 
 import numpy as np
 
@@ -55,9 +57,7 @@ def pick_peaks(x, y, *, noise: float | None = None, snr: float = 5.0, max_peaks:
     idx, prop = _find(ys, snr * noise, kw, stride=_stride(y.size) if smooth else 1)
     if idx.size == 0:
         return []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        w_pts, _, left, right = peak_widths(ys, idx, rel_height=0.5)
+    w_pts, _, left, right = peak_widths(ys, idx, rel_height=0.5)  # every idx has a prominence > 0
     # points -> axis units with the local spacing (irregular grids)
     xi = np.arange(x.size)
     widths = np.abs(np.interp(right, xi, x) - np.interp(left, xi, x))
@@ -93,6 +93,7 @@ def _find(ys, prominence: float, kw: dict, stride: int = 1):
         lo, hi = max(0, j - stride), min(ys.size, j + stride + 1)
         idx.append(lo + int(np.argmax(ys[lo:hi])))
     idx = np.unique(np.asarray(idx, int))
+    idx = idx[[_prominent(ys, j) for j in idx]]  # a window edge that is no maximum has no prominence
     prom = peak_prominences(ys, idx)[0]
     keep = prom >= prominence
     return idx[keep], {"prominences": prom[keep]}
@@ -108,9 +109,36 @@ def width_at(x, y, center: float, smooth: bool = True) -> float:
     dx = float(np.median(np.abs(np.diff(x)))) or 1.0
     i = int(np.argmin(np.abs(x - center)))
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            w = peak_widths(ys, [i], rel_height=0.5)[0][0] * dx
+        w = peak_widths(ys, [i], rel_height=0.5)[0][0] * dx if _prominent(ys, i) else 0.0
     except Exception:  # degenerate data
         w = 0.0
     return float(w) if np.isfinite(w) and w > 0 else 10 * dx
+
+
+def _prominent(ys, i: int) -> bool:
+    """True when index ``i`` of ``ys`` has a prominence > 0 in scipy's definition.
+
+    scipy scans each side from ``i`` through values not above ``ys[i]``; the prominence is > 0 when
+    on both sides the first value that differs from ``ys[i]`` is lower (an edge counts as higher).
+    Checked before calling scipy, which otherwise warns (and silencing the warning would need
+    ``warnings.catch_warnings``, not thread-safe).
+    """
+    ys = np.asarray(ys)
+    v = ys[i]
+    return bool(np.isfinite(v) and _first_other(ys, i, -1, v) < v and _first_other(ys, i, 1, v) < v)
+
+
+def _first_other(ys, i: int, step: int, v) -> float:
+    """The first value after index ``i`` in direction ``step`` that differs from ``v`` (inf at an
+    edge); scanned in growing blocks, so a neighbour that differs costs one comparison."""
+    n, block, j = ys.size, 8, i
+    while True:
+        lo, hi = (max(0, j - block), j) if step < 0 else (j + 1, min(n, j + 1 + block))
+        if lo >= hi:
+            return np.inf
+        seg = ys[lo:hi]
+        diff = np.flatnonzero(seg != v)
+        if diff.size:
+            return float(seg[diff[-1] if step < 0 else diff[0]])
+        j = lo if step < 0 else hi - 1
+        block *= 4

@@ -6,7 +6,8 @@ import stat
 from pathlib import Path
 
 from ..core.errors import FormatNotRecognisedError, ReaderError, SpecprocError
-from .base import MAX_INPUT_BYTES, Reader, input_limit, not_regular_error, sniffing, special_kind
+from .base import (MAX_INPUT_BYTES, Reader, input_limit, not_regular_error, reader_error, sniffing,
+                   special_kind)
 
 __all__ = ["read", "guess_reader", "Reader", "MAX_INPUT_BYTES", "input_size", "input_limit", "check_input"]
 
@@ -189,7 +190,10 @@ def read(path: str | Path, reader: str | None = None, **options):
         Naming the file and the reason; library tracebacks never escape. Refused before any
         reader runs: inputs above :data:`MAX_INPUT_BYTES` (or the reader's ``max_input_bytes``;
         counted on the files symlinks point to), FIFOs, devices and sockets (the input or any
-        file inside an input folder), and specproc's private cache key and folder.
+        file inside an input folder), and specproc's private cache key and folder. Refused by
+        every reader (:func:`specproc.io.base.guard_read`): a folder given to a reader of single
+        files (``Reader.reads_folders``), options the reader does not take; a library's
+        exception becomes a ReaderError in user words (:func:`specproc.io.base.reader_error`).
     """
     from .. import plugins
 
@@ -216,13 +220,11 @@ def read(path: str | Path, reader: str | None = None, **options):
     if size > limit:
         raise ReaderError(f"input is larger than the {limit / 2**20:,.0f} MiB limit of the {r.name} reader "
                           "(set SPECPROC_MAX_INPUT_BYTES to raise it)", p)
+    # a Reader subclass's read is guarded (io.base.guard_read: folders, options, exceptions in user
+    # words); a plugin object that is not a Reader subclass gets the same translation here
     try:
         return r.read(p, **options)
     except SpecprocError:
         raise
-    except TypeError as exc:
-        if "unexpected keyword" in str(exc):
-            raise ReaderError(f"reader {r.name!r} does not accept option(s) {sorted(options)}", p) from None
-        raise ReaderError(f"{r.name} reader failed: {type(exc).__name__}: {exc}", p) from exc
-    except Exception as exc:  # library errors become one clear message
-        raise ReaderError(f"{r.name} reader failed: {type(exc).__name__}: {exc}", p) from exc
+    except Exception as exc:
+        raise reader_error(exc, p, r) from exc

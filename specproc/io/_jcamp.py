@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from ..core.errors import ReaderError
-from .base import first_line, head_text, require_file
+from .base import first_line, head_bytes, head_text, require_file
 
 #: the most points a JCAMP-DX block may declare or decode to (2^27: 1 GiB of float64 per array; the
 #: decoders build Python lists, ~30 bytes a point, so even this is ~4 GB — no spectrum comes close)
@@ -79,7 +79,19 @@ def read_jcamp_text(path: Path) -> tuple[Path, str]:
     p = require_file(Path(path), "JCAMP-DX file")
     if p.is_dir():
         raise ReaderError("this is a folder; a JCAMP-DX spectrum is a single .jdx/.dx file", p)
+    # a JCAMP-DX file begins with its ##TITLE= record (blank and $$ comment lines may precede it):
+    # anything else is refused before the whole file is decoded and searched for labels
+    for line in _LINE_B.finditer(head_bytes(p, 1 << 14)):
+        s = line.group().strip()
+        if not s or s.startswith(b"$$"):
+            continue
+        if not (s.startswith(b"##") and norm_label(s[2:].split(b"=", 1)[0].decode("latin-1")) == "TITLE"):
+            raise ReaderError("not a JCAMP-DX file (it does not begin with a ##TITLE= record)", p)
+        break
     return p, p.read_bytes().decode("latin-1")
+
+
+_LINE_B = re.compile(rb"[^\r\n]+")
 
 
 #: header numbers the decoders compute with: label -> (what must hold, its description)

@@ -73,11 +73,6 @@ def carrier_ppm(sfo1_mhz: float | None, sf_mhz: float | None) -> float | None:
     return (sfo1_mhz - sf_mhz) * 1e6 / sf_mhz
 
 
-def hz_to_ppm(offset_hz: np.ndarray, sfo1_mhz: float, sf_mhz: float) -> np.ndarray:
-    """ppm of offsets ``f`` (Hz) from the carrier: ``((sfo1 - sf) * 1e6 + f) / sf``."""
-    return ((sfo1_mhz - sf_mhz) * 1e6 + np.asarray(offset_hz, dtype=float)) / sf_mhz
-
-
 def pdata_ppm_axis(offset_ppm: float, sw_p_hz: float, sf_mhz: float, si: int) -> np.ndarray:
     """Bruker processed-data axis ``ppm_i = OFFSET - i * SW_p / SF / SI``, i = 0..SI-1."""
     return offset_ppm - np.arange(int(si)) * (sw_p_hz / sf_mhz / int(si))

@@ -1,5 +1,7 @@
 """AFM force curves and force maps (JPK ``.jpk-force``/``.jpk-force-map``/``.jpk-qi-data``, Asylum
-``.ibw``, afmformats' ``.h5``/``.tab``) through :mod:`afmformats` -> force-map measurement.
+``.ibw``) through :mod:`afmformats` -> force-map measurement. afmformats' ``.h5``/``.tab`` exports
+and JPK ``.jpk-qi-series`` are read by :mod:`specproc.io.afm_formats` (readers ``afmformats-export``,
+``jpk-qi-series``), subclasses of this reader with the same layout.
 
 Measurement layout (one type for a single curve and a map):
 
@@ -35,12 +37,15 @@ index (``acquisition["resampled"]``). Grid positions without a curve are NaN.
 """
 from __future__ import annotations
 
+import logging
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from ..core.errors import ReaderError
-from .base import Reader, head_bytes, require_file
+from .base import Reader, head_bytes, library_reason, require_file
 from ..core.numbers import finite_or_none
 
 _EXT = (".jpk-force", ".jpk-force-map", ".jpk-qi-data", ".ibw")
@@ -82,6 +87,56 @@ def _resample(y: np.ndarray, n: int) -> np.ndarray:
     if y.size == n:
         return y
     return np.interp(np.linspace(0, y.size - 1, n), np.arange(y.size), y)
+
+
+class _ReadingThreads(logging.Filter):
+    """Drops afmformats' and igor2's log records of the threads inside :func:`_no_loader_tracebacks`.
+
+    afmformats logs every failed loader with ``logger.exception`` (a full traceback on stderr)
+    before raising, igor2 the raw bytes of a wave it cannot shape; the ReaderError already says why. A filter on its logger, active per thread,
+    leaves the library's logging untouched for anybody else in the process (no level change,
+    which is process-wide and races when files are read in threads).
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.local = threading.local()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(self.local, "active", False)
+
+
+_FILTER = _ReadingThreads()
+#: loggers that write a damaged file's traceback or raw bytes (igor2 logs the whole data block of an
+#: .ibw it cannot shape); a logger's filter sees only its own records, so each one is named
+_CHATTY_LOGGERS = ("afmformats.formats", "igor2.binarywave")
+
+
+@contextmanager
+def _no_loader_tracebacks():
+    for name in _CHATTY_LOGGERS:
+        log = logging.getLogger(name)
+        if _FILTER not in log.filters:
+            log.addFilter(_FILTER)  # idempotent; never removed (a removal would race other threads)
+    _FILTER.local.active = True
+    try:
+        yield
+    finally:
+        _FILTER.local.active = False
+
+
+def _afm_reason(exc: BaseException) -> str:
+    """afmformats' own errors (BaseException subclasses) in words; anything else by its type."""
+    from afmformats import errors
+
+    if isinstance(exc, errors.MissingMetaDataError):
+        keys = ", ".join(map(str, getattr(exc, "meta_keys", None) or ())) or "unnamed keys"
+        return f"metadata it needs are missing from the file ({keys})"
+    if isinstance(exc, errors.FileFormatNotSupportedError):
+        return "a variant of the format that afmformats does not support, or another kind of file"
+    if isinstance(exc, errors.AFMFileFormatError):
+        return "the file is damaged or its metadata cannot be parsed"
+    return library_reason(exc)
 
 
 class ForceCurveReader(Reader):
@@ -133,22 +188,27 @@ class ForceCurveReader(Reader):
         path = require_file(Path(path))
         if split not in ("turning-point", "file"):
             raise ReaderError(f"split must be 'turning-point' or 'file', not {split!r}", path)
+        suffixes = tuple(afmformats.supported_extensions)
+        if not path.name.lower().endswith(suffixes):
+            raise ReaderError(f"not an AFM force-curve file: afmformats reads {', '.join(suffixes)} files", path)
         try:
-            dl = afmformats.load_data(str(path))
+            with _no_loader_tracebacks():
+                dl = afmformats.load_data(str(path))
         # afmformats' own errors derive from BaseException, not Exception
         except (Exception, afmformats.errors.AFMFileFormatError, afmformats.errors.MissingMetaDataError) as exc:
-            raise ReaderError(f"afmformats cannot read it ({type(exc).__name__}: {exc})", path) from None
+            raise ReaderError(f"afmformats cannot read it: {_afm_reason(exc)}", path) from exc
         if len(dl) == 0:
             raise ReaderError("no force curves in the file", path)
         curves = []
         for fd in dl:
             try:
-                cols = fd.columns
-                app, ret = fd.appr, fd.retr
-                _ = app["force"], len(ret["force"])
+                with _no_loader_tracebacks():
+                    cols = fd.columns
+                    app, ret = fd.appr, fd.retr
+                    _ = app["force"], len(ret["force"])
             except (Exception, afmformats.errors.AFMFileFormatError, afmformats.errors.MissingMetaDataError) as exc:  # lazily loaded data
-                raise ReaderError(f"curve {fd.metadata.get('enum')} cannot be loaded "
-                                  f"({type(exc).__name__}: {exc})", path) from None
+                raise ReaderError(f"curve {fd.metadata.get('enum')} cannot be loaded ({_afm_reason(exc)})",
+                                  path) from exc
             if "force" not in cols:
                 raise ReaderError(f"curve {fd.metadata.get('enum')} has no force column ({cols})", path)
             hcol = "height (measured)" if "height (measured)" in cols else "height (piezo)"

@@ -37,6 +37,15 @@ class Reader:
     Subclasses set the class attributes and implement :meth:`read` (explicit keyword
     arguments, no ``**kwargs``, so options can be introspected) and, for content sniffing,
     :meth:`guess_can_open`. Readers only read: they never write next to their input.
+
+    Every subclass's ``read`` is wrapped once, when the class is created (:func:`guard_read`),
+    with the promises that hold for every reader, called through :func:`specproc.read` or
+    directly: a folder given to a reader that does not declare ``reads_folders`` is refused
+    before the reader runs; options the reader does not take are refused with the ones it
+    takes; and any exception that is not a :class:`~specproc.core.errors.SpecprocError`
+    becomes a :class:`~specproc.core.errors.ReaderError` naming the input, in user words
+    chosen by the exception's type (:func:`reader_error`). A reader raises its own
+    ``ReaderError`` where it knows the reason better.
     """
 
     name: ClassVar[str] = ""
@@ -44,6 +53,14 @@ class Reader:
     technique: ClassVar[str | None] = None
     extensions: ClassVar[tuple[str, ...]] = ()
     url: ClassVar[str] = ""
+    #: True when the reader's input may be a folder (a Bruker or Varian experiment, a ``.zspy``
+    #: Zarr folder, a folder of cycler exports); a folder given to any other reader is refused
+    reads_folders: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "read" in cls.__dict__ and callable(cls.__dict__["read"]):
+            cls.read = guard_read(cls.__dict__["read"])
 
     def guess_can_open(self, path: Path) -> bool:
         """True if the *content* looks like this format (magic bytes, headers)."""
@@ -54,6 +71,14 @@ class Reader:
 
     def matches_extension(self, path: Path) -> bool:
         return any(str(path).lower().endswith(e) for e in self.extensions)
+
+    #: the maintained library that parses the format ("specproc" for a reader written by hand),
+    #: listed by ``specproc formats``
+    library: ClassVar[str] = ""
+    #: one line for ``specproc formats``: what is read, what is refused (default: the description)
+    notes: ClassVar[str] = ""
+    #: the optional extra that installs the library (``pip install "specproc[<extra>]"``); "" if core
+    extra: ClassVar[str] = ""
 
 
 #: while :func:`sniffing` is active: ``{path: (whole file?, first bytes)}``, so that the content
@@ -145,6 +170,115 @@ def not_regular_error(kind: str, path) -> ReaderError:
     return ReaderError(f"not a regular file (FIFO/device): a {kind}", path)
 
 
+# ---------------------------------------------------------------- refusals in user words
+#: exceptions that are not failures of a read and pass through the guard untouched
+_NOT_READ_FAILURES = (KeyboardInterrupt, SystemExit, GeneratorExit)
+
+
+def library_reason(exc: BaseException) -> str:
+    """A low-level exception (a reading library's or Python's) as a reason for the instrument user.
+
+    Parsers fail on a damaged file with whatever the bytes led to (``struct.error: unpack
+    requires a buffer of 4 bytes``, ``TypeError: 'NoneType' object is not iterable``,
+    ``IndexError: list index out of range``): the exception's *type* says what happened, its text
+    is meant for the library's programmers, so only the type is used. The original exception
+    stays chained (``raise ... from exc``) for a developer's traceback.
+    """
+    import struct
+    import zipfile
+
+    if isinstance(exc, IsADirectoryError):
+        return "a folder where a file was expected"
+    if isinstance(exc, FileNotFoundError):
+        missing = Path(exc.filename).name if exc.filename else ""
+        return f"a file it needs is missing{': ' + missing if missing else ''}"
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    if isinstance(exc, TimeoutError):
+        return "reading the file timed out"
+    if isinstance(exc, UnicodeError):
+        return "text where binary data were expected, or text in an unknown encoding: corrupt or not this format"
+    if isinstance(exc, (struct.error, EOFError)):
+        return "the file ends before its structure does: truncated or corrupt"
+    if isinstance(exc, zipfile.BadZipFile):
+        return "not a valid ZIP container: truncated or corrupt"
+    if isinstance(exc, MemoryError):
+        return "its header declares more data than can be held in memory: corrupt header"
+    if isinstance(exc, RecursionError):
+        return "its structure is nested without end: corrupt"
+    if isinstance(exc, NotImplementedError):
+        return "a variant of the format that the reading library does not support"
+    if isinstance(exc, (OverflowError, ZeroDivisionError, FloatingPointError)):
+        return "a header number is out of range (zero or too large where a size or step is needed): corrupt header"
+    if isinstance(exc, (ValueError, TypeError, LookupError, AttributeError, AssertionError)):
+        return "its content does not follow the format: truncated, corrupt, or another kind of file"
+    if isinstance(exc, OSError):
+        if exc.errno is not None and exc.strerror:  # a system error (I/O error, too many open files)
+            return f"cannot read the file: {exc.strerror.lower()}"
+        return "the file cannot be decoded: truncated or corrupt"  # libraries' own OSErrors (h5py...)
+    return "its content is corrupt or not of this format"
+
+
+def reader_error(exc: BaseException, path: str | Path, reader: "Reader | str | None" = None) -> ReaderError:
+    """The one translation of an exception raised while ``reader`` read ``path`` into a ReaderError.
+
+    A :class:`~specproc.core.errors.SpecprocError` is returned as it is (its reason is already
+    the reader's); anything else becomes ``"the <name> reader cannot read it: <reason>"`` with the
+    reason of :func:`library_reason`. The caller raises it ``from exc``.
+    """
+    from ..core.errors import SpecprocError
+
+    if isinstance(exc, SpecprocError):
+        return exc
+    name = getattr(reader, "name", reader) or ""
+    return ReaderError(f"the {name + ' ' if name else ''}reader cannot read it: {library_reason(exc)}", path)
+
+
+def folder_refusal(reader: "Reader", path: str | Path) -> ReaderError:
+    """The refusal of a folder given to a reader of single files."""
+    ext = tuple(getattr(reader, "extensions", ()) or ())
+    what = f" ({', '.join(ext[:6])}{', ...' if len(ext) > 6 else ''})" if ext else ""
+    return ReaderError(f"this is a folder; the {reader.name} reader reads single files{what}", path)
+
+
+def guard_read(read):
+    """Wrap a reader's ``read`` with the promises of every reader (see :class:`Reader`).
+
+    The wrapper keeps the signature (``functools.wraps``: ``inspect.signature`` and the CLI see the
+    reader's own options) and is applied once per function.
+    """
+    import functools
+    import inspect
+
+    if getattr(read, "_specproc_guarded", False):
+        return read
+    params = inspect.signature(read).parameters
+    takes = [n for n, p in list(params.items())[2:] if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    open_kw = any(p.kind == p.VAR_KEYWORD for p in params.values())
+
+    @functools.wraps(read)
+    def guarded(self, path, *args, **options):
+        unknown = [] if open_kw else sorted(set(options) - set(takes))
+        if unknown:
+            raise ReaderError(f"the {self.name} reader does not accept option(s) {unknown} "
+                              f"(its options: {', '.join(takes) or 'none'})", path)
+        if not self.reads_folders and os.path.isdir(path):
+            raise folder_refusal(self, path)
+        try:
+            return read(self, path, *args, **options)
+        except _NOT_READ_FAILURES:
+            raise
+        # BaseException: some reading libraries derive their errors from it (afmformats)
+        except BaseException as exc:  # noqa: BLE001 - translated, and chained for the traceback
+            err = reader_error(exc, path, self)
+            if err is exc:
+                raise
+            raise err from exc
+
+    guarded._specproc_guarded = True
+    return guarded
+
+
 def require_file(path: Path, what: str = "file") -> Path:
     """``path`` if it exists, is a regular file or a folder, and is not empty; else ReaderError.
 
@@ -174,6 +308,34 @@ def require_file(path: Path, what: str = "file") -> Path:
 # user can read (a NetCDF AFM map whose values were specproc's cache key, published in a report).
 # Readers of these formats refuse such files before any data is read.
 
+_HDF5_TRUNCATED = re.compile(r"truncated file: eof = (\d+).*stored_eof = (\d+)")
+_HDF5_DETAIL = re.compile(r"\(([^()]*)\)\s*$")
+
+
+def hdf5_reason(exc: BaseException) -> str:
+    """An h5py / HDF5 library failure to open or walk a file, as a reason for the user.
+
+    h5py raises ``OSError`` / ``RuntimeError`` whose text is the HDF5 library's: ``Unable to
+    synchronously open file (truncated file: eof = 512, sblock->base_addr = 0, stored_eof =
+    27112)``. The HDF5 detail in the last parentheses is kept in words (it tells a truncated
+    copy from a file that is not HDF5 at all), the Python and C-API parts are not.
+    """
+    msg = str(exc)
+    m = _HDF5_TRUNCATED.search(msg)
+    if m:
+        return (f"truncated HDF5 file: {int(m.group(1)):,} bytes of the {int(m.group(2)):,} its header "
+                "declares (an interrupted copy or download?)")
+    if "file signature not found" in msg:
+        return "not an HDF5 file (no HDF5 signature)"
+    if isinstance(exc, MemoryError):
+        return "not an HDF5 file or damaged: its header declares more data than can be held in memory"
+    d = _HDF5_DETAIL.search(msg)
+    detail = d.group(1).strip() if d else ""
+    if not detail or not re.fullmatch(r"[A-Za-z][A-Za-z0-9 ,.'/-]{0,80}", detail):
+        detail = "its structure cannot be decoded"
+    return f"not an HDF5 file or damaged: {detail}"
+
+
 def check_hdf5_self_contained(path: str | Path) -> int:
     """Refuse an HDF5 file that refers to other files; return its datasets' decoded size.
 
@@ -198,7 +360,9 @@ def check_hdf5_self_contained(path: str | Path) -> int:
     Raises
     ------
     ReaderError
-        Naming the offending object and the reason.
+        Naming the offending object and the reason; a file h5py cannot open or walk is refused
+        in the words of :func:`hdf5_reason` ("truncated HDF5 file: ...", "not an HDF5 file or
+        damaged: <HDF5's detail>"), never with h5py's ``OSError`` / ``RuntimeError`` text.
     """
     import h5py
 
@@ -206,7 +370,7 @@ def check_hdf5_self_contained(path: str | Path) -> int:
     try:
         f = h5py.File(path, "r")  # default (sec2) driver: one file, no family/split members
     except Exception as exc:
-        raise ReaderError(f"cannot open as HDF5: {type(exc).__name__}: {exc}", path) from None
+        raise ReaderError(hdf5_reason(exc), path) from exc
     total = 0
     seen: set = set()
 
@@ -246,7 +410,7 @@ def check_hdf5_self_contained(path: str | Path) -> int:
     except ReaderError:
         raise
     except Exception as exc:  # a damaged header: no reader would get further
-        raise ReaderError(f"cannot walk the HDF5 structure: {type(exc).__name__}: {exc}", path) from None
+        raise ReaderError(hdf5_reason(exc), path) from exc
     if why:
         refuse(why)
     return total
@@ -298,7 +462,7 @@ def check_zip_self_contained(path: str | Path) -> None:
         with zipfile.ZipFile(path) as z:
             infos = z.infolist()
     except (zipfile.BadZipFile, OSError) as exc:
-        raise ReaderError(f"not a readable zip file ({exc})", path) from None
+        raise ReaderError(library_reason(exc), path) from exc
     for info in infos:
         name = info.filename
         parts = name.replace("\\", "/").split("/")

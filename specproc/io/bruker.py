@@ -278,6 +278,7 @@ class BrukerReader(Reader):
     technique: ClassVar[str] = "nmr"
     extensions: ClassVar[tuple[str, ...]] = ()
     url: ClassVar[str] = "https://nmrglue.readthedocs.io/en/latest/reference/bruker.html"
+    reads_folders: ClassVar[bool] = True
 
     # ------------------------------------------------------------------ sniffing
     def guess_can_open(self, path: Path) -> bool:

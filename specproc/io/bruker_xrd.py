@@ -2,7 +2,8 @@
 
 No maintained Python reader installs here: ``xylib-py`` (the only one reading RAW v1–v4) is a
 C++/SWIG source package whose build needs swig and Boost (it fails in this environment) and has
-had no release since 2020; ``bruker-powderxrd-parser`` is new and unproven. Rather than a
+had no release since 2020 (``xylib-py-wheels`` has no wheel for this platform either);
+``bruker-powderxrd-parser`` is new and needs Python 3.13 or later. Rather than a
 home-made binary parser, these files are recognised by their magic bytes (so the user gets a
 precise message instead of "no reader recognises this file") and refused with the export to use.
 """

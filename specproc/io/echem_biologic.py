@@ -19,7 +19,7 @@ import re
 from pathlib import Path
 
 from ..core.errors import ReaderError
-from .base import Reader, first_line, head_bytes, require_file
+from .base import Reader, first_line, head_bytes, library_reason, require_file
 from .echem_common import Table, build, control_from_name, decode, table_from
 
 _NB = re.compile(r"Nb\s+header\s+lines\s*:\s*(\d+)", re.I)
@@ -127,7 +127,8 @@ class EcLabMprReader(Reader):
         try:
             mpr = BioLogic.MPRfile(str(p))
         except Exception as exc:  # galvani raises ValueError/NotImplementedError/struct errors on damaged files
-            raise ReaderError(f"galvani cannot read this .mpr: {type(exc).__name__}: {exc}", p) from None
+            raise ReaderError(f"galvani cannot read this .mpr: {library_reason(exc)} (export it as text, .mpt, "
+                              "from EC-Lab)", p) from exc
         data = mpr.data
         names = list(data.dtype.names or ())
         cols = {n: np.asarray(data[n], float) for n in names

@@ -222,8 +222,10 @@ def table_from(headers: list[str], lines: list[str], start: int, path, delimiter
     """Parse the numeric rows of recognised columns only (text columns elsewhere are skipped)."""
     cols = map_columns(headers, path, units_row)
     if not cols:
+        shown = ", ".join(headers[:20])
+        shown = shown if len(shown) <= 120 and shown.isprintable() else repr(shown[:120])
         raise ReaderError(f"missing columns: none of the columns is an impedance or time-series column "
-                          f"({', '.join(headers[:20])})", path)
+                          f"({shown})", path)
     order = sorted(cols.values(), key=lambda c: c.index)
     data = numeric_block(lines, start, path, delimiter, usecols=[c.index for c in order])
     for k, c in enumerate(order):
@@ -281,7 +283,7 @@ def _impedance(t: Table, path: Path, rows: np.ndarray, prov: dict, sample):
     bad = ~np.isfinite(f_all) | (f_all < 0)
     if bad.any():
         i = int(np.argmax(bad))
-        raise ReaderError(f"row {i + 1}: frequency {f_all[i]!r} is not a finite positive number", path)
+        raise ReaderError(f"row {i + 1}: frequency {float(f_all[i]):g} Hz is not a finite positive number", path)
     if rows.sum() < 4:
         raise ReaderError(f"{int(rows.sum())} impedance points (need >= 4)", path)
     sub = Table({k: v[rows] for k, v in t.columns.items()}, t.headers, t.technique_name, t.control, t.area_cm2,

@@ -13,7 +13,9 @@ Two layouts, recognised from what the files hold (each file read by its own eche
   (plain numbers, saved with the measurement). Bruce–Vincent reads this.
 
 Files are taken in EC-Lab's sequence order (the ``_NN_`` number in the name), else by name.
-Files that no echem reader recognises are ignored; a folder with two time series is refused.
+Files that no echem reader recognises by content or extension are ignored (notes, pictures); a
+file with an echem extension that cannot be read refuses the folder, naming the file (a series
+never silently loses a temperature); a folder with two time series is refused.
 """
 from __future__ import annotations
 
@@ -51,7 +53,10 @@ def _recognised(folder: Path) -> tuple[list[tuple[Path, Reader]], int]:
     readers = _file_readers()
     out = []
     for f in files:
-        r = next((r for r in readers if _safe(r, f)), None)
+        # by content, else by an echem extension (.mpt, .DTA, .z...): a damaged member of a series
+        # is then read by its reader and refused naming it, never silently left out of the series
+        r = (next((r for r in readers if _safe(r, f)), None)
+             or next((r for r in readers if r.matches_extension(f)), None))
         if r is not None:
             out.append((f, r))
     return out, len(files)
@@ -77,6 +82,7 @@ class EchemFolderReader(Reader):
                    "experiment (impedance, chronoamperometry, impedance)")
     technique = "echem"
     extensions = ()
+    reads_folders = True
 
     def guess_can_open(self, path: Path) -> bool:
         p = Path(path)
@@ -108,7 +114,8 @@ class EchemFolderReader(Reader):
 
         p = require_file(Path(path), "folder")
         if not p.is_dir():
-            raise ReaderError("not a folder", p)
+            raise ReaderError("not a folder: the echem-folder reader reads a folder of electrochemistry exports "
+                              "(give a single export to its own reader)", p)
         found, _ = _recognised(p)
         if len(found) < 2:
             raise ReaderError(f"{len(found)} electrochemistry file(s) in the folder (need >= 2)", p)

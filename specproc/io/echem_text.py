@@ -45,6 +45,10 @@ def _is_echem_header(line: str | None) -> bool:
     return {"frequency", "z_real", "z_imag"} <= set(cols) or {"time", "potential", "current"} <= set(cols)
 
 
+#: largest electrode area believed (cm²): 1 m², far above any cell; a larger header value is corrupt
+MAX_AREA_CM2 = 1.0e4
+
+
 class EchemTextReader(Reader):
     """CSV / text / NOVA ASCII exports whose header names impedance or time-series columns."""
 
@@ -83,7 +87,10 @@ class EchemTextReader(Reader):
         xarray.DataArray
         """
         p = require_file(Path(path))
-        lines = decode(p.read_bytes()).splitlines()
+        data = p.read_bytes()
+        if b"\x00" in data[:8192]:
+            raise ReaderError("not a text file (binary content): the echem-text reader reads column text exports", p)
+        lines = decode(data).splitlines()
         meta, hdr_i = {}, None
         for i, ln in enumerate(lines):
             s = ln.strip()
@@ -109,8 +116,9 @@ class EchemTextReader(Reader):
                 raise ReaderError(f"'# {key}: {meta[key]}' is not a number", p) from None
 
         area = num("area_cm2")
-        if area is not None and not area > 0:
-            raise ReaderError(f"'# area_cm2: {meta['area_cm2']}': an electrode area must be > 0 cm²", p)
+        if area is not None and not 0 < area <= MAX_AREA_CM2:
+            raise ReaderError(f"'# area_cm2: {meta['area_cm2']}': an electrode area must be > 0 and at most "
+                              f"{MAX_AREA_CM2:g} cm² (1 m²)", p)
         ctl = control or meta.get("control") or control_from_name(meta.get("technique"))
         if ctl not in (None, "potentiostatic", "galvanostatic"):
             raise ReaderError(f"control {ctl!r}: potentiostatic or galvanostatic", p)

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import ReaderError
-from .base import Reader, head_bytes, require_file
+from .base import Reader, head_bytes, library_reason, require_file
 from ..core.numbers import finite_or_none
 
 #: DM3 files start with version 3, DM4 with version 4 (big-endian int32)
@@ -271,30 +271,6 @@ def rsciio_to_measurement(d: dict, path: Path, reader: str, sample: str | None =
 
 _FORMAT_NAMES = {"digitalmicrograph": "DigitalMicrograph DM3/DM4", "msa": "EMSA/MSA", "hspy": "HyperSpy HSPY",
                  "zspy": "HyperSpy ZSPY"}
-
-
-def library_reason(exc: BaseException) -> str:
-    """A reading library's exception as a reason for the instrument user (no Python internals).
-
-    Binary parsers fail on a damaged file with whatever the bytes led to (``struct.error: unpack
-    requires a buffer of 4 bytes``, ``TypeError: 'NoneType' object is not iterable``): the type
-    says more than the text, and the text is not meant for the user.
-    """
-    import struct
-
-    if isinstance(exc, (struct.error, EOFError)):
-        return "the file ends before its structure does: truncated or corrupt"
-    if isinstance(exc, UnicodeError):
-        return "text where binary data were expected, or text in an unknown encoding: corrupt or not this format"
-    if isinstance(exc, MemoryError):
-        return "its header declares more data than can be held in memory: corrupt header"
-    if isinstance(exc, NotImplementedError):
-        return "a variant of the format that the reading library does not support"
-    if isinstance(exc, (ValueError, TypeError, KeyError, IndexError, AttributeError)):
-        return "its header or tag structure is corrupt or incomplete"
-    if isinstance(exc, OSError):
-        return "the file cannot be decoded: truncated or corrupt"
-    return "its content is corrupt or not of this format"
 
 
 def read_with(module: str, path: Path, reader: str, lazy: bool = False, index: int | None = None):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..core.errors import ReaderError
 from .base import (Reader, check_decoded_size, check_hdf5_self_contained, check_tree_self_contained,
-                   check_zip_self_contained, head_bytes, require_file)
+                   check_zip_self_contained, head_bytes, library_reason, require_file)
 from .gatan import read_with
 
 _HDF5 = b"\x89HDF\r\n\x1a\n"
@@ -29,6 +29,7 @@ class HyperSpyReader(Reader):
     technique = "eels"
     extensions = (".hspy", ".zspy")
     url = "https://hyperspy.org/rosettasciio/user_guide/supported_formats/hspy.html"
+    reads_folders = True  # a .zspy Zarr store may be a folder
 
     def guess_can_open(self, path: Path) -> bool:
         suffix = path.suffix.lower()
@@ -45,6 +46,9 @@ class HyperSpyReader(Reader):
             Open with ``lazy=True`` (default for files above 256 MiB); the data are then read once.
         """
         path = require_file(Path(path))
+        if path.is_dir() and path.suffix.lower() != ".zspy":
+            raise ReaderError("this is a folder; the hyperspy reader reads .hspy files and .zspy Zarr stores "
+                              "(a folder named *.zspy)", path)
         if path.suffix.lower() == ".zspy":
             if path.is_dir():
                 check_tree_self_contained(path)
@@ -70,7 +74,7 @@ def _zarr_decoded_size(path: Path) -> int:
         arrays = [root] if isinstance(root, zarr.Array) else [a for _, a in root.arrays(recurse=True)]
         return sum(a.nbytes for a in arrays)
     except Exception as exc:
-        raise ReaderError(f"not a readable Zarr store ({type(exc).__name__}: {exc})", path) from None
+        raise ReaderError(f"not a readable Zarr store ({library_reason(exc)})", path) from exc
     finally:
         if hasattr(store, "close"):
             store.close()

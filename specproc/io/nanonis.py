@@ -121,7 +121,9 @@ class NanonisReader(Reader):
             dirs = ["forward", "backward"] if row[idir].strip() == "both" else [row[idir].strip()]
             for d in dirs:
                 planes.append((row[iname].strip(), row[iunit].strip(), d))
-        data = np.frombuffer(raw, dtype=dtype, offset=start + 2)
+        dt = np.dtype(dtype)
+        # whole values only: a truncated file may end inside one (frombuffer would refuse the rest)
+        data = np.frombuffer(raw, dtype=dt, offset=start + 2, count=(len(raw) - start - 2) // dt.itemsize)
         need = len(planes) * nx * ny
         if data.size < need:
             raise ReaderError(f"data block has {data.size} values, {need} expected "

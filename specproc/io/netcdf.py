@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import ReaderError, SpecprocError
-from .base import Reader, check_decoded_size, check_hdf5_self_contained, head_bytes, require_file
+from .base import (Reader, check_decoded_size, check_hdf5_self_contained, head_bytes, library_reason,
+                   require_file)
 
 LAYOUT = "specproc.measurement/1"
 _STANDARD = ("technique", "signal_type", "units", "sample", "acquisition", "original_metadata", "provenance")
@@ -173,7 +174,7 @@ class NetCDFReader(Reader):
             # lazily: nothing but the dimension coordinates is read until _load
             ds = xr.open_dataset(path, engine=engine, decode_times=False, mask_and_scale=False, cache=False)
         except Exception as exc:
-            raise ReaderError(f"cannot open as NetCDF: {type(exc).__name__}: {exc}", path) from None
+            raise ReaderError(f"cannot open as NetCDF: {library_reason(exc)}", path) from exc
         with ds:
             if engine == "scipy":  # netCDF-3: no compression, but the header alone declares the shapes
                 check_decoded_size(sum(v.size * v.dtype.itemsize for v in ds.variables.values()), path, self)

@@ -23,7 +23,7 @@ import numpy as np
 from ..core.errors import ReaderError
 from ..core.measurement import new_measurement
 from ..core.provenance import file_provenance
-from .base import Reader, head_bytes, require_file
+from .base import Reader, head_bytes, library_reason, require_file
 
 MAGIC = b"\x0a\x0a\xfe\xfe"
 
@@ -49,8 +49,11 @@ _ROLE = {1: "Sm", 2: "Rf"}
 #: parameter blocks (bits 4-9) that are not data-status blocks: name as brukeropusreader does
 _PARAM_BLOCKS = {2: "Instrument", 3: "Acquisition", 4: "Fourier Transformation", 6: "Optik", 10: "Sample"}
 _TEXT_BLOCKS = {8: "Info Block", 104: "History", 152: "Curve Fit", 168: "Signature", 240: "Integration Method"}
-#: default block preference: absorbance first, transmittance never taken for it
-DEFAULT_ORDER = ("AB", "AB_ARITH", "TR", "TR_ARITH", "ATR", "KM", "REFL", "ScSm")
+#: default block preference: absorbance first, transmittance never taken for it; without any of
+#: these blocks the absorbance is computed from the single channels ScSm/ScRf (never a single
+#: channel or an interferogram taken for a spectrum by default)
+RATIOED_ORDER = ("AB", "AB_ARITH", "TR", "TR_ARITH", "ATR", "KM", "REFL")
+DEFAULT_ORDER = RATIOED_ORDER + ("ScSm",)
 
 
 def decode_type(data_type: int, channel_type: int) -> dict:
@@ -107,7 +110,7 @@ def read_blocks(data: bytes, path) -> dict[str, dict]:
             else:
                 value = parse_param(data, m)
         except Exception as exc:  # corrupt block payload
-            raise ReaderError(f"cannot decode OPUS block {label!r}: {type(exc).__name__}: {exc}", path) from exc
+            raise ReaderError(f"cannot decode OPUS block {label!r} ({library_reason(exc)})", path) from exc
         out[label] = {"meta": m, "value": value, "kind": f["kind"]}
     return out
 
@@ -137,6 +140,73 @@ def _x_axis(par: dict, npt: int, label: str, path) -> tuple[np.ndarray, str, str
     raise ReaderError(f"block {label!r}: unknown x unit DXU={dxu!r}", path)
 
 
+def _block_xy(blocks: dict, block: str, p) -> tuple[np.ndarray, np.ndarray, str, str, dict]:
+    """``(x, y, dim, x units, Data Parameter dict)`` of one data block (wavenumbers ascending)."""
+    par = blocks.get(f"{block} Data Parameter", {}).get("value")
+    if not isinstance(par, dict):
+        raise ReaderError(f"block {block!r} has no Data Parameter block (axis unknown)", p)
+    try:
+        npt = int(par["NPT"])
+    except (KeyError, TypeError, ValueError):
+        raise ReaderError(f"block {block!r}: NPT missing", p) from None
+    raw = np.asarray(blocks[block]["value"], dtype=float)
+    if not (0 < npt <= raw.size):
+        raise ReaderError(f"block {block!r}: NPT={npt} but the block holds {raw.size} values", p)
+    # OPUS stores the y values scaled by CSF; the block array has one trailing value past NPT
+    y = raw[:npt] * float(par.get("CSF", 1.0) or 1.0)
+    x, dim, xunits = _x_axis(par, npt, block, p)
+    if not np.all(np.isfinite(y)):
+        raise ReaderError(f"block {block!r}: {int(np.sum(~np.isfinite(y)))} NaN/inf values", p)
+    if dim == "wavenumber":
+        order = np.argsort(x)
+        x, y = x[order], y[order]
+    return x, y, dim, xunits, par
+
+
+#: the largest absorbance computed from single channels: OPUS clips its AB blocks at 6 (a
+#: transmission of 1e-6, below any FTIR detector's dynamic range), and so does this reader
+MAX_COMPUTED_ABSORBANCE = 6.0
+
+
+def _absorbance_from_single_channels(blocks: dict, p, notes: list[str]):
+    """Absorbance ``A = -log10(ScSm / ScRf)`` of a file without a ratioed block.
+
+    The reference channel is interpolated linearly onto the sample's wavenumbers (OPUS records
+    both on the same grid, the reference often a few points wider); the axis is the overlap of
+    the two. Points where the ratio is not positive or ``A`` exceeds
+    :data:`MAX_COMPUTED_ABSORBANCE` (no light through the sample, or none in the reference) are
+    set to that limit, as OPUS does, and counted in ``notes``.
+    """
+    xs, ys, dim, xunits, par = _block_xy(blocks, "ScSm", p)
+    xr, yr, dim_r, _, _ = _block_xy(blocks, "ScRf", p)
+    if dim != "wavenumber" or dim_r != "wavenumber":
+        raise ReaderError("single-channel blocks ScSm/ScRf without a wavenumber axis: no absorbance computed", p)
+    keep = (xs >= xr[0] - 1e-9 * abs(xr[0])) & (xs <= xr[-1] + 1e-9 * abs(xr[-1]))
+    if keep.sum() < 3:
+        raise ReaderError(f"ScSm ({xs[0]:.6g}-{xs[-1]:.6g} 1/cm) and ScRf ({xr[0]:.6g}-{xr[-1]:.6g} 1/cm) "
+                          "do not overlap: no absorbance computed", p)
+    if not keep.all():
+        notes.append(f"{int((~keep).sum())} sample points outside the reference range dropped")
+    xs, ys = xs[keep], ys[keep]
+    ref = np.interp(xs, xr, yr)
+    step = float(np.median(np.diff(xr))) if xr.size > 1 else 0.0
+    if step and np.min(np.abs(xs[:, None] - xr[None, :]), axis=1).max() > 1e-3 * step:
+        notes.append("the reference single channel was interpolated onto the sample's wavenumbers "
+                     "(different grids)")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a = -np.log10(ys / ref)
+    bad = ~np.isfinite(a) | (a > MAX_COMPUTED_ABSORBANCE) | (ys <= 0) | (ref <= 0)
+    a = np.where(bad, MAX_COMPUTED_ABSORBANCE, a)
+    notes.insert(0, "no absorbance block in the file: absorbance computed as -log10(ScSm/ScRf) from the "
+                    "sample and reference single channels")
+    if bad.any():
+        xb = xs[bad]
+        notes.append(f"{int(bad.sum())} points with no transmitted light (ratio <= 1e-6 or a non-positive "
+                     f"channel) set to A = {MAX_COMPUTED_ABSORBANCE:g} as OPUS does "
+                     f"({xb.min():.1f}-{xb.max():.1f} 1/cm)")
+    return xs, a, dim, xunits, par, "-log10(ScSm/ScRf)"
+
+
 def _clean(v: Any) -> Any:
     if isinstance(v, dict):
         return {str(k): _clean(x) for k, x in v.items()}
@@ -156,6 +226,11 @@ class OpusReader(Reader):
     technique: ClassVar[str] = "ftir"
     extensions: ClassVar[tuple[str, ...]] = tuple(f".{i}" for i in range(10))
     url: ClassVar[str] = "https://github.com/spectraapps/brukeropusreader"
+    library: ClassVar[str] = "brukeropusreader"
+    notes: ClassVar[str] = ("AB, TR, ATR, KM, REFL blocks (absorbance first; every block labelled, block=NAME); "
+                            "files with only ScSm + ScRf: absorbance computed as -log10(ScSm/ScRf) and said so; "
+                            "refused: files with no ratioed block and no single-channel pair (the blocks "
+                            "present are named), truncated files")
 
     def guess_can_open(self, path: Path) -> bool:
         return head_bytes(Path(path), 4) == MAGIC
@@ -169,7 +244,10 @@ class OpusReader(Reader):
             OPUS file.
         block : str, optional
             Block label (``"AB"``, ``"TR"``, ``"ScSm"``, ``"ScRf"``, ``"IgSm"``...). Default: the first
-            present of ``AB``, ``TR``, ``ATR``, ``KM``, ``REFL``, ``ScSm``.
+            present of ``AB``, ``TR``, ``ATR``, ``KM``, ``REFL``; in a file with none of them, the
+            absorbance ``-log10(ScSm/ScRf)`` computed from the sample and reference single channels
+            (said in ``acquisition["reader_notes"]``, ``acquisition["computed_from"]``); a file with
+            neither is refused, naming its blocks (``block="ScSm"`` or ``"IgSm"`` reads one).
 
         Returns
         -------
@@ -184,41 +262,40 @@ class OpusReader(Reader):
         spectra = [k for k, b in blocks.items() if isinstance(b["value"], np.ndarray)]
         if not spectra:
             raise ReaderError("no spectrum or interferogram blocks in the OPUS file", p)
+        pair = "ScSm" in spectra and "ScRf" in spectra
+        notes: list[str] = []
+        computed = None
         if block is None:
-            block = next((b for b in DEFAULT_ORDER if b in spectra), spectra[0])
+            block = next((b for b in RATIOED_ORDER if b in spectra), None)
+            if block is None and not pair:
+                raise ReaderError(
+                    "no absorbance/transmittance block and no sample + reference single-channel pair "
+                    f"(ScSm and ScRf) to compute one; blocks in the file: {', '.join(spectra)} "
+                    "(pass block=NAME to read one of them)", p)
+            if block is None:
+                block = "AB"
+        if block == "AB" and "AB" not in spectra and pair:
+            x, y, dim, xunits, par, computed = _absorbance_from_single_channels(blocks, p, notes)
+            kind = 4
         elif block not in spectra:
             raise ReaderError(f"no block {block!r} in the file (spectrum blocks: {', '.join(spectra)})", p)
-        par = blocks.get(f"{block} Data Parameter", {}).get("value")
-        if not isinstance(par, dict):
-            raise ReaderError(f"block {block!r} has no Data Parameter block (axis unknown)", p)
-        try:
-            npt = int(par["NPT"])
-        except (KeyError, TypeError, ValueError):
-            raise ReaderError(f"block {block!r}: NPT missing", p) from None
-        raw = np.asarray(blocks[block]["value"], dtype=float)
-        if not (0 < npt <= raw.size):
-            raise ReaderError(f"block {block!r}: NPT={npt} but the block holds {raw.size} values", p)
-        # OPUS stores the y values scaled by CSF; the block array has one trailing value past NPT
-        y = raw[:npt] * float(par.get("CSF", 1.0) or 1.0)
-        x, dim, xunits = _x_axis(par, npt, block, p)
-        kind = blocks[block]["kind"]
+        else:
+            x, y, dim, xunits, par = _block_xy(blocks, block, p)
+            kind = blocks[block]["kind"]
         y_kind, units = _KINDS[kind][1], _KINDS[kind][2]
-        if not np.all(np.isfinite(y)):
-            raise ReaderError(f"block {block!r}: {int(np.sum(~np.isfinite(y)))} NaN/inf values", p)
-        if dim == "wavenumber":
-            order = np.argsort(x)
-            x, y = x[order], y[order]
 
         def g(name: str, key: str):
             v = blocks.get(name, {}).get("value")
             return v.get(key) if isinstance(v, dict) else None
 
-        acq = {"y_kind": y_kind, "block": block, "y_scale": "fraction" if y_kind == "transmittance" else None,
+        acq = {"y_kind": y_kind, "block": block, "computed_from": computed, "reader_notes": notes,
+               "y_scale": "fraction" if y_kind == "transmittance" else None,
                "resolution_cm1": g("Acquisition", "RES"), "n_scans": g("Acquisition", "NSS"),
                "apodization": g("Fourier Transformation", "APF"), "zero_filling": g("Fourier Transformation", "ZFF"),
                "detector": g("Optik", "DTC"), "source": g("Optik", "SRC"), "beamsplitter": g("Optik", "BMS"),
-               "max_y": par.get("MXY"), "min_y": par.get("MNY"),
-               "first_x": par.get("FXV"), "last_x": par.get("LXV"), "x_unit_code": par.get("DXU")}
+               "max_y": None if computed else par.get("MXY"), "min_y": None if computed else par.get("MNY"),
+               "first_x": float(x[-1]) if computed else par.get("FXV"),
+               "last_x": float(x[0]) if computed else par.get("LXV"), "x_unit_code": par.get("DXU")}
         listing = {}
         for k, b in blocks.items():
             entry: dict[str, Any] = {"type": "data" if isinstance(b["value"], np.ndarray) else

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..core.errors import ReaderError
 from ._xrd import check_size, validate_pattern
-from .base import Reader, head_bytes, require_file
+from .base import Reader, head_bytes, library_reason, require_file
 
 #: scan-axis names (``*MEAS_SCAN_AXIS_X``) that move the detector in 2θ
 _TWO_THETA_AXES = re.compile(r"^(2-?theta|twotheta|theta/2-?theta|2theta/theta|2-?theta/omega|twothetatheta|"
@@ -89,7 +89,7 @@ class RigakuRasReader(Reader):
             with quiet(xu_ras, xu_helper):
                 ras = RASFile(str(path))
         except Exception as exc:
-            raise ReaderError(f"cannot read RAS: {type(exc).__name__}: {exc}", path) from None
+            raise ReaderError(f"cannot read the RAS file: {library_reason(exc)}", path) from exc
         if not ras.scans:
             raise ReaderError("no scan (no *RAS_HEADER_START block)", path)
         if scan is not None and not 0 <= scan < len(ras.scans):

@@ -98,9 +98,10 @@ class SpcReader(Reader):
             spc = SPC.from_spc_raw(raw)
         except NotImplementedError as exc:
             raise ReaderError(f"unsupported SPC variant ({exc}); {_EXPORT}", p) from None
-        except (ValueError, TypeError, IndexError, OverflowError) as exc:
-            # ctypes' from_buffer_copy raises ValueError when the file ends inside a block
-            raise ReaderError(f"truncated or corrupt SPC file ({exc})", p) from None
+        except (ValueError, TypeError, IndexError, OverflowError, MemoryError) as exc:
+            # ctypes' from_buffer_copy raises ValueError when the file ends inside a block; a header
+            # count of zero or an absurd one makes spc-io index or allocate past the data
+            raise ReaderError("truncated or corrupt SPC file (its header and data blocks do not agree)", p) from exc
         finally:
             log.setLevel(old)
         h = raw.main_header

@@ -16,10 +16,12 @@ import numpy as np
 
 from ..core.errors import ReaderError
 from ._xrd import check_size, validate_pattern
-from .base import Reader, head_text, require_file
+from .base import Reader, head_text, library_reason, require_file
 from .xrdml import DEFAULT_KALPHA2_NM, DEFAULT_KALPHA2_RATIO, DEFAULT_WAVELENGTH_NM
 
 _TT = re.compile(r"^(tth|2th|2theta|two\s*theta|twotheta|2-theta|del|delta|gam|tt)$", re.I)
+#: a SPEC file starts with a ``#F`` file header or holds ``#S`` scan lines
+_SPEC_LINE = re.compile(r"^#[FS] ", re.M)
 _COUNTERS = ("detector", "det", "counts", "cnts", "intensity", "int", "i", "apd", "pilatus", "roi1", "mca")
 
 
@@ -61,6 +63,8 @@ class SpecReader(Reader):
 
         path = require_file(Path(path))
         check_size(path)
+        if not _SPEC_LINE.search(head_text(path, 1 << 14)):
+            raise ReaderError("not a SPEC file (no #F file header or #S scan line at the start)", path)
         try:
             # xrayutilities prints progress and parse notes: caught per thread (core.quiet), never by
             # swapping sys.stdout or its global VERBOSITY (both race when files are read in threads)
@@ -86,7 +90,9 @@ class SpecReader(Reader):
         except ReaderError:
             raise
         except Exception as exc:
-            raise ReaderError(f"cannot read spec file: {type(exc).__name__}: {exc}", path) from None
+            raise ReaderError(f"cannot read the SPEC file: {library_reason(exc)}", path) from exc
+        if sc.data is None or not sc.data.dtype.names or not len(sc.data):
+            raise ReaderError(f"scan #S {sc.nr} has no data lines (truncated file?)", path)
         cols = list(sc.data.dtype.names or ())
         ttc = two_theta or cols[0]
         if ttc not in cols or not (two_theta or _TT.match(ttc.strip())):

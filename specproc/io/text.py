@@ -63,8 +63,14 @@ def _loadtxt_reason(exc: ValueError, n_head: int, columns: str = "2 columns") ->
         line = int(m.group(1)) + n_head + 1
         if "columns" in msg or "usecols" in msg or "index" in msg:
             return f"line {line - 1}: expected {columns}"  # numpy counts these rows from 1
-        return f"line {line}: non-numeric value ({msg.split(':')[-1].strip()[:60]})"
-    return msg[:200]
+        val = re.search(r"string (.+?) to float", msg)
+        col = re.search(r"column (\d+)", msg)
+        shown = (val.group(1) if val else "")[:40]
+        return (f"line {line}: non-numeric value {shown}".rstrip()
+                + (f" in column {col.group(1)}" if col else ""))
+    if "columns" in msg:
+        return f"expected {columns} on every data line"
+    return "a data line is not a row of numbers"
 
 
 def load_table(source, path: Path, *, skiprows: int, delimiter: str | None, usecols=None,

@@ -102,6 +102,7 @@ class VarianReader(Reader):
     technique: ClassVar[str] = "nmr"
     extensions: ClassVar[tuple[str, ...]] = (".fid",)
     url: ClassVar[str] = "https://nmrglue.readthedocs.io/en/latest/reference/varian.html"
+    reads_folders: ClassVar[bool] = True  # a .fid experiment folder (fid + procpar)
 
     def guess_can_open(self, path: Path) -> bool:
         p = Path(path)

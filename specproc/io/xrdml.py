@@ -21,7 +21,7 @@ import numpy as np
 
 from ..core.errors import ReaderError
 from ._xrd import check_size, numbers, validate_pattern
-from .base import Reader, head_bytes, require_file
+from .base import Reader, head_bytes, library_reason, require_file
 
 #: Stated default when a file carries no wavelength: Cu Kα1 (Hölzer et al., Phys. Rev. A 56 (1997) 4554).
 DEFAULT_WAVELENGTH_NM = 0.15405980
@@ -120,12 +120,19 @@ class XrdmlReader(Reader):
 
         path = require_file(Path(path))
         check_size(path)
+        from defusedxml import DefusedXmlException
+
         try:
             root = ET.parse(str(path)).getroot()
         except ET.ParseError as exc:
             raise ReaderError(f"not well-formed XML (truncated or corrupt?): {exc}", path) from None
-        except Exception as exc:  # defusedxml forbids entities / DTDs
-            raise ReaderError(f"XML rejected: {type(exc).__name__}: {exc}", path) from None
+        except DefusedXmlException:
+            raise ReaderError("XML refused: it declares a DTD or entities (never part of an XRDML file, and "
+                              "a way to make a reader fetch other files)", path) from None
+        except (ValueError, LookupError) as exc:  # expat: an encoding it cannot decode
+            raise ReaderError("XML refused: its declaration names an encoding that cannot be read "
+                              "(corrupt header?)" if "encoding" in str(exc) else
+                              f"XML refused: {library_reason(exc)}", path) from exc
         if _local(root.tag) != "xrdMeasurements":
             raise ReaderError(f"root element is <{_local(root.tag)}>, not <xrdMeasurements>", path)
         meas_all = _children(root, "xrdMeasurement")

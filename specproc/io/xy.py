@@ -19,7 +19,7 @@ import numpy as np
 
 from ..core.errors import ReaderError
 from ._xrd import check_size, validate_pattern
-from .base import Reader, head_text, require_file
+from .base import Reader, head_bytes, head_text, require_file
 from .xrdml import DEFAULT_KALPHA2_NM, DEFAULT_KALPHA2_RATIO, DEFAULT_WAVELENGTH_NM
 
 #: Kα1, Kα2 (nm) of common anodes (Hölzer et al., Phys. Rev. A 56 (1997) 4554).
@@ -118,6 +118,8 @@ class XYReader(Reader):
 
         path = require_file(Path(path))
         check_size(path)
+        if b"\x00" in head_bytes(path, 8192):  # before the line scan below walks a binary file
+            raise ReaderError("not a text file (binary content)", path)
         header, n_skip, first = [], 0, None
         # header lines by hand (few), the data block through numpy's C parser (bounded memory, fast)
         with open(path, encoding="latin-1") as fh:  # latin-1 never fails; metadata only

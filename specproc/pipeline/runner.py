@@ -404,7 +404,7 @@ def run(pipeline: Pipeline, out: str | Path, jobs: int | None = None, scheduler=
 def _run_locked(pipeline, out, jobs, scheduler, use_cache, quiet, report) -> RunSummary:
     from tqdm.auto import tqdm
 
-    from ..evidence import compare, evaluate_claims
+    from ..evidence import compare_selected, evaluate_claims
 
     t0 = time.perf_counter()
     started = now_iso()
@@ -454,8 +454,8 @@ def _run_locked(pipeline, out, jobs, scheduler, use_cache, quiet, report) -> Run
     claims = evaluate_claims(pipeline.config.claims, results)
     comparisons = []
     for c in pipeline.config.comparisons:
-        comparisons.append((c.id, compare(results, c.quantity, c.compare.sample, c.compare.reference,
-                                          c.compare.op, c.missing)))
+        comparisons.append((c.id, compare_selected(results, c.quantity, c.compare.sample, c.compare.reference,
+                                                   c.compare.op, c.missing)))
     psha = hashlib.sha256(pipeline.text.encode()).hexdigest() if pipeline.text else None
     run_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
     summary = RunSummary(

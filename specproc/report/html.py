@@ -22,7 +22,6 @@ import gzip
 import html
 import json
 import math
-import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -404,10 +403,10 @@ window.addEventListener("hashchange",open);open();})();
 
 def _plotly_assets() -> str:
     """The compressed plotly.js, the shared template and the loader (once per page, at its end)."""
-    from ..core.plotting import _template
+    from ..core.plotting import plotly_template
 
     return (f"<script type='application/octet-stream' id='plotlyjs-gz'>{_plotlyjs_gz()}</script>"
-            f"<script type='application/json' id='plotly-template'>{_script_json(jsonable(_template()))}</script>"
+            f"<script type='application/json' id='plotly-template'>{_script_json(jsonable(plotly_template()))}</script>"
             f"<script type='text/javascript'>{_LOADER}</script>")
 
 
@@ -420,17 +419,28 @@ def _sections(results: list) -> list:
     by_tech: dict[str, list] = {}
     for r in results:
         by_tech.setdefault(r.technique, []).append(r)
+    # each technique loaded here, not with plugins.loaded (which warns per broken plugin, and
+    # silencing that with warnings.catch_warnings is not thread-safe): a broken one gets the
+    # generic section with a note saying why
+    mods: dict = {}
+    broken: dict[str, str] = {}
     try:
-        mods = plugins.loaded("techniques")
+        infos = plugins.available("techniques")
     except Exception:  # a broken registry must not lose the report
-        mods = {}
+        infos = {}
+    for name, info in infos.items():
+        try:
+            mods[name] = info.load()
+        except Exception as exc:
+            broken[name] = str(exc)
     order = [t for t in mods if t in by_tech] + [t for t in by_tech if t not in mods]
     out = []
     for tech in order:
         res = by_tech[tech]
         mod = mods.get(tech)
         title = getattr(mod, "TITLE", None) or tech.upper()
-        section, note = None, ""
+        section, note = None, (f"{tech} technique plugin unavailable ({broken[tech]}); generic section shown."
+                               if tech in broken else "")
         fn = getattr(mod, "report_section", None)
         if fn is not None:
             try:
@@ -767,9 +777,7 @@ def render_report(run_or_results, claims: list | None = None, path: str | Path =
         check_writable_target(path)
     except OSError as exc:
         raise SpecprocError(f"cannot write report: {exc.strerror or exc}", str(path)) from None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # broken plugins already warned at discovery
-        text = report_html(run_or_results, claims, title, questions)
+    text = report_html(run_or_results, claims, title, questions)
     try:
         return atomic_write_text(path, text)
     except OSError as exc:

@@ -6,8 +6,8 @@ import pytest
 from pydantic import ValidationError
 
 from specproc.core.result import Quantity, Result
-from specproc.evidence import (COVERAGE_FACTOR, ClaimSpec, QuantityRef, compare, evaluate_claim, evaluate_claims,
-                               parse_rule)
+from specproc.evidence import (COVERAGE_FACTOR, ClaimSpec, QuantityRef, compare_selected, evaluate_claim,
+                               evaluate_claims, parse_rule)
 
 
 def res(sample, technique="nmr", nucleus="11B", source=None, **q):
@@ -53,7 +53,7 @@ def test_rule_coverage_factor():
 
 def test_difference_and_ratio_propagation_match_monte_carlo():
     results = [res("A", BH4__center_ppm=(-44.3, 0.05, "ppm")), res("B", BH4__center_ppm=(-41.0, 0.12, "ppm"))]
-    d = compare(results, REF, "B", "A", "difference")
+    d = compare_selected(results, REF, "B", "A", "difference")
     assert d.value == pytest.approx(3.3) and d.stderr == pytest.approx(np.hypot(0.05, 0.12)) and d.unit == "ppm"
     rng = np.random.default_rng(0)
     a = rng.normal(0.494, 0.002, 200_000)
@@ -63,17 +63,17 @@ def test_difference_and_ratio_propagation_match_monte_carlo():
     ref = QuantityRef(technique="xrd", name="hkl(101).d_nm")
     for op, mc, scale in (("ratio", b / a, 1), ("relative_change", b / a - 1, 1),
                           ("percent_change", 100 * (b / a - 1), 100)):
-        c = compare(xr, ref, "B", "A", op)
+        c = compare_selected(xr, ref, "B", "A", op)
         assert c.value == pytest.approx(np.mean(mc), rel=1e-3, abs=1e-3 * scale)
         assert c.stderr == pytest.approx(np.std(mc), rel=0.03)
-    assert compare(xr, ref, "B", "A", "percent_change").unit == "%"
-    assert compare(xr, ref, "B", "A", "ratio").unit == ""
+    assert compare_selected(xr, ref, "B", "A", "percent_change").unit == "%"
+    assert compare_selected(xr, ref, "B", "A", "ratio").unit == ""
 
 
 def test_repeats_are_combined_by_inverse_variance():
     results = [res("A", source="/a1", BH4__center_ppm=(-44.0, 0.1, "ppm")),
                res("A", source="/a2", BH4__center_ppm=(-44.6, 0.2, "ppm"))]
-    c = compare(results, REF, "A")
+    c = compare_selected(results, REF, "A")
     w = np.array([1 / 0.1 ** 2, 1 / 0.2 ** 2])
     assert c.value == pytest.approx((w * [-44.0, -44.6]).sum() / w.sum())
     assert c.stderr == pytest.approx(1 / np.sqrt(w.sum()))
@@ -83,7 +83,7 @@ def test_repeats_are_combined_by_inverse_variance():
 def test_matching_uses_technique_nucleus_and_sample():
     results = [res("A", nucleus="7Li", BH4__center_ppm=(1.0, 0.1, "ppm")), res("A", technique="xrd", nucleus="11B",
                                                                              BH4__center_ppm=(2.0, 0.1, "ppm"))]
-    c = compare(results, REF, "A")
+    c = compare_selected(results, REF, "A")
     assert c.value is None and "no nmr" in c.reason and "'A'" in c.reason
 
 
@@ -93,10 +93,10 @@ def test_selection_by_any_metadata_key():
                Result("x.fit", "xrd", "A", {"lattice.a_nm": Quantity(0.5, 0.001, "nm")}, meta={"temperature_K": 77}),
                Result("y.fit", "xrd", "A", {"lattice.a_nm": Quantity(0.6, 0.001, "nm")}, meta={"temperature_K": 77})]
     cold = QuantityRef(technique="xrd", name="lattice.a_nm", meta={"temperature_K": "77"}, processor="x.fit")
-    assert compare(results, cold, "A").value == pytest.approx(0.5)
+    assert compare_selected(results, cold, "A").value == pytest.approx(0.5)
     both = QuantityRef(technique="xrd", name="lattice.a_nm", meta={"temperature_K": 77})
-    assert compare(results, both, "A").value == pytest.approx(0.55)  # two repeats, equal weights
-    assert compare(results, QuantityRef(technique="xrd", name="lattice.a_nm", meta={"phase": "x"}), "A").value is None
+    assert compare_selected(results, both, "A").value == pytest.approx(0.55)  # two repeats, equal weights
+    assert compare_selected(results, QuantityRef(technique="xrd", name="lattice.a_nm", meta={"phase": "x"}), "A").value is None
     assert cold.selector == {"meta": {"temperature_K": "77"}, "processor": "x.fit"}
     assert cold.matches(results[1]) and not cold.matches(results[0]) and not cold.matches(results[2])
 

@@ -295,3 +295,51 @@ def test_area_and_fwhm_of_take_columns():
             one = [f(shape, {k: float(v[i]) for k, v in cols.items()}, "p_") for i in range(5)]
             assert isinstance(one[0], float)
             np.testing.assert_allclose(col, one, rtol=1e-12)
+
+
+def test_toolkit_in_threads_leaves_warning_filters_alone(monkeypatch):
+    """Peak picking, widths and fits run in the executor's threads: they must not swap or edit the
+    process-wide warning filters (two overlapping swaps restore in the wrong order: another
+    thread's warnings are lost, or every warning of the process stays ignored), scipy's
+    PeakPropertyWarning must not reach the user, and 8 threads give the serial results."""
+    import threading
+    import warnings
+    from concurrent.futures import ThreadPoolExecutor
+
+    from specproc.fitting.models import prefix_of
+    from specproc.fitting.peaks import width_at
+
+    rng = np.random.default_rng(11)
+    x = np.linspace(0, 100, 4001)
+    cases = []
+    for _ in range(12):
+        c = rng.uniform(20, 80)
+        cases.append((c, 10 * np.exp(-(x - c) ** 2 / 8) + rng.normal(0, 0.2, x.size)))
+
+    def work(case):
+        c, y = case
+        picked = pick_peaks(x, y, max_peaks=3)
+        w = width_at(x, y, x[5])  # no maximum there: the fallback width, and no scipy warning
+        fit = fit_spec(ModelSpec(peaks=[Peak(name="p", shape="gaussian", center=picked[0]["center"],
+                                             fwhm=picked[0]["fwhm"])]), x, y)
+        return picked[0]["center"], w, fit.values[prefix_of("p") + "center"]
+
+    serial = [work(cs) for cs in cases]
+    for (c, _), (pc, _, fc) in zip(cases, serial):
+        assert abs(fc - c) < 0.05 and abs(pc - c) < 0.5
+    touched = []
+    for name in ("catch_warnings", "simplefilter", "filterwarnings", "resetwarnings"):
+        real = getattr(warnings, name)
+
+        def spy(*a, _real=real, _name=name, **k):
+            if threading.current_thread() is not threading.main_thread():
+                touched.append(_name)
+            return _real(*a, **k)
+        monkeypatch.setattr(warnings, name, spy)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with ThreadPoolExecutor(8) as pool:
+            threaded = list(pool.map(work, cases * 2))
+    assert not touched, f"worker threads edited the process-wide warning filters: {sorted(set(touched))}"
+    assert not [w for w in caught if "peak" in str(w.message).lower()], "scipy's PeakPropertyWarning reached the user"
+    assert threaded == serial * 2

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -107,3 +108,43 @@ def test_zspy_round_trip_written_by_hyperspy(tmp_path):
     assert z.dims == a.dims and z.coords["energy"].attrs["units"] == "eV"
     np.testing.assert_allclose(z.values, a.values)
     np.testing.assert_allclose(z.coords["energy"].values, a.coords["energy"].values)
+
+
+@pytest.mark.parametrize("edit, said", [
+    (lambda t: re.sub(r"#XUNITS.*\n", "", t), "missing"),
+    (lambda t: re.sub(r"#XUNITS.*\n", "#XUNITS      : \n", t), "empty"),
+    (lambda t: re.sub(r"#XUNITS.*\n", "#XUNITS      : <undefined>\n", t), "'<undefined>'"),
+    (lambda t: re.sub(r"#XLABEL.*\n", "", re.sub(r"#XUNITS.*\n", "", t)), "missing"),
+])
+def test_missing_or_undefined_units_are_assumed_ev_and_said(tmp_path, edit, said):
+    """An EELS file without x units (EELS Data Base style) gives the same spectrum as with
+    ``#XUNITS : eV``, and the assumption is written in reader_notes with the range."""
+    good = (DATA / "LiBH4_BK.msa").read_text(encoding="latin-1")
+    ref = sp.read(DATA / "LiBH4_BK.msa")
+    p = tmp_path / "no_units.msa"
+    p.write_text(edit(good), encoding="latin-1")
+    m = sp.read(p)
+    np.testing.assert_array_equal(m.values, ref.values)
+    np.testing.assert_array_equal(m.energy.values, ref.energy.values)
+    assert m.energy.attrs["units"] == "eV"
+    acq = m.attrs["acquisition"]
+    assert acq["x_units_assumed"] == "eV"
+    note = " ".join(acq["reader_notes"])
+    assert f"units {said}" in note and "assumed eV" in note and "150-252.3 eV" in note
+    assert "reader_notes" not in ref.attrs["acquisition"] or not ref.attrs["acquisition"]["reader_notes"]
+
+
+def test_unit_less_file_without_eels_evidence_is_refused_and_can_be_forced(tmp_path):
+    good = (DATA / "LiBH4_BK.msa").read_text(encoding="latin-1")
+    bare = re.sub(r"#(XUNITS|XLABEL|SIGNALTYPE).*\n", "", good)
+    p = tmp_path / "bare.msa"
+    p.write_text(bare, encoding="latin-1")
+    with pytest.raises(ReaderError, match=r"bare.msa: no #XUNITS and nothing in the header says energy loss"):
+        sp.read(p)
+    m = sp.read(p, x_units="eV")   # the user knows
+    np.testing.assert_array_equal(m.energy.values, sp.read(DATA / "LiBH4_BK.msa").energy.values)
+    assert "given as eV (x_units)" in m.attrs["acquisition"]["reader_notes"][0]
+    q = tmp_path / "nm.msa"
+    q.write_text(re.sub(r"#XUNITS.*\n", "#XUNITS      : nm\n", good), encoding="latin-1")
+    with pytest.raises(ReaderError, match="x axis in 'nm': not an energy"):
+        sp.read(q)

@@ -116,3 +116,54 @@ def test_foreign_and_empty(tmp_path):
     e.write_bytes(b"")
     with pytest.raises(ReaderError, match="empty"):
         OpusReader().read(e)
+
+
+def _drop_blocks(data: bytes, labels: set[str]) -> bytes:
+    """The file with the directory entries of ``labels`` removed (the later entries moved up)."""
+    out = bytearray(data)
+    entries = []
+    cursor = 24
+    while cursor + 12 <= 504:
+        entry = bytes(out[cursor:cursor + 12])
+        if struct.unpack("<I", entry[8:12])[0] == 0:
+            break
+        label = block_label(entry[0], entry[1], entry[2])
+        if label not in labels and (label or "").replace(" Data Parameter", "") not in labels:
+            entries.append(entry)
+        cursor += 12
+    table = b"".join(entries)
+    out[24:cursor] = table + b"\x00" * (cursor - 24 - len(table))
+    return bytes(out)
+
+
+def test_absorbance_computed_from_single_channels_equals_the_ab_block(opus_file, tmp_path):
+    """Without its AB block the file's absorbance is -log10(ScSm/ScRf), said in reader_notes; it
+    equals OPUS's own AB block (the truth recorded in the same file) on every point, the clipped
+    CO2 points at OPUS's limit of 6 included."""
+    ab = sp.read(opus_file)
+    p = tmp_path / "no_ab.0"
+    p.write_bytes(_drop_blocks(opus_file.read_bytes(), {"AB"}))
+    m = sp.read(p)
+    acq = m.attrs["acquisition"]
+    assert "AB" not in m.attrs["original_metadata"]["blocks"]
+    assert acq["y_kind"] == "absorbance" and acq["computed_from"] == "-log10(ScSm/ScRf)"
+    assert any("-log10(ScSm/ScRf)" in n for n in acq["reader_notes"])
+    assert any("set to A = 6" in n for n in acq["reader_notes"])
+    np.testing.assert_allclose(m.wavenumber.values, ab.wavenumber.values, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(m.values, ab.values, rtol=0, atol=1e-6)   # float32 channels: ~1e-7
+    # the same when asked for by name
+    assert sp.read(p, block="AB").attrs["acquisition"]["computed_from"] == "-log10(ScSm/ScRf)"
+
+
+def test_no_ratioed_block_and_no_pair_is_refused_naming_the_blocks(opus_file, tmp_path):
+    p = tmp_path / "sample_only.0"
+    p.write_bytes(_drop_blocks(opus_file.read_bytes(), {"AB", "ScRf"}))
+    with pytest.raises(ReaderError, match=r"no sample \+ reference single-channel pair.*IgSm.*ScSm") as info:
+        sp.read(p)
+    assert "sample_only.0" in str(info.value)
+    # a block asked for by name is still read
+    assert sp.read(p, block="ScSm").attrs["acquisition"]["y_kind"] == "single_channel"
+    ifg = tmp_path / "interferogram_only.0"
+    ifg.write_bytes(_drop_blocks(opus_file.read_bytes(), {"AB", "ScRf", "ScSm", "PhSm"}))
+    with pytest.raises(ReaderError, match="blocks in the file: IgSm, IgRf|blocks in the file: IgRf, IgSm"):
+        sp.read(ifg)

@@ -347,3 +347,155 @@ def test_non_gwyddion_bytes_still_not_a_gwyddion_file(tmp_path):
     p.write_bytes(b"JUNK" + bytes(64))
     with pytest.raises(ReaderError, match=r"not a Gwyddion file \(no GWYP magic\)"):
         sp.read(p, reader="gwyddion")
+
+
+# ---------------------------------------------------------------- one place for every reader's refusals
+#: words that are Python / numpy / HDF5 internals, never a reason for the instrument user
+_INTERNALS = ("Error:", "Errno", "Traceback", "index out of range", "object has no attribute", "dtype(",
+              "unpack requires", "Unable to synchronously", "sblock", "ufunc")
+
+
+def _user_words(msg: str) -> bool:
+    return not any(w in msg for w in _INTERNALS)
+
+
+#: readers whose input may be a folder, and readers of single files only (a sample of each kind)
+FOLDER_READERS = {"bruker", "varian", "echem-folder", "hyperspy"}
+FILE_READERS = {"spec", "spc", "xrdml", "xrd-text", "rigaku-ras", "ir-text", "nmr-text", "jcampdx-nmr", "netcdf",
+                "nanonis", "afm-force", "gatan", "msa", "eclab-mpt", "gamry-dta", "zview", "echem-text"}
+
+
+def test_folder_readers_are_declared():
+    """``Reader.reads_folders`` is a declared capability: the folder readers set it, the others do not."""
+    from specproc import plugins
+
+    declared = {n for n in plugins.available("readers") if plugins.get("readers", n).reads_folders}
+    assert FOLDER_READERS <= declared and not declared & FILE_READERS
+
+
+@pytest.mark.parametrize("reader", ["spec", "spc", "xrdml", "ir-text", "netcdf", "eclab-mpt", "zview"])
+def test_folder_given_to_a_file_reader_is_refused_in_words(tmp_path, reader):
+    """A folder to a single-file reader: refused by the reader's guard, through sp.read and directly."""
+    from specproc import plugins
+
+    folder = tmp_path / "run_07"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("x\n")
+    for call in (lambda: sp.read(folder, reader=reader), lambda: plugins.get("readers", reader).read(folder)):
+        with pytest.raises(ReaderError) as e:
+            call()
+        msg = str(e.value)
+        assert e.value.path == str(folder) and "this is a folder" in msg and f"the {reader} reader" in msg
+        assert _user_words(msg), msg
+
+
+def test_unknown_option_refused_with_the_options_the_reader_takes(tmp_path):
+    f = tmp_path / "p.xy"
+    f.write_text("".join(f"{10 + 0.1 * i:.2f} {100 + i}\n" for i in range(50)))
+    with pytest.raises(ReaderError, match=r"does not accept option\(s\) \['wavelenght_nm'\].*wavelength_nm"):
+        sp.read(f, wavelenght_nm=0.15)
+    assert sp.read(f, wavelength_nm=0.15).attrs["acquisition"]["wavelength_nm"] == 0.15
+
+
+def test_guard_keeps_the_reader_signature():
+    """The wrapper is transparent to introspection (CLI options, the contract's explicit-signature check)."""
+    import inspect
+
+    from specproc.io.spec import SpecReader
+
+    assert list(inspect.signature(SpecReader().read).parameters) == [
+        "path", "scan", "counter", "two_theta", "wavelength_nm"]
+    assert SpecReader.read._specproc_guarded
+
+
+class _BrokenLibError(BaseException):
+    """A reading library's error class outside ``Exception`` (afmformats does this)."""
+
+
+@pytest.mark.parametrize("exc, words", [
+    (IndexError("list index out of range"), "does not follow the format"),
+    (struct.error("unpack requires a buffer of 4 bytes"), "ends before its structure does"),
+    (UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"), "unknown encoding"),
+    (MemoryError(), "more data than can be held in memory"),
+    (ZeroDivisionError("division by zero"), "header number is out of range"),
+    (_BrokenLibError("Could not parse metadata"), "corrupt or not of this format"),
+    (OSError("File handle at wrong position to read data!"), "truncated or corrupt"),
+])
+def test_library_exceptions_become_reader_errors_by_type(tmp_path, exc, words):
+    """Any exception a reader lets through becomes one ReaderError in user words, chained for developers."""
+    from specproc.io.base import Reader
+
+    class Failing(Reader):
+        name = "failing"
+
+        def read(self, path, sample: str | None = None):
+            raise exc
+
+    f = tmp_path / "scan_3.dat"
+    f.write_bytes(b"\x01\x02")
+    with pytest.raises(ReaderError) as e:
+        Failing().read(f)
+    msg = str(e.value)
+    assert e.value.path == str(f) and msg.startswith(f"{f}: the failing reader cannot read it: ")
+    assert words in msg and _user_words(msg), msg
+    assert e.value.__cause__ is exc
+
+
+def test_interrupts_are_not_translated(tmp_path):
+    from specproc.io.base import Reader
+
+    class Interrupted(Reader):
+        name = "interrupted"
+
+        def read(self, path):
+            raise KeyboardInterrupt
+
+    f = tmp_path / "a.dat"
+    f.write_bytes(b"x")
+    with pytest.raises(KeyboardInterrupt):
+        Interrupted().read(f)
+
+
+def _hspy_bytes() -> bytes:
+    return (SAMPLES / "eels" / "LiBH4_BK.hspy").read_bytes()
+
+
+@pytest.mark.parametrize("reader, name", [("netcdf", "map.nc"), ("hyperspy", "si.hspy")])
+def test_damaged_hdf5_refused_in_user_words(tmp_path, reader, name):
+    """h5py's OSError / RuntimeError text never reaches the user: truncated, foreign and damaged HDF5."""
+    data = _hspy_bytes()
+    cases = {
+        "truncated": (data[:len(data) // 2], rf"truncated HDF5 file: {len(data) // 2:,} bytes of the {len(data):,}"),
+        "foreign": (data[:8] + bytes(np.random.default_rng(3).integers(0, 256, 4096, dtype=np.uint8)),
+                    "not an HDF5 file or damaged: "),
+        "no_signature": (data[:4] + b"\xff" * 60 + data[64:], r"not an HDF5 file|no HDF5 signature"),
+    }
+    for what, (payload, match) in cases.items():
+        f = tmp_path / what / name
+        f.parent.mkdir()
+        f.write_bytes(payload)
+        with pytest.raises(ReaderError, match=match) as e:
+            sp.read(f, reader=reader)
+        assert e.value.path == str(f) and _user_words(str(e.value)), (what, str(e.value))
+
+
+def test_check_hdf5_self_contained_words(tmp_path):
+    from specproc.io.base import check_hdf5_self_contained
+
+    f = tmp_path / "half.h5"
+    data = _hspy_bytes()
+    f.write_bytes(data[:512])
+    with pytest.raises(ReaderError, match=f"truncated HDF5 file: 512 bytes of the {len(data):,} its header") as e:
+        check_hdf5_self_contained(f)
+    assert _user_words(str(e.value))
+    assert check_hdf5_self_contained(SAMPLES / "eels" / "LiBH4_BK.hspy") > 0  # an intact file passes
+
+
+def test_zip_container_check_words(tmp_path):
+    from specproc.io.base import check_zip_self_contained
+
+    f = tmp_path / "store.zspy"
+    f.write_bytes(b"PK\x03\x04" + b"\x00" * 64)
+    with pytest.raises(ReaderError, match="not a valid ZIP container") as e:
+        check_zip_self_contained(f)
+    assert e.value.path == str(f) and _user_words(str(e.value))

@@ -207,13 +207,13 @@ def test_bad_input():
         sp.eels.fit_edge(m, lowloss=flat)
 
 
-def test_shift_helper():
+def test_compare_helper():
     rng = np.random.default_rng(4)
     out = []
     for c in (188.6, 187.9):
         y, _ = core_loss(E, **{**random_truth(rng, 5000.0), "pi_center": c, "ss_center": c + 11})
         out.append(sp.eels.fit_edge(spectrum(noisy(y, rng))))
-    cmp = sp.eels.shift(out[0], out[1])
+    cmp = sp.eels.compare(out[0], out[1])   # reference first: sample - reference
     assert cmp.value == pytest.approx(-0.7, abs=0.05) and cmp.stderr is not None and cmp.stderr < 0.03
 
 
@@ -279,3 +279,17 @@ def test_spectrum_image_aligned_pixel_by_pixel_with_lowloss_image():
     assert r.meta["energy_calibration"]["method"].startswith("zero-loss alignment per pixel")
     assert r.meta["energy_calibration"]["pixel_zlp_sd_eV"] > 0.1
     assert np.max(np.abs(r.data.pi_star_energy_eV.values - t["pi_center"])) < 0.06
+
+
+def test_start_medians_of_unfitted_rows_are_quiet():
+    """The fit's start medians skip the all-NaN starts of unfitted spectra (NaN when none), with no
+    RuntimeWarning (np.nanmedian's, whose silencing needed the not thread-safe catch_warnings)."""
+    import warnings
+
+    from specproc.techniques.eels.fit import _finite_median
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _finite_median(np.array([np.nan, 2.0, 4.0, 9.0])) == 4.0
+        assert np.isnan(_finite_median(np.full(5, np.nan)))
+        assert np.isnan(_finite_median(np.empty(0)))

@@ -5,7 +5,7 @@ moduli from force curves / force-volume maps (Hertz, Sneddon, DMT, JKR through t
 >>> r = sp.afm.analyse("sample_data/afm/Li_vs_LiBH4.gwy")                          # doctest: +SKIP
 >>> r.quantities["modulus.mean_Pa"], r.quantities["protrusions.density_per_um2"]    # doctest: +SKIP
 >>> ds = sp.afm.fit_force_map(height_m, force_N, tip_radius_m=10e-9)               # doctest: +SKIP
->>> sp.afm.compare_moduli(r_ref, r_b).quantities["modulus.ratio"]                   # doctest: +SKIP
+>>> sp.afm.compare(r_ref, r_b).value                                                # doctest: +SKIP
 
 Heavy libraries (xarray, scipy, lmfit, gwyfile, afmformats) are imported inside functions.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 TITLE = "Atomic force microscopy"
 
-__all__ = ["analyse", "fit_force_map", "compare_moduli", "TITLE", "add_cli", "report_section"]
+__all__ = ["analyse", "fit_force_map", "compare", "compare_moduli", "TITLE", "add_cli", "report_section"]
 
 
 def _measurement(m, **read_options):
@@ -74,39 +74,48 @@ def fit_force_map(height_m, force_N=None, model: str = "hertz-paraboloid", tip_r
     return _f(height_m, force_N, model=model, tip_radius_m=tip_radius_m, poisson_ratio=poisson_ratio, **kwargs)
 
 
-def compare_moduli(reference, sample, quantity: str = "modulus.mean_Pa"):
-    """Ratio ``sample / reference`` of two samples' moduli with its propagated uncertainty.
+def compare(reference, sample, quantity: str = "modulus.mean_Pa", op: str = "ratio"):
+    """``op`` of a quantity between two AFM results (default the modulus ratio ``sample / reference``).
 
-    The argument order is that of every technique's comparison helper (``sp.nmr.compare``,
-    ``sp.ftir.shift``, ``sp.eels.shift``, ``sp.xrd.compare``): the reference first, then the sample.
+    A thin wrapper of :func:`specproc.evidence.compare` (reference first, as every technique's
+    comparison); returns its ``Comparison`` (first-order stderr, None when an input has no error bar).
 
-    Parameters
-    ----------
-    reference, sample : Result
-        ``afm.analyse_map`` or ``afm.fit_force_map`` results of two different samples.
-    quantity : str
-        Quantity compared (default ``modulus.mean_Pa``).
-
-    Returns
-    -------
-    Result
-        quantity ``modulus.ratio`` (stderr first-order, ``specproc.evidence.compare``; None when an
-        input has no error bar) and a one-row table.
+    Raises
+    ------
+    ParameterError
+        A non-AFM input, a result without ``quantity``, or both results of the same sample.
     """
-    import pandas as pd
-
     from ...core.errors import ParameterError
-    from ...core.result import Quantity, Result
-    from ...evidence import compare
+    from ...core.result import Result
+    from ...evidence import compare as _compare
 
     for r in (reference, sample):
         if not isinstance(r, Result) or r.technique != "afm":
-            raise ParameterError(f"compare_moduli needs AFM Results, got {type(r).__name__}")
+            raise ParameterError(f"afm.compare needs AFM Results, got {type(r).__name__}")
         if quantity not in r.quantities:
             raise ParameterError(f"result of {r.sample!r} has no {quantity}", r.source)
     if sample.sample == reference.sample:
         raise ParameterError(f"both results are sample {sample.sample!r}: name the samples (read(..., sample=...))")
-    c = compare(sample, reference, quantity, op="ratio")
+    return _compare(reference, sample, quantity=quantity, op=op)
+
+
+def compare_moduli(reference, sample, quantity: str = "modulus.mean_Pa"):
+    """Deprecated: :func:`compare` gives the ratio; this wraps it in the earlier ``Result``
+    (quantity ``modulus.ratio`` and a one-row table)."""
+    import warnings
+
+    import pandas as pd
+
+    from ...core.result import Quantity, Result
+
+    from ...core.errors import ParameterError
+
+    warnings.warn("sp.afm.compare_moduli is deprecated: use sp.afm.compare(reference, sample)", DeprecationWarning,
+                  stacklevel=2)
+    try:
+        c = compare(reference, sample, quantity, op="ratio")
+    except ParameterError as exc:  # named by the function the caller called
+        raise ParameterError(exc.reason.replace("afm.compare", "compare_moduli"), exc.path) from None
     row = {"sample": sample.sample, "reference": reference.sample, "quantity": quantity, "ratio": c.value,
            "ratio_stderr": c.stderr, "sample_value": c.sample_value, "sample_stderr": c.sample_stderr,
            "reference_value": c.reference_value, "reference_stderr": c.reference_stderr}

@@ -195,10 +195,12 @@ def _sums_kernel():
     if _KERNEL is not None:
         return _KERNEL or None
     try:
-        from ...fitting._batch_kernels import HAVE_NUMBA, numba
+        from ...fitting.batch import numba_or_none
+
+        numba = numba_or_none()
     except Exception:   # noqa: BLE001 - numpy path
-        HAVE_NUMBA = False
-    if not HAVE_NUMBA:
+        numba = None
+    if numba is None:
         _KERNEL = False
         return None
 
@@ -315,9 +317,9 @@ class _Profile:
             n = self.d.shape[0]
             G4, r4 = np.empty((n, 4, 4)), np.empty((n, 4))
             yy, sw = np.empty(n), np.empty(n)
-            from ...fitting._batch_kernels import KERNEL_LOCK
+            from ...fitting.batch import kernel_lock
 
-            with KERNEL_LOCK:
+            with kernel_lock():
                 self.kernel(self.d, self.y, self.v, np.ascontiguousarray(c, float), _KIND_CODE[self.kind],
                             float(self.R or 1.0), float(self.W or 0.0), self.tref, _SPH[0], _SPH[1],
                             G4, r4, yy, sw)

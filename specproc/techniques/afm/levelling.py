@@ -56,12 +56,12 @@ def polynomial_background(z, order: int = 1, n_iter: int = 5, clip: float = 3.0)
 def align_rows(z):
     """Subtract each row's median (scan-line offsets). Returns (aligned, offsets per row)."""
     z = np.asarray(z, float)
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)   # all-NaN lines get offset 0
-        off = np.nanmedian(z, axis=1)
-    off = np.where(np.isfinite(off), off, 0.0)
+    # all-NaN lines get offset 0; they are left out of nanmedian (which warns for them, and
+    # silencing that with warnings.catch_warnings is not thread-safe)
+    off = np.zeros(z.shape[0])
+    some = np.isfinite(z).any(axis=1)
+    if some.any():
+        off[some] = np.nanmedian(z[some], axis=1)
     return z - off[:, None], off
 
 

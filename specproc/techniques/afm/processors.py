@@ -95,12 +95,12 @@ def _coarse(z, n=_MAX_PLOT_PX):
     if fy == 1 and fx == 1:
         return z, 1, 1
     ny, nx = z.shape[0] // fy * fy, z.shape[1] // fx * fx
+    blocks = z[:ny, :nx].reshape(ny // fy, fy, nx // fx, fx)
+    # NaN-aware block mean written as sum / count: np.nanmean warns for an all-NaN block, and
+    # silencing it with warnings.catch_warnings is not thread-safe; np.errstate is (per thread)
+    ok = np.isfinite(blocks)
     with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            return np.nanmean(z[:ny, :nx].reshape(ny // fy, fy, nx // fx, fx), axis=(1, 3)), fy, fx
+        return (np.where(ok, blocks, 0.0).sum(axis=(1, 3)) / ok.sum(axis=(1, 3)), fy, fx)
 
 
 def map_plot(z, x_m, y_m, title, z_label, scale=1.0):

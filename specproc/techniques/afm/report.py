@@ -38,23 +38,17 @@ def report_section(results) -> ReportSection:
     if rows:
         df = pd.DataFrame(rows)
         tables.append(("AFM: per-sample summary", df.dropna(axis=1, how="all")))
-    # pairwise modulus ratios (specproc.evidence.compare through sp.afm.compare_moduli)
-    with_E = [r for r in results if "modulus.mean_Pa" in r.quantities]
-    samples = list(dict.fromkeys(r.sample for r in with_E))
-    if len(samples) >= 2:
-        # what sp.afm.compare_moduli tabulates, through the shared comparison (the technique package is
-        # not imported here: no import circle)
-        from ...evidence.compare import compare
+    # modulus ratios, each sample against the first (reference first, as sp.afm.compare), through the
+    # one comparison (evidence.pairwise -> evidence.compare)
+    from ...evidence.compare import pairwise
 
-        first = {s: next(r for r in with_E if r.sample == s) for s in samples}
-        comp = []
-        for i, a in enumerate(samples):
-            for b in samples[i + 1:]:
-                c = compare(first[a], first[b], "modulus.mean_Pa", op="ratio")  # a / b, b the reference
-                comp.append({"sample": a, "reference": b, "quantity": "modulus.mean_Pa", "ratio": c.value,
-                             "ratio_stderr": c.stderr, "sample_value": c.sample_value, "sample_stderr": c.sample_stderr,
-                             "reference_value": c.reference_value, "reference_stderr": c.reference_stderr})
-        tables.append(("AFM: modulus ratios (mean modulus, first-order uncertainty)", pd.DataFrame(comp)))
+    comp = [{"sample": c.sample, "reference": c.reference, "quantity": c.quantity, "ratio": c.value,
+             "ratio_stderr": c.stderr, "sample_value": c.sample_value, "sample_stderr": c.sample_stderr,
+             "reference_value": c.reference_value, "reference_stderr": c.reference_stderr}
+            for c in pairwise(list(results), "modulus.mean_Pa", op="ratio")]
+    if comp:
+        tables.append(("AFM: modulus ratios (mean modulus of each sample / the first sample's, first-order "
+                       "uncertainty)", pd.DataFrame(comp)))
     if curves:
         tables.append(("AFM: force curves (first 200 per map; every curve in the exports)",
                        pd.concat(curves, ignore_index=True)))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 TITLE = "EELS"
 
-__all__ = ["fit_edge", "shift", "TITLE", "add_cli", "report_section"]
+__all__ = ["fit_edge", "compare", "shift", "TITLE", "add_cli", "report_section"]
 
 
 def fit_edge(m, edge: str = "B K", **kwargs):
@@ -45,14 +45,23 @@ def fit_edge(m, edge: str = "B K", **kwargs):
     return FitEdge()(m, edge=edge, **kwargs)
 
 
+def compare(reference, sample, quantity: str = "pi_star.energy_eV", op: str = "difference"):
+    """``op`` of a quantity between two fits (default the π* shift ``sample - reference``, eV).
+
+    A thin wrapper of :func:`specproc.evidence.compare` (reference first; uncorrelated first-order
+    errors); returns its ``Comparison`` (``value`` None with a ``reason`` when a side has no value)."""
+    from ...evidence.compare import compare as _compare
+
+    return _compare(reference, sample, quantity=quantity, op=op)
+
+
 def shift(reference, sample, quantity: str = "pi_star.energy_eV"):
-    """Shift ``sample - reference`` (eV) of a quantity between two fits.
+    """Deprecated name of :func:`compare` (same arguments)."""
+    import warnings
 
-    Uses the shared :func:`specproc.evidence.compare.compare` (uncorrelated first-order errors);
-    returns its ``Comparison`` (``value`` None with a ``reason`` when a side has no value)."""
-    from ...evidence.compare import compare
-
-    return compare(sample, reference, quantity, op="difference")
+    warnings.warn("sp.eels.shift is deprecated: use sp.eels.compare(reference, sample)", DeprecationWarning,
+                  stacklevel=2)
+    return compare(reference, sample, quantity)
 
 
 def add_cli(subparsers):

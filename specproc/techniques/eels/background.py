@@ -1,10 +1,9 @@
 """Pre-edge background of EELS core-loss spectra: power law, exponential or polynomial.
 
 The background is fitted in a window before the edge and extrapolated under it (Egerton 2011, §4.4).
-Every spectrum of a stack is fitted at once by the batch engine
-(:func:`specproc.fitting.batch.fit_batch`); the extrapolation uncertainty comes from each fit's full
-covariance (lmfit-style expression parameters ``bg_at_<k>`` evaluated at chosen energies, whose
-standard errors the engine propagates through the covariance).
+The algorithms are the window models of the one registry of backgrounds,
+:mod:`specproc.fitting.baselines` (every spectrum of a stack in one call of the batch engine, the
+extrapolation uncertainty from each fit's full covariance); this module keeps EELS's result record.
 
 Models (``E`` in eV):
 
@@ -19,8 +18,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ...core.errors import ParameterError
+from ...fitting import baselines as _bl
 
-KINDS = ("power_law", "exponential", "polynomial")
+KINDS = _bl.WINDOW_MODELS
 
 
 @dataclass
@@ -52,70 +52,36 @@ class BackgroundFit:
     ok: np.ndarray | None = None
     redchi: np.ndarray | None = None
     at: dict = field(default_factory=dict)
+    _axis: np.ndarray | None = field(default=None, repr=False)   # the fitted axis and the background
+    _curve: np.ndarray | None = field(default=None, repr=False)  # on it (computed once; maps are large)
 
     def evaluate(self, E: np.ndarray, rows: slice | None = None) -> np.ndarray:
         """Background ``(n, len(E))`` at energies ``E`` (eV), optionally of some ``rows`` only."""
+        if rows is None and self._curve is not None and (E is self._axis or np.array_equal(E, self._axis)):
+            return self._curve
         vals = self.values if rows is None else {k: v[rows] for k, v in self.values.items()}
         return evaluate(self.kind, vals, E)
 
 
 def evaluate(kind: str, values: dict, E: np.ndarray) -> np.ndarray:
-    E = np.asarray(E, float)[None, :]
-    if kind == "power_law":
-        return values["bg_amplitude"][:, None] * E ** values["bg_exponent"][:, None]
-    if kind == "exponential":
-        return values["bg_amplitude"][:, None] * np.exp(-E / values["bg_decay"][:, None])
-    cs = sorted((k for k in values if k.startswith("bg_c") and k[4:].isdigit()), key=lambda k: int(k[4:]))
-    return sum(values[c][:, None] * E ** i for i, c in enumerate(cs))
+    """A background kind ``(n, len(E))`` from its parameter arrays (``bg_*``)."""
+    return _bl.window_evaluate(kind, values, E)
 
 
 def lmfit_model(kind: str, degree: int = 2):
     """The lmfit model of a background kind (prefix ``bg_``)."""
-    from lmfit.models import ExponentialModel, PolynomialModel, PowerLawModel
-
-    if kind == "power_law":
-        return PowerLawModel(prefix="bg_")
-    if kind == "exponential":
-        return ExponentialModel(prefix="bg_")
-    if kind == "polynomial":
-        if not 0 <= degree <= 7:
-            raise ParameterError(f"background polynomial degree {degree}: must be 0-7")
-        return PolynomialModel(degree=degree, prefix="bg_")
-    raise ParameterError(f"background {kind!r}: one of {', '.join(KINDS)}")
-
-
-def _loglinear(E, Y):
-    """Least-squares line through ``log Y`` vs ``log E`` (or vs ``E``) for every row: start values."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        L = np.log(np.where(Y > 0, Y, np.nan))
-    good = np.isfinite(L)
-    n = good.sum(axis=1)
-    X = np.broadcast_to(E, Y.shape)
-    xm = np.where(good, X, 0).sum(axis=1) / np.maximum(n, 1)
-    lm = np.where(good, L, 0).sum(axis=1) / np.maximum(n, 1)
-    dx = np.where(good, X - xm[:, None], 0)
-    slope = (dx * np.where(good, L - lm[:, None], 0)).sum(axis=1) / np.maximum((dx * dx).sum(axis=1), 1e-300)
-    return lm - slope * xm, slope, n
+    return _bl.window_model(kind, degree)
 
 
 def initial(kind: str, E: np.ndarray, Y: np.ndarray, degree: int = 2) -> dict:
     """Per-spectrum start values (linear regression in log space / polynomial least squares)."""
-    if kind == "power_law":
-        a, b, _ = _loglinear(np.log(E), Y)
-        return {"bg_amplitude": np.exp(a), "bg_exponent": np.clip(b, -12, 2)}
-    if kind == "exponential":
-        a, b, _ = _loglinear(E, Y)
-        decay = np.where(b < 0, -1.0 / np.where(b < 0, b, -1.0), 1e4)
-        return {"bg_amplitude": np.exp(a), "bg_decay": np.clip(decay, 1e-3, 1e6)}
-    V = np.vander(E, degree + 1, increasing=True)
-    coef = np.linalg.lstsq(V, np.nan_to_num(Y).T, rcond=None)[0]
-    return {f"bg_c{i}": coef[i] for i in range(degree + 1)}
+    return _bl.window_starts(kind, E, Y, degree)
 
 
 def fit_background(E: np.ndarray, Y: np.ndarray, window: tuple[float, float], kind: str = "power_law",
                    degree: int = 2, at: tuple[float, ...] = (), weights: np.ndarray | None = None,
                    rows: np.ndarray | None = None) -> BackgroundFit:
-    """Fit the pre-edge background of every spectrum.
+    """Fit the pre-edge background of every spectrum (:func:`specproc.fitting.baselines.baseline`).
 
     Parameters
     ----------
@@ -139,41 +105,8 @@ def fit_background(E: np.ndarray, Y: np.ndarray, window: tuple[float, float], ki
     -------
     BackgroundFit
     """
-    from ...fitting.batch import fit_batch
-
-    lo, hi = sorted(float(v) for v in window)
-    sel = (E >= lo) & (E <= hi)
-    if sel.sum() < 8:
-        raise ParameterError(f"background window {lo:g}-{hi:g} eV holds {int(sel.sum())} channels (need >= 8)")
-    Ew = E[sel]
-    Yw = np.array(Y[:, sel], dtype=float)
-    n = Yw.shape[0]
-    fit_rows = np.ones(n, bool) if rows is None else np.asarray(rows, bool).copy()
-    if kind in ("power_law", "exponential"):  # log-space models need a positive mean
-        fit_rows &= np.nanmean(Yw, axis=1) > 0
-    Yw[~fit_rows] = np.nan  # masked by the engine
-    model = lmfit_model(kind, degree)
-    init = initial(kind, Ew, np.where(fit_rows[:, None], Yw, 1.0), degree)
-    params = model.make_params(**{k: float(np.nanmedian(v[fit_rows])) if fit_rows.any() else 1.0
-                                  for k, v in init.items()})
-    if kind == "power_law":
-        params["bg_amplitude"].set(min=0)
-    for k, e in enumerate(at):
-        expr = {"power_law": f"bg_amplitude*{e!r}**bg_exponent",
-                "exponential": f"bg_amplitude*exp(-{e!r}/bg_decay)"}.get(kind)
-        if expr is None:
-            expr = " + ".join(f"bg_c{i}*{e!r}**{i}" for i in range(degree + 1))
-        params.add(f"bg_at_{k}", expr=expr)
-    W = None if weights is None else (weights[sel] if np.ndim(weights) == 1 else weights[:, sel])
-    ds = fit_batch(model, Ew, Yw, params=params, init={k: v for k, v in init.items()}, weights=W)
-    values = {k: np.asarray(ds[k].values).ravel() for k in params if k in ds}
-    stderr = {k: np.asarray(ds[k + "_stderr"].values).ravel() for k in params if k + "_stderr" in ds}
-    ok = np.asarray(ds["success"].values).ravel().astype(bool) & fit_rows
-    nfree = max(int(sel.sum()) - len([p for p in params.values() if p.vary and not p.expr]), 1)
-    rms = np.sqrt(np.asarray(ds["chisqr"].values).ravel() / nfree)
-    if W is not None:  # weighted chi^2: back to counts with the mean weight
-        rms = rms / np.mean(W if np.ndim(W) == 1 else W, axis=-1)
-    out = BackgroundFit(kind, (lo, hi), values, stderr, rms, ok, np.asarray(ds["redchi"].values).ravel())
-    for k, e in enumerate(at):
-        out.at[e] = (values[f"bg_at_{k}"], stderr[f"bg_at_{k}"])
-    return out
+    if kind not in KINDS:
+        raise ParameterError(f"background {kind!r}: one of {', '.join(KINDS)}")
+    curve, info = _bl.baseline(E, Y, kind, window=window, degree=degree, at=at, weights=weights, rows=rows)
+    return BackgroundFit(kind, info["window"], info["values"], info["stderr"], info["rms"], info["ok"],
+                         info["redchi"], dict(info["at"]), _axis=np.asarray(E, float), _curve=curve)

@@ -31,7 +31,6 @@ every pixel of a spectrum image, warm starts from neighbours), Poisson weights `
 from __future__ import annotations
 
 import math
-import warnings as _pywarnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -483,13 +482,19 @@ def fit_edge(m, edge: str = "B K", background: str = "power_law", background_win
                             deconvolved)
 
 
+def _finite_median(v) -> float:
+    """Median of the finite values (NaN when none): unfitted spectra have all-NaN starts, and
+    np.nanmedian warns for them (silencing it with warnings.catch_warnings is not thread-safe)."""
+    v = np.asarray(v, float)
+    v = v[np.isfinite(v)]
+    return float(np.median(v)) if v.size else float("nan")
+
+
 def _fit(emodel: EdgeModel, Ef, target, W, starts, fit_rows, stack, warm_start):
     from ...fitting.batch import fit_batch
 
     rows = np.flatnonzero(fit_rows)
-    with np.errstate(all="ignore"), _pywarnings.catch_warnings():
-        _pywarnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows of unfitted spectra
-        med = {k: np.nanmedian(v[rows] if rows.size else v) for k, v in starts.items()}
+    med = {k: _finite_median(v[rows] if rows.size else v) for k, v in starts.items()}
     med = {k: float(v) if np.isfinite(v) else 1.0 for k, v in med.items()}
     model, params = emodel.build(med)
     Yfit = np.asarray(target, float)

@@ -4,7 +4,7 @@
 >>> m = sp.read("sample_data/ftir/LiBH4.jdx")                                   # doctest: +SKIP
 >>> fit = sp.ftir.fit_bands(m, region=(2050, 2550), bands={"BH_stretch": 2300})  # doctest: +SKIP
 >>> fit.quantities["BH_stretch.center_cm1"]                                      # doctest: +SKIP
->>> sp.ftir.shift(fit, fit_confined, "BH_stretch")                               # doctest: +SKIP
+>>> sp.ftir.compare(fit, fit_confined, "BH_stretch")                               # doctest: +SKIP
 
 Readers: Bruker OPUS (``opus``), JCAMP-DX IR (``jcampdx-ir``), SPC (``spc``), CSV/text (``ir-text``).
 Heavy libraries (lmfit, pybaselines, scipy) are imported inside functions.
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 TITLE = "FTIR"
 
-__all__ = ["fit_bands", "shift", "to_absorbance", "to_transmittance", "TITLE", "add_cli", "report_section"]
+__all__ = ["fit_bands", "compare", "shift", "to_absorbance", "to_transmittance", "TITLE", "add_cli", "report_section"]
 
 
 def fit_bands(m, bands=None, **kwargs):
@@ -49,25 +49,35 @@ def fit_bands(m, bands=None, **kwargs):
     return FitBands()(m, bands=bands, **kwargs)
 
 
-def shift(a, b, band: str, band_b: str | None = None, op: str = "difference"):
-    """Shift of a named band from fit ``a`` (reference) to fit ``b``: ``b - a`` in cm-1.
+def compare(reference, sample, band: str, band_sample: str | None = None, op: str = "difference"):
+    """Change of a named band's centre from fit ``reference`` to fit ``sample`` (``sample - reference``,
+    cm-1, by default): a thin wrapper of :func:`specproc.evidence.compare` (reference first).
 
-    Uses the shared :func:`specproc.evidence.compare.compare` (uncorrelated propagation of the
-    two standard errors). Returns the :class:`~specproc.evidence.compare.Comparison`
-    (``value``, ``stderr``, ``unit``; ``value`` None with a ``reason`` when a side has no data).
+    Returns the :class:`~specproc.evidence.compare.Comparison` (``value``, ``stderr``, ``unit``);
+    ``band_sample`` is the band's name in ``sample`` when it differs.
     """
     from ...core.errors import ParameterError
-    from ...evidence.compare import compare
+    from ...evidence.compare import compare as _compare
 
-    for r in (a, b):
+    for r in (reference, sample):
         if getattr(r, "technique", None) != "ftir":
-            raise ParameterError(f"shift needs FTIR band-fit Results, got {type(r).__name__}")
-    name_b = band_b or band
-    for r, nm in ((a, band), (b, name_b)):
+            raise ParameterError(f"compare needs FTIR band-fit Results, got {type(r).__name__}")
+    name_s = band_sample or band
+    for r, nm in ((reference, band), (sample, name_s)):
         if f"{nm}.center_cm1" not in r.quantities:
             have = sorted({k.split(".")[0] for k in r.quantities})
             raise ParameterError(f"fit of {r.sample!r} has no band {nm!r} (bands: {have})", r.source)
-    return compare(b, a, f"{name_b}.center_cm1", op=op, quantity_b=f"{band}.center_cm1")
+    return _compare(reference, sample, quantity=f"{name_s}.center_cm1", op=op,
+                    quantity_reference=f"{band}.center_cm1")
+
+
+def shift(a, b, band: str, band_b: str | None = None, op: str = "difference"):
+    """Deprecated name of :func:`compare` (same argument order: ``a`` the reference)."""
+    import warnings
+
+    warnings.warn("sp.ftir.shift is deprecated: use sp.ftir.compare(reference, sample, band)", DeprecationWarning,
+                  stacklevel=2)
+    return compare(a, b, band, band_b, op)
 
 
 def to_absorbance(t):

@@ -51,22 +51,20 @@ def report_section(results) -> ReportSection:
 
 
 def _shifts(results):
+    """Band shifts, sample minus reference (the first sample with the band), through the one
+    comparison (:func:`specproc.evidence.pairwise` -> :func:`specproc.evidence.compare`)."""
     import pandas as pd
 
-    from ...evidence.compare import compare  # what sp.ftir.shift does (the package is not imported: no circle)
+    from ...evidence.compare import pairwise
 
-    by_band: dict[str, list] = {}
-    for r in results:
-        for name in r.meta.get("bands", []):
-            by_band.setdefault(name, []).append(r)
+    bands = dict.fromkeys(name for r in results for name in r.meta.get("bands", []))
     rows = []
-    for band, rs in by_band.items():
-        if len(rs) < 2 or band.startswith("band_"):   # automatic names are positions, not identities
+    for band in bands:
+        if band.startswith("band_"):   # automatic names are positions, not identities
             continue
-        ref = rs[0]
-        for r in rs[1:]:
-            c = compare(r, ref, f"{band}.center_cm1", op="difference")   # r − ref
-            rows.append({"band": band, "sample": r.sample, "reference": ref.sample, "shift_cm1": c.value,
+        with_band = [r for r in results if band in r.meta.get("bands", [])]
+        for c in pairwise(with_band, f"{band}.center_cm1", op="difference"):
+            rows.append({"band": band, "sample": c.sample, "reference": c.reference, "shift_cm1": c.value,
                          "shift_cm1_stderr": c.stderr,
                          "sigma": (c.value / c.stderr) if c.value is not None and c.stderr else None})
     return pd.DataFrame(rows) if rows else None

@@ -1,7 +1,8 @@
 """Compare one component between two NMR fits (shift, FWHM and fraction changes).
 
-A thin helper over :func:`specproc.evidence.compare.compare` (the one comparison of specproc):
-differences are ``b - a``; a positive shift difference means ``b`` is downfield (higher ppm).
+A thin helper over :func:`specproc.evidence.compare` (the one comparison of specproc, reference
+first): differences are ``sample - reference``; a positive shift difference means the sample is
+downfield (higher ppm).
 """
 from __future__ import annotations
 
@@ -11,26 +12,47 @@ from ...core.result import Quantity, Result
 _FIELDS = (("center_ppm", "shift_change_ppm"), ("fwhm_ppm", "fwhm_change_ppm"), ("area_fraction", "fraction_change"))
 
 
-def compare(a: Result, b: Result, component: str, component_b: str | None = None) -> Result:
-    """Shift, FWHM and area-fraction change of ``component`` from fit ``a`` to fit ``b``.
+def compare(reference: Result, sample: Result, component: str, component_sample: str | None = None,
+            **deprecated) -> Result:
+    """Shift, FWHM and area-fraction change of ``component`` from fit ``reference`` to fit ``sample``.
+
+    A thin wrapper of :func:`specproc.evidence.compare` (reference first, as everywhere).
+
+    Parameters
+    ----------
+    reference, sample : Result
+        Deconvolution results.
+    component : str
+        Component name (in ``reference``, and in ``sample`` unless ``component_sample`` is given).
+    component_sample : str, optional
+        The component's name in ``sample`` when it differs (``component_b`` is its deprecated name).
 
     Returns
     -------
     Result
-        quantities ``shift_change_ppm`` (b - a, positive = downfield), ``fwhm_change_ppm``,
-        ``fraction_change``, each with propagated standard error, and a one-row table.
+        quantities ``shift_change_ppm`` (sample - reference, positive = downfield),
+        ``fwhm_change_ppm``, ``fraction_change``, each with propagated standard error, and a one-row table.
     """
+    import warnings
+
     import pandas as pd
 
     from ...evidence.compare import compare as _compare
 
+    if "component_b" in deprecated:
+        warnings.warn("nmr.compare(component_b=...) is deprecated: use component_sample=", DeprecationWarning,
+                      stacklevel=2)
+        component_sample = deprecated.pop("component_b")
+    if deprecated:
+        raise TypeError(f"nmr.compare() got unexpected keyword arguments {sorted(deprecated)}")
+    a, b = reference, sample
     for r in (a, b):
         if not isinstance(r, Result):
             raise ParameterError(f"compare needs deconvolution Results, got {type(r).__name__}")
-    cb = component_b or component
+    cb = component_sample or component
     qs, row = {}, {"component": component, "sample_a": a.sample, "sample_b": b.sample}
     for field, name in _FIELDS:
-        c = _compare(b, a, f"{cb}.{field}", op="difference", quantity_b=f"{component}.{field}")
+        c = _compare(a, b, quantity=f"{cb}.{field}", op="difference", quantity_reference=f"{component}.{field}")
         if c.value is None:
             raise ParameterError(c.reason, b.source or a.source)
         qs[name] = Quantity(c.value, c.stderr, c.unit, f"{field} of {b.sample} minus {a.sample}")
