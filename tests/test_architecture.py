@@ -256,20 +256,12 @@ REACH_INS_ALLOWED = {
         "io owner (new reader): AFMReader keeps JPK's tag table private; pin AFMReader or copy the table",
     ("specproc.io.nanoscope", "specproc.io.gwyddion._BASE"):
         "io owner (new reader): give gwyddion._BASE a public name or move it to the module both use",
-    ("specproc.techniques.xrd.wholepattern", "scipy.optimize._numdiff.approx_derivative"):
-        "xrd owner (new module): scipy's private finite differences; use scipy.optimize.approx_fprime "
-        "(public, vector-valued since scipy 1.9) or the batch engine's analytic Jacobian",
     ("specproc.techniques.ftir.processors", "specproc.techniques.ftir.bands._sample_peaks"):
         "ftir bands owner: rename bands._sample_peaks to sample_peaks",
     ("specproc.techniques.xps.fitting", "specproc.techniques.xps.backgrounds._ends"):
         "xps fitting owner: use fitting.baselines.end_levels",
     ("specproc.techniques.xps.fitting", "specproc.techniques.xps.backgrounds._ascending"):
         "xps fitting owner: use fitting.baselines.end_levels (it sorts the axis itself)",
-    ("specproc.techniques.xrd", "specproc.techniques.xrd.lattice._PARAMS"): "xrd owner: public name in lattice",
-    ("specproc.techniques.xrd.series", "specproc.techniques.xrd.peaks._clusters"): "xrd owner: public name in peaks",
-    ("specproc.techniques.xrd.series", "specproc.techniques.xrd.phases._match"): "xrd owner: public name in phases",
-    ("specproc.techniques.xrd.wholepattern", "specproc.techniques.xrd.lattice._volume"):
-        "xrd owner: public name in lattice",
     ("specproc.techniques.nmr.deconvolution", "specproc.fitting._batch_kernels.warm_up_kernel"):
         "nmr owner: use the public specproc.fitting.batch.warm_up_kernel",
 }

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 TITLE = "X-ray diffraction"
 
-__all__ = ["analyse", "fit_peaks", "identify_phases", "refine_lattice", "compare", "fit_series", "calibrate",
-           "references", "TITLE", "add_cli", "report_section"]
+__all__ = ["analyse", "fit_peaks", "identify_phases", "refine_lattice", "fit_whole_pattern", "compare", "fit_series",
+           "calibrate", "references", "TITLE", "add_cli", "report_section"]
 
 
 def analyse(m, **params):
@@ -102,7 +102,7 @@ def refine_lattice(result, phase=None, *, refine_zero=False):
     import numpy as np
 
     from ...core.errors import ProcessingError
-    from .lattice import _PARAMS, refine_cell
+    from .lattice import CELL_PARAMS, refine_cell
 
     phase = phase or result.meta.get("primary_phase")
     if not phase:
@@ -112,17 +112,65 @@ def refine_lattice(result, phase=None, *, refine_zero=False):
     if len(row) == 0 or pk is None or "h" not in pk:
         raise ProcessingError(f"phase {phase!r} was not analysed in this result", result.source)
     row = row.iloc[0]
-    if row["system"] not in _PARAMS:
+    if row["system"] not in CELL_PARAMS:
         raise ProcessingError(f"lattice refinement does not support the {row['system']} system", result.source)
     mine = pk[(pk["phase"] == phase) & ~pk["ambiguous"].astype(bool) & pk["h"].notna()]
     free = mine[~mine["overlap"].astype(bool)]  # as in analyse: other phases' lines excluded
-    if len(free) >= len(_PARAMS[row["system"]]) + 2 + int(refine_zero):
+    if len(free) >= len(CELL_PARAMS[row["system"]]) + 2 + int(refine_zero):
         mine = free
     hkl = mine[["h", "k", "l"]].to_numpy(dtype=float)
     return refine_cell(hkl, mine["two_theta_deg"].to_numpy(float),
                        mine["two_theta_stderr"].to_numpy(dtype=float, na_value=np.nan), system=row["system"],
                        start={f"{k}_nm": float(row[f"cell_{k}_nm"]) for k in "abc"},
                        wavelength_nm=result.meta["wavelength_nm"], refine_zero=refine_zero, source=result.source)
+
+
+def fit_whole_pattern(m, phases, *, cells=None, references=(), wavelength_nm=None, kalpha2=True, caglioti=None,
+                      refine_zero=True, refine_displacement=False, max_strain=0.05, n_chebyshev=6):
+    """Whole-pattern fit (free reflection intensities, Pawley-type) of one pattern with the given phases.
+
+    Parameters
+    ----------
+    m : xarray.DataArray
+        XRD pattern (dim ``two_theta``, deg).
+    phases : list of str
+        Built-in phase names (and names of ``references`` CIFs).
+    cells : dict, optional
+        Starting cells in Å per phase (``{"LiBH4": {"a": 7.2, "b": 4.4, "c": 6.8}}``); default the reference
+        cell. The fit moves each free parameter within ±``max_strain`` of the reference.
+    caglioti : (U, V, W), optional
+        Instrumental Gaussian FWHM² (deg²), fixed; refined when not given.
+
+    Returns
+    -------
+    WholePatternFit
+        See :func:`specproc.techniques.xrd.wholepattern.pawley_fit` (cells with esd's, intensities, Rwp,
+        Rexp, χ², zero shift, the calculated curve).
+    """
+    import numpy as np
+
+    from .analysis import wavelengths
+    from .peaks import check_pattern
+    from .references import get_references
+    from .wholepattern import pawley_fit
+
+    check_pattern(m)
+    l1, ka2, _ = wavelengths(m, wavelength_nm, kalpha2)
+    x = np.asarray(m.coords["two_theta"].values, float)
+    y = np.asarray(m.values, float)
+    sig = np.asarray(m.coords["intensity_sigma"].values, float) if "intensity_sigma" in m.coords else None
+    refs = get_references([p for p in phases if p in _builtin_names()], references)
+    refs = [r for r in refs if r.name in phases]
+    start = [(r, dict((cells or {}).get(r.name, r.cell))) for r in refs]
+    return pawley_fit(x, y, start, l1, kalpha2=(ka2[1], ka2[2]) if ka2 else None, sigma=sig, caglioti=caglioti,
+                      refine_zero=refine_zero, refine_displacement=refine_displacement, max_strain=max_strain,
+                      n_chebyshev=n_chebyshev, source=m.attrs.get("provenance", {}).get("source"))
+
+
+def _builtin_names():
+    from .references import BUILTIN
+
+    return set(BUILTIN)
 
 
 def compare(res_a, res_b, names=None):

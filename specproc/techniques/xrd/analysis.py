@@ -173,6 +173,117 @@ def _flag_overlaps(peaks, present, wavelength_nm, tt_range, min_rel=1.0):
         p["overlap"] = bool(near or (np.isfinite(m) and p["fwhm_deg"] > 1.5 * m))
 
 
+#: at most this many screened candidates go into the whole-pattern fit (the best by screening score)
+MAX_WP_CANDIDATES = 4
+
+
+def _screened(refs, matches, x):
+    """Candidates for the whole-pattern test: every phase the position screen calls present or probable, and
+    any other with ≥ 3 strong reflections matched and a quarter of them (a phase whose intensities differ from
+    the reference, or whose peaks the search missed, is confirmed or rejected by the whole pattern)."""
+    out = []
+    for r, mt in zip(refs, matches):
+        if r.system not in ("cubic", "tetragonal", "hexagonal", "trigonal", "orthorhombic"):
+            continue
+        if mt["status"] in ("present", "probable") or (mt["n_matched"] >= 3 and mt.get("pos_coverage", 0) >= 0.25):
+            out.append((r, mt))
+    out.sort(key=lambda t: (t[1]["status"] == "absent", -t[1]["score"]))
+    return out[:MAX_WP_CANDIDATES]
+
+
+def _whole_pattern(x, y, sig, fp, refs, matches, l1, ka2, params, src, warnings_):
+    """Confirm the screened phases on the whole pattern; update their status, cell and texture flag in place.
+
+    Returns ``(WholePatternFit or None, {name: decision})``."""
+    from .wholepattern import bin_for_fit, confirm_phases, pawley_fit
+
+    cands = _screened(refs, matches, x)
+    if not cands:
+        return None, {}
+    fw = [p["fwhm_deg"] for p in fp["peaks"]]
+    fw_ok = [f for f in fw if f is not None and np.isfinite(f) and f > 0]
+    # a pattern far finer than its peaks is binned for the fit (its cost is linear in the points)
+    x, y, sig, bg, _ = bin_for_fit(x, y, sig, fp["background"], min(fw_ok) if fw_ok else None)
+    kw = dict(kalpha2=(ka2[1], ka2[2]) if ka2 else None, sigma=sig, background=bg,
+              caglioti=_instrument_profile(params), fwhm_start=fw or None, max_strain=params.wholepattern_max_strain,
+              source=src)
+    xs = x - params.zero_shift_deg  # the given zero error is removed first (the fit refines what is left)
+    try:
+        full, dec = confirm_phases(xs, y, [(r, mt["cell"]) for r, mt in cands], l1, **kw)
+    except (ProcessingError, np.linalg.LinAlgError, ValueError) as exc:
+        warnings_.append(f"whole-pattern fit failed ({getattr(exc, 'reason', exc)}); phases from the position "
+                         f"screen only")
+        return None, {}
+    by = {d["name"]: d for d in dec}
+    keep = [(r, full.phase(r.name)["cell"]) for r, _ in cands if by[r.name]["status"] != "absent"]
+    fit = full
+    if keep and len(keep) < len(cands):
+        try:  # the reported fit holds the confirmed phases only
+            fit = pawley_fit(xs, y, keep, l1, start=full, **kw)
+        except ProcessingError:
+            fit = full
+    elif not keep:
+        fit = None
+    for r, mt in cands:
+        d = by[r.name]
+        was = mt["status"]
+        mt["status"] = d["status"]
+        mt["reasons"] = list(d["reasons"]) + ([f"position screen: {was}"] if was != d["status"] else [])
+        if d["status"] != "absent" and fit is not None:
+            mt["cell"] = dict(fit.phase(r.name)["cell"])
+            mt["texture"] = bool(d["texture"] or mt.get("texture"))
+    if fit is not None:
+        warnings_ += [f"whole-pattern fit: {w}" for w in fit.warnings]
+        if fit.gof2 > 4:
+            warnings_.append(f"whole-pattern fit: reduced χ² = {fit.gof2:.3g} (Rwp {fit.rwp:.3f}, "
+                             f"Rexp {fit.rexp:.3f}): "
+                             f"the profile or background does not describe the data to its noise; esd's are scaled "
+                             f"by it, but an unindexed phase or a strong asymmetry may bias the cells")
+    return fit, by
+
+
+def _instrument_profile(params):
+    """The instrument's Gaussian FWHM² law for the whole-pattern profile: Caglioti (U, V, W) when given, a
+    constant FWHM as W alone; None (refined with the sample's widths) when neither is known."""
+    if params.caglioti is not None:
+        return tuple(float(v) for v in params.caglioti)
+    if params.instrument_fwhm_deg:
+        return (0.0, 0.0, float(params.instrument_fwhm_deg) ** 2)
+    return None
+
+
+def _size_strain(wpp, wavelength_nm, k):
+    """Lorentzian size (nm) and microstrain from the phase's TCH X, Y (deg): Γ_L = Kλ/(L cos θ) + 4ε tan θ."""
+    X, Xe, Y, Ye = wpp["X"], wpp["X_stderr"], wpp["Y"], wpp["Y_stderr"]
+    out = {}
+    if X > 0 and np.isfinite(X):
+        L = k * wavelength_nm / np.radians(X)
+        out["size_nm"] = (float(L), float(L * Xe / X) if np.isfinite(Xe) and Xe > 0 else None)
+    out["microstrain"] = (float(np.radians(Y) / 4), float(np.radians(Ye) / 4) if np.isfinite(Ye) and Ye > 0 else None)
+    return out
+
+
+def _wp_phase(wp, name):
+    if wp is None:
+        return None
+    try:
+        return wp.phase(name)
+    except KeyError:
+        return None
+
+
+def _wp_meta(wp, dec):
+    """``Result.meta["whole_pattern"]``: fit statistics, refined instrument parameters and the per-phase tests."""
+    if wp is None:
+        return None
+    return {"method": "Pawley-type whole-pattern fit (free intensities, variable projection), TCH pseudo-Voigt, "
+                      "Kα1/Kα2, Chebyshev + SNIP background",
+            "rwp": wp.rwp, "rexp": wp.rexp, "chi2_red": wp.gof2, "n_params": wp.n_params, "n_points": wp.n_points,
+            "seconds": wp.seconds, "converged": wp.converged,
+            "params": {k: (None if v is None else float(v)) for k, v in wp.params.items()},
+            "phases": {k: {kk: vv for kk, vv in v.items() if kk != "reasons"} for k, v in dec.items()}}
+
+
 def analyse(m, params) -> Result:
     """Analyse one powder pattern.
 
@@ -258,12 +369,16 @@ def analyse(m, params) -> Result:
     matches = identify(peaks if powder else [], refs, l1, tt_range, tolerance_deg=params.tolerance_deg,
                        max_strain=params.max_strain, min_rel_intensity=params.min_rel_intensity,
                        threshold=params.threshold, min_area=detection_area(peaks, fp["noise"], params.prominence_sigma))
+    wp, wp_dec = None, {}
+    if powder and params.whole_pattern:
+        wp, wp_dec = _whole_pattern(x, y, sig, fp, refs, matches, l1, ka2, params, src, warnings_)
     # present phases first (by score), then "probable" ones: indexed and refined too, but flagged
     present = sorted([(r, mt) for r, mt in zip(refs, matches) if mt["status"] in ("present", "probable")],
                      key=lambda t: (t[1]["status"] != "present", -t[1]["score"]))
     idx = index_peaks(peaks, present, l1, tt_range, params.tolerance_deg)
     owned = {r.name: sum(1 for ix in idx if ix and ix["phase"] == r.name) for r, _ in present}
-    dropped = [(r, mt) for r, mt in present if owned[r.name] < 3]
+    # a phase the whole-pattern fit confirmed explains its reflections there (the peak search may miss many)
+    dropped = [(r, mt) for r, mt in present if owned[r.name] < 3 and r.name not in wp_dec]
     if dropped:
         for r, mt in dropped:
             mt["status"] = "absent"
@@ -311,10 +426,17 @@ def analyse(m, params) -> Result:
         free = [p for p in clean if not p["overlap"]]
         npar = len(ref.lattice_params)
         use = free if len(free) >= npar + 2 else (clean if len(clean) >= npar + 1 else mine)
-        if use is not free and len(present) > 1:
+        wpp = _wp_phase(wp, ref.name)
+        if use is not free and len(present) > 1 and wpp is None:
             warnings_.append(f"{ref.name}: only {len(free)} reflections free of other phases' lines; "
                              f"the cell is refined from overlapped ones too")
-        if len(use) >= len(ref.lattice_params) + 1:
+        if wpp is not None:
+            lat = {"system": ref.system, "n_reflections": int(wpp["inside"].sum()), "method": "whole-pattern",
+                   "volume_nm3": wpp["volume_nm3"], "volume_nm3_stderr": wpp["volume_nm3_stderr"]}
+            for k in "abc":
+                lat[f"{k}_nm"] = wpp["cell_nm"][k]
+                lat[f"{k}_nm_stderr"] = wpp["cell_nm_stderr"][k]
+        elif len(use) >= len(ref.lattice_params) + 1:
             c = ref.full_cell(mt["cell"])
             try:
                 lat = refine_cell([p["hkl_tuple"] for p in use], [p["two_theta_deg"] for p in use],
@@ -335,7 +457,14 @@ def analyse(m, params) -> Result:
             if p["hkl"] in seen:
                 continue
             seen[p["hkl"]] = p
-            hq = {"d_nm": Quantity(p["d_nm"], _se(p["d_nm_stderr"]), "nm", f"d-spacing of {ref.name} ({p['hkl']})"),
+            if wpp is not None and p.get("hkl_tuple") is not None:  # d of the named reflection from the cell
+                from .wholepattern import d_from_cell
+
+                dv, de = d_from_cell(wpp, p["hkl_tuple"])
+                dq = Quantity(dv, de, "nm", f"d-spacing of {ref.name} ({p['hkl']}) from the whole-pattern cell")
+            else:
+                dq = Quantity(p["d_nm"], _se(p["d_nm_stderr"]), "nm", f"d-spacing of {ref.name} ({p['hkl']})")
+            hq = {"d_nm": dq,
                   "two_theta_deg": Quantity(p["two_theta_deg"], _se(p["two_theta_stderr"]), "deg"),
                   "fwhm_deg": Quantity(p["fwhm_deg"], _se(p["fwhm_stderr"]), "deg"),
                   "area": Quantity(p["area"], _se(p["area_stderr"]), "counts*deg")}
@@ -345,6 +474,14 @@ def analyse(m, params) -> Result:
             for pref in prefs:
                 for k, qq in hq.items():
                     q[f"{pref}hkl({p['hkl']}).{k}"] = qq
+        if wpp is not None and _instrument_profile(params) is not None:
+            # the instrument's part of the profile is fixed, so the Lorentzian X, Y are the sample's
+            for key, (v, e) in _size_strain(wpp, l1, params.scherrer_k).items():
+                what = (f"size (K={params.scherrer_k})" if key == "size_nm"
+                        else "strain (integral ε = Γ/4tanθ)")
+                q[f"phase({ref.name}).{key}"] = Quantity(v, e, "nm" if key == "size_nm" else "",
+                                                         f"{ref.name}: whole-pattern Lorentzian {what}; "
+                                                         f"instrument profile removed")
         if lat:
             for key in ("a_nm", "b_nm", "c_nm", "volume_nm3"):
                 if key[0] in ("a", "v") or key[0] in ref.lattice_params:
@@ -357,6 +494,22 @@ def analyse(m, params) -> Result:
         q[f"phase({ref.name}).score"] = Quantity(mt["score"], None, "", "search-match figure of merit (0-1)")
         q[f"phase({ref.name}).present"] = Quantity({"present": 1.0, "probable": 0.5}.get(mt["status"], 0.0), None, "",
                                                    "1 present, 0.5 probable (not confirmed), 0 absent")
+        # what the call rests on, as quantities (issue #25): position coverage and its chance probability,
+        # and the whole-pattern test when the phase went through it
+        q[f"phase({ref.name}).coverage"] = Quantity(mt["coverage"], None, "",
+                                                    "intensity fraction of its strong reflections matched by position")
+        q[f"phase({ref.name}).position_coverage"] = Quantity(mt.get("pos_coverage", 0.0), None, "",
+                                                             "fraction of its strong reflections matched by position")
+        q[f"phase({ref.name}).p_chance"] = Quantity(mt.get("p_chance", 1.0), None, "",
+                                                    "probability of as many position matches by chance")
+        d = wp_dec.get(ref.name)
+        if d is not None:
+            q[f"phase({ref.name}).wholepattern_p"] = Quantity(d["p_value"], None, "",
+                                                              "F-test p of the χ² drop when the phase is added")
+            q[f"phase({ref.name}).wholepattern_delta_chi2"] = Quantity(d["delta_chi2"], None, "",
+                                                                       f"χ² drop for {d['dof']} parameters")
+            q[f"phase({ref.name}).n_own_reflections"] = Quantity(float(d["n_own"]), None, "",
+                                                                 "significant reflections resolved from other phases")
 
     # crystallite size: only for a powder pattern with an identified phase, and always with a statement
     # about instrumental broadening (corrected by Caglioti/constant width, or not -> a lower bound)
@@ -381,7 +534,8 @@ def analyse(m, params) -> Result:
                                             f"{inst_note}")
         if params.caglioti is None and params.instrument_fwhm_deg is None:
             warnings_.append("crystallite size without instrumental-broadening correction (a lower bound); "
-                             "give caglioti or instrument_fwhm_deg from a standard")
+                             "give caglioti or instrument_fwhm_deg from a standard (sp.xrd.calibrate; CLI "
+                             "--caglioti U,V,W or --instrument-fwhm DEG)")
     cryst_area = float(sum(p["area"] * (1 + (ka2[2] if ka2 else 0)) for p in peaks))
     frac, hump_area, hump_c = amorphous_hint(x, y, fp["background"], cryst_area)
     if powder:
@@ -417,6 +571,9 @@ def analyse(m, params) -> Result:
                "n_undetectable": mt.get("n_undetectable", 0), "p_chance": mt.get("p_chance"),
                "strain": mt["strain"],
                "source": ref.source}
+        d = wp_dec.get(ref.name) or {}
+        row.update(wp_status=d.get("status"), wp_p_value=d.get("p_value"), wp_delta_chi2=d.get("delta_chi2"),
+                   wp_n_own=d.get("n_own"), wp_frac_own=d.get("frac_own"))
         for k in ("a", "b", "c"):
             row[f"{k}_nm"] = lat[f"{k}_nm"] if lat else np.nan
             row[f"{k}_nm_stderr"] = lat[f"{k}_nm_stderr"] if lat else np.nan
@@ -434,24 +591,25 @@ def analyse(m, params) -> Result:
 
     w = 1.0 / np.clip(y, 1.0, None)
     rwp = float(np.sqrt(np.sum(w * (y - fp["fit"]) ** 2) / np.sum(w * y ** 2)))
-    ticks = []
-    for ref, mt in present:
-        st = ref.sticks(l1, tt_range, cell=mt["cell"], min_rel=1.0)
-        ticks.append({"name": f"{ref.name} ({ref.space_group})", "positions": st["two_theta"],
-                      "labels": st["label"]})
-    plot = {"kind": "spectrum", "title": f"XRD — {m.attrs.get('sample') or src}", "x": x,
-            "x_label": "2θ (deg)", "y_label": "intensity (counts)",
-            "series": [{"name": "data", "y": y, "role": "data"}, {"name": "fit", "y": fp["fit"], "role": "fit"},
-                       {"name": "background", "y": fp["background"], "role": "baseline"},
-                       {"name": "residual", "y": y - fp["fit"], "role": "residual"}],
-            "ticks": ticks}
+    from .report import pattern_plot
+
+    plot = pattern_plot(x, y, fp, wp, present, l1, tt_range, f"XRD — {m.attrs.get('sample') or src}")
+    wp_stats = {}
+    if wp is not None:
+        wp_stats = {"wp_rwp": wp.rwp, "wp_rexp": wp.rexp, "wp_chi2_red": wp.gof2, "wp_seconds": wp.seconds,
+                    "wp_converged": wp.converged}
+        q["wholepattern.rwp"] = Quantity(wp.rwp, None, "", "weighted-profile R of the whole-pattern fit")
+        q["wholepattern.rexp"] = Quantity(wp.rexp, None, "", "expected R (counting statistics)")
+        q["wholepattern.chi2_red"] = Quantity(wp.gof2, None, "", "reduced χ² = (Rwp/Rexp)²")
+        q["wholepattern.zero_shift_deg"] = Quantity(wp.params["zero_deg"], _se(wp.params["zero_deg_stderr"]), "deg",
+                                                    "2θ zero error refined on the whole pattern (after zero_shift_deg)")
     lat0 = lattices.get(prim) if prim else None
     return Result(
         processor=PROCESSOR, technique="xrd", sample=str(m.attrs.get("sample") or ""), quantities=q,
         tables={"peaks": peak_df, "phases": phase_df, "kbeta": kbeta_df}, main_table="peaks", plots=[plot],
         params=params.model_dump(mode="json"), inputs=[dict(m.attrs.get("provenance", {}))],
         stats={"n_peaks": len(peaks), "n_candidates": fp["n_candidates"], "rwp": rwp, "noise": fp["noise"],
-               "success": bool(all(p.get("success", True) for p in peaks))},
+               "success": bool(all(p.get("success", True) for p in peaks)), **wp_stats},
         warnings=warnings_,
         meta={"wavelength_nm": l1, "wavelength_source": wl_src, "kalpha2": list(ka2) if ka2 else None,
               "sample": m.attrs.get("sample"), "primary_phase": prim,
@@ -459,5 +617,6 @@ def analyse(m, params) -> Result:
               "phases_probable": [r.name for r, mt in present if mt["status"] == "probable"],
               "scan_type": kind, "instrument_broadening": inst_note, "hump_center_deg": hump_c,
               "peak_significance": significance_meta(fp, sig is not None),
+              "whole_pattern": _wp_meta(wp, wp_dec),
               "lattice_system": lat0["system"] if lat0 else None,
               "references": [r.describe() for r in refs]})

@@ -1,5 +1,6 @@
 """``specproc xrd PATH... [--reference FILE.cif ...] [--wavelength NM] [--phases LiBH4,LiNH2BH3]
-[--zero-shift DEG] [--scan-type auto|powder|high-resolution] [--json] [--report FILE.html]``.
+[--zero-shift DEG] [--scan-type auto|powder|high-resolution] [--caglioti U,V,W] [--instrument-fwhm DEG]
+[--no-whole-pattern] [--json] [--report FILE.html]``.
 
 Only the arguments and the JSON of one entry live here; reading (in parallel), failures as
 ``{"file", "error"}``, the table or JSON output, the report and the exit code are
@@ -23,7 +24,46 @@ def add_cli(subparsers) -> None:
     p.add_argument("--scan-type", choices=["auto", "powder", "high-resolution"], default=None,
                    help="auto (default) recognises high-resolution / epitaxial scans and refuses reflectivity "
                         "curves; powder or high-resolution force the analysis")
+    p.add_argument("--caglioti", type=caglioti_arg, default=None, metavar="U,V,W",
+                   help="instrumental FWHM² = U tan²θ + V tanθ + W (deg²) from a standard (sp.xrd.calibrate): "
+                        "removed from the crystallite size and fixed as the instrument part of the whole-pattern "
+                        "profile")
+    p.add_argument("--instrument-fwhm", type=nonneg_float_arg, default=None, metavar="DEG",
+                   help="constant instrumental FWHM (deg 2θ), removed from the crystallite size (when no Caglioti "
+                        "law is known)")
+    p.add_argument("--no-whole-pattern", dest="whole_pattern", action="store_false", default=None,
+                   help="phases and cells from the position screen and peak positions only (no whole-pattern fit)")
     p.set_defaults(func=run_cli)
+
+
+def caglioti_arg(text: str) -> tuple[float, float, float]:
+    """``"0.004,-0.002,0.003"`` → (U, V, W) in deg²; three finite numbers, W > 0 (a width at 2θ = 0)."""
+    import argparse
+    import math
+
+    parts = [v.strip() for v in text.split(",")]
+    try:
+        vals = tuple(float(v) for v in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected U,V,W (three numbers, deg²), got {text!r}") from None
+    if len(vals) != 3 or not all(math.isfinite(v) for v in vals):
+        raise argparse.ArgumentTypeError(f"expected U,V,W (three finite numbers, deg²), got {text!r}")
+    if vals[2] <= 0:
+        raise argparse.ArgumentTypeError(f"W must be > 0 (the squared width at 2θ = 0), got {vals[2]!r}")
+    return vals
+
+
+def nonneg_float_arg(text: str) -> float:
+    import argparse
+    import math
+
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(v) and v >= 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number ≥ 0, got {text!r}")
+    return v
 
 
 def entry(r, path: str) -> dict:
@@ -37,13 +77,16 @@ def entry(r, path: str) -> dict:
     for row in r.tables["phases"].to_dict(orient="records"):
         candidates.append({"name": row["name"], "space_group": row["space_group"], "score": row["score"],
                            "present": bool(row["present"]), "status": row.get("status"),
-                           "reasons": row.get("reasons") or None})
+                           "evidence": _evidence(row), "reasons": row.get("reasons") or None})
         if row.get("status", "present" if row["present"] else "absent") == "absent":
             continue
         lat = {k: num(row[k]) for k in ("a_nm", "b_nm", "c_nm", "volume_nm3", "a_nm_stderr", "b_nm_stderr",
                                         "c_nm_stderr")}
+        sz = {k: (r.quantities[f"phase({row['name']}).{k}"].value if f"phase({row['name']}).{k}" in r.quantities
+                  else None) for k in ("size_nm", "microstrain")}
         phases.append({"name": row["name"], "space_group": row["space_group"], "score": row["score"],
-                       "status": row.get("status"), "texture": bool(row.get("texture")), "lattice": lat})
+                       "status": row.get("status"), "texture": bool(row.get("texture")), "lattice": lat,
+                       "evidence": _evidence(row), **sz})
     peaks = [{k: row.get(k) for k in ("two_theta_deg", "two_theta_stderr", "d_nm", "d_nm_stderr", "fwhm_deg",
                                       "area", "hkl", "phase", "texture_ratio", "height_sigma", "area_sigma")}
              for row in r.tables["peaks"].to_dict(orient="records")]
@@ -58,6 +101,20 @@ def entry(r, path: str) -> dict:
             "peak_significance": {k: sig.get(k) for k in ("rule", "k_height", "k_area", "n_candidates", "n_rejected")}
             if sig else None,
             "warnings": list(r.warnings)}
+
+
+def _evidence(row) -> dict:
+    """What a phase call rests on, as numbers: the position screen's coverage and chance probability, and the
+    whole-pattern F-test (p, χ² drop, own significant reflections) when the phase went through it."""
+    import math
+
+    def num(v):
+        return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
+
+    return {"coverage": num(row.get("coverage")), "position_coverage": num(row.get("position_coverage")),
+            "n_matched": num(row.get("n_matched")), "n_strong": num(row.get("n_strong")),
+            "p_chance": num(row.get("p_chance")), "wholepattern_p": num(row.get("wp_p_value")),
+            "wholepattern_delta_chi2": num(row.get("wp_delta_chi2")), "n_own_reflections": num(row.get("wp_n_own"))}
 
 
 def rows(e: dict) -> list[dict]:
@@ -75,6 +132,8 @@ def run_cli(args) -> int:
     from ...runner import run_technique
 
     params = {"references": list(args.reference) or None, "phases": args.phases, "wavelength_nm": args.wavelength,
-              "zero_shift_deg": args.zero_shift, "scan_type": args.scan_type}
+              "zero_shift_deg": args.zero_shift, "scan_type": args.scan_type,
+              "caglioti": list(args.caglioti) if args.caglioti else None,
+              "instrument_fwhm_deg": args.instrument_fwhm, "whole_pattern": args.whole_pattern}
     return run_technique(args, processor="xrd.analyse", params=params, entry=entry, title="specproc XRD report",
                          rows=rows)

@@ -14,12 +14,12 @@ from ...core.errors import ProcessingError
 from .processing import bragg_two_theta
 from .references import d_spacing
 
-_PARAMS = {"cubic": ("a",), "tetragonal": ("a", "c"), "hexagonal": ("a", "c"), "trigonal": ("a", "c"),
+CELL_PARAMS = {"cubic": ("a",), "tetragonal": ("a", "c"), "hexagonal": ("a", "c"), "trigonal": ("a", "c"),
            "orthorhombic": ("a", "b", "c")}
 
 
 def _cell(system, p):
-    names = _PARAMS[system]
+    names = CELL_PARAMS[system]
     c = dict(zip(names, p))
     a = c["a"]
     return a, c.get("b", a), c.get("c", a)
@@ -46,9 +46,9 @@ def refine_cell(hkl, two_theta_deg, two_theta_stderr=None, *, system: str, start
     """
     from scipy.optimize import least_squares
 
-    if system not in _PARAMS:
+    if system not in CELL_PARAMS:
         raise ProcessingError(f"lattice refinement does not support the {system} system", source)
-    names = _PARAMS[system]
+    names = CELL_PARAMS[system]
     hkl = np.asarray(hkl, float)
     tt = np.asarray(two_theta_deg, float)
     sig = np.ones_like(tt) if two_theta_stderr is None else np.asarray(two_theta_stderr, float)
@@ -88,14 +88,14 @@ def refine_cell(hkl, two_theta_deg, two_theta_stderr=None, *, system: str, start
         # dependent parameters (b = a in cubic...) carry the error of the parameter they equal
         src = n if n in errs else "a"
         out[n + "_nm_stderr"] = float(errs.get(src, np.nan))
-    vol, vol_err = _volume(system, res.x[:len(names)], cov[:len(names), :len(names)] if cov is not None else None)
+    vol, vol_err = cell_volume(system, res.x[:len(names)], cov[:len(names), :len(names)] if cov is not None else None)
     out["volume_nm3"], out["volume_nm3_stderr"] = vol, vol_err
     out["zero_deg"] = float(res.x[-1]) if refine_zero else 0.0
     out["zero_deg_stderr"] = float(err[-1]) if refine_zero else None
     return out
 
 
-def _volume(system, p, cov):
+def cell_volume(system, p, cov):
     def vol(q):
         a, b, c = _cell(system, q)
         v = a * b * c
@@ -137,10 +137,10 @@ def compare(res_a, res_b, names=None) -> "pandas.DataFrame":  # noqa: F821
         names = [k for k in qa if k in qb and (k.startswith("lattice.") or (k.startswith("hkl(") and k.endswith(".d_nm")))]
     rows = []
     for k in names:
-        d = _compare(res_b, res_a, k, op="difference")
+        d = _compare(res_a, res_b, quantity=k, op="difference")
         if d.value is None:
             continue
-        r = _compare(res_b, res_a, k, op="relative_change")
+        r = _compare(res_a, res_b, quantity=k, op="relative_change")
         rows.append({"quantity": k, "unit": d.unit, "reference": d.reference_value, "value": d.sample_value,
                      "difference": d.value, "difference_stderr": d.stderr,
                      "relative_change": r.value, "relative_change_stderr": r.stderr,

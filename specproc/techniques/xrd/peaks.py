@@ -268,7 +268,7 @@ def _windows(p, kalpha2, span):
     return lo, hi
 
 
-def _clusters(peaks, kalpha2, span=3.0, max_core=6, margin=1):
+def peak_clusters(peaks, kalpha2, span=3.0, max_core=6, margin=1):
     """Groups of overlapping peaks as (lo, hi, fitted_peaks, n_core_first, n_core_last).
 
     Long runs of overlapping reflections (dense patterns, broad peaks) are split into blocks of at
@@ -568,7 +568,7 @@ def fit_peaks_array(x, y, *, wavelength_nm, kalpha2=None, shape="pseudo-voigt", 
         _significance(res, refl, idx, noise_at, step, background_window_deg)
         return res, refl
 
-    for lo, hi, cluster, c0, c1 in _clusters(found, kalpha2):
+    for lo, hi, cluster, c0, c1 in peak_clusters(found, kalpha2):
         # x is increasing: the window is a slice (no full-length mask per cluster)
         i0, i1 = np.searchsorted(x, lo, side="left"), np.searchsorted(x, hi, side="right")
         if i1 - i0 < 4 * len(cluster) + 6:  # a reflection cut by the end of the scan

@@ -47,7 +47,7 @@ from .processing import bragg_two_theta
 TEXTURE_MAX = 5.0
 
 
-def _match(obs_tt, calc_tt, tol):
+def match_positions(obs_tt, calc_tt, tol):
     """Index of the nearest observed peak for each calc position (−1 if none within tol)."""
     if len(obs_tt) == 0:
         return np.full(len(calc_tt), -1)
@@ -103,7 +103,7 @@ def _search_cell(ref, hkl, inten, obs_tt, wavelength_nm, tol, max_strain):
         cf = {k: v * f for k, v in cell.items()}
         full = ref.full_cell(cf)
         tt1 = bragg_two_theta(d_spacing(hkl, ref.system, full["a"], full["b"], full["c"]) / 10, wavelength_nm)
-        m = _match(obs_tt, tt1, tol)
+        m = match_positions(obs_tt, tt1, tol)
         key = (int((m >= 0).sum()), float(inten[m >= 0].sum() / inten.sum()), -abs(f - 1))
         if key > top:
             top, top_f = key, f
@@ -181,7 +181,7 @@ def match_phase(ref, obs_tt, obs_area, wavelength_nm, tt_range, *, tolerance_deg
     for _ in range(2 if refine else 0):
         st = ref.sticks(wavelength_nm, (tt_range[0] - 1, tt_range[1] + 1), cell=cell)
         sel = st["intensity"] >= min_rel_intensity
-        m = _match(obs_tt, st["two_theta"][sel], tolerance_deg)
+        m = match_positions(obs_tt, st["two_theta"][sel], tolerance_deg)
         ok = m >= 0
         # one observed peak matched by several sticks is ambiguous for refinement: keep unique ones
         uniq, counts = np.unique(m[ok], return_counts=True)
@@ -206,13 +206,13 @@ def match_phase(ref, obs_tt, obs_area, wavelength_nm, tt_range, *, tolerance_deg
         cell = new
     st = ref.sticks(wavelength_nm, tt_range, cell=cell)
     strong = st["intensity"] >= min_rel_intensity
-    m_strong = _match(obs_tt, st["two_theta"][strong], tolerance_deg)
+    m_strong = match_positions(obs_tt, st["two_theta"][strong], tolerance_deg)
     i_strong = st["intensity"][strong]
     # a strong reflection hidden under a peak that an accepted phase already explains is not
     # evidence against this phase (two-phase patterns overlap a lot): out of both denominators
     shared = np.zeros(m_strong.shape, bool)
     if shared_tt is not None and len(shared_tt):
-        shared = (m_strong < 0) & (_match(np.sort(np.asarray(shared_tt, float)), st["two_theta"][strong],
+        shared = (m_strong < 0) & (match_positions(np.sort(np.asarray(shared_tt, float)), st["two_theta"][strong],
                                           tolerance_deg) >= 0)
     hit = m_strong >= 0
     undetect = np.zeros(m_strong.shape, bool)
@@ -230,7 +230,7 @@ def match_phase(ref, obs_tt, obs_area, wavelength_nm, tt_range, *, tolerance_deg
     out_of = ~(shared | undetect)
     i_eval = float(i_strong[out_of].sum())
     coverage = float(i_strong[hit].sum() / i_eval) if i_eval > 0 else 0.0
-    m_all = _match(obs_tt, st["two_theta"][st["intensity"] >= 0.5], tolerance_deg)
+    m_all = match_positions(obs_tt, st["two_theta"][st["intensity"] >= 0.5], tolerance_deg)
     claimed = np.unique(m_all[m_all >= 0])
     explained = float(obs_area[claimed].sum() / obs_area.sum()) if obs_area.sum() > 0 else 0.0
     n_matched = int((m_strong >= 0).sum())
@@ -380,7 +380,7 @@ def identify(peaks, refs, wavelength_nm, tt_range, *, tolerance_deg=0.15, max_st
         st = ref.sticks(wavelength_nm, tt_range, cell=mt["cell"])
         calc = np.zeros(len(tt))
         for t, i in zip(st["two_theta"], st["intensity"]):
-            j = _match(tt, np.array([t]), tolerance_deg)[0]
+            j = match_positions(tt, np.array([t]), tolerance_deg)[0]
             if j >= 0:
                 calc[j] += i
         used = (calc > 0) & avail

@@ -35,6 +35,10 @@ class AnalyseParams(ProcessorParams):
     caglioti: tuple[float, float, float] | None = Field(None, description="instrumental FWHM² = U tan²θ + V tanθ + W (deg²)")
     instrument_fwhm_deg: float | None = Field(None, ge=0, description="constant instrumental FWHM (deg)")
     scherrer_k: float = Field(0.9, gt=0, description="Scherrer shape factor")
+    whole_pattern: bool = Field(True, description="confirm the screened phases and refine their cells with a "
+                                                  "whole-pattern (Pawley/Le Bail-type) fit")
+    wholepattern_max_strain: float = Field(0.05, gt=0, lt=0.2, description="cell bounds of the whole-pattern fit "
+                                                                          "around the reference cell (fraction)")
 
 
 class AnalysePattern(Processor):

@@ -21,7 +21,8 @@ def report_section(results) -> ReportSection:
             for row in ph[shown].to_dict(orient="records"):
                 phase_rows.append({"sample": r.sample, "phase": row["name"], "status": row.get("status"),
                                    "texture": row.get("texture"), "space_group": row["space_group"],
-                                   "score": row["score"], "a_nm": row["a_nm"], "b_nm": row["b_nm"],
+                                   "score": row["score"], "wp_p_value": row.get("wp_p_value"),
+                                   "a_nm": row["a_nm"], "b_nm": row["b_nm"],
                                    "c_nm": row["c_nm"], "volume_nm3": row["volume_nm3"],
                                    "reasons": row.get("reasons")})
             if not shown.any():
@@ -37,7 +38,9 @@ def report_section(results) -> ReportSection:
                       "instrument_broadening": r.meta.get("instrument_broadening") if "crystallite_size_nm" in q
                       else None,
                       "amorphous_fraction": q["amorphous_fraction"].value if "amorphous_fraction" in q else None,
-                      "n_peaks": r.stats.get("n_peaks"), "warnings": len(r.warnings)})
+                      "n_peaks": r.stats.get("n_peaks"), "Rwp": r.stats.get("wp_rwp"),
+                      "Rexp": r.stats.get("wp_rexp"), "chi2_red": r.stats.get("wp_chi2_red"),
+                      "warnings": len(r.warnings)})
     tables = []
     if phase_rows:
         tables.append(("XRD: identified phases and refined cells", pd.DataFrame(phase_rows)))
@@ -53,11 +56,39 @@ def report_section(results) -> ReportSection:
              "(shared ModelSpec, batch-engine optimum confirmed by lmfit; parameters at a bound carry no error "
              "and are listed as warnings); d from Bragg's law with the file's Kα1 wavelength. Phases by "
              "search–match against literature cells, positions first (anisotropic cell search, score from the "
-             "matched fraction of strong reflections by count and by intensity; present at ≥ 0.6, probable "
-             "near it, texture flagged when intensities disagree); cells refined by least squares on the "
-             "indexed reflections. High-resolution (single-crystal / epitaxial) scans get positions only; "
+             "matched fraction of strong reflections by count and by intensity), then confirmed by a "
+             "whole-pattern fit with free reflection intensities (TCH pseudo-Voigt, Kα1/Kα2, zero shift, "
+             "Chebyshev background): a phase is present when adding it lowers χ² significantly (F-test) and "
+             "its own resolved reflections are significant; cells and their esd's come from that fit, and the "
+             "plots show observed, calculated and difference curves with tick marks per phase. "
+             "High-resolution (single-crystal / epitaxial) scans get positions only; "
              "a crystallite size needs an identified phase and states the instrumental-broadening correction.")
     return ReportSection("xrd", TITLE, intro, tables, plots, list(results), explain=explain)
+
+
+def pattern_plot(x, y, fp, wp, present, wavelength_nm, tt_range, title) -> dict:
+    """The classic Rietveld-style plot as a spectrum spec (rendered by ``core.plotting``): observed points,
+    calculated curve and background of the whole-pattern fit (of the peak fits without one), the difference
+    in its own panel, and one row of tick marks per present or probable phase (its refined cell)."""
+    import numpy as np
+
+    if wp is not None and len(wp.calc) != len(y):  # the fit ran on the binned pattern: plot what it fitted
+        x, y = wp.x, wp.y
+    calc = wp.calc if wp is not None else fp["fit"]
+    bg = wp.background if wp is not None else fp["background"]
+    ticks = []
+    for ref, mt in present:
+        st = ref.sticks(wavelength_nm, tt_range, cell=mt["cell"], min_rel=1.0)
+        ticks.append({"name": f"{ref.name} ({ref.space_group})", "positions": st["two_theta"],
+                      "labels": st["label"]})
+    stat = f" — Rwp {wp.rwp:.3f}, Rexp {wp.rexp:.3f}, χ²red {wp.gof2:.2f}" if wp is not None else ""
+    return {"kind": "spectrum", "title": f"{title}{stat}", "x": np.asarray(x),
+            "x_label": "2θ (deg)", "y_label": "intensity (counts)",
+            "series": [{"name": "observed", "y": np.asarray(y), "role": "data"},
+                       {"name": "calculated" if wp is not None else "fit", "y": np.asarray(calc), "role": "fit"},
+                       {"name": "background", "y": np.asarray(bg), "role": "baseline"},
+                       {"name": "observed − calculated", "y": np.asarray(y) - np.asarray(calc), "role": "residual"}],
+            "ticks": ticks}
 
 
 def explain(result, quantity: str) -> str | None:
@@ -78,6 +109,18 @@ def explain(result, quantity: str) -> str | None:
 
     row = rows[0]
     parts = []
+    q = result.quantities
+    name = m.group(1)
+    wpq = q.get(f"phase({name}).wholepattern_p")
+    if wpq is not None:  # the whole-pattern test decides; the position screen is context
+        dq = q.get(f"phase({name}).wholepattern_delta_chi2")
+        nq = q.get(f"phase({name}).n_own_reflections")
+        parts.append(f"whole-pattern fit: χ² drop {dq.value:.4g} when the phase is added (F-test p = {wpq.value:.2g})"
+                     + (f", {nq.value:.0f} significant reflections of its own" if nq is not None else ""))
+    for key, label in (("coverage", "position-screen coverage"), ("p_chance", "chance-match probability")):
+        qq = q.get(f"phase({name}).{key}")
+        if qq is not None and key == "p_chance" and "p_chance" not in row:
+            parts.append(f"{label} p = {qq.value:.2g}")
     n_m, n_s, cov = num(row.get("n_matched")), num(row.get("n_strong")), num(row.get("coverage"))
     if n_s:
         parts.append(f"{n_m:.0f} of {n_s:.0f} strong reflections matched" + (f" (coverage {cov:.2f})"
@@ -90,5 +133,6 @@ def explain(result, quantity: str) -> str | None:
         parts.append(f"score {sc:.2f} (present at ≥ 0.6)")
     if row.get("reasons"):  # the search-match's own words, less what is said above
         said = f"{n_m:.0f} of {n_s:.0f} strong reflections matched" if n_s else None
-        parts += [x for x in str(row["reasons"]).split("; ") if x and not (said and x.startswith(said))]
+        parts += [x for x in str(row["reasons"]).split("; ") if x and not (said and x.startswith(said))
+                  and not x.startswith("whole-pattern fit: leaving")]
     return "; ".join(parts) or None

@@ -124,7 +124,7 @@ def fit_series(patterns, *, peaks=None, wavelength_nm=None, kalpha2=True, shape=
     from ...fitting.batch import fit_batch
     from ...fitting.noise import noise_sigma
     from .analysis import wavelength_warnings, wavelengths
-    from .peaks import _clusters, find_peaks
+    from .peaks import peak_clusters, find_peaks
     from .scantype import classify_scan, refusal
 
     t0 = time.perf_counter()
@@ -159,7 +159,7 @@ def fit_series(patterns, *, peaks=None, wavelength_nm=None, kalpha2=True, shape=
     used = set()
     t_fit = 0.0
     from ...fitting.lineshapes import fwhm as _fwhm
-    for lo, hi, cluster, c0, c1 in _clusters(found, ka2):
+    for lo, hi, cluster, c0, c1 in peak_clusters(found, ka2):
         ks = [p["k"] for p in cluster]
         spread = float(np.max(np.abs(tracked[:, ks] - np.array([p["center"] for p in cluster])))) if n else 0.0
         sel = (x >= lo - spread) & (x <= hi + spread)
@@ -283,7 +283,7 @@ def calibrate(standard, phase="Si", *, wavelength_nm=None, tolerance_deg=0.3, **
     """
     from .analysis import wavelengths
     from .peaks import check_pattern, fit_peaks_array
-    from .phases import _match
+    from .phases import match_positions
     from .references import builtin, from_cif
 
     check_pattern(standard)
@@ -301,7 +301,7 @@ def calibrate(standard, phase="Si", *, wavelength_nm=None, tolerance_deg=0.3, **
     pk = sorted(fp["peaks"], key=lambda p: p["two_theta_deg"])
     tt = np.array([p["two_theta_deg"] for p in pk])
     st = ref.sticks(l1, (x.min(), x.max()), min_rel=1.0)
-    m = _match(tt, st["two_theta"], tolerance_deg)
+    m = match_positions(tt, st["two_theta"], tolerance_deg)
     ok = m >= 0
     if ok.sum() < 3:
         raise ProcessingError(f"calibration: only {ok.sum()} reflections of {ref.name} found", src)
