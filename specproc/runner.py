@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable
 
 __all__ = ["add_common_arguments", "run_technique", "emit", "floats_arg", "region_arg", "names_arg",
-           "positive_float_arg", "UsageError"]
+           "positive_float_arg", "number_arg", "UsageError"]
 
 #: above this many inputs a progress bar is shown on stderr (when it is a terminal)
 PROGRESS_MIN = 20
@@ -63,14 +63,30 @@ def names_arg(text: str) -> list[str]:
     return names
 
 
-def positive_float_arg(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (math.isfinite(v) and v > 0):
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
-    return v
+def number_arg(what: str = "a number", minimum: float | None = None, strict: bool = False,
+               integer: bool = False) -> Callable[[str], float]:
+    """An argparse ``type`` for one finite number (``what`` names it in the message, with its unit).
+
+    ``minimum``: the smallest value accepted (``strict``: excluded); ``integer``: a whole number.
+    The one validator of numeric options: every technique's CLI builds its own from it.
+    """
+    bound = "" if minimum is None else f" {'>' if strict else '>='} {minimum:g}"
+
+    def parse(text: str):
+        try:
+            v = int(text) if integer else float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not math.isfinite(v) or (minimum is not None and (v <= minimum if strict else v < minimum)):
+            raise argparse.ArgumentTypeError(f"expected {what}: a finite number{bound}, got {text!r}")
+        return v
+
+    parse.__name__ = "number"  # argparse names the type in its own messages
+    return parse
+
+
+#: a finite number > 0 (wavelengths, radii, lengths)
+positive_float_arg = number_arg("a number", minimum=0, strict=True)
 
 
 def add_common_arguments(p: argparse.ArgumentParser, what: str = "input files") -> None:

@@ -67,7 +67,9 @@ def register_kernel(kind: str, func, params: tuple, numpy_func) -> None:
 
     ``numpy_func(x, *params) -> (value, d/dparam1, ...)`` evaluates a whole stack at once
     (parameters ``(n, 1)``, ``x`` ``(1, m)``), like the kernels of :mod:`._batch_kernels`; it runs on
-    the numpy path (never the numba kernel). Used by :mod:`specproc.fitting.nmr_models` (``csa``).
+    the numpy path (never the numba kernel). A module below this one (no import of ``batch``: no
+    import circle) declares the same triple as the function's ``batch_kernel`` attribute, registered
+    here when a model using it is first compiled (:mod:`specproc.fitting.nmr_models`: ``csa``).
     """
     from . import _batch_kernels as K
 
@@ -290,6 +292,9 @@ def _components(model):
     if isinstance(model, lmfit.models.PolynomialModel):
         return [("polynomial", model)]
     func = model.func
+    hook = getattr(func, "batch_kernel", None)  # (kind, params, numpy_func) declared by the function's module
+    if hook is not None and func not in _REGISTERED:
+        register_kernel(hook[0], func, hook[1], hook[2])
     if func in _REGISTERED:
         return [(_REGISTERED[func], model)]
     if func in C.KNOWN_FUNCS:

@@ -204,6 +204,13 @@ def _link_pair(param: str, s_shape: str, s_pre: str, t_shape: str, t_pre: str, n
     s_ls, t_ls = REGISTRY[s_shape], REGISTRY[t_shape]
     if param == "center":
         return [(t_pre + "center", s_pre + "center")]
+    if param == "fwhm" and (s_ls.numeric_fwhm or t_ls.numeric_fwhm):
+        # a pattern (CSA, Czjzek...) has a numerical FWHM only (nmr_models.fwhm_value): no lmfit expression
+        # can set one line's width parameter from it, so a fwhm link would silently mean something else
+        which = [f"{n!r} ({sh})" for n, sh, ls in ((src, s_shape, s_ls), (tgt, t_shape, t_ls)) if ls.numeric_fwhm]
+        raise ParameterError(f"link 'fwhm' between {src!r} ({s_shape}) and {tgt!r} ({t_shape}): the FWHM of "
+                             f"{' and '.join(which)} has no closed form (it is computed numerically after the fit); "
+                             f"link its parameters instead; valid names: {', '.join(_valid_links(s_ls, t_ls))}")
     if param == "fwhm":
         return [_link_fwhm(s_shape, s_pre, t_shape, t_pre, tgt)]
     if param == "amplitude":
@@ -218,11 +225,23 @@ def _link_pair(param: str, s_shape: str, s_pre: str, t_shape: str, t_pre: str, n
             raise ParameterError(f"link 'height' links height-normalised (GL) lines; {src!r} is {s_shape} and "
                                  f"{tgt!r} is {t_shape}: link 'area' (with 'fwhm' for equal heights)")
         return [(t_pre + "height", s_pre + "height")]
-    if param in s_ls.params and param in t_ls.params:
+    if param in s_ls.params and param in t_ls.params and param not in s_ls.context + t_ls.context:
         return [(t_pre + param, s_pre + param)]
-    valid = list(LINK_NAMES) + [q for q in s_ls.params if q in t_ls.params and q not in LINK_NAMES]
+    valid = _valid_links(s_ls, t_ls)
     raise ParameterError(f"link {param!r} between {src!r} ({s_shape}) and {tgt!r} ({t_shape}): unknown parameter; "
                          f"valid names: {', '.join(valid)}")
+
+
+def _valid_links(s_ls, t_ls) -> list[str]:
+    """Link names valid between two registry lineshapes (for error messages): the documented names
+    that apply to both, then the raw parameters they share (never the measurement's context)."""
+    out = ["center", "area", "amplitude"] if s_ls.intensity == t_ls.intensity else ["center", "area"]
+    if not (s_ls.numeric_fwhm or t_ls.numeric_fwhm) and t_ls.name != "voigt":
+        out.append("fwhm")
+    if s_ls.intensity == t_ls.intensity == "height":
+        out.append("height")
+    skip = set(LINK_NAMES) | set(s_ls.context) | set(t_ls.context) | {s_ls.intensity, t_ls.intensity}
+    return out + [q for q in s_ls.params if q in t_ls.params and q not in skip]
 
 
 def _link_fwhm(s_shape, s_pre, t_shape, t_pre, tgt) -> tuple[str, str]:

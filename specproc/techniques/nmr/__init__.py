@@ -14,7 +14,8 @@ from .compare import compare, compare_many  # noqa: E402
 
 TITLE = "Solid-state NMR"
 
-__all__ = ["process", "deconvolve", "compare", "compare_many", "autophase", "TITLE", "add_cli", "report_section"]
+__all__ = ["process", "deconvolve", "fit_fields", "compare", "compare_many", "autophase", "TITLE", "add_cli",
+           "report_section"]
 
 
 def process(fid, **kwargs):
@@ -35,6 +36,14 @@ def deconvolve(m, peaks=None, **kwargs):
     from .processors import Deconvolve
 
     return Deconvolve()(list(m) if isinstance(m, tuple) else m, peaks=peaks, **kwargs)
+
+
+def fit_fields(spectra, peaks, **kwargs):
+    """Fit spectra of one sample at several B0 fields jointly (δiso, CQ, η shared); see
+    :func:`specproc.techniques.nmr.multifield.fit_fields`."""
+    from .multifield import fit_fields as _f
+
+    return _f(spectra, peaks, **kwargs)
 
 
 def autophase(spec, **kwargs):

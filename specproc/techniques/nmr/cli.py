@@ -1,5 +1,6 @@
 """``specproc nmr PATH... [--peaks PPM,...] [--n-peaks N] [--lineshape S] [--region LO:HI]
-[--mas-rate HZ] [--row N] [--json] [--report FILE.html]``: read, process, deconvolve every input.
+[--mas-rate HZ] [--apodization W --lb HZ] [--reference PPM] [--row N] [--json] [--report FILE.html]``:
+read, process, deconvolve every input.
 
 Only the arguments and the JSON of one entry live here; reading, failures, output, the report
 and the exit code are :func:`specproc.runner.run_technique`.
@@ -10,24 +11,19 @@ import argparse
 import math
 
 
-def _rate(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of Hz, got {text!r}") from None
-    if not (math.isfinite(v) and v >= 0):
-        raise argparse.ArgumentTypeError(f"the MAS rate must be a finite number >= 0 Hz, got {text!r}")
-    return v
-
-
-def _count(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {text!r}")
-    return v
+def processing_of(args) -> dict | None:
+    """The ``processing`` parameter from ``--apodization``, ``--lb`` and ``--reference`` (None: defaults)."""
+    out = {}
+    if getattr(args, "apodization", None) is not None:
+        out["apodization"] = args.apodization
+    if getattr(args, "lb", None) is not None:
+        if args.apodization == "none":
+            raise ValueError("--lb with --apodization none: no window to broaden with")
+        out["lb_hz"] = args.lb
+        out.setdefault("apodization", "exponential")
+    if getattr(args, "reference", None) is not None:
+        out["reference"] = args.reference
+    return out or None
 
 
 #: per-peak shapes of ``--shape NAME=SHAPE`` besides the registry's symmetric ones
@@ -89,7 +85,7 @@ def peaks_with_shapes(peaks, shapes: dict | None):
 
 
 def add_cli(subparsers) -> None:
-    from ...runner import add_common_arguments, region_arg
+    from ...runner import add_common_arguments, number_arg, region_arg
     from .processors import NMRShape
 
     p = subparsers.add_parser("nmr", help="process and deconvolve NMR files (automatic peaks unless given)")
@@ -101,15 +97,25 @@ def add_cli(subparsers) -> None:
                    help="per-peak lineshapes: --shape N2BH=quadrupolar,BH4=czjzek (quadrupolar: CT site with CQ, "
                         "eta; czjzek: Czjzek CQ distribution; csa: chemical-shift anisotropy, static or with its "
                         "sideband manifold); center_ppm is then the isotropic shift")
-    p.add_argument("--n-peaks", type=_count, default=None, metavar="N",
+    p.add_argument("--n-peaks", type=number_arg("a whole number of peaks", minimum=1, integer=True), default=None,
+                   metavar="N",
                    help="fit exactly N components picked automatically (default: chosen by BIC and a "
                         "5-sigma area rule, see docs/nmr.md); ignored with --peaks")
     p.add_argument("--lineshape", choices=list(NMRShape.__args__), default="pseudo-voigt")
     p.add_argument("--region", type=region_arg, default=None, help="fitted ppm range: --region=-30:-55")
     p.add_argument("--baseline", choices=["none", "constant", "linear", "quadratic"], default=None,
                    help="polynomial baseline fitted with the lines (default: constant)")
-    p.add_argument("--mas-rate", type=_rate, default=None, metavar="HZ",
+    p.add_argument("--mas-rate", type=number_arg("a MAS rate in Hz", minimum=0), default=None, metavar="HZ",
                    help="MAS rate (Hz); default from the acquisition; 0 = static (no sidebands)")
+    p.add_argument("--apodization", choices=["none", "exponential", "gaussian"], default=None,
+                   help="window applied to FIDs before the Fourier transform (default: exponential); a processed "
+                        "spectrum cannot be apodized (error)")
+    p.add_argument("--lb", type=number_arg("a line broadening in Hz", minimum=0), default=None, metavar="HZ",
+                   help="line broadening of the window, Hz (default 2 x SW / TD: two points of digital resolution); "
+                        "an exponential window adds LB Hz to a Lorentzian line's FWHM")
+    p.add_argument("--reference", type=number_arg("a reference shift in ppm"), default=None, metavar="PPM",
+                   help="shift added to the ppm axis (chemical-shift referencing), FIDs and spectra alike; "
+                        "recorded in the JSON's processing")
     p.add_argument("--row", type=int, default=None, metavar="N",
                    help="row of 2D data (pseudo-2D series, arrayed experiments) to fit")
     p.set_defaults(func=run_cli)
@@ -124,13 +130,24 @@ def entry(r, path: str) -> dict:
                   **{k: _json_value(row[k]) for k in MODEL_JSON_KEYS if _present(row, k)})
              for row in r.records()]
     return {"file": path, "sample": r.sample, "nucleus": r.meta.get("nucleus"), "components": comps,
+            "processing": processing_json(r.meta),
             "fit": {k: r.stats.get(k) for k in ("r2", "redchi", "aic", "bic", "nfev", "success")},
             "warnings": list(r.warnings)}
 
 
+def processing_json(meta: dict) -> dict:
+    """What was applied before the fit: window and line broadening (FIDs), reference shift."""
+    proc = meta.get("processing") or {}
+    return {"apodization": meta.get("apodization", proc.get("apodization")),
+            "lb_hz": _json_value(meta.get("lb_hz", proc.get("lb_hz"))),
+            "reference_shift_ppm": _json_value(proc.get("reference_shift_ppm")),
+            "phase_deg": proc.get("phase_deg")}
+
+
 #: model parameters in a component's JSON when its shape has them (center_ppm is then the isotropic shift)
 MODEL_JSON_KEYS = ("cq_mhz", "cq_mhz_stderr", "eta", "eta_stderr", "sigma_mhz", "sigma_mhz_stderr",
-                   "delta_aniso_ppm", "delta_aniso_ppm_stderr", "unconstrained")
+                   "delta_aniso_ppm", "delta_aniso_ppm_stderr", "cq0_mhz", "cq0_mhz_stderr", "eta0", "eta0_stderr",
+                   "eps", "eps_stderr", "unconstrained")
 
 
 def _json_value(v):
@@ -165,10 +182,11 @@ def run_cli(args) -> int:
 
     try:
         peaks = peaks_with_shapes(args.peaks, args.shape)
+        processing = processing_of(args)
     except ValueError as exc:
         print(f"specproc nmr: error: {exc}", file=sys.stderr)
         return 2
     params = {"peaks": peaks, "n_peaks": args.n_peaks, "lineshape": args.lineshape, "region": args.region,
-              "mas_rate_hz": args.mas_rate, "row": args.row, "baseline": args.baseline}
+              "mas_rate_hz": args.mas_rate, "row": args.row, "baseline": args.baseline, "processing": processing}
     return run_technique(args, processor="nmr.deconvolve", params=params, entry=entry, title="specproc NMR report",
                          rows=rows)

@@ -60,6 +60,32 @@ class DeconvolveParams(ProcessorParams):
     method: Literal["auto", "batch", "loop"] = "auto"
 
 
+def with_processing(data, params: "DeconvolveParams"):
+    """An input with the user's ``processing`` applied where :func:`~.deconvolution.prepare` does not.
+
+    ``prepare`` processes FIDs with ``params.processing`` (apodization, ``lb_hz``, ``reference``...);
+    a processed spectrum (CSV, JCAMP, Bruker pdata) passes through it untouched, so a requested
+    ``reference`` (or ``baseline``) is applied here — the same :func:`~.processing.process`, which
+    records it in ``attrs["processing"]`` and so in the result's ``meta["processing"]``. Apodization
+    needs the FID: asking for it on a spectrum is a ParameterError naming the file, not a silent no-op.
+    """
+    proc = params.processing or {}
+    if not proc or not hasattr(data, "attrs") or not hasattr(data, "dims") or not data.dims:
+        return data
+    if data.attrs.get("signal_type") == "fid" or data.dims[-1] == "time":
+        return data
+    from ...core.errors import ParameterError
+    from .processing import process
+
+    src = (data.attrs.get("provenance") or {}).get("source")
+    asked = [k for k in ("apodization", "lb_hz") if proc.get(k) not in (None, "none")]
+    if asked:
+        raise ParameterError(f"{' and '.join(asked)} apply to an FID; this input is an already processed spectrum "
+                             "(apodize it where it was processed, or give the FID)", src)
+    kw = {k: proc[k] for k in ("reference", "baseline", "baseline_params") if proc.get(k) is not None}
+    return process(data, **kw) if kw else data
+
+
 class Deconvolve(Processor):
     name = "nmr.deconvolve"
     technique = "nmr"
@@ -69,7 +95,7 @@ class Deconvolve(Processor):
     def run(self, data, params: DeconvolveParams):
         from .deconvolution import deconvolve
 
-        return deconvolve(data, params)
+        return deconvolve(with_processing(data, params), params)
 
     def run_many(self, data, params: DeconvolveParams):
         """Fit a stack: one :func:`~specproc.fitting.batch.fit_batch` call when the stack can be
@@ -78,13 +104,13 @@ class Deconvolve(Processor):
         per spectrum. Per-spectrum failures are returned in place (exceptions)."""
         from .deconvolution import deconvolve_many
 
-        return deconvolve_many(data, params)
+        return deconvolve_many([with_processing(d, params) for d in data], params)
 
     def preprocess(self, data, params: DeconvolveParams):
         """Validation, FID processing and the noise estimate of one input (a ``Prepared`` spectrum)."""
         from .deconvolution import prepare
 
-        return prepare(data, params)
+        return prepare(with_processing(data, params), params)
 
     def warm_up(self, params: DeconvolveParams, n: int) -> None:
         """The batch path's imports (lmfit, scipy.signal, the engine) and its compiled kernel."""

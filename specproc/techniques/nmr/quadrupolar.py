@@ -1,4 +1,4 @@
-"""Second-order quadrupolar central-transition (CT) MAS lineshapes through mrsimulator.
+"""Second-order quadrupolar central-transition (CT) lineshapes (fast MAS, or static) through mrsimulator.
 
 Under fast MAS the CT line of a half-integer spin scales exactly with ``nu_Q2 = CQ^2 / nu0``
 (Hz) for a given ``eta``, including the quadrupolar-induced shift. So mrsimulator is run
@@ -22,7 +22,7 @@ from ...fitting.nmr_models import ETA_GRID  # noqa: E402,F401 - the library's et
 
 
 @functools.lru_cache(maxsize=16)
-def _library(isotope: str) -> tuple[np.ndarray, np.ndarray, None]:
+def _library(isotope: str, static: bool = False) -> tuple[np.ndarray, np.ndarray, None]:
     """(u bin edges, cumulative shapes (n_eta, n_u), None) for ``isotope``: the toolkit's CT library
     (:func:`specproc.fitting.nmr_models.ct_library`, one per spin, spanning only the CT's own range
     with 8,192 points; the former 8 nu_Q2 window left ~40 library points across a MAS line, 4 % off
@@ -32,12 +32,14 @@ def _library(isotope: str) -> tuple[np.ndarray, np.ndarray, None]:
     spin = spin_of(isotope)
     if spin is None or spin < 1.5 or (2 * spin) % 2 != 1:
         raise ParameterError(f"{isotope} (spin {spin}) has no quadrupolar central transition")
-    u, cdf = ct_library(spin, False)
+    u, cdf = ct_library(spin, static)
     return u, cdf, None
 
 
-def ct_lineshape(x, amplitude, center, cq_mhz, eta, sigma, *, isotope: str, larmor_mhz: float):
-    """Area-normalised CT MAS line on ppm axis ``x`` (any order, uniform spacing).
+def ct_lineshape(x, amplitude, center, cq_mhz, eta, sigma, *, isotope: str, larmor_mhz: float,
+                 static: bool = False):
+    """Area-normalised CT line on ppm axis ``x`` (any order, uniform spacing): fast MAS, or the
+    static powder pattern with ``static=True`` (the library's static kernel, same scaling).
 
     ``center`` is the isotropic chemical shift (ppm), ``cq_mhz`` the quadrupolar coupling
     constant (MHz), ``eta`` the asymmetry, ``sigma`` the Gaussian broadening (ppm, std).
@@ -45,7 +47,7 @@ def ct_lineshape(x, amplitude, center, cq_mhz, eta, sigma, *, isotope: str, larm
     from scipy.ndimage import gaussian_filter1d
 
     x = np.asarray(x, float)
-    u, cdf, _ = _library(isotope)
+    u, cdf, _ = _library(isotope, bool(static))
     e = float(np.clip(eta, 0.0, 1.0)) * (len(ETA_GRID) - 1)
     i = min(int(e), len(ETA_GRID) - 2)
     w = e - i
@@ -65,20 +67,24 @@ def ct_lineshape(x, amplitude, center, cq_mhz, eta, sigma, *, isotope: str, larm
     return out[::-1] if desc else out
 
 
-def make_lmfit_model(prefix, nucleus, sf_mhz, x, y, site, w, window, dx, span, offset_ppm, parent_prefix):
+def make_lmfit_model(prefix, nucleus, sf_mhz, x, y, site, w, window, dx, span, offset_ppm, parent_prefix,
+                     static: bool = False):
     """lmfit model, params and FWHM context of one quadrupolar site (or of its sideband).
 
     ``site`` is a :class:`~specproc.techniques.nmr.deconvolution.QuadSite`, ``w`` its starting
-    width (ppm), ``window`` its centre bounds (ppm). The context (isotope, Larmor frequency, grid
-    step) is what :func:`fwhm_of_params` needs; None for a sideband.
+    width (ppm), ``window`` its centre bounds (ppm), ``static`` the static CT instead of fast MAS
+    (the caller knows the MAS rate). The context (isotope, Larmor frequency, grid step, static) is
+    what :func:`fwhm_of_params` needs; None for a sideband.
     """
     import lmfit
 
     iso = str(nucleus)
-    _library(iso)
+    static = bool(static)
+    _library(iso, static)
 
     def quadrupolar(x, amplitude=1.0, center=0.0, cq_mhz=1.0, eta=0.5, sigma=0.1):
-        return ct_lineshape(x, amplitude, center, cq_mhz, eta, sigma, isotope=iso, larmor_mhz=float(sf_mhz))
+        return ct_lineshape(x, amplitude, center, cq_mhz, eta, sigma, isotope=iso, larmor_mhz=float(sf_mhz),
+                            static=static)
 
     model = lmfit.Model(quadrupolar, prefix=prefix)
     p = model.make_params()
@@ -90,8 +96,8 @@ def make_lmfit_model(prefix, nucleus, sf_mhz, x, y, site, w, window, dx, span, o
         p[prefix + "amplitude"].set(value=max(float(y[i]), 1e-12) * w, min=0)
         return model, p, None
     cq = site.cq_mhz
-    if cq is None:  # width of the eta=0.5 line ~ 2 nu_Q2: invert for a start value
-        cq = math.sqrt(max(w, dx) / 1e6 / 2.0) * sf_mhz
+    if cq is None:  # the line's FWHM scales with CQ^2: invert the FWHM of the CQ = 1 MHz line at this field
+        cq = math.sqrt(max(w, dx) / max(_unit_fwhm(iso, float(sf_mhz), float(site.eta), static), 1e-12))
     # the lineshape's maximum is not at the isotropic shift: the window reaches 3 widths further
     p[prefix + "center"].set(value=site.center, min=min(window) - 3 * w, max=max(window) + 3 * w)
     p[prefix + "cq_mhz"].set(value=float(cq), min=1e-3, max=50.0)
@@ -102,7 +108,19 @@ def make_lmfit_model(prefix, nucleus, sf_mhz, x, y, site, w, window, dx, span, o
         p[prefix + par].set(vary=False)
     for par, (lo, hi) in site.bounds.items():
         p[prefix + par].set(min=-np.inf if lo is None else lo, max=np.inf if hi is None else hi)
-    return model, p, {"isotope": iso, "larmor_mhz": float(sf_mhz), "dx": float(dx)}
+    return model, p, {"isotope": iso, "larmor_mhz": float(sf_mhz), "dx": float(dx), "static": static}
+
+
+@functools.lru_cache(maxsize=64)
+def _unit_fwhm(isotope: str, larmor_mhz: float, eta: float, static: bool = False) -> float:
+    """FWHM (ppm) of the CT MAS line of CQ = 1 MHz (no broadening) for ``eta``: the FWHM of any CQ
+    is this times CQ² (MHz), the start value's inversion (a width-only guess without the spin
+    factor started 11B sites at a fifth of their CQ, in another minimum)."""
+    scale = 1e6 / larmor_mhz ** 2
+    x = np.linspace(1.5 * scale, -2.5 * scale, 20001)
+    y = ct_lineshape(x, 1.0, 0.0, 1.0, eta, 0.0, isotope=isotope, larmor_mhz=larmor_mhz, static=static)
+    above = x[y >= y.max() / 2]
+    return float(above.max() - above.min()) if above.size > 1 else scale
 
 
 def fwhm_of_params(vals: dict, pre: str, ctx: dict | None) -> float:
@@ -118,7 +136,8 @@ def fwhm_of_params(vals: dict, pre: str, ctx: dict | None) -> float:
     dx = ctx["dx"]
     x = np.linspace(vals[pre + "center"] - 200 * dx, vals[pre + "center"] + 200 * dx, 4001)
     y = ct_lineshape(x, vals[pre + "amplitude"], vals[pre + "center"], vals[pre + "cq_mhz"], vals[pre + "eta"],
-                     vals[pre + "sigma"], isotope=ctx["isotope"], larmor_mhz=ctx["larmor_mhz"])
+                     vals[pre + "sigma"], isotope=ctx["isotope"], larmor_mhz=ctx["larmor_mhz"],
+                     static=bool(ctx.get("static")))
     if not np.any(y > 0):
         return float("nan")
     half = y.max() / 2

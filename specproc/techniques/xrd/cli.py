@@ -10,7 +10,7 @@ from __future__ import annotations
 
 
 def add_cli(subparsers) -> None:
-    from ...runner import add_common_arguments, names_arg, positive_float_arg
+    from ...runner import add_common_arguments, names_arg, number_arg, positive_float_arg
 
     p = subparsers.add_parser("xrd", help="powder XRD: peaks, d-spacings, phase ID, lattice refinement")
     add_common_arguments(p, "XRDML, Rigaku .ras, spec, .xy/.xye files")
@@ -28,7 +28,7 @@ def add_cli(subparsers) -> None:
                    help="instrumental FWHM² = U tan²θ + V tanθ + W (deg²) from a standard (sp.xrd.calibrate): "
                         "removed from the crystallite size and fixed as the instrument part of the whole-pattern "
                         "profile")
-    p.add_argument("--instrument-fwhm", type=nonneg_float_arg, default=None, metavar="DEG",
+    p.add_argument("--instrument-fwhm", type=number_arg("a FWHM in degrees", minimum=0), default=None, metavar="DEG",
                    help="constant instrumental FWHM (deg 2θ), removed from the crystallite size (when no Caglioti "
                         "law is known)")
     p.add_argument("--no-whole-pattern", dest="whole_pattern", action="store_false", default=None,
@@ -39,31 +39,15 @@ def add_cli(subparsers) -> None:
 def caglioti_arg(text: str) -> tuple[float, float, float]:
     """``"0.004,-0.002,0.003"`` → (U, V, W) in deg²; three finite numbers, W > 0 (a width at 2θ = 0)."""
     import argparse
-    import math
 
-    parts = [v.strip() for v in text.split(",")]
-    try:
-        vals = tuple(float(v) for v in parts)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected U,V,W (three numbers, deg²), got {text!r}") from None
-    if len(vals) != 3 or not all(math.isfinite(v) for v in vals):
-        raise argparse.ArgumentTypeError(f"expected U,V,W (three finite numbers, deg²), got {text!r}")
+    from ...runner import floats_arg
+
+    vals = floats_arg(text)
+    if len(vals) != 3:
+        raise argparse.ArgumentTypeError(f"expected U,V,W (three numbers, deg²), got {text!r}")
     if vals[2] <= 0:
         raise argparse.ArgumentTypeError(f"W must be > 0 (the squared width at 2θ = 0), got {vals[2]!r}")
-    return vals
-
-
-def nonneg_float_arg(text: str) -> float:
-    import argparse
-    import math
-
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (math.isfinite(v) and v >= 0):
-        raise argparse.ArgumentTypeError(f"expected a finite number ≥ 0, got {text!r}")
-    return v
+    return tuple(vals)
 
 
 def entry(r, path: str) -> dict:

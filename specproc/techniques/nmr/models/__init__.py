@@ -7,6 +7,7 @@ bounds of a sideband manifold, and the model parameters in the result rows / JSO
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -43,12 +44,33 @@ def has_own_sidebands(shape, step) -> bool:
     return shape == "csa" and bool(step)
 
 
+_COARSE_MAGS = (0.3, 0.5, 0.8, 1.2, 1.7, 2.5, 3.5, 5.0, 7.0, 10.0)
+
+
+@functools.lru_cache(maxsize=32)
+def _start_grid(mags: tuple, neta: int):
+    """Exact manifolds of a start grid (|rho| in ``mags`` x both signs x ``neta`` etas): the grid's
+    (rho, eta) and ``[(rows, orders, intensities)]`` per chunk of similar |rho| (each on its own
+    orientation grid, :func:`~specproc.fitting.nmr_models.csa_manifold`)."""
+    from ....fitting.nmr_models import csa_manifold
+
+    m = np.asarray(mags, float)
+    R, E = np.meshgrid(np.concatenate([m, -m]), np.linspace(0.0, 1.0, neta), indexing="ij")
+    R, E = R.ravel(), E.ravel()
+    o = np.argsort(np.abs(R), kind="stable")
+    tabs = []
+    for ch in np.array_split(o, max(1, o.size // 24)):
+        orders, inten = csa_manifold(E[ch], R[ch])
+        tabs.append((ch, orders, inten))
+    return R, E, tabs
+
+
 def csa_start(x, y, center: float, step, width: float, dx: float) -> tuple[float, float]:
     """Starting (delta_aniso_ppm, eta) of a CSA line from a coarse grid search against the data
     (both signs: a local fit cannot cross from one sign of the anisotropy to the other).
     MAS: the heights at the sideband positions against the manifold's intensities
     (Herzfeld–Berger); static: the pattern (decimated axis) against the data."""
-    from ....fitting.nmr_models import csa, csa_sidebands
+    from ....fitting.nmr_models import csa
 
     x, y = np.asarray(x, float), np.asarray(y, float)
     etas = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
@@ -57,19 +79,27 @@ def csa_start(x, y, center: float, step, width: float, dx: float) -> tuple[float
         ks = np.arange(-int((center - x.min()) // step), int((x.max() - center) // step) + 1)
         h = np.clip(np.interp(center + ks * step, x[::-1] if x[0] > x[-1] else x, y[::-1] if x[0] > x[-1] else y),
                     0, None)
-        for mag in (0.3, 0.5, 0.8, 1.2, 1.7, 2.5, 3.5, 5.0, 7.0, 10.0):
-            for sgn in (1, -1):
-                for e in etas:
-                    o, inten = csa_sidebands(e, round(sgn * mag, 12))
-                    m = np.zeros(ks.size)
-                    idx = np.searchsorted(o, ks)
-                    ok = (idx < o.size) & (o[np.minimum(idx, o.size - 1)] == ks)
-                    m[ok] = inten[idx[ok]]
-                    a = (m @ h) / max(m @ m, 1e-300)
-                    r = float(np.sum((h - a * m) ** 2))
-                    if r < best[0]:
-                        best = (r, (sgn * mag * step, e))
-        return best[1]
+
+        def best_of(mags, neta):
+            """(rho, eta) of the grid point whose manifold best matches the heights h."""
+            R, E, tabs = _start_grid(tuple(float(m) for m in mags), neta)
+            best = (np.inf, 0.0, 0.0)
+            for rows, orders, inten in tabs:
+                M = np.clip(inten[:, np.mod(ks, orders.size)], 0, None)
+                M[:, np.abs(ks) >= orders.size // 2] = 0.0
+                a = (M @ h) / np.maximum(np.einsum("ij,ij->i", M, M), 1e-300)
+                res = np.sum((h[None, :] - a[:, None] * M) ** 2, axis=1)
+                i = int(np.argmin(res))
+                if res[i] < best[0]:
+                    best = (float(res[i]), float(R[rows[i]]), float(E[rows[i]]))
+            return best[1], best[2]
+
+        # two exact stages: a coarse grid over both signs, then a fine one around the best |rho|, both
+        # signs again (a single coarse grid, |rho| 1.2 / 1.7 around a truth of 1.4, chose the other sign at
+        # eta = 1, a bound the fit could not leave). Both grids are fixed sets: computed once per process.
+        r1, _ = best_of(_COARSE_MAGS, 6)
+        r2, e2 = best_of(np.round(abs(r1) * np.geomspace(0.7, 1.45, 12), 6), 11)
+        return r2 * step, e2
     k = max(1, x.size // 400)
     xd, yd = x[::k], y[::k]
     for mag in (0.3, 0.5, 0.7, 1.0, 1.4, 2.0):
