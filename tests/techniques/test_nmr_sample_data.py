@@ -8,10 +8,14 @@ with ``lb_hz=0`` so the fitted widths are the intrinsic ones (exponential apodiz
 Tolerances (per case, honest)
 -----------------------------
 * centre 0.05 ppm, area fraction 0.02, FWHM 5 % by default;
-* the 14 ppm wide [N2BH]n line: 0.1 ppm in the (phase-free) JCAMP spectrum, 0.2 ppm in the
-  auto-phased Bruker spectra: its centre stderr is ~0.01 ppm, but the residual automatic-phase
-  error at that line (measured 0.6-1.3 deg) mixes in sin(err) of dispersion, which moves a
-  line's apparent centre by ~sin(err) x HWHM = 0.07-0.16 ppm for a 7 ppm half width;
+* the [N2BH]n site (shape ``quadrupolar`` in truth.json: an 11B CT simulated by mrsimulator at the
+  file's finite MAS rate, fitted with the infinite-speed CT model + tied sideband copies): isotropic
+  shift 0.05 ppm in the (phase-free) JCAMP spectrum, 0.1 ppm in the auto-phased Bruker spectra (its
+  stderr is 0.004-0.009 ppm, but the residual automatic-phase error mixes dispersion into a 14 ppm
+  wide line: measured 29.537 and 29.453 for 29.5); CQ 1 % and eta 0.02 (measured within 0.04 % and
+  0.002; stderr 0.0005-0.001 MHz and 0.0004-0.001: the finite-speed centre band and the phase leave
+  more than the noise); FWHM (numerical, of the broadened centre band) 5 %; the maximum is ~6 ppm
+  below the isotropic shift, so a maximum never passes for delta_iso;
 * a broad (8-10 ppm) line under a narrow one (7Li) has a centre stderr of 0.07-0.1 ppm:
   tolerance ``max(0.1, 3 * stderr)``;
 * strongly overlapped pairs: centre ``max(0.05, 3 stderr)``, fraction ``max(0.02, 2 stderr)``,
@@ -40,7 +44,8 @@ TRUTH = json.loads((ROOT / "truth.json").read_text()) if (ROOT / "truth.json").i
 # overlapped pairs: phased with the truth's phases (see module docstring)
 OVERLAPPED = {"LiNBH_7Li", "LiBH4-70LiNBH_7Li", "LiNH2BH3_1H", "LiBH4-70LiNH2BH3_1H"}
 # (case, component) -> centre tolerance (ppm) when not the default 0.05
-CENTER_TOL = {("LiNBH_11B", "N2BH"): 0.2, ("LiBH4-70LiNBH_11B", "N2BH"): 0.2, ("jcamp/LiNBH_11B.jdx", "N2BH"): 0.1}
+CENTER_TOL = {("LiNBH_11B", "N2BH"): 0.1, ("LiBH4-70LiNBH_11B", "N2BH"): 0.1}
+QUAD_KEYS = sorted(k for k, t in TRUTH.items() if any(c.get("shape") == "quadrupolar" for c in t["components"]))
 BROAD_UNDER_NARROW = {("LiNBH_7Li", "Li_broad"), ("LiBH4-70LiNBH_7Li", "Li_broad"),
                       ("jcamp/LiBH4-70LiNBH_7Li.jdx", "Li_broad")}
 
@@ -59,6 +64,10 @@ def fit_case(key, **kw):
     t = TRUTH[key]
     m = sp.read(ROOT / t["path"])
     peaks = {c["name"]: c["center_ppm"] for c in t["components"]}
+    if any(c.get("shape") == "quadrupolar" for c in t["components"]):
+        # quadrupolar sites start from their maximum (what a user reads off the spectrum), not delta_iso
+        peaks = [{"name": c["name"], "center": c["max_ppm"], "shape": "quadrupolar"} if c.get("shape") == "quadrupolar"
+                 else {"name": c["name"], "center": c["center_ppm"]} for c in t["components"]]
     if t["format"] == "bruker":
         proc = {"lb_hz": 0}
         if key in OVERLAPPED:
@@ -86,6 +95,14 @@ def test_deconvolution_recovers_truth(key):
         wtol = max(0.05, 2 * fw.stderr / c["fwhm_ppm"]) if key in OVERLAPPED or (key, n) in BROAD_UNDER_NARROW else 0.05
         assert abs(fw.value / c["fwhm_ppm"] - 1) < wtol, (n, fw, c["fwhm_ppm"], wtol)
         assert cen.stderr is not None and cen.stderr > 0
+        if c.get("shape") == "quadrupolar":
+            cq, eta = r.quantities[f"{n}.cq_mhz"], r.quantities[f"{n}.eta"]
+            assert abs(cq.value / c["cq_mhz"] - 1) < 0.01, (n, cq, c["cq_mhz"])
+            assert abs(eta.value - c["eta"]) < 0.02, (n, eta, c["eta"])
+            assert cq.stderr is not None and 0 < cq.stderr < 0.01 * cq.value
+            assert eta.stderr is not None and 0 < eta.stderr < 0.02
+            assert c["center_ppm"] - c["max_ppm"] > 3.0  # the truth's maximum is no isotropic shift
+            assert not any("not constrained" in w for w in r.warnings), r.warnings
 
 
 @pytest.mark.parametrize("key", sorted(k for k, t in TRUTH.items() if t["format"] == "bruker"))
@@ -157,7 +174,10 @@ def test_apodization_reported_and_corrected():
 
 
 # ------------------------------------------------------------------ automatic mode
-@pytest.mark.parametrize("key", ["LiBH4_11B", "LiNH2BH3_11B", "LiBH4-70LiNBH_11B", "LiBH4_1H", "LiBH4-70LiNBH_1H"])
+# LiBH4-70LiNBH_11B is no case since its N2BH site became a quadrupolar CT pattern: automatic mode picks
+# symmetric lines only and splits the pattern (measured: 5 species for the truth's 3);
+# a quadrupolar site has to be given (peaks with shape="quadrupolar").
+@pytest.mark.parametrize("key", ["LiBH4_11B", "LiNH2BH3_11B", "LiBH4_1H", "LiBH4-70LiNBH_1H"])
 def test_automatic_mode_number_of_species(key):
     """No peaks given: the truth's number of species, none of them at a sideband position."""
     t = TRUTH[key]
@@ -173,3 +193,11 @@ def test_automatic_mode_number_of_species(key):
             k = round((a - b) / step)
             assert k == 0 or abs(a - b - k * step) > 3.0
     assert "sidebands" in r.tables and len(r.tables["sidebands"]) >= 2
+
+
+def test_study_carries_a_quadrupolar_n2bh_site():
+    """The [LiNBH]n samples' 11B spectra carry the trigonal boron as a CT site of realistic parameters."""
+    assert set(QUAD_KEYS) == {"LiNBH_11B", "LiBH4-70LiNBH_11B", "jcamp/LiNBH_11B.jdx"}
+    for key in QUAD_KEYS:
+        (c,) = [c for c in TRUTH[key]["components"] if c.get("shape") == "quadrupolar"]
+        assert c["name"] == "N2BH" and 25 <= c["center_ppm"] <= 31 and 2.4 <= c["cq_mhz"] <= 3.0 and 0 <= c["eta"] <= 1
