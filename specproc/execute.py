@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from .core.errors import ProcessingError, ReaderError, SpecprocError
 
 __all__ = ["Task", "Outcome", "execute", "execute_chunk", "chunks", "parallel_map", "worker_init",
-           "MAX_BATCH", "MAX_BATCH_BYTES", "PROCESS_MIN"]
+           "MAX_BATCH", "MAX_BATCH_BYTES", "PROCESS_MIN", "progress_bar", "LOADING"]
 
 #: Most inputs handed to one ``run_many`` call, and most input bytes (a stack is held in memory).
 MAX_BATCH = 256
@@ -412,3 +412,73 @@ def execute(tasks: list[Task], jobs: int | None = None, read: Callable | None = 
         pool.close()
         if helper is not None:
             helper.join()
+
+
+# ------------------------------------------------------------------ progress
+#: what the bar says until the first input is done (imports, compiled kernels, the first reads)
+LOADING = "loading libraries and reading the first files…"
+
+
+@functools.lru_cache(maxsize=None)
+def _bar_class(auto: bool):
+    """A tqdm subclass whose timing starts when the first input is done: until then it says the
+    libraries are loading (the first file also pays for importing xarray/scipy, compiling the
+    kernels and starting workers, so a rate measured from it gives an ETA tens of times too long);
+    from the second input on, the rate and ETA are those of the steady work."""
+    from tqdm.auto import tqdm as auto_tqdm
+    from tqdm.std import EMA
+    from tqdm.std import tqdm as std_tqdm
+
+    base = auto_tqdm if auto else std_tqdm
+
+    class LoadingBar(base):
+        def __init__(self, *args, **kwargs):
+            self._steady_format = kwargs.pop("bar_format", None)
+            total, initial = kwargs.get("total"), kwargs.get("initial") or 0
+            self._loading, self._steady_t = not (total is not None and initial >= total), None
+            if self._loading:           # (nothing left to do, e.g. every result cached: no loading)
+                kwargs["bar_format"] = "{desc}: {n_fmt}/{total_fmt} [{elapsed}, " + LOADING + "]"
+            else:
+                kwargs["bar_format"] = self._steady_format
+            super().__init__(*args, **kwargs)
+
+        def close(self):
+            if not self.disable and self._loading:   # closed before any input was done
+                self._loading = False
+                self.bar_format = self._steady_format
+            super().close()
+
+        @property
+        def format_dict(self):
+            d = super().format_dict
+            if d.get("rate") is None and self._steady_t is not None:   # no smoothed rate: the mean since
+                el = self._time() - self._steady_t                     # the first input, not since start
+                d["rate"] = (self.n - self.initial) / el if el > 0 and self.n > self.initial else None
+            return d
+
+        def update(self, n=1):
+            if self.disable or not self._loading or not n:
+                return super().update(n)
+            # the first input is done: count it, then measure rate and ETA from now on ("?" until
+            # the next one; tqdm's smoothed rate is over the updates since, and its fallback counts
+            # from ``initial``), so the loading time never enters the estimate; elapsed stays the total
+            self._loading = False
+            self.n += n
+            self.initial = self.n
+            self.last_print_t = self._steady_t = self._time()
+            self.last_print_n = self.n
+            self._ema_dn, self._ema_dt = EMA(self.smoothing), EMA(self.smoothing)
+            self.bar_format = self._steady_format
+            self.refresh(lock_args=self.lock_args)
+            return True
+
+    return LoadingBar
+
+
+def progress_bar(total: int, desc: str | None = None, *, initial: int = 0, disable: bool = False, file=None,
+                 unit: str = "file", leave: bool = True, auto: bool = False):
+    """The progress bar of a run over ``total`` inputs (tqdm), the same for the commands and the
+    pipeline: it says the libraries are loading until the first input is done, and only then shows
+    a rate and an ETA (measured without the loading time). ``auto``: tqdm.auto (notebooks)."""
+    return _bar_class(bool(auto))(total=total, desc=desc, initial=initial, disable=disable,
+                                  file=file if file is not None else sys.stderr, unit=unit, leave=leave)

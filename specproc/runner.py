@@ -132,9 +132,12 @@ def emit(entries: list[dict], as_json: bool, rows: Callable[[dict], list[dict]] 
         for w in e.get("warnings") or []:
             notes.append(f"  {e.get('file')}: {w}")
     if table:
+        from .core.numbers import display_table
+
+        # one display rule (core.numbers): values ± errors, natural units (nm, GPa), JSON unchanged
         with pd.option_context("display.max_columns", 30, "display.width", 200, "display.max_colwidth", 40,
                                "display.float_format", lambda v: f"{v:.6g}"):
-            print(pd.DataFrame(table).to_string(index=False), file=stream)
+            print(display_table(pd.DataFrame(table)).to_string(index=False), file=stream)
     if notes:
         print("\nwarnings:", file=stream)
         print("\n".join(notes), file=stream)
@@ -161,9 +164,9 @@ class _NoBar:
 def _progress(n: int, what: str, enabled: bool = True):
     if not enabled or n < PROGRESS_MIN or not sys.stderr.isatty():
         return _NoBar()
-    from tqdm import tqdm
+    from .execute import progress_bar
 
-    return tqdm(total=n, desc=what, unit="file", file=sys.stderr, leave=False)
+    return progress_bar(n, what, unit="file", file=sys.stderr, leave=False)
 
 
 #: how deep a folder given on the command line is searched for experiments

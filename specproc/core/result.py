@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .._version import __version__
+from .numbers import display_frame, format_value, noise_redchi
 from .provenance import now_iso
 
 
@@ -37,9 +38,8 @@ class Quantity:
                 "description": self.description}
 
     def __str__(self) -> str:
-        if self.stderr is None or not np.isfinite(self.stderr):
-            return f"{self.value:.6g} {self.unit}".strip()
-        return f"{self.value:.6g} ± {self.stderr:.2g} {self.unit}".strip()
+        """The value in its natural unit (``1.578 nm`` for 1.578e-9 m; :mod:`specproc.core.numbers`)."""
+        return format_value(self.value, self.stderr, self.unit)
 
 
 def records(df) -> list[dict]:
@@ -254,7 +254,10 @@ class Result:
     inputs : list[dict]
         Provenance records of the input measurement(s).
     stats : dict
-        Fit statistics (``r2``, ``redchi``, ``aic``, ``bic``, ``nfev``, ``success``...).
+        Fit statistics (``r2``, ``redchi``, ``aic``, ``bic``, ``nfev``, ``success``...). ``redchi`` as
+        stored may be lmfit's unweighted one (a residual variance in data units²); what a reader sees
+        (text, HTML, CLI JSON) is :func:`display_stats`: the noise-normalised ``redchi_noise`` (or
+        ``redchi / noise_sd²``), else nothing.
     warnings : list[str]
     meta : dict
         Context of the result that is not a measured number (``nucleus``, ``wavelength_nm``...).
@@ -384,7 +387,8 @@ class Result:
     def summary(self) -> str:
         lines = [f"{self.processor} — {self.sample or self.source}"]
         lines += [f"  {k}: {q}" for k, q in self.quantities.items()]
-        lines += [f"  {k}: {v:.6g}" if isinstance(v, float) else f"  {k}: {v}" for k, v in self.stats.items()]
+        lines += [f"  {k}: {v:.6g}" if isinstance(v, float) else f"  {k}: {v}"
+                  for k, v in display_stats(self.stats).items()]
         lines += [f"  warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
@@ -399,7 +403,7 @@ class Result:
         if self.warnings:
             parts.append("<ul>" + "".join(f"<li><b>warning:</b> {html.escape(w)}</li>" for w in self.warnings) + "</ul>")
         if self.stats:
-            parts.append(table_html_from_dict(self.stats))
+            parts.append(table_html_from_dict(display_stats(self.stats)))
         for name, t in self.tables.items():
             parts.append(f"<p><b>{html.escape(name)}</b></p>" + df_html(t))
         for fig in self.figures:
@@ -408,8 +412,22 @@ class Result:
         return "".join(parts)
 
 
+def display_stats(stats: dict) -> dict:
+    """Fit statistics as shown to a reader: ``redchi`` is the noise-normalised reduced χ²
+    (:func:`specproc.core.numbers.noise_redchi`, ≈ 1 for a fit down to the noise) or absent — never
+    a residual variance in data units; the internal ``redchi_noise`` / ``residual_var`` are folded in."""
+    out = {k: v for k, v in stats.items() if k not in ("redchi", "redchi_noise", "residual_var")}
+    if "redchi" in stats or "redchi_noise" in stats:
+        r = noise_redchi(stats)
+        if r is not None:
+            out["redchi"] = r
+    return out
+
+
 def df_html(df) -> str:
-    """Escaped HTML of a DataFrame (strings from files must never become markup)."""
+    """Escaped HTML of a DataFrame (strings from files must never become markup); columns named in a
+    plain SI unit are shown in their natural unit (``Sa_m`` 1.578e-9 -> ``Sa_nm`` 1.578)."""
+    df = display_frame(df)
     return df.to_html(index=False, escape=True, float_format=lambda v: f"{v:.6g}", na_rep="—", border=0,
                       classes="specproc-table")
 

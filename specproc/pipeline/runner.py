@@ -402,9 +402,8 @@ def run(pipeline: Pipeline, out: str | Path, jobs: int | None = None, scheduler=
 
 
 def _run_locked(pipeline, out, jobs, scheduler, use_cache, quiet, report) -> RunSummary:
-    from tqdm.auto import tqdm
-
     from ..evidence import compare_selected, evaluate_claims
+    from ..execute import progress_bar
 
     t0 = time.perf_counter()
     started = now_iso()
@@ -429,8 +428,9 @@ def _run_locked(pipeline, out, jobs, scheduler, use_cache, quiet, report) -> Run
         else:
             todo.append(t)
 
-    bar = tqdm(total=len(pipeline.tasks), initial=len(records), file=sys.stderr, disable=quiet,
-               desc="specproc run", unit="file")
+    # says the libraries are loading until the first input is done; rate and ETA from then on
+    bar = progress_bar(len(pipeline.tasks), "specproc run", initial=len(records), file=sys.stderr, disable=quiet,
+                       unit="file", auto=True)
     by_index = {t.index: t for t in todo}
     try:
         if todo:

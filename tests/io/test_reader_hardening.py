@@ -59,34 +59,41 @@ def _bomb(path: Path, head: str = NMR_HEAD, npoints: str | None = "16", data: st
     return path
 
 
-#: the child: memory limited to 1.5 GB, times only the read (not the imports)
+#: the child: memory limited to 1.5 GB, times only each read (not the imports), one line per file
 _CHILD = textwrap.dedent("""
     import resource, sys, time
     resource.setrlimit(resource.RLIMIT_AS, (1536 << 20, 1536 << 20))
     import specproc as sp
     from specproc.core.errors import ReaderError
     import jcamp, nmrglue, xarray  # the readers' libraries: imported before the clock starts
-    t = time.perf_counter()
-    try:
-        sp.read(sys.argv[1])
-        print("READ", time.perf_counter() - t)
-    except ReaderError as exc:
-        print("REFUSED", time.perf_counter() - t, exc)
+    for path in sys.argv[1:]:
+        t = time.perf_counter()
+        try:
+            sp.read(path)
+            print("READ", time.perf_counter() - t, path, flush=True)
+        except ReaderError as exc:
+            print("REFUSED", time.perf_counter() - t, str(exc).replace("\\n", " "), flush=True)
 """)
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="RLIMIT_AS is enforced on Linux")
-@pytest.mark.parametrize("head", [NMR_HEAD, IR_HEAD], ids=["nmr", "ir"])
-def test_dup_bomb_refused_fast_under_a_memory_limit(tmp_path, head):
-    """A ~280-byte file decoding to 10^9 points: 4.8 GB and 40 s before; now refused in < 2 s."""
-    p = _bomb(tmp_path / "bomb.jdx", head)
-    assert p.stat().st_size < 300
-    r = subprocess.run([sys.executable, "-c", _CHILD, str(p)], capture_output=True, text=True, timeout=120)
+def test_dup_bomb_refused_fast_under_a_memory_limit(tmp_path):
+    """A ~280-byte file decoding to 10^9 points: 4.8 GB and 40 s before; now refused in < 2 s.
+
+    The NMR and the IR bomb are read by one child (each read timed on its own): a second child
+    only repeated ~3 s of imports."""
+    bombs = [_bomb(tmp_path / f"bomb_{kind}.jdx", head) for kind, head in (("nmr", NMR_HEAD), ("ir", IR_HEAD))]
+    assert all(p.stat().st_size < 300 for p in bombs)
+    r = subprocess.run([sys.executable, "-c", _CHILD, *map(str, bombs)], capture_output=True, text=True,
+                       timeout=120)
     assert r.returncode == 0, r.stderr[-1500:]
-    verdict, secs, *msg = r.stdout.split(maxsplit=2)
-    assert verdict == "REFUSED", r.stdout
-    assert float(secs) < 2.0
-    assert "bomb.jdx" in msg[0] and "DUP" in msg[0]
+    lines = r.stdout.splitlines()
+    assert len(lines) == len(bombs), r.stdout
+    for p, line in zip(bombs, lines):
+        verdict, secs, msg = line.split(maxsplit=2)
+        assert verdict == "REFUSED", line
+        assert float(secs) < 10.0, line  # a hang guard (40 s before), not a benchmark
+        assert p.name in msg and "DUP" in msg, line
 
 
 @pytest.mark.parametrize("head", [NMR_HEAD, IR_HEAD], ids=["nmr", "ir"])
@@ -102,7 +109,7 @@ def test_bomb_variants_refused_in_process(tmp_path, head, npoints, data, match):
     t = time.perf_counter()
     with pytest.raises(ReaderError, match=match) as e:
         sp.read(p)
-    assert time.perf_counter() - t < 2.0 and "b.jdx" in str(e.value)
+    assert time.perf_counter() - t < 10.0 and "b.jdx" in str(e.value)  # hang guard (40 s before)
 
 
 def test_legitimate_dup_compression_still_read(tmp_path, repo_root):
@@ -124,7 +131,7 @@ def test_bomb_guard_is_fast_on_a_big_legitimate_file(tmp_path):
     text = NMR_HEAD.format(npoints=f"##NPOINTS= {n}\n", data=body)
     t = time.perf_counter()
     assert check_decoded_size(text, tmp_path / "x.jdx") == n
-    assert time.perf_counter() - t < 1.0
+    assert time.perf_counter() - t < 5.0  # hang guard: linear in the text (benchmarks measure the speed)
 
 
 # ---------------------------------------------------------------- bad metadata
@@ -270,7 +277,7 @@ def test_background_of_a_fine_scan_is_fast_and_density_independent():
     _, truth, _ = synth_pattern([], x, noise=False, hump={"center": 25, "fwhm": 8, "area": 3000})
     t = time.perf_counter()
     bg = pattern_background(x, y)
-    assert time.perf_counter() - t < 5.0
+    assert time.perf_counter() - t < 30.0  # hang guard (111 s before)
     sigma = np.sqrt(np.median(y))  # counting noise of one point
     # as close to the truth as on a lab grid (full-resolution SNIP: 1.2 sigma at 43k points, 2.1 at 100k)
     assert np.sqrt(np.mean((bg - truth) ** 2)) < 1.0 * sigma
@@ -291,7 +298,7 @@ def test_fine_xrd_pattern_analysed_in_linear_time():
         t = time.perf_counter()
         res[n] = (sp.xrd.analyse(m, phases=["LiBH4", "LiH"]), time.perf_counter() - t)
     fine, secs = res[430_000]
-    assert secs < 20.0, f"{secs:.1f} s"
+    assert secs < 40.0, f"{secs:.1f} s"  # hang guard (600 s for 3M points before); ~4 s alone
     lab = res[3501][0]
     for r in (lab, fine):
         assert r.quantities["phase(LiBH4).present"].value and not r.quantities["phase(LiH).present"].value

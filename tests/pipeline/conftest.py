@@ -147,6 +147,11 @@ def write_fake(path: Path, center: float, width: float = 1.0, noise: float = 0.0
 @pytest.fixture
 def fake_study(tmp_path):
     """A data folder + pipeline YAML: samples A (center 1.0) and B (center 2.5), repeats, one broken file."""
+    return make_fake_study(tmp_path)
+
+
+def make_fake_study(tmp_path: Path) -> Path:
+    """The files of :func:`fake_study` under ``tmp_path``; returns the YAML (``pipes/study.yaml``)."""
     data = tmp_path / "data"
     write_fake(data / "A" / "a1.fk", 1.0, seed=1)
     write_fake(data / "A" / "a2.fk", 1.0, seed=2)
@@ -194,3 +199,61 @@ claims:
     yml.parent.mkdir()
     yml.write_text(yaml_text.replace("root: data", "root: ../data"))
     return yml
+
+
+@pytest.fixture(scope="session")
+def _first_run_templates(tmp_path_factory):
+    """One run of the fake study per session and variant (with / without its broken file).
+
+    Many fault tests start from "a study that has run once" and then damage the output folder; a
+    run writes the report, exports, store and cache (1-3 s on the shared machine), so the run is
+    made once here and each test gets its own copy (:func:`first_run`), a few milliseconds.
+    Made with the same plugins and cache key file as the tests (``_private_cache_key``), so the
+    copied cache entries are valid for the test's own later runs.
+    """
+    import specproc.pipeline.cache as cache
+    from specproc.pipeline import run_pipeline
+
+    made: dict[bool, tuple[Path, str]] = {}
+
+    def get(broken: bool) -> tuple[Path, str]:
+        if broken not in made:
+            root = tmp_path_factory.mktemp("first-run-broken" if broken else "first-run")
+            yml = make_fake_study(root)
+            if not broken:
+                (root / "data" / "B" / "broken.fk").unlink()
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setattr(plugins, "_discover", _fake_discover(plugins._discover))
+                mp.setenv("SPECPROC_CACHE_KEY_FILE", str(tmp_path_factory.getbasetemp() / "cache.key"))
+                mp.setattr(cache, "_KEY_CACHE", {})
+                made[broken] = (root, run_pipeline(yml, root / "out", jobs=1).run_id)
+        return made[broken]
+
+    return get
+
+
+@pytest.fixture
+def first_run(tmp_path, _first_run_templates):
+    """``first_run(broken=True)`` -> ``(study_yaml, out, run)``: a copy in ``tmp_path`` of the fake study
+    and of the output folder of one completed ``run_pipeline(study, out, jobs=1)`` (``run.run_id``,
+    ``run.run_dir``), as if the test had just run it. ``broken=False``: without ``B/broken.fk``."""
+    import shutil
+
+    def make(broken: bool = True):
+        root, rid = _first_run_templates(broken)
+        shutil.copytree(root, tmp_path, symlinks=True, dirs_exist_ok=True)  # keeps mtimes: pruning order
+        out = tmp_path / "out"
+        return tmp_path / "pipes" / "study.yaml", out, types.SimpleNamespace(run_id=rid, run_dir=out / "runs" / rid)
+
+    return make
+
+
+@pytest.fixture
+def keep_two_runs(monkeypatch):
+    """Prune to 2 run folders instead of ``KEEP_RUNS`` (5): the pruning tests then need 3 later runs
+    to reach the limit instead of 6; the rule under test (the last N kept, never a folder whose rows
+    are not in the store) does not depend on N."""
+    import specproc.pipeline.runner as runner
+
+    monkeypatch.setattr(runner, "KEEP_RUNS", 2)
+    return 2

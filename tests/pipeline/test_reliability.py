@@ -287,7 +287,7 @@ def test_yaml_bombs_are_refused_before_building(fake_plugins, tmp_path, text, wh
     t0 = time.perf_counter()
     with pytest.raises(ParameterError, match=why):
         load_pipeline(yml)
-    assert time.perf_counter() - t0 < 2.0
+    assert time.perf_counter() - t0 < 10.0  # refused before building: a hang guard, not a benchmark
 
 
 @pytest.mark.slow
@@ -372,10 +372,9 @@ def test_kill_9_at_random_moments_leaves_consistent_outputs_and_no_orphans(fake_
 
 @pytest.mark.slow
 @pytest.mark.parametrize("moment", ["exports", "store"])
-def test_kill_9_while_writing_outputs(fake_plugins, fake_study, tmp_path, moment):
+def test_kill_9_while_writing_outputs(fake_plugins, first_run, tmp_path, moment):
     """Killed half-way through the exports, or inside the store transaction."""
-    out = tmp_path / "out"
-    first = run_pipeline(fake_study, out, jobs=1)
+    fake_study, out, first = first_run()
     p = _cli("run", fake_study, "--out", out, "-j", "1", "--quiet", env={"FAKE_CLI_PAUSE_AT": moment})
     for line in p.stderr:  # wait for the chosen moment
         if line.startswith("PAUSED"):
@@ -419,9 +418,8 @@ def test_interrupted_publish_is_repaired_by_the_next_run(fake_plugins, fake_stud
 
 # --------------------------------------------------------------------------- damaged stores
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "empty"])
-def test_damaged_store_is_set_aside_with_a_warning(fake_plugins, fake_study, tmp_path, damage):
-    out = tmp_path / "out"
-    first = run_pipeline(fake_study, out, jobs=1)
+def test_damaged_store_is_set_aside_with_a_warning(fake_plugins, first_run, tmp_path, damage):
+    fake_study, out, first = first_run()
     db = out / "specproc.duckdb"
     if damage == "truncate":
         with open(db, "r+b") as fh:
@@ -505,13 +503,12 @@ def test_glob_matching_nothing_is_an_error_exit_unless_optional(fake_plugins, fa
     assert run_pipeline(fake_study, tmp_path / "out2", jobs=1).exit_code == 1
 
 
-def test_full_disk_while_writing_outputs_keeps_the_previous_run(fake_plugins, fake_study, tmp_path, monkeypatch,
+def test_full_disk_while_writing_outputs_keeps_the_previous_run(fake_plugins, first_run, tmp_path, monkeypatch,
                                                                  capsys):
     import specproc.pipeline.store as store
     from specproc.cli import main
 
-    out = tmp_path / "out"
-    first = run_pipeline(fake_study, out, jobs=1)
+    fake_study, out, first = first_run()
     orig = store.write_exports
 
     def full(folder, tables, doc):
@@ -529,13 +526,12 @@ def test_full_disk_while_writing_outputs_keeps_the_previous_run(fake_plugins, fa
     assert leftovers(out) == []
 
 
-def test_store_write_failure_is_a_clear_error_and_repaired_later(fake_plugins, fake_study, tmp_path, monkeypatch):
+def test_store_write_failure_is_a_clear_error_and_repaired_later(fake_plugins, first_run, tmp_path, monkeypatch):
     import duckdb
 
     import specproc.pipeline.store as store
 
-    out = tmp_path / "out"
-    first = run_pipeline(fake_study, out, jobs=1)
+    fake_study, out, first = first_run()
     with monkeypatch.context() as m:
         def full(*a, **k):
             raise duckdb.IOException("IO Error: Could not write file: No space left on device")
@@ -558,7 +554,7 @@ def test_input_above_the_size_limit_is_refused_without_reading(fake_plugins, tmp
     t0 = time.perf_counter()
     with pytest.raises(ReaderError, match="larger than the 2,048 MiB limit"):
         spio.read(big)
-    assert time.perf_counter() - t0 < 1.0
+    assert time.perf_counter() - t0 < 5.0  # refused without reading 3 GiB (a hang guard)
     monkeypatch.setattr(spio.base, "MAX_INPUT_BYTES", 10)
     small = tmp_path / "s.fk"
     small.write_text('{"center": 1.0}')

@@ -64,14 +64,18 @@ def entry(r, path: str) -> dict:
 
 
 def rows(e: dict) -> list[dict]:
+    """Table rows of one entry (text output): values in their natural unit (nm, GPa: core.numbers),
+    the modulus and density with their ±."""
+    from ...core.result import Quantity as Q
+
     row = {"sample": e.get("sample")}
     for k in ("Sa_m", "Sq_m"):
         if "roughness" in e:
-            row[k] = e["roughness"].get(k)
+            row[k[:-2]] = Q(e["roughness"].get(k), None, "m")
     if "protrusions" in e:
         row["protrusions"] = e["protrusions"]["count"]
-        row["per_um2"] = e["protrusions"]["density_per_um2"]
+        row["per_um2"] = Q(e["protrusions"]["density_per_um2"], e["protrusions"].get("density_stderr_per_um2"))
     if "modulus" in e:
-        row["E_mean_GPa"] = e["modulus"]["mean_Pa"] / 1e9 if e["modulus"]["mean_Pa"] is not None else None
+        row["E_mean"] = Q(e["modulus"]["mean_Pa"], e["modulus"].get("mean_stderr_Pa"), "Pa")
         row["n_invalid"] = e["modulus"]["n_invalid"]
     return [row]

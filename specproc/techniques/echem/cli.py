@@ -104,15 +104,24 @@ def entry(r, path: str) -> dict:
 
 
 def rows(e: dict) -> list[dict]:
+    """Table rows of one entry (text output): fitted values with their ±, in their natural unit."""
+    from ...core.result import Quantity as Q
+
+    def eis(s):
+        # conductivities stay in S/cm, the field's convention (1.2e-04 S/cm), named as before
+        return {"T_C": s.get("temperature_C"), "R_bulk_ohm": Q(s.get("R_bulk_ohm"), s.get("R_bulk_ohm_stderr")),
+                "sigma_S_cm": Q(s.get("conductivity_S_cm"), s.get("conductivity_S_cm_stderr")),
+                "kk_valid": s["kk"]["valid"]}
+
     k = e.get("kind")
     if k == "eis":
-        return [{"sample": e["sample"], "kind": k, "T_C": e.get("temperature_C"), "R_bulk_ohm": e.get("R_bulk_ohm"),
-                 "sigma_S_cm": e.get("conductivity_S_cm"), "kk_valid": e["kk"]["valid"]}]
+        return [{"sample": e["sample"], "kind": k, **eis(e)}]
     if k == "eis_series":
-        return [{"sample": e["sample"], "kind": k, "T_C": s.get("temperature_C"), "R_bulk_ohm": s.get("R_bulk_ohm"),
-                 "sigma_S_cm": s.get("conductivity_S_cm"), "kk_valid": s["kk"]["valid"]} for s in e["spectra"]]
+        return [{"sample": e["sample"], "kind": k, **eis(s)} for s in e["spectra"]]
     if k == "polarisation":
-        return [{"sample": e["sample"], "kind": k, "t+": e.get("transference_number"),
-                 "sigma_e_S_cm": e.get("electronic_conductivity_S_cm")}]
+        return [{"sample": e["sample"], "kind": k,
+                 "t+": Q(e.get("transference_number"), e.get("transference_number_stderr")),
+                 "sigma_e_S_cm": Q(e.get("electronic_conductivity_S_cm"),
+                                   e.get("electronic_conductivity_S_cm_stderr"))}]
     return [{"sample": e["sample"], "kind": k, "ccd_mA_cm2": e.get("ccd_mA_cm2"),
              "overpotential_mV": e.get("overpotential_mV"), "short": e.get("short_circuit")}]

@@ -61,7 +61,7 @@ def entry(r, path: str) -> dict:
     a spectrum image adds ``"map": {"shape": [ny, nx], "pi_star_energy_eV": {"mean", "median", "std",
     "n_valid"}, "n_failed"}`` (its peaks are the pixel means with the standard error of the mean).
     """
-    from ...core.numbers import finite_or_none
+    from ...core.numbers import finite_or_none, noise_redchi
 
     onset, onset_se = _q(r, "edge.onset_eV")
     peaks = []
@@ -86,8 +86,8 @@ def entry(r, path: str) -> dict:
     out = {"file": path, "sample": r.sample, "edge": r.meta.get("edge"), "onset_eV": finite_or_none(onset),
            "onset_eV_stderr": finite_or_none(onset_se), "peaks": peaks,
            "pi_sigma_ratio": finite_or_none(ratio), "pi_sigma_ratio_stderr": finite_or_none(ratio_se),
-           "fit": {k: r.stats.get(k) for k in ("status", "r2", "r2_net", "redchi", "edge_snr", "success")
-                   if k in r.stats},
+           "fit": {k: (noise_redchi(r.stats) if k == "redchi" else r.stats.get(k))
+                   for k in ("status", "r2", "r2_net", "redchi", "edge_snr", "success") if k in r.stats},
            "energy_calibration": r.meta.get("energy_calibration"), "warnings": list(r.warnings)}
     summary = r.meta.get("map_summary")
     if summary is not None:
@@ -101,8 +101,13 @@ def entry(r, path: str) -> dict:
 def rows(e: dict) -> list[dict]:
     """Text-table rows of one entry."""
     pi = next((p for p in e.get("peaks", []) if p["name"] == "pi*"), {})
-    row = {"sample": e.get("sample"), "edge": e.get("edge"), "pi*_eV": pi.get("energy_eV"),
-           "pi*_stderr": pi.get("energy_eV_stderr"), "fwhm_eV": pi.get("fwhm_eV"), "onset_eV": e.get("onset_eV")}
+    from ...core.result import Quantity as Q
+
+    row = {"sample": e.get("sample"), "edge": e.get("edge"),
+           "pi*": Q(pi.get("energy_eV"), pi.get("energy_eV_stderr"), "eV"),
+           "fwhm": Q(pi.get("fwhm_eV"), pi.get("fwhm_eV_stderr"), "eV"),
+           "onset": Q(e.get("onset_eV"), e.get("onset_eV_stderr"), "eV"),
+           "pi*/sigma*": Q(e.get("pi_sigma_ratio"), e.get("pi_sigma_ratio_stderr"))}
     if "map" in e:
         mp = e["map"]
         shape = mp.get("shape") or []

@@ -38,10 +38,21 @@ def entry(r, path: str) -> dict:
             "masked_cm1": [[a["lo"], a["hi"]] for a in r.meta.get("atmosphere", []) if not a.get("modelled")],
             "atmosphere_modelled": list(r.meta.get("co2_fit") or []),
             "baseline_comparison": list((r.meta.get("baseline_comparison") or {}).get("rows", [])),
-            "fit": {k: r.stats.get(k) for k in ("r2", "redchi", "noise_rms")}, "warnings": list(r.warnings)}
+            "fit": _fit_json(r.stats), "warnings": list(r.warnings)}
+
+
+def _fit_json(stats: dict) -> dict:
+    """``redchi`` noise-normalised (≈ 1 for a fit down to the noise) or None, never a residual variance."""
+    from ...core.numbers import noise_redchi
+
+    return {"r2": stats.get("r2"), "redchi": noise_redchi(stats), "noise_rms": stats.get("noise_rms")}
 
 
 def rows(e: dict) -> list[dict]:
+    """Table rows of one entry (text output): every fitted value with its ±."""
+    from ...core.result import Quantity as Q
+
     return [{"sample": e["sample"], "band": b["name"] + ("" if b.get("detected", True) else " (not detected)"),
-             "center_cm1": b["center_cm1"],
-             "±": b["center_cm1_stderr"], "fwhm_cm1": b["fwhm_cm1"], "area": b["area"]} for b in e["bands"]]
+             "center": Q(b["center_cm1"], b["center_cm1_stderr"], "cm-1"),
+             "fwhm": Q(b["fwhm_cm1"], b["fwhm_cm1_stderr"], "cm-1"), "height": Q(b["height"], b["height_stderr"]),
+             "area": Q(b["area"], b["area_stderr"])} for b in e["bands"]]

@@ -131,7 +131,7 @@ def entry(r, path: str) -> dict:
              for row in r.records()]
     return {"file": path, "sample": r.sample, "nucleus": r.meta.get("nucleus"), "components": comps,
             "processing": processing_json(r.meta),
-            "fit": {k: r.stats.get(k) for k in ("r2", "redchi", "aic", "bic", "nfev", "success")},
+            "fit": fit_json(r.stats, ("r2", "redchi", "aic", "bic", "nfev", "success")),
             "warnings": list(r.warnings)}
 
 
@@ -167,11 +167,22 @@ def _present(row: dict, k: str) -> bool:
     return base in row and v is not None and not (isinstance(v, float) and math.isnan(v))
 
 
+def fit_json(stats: dict, keys) -> dict:
+    """The ``fit`` object of an entry: ``redchi`` is noise-normalised (≈ 1 for a fit down to the noise)
+    or None when the fit gives no noise estimate (:func:`specproc.core.numbers.noise_redchi`)."""
+    from ...core.numbers import noise_redchi
+
+    return {k: (noise_redchi(stats) if k == "redchi" else stats.get(k)) for k in keys}
+
+
 def rows(e: dict) -> list[dict]:
-    """Table rows of one entry (text output without --json)."""
+    """Table rows of one entry (text output without --json): every fitted value with its ±."""
+    from ...core.result import Quantity as Q
+
     return [{"sample": e["sample"], "component": c["name"] + ("" if c.get("detected", True) else " (not detected)"),
-             "shift_ppm": c["center_ppm"], "±": c["center_ppm_stderr"], "fwhm_ppm": c["fwhm_ppm"],
-             "fraction": c["area_fraction"], "r2": e["fit"]["r2"]}
+             "shift": Q(c["center_ppm"], c["center_ppm_stderr"], "ppm"),
+             "fwhm": Q(c["fwhm_ppm"], c.get("fwhm_ppm_stderr"), "ppm"),
+             "area_fraction": Q(c["area_fraction"], c.get("area_fraction_stderr")), "r2": e["fit"]["r2"]}
             for c in e["components"]]
 
 

@@ -17,8 +17,8 @@ def report_section(results) -> ReportSection:
         for row in r.records():
             rows.append({"nucleus": r.meta.get("nucleus"), "sample": r.sample, "component": row["name"],
                          "shift_ppm": row["center_ppm"], "shift_stderr": row["center_ppm_stderr"],
-                         "fwhm_ppm": row["fwhm_ppm"], "fraction": row["area_fraction"],
-                         "fraction_stderr": row["area_fraction_stderr"], "shape": row["shape"]})
+                         "fwhm_ppm": row["fwhm_ppm"], "area_fraction": row["area_fraction"],
+                         "area_fraction_stderr": row["area_fraction_stderr"], "shape": row["shape"]})
     tables = []
     if rows:
         df = pd.DataFrame(rows)

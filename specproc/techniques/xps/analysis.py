@@ -319,8 +319,12 @@ def fit_profile(m, model=None, *, charge_ref="C 1s=284.8", charge_shift=None, ba
         quantities[f"species({sp}).present"] = Quantity(
             1.0 if present else 0.0, None, "", f"max at % {'>=' if present else '<'} {detection_limit}"
             if detected else "not detected at any level")
-        quantities[f"species({sp}).max_atomic_percent"] = Quantity(amax, amax_se, "%",
-                                                                   "" if detected else "not detected")
+        quantities[f"species({sp}).max_atomic_percent"] = Quantity(
+            amax, amax_se, "%", "" if present else (f"below detection limit {detection_limit:g} at %" if detected
+                                                     else f"not detected (detection limit {detection_limit:g} at %)"))
+        # the limit the presence call rests on, as a quantity of its own (claims and explain read it)
+        quantities[f"species({sp}).detection_limit_percent"] = Quantity(
+            float(detection_limit), None, "%", "at % at or above which a significant species counts as present")
         if th is not None:
             quantities[f"species({sp}).thickness_{zunit}"] = Quantity(th, th_se, zunit,
                                                                       "depth where at % falls to 50 % of its maximum")
@@ -328,6 +332,7 @@ def fit_profile(m, model=None, *, charge_ref="C 1s=284.8", charge_shift=None, ba
                         "max_atomic_percent_stderr": amax_se, "level_of_max": imax,
                         f"thickness_{zunit}": th, f"thickness_{zunit}_stderr": th_se,
                         "detection_limit_at_percent": detection_limit, "detected": detected,
+                        "verdict": _verdict(present, detected, amax, amax_se, detection_limit),
                         "basis": primary})
     for i, e in enumerate(entries):  # survey at % (apart from the regions')
         if e["set"] != "regions":
@@ -779,3 +784,15 @@ def fit_region(m, region: str, components=None, *, level: int = 0, charge_shift:
                           "errors": errors}, inputs=[m.attrs.get("provenance", {})], stats=out.stats,
                   warnings=warnings, main_table="components", meta={"region": region, "level": level},
                   native=out)
+
+
+def _verdict(present: bool, detected: bool, amax, amax_se, limit: float) -> str:
+    """A species' presence in words, with the numbers it rests on: ``"present: max 12.3 ± 0.4 at % >= 1
+    at %"``, ``"below detection limit 1 at % (max 0.42 ± 0.1 at %)"`` — never a bare 0."""
+    from ...core.numbers import format_number
+
+    if present:
+        return f"present: max {format_number(amax, amax_se)} at % >= {limit:g} at %"
+    if not detected or amax is None or not np.isfinite(amax):
+        return f"below detection limit {limit:g} at % (no signal at any level)"
+    return f"below detection limit {limit:g} at % (max {format_number(amax, amax_se)} at %)"

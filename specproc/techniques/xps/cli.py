@@ -81,7 +81,8 @@ def entry(r, path: str) -> dict:
         if k.startswith("species(") and k.endswith(f".thickness_{unit}"):
             sp = k[len("species("):k.index(")")]
             thick[sp], thick_se[sp] = v.value, v.stderr
-    species = [{k: row[k] for k in ("species", "present", "max_atomic_percent", "max_atomic_percent_stderr")}
+    species = [{k: row.get(k) for k in ("species", "present", "max_atomic_percent", "max_atomic_percent_stderr",
+                                        "detection_limit_at_percent", "verdict")}
                for row in r.tables["species"].to_dict(orient="records")]
     it = q.get(f"interphase.thickness_{unit}")
     cs = q.get("charge_shift_eV")
@@ -102,11 +103,20 @@ def entry(r, path: str) -> dict:
 
 
 def rows(e: dict) -> list[dict]:
-    """Table rows of one entry (text output): one row per species."""
-    th = e.get("thickness_nm") or {}
-    return [{"sample": e["sample"], "species": s["species"], "present": s["present"],
-             "max_at%": s["max_atomic_percent"], "thickness_nm": th.get(s["species"]),
-             "charge_shift_eV": e["charge_shift_eV"]} for s in e["species"]]
+    """Table rows of one entry (text output): one row per species, values with their ±; an absent
+    species reads "< LIMIT" (below the detection limit), not a bare 0."""
+    from ...core.result import Quantity as Q
+
+    th, th_se = e.get("thickness_nm") or {}, e.get("thickness_nm_stderr") or {}
+    out = []
+    for s in e["species"]:
+        lim = s.get("detection_limit_at_percent", e.get("detection_limit_at_percent"))
+        at = (Q(s["max_atomic_percent"], s.get("max_atomic_percent_stderr"), "at%") if s["present"] or lim is None
+              else f"below detection limit {lim:g} at%")
+        out.append({"sample": e["sample"], "species": s["species"], "present": s["present"], "max": at,
+                    "thickness": Q(th.get(s["species"]), th_se.get(s["species"]), "nm"),
+                    "charge_shift": Q(e["charge_shift_eV"], e.get("charge_shift_eV_stderr"), "eV")})
+    return out
 
 
 def run_cli(args) -> int:

@@ -18,6 +18,7 @@ def report_section(results) -> ReportSection:
         if "species" in r.tables:
             for row in r.tables["species"].to_dict(orient="records"):
                 species.append({"sample": r.sample, "species": row["species"], "present": row["present"],
+                                "verdict": row.get("verdict"),
                                 "max_at%": row["max_atomic_percent"], "max_at%_stderr": row["max_atomic_percent_stderr"],
                                 f"thickness ({unit})": row.get(f"thickness_{unit}"),
                                 "thickness_stderr": row.get(f"thickness_{unit}_stderr")})

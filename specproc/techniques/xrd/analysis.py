@@ -551,7 +551,7 @@ def analyse(m, params) -> Result:
     import pandas as pd
 
     cols = ["two_theta_deg", "two_theta_stderr", "d_nm", "d_nm_stderr", "fwhm_deg", "fwhm_stderr", "area",
-            "area_stderr", "fraction", "phase", "hkl", "h", "k", "l", "calc_two_theta_deg", "texture_ratio", "size_nm",
+            "area_stderr", "eta", "phase", "hkl", "h", "k", "l", "calc_two_theta_deg", "texture_ratio", "size_nm",
             "ambiguous", "overlap", "height", "noise", "height_sigma", "area_sigma"]
     for pk in peaks:
         hkl3 = pk.get("hkl_tuple") or (None, None, None)

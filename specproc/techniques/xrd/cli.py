@@ -73,6 +73,8 @@ def entry(r, path: str) -> dict:
                        "evidence": _evidence(row), **sz})
     peaks = [{k: row.get(k) for k in ("two_theta_deg", "two_theta_stderr", "d_nm", "d_nm_stderr", "fwhm_deg",
                                       "area", "hkl", "phase", "texture_ratio", "height_sigma", "area_sigma")}
+             # pseudo-Voigt mixing η (lmfit's "fraction", which reads as an area share, is "eta" here)
+             | {"eta": num(row.get("eta"))}
              for row in r.tables["peaks"].to_dict(orient="records")]
     q = r.quantities
     sig = r.meta.get("peak_significance") or {}
@@ -107,8 +109,10 @@ def rows(e: dict) -> list[dict]:
             "size_nm": e.get("crystallite_size_nm"), "amorphous": e.get("amorphous_fraction")}
     if not e["phases"]:
         return [{**base, "phase": "(none)"}]
+    from ...core.result import Quantity as Q
+
     return [{**base, "phase": ph["name"], "status": ph["status"], "score": ph["score"],
-             "a_nm": ph["lattice"]["a_nm"], "b_nm": ph["lattice"]["b_nm"], "c_nm": ph["lattice"]["c_nm"]}
+             **{ax: Q(ph["lattice"][f"{ax}_nm"], ph["lattice"][f"{ax}_nm_stderr"], "nm") for ax in ("a", "b", "c")}}
             for ph in e["phases"]]
 
 

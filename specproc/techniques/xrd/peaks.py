@@ -364,7 +364,7 @@ def _reflection(out, i, shape, zero_shift_deg, wavelength_nm):
             "d_nm_stderr": float(bragg_d_stderr(c, ce, wavelength_nm)) if np.isfinite(ce) else np.nan,
             "fwhm_deg": fw, "fwhm_stderr": err("sigma") * fw / sig if sig > 0 else np.nan,
             "area": float(v[pre + "amplitude"]), "area_stderr": err("amplitude"),
-            "fraction": frac, "redchi": float(out.stats["redchi"]), "r2": float(out.stats["r2"]),
+            "eta": frac, "redchi": float(out.stats["redchi"]), "r2": float(out.stats["r2"]),
             "success": bool(out.stats["success"]), "at_bound": bounded}
 
 
