@@ -14,8 +14,11 @@ structure than bands of solids, which is how they are recognised:
   exceeds half a noise SD (at least where it exceeds 5 % of its maximum, at most 0.5 %) is masked.
 * **Water vapour** (lines in 1300-2050 and 3450-4000 cm-1): narrow lines (FWHM <= 3x resolution,
   after removing the broad signal with a Savitzky-Golay filter of 6x resolution) found by the
-  shared peak picker at 5 noise SDs, positive or negative; recognised when at least 5 are found;
-  each line is masked over +-1.5 FWHM (at least +-1 resolution).
+  shared peak picker at 5 noise SDs, positive or negative; recognised by the line pattern of a
+  rotation-vibration band (at least 8 instrument-narrow lines, FWHM <= 1.6x resolution, at least 4
+  in each branch, below and above the band centre: :func:`_water_pattern`), never from a few
+  sharp sample bands; each line is masked over
+  +-1.5 FWHM (at least +-1 resolution).
 
 Masked points are left out of baselines and band fits; bands found inside a masked range are not
 reported. CO2 that overlaps a sample band is modelled instead (:func:`co2_components`: the envelope
@@ -38,6 +41,11 @@ CO2_B = 0.39021           # cm-1, ground-state rotational constant
 CO2_B3 = 0.38714          # cm-1, rotational constant of the nu3 = 1 state
 CO2_WINDOWS = {"CO2 2337/2361": (2230.0, 2470.0), "CO2 667": (600.0, 740.0)}
 WATER_RANGES = ((1300.0, 2050.0), (3450.0, 4000.0))
+#: water-vapour band centres (cm-1): nu2 bending, nu3/nu1 stretching; their branches lie within WATER_BRANCH_REACH
+WATER_BAND_CENTRES, WATER_BRANCH_REACH = (1595.0, 3756.0), 400.0
+#: lines needed in each branch of one band, and in all (:func:`_water_pattern`), each at most
+#: WATER_MAX_FWHM_RES resolutions wide
+WATER_MIN_BRANCH, WATER_MIN_LINES, WATER_MAX_FWHM_RES = 4, 8, 1.6
 
 
 @dataclass
@@ -174,13 +182,17 @@ def co2_envelope(label: str, resolution: float):
     return best
 
 
-def co2_components(label: str, resolution: float, amplitude: float | None = None, shift_cm1: float = 2.0):
+def co2_components(label: str, resolution: float, amplitude: float | None = None, shift_cm1: float = 2.0,
+                   amplitude_range: tuple[float, float] | None = None):
     """The CO2 band as components of the shared ModelSpec, or None (lines resolved).
 
     K Gaussians of :func:`co2_envelope` with fixed widths, relative positions and intensity ratios:
     the first is free in intensity (either sign: the background can hold more CO2 than the sample
     beam) and position (+-``shift_cm1``: axis calibration), the others follow it through affine
     expressions (so the batch engine fits them).
+
+    ``amplitude_range`` (template amplitudes, the units of :func:`recognise`'s ``amplitude``)
+    bounds the free intensity: what was recognised beforehand, +- its uncertainty.
 
     Returns
     -------
@@ -202,9 +214,12 @@ def co2_components(label: str, resolution: float, amplitude: float | None = None
         fw = float(2 * np.sqrt(2 * np.log(2)) * s[i])
         if i == j:
             init = {} if amplitude is None else {"amplitude": float(amplitude * a[j])}
+            amp_b = (None, None)
+            if amplitude_range is not None:
+                amp_b = tuple(sorted(float(v * a[j]) for v in amplitude_range))
             peaks.append(Peak(name=names[i], shape="gaussian", center=float(c[i]), fwhm=fw, fixed=["sigma"],
                               init=init, bounds={"center": (float(c[i] - shift_cm1), float(c[i] + shift_cm1)),
-                                                 "amplitude": (None, None)}))
+                                                 "amplitude": amp_b}))
         else:
             # lmfit clips expression values to the bounds too: a negative CO2 needs open bounds
             peaks.append(Peak(name=names[i], shape="gaussian", center=float(c[i]), fwhm=fw, fixed=["sigma"],
@@ -334,7 +349,10 @@ def recognise(x, y, resolution: float | None = None, noise: float | None = None,
                 # and stands above the noise itself (prominence alone is met by noise pairs)
                 if 0.5 * res_w <= c["fwhm"] <= 3 * res_w and c["height"] > 5 * nz:
                     lines.append((c["center"], c["fwhm"]))
-    if len(lines) >= 5:
+    # the pattern is judged on the instrument-narrow lines (a gas line is as wide as the instrument
+    # line; sharp bands of solids and liquids are wider at <= 4 cm-1 resolution: polystyrene's
+    # 1601 / 1583 / 1493 / 1452 cm-1 measure 1.5-2x a 4 cm-1 resolution on the high-passed data)
+    if _water_pattern([c for c, w in lines if w <= WATER_MAX_FWHM_RES * res_w]):
         lines.sort()
         atm.water_lines = [c for c, _ in lines]
         for c, w in lines:
@@ -343,6 +361,23 @@ def recognise(x, y, resolution: float | None = None, noise: float | None = None,
         atm.notes.append(f"atmospheric water vapour recognised ({len(lines)} narrow lines in 1300-2050 / "
                          "3450-4000 cm-1): lines masked")
     return atm
+
+
+def _water_pattern(centres) -> bool:
+    """Water vapour's line pattern: a rotation-vibration band is two branches of many lines, below
+    and above its centre (bending 1595, stretching 3756 cm-1). Recognised when one band has at least
+    WATER_MIN_BRANCH lines in each branch (within WATER_BRANCH_REACH of the centre) and at least
+    WATER_MIN_LINES in all: a few sharp sample bands (polystyrene 1601 / 1583 / 1493 / 1452 cm-1:
+    three below 1595, one above) are no vapour. (The line positions themselves would be the
+    stronger test; no maintained package installed here ships them, see the module docstring.)"""
+    c = np.asarray(list(centres), float)
+    if c.size < WATER_MIN_LINES:
+        return False
+    for centre in WATER_BAND_CENTRES:
+        near = c[np.abs(c - centre) <= WATER_BRANCH_REACH]
+        if (near < centre).sum() >= WATER_MIN_BRANCH and (near > centre).sum() >= WATER_MIN_BRANCH:
+            return True
+    return False
 
 
 @lru_cache(maxsize=16)

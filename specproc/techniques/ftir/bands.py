@@ -19,6 +19,8 @@ from ...core.result import Quantity, Result
 from . import processing as proc
 
 PROCESSOR = "ftir.fit_bands"
+#: a modelled CO2 amount stays within this many standard errors of its recognised (matched) amount
+CO2_BOUND_SE = 2.0
 
 
 @dataclass
@@ -123,6 +125,7 @@ def prepare(m, region=None, baseline="linear", baseline_params=None, atmosphere=
         if lab in atm.co2 and hi_ >= rlo and lo_ <= rhi:
             only = ((x >= lo_) & (x <= hi_) & ~other)[sel]
             co2[lab] = {"lo": lo_, "hi": hi_, "amplitude": atm.co2[lab]["amplitude"],
+                        "significance": atm.co2[lab]["significance"],
                         "resolution_cm1": atm.co2[lab]["resolution_cm1"], "only": only, "recognised": True}
     for lab, info in atm.co2_weak.items():
         # not recognised (weak, or too broad for the second-derivative match): nothing masked, but a
@@ -130,8 +133,8 @@ def prepare(m, region=None, baseline="linear", baseline_params=None, atmosphere=
         r_ = res or info["resolution_cm1"]
         lo_, hi_ = next((lo, hi) for lo, hi, lb in known_regions(r_) if lb == lab)
         if hi_ >= rlo and lo_ <= rhi and lab not in co2:
-            co2[lab] = {"lo": lo_, "hi": hi_, "amplitude": info["amplitude"], "resolution_cm1": r_,
-                        "only": np.zeros(int(sel.sum()), bool), "recognised": False}
+            co2[lab] = {"lo": lo_, "hi": hi_, "amplitude": info["amplitude"], "significance": info["significance"],
+                        "resolution_cm1": r_, "only": np.zeros(int(sel.sum()), bool), "recognised": False}
     meta = {"y_kind": kind, "resolution_cm1": res, "region_cm1": [rlo, rhi], "baseline": baseline,
             "atmosphere": [{"lo": lo, "hi": hi, "what": lab} for lo, hi, lab in atm.regions
                            if hi >= rlo and lo <= rhi],
@@ -281,7 +284,13 @@ def add_co2_model(prep: Prepared, spec, mode: str = "auto", warnings=()):
         rng_ = (prep.x >= info["lo"]) & (prep.x <= info["hi"])
         if int(((prep.keep | info["only"]) & rng_).sum()) < 10:
             continue
-        comp = co2_components(lab, info["resolution_cm1"], info["amplitude"])
+        # bounded by what was recognised beforehand: the fitted amount (either sign) no larger than
+        # the second-derivative match's by more than CO2_BOUND_SE of its standard errors (a free
+        # envelope absorbed the misfit of a missing band: -0.21 absorbance, 5-10x any plausible CO2)
+        amp, sig_ = info["amplitude"], info.get("significance")
+        se = abs(amp) / sig_ if sig_ and np.isfinite(sig_) and sig_ > 0 else abs(amp)
+        lim = abs(amp) + CO2_BOUND_SE * se
+        comp = co2_components(lab, info["resolution_cm1"], amp, amplitude_range=(-lim, lim))
         if comp is None or comp[2] * abs(info["amplitude"]) > 0.5 * prep.noise:
             why = (f"rotational lines resolved at {info['resolution_cm1']:g} cm-1 resolution" if comp is None else
                    f"its envelope misfit ({comp[2] * abs(info['amplitude']):.2g}) exceeds half the noise")
@@ -513,30 +522,82 @@ def make_result(m, prep: Prepared, spec, values: dict, stderr: dict, stats: dict
                   meta=meta)
 
 
+def _auto_bands(prep: Prepared, *, shape, baseline, n_bands, max_bands, snr, center_window, src, atmosphere):
+    """Automatic bands: the toolkit's :func:`~specproc.fitting.select.select_model` on the usable points.
+
+    The FTIR science stays here: which recognised CO2 bands are modelled (those a band found by
+    :func:`find_bands` sits under, :func:`add_co2_model`; they ride along as fixed components, never
+    bands), the narrowest band (2x the resolution), the centre window (``center_window``, else
+    max(FWHM, 5x resolution)) and width bounds, the names (``band_<cm-1>``). ``n_bands`` fixes the
+    number; ``max_bands`` caps it (None: no cap). Returns ``(FitOutcome, spec, warnings)``.
+    """
+    from ...fitting.lineshapes import sigma_from_fwhm
+    from ...fitting.models import ModelSpec, Peak
+    from ...fitting.select import select_model
+
+    x = prep.x
+    res = prep.resolution or 4 * float(np.median(np.diff(x)))
+    span = float(x.max() - x.min())
+    warns: list = []
+    base = None
+    if prep.co2 and atmosphere in ("auto", "model"):
+        try:
+            provisional, warns = build_spec(prep, None, shape=shape, baseline=baseline, n_bands=None, max_bands=60,
+                                            snr=snr, center_window=center_window, src=src, co2_mode=atmosphere)
+        except ProcessingError:
+            provisional = None
+        if provisional is not None:
+            spec0, warns = add_co2_model(prep, provisional, atmosphere, warns)
+            co2 = {n for names in (prep.meta.get("co2_model") or {}).values() for n in names}
+            if co2:
+                base = ModelSpec(peaks=[p for p in spec0.peaks if p.name in co2], exprs=dict(spec0.exprs))
+    taken: set = set()
+
+    def peak(nm, center, fwhm):
+        win = center_window if center_window is not None else max(fwhm, 5 * res)
+        bounds = {"center": (center - win, center + win)}
+        if shape in ("gaussian", "lorentzian", "pseudo-voigt", "voigt", "pearson7"):
+            bounds["sigma"] = (float(sigma_from_fwhm(shape, 0.5 * res)), float(sigma_from_fwhm(shape, span)))
+        return Peak(name=nm, shape=shape, center=center, fwhm=fwhm, bounds=bounds)
+
+    model_bl = baseline if baseline in proc.MODEL_BASELINES else "none"
+    try:
+        sel = select_model(x, prep.y, keep=prep.keep, shape=shape, noise=prep.noise, baseline=model_bl, snr=snr,
+                           n_components=n_bands, max_components=None if n_bands else max_bands, peak=peak,
+                           name=lambda _i, c: _band_name(c, taken), base=base, min_fwhm=2 * res, max_fwhm=span / 2,
+                           unit="cm-1", where=None, n_label="n_bands")
+    except ProcessingError as exc:
+        if not exc.reason.startswith("no component"):
+            raise ProcessingError(exc.reason, src) from None
+        raise ProcessingError(f"no band above {snr:g} noise SDs in {x.min():.0f}-{x.max():.0f} cm-1 "
+                              f"({exc.reason})", src) from None
+    prep.meta["model_selection"] = sel.record
+    return sel.fit, sel.fit.spec, [w for w in warns if not w.startswith("n_bands=")] + sel.warnings
+
+
 def fit_bands(m, bands=None, *, region=None, n_bands=None, max_bands=6, shape="pseudo-voigt", baseline="linear",
               baseline_params=None, atmosphere="auto", saturation_limit=None, center_window=None, snr=5.0,
               params=None) -> Result:
-    """Fit the bands of one FTIR spectrum; see :func:`specproc.techniques.ftir.fit_bands`."""
+    """Fit the bands of one FTIR spectrum; see :func:`specproc.techniques.ftir.fit_bands`.
+
+    Without ``bands`` the bands are selected by the toolkit's model selection (:func:`_auto_bands`).
+    ``max_bands`` (6, the processor's default) still caps the automatic count: without a cap a
+    real full-range spectrum (pacdec1.jdx, 30+ bands) took minutes (fit_spec's lmfit fallback on
+    windows of 14+ bands), so the cap stays until the selection's fits stay on the batch engine.
+    """
     from ...fitting.fit import fit_spec
 
     src = (m.attrs.get("provenance") or {}).get("source") if hasattr(m, "attrs") else None
     prep = prepare(m, region, baseline, baseline_params, atmosphere, saturation_limit)
-    spec, warns = build_spec(prep, bands, shape=shape, baseline=baseline, n_bands=n_bands, max_bands=max_bands,
-                             snr=snr, center_window=center_window, src=src, co2_mode=atmosphere)
-    spec, warns = add_co2_model(prep, spec, atmosphere, warns)
-    xk, yk = prep.x[prep.keep], prep.y[prep.keep]
-    out = fit_spec(spec, xk, yk, noise=prep.noise, where=src, unit="cm-1")
-    if bands is None:   # automatic: a candidate that is no detection is no band
-        from ...fitting.fit import drop_undetected
-
-        def refit(fo, weak):
-            return fit_spec(fo.spec.model_copy(update={"peaks": [p for p in fo.spec.peaks if p.name not in weak]}),
-                            xk, yk, noise=prep.noise, where=src, unit="cm-1")
-
-        out, msg = drop_undetected(out, refit, [p.name for p in _sample_peaks(spec, prep)[0]], unit="cm-1",
-                                   where=src)
-        spec = out.spec
-        warns = list(warns) + msg
+    if bands is None:   # automatic: the toolkit's model selection
+        out, spec, warns = _auto_bands(prep, shape=shape, baseline=baseline, n_bands=n_bands, max_bands=max_bands,
+                                       snr=snr, center_window=center_window, src=src, atmosphere=atmosphere)
+    else:
+        spec, warns = build_spec(prep, bands, shape=shape, baseline=baseline, n_bands=n_bands, max_bands=max_bands,
+                                 snr=snr, center_window=center_window, src=src, co2_mode=atmosphere)
+        spec, warns = add_co2_model(prep, spec, atmosphere, warns)
+        xk, yk = prep.x[prep.keep], prep.y[prep.keep]
+        out = fit_spec(spec, xk, yk, noise=prep.noise, where=src, unit="cm-1")
     band_peaks, _ = _sample_peaks(spec, prep)
     n = len(band_peaks)
     from ...fitting.lineshapes import area_of, fwhm_of
