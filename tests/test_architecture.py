@@ -164,10 +164,6 @@ def test_no_import_circles():
 
 #: modules still swapping the process-wide warning filters, each with why it is allowed for now
 CATCH_WARNINGS_ALLOWED = {
-    # owned by the NMR engineer (issue #22 step 1 asks them to move to np.errstate / no filter swap)
-    "techniques/nmr/deconvolution.py": "lmfit and batch fits under catch_warnings; change requested",
-    # new reader being written by the readers engineer (spectrochempy-omnic warnings); change requested
-    "io/omnic.py": "OMNICReader call under catch_warnings; change requested",
 }
 
 
@@ -257,16 +253,6 @@ REACH_INS_ALLOWED = {
         "io owner: the vamas package has no public parser of a stream; pin/replace (see #22 report)",
     ("specproc.io.afm_images", "AFMReader.jpk._load_jpk_tags"):
         "io owner (new reader): AFMReader keeps JPK's tag table private; pin AFMReader or copy the table",
-    ("specproc.io.nanoscope", "specproc.io.gwyddion._BASE"):
-        "io owner (new reader): give gwyddion._BASE a public name or move it to the module both use",
-    ("specproc.techniques.ftir.processors", "specproc.techniques.ftir.bands._sample_peaks"):
-        "ftir bands owner: rename bands._sample_peaks to sample_peaks",
-    ("specproc.techniques.xps.fitting", "specproc.techniques.xps.backgrounds._ends"):
-        "xps fitting owner: use fitting.baselines.end_levels",
-    ("specproc.techniques.xps.fitting", "specproc.techniques.xps.backgrounds._ascending"):
-        "xps fitting owner: use fitting.baselines.end_levels (it sorts the axis itself)",
-    ("specproc.techniques.nmr.deconvolution", "specproc.fitting._batch_kernels.warm_up_kernel"):
-        "nmr owner: use the public specproc.fitting.batch.warm_up_kernel",
 }
 
 

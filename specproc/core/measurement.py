@@ -146,6 +146,15 @@ def label(da: xr.DataArray) -> str:
     return src.rsplit("/", 1)[-1] if src else "measurement"
 
 
+def reader_notes(da: xr.DataArray) -> list[str]:
+    """What the reader noticed about the file (``attrs["acquisition"]["reader_notes"]``: a stopped
+    acquisition read up to its last row, an assumed unit, absorbance computed from single channels),
+    as ``"reader: ..."`` warnings that every result fitted from it carries."""
+    acq = da.attrs.get("acquisition") or {}
+    notes = acq.get("reader_notes") if isinstance(acq, dict) else None
+    return [f"reader: {n}" for n in notes or []]
+
+
 def check_measurement(obj: Any, technique: str | None = None, what: str = "input") -> xr.DataArray:
     """Validate that ``obj`` is a specproc measurement (optionally of ``technique``)."""
     from .errors import ParameterError

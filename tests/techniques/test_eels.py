@@ -293,3 +293,20 @@ def test_start_medians_of_unfitted_rows_are_quiet():
         assert _finite_median(np.array([np.nan, 2.0, 4.0, 9.0])) == 4.0
         assert np.isnan(_finite_median(np.full(5, np.nan)))
         assert np.isnan(_finite_median(np.empty(0)))
+
+
+def test_reader_notes_reach_the_result_warnings():
+    """An assumption of the reader (an MSA file without x units read as eV) is a warning of the fit,
+    and the fit itself is unchanged by it."""
+    rng = np.random.default_rng(7)
+    t = random_truth(rng, counts=4000.0)
+    y, _ = core_loss(E, **t)
+    yn = noisy(y, rng)
+    m = new_measurement(yn, {"energy": (E, "eV")}, technique="eels", units="counts", sample="s",
+                        acquisition={"beam_energy_keV": 200.0,
+                                     "reader_notes": ["x units missing: energy loss assumed in eV"]})
+    r = sp.eels.fit_edge(m, edge="B K")
+    assert r.warnings == ["reader: x units missing: energy loss assumed in eV"]
+    plain = sp.eels.fit_edge(spectrum(yn), edge="B K")
+    assert not plain.warnings
+    assert r.quantities["pi_star.energy_eV"].value == plain.quantities["pi_star.energy_eV"].value

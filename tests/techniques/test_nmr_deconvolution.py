@@ -122,3 +122,18 @@ def test_processor_plugin_and_many():
     ms = [spectrum([(-41.0, 1.0, 1.0)], noise=0.005, x=X, seed=s) for s in range(3)]
     out = proc(ms, {"peaks": [-41.0]})
     assert len(out) == 3 and all(abs(r.table["center_ppm"].iloc[0] + 41) < 0.05 for r in out)
+
+
+def test_reader_notes_reach_the_result_warnings(repo_root):
+    """What a reader noticed (e.g. a 2D acquisition stopped early, read up to the acquired rows) is a
+    warning of every result fitted from that file (issue #21)."""
+    m = sp.read(repo_root / "sample_data" / "nmr" / "jcamp" / "LiBH4_11B.jdx")
+    acq = dict(m.attrs.get("acquisition") or {})
+    acq["reader_notes"] = ["acquisition stopped after 3 of 8 rows; the 3 acquired rows were read"]
+    m = m.copy()
+    m.attrs["acquisition"] = acq
+    r = sp.nmr.deconvolve(m, peaks={"BH4": -44.3})
+    assert any(w.startswith("reader: acquisition stopped after 3 of 8 rows") for w in r.warnings), r.warnings
+    assert r.quantities["BH4.center_ppm"].value == pytest.approx(-44.3, abs=0.05)
+    clean = sp.nmr.deconvolve(sp.read(repo_root / "sample_data" / "nmr" / "jcamp" / "LiBH4_11B.jdx"), peaks={"BH4": -44.3})
+    assert not any(w.startswith("reader:") for w in clean.warnings)

@@ -352,7 +352,7 @@ def fit_edge(m, edge: str = "B K", background: str = "power_law", background_win
         ``edge.step_height``, ``background.r`` (power law), ``background.at_onset``; for a spectrum
         image the per-pixel maps in ``Result.data`` (xarray Dataset) and map statistics.
     """
-    from ...core.measurement import check_measurement, label
+    from ...core.measurement import check_measurement, label, reader_notes
 
     check_measurement(m, "eels")
     src = m.attrs.get("provenance", {}).get("source")
@@ -367,7 +367,7 @@ def fit_edge(m, edge: str = "B K", background: str = "power_law", background_win
     stack = tuple(m.shape[:-1])
     nav_dims = tuple(m.dims[:-1])
     Y = np.asarray(m.values).reshape(-1, E.size)
-    warnings: list[str] = []
+    warnings: list[str] = reader_notes(m)  # what the reader assumed (e.g. MSA units) stays with the result
     run_params = {"edge": rec.edge, "background": background, "background_window": background_window,
                   "fit_window": fit_window, "poly_degree": poly_degree, "energy_offset_eV": energy_offset_eV,
                   "deconvolve": deconvolve, "warm_start": warm_start, "min_edge_snr": min_edge_snr,

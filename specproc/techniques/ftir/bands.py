@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ...core.errors import ParameterError, ProcessingError
-from ...core.measurement import check_measurement, label
+from ...core.measurement import check_measurement, label, reader_notes
 from ...core.result import Quantity, Result
 from . import processing as proc
 
@@ -54,7 +54,7 @@ def prepare(m, region=None, baseline="linear", baseline_params=None, atmosphere=
     acq = m.attrs.get("acquisition") or {}
     res = acq.get("resolution_cm1")
     res = float(res) if isinstance(res, (int, float)) and res > 0 else None
-    warns = list(notes) + [f"reader: {n}" for n in acq.get("reader_notes") or []]
+    warns = list(notes) + reader_notes(m)
     sat, runs = proc.saturation_mask(x, a, kind, limit=saturation_limit)
     for lo, hi in runs:
         what = "transmittance <= 0" if kind == "transmittance" else "absorbance clipped at the detector limit"
@@ -325,7 +325,7 @@ def add_co2_model(prep: Prepared, spec, mode: str = "auto", warnings=()):
     return spec.model_copy(update={"peaks": peaks, "exprs": exprs}), warns
 
 
-def _sample_peaks(spec, prep):
+def sample_peaks(spec, prep):
     co2 = {n for names in (prep.meta.get("co2_model") or {}).values() for n in names}
     return [p for p in spec.peaks if p.name not in co2], [p for p in spec.peaks if p.name in co2]
 
@@ -395,7 +395,7 @@ def make_result(m, prep: Prepared, spec, values: dict, stderr: dict, stats: dict
     from ...fitting.models import prefix_of
 
     x, keep = prep.x, prep.keep
-    bands, co2_peaks = _sample_peaks(spec, prep)
+    bands, co2_peaks = sample_peaks(spec, prep)
     names = [p.name for p in bands]
     n = len(names)
     if derived is not None:
@@ -598,7 +598,7 @@ def fit_bands(m, bands=None, *, region=None, n_bands=None, max_bands=6, shape="p
         spec, warns = add_co2_model(prep, spec, atmosphere, warns)
         xk, yk = prep.x[prep.keep], prep.y[prep.keep]
         out = fit_spec(spec, xk, yk, noise=prep.noise, where=src, unit="cm-1")
-    band_peaks, _ = _sample_peaks(spec, prep)
+    band_peaks, _ = sample_peaks(spec, prep)
     n = len(band_peaks)
     from ...fitting.lineshapes import area_of, fwhm_of
     from ...fitting.models import prefix_of

@@ -177,7 +177,7 @@ def fit_many(data: list, params: FitBandsParams) -> list:
     from ...fitting.models import prefix_of
     from ...fitting.uncertainty import at_bound, fit_warnings
 
-    from .bands import _sample_peaks, make_result
+    from .bands import sample_peaks, make_result
 
     xs, Ys, W = x[anykeep], Y[:, anykeep], K[:, anykeep].astype(float)   # each spectrum's own mask: weight 0
     model, lp = spec.to_lmfit(xs, ref.y[anykeep])
@@ -205,7 +205,7 @@ def fit_many(data: list, params: FitBandsParams) -> list:
             lp[n].value = float(np.clip(vals[n], lp[n].min, lp[n].max))
         bounded = at_bound(lp)
         vals = {**{n: float(lp[n].value) for n in lp}, **vals}     # expressions (tied CO2 components) too
-        band_peaks, _ = _sample_peaks(spec, preps[i])
+        band_peaks, _ = sample_peaks(spec, preps[i])
         n_ = len(band_peaks)
         dv, de = np.zeros(3 * n_), np.zeros(3 * n_)
         for j, pk in enumerate(band_peaks):

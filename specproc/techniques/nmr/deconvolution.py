@@ -66,7 +66,6 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 from dataclasses import dataclass, field, replace
 from types import SimpleNamespace
 from typing import Any
@@ -75,7 +74,7 @@ import numpy as np
 import xarray as xr
 
 from ...core.errors import FitError, ParameterError, ProcessingError, SpecprocError
-from ...core.measurement import check_measurement, label
+from ...core.measurement import check_measurement, label, reader_notes
 from ...core.result import Plots, Quantity, Recipe, Result
 from ...core.numbers import finite_or_none
 
@@ -329,7 +328,8 @@ def _lmfit_model(c: Compiled, x, y, pr: Prepared, p):
         w = _start_width(x, y, q)
         for name, k in [(q.name, 0)] + [(f"{q.name} {_ssb_name(kk)}", kk) for kk in ks]:
             qm, qp, ctx = make_lmfit_model(prefix_of(name), pr.nucleus, pr.sf, x, y, q, w, c.windows[q.name], dx,
-                                           span, k * (pr.step or 0.0), prefix_of(q.name) if k else None)
+                                           span, k * (pr.step or 0.0), prefix_of(q.name) if k else None,
+                                           static=pr.rate == 0)  # static CT only when the rate is 0 Hz
             if ctx:
                 c.quad_ctx[q.name] = ctx
             model = qm if model is None else model + qm
@@ -352,8 +352,7 @@ def fit(c: Compiled, x, y, pr: Prepared, p):
     model, params = _lmfit_model(c, x, y, pr, p)
     nvarys = sum(q.vary and not q.expr for q in params.values())
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with np.errstate(all="ignore"):  # per thread (numpy >= 2); catch_warnings swaps global state
             res = model.fit(y, without_uvars(params), x=x, nan_policy="raise", max_nfev=200 * (nvarys + 1))
     except Exception as exc:
         raise FitError(f"fit failed: {type(exc).__name__}: {exc}", pr.src) from None
@@ -517,7 +516,8 @@ def prepare(m, p) -> Prepared:
     meta["apodization"] = hist.get("apodization")
     meta["lb_hz"] = hist.get("lb_hz") if hist.get("apodization") else None
     meta["processing"] = {k: v for k, v in hist.items() if isinstance(v, (str, int, float, bool, list, dict, type(None)))}
-    warns = []
+    # what the reader noticed (a stopped acquisition, a guessed unit...) stays with the result
+    warns = reader_notes(m)
     if hist.get("digital_filter_warning"):
         warns.append(f"digital filter: {hist['digital_filter_warning']}")
     return Prepared(src=src, attrs=dict(m.attrs), x=x, y=y, step=step, noise=noise, meta=meta, rate=rate, sf=sf,
@@ -956,8 +956,7 @@ def _montecarlo(c, fo, fn, p, pr):
     model, start = fo.model, fo.params
 
     def refit(ys):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with np.errstate(all="ignore"):
             r = model.fit(ys, start.copy(), x=fo.x)
         q = r.params
         q.update_constraints()
@@ -1149,7 +1148,7 @@ def warm_up(p, n: int) -> None:
     import lmfit  # noqa: F401
     import scipy.signal  # noqa: F401
 
-    from ...fitting._batch_kernels import warm_up_kernel
+    from ...fitting.batch import warm_up_kernel
 
     warm_up_kernel()
 
@@ -1350,8 +1349,7 @@ def _fit_stack(c: Compiled, x0, ymean, Y):
     c.params_free = [nm for nm, q in params.items() if q.vary and not q.expr]
     c.bounds = {nm: (q.min, q.max) for nm, q in params.items() if q.vary and not q.expr}
     c.satellite_amplitudes = {pre + "amplitude" for _n, _k, pre in c.sidebands}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with np.errstate(all="ignore"):
         # spectra of one stack are alike: each starts from the mean spectrum's optimum where that
         # is the better start (a quarter fewer LM iterations on a series of similar spectra);
         # converged like lmfit's leastsq (ftol = xtol = 1.5e-8): centres agree with a loop of

@@ -20,20 +20,6 @@ __all__ = ["BACKGROUNDS", "U2", "U3", "background", "linear", "shirley", "tougaa
 BACKGROUNDS = ("none", "linear", "shirley", "tougaard", "tougaard3")
 
 
-def _ascending(x, Y):
-    """Deprecated alias kept while ``xps/fitting.py`` still calls it: use :func:`end_levels`."""
-    x = np.asarray(x, float)
-    Y = np.asarray(Y, float)
-    order = np.argsort(x, kind="stable")
-    return x[order], Y[..., order], order
-
-
-def _ends(Y, n_avg):
-    """Deprecated alias kept while ``xps/fitting.py`` still calls it: use :func:`end_levels`."""
-    Y = np.asarray(Y, float)
-    return end_levels(np.arange(Y.shape[-1]), Y, n_avg)
-
-
 def _run(method, x, Y, **kw):
     # bad input raises ParameterError, a ValueError as the XPS callers expect
     return _bl.baseline(x, Y, method, **kw)

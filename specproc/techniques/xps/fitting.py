@@ -183,7 +183,7 @@ def fit_stack(region: str, comps: list[Component], x, Y, *, background: str = "s
                 dd.append(d)
             end_d.append(np.stack(dd, axis=1))
     if background == "shirley-active":
-        lo, hi = bgs._ends(bgs._ascending(x, Y)[1], n_avg)
+        lo, hi = bgs.end_levels(x, Y, n_avg)
         for _ in range(active_iterations):
             env = evaluate_batch(model, x, ds, params)
             B = bgs.shirley_from_peaks(x, np.where(np.isfinite(env), env, 0.0), lo, hi)
