@@ -221,11 +221,13 @@ def test_sample_data_bruker_folders_match_truth(repo_root):
         assert a["sf_mhz"] == pytest.approx(t["sf_mhz"]), key
         assert a["mas_rate_hz"] == pytest.approx(t["mas_rate_hz"]), key
         assert sum(c["area_fraction"] for c in t["components"]) == pytest.approx(1.0)
-        # the tallest magnitude point sits on the tallest centre band (within a line width)
         ppm, spec = magnitude_spectrum(ng.bruker.rm_dig_filter(m.values, a["decim"], a["dspfvs"], a["grpdly"]),
                                        sfo1_mhz=a["sfo1_mhz"], sf_mhz=a["sf_mhz"], sw_hz=a["sw_hz"])
-        top = max(t["components"], key=lambda c: c["area_fraction"] / c["fwhm_ppm"])
-        assert abs(ppm[np.argmax(spec)] - top["center_ppm"]) < top["fwhm_ppm"], key
+        # the tallest point sits on one of the two tallest sites by area/FWHM (a quadrupolar site's
+        # horned line is taller than that, and its maximum is at max_ppm, not at its isotropic shift)
+        tall = sorted(t["components"], key=lambda c: -c["area_fraction"] / c["fwhm_ppm"])[:2]
+        top_ppm = ppm[np.argmax(spec)]
+        assert any(abs(top_ppm - c.get("max_ppm", c["center_ppm"])) < c["fwhm_ppm"] for c in tall), (key, top_ppm)
 
 
 # ----------------------------------------------------------------------------- bad input

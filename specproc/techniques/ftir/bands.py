@@ -592,6 +592,17 @@ def fit_bands(m, bands=None, *, region=None, n_bands=None, max_bands=6, shape="p
     if bands is None:   # automatic: the toolkit's model selection
         out, spec, warns = _auto_bands(prep, shape=shape, baseline=baseline, n_bands=n_bands, max_bands=max_bands,
                                        snr=snr, center_window=center_window, src=src, atmosphere=atmosphere)
+        if n_bands is None:  # an automatic band is a detection: none within 2 stderr of zero area is reported
+            from ...fitting.fit import drop_undetected
+
+            def refit(fo, weak):
+                return fit_spec(fo.spec.model_copy(update={"peaks": [p for p in fo.spec.peaks if p.name not in weak]}),
+                                fo.x, fo.y, noise=prep.noise, where=src, unit="cm-1")
+
+            out, msg = drop_undetected(out, refit, [p.name for p in sample_peaks(spec, prep)[0]], unit="cm-1",
+                                       where=src)
+            spec = out.spec
+            warns = list(warns) + msg
     else:
         spec, warns = build_spec(prep, bands, shape=shape, baseline=baseline, n_bands=n_bands, max_bands=max_bands,
                                  snr=snr, center_window=center_window, src=src, co2_mode=atmosphere)
