@@ -217,8 +217,9 @@ class _Model:
     def get(self, p, n):
         return p[self.idx[n]] if n in self.idx else self.fixed[n]
 
-    def lines(self, p, i):
-        """Kα1 (and Kα2) lines of phase ``i``: centre, Γ, η, reflection index, weight."""
+    def kalpha1(self, p, i):
+        """Reflections of phase ``i`` at parameters ``p``: d (nm), the mask of those inside the scan
+        (sin θ < 1), the instrument shift (deg), the Kα1 centres (deg), their TCH FWHM Γ and η."""
         ph = self.phases[i]
         cell = {k: self.get(p, f"{i}.{k}") for k in ph.free}
         full = ph.ref.full_cell(cell)
@@ -230,6 +231,11 @@ class _Model:
         c1 = np.degrees(2 * th1) + shift
         gam, eta = tch(c1, self.get(p, "U"), self.get(p, "V"), self.get(p, "W"), self.get(p, f"{i}.X"),
                        self.get(p, f"{i}.Y"))
+        return d, ok, shift, c1, gam, eta
+
+    def lines(self, p, i):
+        """Kα1 (and Kα2) lines of phase ``i``: centre, Γ, η, reflection index, weight."""
+        d, ok, shift, c1, gam, eta = self.kalpha1(p, i)
         k = np.arange(len(d))
         cs, gs, es, ks, ws = [c1[ok]], [gam[ok]], [eta[ok]], [k[ok]], [np.ones(ok.sum())]
         if self.ka2 is not None:
@@ -249,17 +255,7 @@ class _Model:
         in group order: (point index, group index, value, points per group). Contiguous sorted windows let
         :meth:`design` build the sparse matrix directly (COO → CSC sorting was 40 % of an evaluation)."""
         x = self.x
-        ph = self.phases[i]
-        cell = {k: self.get(p, f"{i}.{k}") for k in ph.free}
-        full = ph.ref.full_cell(cell)
-        d = d_spacing(ph.hkl, ph.system, full["a"], full["b"], full["c"]) / 10  # nm
-        s1 = self.l1 / (2 * d)
-        ok = s1 < 1
-        th1 = np.arcsin(np.clip(s1, 0, 1))
-        shift = self.get(p, "zero_deg") + self.get(p, "displacement_deg") * np.cos(th1)
-        c1 = np.degrees(2 * th1) + shift
-        g, e = tch(c1, self.get(p, "U"), self.get(p, "V"), self.get(p, "W"), self.get(p, f"{i}.X"),
-                   self.get(p, f"{i}.Y"))
+        d, ok, shift, c1, g, e = self.kalpha1(p, i)
         hw = WINDOW_FWHM * g
         if self.ka2 is not None:
             l2, ratio = self.ka2
