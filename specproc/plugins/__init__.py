@@ -5,6 +5,10 @@ Modelled on xarray's backend plugins: one entry-point group per plugin kind
 built-ins are declared in its ``pyproject.toml`` exactly like a third party's, so there is a
 single discovery path. Discovery is cached (``refresh()`` clears it); a plugin that fails to
 import becomes a warning, duplicate names warn and the first wins.
+
+:func:`register` adds a plugin object in the running session (a notebook, a test, a script) without
+packaging it: it is listed and used like an installed one, in this process and in the worker
+processes the executor forks from it (not on Dask workers, which import plugins by entry point).
 """
 from __future__ import annotations
 
@@ -55,6 +59,44 @@ def _discover(kind: str) -> dict[str, PluginInfo]:
     return out
 
 
+#: plugins registered in this session (:func:`register`), by kind: name -> PluginInfo
+_SESSION: dict[str, dict[str, PluginInfo]] = {k: {} for k in GROUPS}
+
+
+def register(kind: str, name: str, obj, *, replace: bool = False) -> None:
+    """Register ``obj`` (a class is instantiated on first use, like an entry point) as plugin ``name``.
+
+    Parameters
+    ----------
+    kind : {"readers", "processors", "techniques"}
+    name : str
+        The plugin's name (a reader name for ``sp.read(path, reader=name)``, a processor's
+        ``"<technique>.<verb>"``, a technique's command name).
+    obj : class, instance or module
+    replace : bool
+        Replace an installed or registered plugin of that name; without it a clash is a
+        :class:`~specproc.core.errors.PluginError` (a session plugin never hides an installed one
+        silently).
+    """
+    if kind not in GROUPS:
+        raise PluginError(f"unknown plugin kind {kind!r}; one of {sorted(GROUPS)}")
+    if not isinstance(name, str) or not name.strip():
+        raise PluginError(f"a {kind[:-1]} plugin needs a non-empty name, got {name!r}")
+    if not replace and (name in _discover(kind) or name in _SESSION[kind]):
+        raise PluginError(f"a {kind[:-1]} named {name!r} is already registered; pass replace=True to replace it")
+    value = f"{getattr(obj, '__module__', None) or getattr(obj, '__name__', '?')}:" \
+            f"{getattr(obj, '__qualname__', None) or type(obj).__qualname__}"
+    _SESSION[kind][name] = PluginInfo(name, kind, value, "<session>", "", None,
+                                      obj() if isinstance(obj, type) else obj)
+
+
+def unregister(kind: str, name: str) -> None:
+    """Remove a plugin added by :func:`register` (installed plugins are not affected)."""
+    if kind not in GROUPS:
+        raise PluginError(f"unknown plugin kind {kind!r}; one of {sorted(GROUPS)}")
+    _SESSION[kind].pop(name, None)
+
+
 def refresh() -> None:
     """Forget cached discovery (after installing a plugin in a running session)."""
     _discover.cache_clear()
@@ -63,7 +105,8 @@ def refresh() -> None:
 def available(kind: str) -> dict[str, PluginInfo]:
     if kind not in GROUPS:
         raise PluginError(f"unknown plugin kind {kind!r}; one of {sorted(GROUPS)}")
-    return _discover(kind)
+    found = _discover(kind)
+    return {**found, **_SESSION[kind]} if _SESSION[kind] else found
 
 
 def get(kind: str, name: str):
