@@ -79,6 +79,8 @@ class Reader:
     notes: ClassVar[str] = ""
     #: the optional extra that installs the library (``pip install "specproc[<extra>]"``); "" if core
     extra: ClassVar[str] = ""
+    #: the module that extra's library is imported as (``specproc formats`` says whether it is installed)
+    extra_module: ClassVar[str] = ""
 
 
 #: while :func:`sniffing` is active: ``{path: (whole file?, first bytes)}``, so that the content

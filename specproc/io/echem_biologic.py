@@ -38,6 +38,7 @@ class EcLabMptReader(Reader):
     """BioLogic EC-Lab text exports (``.mpt``): impedance spectra (series by loop), CA, GCPL..."""
 
     name = "eclab-mpt"
+    library = "specproc"
     description = "BioLogic EC-Lab text export (.mpt): PEIS/GEIS spectra and series, CA, CP/GCPL time series"
     technique = "echem"
     extensions = (".mpt",)
@@ -93,6 +94,9 @@ class EcLabMprReader(Reader):
     """BioLogic EC-Lab binary files (``.mpr``) through galvani (optional, GPL: ``specproc[echem-mpr]``)."""
 
     name = "eclab-mpr"
+    library = "galvani"
+    extra = "echem-mpr"
+    extra_module = "galvani"
     description = "BioLogic EC-Lab binary .mpr (galvani, optional extra echem-mpr): spectra and time series"
     technique = "echem"
     extensions = (".mpr",)

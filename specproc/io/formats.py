@@ -10,21 +10,6 @@ from __future__ import annotations
 
 import importlib.util
 
-#: libraries of the built-in readers that do not declare ``library`` yet (their modules belong to
-#: other maintainers; a reader's own ``library`` attribute always wins over this table)
-_BUILTIN_LIBRARY = {
-    "afm-force": "afmformats", "bruker": "nmrglue", "bruker-xrd": "specproc (recognise and refuse)",
-    "echem-folder": "specproc", "echem-text": "specproc", "eclab-mpr": "galvani", "eclab-mpt": "specproc",
-    "gamry-dta": "specproc", "gatan": "rosettasciio", "gwyddion": "gwyfile", "hyperspy": "rosettasciio",
-    "ir-text": "specproc", "jcampdx-ir": "jcamp", "jcampdx-nmr": "nmrglue, jcamp", "nanonis": "specproc",
-    "netcdf": "xarray (h5netcdf)", "nmr-text": "specproc (pyarrow csv)", "rigaku-ras": "xrayutilities",
-    "spc": "spc-io", "spec": "xrayutilities", "vamas": "vamas", "varian": "nmrglue", "xrd-text": "specproc",
-    "xrdml": "specproc (defusedxml)", "zview": "specproc",
-}
-#: optional extras of built-in readers that do not declare ``extra`` yet
-_BUILTIN_EXTRA = {"eclab-mpr": "echem-mpr"}
-#: the module an extra's library is imported as, to say whether it is installed
-_EXTRA_MODULE = {"echem-mpr": "galvani"}
 
 COLUMNS = ("extensions", "technique", "reader", "library", "extra", "notes")
 
@@ -51,8 +36,8 @@ def format_rows() -> list[dict]:
 
     rows = []
     for name, r in plugins.loaded("readers").items():
-        extra = getattr(r, "extra", "") or _BUILTIN_EXTRA.get(name, "")
-        module = getattr(r, "extra_module", "") or _EXTRA_MODULE.get(extra, "")
+        extra = getattr(r, "extra", "")  # plugin objects need not subclass Reader
+        module = getattr(r, "extra_module", "")
         installed = True
         if extra and module:
             installed = importlib.util.find_spec(module) is not None
@@ -60,7 +45,7 @@ def format_rows() -> list[dict]:
             "extensions": _extensions(r),
             "technique": r.technique or "any",
             "reader": name,
-            "library": getattr(r, "library", "") or _BUILTIN_LIBRARY.get(name, "") or "?",
+            "library": getattr(r, "library", "") or "?",
             "extra": extra,
             "notes": " ".join((getattr(r, "notes", "") or r.description or "").split()),
             "installed": installed,
