@@ -51,6 +51,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .noise import POINTS_PER_FWHM, bin_mean
+
 __all__ = ["select_model", "find_candidates", "noise_correlation", "noise_acf", "Selection", "IC_MIN", "K_AREA", "K_HEIGHT",
            "MERGE_FRACTION", "CANDIDATE_SNR"]
 
@@ -64,8 +66,6 @@ K_AREA, K_HEIGHT = 3.0, 3.0
 MERGE_FRACTION, MERGE_WIDTH_RATIO = 0.5, 2.0
 #: a candidate occupies +- this many FWHM (windows split where none reaches)
 REACH_FWHM = 4.0
-#: the working grid keeps at least this many points per FWHM of the narrowest candidate
-POINTS_PER_FWHM = 10
 #: scale step of the second-derivative scale space
 SCALE_STEP = 1.5
 
@@ -525,10 +525,7 @@ class _Selector:
 
 # ============================================================================ the routine
 def _bin(x, y, d: int):
-    if d <= 1:
-        return x, y
-    m = (x.size // d) * d
-    return x[:m].reshape(-1, d).mean(1), y[:m].reshape(-1, d).mean(1)
+    return bin_mean(x, d), bin_mean(y, d)
 
 
 def _descent(ys, i: int, step: int, drop: float, direction: int) -> int:

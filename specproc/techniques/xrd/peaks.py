@@ -187,9 +187,10 @@ def pattern_background(x, y, window_deg: float = 1.5, log: bool = False):
     f = int(np.ceil(window_deg / step / SNIP_MAX_HALF_WINDOW)) if step > 0 else 1
     if f <= 1 or n < 8 * f:
         return background(x, y, window_deg, log=log)
+    from ...fitting.noise import bin_mean
+
     m = (n // f) * f
-    xb = x[:m].reshape(-1, f).mean(axis=1)
-    yb = y[:m].reshape(-1, f).mean(axis=1)
+    xb, yb = bin_mean(x, f), bin_mean(y, f)
     if m < n:  # the last partial block
         xb = np.append(xb, x[m:].mean())
         yb = np.append(yb, y[m:].mean())

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ...core.errors import ProcessingError
+from ...fitting.noise import POINTS_PER_FWHM, bin_mean
 from .lattice import CELL_PARAMS
 from .references import d_spacing
 
@@ -486,9 +487,6 @@ def _start_width(peaks_fwhm, two_theta):
     return (0.6 * f) ** 2, 0.5 * f
 
 
-#: the whole-pattern fit keeps at least this many points across the narrowest observed FWHM when a
-#: pattern is binned (a profile sampled 10 times per FWHM is fitted as well as on a finer grid)
-POINTS_PER_FWHM = 10
 #: patterns up to this many points are fitted as measured; finer ones are binned (the fit's cost is
 #: linear in the points, and a 430k-point detector pattern holds ~1,000 points per FWHM)
 MAX_FIT_POINTS = 20_000
@@ -508,14 +506,9 @@ def bin_for_fit(x, y, sigma=None, background=None, fwhm_min=None):
     k = int(fwhm_min / step / POINTS_PER_FWHM)
     if k < 2:
         return x, y, sigma, background, 1
-    m = n // k * k
     sig = np.sqrt(np.clip(y, 1.0, None)) if sigma is None else np.asarray(sigma, float)
-
-    def mean(a):
-        return np.asarray(a, float)[:m].reshape(-1, k).mean(axis=1)
-
-    s = np.sqrt((sig[:m].reshape(-1, k) ** 2).sum(axis=1)) / k
-    return mean(x), mean(y), s, None if background is None else mean(background), k
+    s = np.sqrt(bin_mean(sig ** 2, k) / k)    # standard error of a mean of k points
+    return bin_mean(x, k), bin_mean(y, k), s, None if background is None else bin_mean(background, k), k
 
 
 def pawley_fit(x, y, phases, wavelength_nm, *, kalpha2=None, sigma=None, background=None, n_chebyshev=6,
