@@ -269,13 +269,7 @@ class ClaimOutcome:
 
 
 def _fmt(v, s, unit, label=None) -> str:
-    if v is None:
-        txt = "—"
-    elif s is None:
-        txt = f"{v:.4g}"
-    else:
-        txt = f"{v:.4g} ± {s:.2g}"
-    txt = f"{txt} {unit}".strip()
+    txt = fmt_pm(v, s, unit)
     return f"{label}: {txt}" if label else txt
 
 

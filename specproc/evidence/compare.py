@@ -380,18 +380,14 @@ def component_label(component: str | None) -> str:
 
 
 def fmt_pm(value: float | None, unc: float | None, unit: str = "") -> str:
-    """``value ± unc unit`` with the value rounded to the precision of the uncertainty (2 significant
-    digits of ``unc``); ``value unit`` (4 significant digits) without an uncertainty."""
-    if value is None or not math.isfinite(value):
+    """``value ± unc unit`` by the one display rule (:func:`specproc.core.numbers.format_value`: the value
+    rounded to the uncertainty's second significant digit, SI units with their natural prefix);
+    ``"—"`` without a value."""
+    from ..core.numbers import finite_or_none, format_value
+
+    if finite_or_none(value) is None:
         return "—"
-    u = "" if not unit else f" {unit}"
-    if unc is None or not math.isfinite(unc) or unc <= 0:
-        return f"{value:.4g}{u}"
-    mag = max(abs(value), unc)
-    if mag >= 1e5 or mag < 1e-3:
-        return f"{value:.4g} ± {unc:.2g}{u}"
-    dec = max(0, 1 - int(math.floor(math.log10(unc))))
-    return f"{value:.{dec}f} ± {unc:.{dec}f}{u}"
+    return format_value(value, unc, unit)
 
 
 def _scalar_text(v) -> str | None:

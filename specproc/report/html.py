@@ -28,6 +28,7 @@ from typing import Any
 
 from ..core.files import atomic_write_text, check_writable_target
 from ..core.result import df_html, jsonable
+from ..evidence.compare import fmt_pm
 from .view import RunView
 
 _CSS = """
@@ -627,12 +628,7 @@ def _comparisons_html(comparisons: list) -> str:
         sel = getattr(c, "selector", None) or {}
         what = c.quantity + "".join(f" [{k}={v}]" for k, v in (sel.get("meta") or {}).items())
         pair = c.sample + (f" vs {c.reference}" if c.reference else "")
-        if c.value is None:
-            val = "—"
-        elif c.stderr is None:
-            val = f"{c.value:.4g} {c.unit}"
-        else:
-            val = f"{c.value:.4g} ± {c.stderr:.2g} {c.unit}"
+        val = fmt_pm(c.value, c.stderr, c.unit)
         rows.append(f"<tr id='comparison-{_anchor(cid)}'><td><code>{esc(cid)}</code></td><td>{esc(c.technique)}</td>"
                     f"<td>{esc(what)}</td><td>{esc(c.op)}</td><td>{esc(pair)}</td><td>{esc(val.strip())}</td>"
                     f"<td class='reason'>{esc(c.reason)}</td></tr>")

@@ -121,7 +121,7 @@ def test_claim_verdicts_and_no_data():
     results = [res("A", BH4__center_ppm=(-44.3, 0.05, "ppm")), res("B", BH4__center_ppm=(-41.0, 0.12, "ppm"))]
     out = evaluate_claim(_claim(), results)
     assert out.verdict == "supported" and out.value == pytest.approx(3.3) and out.unit == "ppm"
-    assert out.value_text().startswith("3.3 ± 0.13 ppm")
+    assert out.value_text().startswith("3.30 ± 0.13 ppm")  # rounded to the error's 2nd digit
     assert evaluate_claim(_claim(rule="> 3.2"), results).verdict == "inconclusive"
     assert evaluate_claim(_claim(rule="> 5"), results).verdict == "not supported"
     # sample without results, technique without results, technique without processor

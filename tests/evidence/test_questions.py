@@ -121,7 +121,7 @@ def test_multi_check_claims_are_named_and_say_what_they_rest_on(outcomes):
     shift = outcomes[0]
     assert shift.checks[0].label() == "peak.center: B − A"
     assert shift.checks[0].value_text(2) == "peak.center: B − A = 1.500 ± 0.045 mm"
-    assert shift.interval_text() == "1.500 ± 0.045 mm" and shift.value_text().startswith("1.5 ± 0.022")
+    assert shift.interval_text() == "1.500 ± 0.045 mm" and shift.value_text().startswith("1.500 ± 0.022")
     d = phases.checks[0].to_dict()
     assert d["label"] == "phase X in B" and d["text"] == "phase X present in B" and d["basis"] == b.basis
 

@@ -242,14 +242,14 @@ def test_report_consumes_a_neutral_run_view(tmp_path):
                    inputs=[{"sample": "LiBH4", "technique": "nmr", "file": "/data/LiBH4/1", "sha256": "cd" * 32,
                             "reader": "bruker", "processor": "nmr.deconvolve", "params": {}, "status": "ok"}],
                    software={"specproc": "x"}, info={"run id": "RUN-42"})
-    from specproc.evidence import QuantityRef, compare
+    from specproc.evidence import QuantityRef, compare_selected
 
     ref = QuantityRef(technique="nmr", name="BH4.center_ppm", meta={"nucleus": "11B"})
     view.results.append(_result(EVIL, center=-41.0))
-    view.comparisons = [("shift", compare(view.results, ref, EVIL, "LiBH4", "difference"))]
+    view.comparisons = [("shift", compare_selected(view.results, ref, EVIL, "LiBH4", "difference"))]
     html = render_report(view, None, tmp_path / "r.html").read_text()
     assert "id='comparison-shift'" in html and "[nucleus=11B]" in html and EVIL not in html
-    assert re.search(r"3\.3 ± 0\.071 ppm", html)
+    assert re.search(r"3\.300 ± 0\.071 ppm", html)
     assert "FIRSTX = LASTX" in html and "no file matches" in html and "RUN-42" in html and "cd" * 32 in html
     assert f"run {EVIL}" not in html and "run &lt;script&gt;" in html
     with pytest.raises(TypeError, match="RunView"):
