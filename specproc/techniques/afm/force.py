@@ -685,11 +685,28 @@ def fit_force_map(height_m, force_N, model: str = "hertz-paraboloid", tip_radius
         ``half_angle_deg``, ``poisson_ratio``, ``contact_weight_m``, ``tabor_mu``, ``suggested_model``,
         ``method``, ``fit_s``, ``warnings`` (one line per kind of flagged curve).
     """
-    import xarray as xr
-
     t_start = time.perf_counter()
-    if model not in MODELS:
-        raise ParameterError(f"unknown model {model!r}; one of {', '.join(MODELS)}")
+    H, F = _as_map(height_m, force_N)
+    cfg = _settings(model, tip_radius_m, poisson_ratio, half_angle_deg, spring_constant_N_per_m, max_indentation_m,
+                    baseline_fraction, baseline, fit_tilt, contact_weight_m, H.shape[-1])
+    cv = _prepare(H, F, cfg, contact_threshold_sigma)
+    ft = _fit_curves(cv, cfg)
+    flag = _flags(cv, ft, cfg)
+    out = _dataset(cv, ft, cfg, flag, x_m, y_m)
+    mu, suggestion = _tabor_suggestion(cv, ft, cfg, flag, z0_m)
+    warnings = [f"{int(((flag & b) > 0).sum())} of {flag.size} curves: {txt}"
+                for b, txt in FLAGS.items() if ((flag & b) > 0).any()]
+    out.attrs.update(model=model, tip_radius_m=tip_radius_m, half_angle_deg=half_angle_deg, poisson_ratio=cfg.nu,
+                     spring_constant_N_per_m=spring_constant_N_per_m, max_indentation_m=max_indentation_m,
+                     contact_weight_m=cfg.W if cfg.W else 0.0, baseline=cfg.baseline,
+                     tabor_mu=float(mu), suggested_model=suggestion, method=ft.method,
+                     fit_s=float(time.perf_counter() - t_start), shared_axis=bool(cv.shared),
+                     flags="; ".join(f"{k}={v}" for k, v in FLAGS.items()), warnings=warnings)
+    return out
+
+
+def _as_map(height_m, force_N):
+    """Heights and forces as float arrays ``(ny, nx, n)`` (a curve or a list of curves as a 1-row map)."""
     H = np.asarray(height_m, float)
     F = np.asarray(force_N, float)
     if H.shape != F.shape:
@@ -700,9 +717,18 @@ def fit_force_map(height_m, force_N, model: str = "hertz-paraboloid", tip_radius
         H, F = H[None], F[None]
     if H.ndim != 3:
         raise ParameterError(f"height_m/force_N must be (ny, nx, n_points), got {H.shape}")
-    ny, nx, m = H.shape
-    if m < 20:
-        raise ParameterError(f"{m} points per curve: at least 20 are needed")
+    if H.shape[-1] < 20:
+        raise ParameterError(f"{H.shape[-1]} points per curve: at least 20 are needed")
+    return H, F
+
+
+def _settings(model, tip_radius_m, poisson_ratio, half_angle_deg, k, max_indentation_m, baseline_fraction,
+              baseline, fit_tilt, contact_weight_m, n_points):
+    """The checked options of :func:`fit_force_map` and what follows from them (model kind, E factor)."""
+    from types import SimpleNamespace
+
+    if model not in MODELS:
+        raise ParameterError(f"unknown model {model!r}; one of {', '.join(MODELS)}")
     needs_R = model in ("hertz-paraboloid", "hertz-sphere", "dmt", "jkr")
     if needs_R and not (tip_radius_m and np.isfinite(tip_radius_m) and tip_radius_m > 0):
         raise ParameterError(f"model {model!r} needs tip_radius_m > 0 (m)")
@@ -714,7 +740,7 @@ def fit_force_map(height_m, force_N, model: str = "hertz-paraboloid", tip_radius
         raise ParameterError(f"poisson_ratio={poisson_ratio} outside (-1, 0.5]")
     if not 0.05 <= baseline_fraction <= 0.8:
         raise ParameterError("baseline_fraction must be in [0.05, 0.8]")
-    if spring_constant_N_per_m is not None and not spring_constant_N_per_m > 0:
+    if k is not None and not k > 0:
         raise ParameterError("spring_constant_N_per_m must be > 0")
     if max_indentation_m is not None and not max_indentation_m > 0:
         raise ParameterError("max_indentation_m must be > 0 (m)")
@@ -722,15 +748,33 @@ def fit_force_map(height_m, force_N, model: str = "hertz-paraboloid", tip_radius
         baseline = "tilt" if fit_tilt else "line"
     if baseline not in ("offset", "line", "tilt"):
         raise ParameterError(f"baseline must be 'offset', 'line' or 'tilt', not {baseline!r}")
-    fit_tilt = baseline == "tilt"
     if isinstance(contact_weight_m, str):
         if contact_weight_m != "auto":
             raise ParameterError(f"contact_weight_m must be a distance (m), 'auto' or None, not {contact_weight_m!r}")
         contact_weight_m = min(NANITE_WEIGHT_CP_M, tip_radius_m) if needs_R else NANITE_WEIGHT_CP_M
     if contact_weight_m is not None and not (np.isfinite(contact_weight_m) and contact_weight_m >= 0):
         raise ParameterError("contact_weight_m must be >= 0 (m), 'auto' or None")
-    W = float(contact_weight_m) if contact_weight_m else None
+    R = float(tip_radius_m or 0.0)
+    nu = float(poisson_ratio)
+    tana = np.tan(np.radians(half_angle_deg)) if half_angle_deg else 1.0
+    kind = {"hertz-paraboloid": "p15", "dmt": "p15", "jkr": "p15", "cone": "p2", "pyramid": "p2",
+            "hertz-sphere": "sphere"}[model]
+    Efac = (1 - nu ** 2) * {"p15": 3 / (4 * np.sqrt(R)) if R > 0 else np.nan,
+                            "p2": (np.pi / (2 * tana)) if model == "cone" else 1 / (BILODEAU * tana),
+                            "sphere": 1.0}[kind]
+    return SimpleNamespace(model=model, needs_R=needs_R, R=R, nu=nu, kind=kind, Efac=Efac, k=k,
+                           max_indentation_m=max_indentation_m, baseline_fraction=baseline_fraction,
+                           baseline=baseline, fit_tilt=baseline == "tilt",
+                           W=float(contact_weight_m) if contact_weight_m else None,
+                           dmt_like=model in ("dmt", "jkr"), m=n_points)
 
+
+def _prepare(H, F, cfg, contact_threshold_sigma):
+    """Valid points, the fit axis, the baseline-corrected force, the noise and the contact estimate of
+    every curve (vectorised over the map)."""
+    from types import SimpleNamespace
+
+    ny, nx, m = H.shape
     # valid points: finite height and force; NaN allowed only as a trailing run (ragged-map padding)
     fin = np.isfinite(H) & np.isfinite(F)
     nv = fin.sum(-1)
@@ -741,7 +785,7 @@ def fit_force_map(height_m, force_N, model: str = "hertz-paraboloid", tip_radius
     nv = np.where(masked, 0, nv)
     valid = np.arange(m) < nv[..., None]
     Hs, Fs = np.where(valid, H, 0.0), np.where(valid, F, 0.0)
-    d = -(Hs + Fs / spring_constant_N_per_m) if spring_constant_N_per_m else -Hs
+    d = -(Hs + Fs / cfg.k) if cfg.k else -Hs
     # each curve sorted along d (towards the sample; the least-squares fit does not depend on the
     # order, the baseline part and the contact-point search do); padding last, held at the curve's
     # deepest point. Only curves that are not already in order are sorted (maps can be large).
@@ -754,10 +798,10 @@ def fit_force_map(height_m, force_N, model: str = "hertz-paraboloid", tip_radius
     dlast = np.take_along_axis(d, np.maximum(nv - 1, 0)[..., None], -1)
     d = np.where(valid, d, dlast)
 
-    nb = np.maximum(10, (baseline_fraction * nv).astype(int))
+    nb = np.maximum(10, (cfg.baseline_fraction * nv).astype(int))
     Fc, noise = baseline_line(d, Fs, nb)      # line-corrected force: noise and the contact estimate
     Fc = np.where(valid, Fc, 0.0)
-    if baseline == "offset":              # the fitted force: only the mean of the baseline removed
+    if cfg.baseline == "offset":          # the fitted force: only the mean of the baseline removed
         sel = np.arange(m) < nb[..., None]
         Ffit = Fs - (np.where(sel, Fs, 0.0).sum(-1) / np.maximum(nb, 1))[..., None]
         Ffit = np.where(valid, Ffit, 0.0)
@@ -766,50 +810,53 @@ def fit_force_map(height_m, force_N, model: str = "hertz-paraboloid", tip_radius
     noise = np.where(noise > 0, noise, np.finfo(float).tiny)
     thr = contact_threshold_sigma * noise
     # adhesive models: contact starts with the first lasting deviation either way (attractive or not)
-    ic = _contact_index(np.abs(Fc) if model in ("dmt", "jkr") else Fc, thr, nv)
+    ic = _contact_index(np.abs(Fc) if cfg.model in ("dmt", "jkr") else Fc, thr, nv)
     no_contact = (ic >= nv - 3) & ~masked
     ic = np.clip(ic, np.minimum(nb, np.maximum(nv - 3, 0)), np.maximum(nv - 3, 0))
     d_cp0 = np.take_along_axis(d, ic[..., None], -1)[..., 0]
     adhesion_est = np.maximum(-np.where(valid, Fc, np.inf).min(-1), 0.0)
     adhesion_est = np.where(masked, 0.0, adhesion_est)
-    # one ramp for the whole map? (reported only: every curve is fitted on its own samples)
     live = ~masked
-    shared = bool((nv[live] == m).all())
-    if shared:
-        dv = d[live]
-        span = max(float(np.ptp(dv[0])), np.finfo(float).tiny)
-        for s0 in range(0, dv.shape[0], 2048):   # in blocks (maps can be large)
-            if np.abs(dv[s0:s0 + 2048] - dv[:1]).max() > 1e-9 * span:
-                shared = False
-                break
+    return SimpleNamespace(shape=(ny, nx), m=m, nv=nv, valid=valid, masked=masked, live=live, d=d, Ffit=Ffit,
+                           noise=noise, no_contact=no_contact, d_cp0=d_cp0, adhesion_est=adhesion_est,
+                           shared=_one_ramp(d, live, nv, m))
 
-    R = float(tip_radius_m or 0.0)
-    nu = float(poisson_ratio)
-    tana = np.tan(np.radians(half_angle_deg)) if half_angle_deg else 1.0
-    kind = {"hertz-paraboloid": "p15", "dmt": "p15", "jkr": "p15", "cone": "p2", "pyramid": "p2",
-            "hertz-sphere": "sphere"}[model]
-    Efac = (1 - nu ** 2) * {"p15": 3 / (4 * np.sqrt(R)) if R > 0 else np.nan,
-                            "p2": (np.pi / (2 * tana)) if model == "cone" else 1 / (BILODEAU * tana),
-                            "sphere": 1.0}[kind]
-    dmt_like = model in ("dmt", "jkr")
 
-    idx = np.flatnonzero(live.ravel())
-    D, Y, V, NZ = d.reshape(-1, m), Ffit.reshape(-1, m), valid.reshape(-1, m), noise.reshape(-1)
+def _one_ramp(d, live, nv, m) -> bool:
+    """Do all live curves share one ramp? (reported only: every curve is fitted on its own samples)"""
+    if not (nv[live] == m).all():
+        return False
+    dv = d[live]
+    span = max(float(np.ptp(dv[0])), np.finfo(float).tiny)
+    for s0 in range(0, dv.shape[0], 2048):   # in blocks (maps can be large)
+        if np.abs(dv[s0:s0 + 2048] - dv[:1]).max() > 1e-9 * span:
+            return False
+    return True
+
+
+def _fit_curves(cv, cfg):
+    """The profile fit of every live curve (its window set from the contact point when
+    ``max_indentation_m`` is given), then JKR by lmfit from the DMT start. -> namespace of flat arrays."""
+    from types import SimpleNamespace
+
+    ny, nx = cv.shape
+    m = cv.m
+    idx = np.flatnonzero(cv.live.ravel())
+    D, Y, V, NZ = cv.d.reshape(-1, m), cv.Ffit.reshape(-1, m), cv.valid.reshape(-1, m), cv.noise.reshape(-1)
     n_all = ny * nx
+    chunk = max(1, (1 << 19) // m)
 
-    def fit_all(cwin, weight="default"):
-        """Profile fit of every live curve with the window ``d <= cwin + max_indentation_m``."""
-        weight = W if weight == "default" else weight
+    def fit_all(cwin, imax, weight):
+        """Profile fit of every live curve with the window ``d <= cwin + imax``."""
         res = {}
-        chunk = max(1, (1 << 19) // m)
         for s0 in range(0, idx.size, chunk):
             ii = idx[s0:s0 + chunk]
             v = V[ii]
-            if max_indentation_m is not None:
-                v = v & (D[ii] <= (cwin.ravel()[ii] + max_indentation_m)[:, None])
+            if imax is not None:
+                v = v & (D[ii] <= (cwin.ravel()[ii] + imax)[:, None])
             nw = v.sum(-1)
-            r = _fit_block(D[ii], Y[ii], v.astype(float), nw, kind=kind, R=R, weight_m=weight, tilt=fit_tilt,
-                           dmt=dmt_like, noise=NZ[ii])
+            r = _fit_block(D[ii], Y[ii], v.astype(float), nw, kind=cfg.kind, R=cfg.R, weight_m=weight,
+                           tilt=cfg.fit_tilt, dmt=cfg.dmt_like, noise=NZ[ii])
             r["window"] = v
             for k, val in r.items():
                 if val is None:
@@ -824,35 +871,29 @@ def fit_force_map(height_m, force_N, model: str = "hertz-paraboloid", tip_radius
                 res[k][ii] = val
         return res
 
-    cwin_last = d_cp0
-    if max_indentation_m is None:
-        res = fit_all(None)
-    else:
+    cwin_last = cv.d_cp0
+    res = fit_all(None, None, cfg.W)
+    if cfg.max_indentation_m is not None:
         # the window is placed from the contact point of the whole-curve fit (a threshold estimate
         # falls in long-range forces before contact: its window would hold no contact at all), then
         # set again from the windowed fit's contact point and refitted
-        imax = max_indentation_m
-        max_indentation_m = None
-        res = fit_all(None)
-        max_indentation_m = imax
         for _ in range(2):
             c1 = res["contact"].reshape(ny, nx)
             cwin_last = np.where(np.isfinite(c1), c1, cwin_last)
-            res = fit_all(cwin_last)
+            res = fit_all(cwin_last, cfg.max_indentation_m, cfg.W)
 
     Vw = np.zeros((n_all, m), bool)
-    chunk = max(1, (1 << 19) // m)
     for s0, val in res.pop("window").items():
         Vw[idx[s0:s0 + chunk]] = val
 
-    method = "profile-lstsq"
-    success = np.isfinite(res["S"]) & np.isfinite(res["contact"])
-    adhesion = work = work_se = adhesion_se = None
-    if model == "jkr":
-        runs = [res] + ([fit_all(cwin_last, weight=None)] if W else [])
-        starts = [{"contact": r["contact"][idx], "E": r["A"][idx] * Efac, "tilt": r["tilt"][idx],
+    ft = SimpleNamespace(res=res, method="profile-lstsq", success=np.isfinite(res["S"]) & np.isfinite(res["contact"]),
+                         adhesion=None, adhesion_se=None, work=None, work_se=None)
+    if cfg.model == "jkr":
+        imax = cfg.max_indentation_m
+        runs = [res] + ([fit_all(cwin_last, imax, None)] if cfg.W else [])
+        starts = [{"contact": r["contact"][idx], "E": r["A"][idx] * cfg.Efac, "tilt": r["tilt"][idx],
                    "baseline": r["baseline"][idx], "adhesion": r["adhesion"][idx]} for r in runs]
-        jr = _fit_jkr_curves(D[idx], Y[idx], Vw[idx].astype(float), starts, R, nu, W, fit_tilt)
+        jr = _fit_jkr_curves(D[idx], Y[idx], Vw[idx].astype(float), starts, cfg.R, cfg.nu, cfg.W, cfg.fit_tilt)
         E = np.full(n_all, np.nan)
         Ese, cp_d, cp_se = E.copy(), E.copy(), E.copy()
         work, work_se = E.copy(), E.copy()
@@ -861,44 +902,63 @@ def fit_force_map(height_m, force_N, model: str = "hertz-paraboloid", tip_radius
         for k_out, k_in in (("baseline", "baseline"), ("tilt", "tilt"), ("r2", "r2"), ("rms", "rms"),
                             ("n_contact", "n_contact"), ("dmax", "dmax")):
             res[k_out][idx] = jr[k_in]
-        success = np.zeros(n_all, bool)
-        success[idx] = jr["success"]
-        method = "profile-lstsq (DMT start) + lmfit (JKR)"
+        ft.success = np.zeros(n_all, bool)
+        ft.success[idx] = jr["success"]
+        ft.method = "profile-lstsq (DMT start) + lmfit (JKR)"
+        ft.work, ft.work_se = work, work_se
     else:
-        E = res["A"] * Efac
-        Ese = res["A_se"] * Efac
+        E = res["A"] * cfg.Efac
+        Ese = res["A_se"] * cfg.Efac
         cp_d, cp_se = res["contact"], res["contact_se"]
-        if model == "dmt":
-            adhesion, adhesion_se = res["adhesion"], res["adhesion_se"]
+        if cfg.model == "dmt":
+            ft.adhesion, ft.adhesion_se = res["adhesion"], res["adhesion_se"]
+    ft.E, ft.Ese, ft.cp_d, ft.cp_se = (np.asarray(a).reshape(ny, nx) for a in (E, Ese, cp_d, cp_se))
+    return ft
+
+
+def _flags(cv, ft, cfg):
+    """The quality bitmask of every curve (:data:`FLAGS`)."""
+    ny, nx = cv.shape
+    res, live = ft.res, cv.live
 
     def grid(a):
         return np.asarray(a).reshape(ny, nx)
 
-    E, Ese, cp_d, cp_se = grid(E), grid(Ese), grid(cp_d), grid(cp_se)
+    E, Ese, cp_se = ft.E, ft.Ese, ft.cp_se
     n_contact = grid(res["n_contact"]).astype(np.int64)
-    dmax_fit = grid(res["dmax"])
-    success = grid(success) & live
+    success = grid(ft.success) & live
     r2 = grid(res["r2"])
     flag = np.zeros((ny, nx), np.int64)
     flag |= np.where(~success & live, 1, 0)
     bad_E = ~(np.isfinite(E) & (E > 0) & np.isfinite(Ese) & (Ese > 0))
     flag |= np.where(bad_E & live, 2, 0)
     flag |= np.where(~(r2 >= 0.9) & live, 4, 0)
-    flag |= np.where(no_contact, 8, 0)
-    flag |= np.where(masked, 16, 0)
+    flag |= np.where(cv.no_contact, 8, 0)
+    flag |= np.where(cv.masked, 16, 0)
     flag |= np.where((n_contact < 10) & live, 32, 0)
     with np.errstate(all="ignore"):
         flag |= np.where((Ese / np.abs(E) > 0.5) & live & ~bad_E, 64, 0)
-        poorly = grid(res["competing"]).astype(bool) | (cp_se > 0.1 * dmax_fit) | ~np.isfinite(cp_se)
-        if model != "jkr":
+        poorly = grid(res["competing"]).astype(bool) | (cp_se > 0.1 * grid(res["dmax"])) | ~np.isfinite(cp_se)
+        if cfg.model != "jkr":
             # the contact point is set by the noise, not by the data (see _fit_block): the modulus
             # of the noise-corrected objective differs by > 5 % and > 2 standard errors
-            E_alt = grid(res["A_alt"]) * Efac
+            E_alt = grid(res["A_alt"]) * cfg.Efac
             noise_set = (np.abs(E_alt - E) > np.maximum(0.05 * np.abs(E), 2 * Ese)) & np.isfinite(E_alt)
             poorly |= noise_set
     flag |= np.where(poorly & live, 128, 0)
     flag |= np.where(grid(res["edge"]).astype(bool) & live, 256, 0)
-    E = np.where(live, E, np.nan)
+    return flag
+
+
+def _dataset(cv, ft, cfg, flag, x_m, y_m):
+    """The per-curve results as an xarray Dataset ``(y, x)`` with units and descriptions."""
+    import xarray as xr
+
+    ny, nx = cv.shape
+    res, live = ft.res, cv.live
+
+    def grid(a):
+        return np.asarray(a).reshape(ny, nx)
 
     coords = {}
     if x_m is not None:
@@ -911,53 +971,48 @@ def fit_force_map(height_m, force_N, model: str = "hertz-paraboloid", tip_radius
     def put(name, val, unit, desc):
         out[name] = (dims, np.asarray(val), {"units": unit, "description": desc})
 
-    put("E_Pa", E, "Pa", "Young's modulus")
-    if model != "jkr":
-        put("E_noise_corrected_Pa", np.where(live, grid(res["A_alt"]) * Efac, np.nan), "Pa",
+    put("E_Pa", np.where(live, ft.E, np.nan), "Pa", "Young's modulus")
+    if cfg.model != "jkr":
+        put("E_noise_corrected_Pa", np.where(live, grid(res["A_alt"]) * cfg.Efac, np.nan), "Pa",
             "cross-check: E of the noise-corrected weighted objective (flag 128 when it differs)")
-    put("E_stderr_Pa", Ese, "Pa", "standard error of E (sandwich covariance of the weighted fit)")
-    put("contact_point_m", -cp_d, "m", "contact point, height frame" + (" (tip position)" if spring_constant_N_per_m else ""))
-    put("contact_point_stderr_m", cp_se, "m", "standard error of the contact point")
+    put("E_stderr_Pa", ft.Ese, "Pa", "standard error of E (sandwich covariance of the weighted fit)")
+    put("contact_point_m", -ft.cp_d, "m", "contact point, height frame" + (" (tip position)" if cfg.k else ""))
+    put("contact_point_stderr_m", ft.cp_se, "m", "standard error of the contact point")
     put("baseline_N", grid(res["baseline"]), "N", "fitted force offset at the contact point (on top of the baseline "
         "removed before the fit: the mean, or the line, of the first baseline_fraction)")
     put("tilt_N_per_m", grid(res["tilt"]), "N/m", "fitted residual baseline slope (along the indentation axis)")
-    if model == "dmt":
-        put("adhesion_N", grid(adhesion), "N", "DMT adhesion force")
-        put("adhesion_stderr_N", grid(adhesion_se) * 1.0, "N", "standard error of the adhesion")
-    if model == "jkr":
-        put("work_of_adhesion_J_m2", grid(work), "J/m2", "JKR work of adhesion")
-        put("work_of_adhesion_stderr_J_m2", grid(work_se), "J/m2", "standard error of w")
-    put("max_indentation_m", dmax_fit, "m", "deepest indentation in the fit window")
-    put("n_contact_points", n_contact, "", "points in contact inside the fit window")
-    put("n_points", nv, "", "recorded points of the curve (ragged maps: each curve its own)")
+    if cfg.model == "dmt":
+        put("adhesion_N", grid(ft.adhesion), "N", "DMT adhesion force")
+        put("adhesion_stderr_N", grid(ft.adhesion_se) * 1.0, "N", "standard error of the adhesion")
+    if cfg.model == "jkr":
+        put("work_of_adhesion_J_m2", grid(ft.work), "J/m2", "JKR work of adhesion")
+        put("work_of_adhesion_stderr_J_m2", grid(ft.work_se), "J/m2", "standard error of w")
+    put("max_indentation_m", grid(res["dmax"]), "m", "deepest indentation in the fit window")
+    put("n_contact_points", grid(res["n_contact"]).astype(np.int64), "", "points in contact inside the fit window")
+    put("n_points", cv.nv, "", "recorded points of the curve (ragged maps: each curve its own)")
     put("residual_rms_N", grid(res["rms"]), "N", "RMS residual in the fit window (unweighted)")
-    put("noise_N", noise, "N", "baseline noise SD")
-    put("adhesion_estimate_N", adhesion_est, "N", "largest attractive force on approach")
-    put("r2", r2, "", "coefficient of determination (unweighted, in the fit window)")
+    put("noise_N", cv.noise, "N", "baseline noise SD")
+    put("adhesion_estimate_N", cv.adhesion_est, "N", "largest attractive force on approach")
+    put("r2", grid(res["r2"]), "", "coefficient of determination (unweighted, in the fit window)")
     put("flag", flag, "", "quality bitmask: " + "; ".join(f"{k}={v}" for k, v in FLAGS.items()))
     put("good", flag == 0, "", "flag == 0")
-
-    # Tabor parameter from the adhesion (fitted for DMT / JKR, else the approach minimum)
-    g = (flag == 0)
-    mu, suggestion = np.nan, "unknown"
-    if g.any() and needs_R:
-        Eg = float(np.median(E[g]))
-        if model == "dmt":
-            ad = float(np.median(grid(adhesion)[g]))
-        elif model == "jkr":
-            ad = float(np.median(grid(work)[g])) * 2 * np.pi * R
-        else:
-            ad = float(np.median(adhesion_est[g]))
-        if ad <= 6 * float(np.median(noise[g])):
-            mu, suggestion = 0.0, "hertz (no significant adhesion)"
-        else:
-            mu, suggestion = tabor(Eg, ad, R, nu, z0_m)
-    warnings = [f"{int(((flag & b) > 0).sum())} of {flag.size} curves: {txt}"
-                for b, txt in FLAGS.items() if ((flag & b) > 0).any()]
-    out.attrs.update(model=model, tip_radius_m=tip_radius_m, half_angle_deg=half_angle_deg, poisson_ratio=nu,
-                     spring_constant_N_per_m=spring_constant_N_per_m, max_indentation_m=max_indentation_m,
-                     contact_weight_m=W if W else 0.0, baseline=baseline,
-                     tabor_mu=float(mu), suggested_model=suggestion, method=method,
-                     fit_s=float(time.perf_counter() - t_start), shared_axis=bool(shared),
-                     flags="; ".join(f"{k}={v}" for k, v in FLAGS.items()), warnings=warnings)
     return out
+
+
+def _tabor_suggestion(cv, ft, cfg, flag, z0_m):
+    """Tabor parameter from the adhesion (fitted for DMT / JKR, else the approach minimum) and the
+    model it suggests."""
+    g = (flag == 0)
+    if not (g.any() and cfg.needs_R):
+        return np.nan, "unknown"
+    ny, nx = cv.shape
+    Eg = float(np.median(ft.E[g]))
+    if cfg.model == "dmt":
+        ad = float(np.median(np.asarray(ft.adhesion).reshape(ny, nx)[g]))
+    elif cfg.model == "jkr":
+        ad = float(np.median(np.asarray(ft.work).reshape(ny, nx)[g])) * 2 * np.pi * cfg.R
+    else:
+        ad = float(np.median(cv.adhesion_est[g]))
+    if ad <= 6 * float(np.median(cv.noise[g])):
+        return 0.0, "hertz (no significant adhesion)"
+    return tabor(Eg, ad, cfg.R, cfg.nu, z0_m)
