@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from specproc.techniques.afm.levelling import align_rows
-from specproc.techniques.afm.processors import _coarse
+from specproc.techniques.afm.maps import _coarse
 
 
 def _map(seed):
