@@ -284,27 +284,9 @@ def _wp_meta(wp, dec):
             "phases": {k: {kk: vv for kk, vv in v.items() if kk != "reasons"} for k, v in dec.items()}}
 
 
-def analyse(m, params) -> Result:
-    """Analyse one powder pattern.
-
-    Parameters
-    ----------
-    m : xarray.DataArray
-        XRD pattern (dim ``two_theta``, deg).
-    params : AnalyseParams
-        The validated parameters (:class:`~.processors.AnalyseParams`), validated once by the processor.
-
-    Returns
-    -------
-    Result
-        Quantities (see the module docstring), ``tables["peaks"]`` (one row per fitted reflection, with its
-        phase, hkl label and Miller indices ``h, k, l``) and ``tables["phases"]`` (one row per candidate:
-        decision, scores, searched cell ``cell_*_nm`` and refined cell ``*_nm``), from which
-        :func:`specproc.techniques.xrd.refine_lattice` works.
-    """
-    from .lattice import refine_cell
-    from .phases import identify, index_peaks
-    from .references import BUILTIN, get_references
+def _prepare(m, params):
+    """The pattern to analyse: ascending 2θ within the range, its esd's, the scan kind and wavelengths."""
+    from types import SimpleNamespace
 
     # the background window narrows for high-resolution scans (below): a local copy
     background_window_deg = params.background_window_deg
@@ -345,33 +327,14 @@ def analyse(m, params) -> Result:
     elif (acq.get("scan_axis") or "").replace(" ", "").lower() in ("2theta", "detector"):
         warnings_.append("2θ-only (detector) scan, e.g. grazing incidence: relative intensities and peak "
                          "positions differ from a symmetric θ-2θ powder pattern (refraction, absorption)")
-    warnings_ += wavelength_warnings(m, params.wavelength_nm, params.kalpha2)
-    names = list(BUILTIN) if params.phases is None else list(params.phases)
-    unknown = [n for n in names if n not in BUILTIN]
-    if unknown:
-        raise ParameterError(f"unknown reference phase(s) {unknown}; built-in: {', '.join(BUILTIN)} "
-                             f"(add others with references=[file.cif])", src)
-    refs = get_references(names, params.references)
-    from .peaks import kbeta_for
+    return SimpleNamespace(src=src, x=x, y=y, sig=sig, l1=l1, ka2=ka2, wl_src=wl_src, acq=acq, kind=kind,
+                           powder=powder, warnings=warnings_, background_window_deg=background_window_deg)
 
-    kb = acq.get("kbeta_nm") if (acq.get("wavelength_nm") and abs(acq["wavelength_nm"] - l1) < 1e-6) else None
-    fp = fit_peaks_array(x, y, wavelength_nm=l1, kalpha2=ka2, shape=params.shape,
-                         prominence_sigma=params.prominence_sigma, background_window_deg=background_window_deg,
-                         zero_shift_deg=params.zero_shift_deg, source=src,
-                         log_background=not powder, sigma=sig, kbeta_nm=kb or kbeta_for(l1))
-    peaks = fp["peaks"]
-    warnings_ += fp["errors"] + fp["warnings"]
-    warnings_ += significance_warnings(fp)
-    if fp["skipped"]:
-        warnings_.append("reflections not fitted (cut by the scan ends or failed): " +
-                         ", ".join(f"{c:.2f}°" for c in fp["skipped"]))
-    tt_range = (float(x[0]), float(x[-1]))
-    matches = identify(peaks if powder else [], refs, l1, tt_range, tolerance_deg=params.tolerance_deg,
-                       max_strain=params.max_strain, min_rel_intensity=params.min_rel_intensity,
-                       threshold=params.threshold, min_area=detection_area(peaks, fp["noise"], params.prominence_sigma))
-    wp, wp_dec = None, {}
-    if powder and params.whole_pattern:
-        wp, wp_dec = _whole_pattern(x, y, sig, fp, refs, matches, l1, ka2, params, src, warnings_)
+
+def _settle_phases(peaks, refs, matches, wp_dec, l1, tt_range, params, warnings_):
+    """Present and probable phases indexed; one that owns too few peaks is absent. -> (present, idx)"""
+    from .phases import index_peaks
+
     # present phases first (by score), then "probable" ones: indexed and refined too, but flagged
     present = sorted([(r, mt) for r, mt in zip(refs, matches) if mt["status"] in ("present", "probable")],
                      key=lambda t: (t[1]["status"] != "present", -t[1]["score"]))
@@ -396,6 +359,11 @@ def analyse(m, params) -> Result:
         elif mt["present"] and mt.get("texture"):
             warnings_.append(f"{r.name}: identified by positions; relative intensities differ from the reference "
                              f"(texture / preferred orientation: see texture_ratio per reflection)")
+    return present, idx
+
+
+def _annotate_peaks(peaks, idx, present, l1, tt_range, params):
+    """Each peak's phase, hkl, computed position and intensity, Scherrer size; overlaps flagged."""
     inst = instrument_fwhm([p["two_theta_deg"] for p in peaks], params.caglioti, params.instrument_fwhm_deg)
     sizes = scherrer([p["two_theta_deg"] for p in peaks], [p["fwhm_deg"] for p in peaks], l1, params.scherrer_k,
                      inst) \
@@ -406,8 +374,13 @@ def analyse(m, params) -> Result:
                  calc_intensity=ix["calc_intensity"] if ix else np.nan,
                  ambiguous=bool(ix and ix["n_overlap"] > 1), size_nm=float(sz), texture_ratio=np.nan,
                  hkl_tuple=ix["hkl"] if ix else None)
-
     _flag_overlaps(peaks, present, l1, tt_range)
+
+
+def _phase_quantities(present, peaks, wp, l1, params, src, warnings_):
+    """Per present/probable phase: texture ratios, the refined cell (whole pattern, or from its clean
+    reflections), the named reflections and the cell as quantities. -> (q, lattices)"""
+    from .lattice import refine_cell
 
     q: dict[str, Quantity] = {}
     lattices = {}
@@ -490,6 +463,11 @@ def analyse(m, params) -> Result:
                     q[f"phase({ref.name}).lattice.{key}"] = qq
                     if primary:
                         q[f"lattice.{key}"] = qq
+    return q, lattices
+
+
+def _decision_quantities(refs, matches, wp_dec, q):
+    """What each candidate's presence call rests on, as quantities."""
     for ref, mt in zip(refs, matches):
         q[f"phase({ref.name}).score"] = Quantity(mt["score"], None, "", "search-match figure of merit (0-1)")
         q[f"phase({ref.name}).present"] = Quantity({"present": 1.0, "probable": 0.5}.get(mt["status"], 0.0), None, "",
@@ -511,6 +489,10 @@ def analyse(m, params) -> Result:
             q[f"phase({ref.name}).n_own_reflections"] = Quantity(float(d["n_own"]), None, "",
                                                                  "significant reflections resolved from other phases")
 
+
+def _size_and_amorphous(x, y, fp, peaks, present, ka2, powder, params, q, warnings_):
+    """Crystallite size of the primary phase (with its instrumental statement) and the amorphous hint.
+    -> (primary phase name, instrument note, hump centre)"""
     # crystallite size: only for a powder pattern with an identified phase, and always with a statement
     # about instrumental broadening (corrected by Caglioti/constant width, or not -> a lower bound)
     prim = present[0][0].name if present and present[0][1]["status"] == "present" else None
@@ -547,7 +529,11 @@ def analyse(m, params) -> Result:
                                                    if hump_c is not None else ""))
     elif frac > 0.5:
         warnings_.append(f"amorphous hint: {frac:.0%} of the scattered intensity is in a broad hump")
+    return prim, inst_note, hump_c
 
+
+def _tables(peaks, refs, matches, lattices, wp_dec, fp):
+    """The peaks, phases and Kβ tables."""
     import pandas as pd
 
     cols = ["two_theta_deg", "two_theta_stderr", "d_nm", "d_nm_stderr", "fwhm_deg", "fwhm_stderr", "area",
@@ -588,6 +574,66 @@ def analyse(m, params) -> Result:
     kb_cols = ["two_theta_deg", "two_theta_stderr", "fwhm_deg", "area", "area_stderr", "parent_two_theta_deg",
                "area_ratio"]
     kbeta_df = pd.DataFrame([{c: p.get(c) for c in kb_cols} for p in fp.get("kbeta") or []], columns=kb_cols)
+    return peak_df, phase_df, kbeta_df
+
+
+def analyse(m, params) -> Result:
+    """Analyse one powder pattern.
+
+    Parameters
+    ----------
+    m : xarray.DataArray
+        XRD pattern (dim ``two_theta``, deg).
+    params : AnalyseParams
+        The validated parameters (:class:`~.processors.AnalyseParams`), validated once by the processor.
+
+    Returns
+    -------
+    Result
+        Quantities (see the module docstring), ``tables["peaks"]`` (one row per fitted reflection, with its
+        phase, hkl label and Miller indices ``h, k, l``) and ``tables["phases"]`` (one row per candidate:
+        decision, scores, searched cell ``cell_*_nm`` and refined cell ``*_nm``), from which
+        :func:`specproc.techniques.xrd.refine_lattice` works.
+    """
+    from .phases import identify
+    from .references import BUILTIN, get_references
+
+    pat = _prepare(m, params)
+    src, x, y, sig, l1, ka2, acq, powder = pat.src, pat.x, pat.y, pat.sig, pat.l1, pat.ka2, pat.acq, pat.powder
+    kind, wl_src, warnings_, background_window_deg = pat.kind, pat.wl_src, pat.warnings, pat.background_window_deg
+    warnings_ += wavelength_warnings(m, params.wavelength_nm, params.kalpha2)
+    names = list(BUILTIN) if params.phases is None else list(params.phases)
+    unknown = [n for n in names if n not in BUILTIN]
+    if unknown:
+        raise ParameterError(f"unknown reference phase(s) {unknown}; built-in: {', '.join(BUILTIN)} "
+                             f"(add others with references=[file.cif])", src)
+    refs = get_references(names, params.references)
+    from .peaks import kbeta_for
+
+    kb = acq.get("kbeta_nm") if (acq.get("wavelength_nm") and abs(acq["wavelength_nm"] - l1) < 1e-6) else None
+    fp = fit_peaks_array(x, y, wavelength_nm=l1, kalpha2=ka2, shape=params.shape,
+                         prominence_sigma=params.prominence_sigma, background_window_deg=background_window_deg,
+                         zero_shift_deg=params.zero_shift_deg, source=src,
+                         log_background=not powder, sigma=sig, kbeta_nm=kb or kbeta_for(l1))
+    peaks = fp["peaks"]
+    warnings_ += fp["errors"] + fp["warnings"]
+    warnings_ += significance_warnings(fp)
+    if fp["skipped"]:
+        warnings_.append("reflections not fitted (cut by the scan ends or failed): " +
+                         ", ".join(f"{c:.2f}°" for c in fp["skipped"]))
+    tt_range = (float(x[0]), float(x[-1]))
+    matches = identify(peaks if powder else [], refs, l1, tt_range, tolerance_deg=params.tolerance_deg,
+                       max_strain=params.max_strain, min_rel_intensity=params.min_rel_intensity,
+                       threshold=params.threshold, min_area=detection_area(peaks, fp["noise"], params.prominence_sigma))
+    wp, wp_dec = None, {}
+    if powder and params.whole_pattern:
+        wp, wp_dec = _whole_pattern(x, y, sig, fp, refs, matches, l1, ka2, params, src, warnings_)
+    present, idx = _settle_phases(peaks, refs, matches, wp_dec, l1, tt_range, params, warnings_)
+    _annotate_peaks(peaks, idx, present, l1, tt_range, params)
+    q, lattices = _phase_quantities(present, peaks, wp, l1, params, src, warnings_)
+    _decision_quantities(refs, matches, wp_dec, q)
+    prim, inst_note, hump_c = _size_and_amorphous(x, y, fp, peaks, present, ka2, powder, params, q, warnings_)
+    peak_df, phase_df, kbeta_df = _tables(peaks, refs, matches, lattices, wp_dec, fp)
 
     w = 1.0 / np.clip(y, 1.0, None)
     rwp = float(np.sqrt(np.sum(w * (y - fp["fit"]) ** 2) / np.sum(w * y ** 2)))
