@@ -525,7 +525,6 @@ def fit_peaks_array(x, y, *, wavelength_nm, kalpha2=None, shape="pseudo-voigt", 
     and poor-fit messages of the reported reflections) and ``unexplained`` (the whole-pattern
     residual check's warning, or None).
     """
-    from ...fitting.fit import fit_spec
     from ...fitting.noise import noise_sigma
 
     x = np.asarray(x, float)
@@ -541,21 +540,62 @@ def fit_peaks_array(x, y, *, wavelength_nm, kalpha2=None, shape="pseudo-voigt", 
     noise_loc = local_noise(x, y, bg, sigma, block_deg=max(background_window_deg, 20 * float(np.median(np.diff(x)))),
                             global_noise=noise)
 
-    def noise_at(c):
-        return float(np.interp(c, x, noise_loc))
     step = float(np.median(np.diff(x)))
     given = peaks is not None
     if not given:
         found = find_peaks(x, net, noise=noise_loc, prominence_sigma=prominence_sigma, kalpha2=kalpha2)
     else:
         found = [{"center": float(c), "height": float(np.interp(c, x, net)), "fwhm": 10 * step} for c in sorted(peaks)]
-    out, skipped, errors, warns, rejected = [], [], [], [], []
     if sigma is not None:
         # a zero σ (a zero-count point's √counts, or a masked point) is not infinite weight: the
         # smallest positive σ of the file (1 for √counts)
         weights_all = 1.0 / np.clip(sigma, float(np.min(sigma[sigma > 0])), None)
     else:
         weights_all = 1.0 / np.sqrt(np.clip(y, 1.0, None))
+    out, skipped, errors, rejected = _fit_clusters(
+        x, net, found, weights_all, noise_loc, kalpha2=kalpha2, shape=shape, given=given,
+        zero_shift_deg=zero_shift_deg, wavelength_nm=wavelength_nm, step=step,
+        background_window_deg=background_window_deg, source=source)
+    # keep significant reflections only (module docstring); the others are counted, never silently dropped
+    for p in out:
+        if not p["significant"]:
+            rejected.append((p["two_theta_deg"], p["why"]))
+    fitted = list(out)
+    out = [p for p in out if p["significant"]]
+    fit_total, envelope, warns = _sum_profiles(x, out, shape, kalpha2, zero_shift_deg)
+    for p in fitted:
+        p.pop("_warnings", None)
+    out.sort(key=lambda p: p["two_theta_deg"])
+    # Kβ lines of stronger reflections: in the fitted curve, not reflections of their own
+    kb = []
+    if kbeta_nm and not given:
+        pairs = kbeta_lines(out, wavelength_nm, kbeta_nm, step)
+        gone = {j for j, _ in pairs}
+        for j, i in pairs:
+            kb.append({**{k: v for k, v in out[j].items() if not k.startswith("_")},
+                       "parent_two_theta_deg": out[i]["two_theta_deg"],
+                       "area_ratio": out[j]["area"] / out[i]["area"]})
+        out = [p for k, p in enumerate(out) if k not in gone]
+    warns += _bound_and_start_warnings(out, found if given else None, zero_shift_deg, step)
+    if found and not out and errors:
+        raise FitError("; ".join(errors[:3]), source)
+    # the whole pattern's residual in local noise SDs: signal no reported line explains is stated
+    unexplained = _unexplained(x, y - bg - fit_total, fit_total, envelope, noise_loc, [p["fwhm_deg"] for p in out])
+    return {"peaks": out, "background": bg, "fit": bg + fit_total, "noise": noise, "noise_profile": noise_loc,
+            "n_candidates": len(found), "rejected": sorted(rejected), "kbeta": kb,
+            "skipped": skipped, "errors": errors, "warnings": warns, "unexplained": unexplained}
+
+
+def _fit_clusters(x, net, found, weights_all, noise_loc, *, kalpha2, shape, given, zero_shift_deg,
+                  wavelength_nm, step, background_window_deg, source):
+    """Profile fits of every window of overlapping reflections (refitted once without the candidates that
+    are not significant); a failed window is reported and skipped. -> (reflections, skipped, errors,
+    rejected)"""
+    from ...fitting.fit import fit_spec
+
+    def noise_at(c):
+        return float(np.interp(c, x, noise_loc))
+    out, skipped, errors, rejected = [], [], [], []
 
     def fit_window(cluster, xs, ys, ws, nz):
         spec = window_spec(cluster, kalpha2, shape, xs, ys, given=given)
@@ -606,12 +646,13 @@ def fit_peaks_array(x, y, *, wavelength_nm, kalpha2=None, shape="pseudo-voigt", 
             p = refl[i]
             p["_warnings"] = [f"profile fit {lo:.2f}–{hi:.2f}° 2θ: {w}" for w in poor]
             out.append(p)
-    # keep significant reflections only (module docstring); the others are counted, never silently dropped
-    for p in out:
-        if not p["significant"]:
-            rejected.append((p["two_theta_deg"], p["why"]))
-    fitted = list(out)
-    out = [p for p in out if p["significant"]]
+    return out, skipped, errors, rejected
+
+
+def _sum_profiles(x, out, shape, kalpha2, zero_shift_deg):
+    """The fitted curve of the reported reflections, the envelope of the strongest line near each point
+    (its own misfit is not new signal) and the poor-fit warnings of their windows."""
+    warns = []
     fit_total = np.zeros_like(x)
     envelope = np.zeros_like(x)   # the strongest line within 2 FWHM (its own misfit is not new signal)
     for p in out:
@@ -629,19 +670,12 @@ def fit_peaks_array(x, y, *, wavelength_nm, kalpha2=None, shape="pseudo-voigt", 
         for w in p.pop("_warnings"):
             if w not in warns:
                 warns.append(w)
-    for p in fitted:
-        p.pop("_warnings", None)
-    out.sort(key=lambda p: p["two_theta_deg"])
-    # Kβ lines of stronger reflections: in the fitted curve, not reflections of their own
-    kb = []
-    if kbeta_nm and not given:
-        pairs = kbeta_lines(out, wavelength_nm, kbeta_nm, step)
-        gone = {j for j, _ in pairs}
-        for j, i in pairs:
-            kb.append({**{k: v for k, v in out[j].items() if not k.startswith("_")},
-                       "parent_two_theta_deg": out[i]["two_theta_deg"],
-                       "area_ratio": out[j]["area"] / out[i]["area"]})
-        out = [p for k, p in enumerate(out) if k not in gone]
+    return fit_total, envelope, warns
+
+
+def _bound_and_start_warnings(out, found, zero_shift_deg, step):
+    """Parameters at a bound (one line per parameter) and given starts no reflection answered."""
+    warns = []
     # one line per parameter: which reflections ended with it at a bound (value = a limit, no error bar)
     by_par: dict = {}
     for p in out:
@@ -650,18 +684,12 @@ def fit_peaks_array(x, y, *, wavelength_nm, kalpha2=None, shape="pseudo-voigt", 
     for k, where in by_par.items():
         warns.append(f"{k} ended at a bound (a limit, no standard error) for the reflection(s) at "
                      f"{', '.join(where)} 2θ")
-    if given:  # a given start is a question: say when no reflection answered it
+    if found is not None:  # a given start is a question: say when no reflection answered it
         got = np.array([p["two_theta_deg"] + zero_shift_deg for p in out])
         for f in found:
             if not got.size or np.min(np.abs(got - f["center"])) > max(10 * step, 0.1):
                 warns.append(f"no significant reflection near the given start {f['center']:.3f}° 2θ")
-    if found and not out and errors:
-        raise FitError("; ".join(errors[:3]), source)
-    # the whole pattern's residual in local noise SDs: signal no reported line explains is stated
-    unexplained = _unexplained(x, y - bg - fit_total, fit_total, envelope, noise_loc, [p["fwhm_deg"] for p in out])
-    return {"peaks": out, "background": bg, "fit": bg + fit_total, "noise": noise, "noise_profile": noise_loc,
-            "n_candidates": len(found), "rejected": sorted(rejected), "kbeta": kb,
-            "skipped": skipped, "errors": errors, "warnings": warns, "unexplained": unexplained}
+    return warns
 
 
 def _unexplained(x, resid, model, envelope, noise_loc, fwhms):
