@@ -70,11 +70,6 @@ def _ref(ref):
     return ref if isinstance(ref, QuantityRef) else QuantityRef.model_validate(ref)
 
 
-def _matches(result, ref) -> bool:
-    # generic selection: technique, processor and any Result.meta key (QuantityRef.matches)
-    return _ref(ref).matches(result)
-
-
 def select_values(results: list, ref, sample: str, missing: str = "no data") -> Selected:
     """Value ± standard error of ``ref`` (a :class:`~specproc.evidence.QuantityRef`) for ``sample``.
 
