@@ -195,6 +195,7 @@ class VamasReader(Reader):
     """VAMAS ISO 14976 XPS files (``.vms``, MultiPak ``.npl``) through the ``vamas`` package."""
 
     name = "vamas"
+    priority = Reader.HEADER
     library = "vamas"
     description = "VAMAS ISO 14976 XPS (.vms/.npl): regions x etch levels, KE or BE axis, REGULAR mode"
     technique = "xps"
@@ -226,177 +227,19 @@ class VamasReader(Reader):
         xarray.DataArray
             dims ``("level", "channel")`` (see the module docstring).
         """
-        from vamas.vamas import _read_vamas  # the parser behind vamas.Vamas, fed a cleaned stream
-
         from ..core.measurement import new_measurement
         from ..core.provenance import file_provenance
-        from ..core.quiet import quiet
 
         path = require_file(Path(path))
-        if path.is_dir():
-            raise ReaderError("is a folder, not a VAMAS file (.vms / .npl)", path)
-        lines = _clean_lines(path.read_bytes())
-        if not lines or lines[0].strip() != IDENTIFIER:
-            raise ReaderError("not a VAMAS file (the first line is not the VAMAS identifier)", path)
-        exp_mode, scan_mode = _scan_mode(lines, path)
-        if scan_mode.upper() != "REGULAR":
-            raise ReaderError(f"VAMAS scan mode {scan_mode!r} is not supported; only REGULAR (evenly spaced "
-                              "energy axis) files can be read — re-export the data in REGULAR mode", path)
-        it = _Lines(lines)
-        try:
-            with quiet("vamas.vamas"):  # vamas prints notes; caught per thread (core.quiet)
-                header, blocks = _read_vamas(it)
-        except StopIteration:
-            raise ReaderError(f"file ends unexpectedly at line {it.i} (truncated, or the header's block count "
-                              "does not match the blocks present)", path) from None
-        except (ValueError, IndexError, KeyError, ZeroDivisionError, AssertionError) as exc:
-            raise ReaderError(f"malformed VAMAS content near line {it.i}: {_what_went_wrong(exc, lines, it.i)}",
-                              path) from None
-        rest = [ln.strip() for ln in lines[it.i:] if ln.strip()]
-        if rest and rest[0].lower() != "end of experiment":
-            raise ReaderError(f"header declares {header.num_blocks} blocks but more data follows at line "
-                              f"{it.i + 1} (block count mismatch)", path)
-        if not blocks:
-            raise ReaderError("VAMAS file has no blocks", path)
-
-        hdr = {k: v for k, v in vars(header).items() if k not in ("experiment_variables",
-                                                                  "future_upgrade_experiment_entries")}
-        var_labels = [ev.label for ev in header.experiment_variables]
-        var_units = [ev.unit for ev in header.experiment_variables]
-        hdr["experiment_variables"] = [{"label": lb, "unit": u} for lb, u in zip(var_labels, var_units)]
-        ivar = None
-        if level_variable is not None:
-            if level_variable not in var_labels:
-                raise ReaderError(f"no experimental variable {level_variable!r} (file has {var_labels})", path)
-            ivar = var_labels.index(level_variable)
-        else:
-            for i, lb in enumerate(var_labels):
-                if _LEVEL_VAR.search(lb) and lb.lower() != "exp variable":
-                    ivar = i
-                    break
-
-        recs = []
-        for k, blk in enumerate(blocks):
-            b = vars(blk)
-            cv = b["corresponding_variables"]
-            if not cv:
-                raise ReaderError(f"block {k + 1} has no data", path)
-            y = np.asarray(cv[0].y_values, float)
-            n = y.size
-            if n == 0:
-                raise ReaderError(f"block {k + 1} has no data points", path)
-            x = b["x_start"] + b["x_step"] * np.arange(n)
-            xlabel = (b.get("x_label") or "").lower()
-            expvals = [_num(str(v).strip()) for v in (b.get("values_exp_var") or [])]
-            comment = b.get("block_comment") or ""
-            addl = {p.label: p.value for p in (b.get("additional_numerical_params") or [])}
-            if ivar is not None and ivar < len(expvals) and expvals[ivar] is not None:
-                key = expvals[ivar]
-                unit = (var_units[ivar] or "").lower()
-                key = key * 60.0 if unit.startswith("min") else key
-                key_kind = "variable"
-            else:
-                m = _ETCH_COMMENT.search(comment)
-                key = None
-                key_kind = "occurrence"
-                if m and _num(m.group(1)) is not None:
-                    key = _num(m.group(1)) * (60.0 if (m.group(2) or "").lower().startswith("min") else 1.0)
-                    key_kind = "comment"
-            meta = {kk: (vv if not isinstance(vv, float) else _num(vv)) for kk, vv in b.items()
-                    if kk not in ("corresponding_variables", "values_exp_var", "additional_numerical_params",
-                                  "linescan_coordinates", "sputtering_source")}
-            meta["values_exp_var"] = expvals
-            meta["additional_numerical_params"] = addl
-            meta["corresponding_variables"] = [{"label": c.label, "unit": c.unit} for c in cv]
-            recs.append(dict(name=_region_name(b, k), k=k, x=x, y=y, kinetic="kinetic" in xlabel, key=key,
-                             key_kind=key_kind, comment=comment, meta=meta, addl=addl,
-                             source=_num(b.get("analysis_source_characteristic_energy")),
-                             wf=_num(b.get("analyzer_work_function_or_acceptance_energy")),
-                             yunit=cv[0].unit))
-
-        # ---- levels
-        kinds = {r["key_kind"] for r in recs}
-        levels_note = None
-        if kinds == {"occurrence"} or len(kinds) > 1:
-            levels_note = _occurrence_levels(recs)
-            level_keys = sorted({r["level"] for r in recs})
-            etch = np.full(len(level_keys), np.nan)
-        else:
-            keys = sorted({r["key"] for r in recs})
-            index = {kv: i for i, kv in enumerate(keys)}
-            count: dict[tuple[str, int], int] = {}
-            for r in recs:
-                r["level"] = index[r["key"]]
-                kk = (r["name"], r["level"])
-                count[kk] = count.get(kk, 0) + 1
-                if count[kk] > 1:   # a second block of a region at one level: a region of its own
-                    r["name"] = f"{r['name']} #{count[kk]}"
-                    levels_note = ("regions measured more than once at one level: the repeats are regions of "
-                                   "their own ('<name> #2')")
-            level_keys = list(range(len(keys)))
-            etch = np.asarray(keys, float)
-        regions: list[str] = []
-        for r in recs:
-            if r["name"] not in regions:
-                regions.append(r["name"])
-        grid: dict[tuple[str, int], dict] = {}
-        for r in recs:
-            kk = (r["name"], r["level"])
-            if kk in grid:
-                raise ReaderError(f"region {r['name']!r} appears twice at level {r['level']}", path)
-            grid[kk] = r
+        header, blocks, exp_mode, scan_mode = _parse(path)
+        hdr, var_labels, var_units, ivar = _level_variable(header, level_variable, path)
+        recs = _records(blocks, ivar, var_units, path)
+        regions, grid, level_keys, etch, levels_note, kinds = _levels(recs, path)
         nlev = len(level_keys)
-        for reg in regions:
-            missing = [lv for lv in level_keys if (reg, lv) not in grid]
-            if missing:
-                raise ReaderError(f"region {reg!r} is missing at etch level(s) {missing[:5]} "
-                                  "(every region must be measured at every level)", path)
-            ref = grid[(reg, 0)]
-            for lv in level_keys[1:]:
-                r = grid[(reg, lv)]
-                if not _same_axis(r, ref):
-                    raise ReaderError(f"region {reg!r} has a different energy axis at level {lv}", path)
-
-        # ---- energies
+        en = _energies(regions, grid, level_keys, recs, work_function, path)
+        Y, be, ke, be_parts, reg_parts = en.Y, en.be, en.ke, en.be_parts, en.reg_parts
+        src, wf, wf_file, any_kinetic = en.src, en.wf, en.wf_file, en.any_kinetic
         first = recs[0]
-        src = first["source"]
-        wf_file = first["wf"]
-        wf = work_function if work_function is not None else (wf_file or 0.0)
-        be_parts, ke_parts, reg_parts, ys = [], [], [], []
-        any_kinetic = any(r["kinetic"] for r in recs)
-        for reg in regions:
-            r0 = grid[(reg, 0)]
-            x = r0["x"]
-            if r0["kinetic"]:
-                s = r0["source"]
-                if s is None:
-                    raise ReaderError(f"region {reg!r} is on a kinetic-energy axis but the file has no source "
-                                      "energy; binding energies cannot be computed", path)
-                # BE = source - KE - wf: a zero / negative / wrong-unit excitation energy would give
-                # binding energies of -1434 eV that a fit reports as a line without complaint
-                if not (np.isfinite(s) and s > 0):
-                    raise ReaderError(f"region {reg!r}: excitation energy {s:g} eV is not a positive number; "
-                                      "binding energies cannot be computed from the kinetic-energy axis", path)
-                if s < float(np.min(x)):
-                    raise ReaderError(f"region {reg!r}: excitation energy {s:g} eV is below the region's kinetic "
-                                      f"energies ({float(np.min(x)):g}..{float(np.max(x)):g} eV); every binding "
-                                      "energy would be negative (wrong source energy or unit)", path)
-                be, ke = s - x - wf, x
-            else:
-                be = x
-                s = r0["source"]
-                # kinetic energy is only a derived label here: unknown (NaN) rather than wrong
-                ke = (s - x - wf) if s is not None and np.isfinite(s) and s > 0 else np.full_like(x, np.nan)
-            be_parts.append(be)
-            ke_parts.append(ke)
-            reg_parts.append(np.full(x.size, reg, dtype=object))
-            ys.append(np.stack([grid[(reg, lv)]["y"] for lv in level_keys]))
-        Y = np.concatenate(ys, axis=1)
-        be = np.concatenate(be_parts)
-        ke = np.concatenate(ke_parts)
-        if not np.all(np.isfinite(Y)):
-            raise ReaderError("NaN/inf intensities in the data", path)
-
         texts = [hdr.get("comment", "")] + [r["comment"] for r in recs]
         texts += [f"{k} = {v} {''}" for r in recs for k, v in r["addl"].items()]
         rate = None
@@ -453,6 +296,204 @@ class VamasReader(Reader):
             binding_energy=("channel", be, {"units": "eV"}),
             kinetic_energy=("channel", ke, {"units": "eV"}))
         return m
+
+
+
+def _parse(path: Path):
+    """The cleaned lines of a VAMAS file parsed by the vamas package. -> (header, blocks, scan modes)"""
+    from vamas.vamas import _read_vamas  # the parser behind vamas.Vamas, fed a cleaned stream
+
+    from ..core.quiet import quiet
+
+    path = require_file(Path(path))
+    if path.is_dir():
+        raise ReaderError("is a folder, not a VAMAS file (.vms / .npl)", path)
+    lines = _clean_lines(path.read_bytes())
+    if not lines or lines[0].strip() != IDENTIFIER:
+        raise ReaderError("not a VAMAS file (the first line is not the VAMAS identifier)", path)
+    exp_mode, scan_mode = _scan_mode(lines, path)
+    if scan_mode.upper() != "REGULAR":
+        raise ReaderError(f"VAMAS scan mode {scan_mode!r} is not supported; only REGULAR (evenly spaced "
+                          "energy axis) files can be read — re-export the data in REGULAR mode", path)
+    it = _Lines(lines)
+    try:
+        with quiet("vamas.vamas"):  # vamas prints notes; caught per thread (core.quiet)
+            header, blocks = _read_vamas(it)
+    except StopIteration:
+        raise ReaderError(f"file ends unexpectedly at line {it.i} (truncated, or the header's block count "
+                          "does not match the blocks present)", path) from None
+    except (ValueError, IndexError, KeyError, ZeroDivisionError, AssertionError) as exc:
+        raise ReaderError(f"malformed VAMAS content near line {it.i}: {_what_went_wrong(exc, lines, it.i)}",
+                          path) from None
+    rest = [ln.strip() for ln in lines[it.i:] if ln.strip()]
+    if rest and rest[0].lower() != "end of experiment":
+        raise ReaderError(f"header declares {header.num_blocks} blocks but more data follows at line "
+                          f"{it.i + 1} (block count mismatch)", path)
+    if not blocks:
+        raise ReaderError("VAMAS file has no blocks", path)
+
+    return header, blocks, exp_mode, scan_mode
+
+
+def _level_variable(header, level_variable, path):
+    """The header (plain values), and the experimental variable that numbers the etch levels.
+    -> (hdr, labels, units, index or None)"""
+    hdr = {k: v for k, v in vars(header).items() if k not in ("experiment_variables",
+                                                              "future_upgrade_experiment_entries")}
+    var_labels = [ev.label for ev in header.experiment_variables]
+    var_units = [ev.unit for ev in header.experiment_variables]
+    hdr["experiment_variables"] = [{"label": lb, "unit": u} for lb, u in zip(var_labels, var_units)]
+    ivar = None
+    if level_variable is not None:
+        if level_variable not in var_labels:
+            raise ReaderError(f"no experimental variable {level_variable!r} (file has {var_labels})", path)
+        ivar = var_labels.index(level_variable)
+    else:
+        for i, lb in enumerate(var_labels):
+            if _LEVEL_VAR.search(lb) and lb.lower() != "exp variable":
+                ivar = i
+                break
+
+    return hdr, var_labels, var_units, ivar
+
+
+def _records(blocks, ivar, var_units, path) -> list[dict]:
+    """One record per block: region name, axis, counts, level key and its origin, metadata."""
+    recs = []
+    for k, blk in enumerate(blocks):
+        b = vars(blk)
+        cv = b["corresponding_variables"]
+        if not cv:
+            raise ReaderError(f"block {k + 1} has no data", path)
+        y = np.asarray(cv[0].y_values, float)
+        n = y.size
+        if n == 0:
+            raise ReaderError(f"block {k + 1} has no data points", path)
+        x = b["x_start"] + b["x_step"] * np.arange(n)
+        xlabel = (b.get("x_label") or "").lower()
+        expvals = [_num(str(v).strip()) for v in (b.get("values_exp_var") or [])]
+        comment = b.get("block_comment") or ""
+        addl = {p.label: p.value for p in (b.get("additional_numerical_params") or [])}
+        if ivar is not None and ivar < len(expvals) and expvals[ivar] is not None:
+            key = expvals[ivar]
+            unit = (var_units[ivar] or "").lower()
+            key = key * 60.0 if unit.startswith("min") else key
+            key_kind = "variable"
+        else:
+            mm = _ETCH_COMMENT.search(comment)
+            key = None
+            key_kind = "occurrence"
+            if mm and _num(mm.group(1)) is not None:
+                key = _num(mm.group(1)) * (60.0 if (mm.group(2) or "").lower().startswith("min") else 1.0)
+                key_kind = "comment"
+        meta = {kk: (vv if not isinstance(vv, float) else _num(vv)) for kk, vv in b.items()
+                if kk not in ("corresponding_variables", "values_exp_var", "additional_numerical_params",
+                              "linescan_coordinates", "sputtering_source")}
+        meta["values_exp_var"] = expvals
+        meta["additional_numerical_params"] = addl
+        meta["corresponding_variables"] = [{"label": c.label, "unit": c.unit} for c in cv]
+        recs.append(dict(name=_region_name(b, k), k=k, x=x, y=y, kinetic="kinetic" in xlabel, key=key,
+                         key_kind=key_kind, comment=comment, meta=meta, addl=addl,
+                         source=_num(b.get("analysis_source_characteristic_energy")),
+                         wf=_num(b.get("analyzer_work_function_or_acceptance_energy")),
+                         yunit=cv[0].unit))
+
+    return recs
+
+
+def _levels(recs, path):
+    """Etch levels of the records, and the (region, level) grid every region must fill.
+    -> (regions, grid, level keys, etch times, note, key kinds)"""
+    kinds = {r["key_kind"] for r in recs}
+    levels_note = None
+    if kinds == {"occurrence"} or len(kinds) > 1:
+        levels_note = _occurrence_levels(recs)
+        level_keys = sorted({r["level"] for r in recs})
+        etch = np.full(len(level_keys), np.nan)
+    else:
+        keys = sorted({r["key"] for r in recs})
+        index = {kv: i for i, kv in enumerate(keys)}
+        count: dict[tuple[str, int], int] = {}
+        for r in recs:
+            r["level"] = index[r["key"]]
+            kk = (r["name"], r["level"])
+            count[kk] = count.get(kk, 0) + 1
+            if count[kk] > 1:   # a second block of a region at one level: a region of its own
+                r["name"] = f"{r['name']} #{count[kk]}"
+                levels_note = ("regions measured more than once at one level: the repeats are regions of "
+                               "their own ('<name> #2')")
+        level_keys = list(range(len(keys)))
+        etch = np.asarray(keys, float)
+    regions: list[str] = []
+    for r in recs:
+        if r["name"] not in regions:
+            regions.append(r["name"])
+    grid: dict[tuple[str, int], dict] = {}
+    for r in recs:
+        kk = (r["name"], r["level"])
+        if kk in grid:
+            raise ReaderError(f"region {r['name']!r} appears twice at level {r['level']}", path)
+        grid[kk] = r
+    for reg in regions:
+        missing = [lv for lv in level_keys if (reg, lv) not in grid]
+        if missing:
+            raise ReaderError(f"region {reg!r} is missing at etch level(s) {missing[:5]} "
+                              "(every region must be measured at every level)", path)
+        ref = grid[(reg, 0)]
+        for lv in level_keys[1:]:
+            r = grid[(reg, lv)]
+            if not _same_axis(r, ref):
+                raise ReaderError(f"region {reg!r} has a different energy axis at level {lv}", path)
+
+    return regions, grid, level_keys, etch, levels_note, kinds
+
+
+def _energies(regions, grid, level_keys, recs, work_function, path):
+    """Binding and kinetic energies of every channel (BE = source - KE - work function for a kinetic
+    axis, checked), and the counts (level, channel). -> namespace"""
+    from types import SimpleNamespace
+
+    first = recs[0]
+    src = first["source"]
+    wf_file = first["wf"]
+    wf = work_function if work_function is not None else (wf_file or 0.0)
+    be_parts, ke_parts, reg_parts, ys = [], [], [], []
+    any_kinetic = any(r["kinetic"] for r in recs)
+    for reg in regions:
+        r0 = grid[(reg, 0)]
+        x = r0["x"]
+        if r0["kinetic"]:
+            s = r0["source"]
+            if s is None:
+                raise ReaderError(f"region {reg!r} is on a kinetic-energy axis but the file has no source "
+                                  "energy; binding energies cannot be computed", path)
+            # BE = source - KE - wf: a zero / negative / wrong-unit excitation energy would give
+            # binding energies of -1434 eV that a fit reports as a line without complaint
+            if not (np.isfinite(s) and s > 0):
+                raise ReaderError(f"region {reg!r}: excitation energy {s:g} eV is not a positive number; "
+                                  "binding energies cannot be computed from the kinetic-energy axis", path)
+            if s < float(np.min(x)):
+                raise ReaderError(f"region {reg!r}: excitation energy {s:g} eV is below the region's kinetic "
+                                  f"energies ({float(np.min(x)):g}..{float(np.max(x)):g} eV); every binding "
+                                  "energy would be negative (wrong source energy or unit)", path)
+            be, ke = s - x - wf, x
+        else:
+            be = x
+            s = r0["source"]
+            # kinetic energy is only a derived label here: unknown (NaN) rather than wrong
+            ke = (s - x - wf) if s is not None and np.isfinite(s) and s > 0 else np.full_like(x, np.nan)
+        be_parts.append(be)
+        ke_parts.append(ke)
+        reg_parts.append(np.full(x.size, reg, dtype=object))
+        ys.append(np.stack([grid[(reg, lv)]["y"] for lv in level_keys]))
+    Y = np.concatenate(ys, axis=1)
+    be = np.concatenate(be_parts)
+    ke = np.concatenate(ke_parts)
+    if not np.all(np.isfinite(Y)):
+        raise ReaderError("NaN/inf intensities in the data", path)
+
+    return SimpleNamespace(Y=Y, be=be, ke=ke, be_parts=be_parts, reg_parts=reg_parts, src=src, wf=wf,
+                           wf_file=wf_file, any_kinetic=any_kinetic)
 
 
 def _vamas_version():
