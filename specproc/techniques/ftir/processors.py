@@ -21,10 +21,10 @@ class FitBandsParams(ProcessorParams):
 
     bands: PeaksInput = Field(None, description="band positions (cm-1), {name: cm-1} or band dicts; "
                                                 "None: found automatically")
-    region: Region | None = Field(None, description="fitted range (cm-1), either order; None: whole spectrum")
+    region: Region | None = Field(None, description="fitted range (cm-1), either order (default: the whole spectrum)")
     n_bands: int | None = Field(None, ge=1, le=30, description="number of bands to find automatically")
     max_bands: int = Field(6, ge=1, le=30, description="most bands found automatically")
-    shape: Literal[BAND_SHAPES] = "pseudo-voigt"  # type: ignore[valid-type]
+    shape: Literal[BAND_SHAPES] = Field("pseudo-voigt", description="band shape")  # type: ignore[valid-type]
     baseline: Literal[BASELINE_NAMES] = Field(  # type: ignore[valid-type]
         "linear", description="in-model polynomial (none/constant/linear/quadratic) or a pybaselines "
                               "method subtracted first (asls/arpls/modpoly/rubberband)")
@@ -173,39 +173,28 @@ def fit_many(data: list, params: FitBandsParams) -> list:
         return _loop(data, params)
     K = np.stack([preps[i].keep for i in good])      # CO2 modelled: its points are data again
     anykeep = K.any(axis=0)
-    from ...fitting.batch import fit_batch
     from ...fitting.models import prefix_of
-    from ...fitting.uncertainty import at_bound, fit_warnings
+    from ...fitting.stack import fit_stack
 
     from .bands import sample_peaks, make_result
 
     xs, Ys, W = x[anykeep], Y[:, anykeep], K[:, anykeep].astype(float)   # each spectrum's own mask: weight 0
     model, lp = spec.to_lmfit(xs, ref.y[anykeep])
-    ds = fit_batch(model, xs, np.where(W > 0, Ys, 0.0), params=lp, weights=W)
-    free = [n for n in lp if lp[n].vary and not lp[n].expr]
-    nvar = len(free)
-    tm = ds.attrs.get("timings") or {}
-    batch_meta = {"n_spectra": len(good), "method": str(ds.attrs.get("method")),
-                  "fit_s": float(tm.get("fit", np.nan)), "total_s": float(tm.get("total", np.nan))}
+    sf = fit_stack(model, xs, Ys, lp, weights=W)
+    batch_meta = {"n_spectra": len(good), "method": sf.method,
+                  "fit_s": float(sf.timings.get("fit", np.nan)), "total_s": float(sf.timings.get("total", np.nan))}
     out: list = list(preps)
-    values = {n: ds[n].values for n in lp if n in ds}
-    errors = {n: ds[n + "_stderr"].values for n in lp if n + "_stderr" in ds}
     for k, i in enumerate(good):
-        vals = {n: float(v[k]) for n, v in values.items()}
-        if not bool(ds["success"].values[k]) or not all(np.isfinite(vals[n]) for n in free):
+        if not sf.ok(k):
             try:
                 out[i] = fit_bands(data[i], bands, params=pj, **kw)   # this one spectrum: the lmfit path
             except SpecprocError as exc:
                 out[i] = exc
             continue
-        # the engine counts only points with non-zero weight as data (masked ranges are no data)
-        m_own = int(np.count_nonzero(W[k]))
-        errs = {n: float(v[k]) for n, v in errors.items()}
-        for n in free:           # one Parameters object reused: lmfit copies cost ~20 ms each
-            lp[n].value = float(np.clip(vals[n], lp[n].min, lp[n].max))
-        bounded = at_bound(lp)
-        vals = {**{n: float(lp[n].value) for n in lp}, **vals}     # expressions (tied CO2 components) too
-        band_peaks, _ = sample_peaks(spec, preps[i])
+        prep = preps[i]
+        row = sf.row(k, noise=prep.noise)
+        vals, errs, bounded = row.values, row.errors, row.bounded
+        band_peaks, _ = sample_peaks(spec, prep)
         n_ = len(band_peaks)
         dv, de = np.zeros(3 * n_), np.zeros(3 * n_)
         for j, pk in enumerate(band_peaks):
@@ -213,17 +202,10 @@ def fit_many(data: list, params: FitBandsParams) -> list:
             for off, key in ((0, "fwhm"), (n_, "amplitude"), (2 * n_, "height")):
                 dv[off + j] = vals[pre + key]
                 de[off + j] = errs.get(pre + key, np.nan)
-        prep = preps[i]
-        redchi = float(ds["redchi"].values[k])
-        r2 = float(ds["r2"].values[k])
-        # weights are 0/1 masks, so sqrt(redchi) is the residual RMS of the unmasked points
-        warns = own_warns[i] + fit_warnings({"r2": r2, "success": True}, bounded, noise=prep.noise,
-                                                rms=float(np.sqrt(redchi)) if redchi >= 0 else None, values=vals)
+        warns = own_warns[i] + row.warnings
         checks, undetected = _checks(spec, xs, Ys[k], W[k] > 0, vals, prep.noise)
         warns += checks
-        stats = {"r2": r2, "redchi": redchi, "chisqr": float(ds["chisqr"].values[k]),
-                 "nfev": int(ds["nfev"].values[k]), "success": True, "method": str(ds.attrs.get("method")),
-                 "ndata": m_own, "nvarys": nvar}
+        stats = row.stats
         try:
             out[i] = make_result(data[i], prep, spec, vals, errs, stats, warns, pj, bounded=bounded,
                                  derived=(dv, de), undetected=undetected)
