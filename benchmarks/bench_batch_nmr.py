@@ -5,6 +5,9 @@ jitter of centres, widths and areas. Same data and starting values for every met
 lmfit: a subset of spectra is fitted and the per-fit time extrapolated to 1,000 (stated in the JSON);
 curve_fit: MINPACK LM with the analytic Jacobian (the same derivatives as the engine), unbounded,
 also a subset, extrapolated.
+Also the cost of the per-spectrum noise statistics (``noise_sd``, ``redchi_noise``: one model
+evaluation and the robust noise SD of every residual, issue #25): the same batch with and without
+them, best of 3 each, interleaved.
 Writes benchmarks/results/batch_nmr.json.
 """
 from __future__ import annotations
@@ -123,13 +126,36 @@ def main():
              f"({N_CF} fits timed, {per_cf * 1e3:.2f} ms/fit, extrapolated)", reference_s=per_cf * N,
              speedup=per_cf * N / t_sp, agreement=agree_cf),
     ]
-    res = dict(rows=rows, jit_compile_cold_s=jit_cold, jit_load_cached_s=jit_cached, n_failed=ds.attrs["n_failed"],
+    noise = noise_overhead(model, x, Y, params)
+    res = dict(rows=rows, noise_stats=noise, jit_compile_cold_s=jit_cold, jit_load_cached_s=jit_cached, n_failed=ds.attrs["n_failed"],
                mean_nfev=float(ds.nfev.mean()), peak_rss_mib=peak_rss_mib(), timings=ds.attrs["timings"])
     save("batch_nmr", res)
     for r in rows:
         print(f"{r['case']}: specproc {r['specproc_s']:.2f} s | {r['reference']}: {r['reference_s']:.1f} s | "
               f"{r['speedup']:.1f}x | {r['agreement']}")
     print(f"JIT compile (cold) {jit_cold:.2f} s, cached load {jit_cached:.2f} s, failed fits {ds.attrs['n_failed']}")
+    print(f"noise statistics: batch {noise['without_s']:.2f} s without, {noise['with_s']:.2f} s with "
+          f"(+{100 * noise['overhead']:.1f} %; the estimate itself {noise['noise_s']:.2f} s), "
+          f"median redchi_noise {noise['median_redchi_noise']:.3f}")
+
+
+def noise_overhead(model, x, Y, params, repeats=3):
+    """Batch time with and without the noise statistics (best of ``repeats``, interleaved)."""
+    from specproc.fitting.batch import fit_batch
+
+    t_off, t_on, t_noise, ds = [], [], [], None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fit_batch(model, x, Y, params=params, noise_stats=False)
+        t_off.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        ds = fit_batch(model, x, Y, params=params)
+        t_on.append(time.perf_counter() - t0)
+        t_noise.append(ds.attrs["timings"]["noise"])
+    off, on = min(t_off), min(t_on)
+    return dict(without_s=off, with_s=on, noise_s=min(t_noise), overhead=on / off - 1,
+                median_redchi_noise=float(np.median(ds["redchi_noise"].values)),
+                median_noise_sd=float(np.median(ds["noise_sd"].values)), true_noise_sd=0.02)
 
 
 if __name__ == "__main__":

@@ -155,7 +155,9 @@ def _scaled(col, f: float):
 def noise_redchi(stats: dict) -> float | None:
     """The reduced χ² of a fit with the noise estimate as σ (≈ 1 for a fit down to the noise), or None.
 
-    ``stats["redchi_noise"]`` when the fit gave it (:func:`specproc.fitting.fit.fit_spec`), else
+    ``stats["redchi_noise"]`` when the fit gave it (:func:`specproc.fitting.fit.fit_spec`; a stack's
+    fits: the ``redchi_noise`` variable of :func:`specproc.fitting.batch.fit_batch`; EELS: Poisson-aware;
+    impedance: the Kramers–Kronig noise, None with a reason when not estimable), else
     ``redchi / noise²`` when ``stats`` carries the noise SD of the fitted data (``noise_sd`` or
     ``noise_rms``) and ``redchi`` is unweighted; None otherwise — a residual variance in data units
     (lmfit's unweighted ``redchi``) is never shown as a reduced χ².

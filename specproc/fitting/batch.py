@@ -535,7 +535,7 @@ def _params_for(model, x, Yf, params):
 # ====================================================================== public API
 def fit_batch(model, x, Y, *, params=None, init=None, weights=None, max_iter=200, tol=1e-10, chunk_size=None,
               n_jobs=None, warm_start=False, dims=None, coords=None, method="auto", expr_errors=True,
-              start="given"):
+              start="given", noise_stats=True):
     """Fit one model to every dataset of a stack (spectra, map of spectra, force-curve map).
 
     Parameters
@@ -577,23 +577,32 @@ def fit_batch(model, x, Y, *, params=None, init=None, weights=None, max_iter=200
         Standard errors of expression parameters that are not model arguments (lmfit's derived
         ``fwhm``/``height``, user sums), by finite differences through lmfit's interpreter; False
         skips them (their values are still computed) when only the fitted parameters are wanted.
+    noise_stats : bool
+        Estimate each dataset's noise from its residual (``noise_sd``, ``redchi_noise``; one model
+        evaluation and :func:`~specproc.fitting.noise.noise_sigma_rows` on the whole stack). False
+        leaves them NaN (:func:`~specproc.fitting.fit.fit_spec` measures its own after polishing).
 
     Returns
     -------
     xarray.Dataset
-        One variable per parameter (stack dims), ``<name>_stderr``, ``chisqr``, ``redchi``, ``r2``,
+        One variable per parameter (stack dims), ``<name>_stderr``, ``chisqr``, ``redchi`` (lmfit's:
+        a residual variance in data units² when unweighted), ``r2``, ``noise_sd`` (robust noise SD of
+        the residual, as ``fit_spec``; NaN for weights that are 1/σ), ``redchi_noise`` (χ²/ν with
+        ``noise_sd`` as σ, or the weighted χ²/ν for 1/σ weights: ≈ 1 for a fit down to the noise),
         ``success``, ``nfev``, ``masked``; attrs ``method``, ``n_datasets``, ``n_failed``, ``n_masked``,
-        ``timings`` (s: ``compile``, ``fit``, ``total``), ``fallback_reason`` when falling back to the
-        lmfit loop and ``fit_errors`` (why lmfit failed on some datasets) when it did.
+        ``timings`` (s: ``compile``, ``fit``, ``noise`` (part of ``fit``), ``total``),
+        ``fallback_reason`` when falling back to the lmfit loop and ``fit_errors`` (why lmfit failed on
+        some datasets) when it did.
     """
     return fit_batch_compiled(model, x, Y, params=params, init=init, weights=weights, max_iter=max_iter, tol=tol,
                               chunk_size=chunk_size, n_jobs=n_jobs, warm_start=warm_start, dims=dims,
-                              coords=coords, method=method, expr_errors=expr_errors, start=start)[0]
+                              coords=coords, method=method, expr_errors=expr_errors, start=start,
+                              noise_stats=noise_stats)[0]
 
 
 def fit_batch_compiled(model, x, Y, *, params=None, init=None, weights=None, max_iter=200, tol=1e-10,
                        chunk_size=None, n_jobs=None, warm_start=False, dims=None, coords=None, method="auto",
-                       expr_errors=True, start="given"):
+                       expr_errors=True, start="given", noise_stats=True):
     """:func:`fit_batch`, also returning the compiled model: ``(Dataset, BatchModel or None)``.
 
     ``None`` when the lmfit loop ran. :func:`~specproc.fitting.fit.fit_spec` reuses the
@@ -633,7 +642,7 @@ def fit_batch_compiled(model, x, Y, *, params=None, init=None, weights=None, max
     timings = {"compile": 0.0}
     if bm is not None:
         res = _run_batched(bm, x, Yf, W, masked, init, max_iter, tol, chunk_size, n_jobs, warm_start, stack,
-                           timings, expr_errors, start)
+                           timings, expr_errors, start, noise_stats)
         used = "batched-lm"
     else:
         res = _run_lmfit_loop(lm_model, params, x, Yf, W, masked, init, max_iter, chunk_size, n_jobs)
@@ -726,7 +735,7 @@ def _mean_start(bm, x, Yf, W, masked, theta0, phi, max_iter, tol):
 
 
 def _run_batched(bm, x, Yf, W, masked, init, max_iter, tol, chunk_size, n_jobs, warm_start, stack, timings,
-                 expr_errors=True, start="given"):
+                 expr_errors=True, start="given", noise_stats=True):
     from . import _batch_kernels as K
 
     n, m = Yf.shape
@@ -824,7 +833,62 @@ def _run_batched(bm, x, Yf, W, masked, init, max_iter, tol, chunk_size, n_jobs, 
             numba.set_num_threads(numba_threads)
     res = _finish(bm, out, phi, masked, Yf, W, m, expr_errors)
     res["n_mean_start"] = out["n_mean_start"]
+    if not noise_stats:
+        res["noise_sd"] = res["redchi_noise"] = np.full(n, np.nan)
+        return res
+    t0 = time.perf_counter()
+    ok = ~masked & np.isfinite(res["chisqr"])
+    res["noise_sd"], res["redchi_noise"] = _noise_stats(
+        lambda rows: K.eval_components(bm.kinds, bm.offsets, bm.npars, x,
+                                       bm.full(out["theta"][rows], phi[rows]), jac=False)[0],
+        Yf, W, ok, res["chisqr"], p)
+    timings["noise"] = time.perf_counter() - t0
     return res
+
+
+def _is_mask(W) -> bool:
+    """Weights that are a 0/1 mask (select points) rather than 1/σ."""
+    return bool(np.all((W == 0) | (W == 1)))
+
+
+def _noise_stats(best_fit, Yf, W, ok, chisqr, nvarys: int, block: int = 1 << 20):
+    """``noise_sd`` and ``redchi_noise`` of every dataset, as :func:`specproc.fitting.fit.fit_spec`
+    has them for one spectrum: χ²/ν with the robust noise SD of the residual as σ
+    (:func:`~specproc.fitting.noise.noise_sigma_rows`, all datasets at once) — ≈ 1 for a fit down to
+    the noise. Weights that are a 0/1 mask select the points (the residual's noise is measured on
+    them); other weights are taken as 1/σ: the weighted χ²/ν is already normalised (``noise_sd`` NaN).
+
+    ``best_fit(rows) -> (len(rows), m)`` model values; evaluated in blocks of rows (bounded memory).
+    """
+    from .noise import noise_sigma_rows
+
+    n, m = Yf.shape
+    sd = np.full(n, np.nan)
+    m_eff = (np.full(n, float(m)) if W.shape[0] == 1 and np.all(W != 0)
+             else np.broadcast_to(np.count_nonzero(W != 0, axis=-1), (n,)).astype(float))
+    nu = m_eff - nvarys
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if not _is_mask(W):
+            return sd, np.where(ok & (nu > 0), chisqr / np.where(nu > 0, nu, 1.0), np.nan)
+        sel = W[0] != 0 if W.shape[0] == 1 else None
+        step = max(1, block // max(m, 1))
+        for s in range(0, n, step):
+            rows = np.arange(s, min(n, s + step))
+            rows = rows[ok[rows]]
+            if not rows.size:
+                continue
+            R = np.asarray(Yf[rows], float) - best_fit(rows)
+            if sel is not None:     # one mask for all: its points, in order
+                sd[rows] = noise_sigma_rows(R if sel.all() else R[:, sel]) if sel.sum() >= 3 else np.nan
+                continue
+            # a mask per dataset: the datasets sharing a mask together (a loop over masks, not datasets)
+            masks, inv = np.unique(W[rows] != 0, axis=0, return_inverse=True)
+            for j, mk in enumerate(masks):
+                grp = np.nonzero(inv.ravel() == j)[0]
+                sd[rows[grp]] = noise_sigma_rows(R[grp][:, mk]) if mk.sum() >= 3 else np.nan
+        good = ok & (nu > 0) & np.isfinite(sd) & (sd > 1e-300)
+        redchi_noise = np.where(good, chisqr / (np.where(nu > 0, nu, 1.0) * sd * sd), np.nan)
+    return np.where(good, sd, np.nan), redchi_noise
 
 
 def _finish(bm, out, phi, masked, Yf, W, m, expr_errors=True):
@@ -913,7 +977,7 @@ def _to_dataset(res, stack, dims, coords, masked):
     for name in res["order"]:
         data[name] = shaped(res["values"][name])
         data[name + "_stderr"] = shaped(res["stderr"].get(name, np.full(masked.shape, np.nan)))
-    for k in ("chisqr", "redchi", "r2"):
+    for k in ("chisqr", "redchi", "r2", "noise_sd", "redchi_noise"):
         data[k] = shaped(np.where(masked, np.nan, res[k]))
     data["success"] = shaped(res["success"] & ~masked)
     data["nfev"] = shaped(np.where(masked, 0, res["nfev"]))
@@ -935,7 +999,7 @@ def _lmfit_chunk(model, params, x, Y, W, init_rows, max_nfev):
     n = Y.shape[0]
     vals = np.full((n, len(names)), np.nan)
     errs = np.full((n, len(names)), np.nan)
-    stats = np.full((n, 5), np.nan)  # chisqr, redchi, r2, success, nfev
+    stats = np.full((n, 7), np.nan)  # chisqr, redchi, r2, success, nfev, noise_sd, redchi_noise
     errors: list[str] = []
     for i in range(n):
         p = params.copy()
@@ -954,7 +1018,10 @@ def _lmfit_chunk(model, params, x, Y, W, init_rows, max_nfev):
             se = r.params[k].stderr
             errs[i, j] = np.nan if se is None else se
         r2 = getattr(r, "rsquared", np.nan)
-        stats[i] = (r.chisqr, r.redchi, r2, float(bool(r.success)), r.nfev)
+        sd, rn = _noise_stats(lambda rows: np.asarray(r.best_fit, float)[None, :], Y[i:i + 1],
+                              np.ones((1, Y.shape[1])) if w is None else np.asarray(w, float)[None, :],
+                              np.isfinite([r.chisqr]), np.array([r.chisqr], float), int(r.nvarys))
+        stats[i] = (r.chisqr, r.redchi, r2, float(bool(r.success)), r.nfev, sd[0], rn[0])
     return vals, errs, stats, errors
 
 
@@ -966,7 +1033,7 @@ def _run_lmfit_loop(model, params, x, Yf, W, masked, init, max_iter, chunk_size,
     names = list(params.keys())
     vals = np.full((n, len(names)), np.nan)
     errs = np.full((n, len(names)), np.nan)
-    stats = np.full((n, 5), np.nan)
+    stats = np.full((n, 7), np.nan)
     idx = np.nonzero(~masked)[0]
     nvary = sum(p.vary for p in params.values())
     max_nfev = max_iter * (nvary + 1)
@@ -1006,7 +1073,7 @@ def _run_lmfit_loop(model, params, x, Yf, W, masked, init, max_iter, chunk_size,
     return dict(values={k: vals[:, j] for j, k in enumerate(names)},
                 stderr={k: errs[:, j] for j, k in enumerate(names)}, chisqr=stats[:, 0], redchi=stats[:, 1],
                 r2=stats[:, 2], success=success, nfev=np.nan_to_num(stats[:, 4]).astype(np.int64), order=names,
-                errors=fit_errors)
+                errors=fit_errors, noise_sd=stats[:, 5], redchi_noise=stats[:, 6])
 
 
 def _lmfit_chunk_pickled(a):

@@ -369,7 +369,7 @@ def _polish(model, params, x, y, weights=None, max_iter=200):
         ds, bm = fit_batch_compiled(model, x, np.asarray(y, float)[None, :], params=params,
                                      method="batched-lm", n_jobs=1, max_iter=max_iter,
                                      weights=None if weights is None else np.asarray(weights, float)[None, :],
-                                     expr_errors=False)
+                                     expr_errors=False, noise_stats=False)
     except (NotBatchable, SpecprocError, ValueError, TypeError):
         return None, None
     return ds, bm

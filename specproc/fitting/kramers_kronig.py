@@ -45,6 +45,11 @@ class KKResult:
     valid : bool
         ``max_residual_pct <= threshold_pct``.
     threshold_pct : float
+    n_params : int
+        Linear coefficients of the KK fit (``M`` + series R, inductance, capacitance): the degrees of
+        freedom of its residual are ``2m - n_params``.
+    Z : complex array (m,) or None
+        The tested impedance (for :meth:`noise_variance` in another weighting).
     """
 
     M: int
@@ -56,10 +61,57 @@ class KKResult:
     rms_residual_pct: float
     valid: bool
     threshold_pct: float
+    n_params: int = 0
+    Z: np.ndarray | None = None
 
     def to_dict(self) -> dict:
         return {"M": self.M, "mu": self.mu, "max_residual_pct": self.max_residual_pct,
-                "rms_residual_pct": self.rms_residual_pct, "valid": self.valid, "threshold_pct": self.threshold_pct}
+                "rms_residual_pct": self.rms_residual_pct, "valid": self.valid, "threshold_pct": self.threshold_pct,
+                "noise_pct": self.noise_pct}
+
+    @property
+    def dof(self) -> int:
+        """Degrees of freedom of the residual: ``2m - n_params``."""
+        return 2 * self.res_real.size - self.n_params
+
+    @property
+    def noise_pct(self) -> float | None:
+        """Noise SD relative to ``|Z|`` (%, each part), estimated from the residual of this linear fit
+        (``sqrt(sum r^2 / (2m - n_params))``); None when the spectrum is not KK-valid (its residual is
+        not noise alone) or fewer than 5 degrees of freedom are left."""
+        v = self.noise_variance()
+        return None if v is None else float(100 * np.sqrt(v))
+
+    def noise_variance(self, weights=None) -> float | None:
+        """Noise variance of the spectrum in a fit's residual weighting, from this KK fit's residual.
+
+        A KK-valid spectrum is described down to its noise by the KK model (a linear model of
+        ``n_params`` coefficients), so ``sum (w (Y - Y_KK))^2 / (2m - n_params)`` estimates the
+        variance a circuit fit with weights ``w`` would reach with a correct circuit: the circuit's
+        weighted χ²/ν divided by it is ≈ 1 when the circuit explains the data.
+
+        Parameters
+        ----------
+        weights : array (2m,), optional
+            The fit's weights of the real then the imaginary parts; default ``1/|Z|`` (``modulus``, the
+            KK fit's own weighting: the residual is ``res_real``, ``res_imag``).
+
+        Returns
+        -------
+        float or None
+            None when the spectrum is not KK-valid or fewer than 5 degrees of freedom are left.
+        """
+        if not self.valid or self.dof < 5:
+            return None
+        if weights is None:
+            r = np.concatenate([self.res_real, self.res_imag])
+        else:
+            if self.Z is None:
+                return None
+            d = np.asarray(self.Z, complex) - self.Z_fit
+            r = np.asarray(weights, float) * np.concatenate([d.real, d.imag])
+        v = float(np.sum(r * r) / self.dof)
+        return v if np.isfinite(v) and v > 0 else None
 
 
 def _design(w: np.ndarray, tau: np.ndarray, inductance: bool, capacitance: bool) -> np.ndarray:
@@ -144,4 +196,5 @@ def lin_kk(f, Z, *, c: float = 0.85, max_M: int = 50, threshold_pct: float = 2.0
     allr = np.concatenate([rr, ri])
     mx = float(100 * np.max(np.abs(allr)))
     rms = float(100 * np.sqrt(np.mean(allr ** 2)))
-    return KKResult(int(M), float(mu), Zfit, rr, ri, mx, rms, bool(mx <= threshold_pct), float(threshold_pct))
+    return KKResult(int(M), float(mu), Zfit, rr, ri, mx, rms, bool(mx <= threshold_pct), float(threshold_pct),
+                    int(coef.size), Z)

@@ -247,3 +247,37 @@ def test_invalid_spectrum_and_poor_circuit_are_warned():
     synth.write_csv_eis(tmp / "two_arcs.csv", [(f, _noisy(c.impedance(f, v), rng))])
     r = sp.echem.fit_eis(sp.read(tmp / "two_arcs.csv"), circuit="R0-p(R1,CPE1)", **GEO)   # one arc short
     assert any("structured residual" in w for w in r.warnings)
+
+
+def test_noise_normalised_redchi_from_kramers_kronig(tmp_path):
+    """#25: the circuit fit's χ²/ν divided by the noise the KK fit leaves is ≈ 1 for the right circuit,
+    ≫ 1 for a circuit one arc short, and None with the reason when the spectrum fails the KK test."""
+    from specproc.techniques.echem.eis import fit_statistics
+
+    c = parse_circuit("R0-p(R1,CPE1)-p(R2,CPE2)")
+    rng = np.random.default_rng(3)
+    P = np.array([_truth_symmetric(rng) for _ in range(30)])
+    Z = _noisy(c.impedance(F, P), rng)
+    kk = [lin_kk(F, z) for z in Z]
+    # the KK residual measures the noise: 0.5 % of |Z| on each part
+    assert np.median([k.noise_pct for k in kk]) == pytest.approx(0.5, rel=0.1)
+    fit = fit_circuit(c, F, Z)
+    st = [fit_statistics(fit, kk[i], i) for i in range(30)]
+    rn = np.array([s["redchi"] for s in st])
+    # χ²/ν of 2m - 7 = 165 residuals over one of 2m - ~30: spread ~0.13; mean of 30 within a few %
+    assert abs(rn.mean() - 1) < 0.06 and np.all(np.abs(rn - 1) < 0.45), rn
+    assert st[0]["weighting"].startswith("modulus") and st[0]["redchi_weighted"] == pytest.approx(
+        st[0]["redchi"] * kk[0].noise_pct ** 2 / 1e4, rel=0.01)            # the same fit, in its own units
+    wrong = fit_circuit(parse_circuit("R0-p(R1,CPE1)"), F, Z[:8])
+    assert all(fit_statistics(wrong, kk[i], i)["redchi"] > 20 for i in range(8))
+    # drift: the KK residual is not noise -> no noise-normalised value, and the reason
+    f = synth.frequencies(1e6, 0.1)
+    v = np.array([20.0, 300.0, 1e-9, 0.9, 400.0, 1e-5, 0.85])
+    t = np.cumsum(1 / f)
+    V = np.tile(v, (f.size, 1))
+    V[:, 4] *= 1 + 1.5 * t / t[-1]
+    zd = np.array([c.impedance(f[i:i + 1], V[i])[0] for i in range(f.size)])
+    synth.write_csv_eis(tmp_path / "drift.csv", [(f, _noisy(zd, rng))])
+    r = sp.echem.fit_eis(sp.read(tmp_path / "drift.csv"), circuit="R0-p(R1,CPE1)-p(R2,CPE2)", **GEO)
+    assert r.stats["redchi"] is None and "Kramers–Kronig" in r.stats["redchi_noise_reason"]
+    assert r.meta["entry"]["fit"]["redchi"] is None

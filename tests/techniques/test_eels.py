@@ -310,3 +310,41 @@ def test_reader_notes_reach_the_result_warnings():
     plain = sp.eels.fit_edge(spectrum(yn), edge="B K")
     assert not plain.warnings
     assert r.quantities["pi_star.energy_eV"].value == plain.quantities["pi_star.energy_eV"].value
+
+
+def test_noise_normalised_redchi_poisson_aware():
+    """#25: raw counts are fitted with their exact Poisson σ (χ²/ν ≈ 1, a little above for the
+    synthetic physics the model only approximates); counts scaled by a detector gain are normalised by
+    the measured pre-edge noise (the Poisson χ²/ν is then the gain); a line the model lacks gives ≫ 1."""
+    from specproc.core.numbers import noise_redchi
+
+    rng = np.random.default_rng(25)
+    t = random_truth(rng, counts=3000.0)
+    y, _ = core_loss(E, **t)
+    raw = [sp.eels.fit_edge(spectrum(noisy(y, rng)), edge="B K") for _ in range(4)]
+    for r in raw:
+        assert r.stats["noise_model"] == "Poisson (raw counts)"
+        assert r.stats["noise_scale"] == pytest.approx(1.0, abs=0.25)        # √counts noise (MAD of ~240 points)
+        assert noise_redchi(r.stats) == r.stats["redchi_noise"] == r.stats["redchi_poisson"]  # the JSON's value
+        assert 0.8 < r.stats["redchi_noise"] < 1.5
+        assert r.stats["noise_sd"] > 0
+    ref = float(np.median([r.stats["redchi_noise"] for r in raw]))
+    gain = 4.0
+    g = sp.eels.fit_edge(spectrum(noisy(y * gain, rng, scale=gain)), edge="B K")
+    assert g.stats["noise_model"].startswith("Poisson x measured")
+    assert g.stats["noise_scale"] == pytest.approx(np.sqrt(gain), rel=0.15)
+    assert g.stats["redchi_poisson"] == pytest.approx(gain * ref, rel=0.3)     # Poisson σ is √gain too small
+    assert g.stats["redchi_noise"] == pytest.approx(ref, rel=0.3)              # the measured noise is not
+    # a narrow line 6 eV above π* (~25 noise SDs high) that the model has no component for
+    extra = y + t["pi_height"] * np.exp(-0.5 * ((E - t["pi_center"] - 6.0) / 0.4) ** 2)
+    bad = sp.eels.fit_edge(spectrum(noisy(extra, rng)), edge="B K")
+    assert bad.stats["redchi_noise"] > 2 * ref, (bad.stats, ref)
+    # a map: the same statistics per pixel (block path) as the single-spectrum path
+    Y = np.stack([noisy(y, rng) for _ in range(6)]).reshape(2, 3, -1)
+    m = sp.eels.fit_edge(image(Y))
+    rc = m.data.redchi_noise.values
+    assert np.all((rc > 0.8) & (rc < 1.5)), rc
+    assert m.stats["median_redchi_noise"] == pytest.approx(float(np.median(rc)))
+    one = sp.eels.fit_edge(spectrum(Y[1, 2]), edge="B K")
+    assert one.stats["redchi_noise"] == pytest.approx(rc[1, 2], rel=1e-3)
+    assert one.stats["noise_sd"] == pytest.approx(float(m.data.noise_sd.values[1, 2]), rel=1e-3)

@@ -196,6 +196,9 @@ def _entry_of(d: dict) -> dict:
             "conductivity_S_cm": _fin(d["conductivity_S_cm"]),
             "conductivity_S_cm_stderr": _fin(d["conductivity_S_cm_stderr"]),
             "kk": {"max_residual_pct": d["kk"]["max_residual_pct"], "valid": d["kk"]["valid"]},
+            # redchi: noise-normalised (≈ 1 for a circuit that explains the spectrum) or null with the reason
+            "fit": {k: d["fit"].get(k) for k in ("redchi", "redchi_noise_reason", "noise_source", "redchi_weighted",
+                                                 "weighting", "r2", "success") if k in d["fit"]},
             "warnings": list(d["warnings"])}
 
 

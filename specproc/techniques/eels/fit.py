@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from ...core.errors import ParameterError, ProcessingError
+from ...core.numbers import finite_or_none
 from ...fitting.uncertainty import on_bound
 from . import background as bgmod
 from .edges import EdgeRecipe, recipe
@@ -554,6 +555,7 @@ def _stats(ds, params, model, emodel: EdgeModel, Ef, target, bgf, weights, pre_r
     with np.errstate(invalid="ignore", divide="ignore"):
         chi_ratio = _flat(ds, "redchi") / pre_redchi if pre_redchi is not None else np.full(n, np.nan)
     fit = (np.asarray(evaluate_batch(model, Ef, ds, params=params), float).reshape(n, -1) if n == 1 else None)
+    noise = _noise_stats(ds, params, model, Ef, target, weights, bgf, fit)
     cse = _flat(ds, "pi_center_stderr")
     fitted = ~masked
     flags |= np.where(fitted & ~success, FLAGS["not_converged"], 0)
@@ -563,8 +565,65 @@ def _stats(ds, params, model, emodel: EdgeModel, Ef, target, bgf, weights, pre_r
     flags |= np.where(fitted & poor, FLAGS["poor_fit"], 0)
     flags |= np.where(fitted & ~(np.isfinite(cse) & (cse > 0)), FLAGS["no_stderr"], 0)
     return dict(flags=flags, pi_bound=pi_b, ss_bound=ss_b, step_bound=step_b, r2_net=r2_net, fit=fit,
-                chi_ratio=chi_ratio,
-                fitted=fitted)
+                chi_ratio=chi_ratio, fitted=fitted, **noise)
+
+
+def _noise_stats(ds, params, model, Ef, target, weights, bgf, fit=None) -> dict:
+    """Per-spectrum noise, measured on the data, and χ²/ν normalised by it.
+
+    Returns arrays (n,): ``redchi_noise`` (≈ 1 for a fit down to the noise), ``redchi_poisson``
+    (χ²/ν with the Poisson σ = √counts of the weights), ``noise_scale`` (robust SD of the
+    Poisson-weighted residual of the pre-edge background fit: 1 for raw electron counts, √gain for
+    counts scaled by a detector gain, < 1 for smoothed or summed data) and ``noise_sd`` (robust SD of
+    the joint fit's residual over the fit window, counts).
+
+    Poisson-aware: the χ² is the Poisson-weighted one. Where ``noise_scale`` is 1 within its
+    statistical error (3 standard errors) the counts are taken as raw and ``redchi_noise`` is the
+    Poisson χ²/ν (exact σ, no estimate); otherwise it is divided by ``noise_scale²`` (``raw_counts``
+    False), so a detector gain that changes the noise from √counts neither passes for a misfit nor
+    hides one. The scale comes from the pre-edge, where only the background is fitted: a
+    misfit of the edge (measured: a line left out, 13σ high) raised the joint residual's own robust
+    SD by 10-40 % and hid a third of the misfit. Without weights (deconvolved edges) the engine's
+    noise statistics of the residual (:func:`specproc.fitting.batch.fit_batch`). Noise SDs are
+    :func:`specproc.fitting.noise.noise_sigma`'s, in blocks of spectra (maps).
+    """
+    from ...fitting.batch import evaluate_batch
+    from ...fitting.noise import noise_sigma_rows
+
+    n = _flat(ds, "chisqr").size
+    nan = np.full(n, np.nan)
+    if weights is None:   # unweighted (deconvolved): the engine's noise SD of the residual
+        return dict(noise_sd=_flat(ds, "noise_sd") if "noise_sd" in ds else nan,
+                    redchi_noise=_flat(ds, "redchi_noise") if "redchi_noise" in ds else nan,
+                    redchi_poisson=nan, noise_scale=nan, raw_counts=np.zeros(n, bool))
+    ok = np.isfinite(_flat(ds, "chisqr")) & ~np.asarray(ds["masked"].values, bool).reshape(-1)
+    pre = (Ef >= bgf.window[0]) & (Ef <= bgf.window[1])
+    scale, sd = nan.copy(), nan.copy()
+    step = max(1, (1 << 20) // max(Ef.size, 1))
+    flat_ds = ds.stack(_row=list(ds["chisqr"].dims)) if ds["chisqr"].ndim > 1 else ds
+    for s0 in range(0, n, step):
+        sl = slice(s0, min(n, s0 + step))
+        keep = ok[sl]
+        rows = np.arange(sl.start, sl.stop)[keep]
+        if not rows.size:
+            continue
+        y = np.asarray(target[sl], float)[keep]
+        w = np.asarray(weights[sl], float)[keep]
+        bg = bgf.evaluate(Ef[pre], rows=sl)[keep]
+        scale[rows] = noise_sigma_rows((y[:, pre] - bg) * w[:, pre])
+        if fit is not None and n == 1:
+            f = fit
+        else:
+            f = np.asarray(evaluate_batch(model, Ef, flat_ds.isel({flat_ds["chisqr"].dims[0]: rows}), params=params),
+                           float).reshape(rows.size, -1)
+        sd[rows] = noise_sigma_rows(y - f)
+    rc_poisson = np.where(ok, _flat(ds, "redchi"), np.nan)          # Poisson-weighted χ²/ν
+    # raw counts: the scale is 1 within what the pre-edge can tell (3 standard errors of a MAD-based
+    # SD: 1.17/sqrt(points)); the exact Poisson σ is then better than any estimate of it
+    raw = np.abs(scale - 1.0) <= 3 * 1.17 / math.sqrt(max(int(pre.sum()), 1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rc_noise = np.where(ok & (scale > 0), rc_poisson / np.where(raw, 1.0, scale ** 2), np.nan)
+    return dict(noise_sd=sd, redchi_noise=rc_noise, redchi_poisson=rc_poisson, noise_scale=scale, raw_counts=raw)
 
 
 def describe_flags(code: int) -> list[str]:
@@ -648,7 +707,17 @@ def _spectrum_result(m, rec, Ef, ds, stats, flag, snr, meta, warnings, target, b
                                         "intensity", "intensity_stderr", "at_bound"])
     stats_out = {"r2": float(_flat(ds, "r2")[0]), "r2_net": float(stats["r2_net"][0]),
                  "chi2_ratio_to_pre_edge": float(stats["chi_ratio"][0]),
-                 "redchi": float(_flat(ds, "redchi")[0]), "nfev": int(_flat(ds, "nfev")[0]) if "nfev" in ds else None,
+                 "redchi": float(_flat(ds, "redchi")[0]),
+                 # noise-normalised χ²/ν (≈ 1 for a fit down to the noise; core.numbers.noise_redchi reads it)
+                 "redchi_noise": finite_or_none(stats["redchi_noise"][0]),
+                 "redchi_poisson": finite_or_none(stats["redchi_poisson"][0]),
+                 "noise_sd": finite_or_none(stats["noise_sd"][0]),
+                 "noise_scale": finite_or_none(stats["noise_scale"][0]),
+                 "weighting": "unweighted (deconvolved)" if deconvolved else "Poisson 1/sqrt(counts)",
+                 "noise_model": ("robust noise SD of the residual" if deconvolved else
+                                 "Poisson (raw counts)" if bool(stats["raw_counts"][0]) else
+                                 "Poisson x measured pre-edge noise scale (counts not raw)"),
+                 "nfev": int(_flat(ds, "nfev")[0]) if "nfev" in ds else None,
                  "success": bool(np.asarray(ds["success"].values).reshape(-1)[0]), "edge_snr": snr,
                  "status": "ok" if not fail else ",".join(fail)}
     meta.update(deconvolved=deconvolved, status=stats_out["status"])
@@ -719,6 +788,9 @@ def _map_result(m, rec, E, Ef, ds, stats, flags, snr, meta, warnings, nav_dims, 
     out["r2_net"] = arr(np.where(stats["fitted"], stats["r2_net"], np.nan)).assign_attrs(
         long_name="weighted r² of the background-subtracted signal over the fit window")
     out["redchi"] = arr(_flat(ds, "redchi"))
+    out["redchi_noise"] = arr(stats["redchi_noise"]).assign_attrs(
+        long_name="reduced chi² with the residual's measured noise as sigma (≈ 1 for a fit down to the noise)")
+    out["noise_sd"] = arr(stats["noise_sd"]).assign_attrs(units="counts", long_name="robust noise SD of the residual")
     out["chi2_ratio_to_pre_edge"] = arr(stats["chi_ratio"]).assign_attrs(
         long_name="edge-fit reduced chi² / pre-edge reduced chi²")
     out["edge_snr"] = arr(snr).assign_attrs(long_name="net edge signal / its standard error")
@@ -758,6 +830,8 @@ def _map_result(m, rec, E, Ef, ds, stats, flags, snr, meta, warnings, nav_dims, 
     plots = _map_plots(data, nav_dims, m, rec, sample)
     stats_out = {"n_pixels": n, "n_valid": nv, "n_failed": int(failed.sum()),
                  "median_r2_net": float(np.nanmedian(stats["r2_net"])) if np.isfinite(stats["r2_net"]).any() else None,
+                 "median_redchi_noise": (float(np.nanmedian(stats["redchi_noise"]))
+                                         if np.isfinite(stats["redchi_noise"]).any() else None),
                  "fit_seconds": float(ds.attrs.get("timings", {}).get("total", np.nan))}
     return Result(processor=PROCESSOR, technique="eels", sample=sample, quantities=quantities,
                   tables={"map_summary": table}, main_table="map_summary", plots=plots,
