@@ -1,10 +1,12 @@
-"""Regenerate every sample-data set (deterministic): ``python sample_data/generate.py``."""
+"""Regenerate every sample-data set (deterministic): ``python sample_data/generate.py``.
+
+Runs every ``generate_*.py`` next to this file, in name order: a new technique's generator is
+picked up without editing this file.
+"""
 import runpy
 from pathlib import Path
 
 here = Path(__file__).resolve().parent
-for script in ("generate_nmr.py", "generate_xrd.py", "generate_ftir.py", "generate_eels.py", "generate_xps.py",
-               "generate_afm.py", "generate_echem.py"):
-    if (here / script).exists():
-        print(f"running {script}")
-        runpy.run_path(str(here / script), run_name="__main__")
+for script in sorted(here.glob("generate_*.py")):
+    print(f"running {script.name}")
+    runpy.run_path(str(script), run_name="__main__")

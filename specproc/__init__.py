@@ -31,12 +31,13 @@ def __getattr__(name: str):
         return getattr(importlib.import_module(mod), attr)
     if name in _LAZY_MODULES:
         return importlib.import_module(_LAZY_MODULES[name])
-    # technique namespaces (sp.nmr, sp.xrd, ...) come from the techniques plugin group
+    # technique namespaces (sp.nmr, sp.xrd, ...): the ``api`` module of each Technique plugin
     from . import plugins
 
-    techs = plugins.available("techniques")
-    if name in techs:
-        return techs[name].load()
+    if name in plugins.available("techniques"):
+        api = plugins.get("techniques", name).load_api()
+        if api is not None:
+            return api
     raise AttributeError(f"module 'specproc' has no attribute {name!r}")
 
 

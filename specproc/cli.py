@@ -1,7 +1,7 @@
 """Command line: ``specproc <technique> PATH... [options]``, ``specproc run``, ``specproc plugins``.
 
-Technique subcommands are contributed by technique plugins (``add_cli(subparsers)`` in the
-technique module), so a new technique never edits this file. Exit codes: 0 all good,
+Technique subcommands are contributed by technique plugins (the ``add_cli(subparsers)`` of each
+:class:`~specproc.core.technique.Technique`), so a new technique never edits this file. Exit codes: 0 all good,
 1 when any input failed (the others still ran), 2 for usage errors.
 """
 from __future__ import annotations
@@ -44,16 +44,12 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary (the report path is still printed)")
     p.set_defaults(func=_cmd_run)
 
-    if only is not None:
-        techs = {only: plugins.available("techniques")[only].load()}
-    else:
-        techs = plugins.loaded("techniques")
-    for name, mod in techs.items():
-        add = getattr(mod, "add_cli", None)
-        if add is None:
+    techs = {only: plugins.get("techniques", only)} if only is not None else plugins.loaded("techniques")
+    for name, tech in techs.items():
+        if tech.add_cli is None:  # a technique without a command (Python and pipelines only)
             continue
         try:
-            add(sub)
+            tech.add_cli(sub)
         except Exception as exc:  # one broken technique plugin must not take the whole CLI down
             import warnings
 

@@ -280,3 +280,38 @@ def test_reach_in_check_finds_reach_ins():
     assert targets == sorted(["specproc.fitting.batch._selection", "specproc.core.plotting._template",
                               "specproc.io._nmr_axis", "specproc.io._xrd", "specproc.io._xrd.numbers",
                               "atexit._run_exitfuncs", "os._exit"]), targets
+
+
+#: the plugin attributes of an earlier technique *module*; only the adapter reads them (``explain`` is
+#: also a ``ReportSection`` field, so it is not in the list)
+_MODULE_PLUGIN_ATTRS = {"TITLE", "add_cli", "report_section"}
+
+
+def test_technique_consumers_use_the_technique_object_not_module_attributes():
+    """No ``getattr(x, "TITLE" | "add_cli" | "report_section")`` outside
+    ``Technique.from_module`` (the one adapter of earlier module plugins): the CLI, the report,
+    ``sp.<name>`` and ``list_plugins`` read typed ``Technique`` fields."""
+    bad = []
+    for f in sorted(PKG.rglob("*.py")):
+        text = f.read_text(encoding="utf-8")
+        if f == PKG / "core" / "technique.py" or not any(a in text for a in _MODULE_PLUGIN_ATTRS):
+            continue
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("getattr", "hasattr") \
+                    and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant) \
+                    and node.args[1].value in _MODULE_PLUGIN_ATTRS:
+                bad.append((str(f.relative_to(PKG)), node.lineno, node.args[1].value))
+    assert not bad, bad
+
+
+@pytest.mark.parametrize("tech", TECHNIQUES)
+def test_technique_title_is_written_once(tech):
+    """The title is a literal once, in the ``Technique`` declaration of the package's ``__init__.py``;
+    the report section takes it from the technique object."""
+    import re
+
+    init = (PKG / "techniques" / tech / "__init__.py").read_text(encoding="utf-8")
+    assert re.search(r"^technique = Technique\(", init, re.M), f"{tech}: no `technique = Technique(...)`"
+    literals = [f.name for f in (PKG / "techniques" / tech).rglob("*.py")
+                for _ in re.finditer(r'^\s*TITLE\s*=\s*["\']', f.read_text(encoding="utf-8"), re.M)]
+    assert literals == ["__init__.py"], literals

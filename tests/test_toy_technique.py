@@ -8,11 +8,13 @@ axis in mm) in a package written to a temporary folder:
 2. ``processors.py``: a ``Processor`` with a pydantic ``Params`` built from the shared field types
    (``Region``, ``PeaksInput``, ``Shape``), ``run`` on the toolkit (``pick_peaks``, ``fit_spec``),
    ``run_many`` on ``fit_batch``;
-3. ``__init__.py`` (user function, ``TITLE``, ``add_cli``, ``report_section``), ``report.py`` (a
-   ``ReportSection``), ``cli.py`` (arguments, ``entry``, ``run_technique``);
-4. entry points in ``specproc.readers``, ``specproc.processors``, ``specproc.techniques`` — declared in
-   the package's ``entry_points.txt`` (a ``.dist-info`` on ``sys.path``, what an install leaves; no pip)
-   and picked up by ``specproc.plugins.refresh()``;
+3. ``__init__.py`` (user function and the one ``technique = Technique(...)`` declaration: title,
+   readers, processors, ``api``, ``add_cli`` / ``report_section`` as ``"module:attr"``, quantities),
+   ``report.py`` (a ``ReportSection`` titled by the technique object), ``cli.py`` (arguments, ``entry``,
+   ``run_technique``);
+4. entry points in ``specproc.readers``, ``specproc.processors``, ``specproc.techniques`` (the
+   ``technique`` object) — declared in the package's ``entry_points.txt`` (a ``.dist-info`` on
+   ``sys.path``, what an install leaves; no pip) and picked up by ``specproc.plugins.refresh()``;
 5. contract tests (``ReaderContract``, ``ProcessorContract``) and a recovery test from a known truth.
 
 Then the CLI, the executor, the evidence engine and the report pick it up without edits.
@@ -35,19 +37,19 @@ from specproc.testing.contract import ProcessorContract, ReaderContract
 PACKAGE = {
     "toytech/__init__.py": '''
         """Toy technique: Gaussian peaks on a position axis (mm)."""
+        from specproc.core.technique import Technique
+
         TITLE = "Toy peaks"
+
+        technique = Technique(
+            name="toy", title=TITLE, description="Gaussian peaks on a position axis",
+            readers=("toy",), processors=("toy.fit_peaks",), api="toytech",
+            add_cli="toytech.cli:add_cli", report_section="toytech.report:report_section",
+            quantities=[("<peak>.center_mm", "mm", "fitted peak centre")])
 
         def fit_peaks(m, **kwargs):
             from .processors import FitPeaks
             return FitPeaks()(m, **kwargs)
-
-        def add_cli(subparsers):
-            from .cli import add_cli as _a
-            return _a(subparsers)
-
-        def report_section(results):
-            from .report import report_section as _r
-            return _r(results)
         ''',
     "toytech/io_toy.py": '''
         from pathlib import Path
@@ -170,14 +172,17 @@ PACKAGE = {
                 return out
         ''',
     "toytech/report.py": '''
+        from specproc import plugins
         from specproc.core.result import Figures
         from specproc.core.section import ReportSection
+
+        TITLE = plugins.get("techniques", "toy").title
 
         def report_section(results):
             import pandas as pd
             rows = [{"sample": r.sample, "peak": n.split(".")[0], "center_mm": q.value, "stderr": q.stderr}
                     for r in results for n, q in r.quantities.items()]
-            return ReportSection("toy", "Toy peaks", "Peaks found by the toolkit and fitted by fit_spec.",
+            return ReportSection("toy", TITLE, "Peaks found by the toolkit and fitted by fit_spec.",
                                  [("Toy: peak centres", pd.DataFrame(rows))], Figures(results), list(results))
         ''',
     "toytech/cli.py": '''
@@ -211,7 +216,7 @@ PACKAGE = {
         toy.fit_peaks = toytech.processors:FitPeaks
 
         [specproc.techniques]
-        toy = toytech
+        toy = toytech:technique
         ''',
 }
 
@@ -275,8 +280,22 @@ class TestToyProcessor(ProcessorContract):
 
 
 def test_registered_and_sniffed(toy):
-    df = sp.list_plugins()
+    import warnings
+
+    from specproc.core.technique import Technique
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)      # a Technique object: no adapter involved
+        tech = plugins.get("techniques", "toy")
+        df = sp.list_plugins()
+    assert isinstance(tech, Technique) and tech.title == "Toy peaks" and tech.default_processor == "toy.fit_peaks"
+    assert [q.pattern for q in tech.quantities] == ["<peak>.center_mm"]
     assert set(df[df.package == "toytech"].name) == {"toy", "toy.fit_peaks"} | {"toy"}
+    assert df[(df.kind == "technique") & (df.name == "toy")].iloc[0]["description"].startswith("Toy peaks")
+    assert sp.toy.fit_peaks is sys.modules["toytech"].fit_peaks            # sp.<name> is the technique's api
+    # every declared reader and processor is registered
+    assert set(tech.readers) <= set(plugins.available("readers"))
+    assert set(tech.processors) <= set(plugins.available("processors"))
     m = sp.read(toy[0])
     assert m.attrs["technique"] == "toy" and m.attrs["provenance"]["reader"] == "toy"
     assert m.coords["position"].attrs["units"] == "mm"

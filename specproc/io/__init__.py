@@ -6,7 +6,7 @@ import stat
 from pathlib import Path
 
 from ..core.errors import FormatNotRecognisedError, ReaderError, SpecprocError
-from .base import (MAX_INPUT_BYTES, Reader, input_limit, not_regular_error, reader_error, sniffing,
+from .base import (MAX_INPUT_BYTES, Reader, input_limit, not_regular_error, reader_error, sniff_order, sniffing,
                    special_kind)
 
 __all__ = ["read", "guess_reader", "Reader", "MAX_INPUT_BYTES", "input_size", "input_limit", "check_input"]
@@ -142,20 +142,26 @@ def check_input(path: str | Path) -> str:
 
 
 def guess_reader(path: str | Path) -> Reader:
-    """The reader plugin for ``path``: content sniffing first, extension second."""
+    """The reader plugin for ``path``: content sniffing first, extension second.
+
+    Readers are asked in :func:`~specproc.io.base.sniff_order` (the most specific sniff first:
+    magic bytes and folder layouts, then format headers, then generic column text; ties by name),
+    both for the content test and for the extension fallback.
+    """
     from .. import plugins
 
     p = Path(path)
     check_input(p)  # before any sniffer opens it (a FIFO blocks the first open)
     readers = plugins.loaded("readers")
+    ordered = sniff_order(readers)
     with sniffing():  # every plugin sniffs the same head, read once
-        for r in readers.values():
+        for r in ordered:
             try:
                 if r.guess_can_open(p):
                     return r
             except Exception:  # a sniffing bug in one plugin must not hide the others
                 continue
-    by_ext = [r for r in readers.values() if r.matches_extension(p)]
+    by_ext = [r for r in ordered if r.matches_extension(p)]
     if by_ext:
         return by_ext[0]
     raise FormatNotRecognisedError(

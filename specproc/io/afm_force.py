@@ -143,6 +143,7 @@ class ForceCurveReader(Reader):
     """AFM force-distance curves and force-volume maps via afmformats (approach segment)."""
 
     name = "afm-force"
+    priority = Reader.SIGNATURE
     library = "afmformats"
     description = "AFM force curves/maps (afmformats: JPK, Asylum .ibw): approach force (N) vs height (m)"
     technique = "afm"

@@ -34,6 +34,7 @@ class JpkQiSeriesReader(ForceCurveReader):
     """JPK Quantitative Imaging series (``.jpk-qi-series``) via afmformats: approach force maps."""
 
     name: ClassVar[str] = "jpk-qi-series"
+    priority: ClassVar[int] = ForceCurveReader.SIGNATURE
     description: ClassVar[str] = "JPK QI series (.jpk-qi-series) force maps via afmformats: approach force (N) vs height (m)"
     technique: ClassVar[str] = "afm"
     extensions: ClassVar[tuple[str, ...]] = (".jpk-qi-series",)
@@ -67,6 +68,7 @@ class AfmformatsExportReader(ForceCurveReader):
     """Force curves exported by afmformats (``.h5`` HDF5, ``.tab`` text)."""
 
     name: ClassVar[str] = "afmformats-export"
+    priority: ClassVar[int] = ForceCurveReader.SIGNATURE
     description: ClassVar[str] = ("afmformats' own exports of force curves (.h5 HDF5, .tab text): approach force (N) "
                                   "vs height (m)")
     technique: ClassVar[str] = "afm"

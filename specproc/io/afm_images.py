@@ -84,6 +84,7 @@ class JpkImageReader(Reader):
     """JPK NanoWizard ``.jpk`` image (TIFF container) -> height channels, ``("channel", "y", "x")`` in m."""
 
     name: ClassVar[str] = "jpk-image"
+    priority: ClassVar[int] = Reader.SIGNATURE
     description: ClassVar[str] = "JPK NanoWizard .jpk AFM images (TIFF container): height channels in m, via AFMReader"
     technique: ClassVar[str] = "afm"
     extensions: ClassVar[tuple[str, ...]] = (".jpk",)

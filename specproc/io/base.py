@@ -57,6 +57,20 @@ class Reader:
     #: Zarr folder, a folder of cycler exports); a folder given to any other reader is refused
     reads_folders: ClassVar[bool] = False
 
+    # How specific :meth:`guess_can_open` is. The automatic choice (:func:`specproc.io.guess_reader`)
+    # asks the readers in decreasing ``priority``, ties by name (:func:`sniff_order`), so which reader
+    # wins never depends on the order entry points are listed or packages installed.
+    #: magic bytes, a container signature, or an instrument's folder layout
+    SIGNATURE: ClassVar[int] = 30
+    #: a text format's own header line or keywords (``##TITLE=``, ``*RAS_DATA_START``, ``#F``)
+    HEADER: ClassVar[int] = 20
+    #: generic column text recognised by its column names or numbers: asked last
+    COLUMNS: ClassVar[int] = 10
+    #: no content test: the reader is chosen by its extension only (when no sniff matched)
+    EXTENSION: ClassVar[int] = 0
+    #: this reader's level (one of the above; a plugin may use any int). Default: a header test
+    priority: ClassVar[int] = HEADER
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if "read" in cls.__dict__ and callable(cls.__dict__["read"]):
@@ -81,6 +95,18 @@ class Reader:
     extra: ClassVar[str] = ""
     #: the module that extra's library is imported as (``specproc formats`` says whether it is installed)
     extra_module: ClassVar[str] = ""
+
+
+def sniff_order(readers: dict) -> list:
+    """Reader plugins ``{name: reader}`` in the order the automatic choice asks them: decreasing
+    :attr:`Reader.priority`, ties by name (a plugin object without a valid ``priority`` counts as
+    :attr:`Reader.HEADER`)."""
+    def key(item):
+        pr = getattr(item[1], "priority", Reader.HEADER)
+        ok = isinstance(pr, int) and not isinstance(pr, bool)
+        return (-(pr if ok else Reader.HEADER), item[0])
+
+    return [r for _, r in sorted(readers.items(), key=key)]
 
 
 #: while :func:`sniffing` is active: ``{path: (whole file?, first bytes)}``, so that the content

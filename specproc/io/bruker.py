@@ -274,6 +274,7 @@ class BrukerReader(Reader):
     """Bruker TopSpin / XWIN-NMR experiment folder (raw FID/ser or processed 1r)."""
 
     name: ClassVar[str] = "bruker"
+    priority: ClassVar[int] = Reader.SIGNATURE
     library: ClassVar[str] = "nmrglue"
     description: ClassVar[str] = "Bruker TopSpin/XWIN-NMR experiment folder (acqus + fid/ser, pdata/N/1r) via nmrglue"
     technique: ClassVar[str] = "nmr"

@@ -26,6 +26,7 @@ class BrukerXrdReader(Reader):
     """Bruker RAW / BRML: recognised, refused with the export to use (no maintained reader)."""
 
     name = "bruker-xrd"
+    priority = Reader.SIGNATURE
     library = "specproc (recognise and refuse)"
     description = "Bruker .raw/.brml diffraction files: recognised and refused (export .xy from DIFFRAC.EVA)"
     technique = "xrd"

@@ -38,6 +38,7 @@ class EcLabMptReader(Reader):
     """BioLogic EC-Lab text exports (``.mpt``): impedance spectra (series by loop), CA, GCPL..."""
 
     name = "eclab-mpt"
+    priority = Reader.HEADER
     library = "specproc"
     description = "BioLogic EC-Lab text export (.mpt): PEIS/GEIS spectra and series, CA, CP/GCPL time series"
     technique = "echem"
@@ -94,6 +95,7 @@ class EcLabMprReader(Reader):
     """BioLogic EC-Lab binary files (``.mpr``) through galvani (optional, GPL: ``specproc[echem-mpr]``)."""
 
     name = "eclab-mpr"
+    priority = Reader.SIGNATURE
     library = "galvani"
     extra = "echem-mpr"
     extra_module = "galvani"

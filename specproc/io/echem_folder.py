@@ -78,6 +78,7 @@ class EchemFolderReader(Reader):
     """A folder of echem exports: a temperature/cycle series of spectra, or PEIS - CA - PEIS."""
 
     name = "echem-folder"
+    priority = Reader.HEADER
     library = "specproc"
     description = ("folder of echem exports: impedance series (one file per temperature or cycle) or a linked "
                    "experiment (impedance, chronoamperometry, impedance)")

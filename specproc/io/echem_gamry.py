@@ -54,6 +54,7 @@ class GamryDtaReader(Reader):
     """Gamry Framework ``.DTA`` (EISPOT/EISGALV spectra, CHRONOA/CHRONOP time series)."""
 
     name = "gamry-dta"
+    priority = Reader.HEADER
     library = "specproc"
     description = "Gamry Framework .DTA: EIS spectra (ZCURVE) and chronoamperometry/potentiometry (CURVE)"
     technique = "echem"

@@ -53,6 +53,7 @@ class EchemTextReader(Reader):
     """CSV / text / NOVA ASCII exports whose header names impedance or time-series columns."""
 
     name = "echem-text"
+    priority = Reader.COLUMNS
     library = "specproc"
     description = ("electrochemistry CSV/text and Autolab NOVA ASCII (header names the columns: freq/Hz, "
                    "Re(Z)/Ohm, -Im(Z)/Ohm or time/s, Ewe/V, I/mA)")

@@ -27,6 +27,7 @@ class ZViewReader(Reader):
     """ZPlot/ZView ``.z`` impedance spectra (``ZPLOT2 ASCII``; ``Z60W Data File`` text)."""
 
     name = "zview"
+    priority = Reader.HEADER
     library = "specproc"
     description = "Scribner ZPlot/ZView .z impedance spectra (and the Z60W text variant)"
     technique = "echem"

@@ -307,6 +307,7 @@ class GatanReader(Reader):
     """Gatan DigitalMicrograph ``.dm3`` / ``.dm4``: EELS spectra and spectrum images (RosettaSciIO)."""
 
     name = "gatan"
+    priority = Reader.SIGNATURE
     library = "rosettasciio"
     description = "Gatan DigitalMicrograph DM3/DM4 EELS spectra and spectrum images (RosettaSciIO)"
     technique = "eels"

@@ -176,6 +176,7 @@ class GwyddionReader(Reader):
     """Gwyddion native files (``GWYP`` magic) via gwyfile: every channel, units, scan size in m."""
 
     name = "gwyddion"
+    priority = Reader.SIGNATURE
     library = "gwyfile"
     description = "Gwyddion .gwy AFM/SPM images (gwyfile): all channels, SI units, scan size in m"
     technique = "afm"

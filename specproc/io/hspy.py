@@ -25,6 +25,7 @@ class HyperSpyReader(Reader):
     """HyperSpy ``.hspy`` (HDF5) and ``.zspy`` (Zarr folder/zip) EELS signals."""
 
     name = "hyperspy"
+    priority = Reader.SIGNATURE
     library = "rosettasciio"
     description = "HyperSpy .hspy/.zspy EELS spectra and spectrum images (RosettaSciIO)"
     technique = "eels"

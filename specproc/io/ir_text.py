@@ -81,6 +81,7 @@ class IRTextReader(Reader):
     """Two-column CSV/text IR spectrum with a ``wavenumber,absorbance|transmittance`` header."""
 
     name: ClassVar[str] = "ir-text"
+    priority: ClassVar[int] = Reader.COLUMNS
     library: ClassVar[str] = "specproc"
     description: ClassVar[str] = ("two-column CSV/text IR spectrum (header wavenumber|wavelength_um, "
                                   "absorbance|transmittance|%T; '# sample:' lines)")

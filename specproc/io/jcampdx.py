@@ -74,6 +74,7 @@ class JcampNMRReader(Reader):
     """JCAMP-DX NMR spectrum (XYDATA / NTUPLES / PEAK TABLE) -> spectrum on a ppm axis."""
 
     name: ClassVar[str] = "jcampdx-nmr"
+    priority: ClassVar[int] = Reader.HEADER
     library: ClassVar[str] = "nmrglue, jcamp"
     description: ClassVar[str] = "JCAMP-DX NMR spectrum (XYDATA, NTUPLES real part, PEAK TABLE) via nmrglue/jcamp"
     technique: ClassVar[str] = "nmr"

@@ -70,6 +70,7 @@ class JcampIRReader(Reader):
     """JCAMP-DX IR spectrum (plain / compressed XYDATA, XYPOINTS) -> absorbance or transmittance."""
 
     name: ClassVar[str] = "jcampdx-ir"
+    priority: ClassVar[int] = Reader.HEADER
     library: ClassVar[str] = "jcamp"
     description: ClassVar[str] = ("JCAMP-DX infrared spectrum (XYDATA AFFN/ASDF, XYPOINTS; 1/CM or micrometres; "
                                   "absorbance or %T / 0-1 transmittance) via jcamp")

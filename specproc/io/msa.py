@@ -46,6 +46,7 @@ class MsaReader(Reader):
     """EMSA/MSA (``.msa``, ``.ems``, ``.emsa``) EELS spectra (RosettaSciIO ``rsciio.msa``)."""
 
     name = "msa"
+    priority = Reader.HEADER
     description = "EMSA/MSA EELS spectra (RosettaSciIO)"
     technique = "eels"
     extensions = (".msa", ".ems", ".emsa")

@@ -50,6 +50,7 @@ class NanonisReader(Reader):
     """Nanonis SXM images: every channel and direction, units from DATA_INFO, scan range in m."""
 
     name = "nanonis"
+    priority = Reader.SIGNATURE
     library = "specproc"
     description = "Nanonis .sxm scans (documented hand-written reader): all channels/directions, m"
     technique = "afm"

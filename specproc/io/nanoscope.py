@@ -59,6 +59,7 @@ class NanoscopeReader(Reader):
     """Bruker Nanoscope AFM image file -> every image channel with a known unit, SI units."""
 
     name: ClassVar[str] = "nanoscope"
+    priority: ClassVar[int] = Reader.SIGNATURE
     description: ClassVar[str] = "Bruker Nanoscope AFM images (.spm, .000, .001...): all channels in SI units, via pySPM"
     technique: ClassVar[str] = "afm"
     extensions: ClassVar[tuple[str, ...]] = (".spm",)

@@ -148,6 +148,7 @@ class NetCDFReader(Reader):
     """specproc NetCDF layout (``sp.save``), or any NetCDF with one data variable and a ``technique``."""
 
     name = "netcdf"
+    priority = Reader.SIGNATURE
     library = "xarray (h5netcdf)"
     description = "specproc NetCDF layout (sp.save): spectra, maps, profiles, spectrum images, force volumes"
     extensions = (".nc", ".nc4", ".netcdf")

@@ -116,6 +116,7 @@ class OmnicReader(Reader):
     """Thermo OMNIC ``.spa`` spectrum or one spectrum of an ``.spg`` group -> FTIR spectrum."""
 
     name: ClassVar[str] = "omnic"
+    priority: ClassVar[int] = Reader.SIGNATURE
     description: ClassVar[str] = ("Thermo OMNIC .spa spectra and .spg groups (absorbance, %T, log(1/R), "
                                   "Kubelka-Munk; wavenumber / nm / µm axes) via spectrochempy-omnic")
     technique: ClassVar[str] = "ftir"

@@ -221,6 +221,7 @@ class OpusReader(Reader):
     """Bruker OPUS binary file -> one labelled spectrum (absorbance by default)."""
 
     name: ClassVar[str] = "opus"
+    priority: ClassVar[int] = Reader.SIGNATURE
     description: ClassVar[str] = ("Bruker OPUS binary (AB, TR, ScSm/ScRf, IgSm/IgRf... every block labelled; "
                                   "absorbance by default) via brukeropusreader")
     technique: ClassVar[str] = "ftir"

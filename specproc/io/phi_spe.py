@@ -108,6 +108,7 @@ class PhiSpeReader(Reader):
     """ULVAC-PHI MultiPak ``.spe`` XPS spectra (all regions)."""
 
     name: ClassVar[str] = "phi-spe"
+    priority: ClassVar[int] = Reader.SIGNATURE
     description: ClassVar[str] = "ULVAC-PHI MultiPak .spe XPS spectra (every region, binding energy; yadg's documented layout)"
     technique: ClassVar[str] = "xps"
     extensions: ClassVar[tuple[str, ...]] = (".spe",)

@@ -45,6 +45,7 @@ class RigakuRasReader(Reader):
     """Rigaku SmartLab / Ultima RAS text scans (via xrayutilities)."""
 
     name = "rigaku-ras"
+    priority = Reader.HEADER
     library = "xrayutilities"
     description = "Rigaku .ras diffraction scans (2θ axis, intensity × attenuator, wavelengths from the header)"
     technique = "xrd"

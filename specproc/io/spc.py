@@ -43,6 +43,7 @@ class SpcReader(Reader):
     """Galactic/Thermo SPC spectrum (one subfile) -> FTIR absorbance or transmittance."""
 
     name: ClassVar[str] = "spc"
+    priority: ClassVar[int] = Reader.SIGNATURE
     library: ClassVar[str] = "spc-io"
     description: ClassVar[str] = ("Galactic / Thermo GRAMS SPC spectrum (new LSB format; evenly spaced or XY "
                                   "subfiles; wavenumber / micrometre / nanometre axes) via spc-io")

@@ -29,6 +29,7 @@ class SpecReader(Reader):
     """SPEC files: 2θ scans (via xrayutilities)."""
 
     name = "spec"
+    priority = Reader.HEADER
     library = "xrayutilities"
     description = "SPEC data files (#S scans): 2θ scan column and a detector counter (xrayutilities)"
     technique = "xrd"

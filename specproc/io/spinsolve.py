@@ -54,6 +54,7 @@ class SpinsolveReader(Reader):
     """Magritek Spinsolve benchtop NMR experiment folder -> complex FID."""
 
     name: ClassVar[str] = "spinsolve"
+    priority: ClassVar[int] = Reader.SIGNATURE
     description: ClassVar[str] = "Magritek Spinsolve experiment folder (acqu.par + data.1d/fid.1d FID) via nmrglue"
     technique: ClassVar[str] = "nmr"
     extensions: ClassVar[tuple[str, ...]] = ()

@@ -222,6 +222,7 @@ class NMRTextReader(Reader):
     """Two-column CSV/text NMR spectrum with a ``ppm``/``hz`` header."""
 
     name: ClassVar[str] = "nmr-text"
+    priority: ClassVar[int] = Reader.COLUMNS
     library: ClassVar[str] = "specproc (pyarrow csv)"
     description: ClassVar[str] = "two-column CSV/text NMR spectrum (header ppm|hz,intensity; '# nucleus:', '# sf_mhz:')"
     technique: ClassVar[str] = "nmr"

@@ -195,6 +195,7 @@ class VamasReader(Reader):
     """VAMAS ISO 14976 XPS files (``.vms``, MultiPak ``.npl``) through the ``vamas`` package."""
 
     name = "vamas"
+    priority = Reader.HEADER
     library = "vamas"
     description = "VAMAS ISO 14976 XPS (.vms/.npl): regions x etch levels, KE or BE axis, REGULAR mode"
     technique = "xps"

@@ -98,6 +98,7 @@ class VarianReader(Reader):
     """Varian/Agilent VnmrJ ``.fid`` folder (raw FID, arrayed experiments as pseudo-2D)."""
 
     name: ClassVar[str] = "varian"
+    priority: ClassVar[int] = Reader.SIGNATURE
     library: ClassVar[str] = "nmrglue"
     description: ClassVar[str] = "Varian/Agilent VnmrJ .fid folder (fid + procpar) via nmrglue"
     technique: ClassVar[str] = "nmr"

@@ -220,6 +220,7 @@ class SpecsXyReader(Reader):
     """SPECS SpecsLab Prodigy ``.xy`` export (every region and cycle)."""
 
     name: ClassVar[str] = "specs-xy"
+    priority: ClassVar[int] = Reader.HEADER
     description: ClassVar[str] = "SPECS SpecsLab Prodigy .xy XPS export (regions, cycles as levels; BE or KE axis)"
     technique: ClassVar[str] = "xps"
     extensions: ClassVar[tuple[str, ...]] = (".xy",)
@@ -450,6 +451,7 @@ class CasaXpsTextReader(Reader):
     """CasaXPS text export ("Columns of Tables" or "Rows of Tables") of one or more regions."""
 
     name: ClassVar[str] = "casaxps-text"
+    priority: ClassVar[int] = Reader.HEADER
     description: ClassVar[str] = "CasaXPS text export ('Rows of Tables' / 'Columns of Tables'): binding energy, CPS"
     technique: ClassVar[str] = "xps"
     extensions: ClassVar[tuple[str, ...]] = (".txt", ".csv")
@@ -522,6 +524,7 @@ class AvantageReader(Reader):
     """Thermo Avantage data files: recognised and refused with the export that specproc reads."""
 
     name: ClassVar[str] = "avantage"
+    priority: ClassVar[int] = Reader.SIGNATURE
     description: ClassVar[str] = "Thermo Avantage .vgd/.vgp/.avg (recognised, refused: export VAMAS from Avantage)"
     technique: ClassVar[str] = "xps"
     extensions: ClassVar[tuple[str, ...]] = (".vgd", ".vgp", ".avg")

@@ -86,6 +86,7 @@ class XrdmlReader(Reader):
     """PANalytical XRDML scans (Empyrean, X'Pert...)."""
 
     name = "xrdml"
+    priority = Reader.HEADER
     library = "specproc (defusedxml)"
     description = "PANalytical XRDML diffraction scans (2θ axis, counts, wavelengths from the file)"
     technique = "xrd"

@@ -76,6 +76,7 @@ class XYReader(Reader):
     """Plain-text 2θ patterns: two (2θ, I) or three (2θ, I, σ) columns."""
 
     name = "xrd-text"
+    priority = Reader.COLUMNS
     library = "specproc"
     description = "2θ text patterns (.xy/.xye/.csv/.txt): 2θ [deg], intensity, optional σ"
     technique = "xrd"

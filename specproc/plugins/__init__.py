@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.errors import PluginError
+from ..core.technique import Technique, as_technique
 
 GROUPS = {"readers": "specproc.readers", "processors": "specproc.processors",
           "techniques": "specproc.techniques"}
@@ -41,6 +42,8 @@ class PluginInfo:
             except Exception as exc:  # a broken plugin must not break specproc
                 raise PluginError(f"plugin {self.name!r} ({self.value}) failed to import: {exc}") from exc
             self._obj = obj() if isinstance(obj, type) else obj
+        if self.kind == "techniques":  # a Technique of that name; an earlier module plugin adapted (warns)
+            self._obj = as_technique(self._obj, self.name)
         return self._obj
 
 
@@ -72,7 +75,10 @@ def register(kind: str, name: str, obj, *, replace: bool = False) -> None:
     name : str
         The plugin's name (a reader name for ``sp.read(path, reader=name)``, a processor's
         ``"<technique>.<verb>"``, a technique's command name).
-    obj : class, instance or module
+    obj : class, instance, or (techniques) a :class:`~specproc.core.technique.Technique`
+        A technique given as a module (``TITLE``, ``add_cli``, ``report_section`` attributes) is
+        adapted by :meth:`Technique.from_module <specproc.core.technique.Technique.from_module>`
+        with a DeprecationWarning.
     replace : bool
         Replace an installed or registered plugin of that name; without it a clash is a
         :class:`~specproc.core.errors.PluginError` (a session plugin never hides an installed one
@@ -84,8 +90,13 @@ def register(kind: str, name: str, obj, *, replace: bool = False) -> None:
         raise PluginError(f"a {kind[:-1]} plugin needs a non-empty name, got {name!r}")
     if not replace and (name in _discover(kind) or name in _SESSION[kind]):
         raise PluginError(f"a {kind[:-1]} named {name!r} is already registered; pass replace=True to replace it")
-    value = f"{getattr(obj, '__module__', None) or getattr(obj, '__name__', '?')}:" \
-            f"{getattr(obj, '__qualname__', None) or type(obj).__qualname__}"
+    if kind == "techniques":
+        obj = as_technique(obj, name)
+        api = obj.api if isinstance(obj.api, str) else getattr(obj.api, "__name__", None)
+        value = f"{api or '<session>'}:{name}"
+    else:
+        value = f"{getattr(obj, '__module__', None) or getattr(obj, '__name__', '?')}:" \
+                f"{getattr(obj, '__qualname__', None) or type(obj).__qualname__}"
     _SESSION[kind][name] = PluginInfo(name, kind, value, "<session>", "", None,
                                       obj() if isinstance(obj, type) else obj)
 
@@ -110,7 +121,8 @@ def available(kind: str) -> dict[str, PluginInfo]:
 
 
 def get(kind: str, name: str):
-    """Load plugin ``name`` of ``kind`` (instantiating classes)."""
+    """Load plugin ``name`` of ``kind`` (instantiating classes; a technique is a
+    :class:`~specproc.core.technique.Technique`)."""
     plugins = available(kind)
     if name not in plugins:
         raise PluginError(f"no {kind[:-1]} named {name!r}; available: {', '.join(sorted(plugins)) or 'none'}")
@@ -138,9 +150,11 @@ def list_plugins() -> "Any":
             desc = ""
             try:
                 obj = info.load()
-                # technique modules describe themselves by TITLE / their docstring
-                desc = (getattr(obj, "description", "") or getattr(obj, "TITLE", "")
-                        or (getattr(obj, "__doc__", "") or "").strip().split("\n")[0])
+                if isinstance(obj, Technique):
+                    desc = f"{obj.title} — {obj.description}" if obj.description else obj.title
+                else:  # readers and processors: their class attribute, else their docstring's first line
+                    desc = (getattr(obj, "description", "")
+                            or (getattr(obj, "__doc__", "") or "").strip().split("\n")[0])
             except PluginError as exc:
                 desc = f"BROKEN: {exc}"
             rows.append({"kind": kind[:-1], "name": name, "package": info.package, "version": info.version,

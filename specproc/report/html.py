@@ -423,7 +423,7 @@ def _sections(results: list) -> list:
     # each technique loaded here, not with plugins.loaded (which warns per broken plugin, and
     # silencing that with warnings.catch_warnings is not thread-safe): a broken one gets the
     # generic section with a note saying why
-    mods: dict = {}
+    techs: dict = {}   # name -> Technique
     broken: dict[str, str] = {}
     try:
         infos = plugins.available("techniques")
@@ -431,21 +431,20 @@ def _sections(results: list) -> list:
         infos = {}
     for name, info in infos.items():
         try:
-            mods[name] = info.load()
+            techs[name] = info.load()
         except Exception as exc:
             broken[name] = str(exc)
-    order = [t for t in mods if t in by_tech] + [t for t in by_tech if t not in mods]
+    order = [t for t in techs if t in by_tech] + [t for t in by_tech if t not in techs]
     out = []
     for tech in order:
         res = by_tech[tech]
-        mod = mods.get(tech)
-        title = getattr(mod, "TITLE", None) or tech.upper()
+        technique = techs.get(tech)
+        title = technique.title if technique is not None else tech.upper()
         section, note = None, (f"{tech} technique plugin unavailable ({broken[tech]}); generic section shown."
                                if tech in broken else "")
-        fn = getattr(mod, "report_section", None)
-        if fn is not None:
+        if technique is not None and technique.report_section is not None:
             try:
-                section = fn(res)
+                section = technique.report_section(res)
             except Exception as exc:  # a technique's section bug: fall back to the generic one
                 note = f"{tech} report_section failed ({type(exc).__name__}: {exc}); generic section shown."
         if section is None:

@@ -21,6 +21,7 @@ from specproc.core.processor import Processor
 from specproc.core.provenance import file_provenance
 from specproc.core.result import Quantity, Result
 from specproc.core.section import default_section
+from specproc.core.technique import Technique
 from specproc.io.base import Reader
 
 FWHM = 2.0 * np.sqrt(2.0 * np.log(2.0))
@@ -87,14 +88,14 @@ class FakeFit(Processor):
                       meta={"nucleus": data.attrs.get("nucleus")})
 
 
-fake_technique = types.SimpleNamespace(
-    TITLE="Fake technique", report_section=lambda results: default_section("fake", "Fake technique", results,
-                                                                          "Synthetic Gaussian peaks."))
+fake_technique = Technique(
+    "fake", "Fake technique", processors=("fake.fit",), readers=("fake",),
+    report_section=lambda results: default_section("fake", "Fake technique", results, "Synthetic Gaussian peaks."))
 
 #: "ghost" is a declared technique without any processor (like a technique whose optional
 #: dependencies are missing): its pipeline entries are skipped and its claims read "no data".
 FAKES = {"readers": {"fake": FakeReader()}, "processors": {"fake.fit": FakeFit()},
-         "techniques": {"fake": fake_technique, "ghost": types.SimpleNamespace(TITLE="Ghost")}}
+         "techniques": {"fake": fake_technique, "ghost": Technique("ghost", "Ghost")}}
 
 
 def _fake_discover(orig):

@@ -90,3 +90,46 @@ def test_register_refuses_clashes_and_unknown_kinds(registered):
     plugins.unregister("readers", "session-sum")
     assert "session-sum" not in plugins.available("readers")
     assert "spc" in plugins.available("readers")
+
+
+def test_registered_technique_object_reaches_the_cli_the_report_and_sp(tmp_path):
+    """A ``Technique`` registered in the session: its command, report section and title are used,
+    and ``sp.<name>`` is its api module; the name is freed again by ``unregister``."""
+    import types
+
+    import pandas as pd
+
+    from specproc.cli import build_parser
+    from specproc.core.section import ReportSection
+    from specproc.core.technique import Technique
+    from specproc.report import render_results
+
+    api = types.ModuleType("session_api")
+    api.total = lambda values: sum(values)
+    calls = []
+
+    def add_cli(sub):
+        sub.add_parser("sessiontech", help="the session technique's command")
+
+    def section(results):
+        calls.append(len(results))
+        return ReportSection("sessiontech", "Session technique", "",
+                             [("totals", pd.DataFrame({"total": [r.quantities["total"].value for r in results]}))], [])
+
+    tech = Technique("sessiontech", "Session technique", processors=("session.total",), api=api,
+                     add_cli=add_cli, report_section=section, quantities=[("total", "", "sum of the values")])
+    plugins.register("techniques", "sessiontech", tech)
+    try:
+        assert plugins.get("techniques", "sessiontech") is tech and sp.sessiontech.total([1, 2]) == 3
+        df = sp.list_plugins()
+        assert df[(df.kind == "technique") & (df.name == "sessiontech")].iloc[0]["package"] == "<session>"
+        assert "sessiontech" in build_parser().format_help()
+        res = [Result("session.total", "sessiontech", f"s{i}", quantities={"total": Quantity(float(i))})
+               for i in range(3)]
+        html = render_results(res, tmp_path / "r.html", title="session").read_text()
+        assert calls == [3] and "Session technique" in html and "totals" in html
+    finally:
+        plugins.unregister("techniques", "sessiontech")
+    assert "sessiontech" not in plugins.available("techniques")
+    with pytest.raises(AttributeError):
+        sp.sessiontech

@@ -105,11 +105,10 @@ def test_plotly_json_escapes_script_close():
     assert "</script" not in body
 
 
-def test_sections_come_from_technique_modules(monkeypatch, tmp_path):
-    import types
-
+def test_sections_come_from_technique_plugins(monkeypatch, tmp_path):
     import specproc.plugins as plugins
     from specproc.core.section import ReportSection
+    from specproc.core.technique import Technique
 
     def good(results):
         return ReportSection("nmr", "NMR from module", "intro <b>text</b>",
@@ -119,8 +118,7 @@ def test_sections_come_from_technique_modules(monkeypatch, tmp_path):
         raise RuntimeError("boom")
 
     orig = plugins._discover
-    mods = {"nmr": types.SimpleNamespace(TITLE="NMR", report_section=good),
-            "xrd": types.SimpleNamespace(TITLE="XRD", report_section=bad)}
+    mods = {"nmr": Technique("nmr", "NMR", report_section=good), "xrd": Technique("xrd", "XRD", report_section=bad)}
 
     def discover(kind):
         out = dict(orig(kind))

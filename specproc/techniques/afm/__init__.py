@@ -11,9 +11,33 @@ Heavy libraries (xarray, scipy, lmfit, gwyfile, afmformats) are imported inside 
 """
 from __future__ import annotations
 
+from ...core.technique import Technique
+
 TITLE = "Atomic force microscopy"
 
-__all__ = ["analyse", "fit_force_map", "compare", "compare_moduli", "TITLE", "add_cli", "report_section"]
+#: the technique plugin (entry point ``afm = "specproc.techniques.afm:technique"``): the one declaration
+#: of its title, readers, processors, command, report section and comparable quantities
+technique = Technique(
+    name="afm", title=TITLE,
+    description=("Height and modulus maps (levelling, roughness, protrusions, modulus statistics) and "
+                 "moduli from force curves"),
+    readers=("afm-force", "afmformats-export", "gwyddion", "jpk-image", "jpk-qi-series", "nanonis", "nanoscope"),
+    processors=("afm.analyse_map", "afm.fit_force_map"),
+    api="specproc.techniques.afm",
+    add_cli="specproc.techniques.afm.cli:add_cli",
+    report_section="specproc.techniques.afm.report:report_section",
+    quantities=(
+        ("modulus.mean_Pa", "Pa", "mean elastic modulus over the valid pixels or curves"),
+        ("modulus.median_Pa", "Pa", "median elastic modulus"),
+        ("roughness.<Sa|Sq|Sz>_m", "m", "areal roughness parameters of the levelled height map"),
+        ("protrusions.density_per_um2", "1/um^2", "protrusions per square micrometre"),
+        ("protrusions.mean_height_m", "m", "mean protrusion height"),
+    ))
+add_cli = technique.add_cli                 # ``add_cli(subparsers)``: the ``specproc afm`` command
+report_section = technique.report_section   # ``report_section(results)`` -> ReportSection
+
+
+__all__ = ["analyse", "fit_force_map", "compare", "compare_moduli", "TITLE", "technique", "add_cli", "report_section"]
 
 
 def _measurement(m, **read_options):
@@ -125,15 +149,3 @@ def compare_moduli(reference, sample, quantity: str = "modulus.mean_Pa"):
                                                         f"{quantity} {sample.sample} / {reference.sample}")},
                   tables={"comparison": pd.DataFrame([row])}, main_table="comparison",
                   inputs=reference.inputs + sample.inputs, warnings=warns, meta={"quantity": quantity})
-
-
-def add_cli(subparsers):
-    from .cli import add_cli as _a
-
-    return _a(subparsers)
-
-
-def report_section(results):
-    from .report import report_section as _r
-
-    return _r(results)

@@ -16,9 +16,33 @@ KK test are the toolkit's (:mod:`specproc.fitting.cnls`, :mod:`specproc.fitting.
 """
 from __future__ import annotations
 
+from ...core.technique import Technique
+
 TITLE = "Electrochemistry"
 
-__all__ = ["fit_eis", "arrhenius", "transference", "ccd", "analyse", "TITLE", "add_cli", "report_section"]
+#: the technique plugin (entry point ``echem = "specproc.techniques.echem:technique"``): the one declaration
+#: of its title, readers, processors, command, report section and comparable quantities
+technique = Technique(
+    name="echem", title=TITLE,
+    description="Impedance (circuits, Kramers-Kronig, conductivity, Arrhenius), DC polarisation and cycling",
+    readers=("echem-folder", "echem-text", "eclab-mpr", "eclab-mpt", "gamry-dta", "zview"),
+    processors=("echem.analyse",),
+    api="specproc.techniques.echem",
+    add_cli="specproc.techniques.echem.cli:add_cli",
+    report_section="specproc.techniques.echem.report:report_section",
+    quantities=(
+        ("conductivity_S_cm", "S/cm", "ionic conductivity of one impedance spectrum"),
+        ("T(<T>C).conductivity_S_cm", "S/cm", "ionic conductivity at one temperature of a series"),
+        ("arrhenius.Ea_eV", "eV", "activation energy of the Arrhenius fit"),
+        ("transference_number", "", "Bruce-Vincent lithium transference number"),
+        ("electronic_conductivity_S_cm", "S/cm", "electronic conductivity from a blocking-electrode polarisation"),
+        ("ccd_mA_cm2", "mA/cm^2", "critical current density of stepped cycling"),
+    ))
+add_cli = technique.add_cli                 # ``add_cli(subparsers)``: the ``specproc echem`` command
+report_section = technique.report_section   # ``report_section(results)`` -> ReportSection
+
+
+__all__ = ["fit_eis", "arrhenius", "transference", "ccd", "analyse", "TITLE", "technique", "add_cli", "report_section"]
 
 
 def _run(m, analysis: str, kwargs: dict):
@@ -102,15 +126,3 @@ def arrhenius(x, sigma=None, sigma_stderr=None, step_test_C=None):
     f = np.array([np.nan if v is None else v for v in T], float)
     return _arr(f, np.array([np.nan if v is None else v for v in s], float),
                 np.array([np.nan if v is None else v for v in se], float), step_test_C=step_test_C)
-
-
-def add_cli(subparsers):
-    from .cli import add_cli as _a
-
-    return _a(subparsers)
-
-
-def report_section(results):
-    from .report import report_section as _r
-
-    return _r(results)

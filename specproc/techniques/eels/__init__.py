@@ -12,9 +12,32 @@ RosettaSciIO. Heavy libraries (lmfit, exspy/HyperSpy, RosettaSciIO) are imported
 """
 from __future__ import annotations
 
+from ...core.technique import Technique
+
 TITLE = "EELS"
 
-__all__ = ["fit_edge", "compare", "shift", "TITLE", "add_cli", "report_section"]
+#: the technique plugin (entry point ``eels = "specproc.techniques.eels:technique"``): the one declaration
+#: of its title, readers, processors, command, report section and comparable quantities
+technique = Technique(
+    name="eels", title=TITLE,
+    description=("Near-edge fits of core-loss edges (pi* energy, width, intensity, pi*/sigma*) in spectra "
+                 "and spectrum images"),
+    readers=("gatan", "hyperspy", "msa"), processors=("eels.fit_edge",),
+    api="specproc.techniques.eels",
+    add_cli="specproc.techniques.eels.cli:add_cli",
+    report_section="specproc.techniques.eels.report:report_section",
+    quantities=(
+        ("<feature>.energy_eV", "eV", "energy of a near-edge feature (e.g. pi_star)"),
+        ("<feature>.fwhm_eV", "eV", "width of a near-edge feature"),
+        ("<feature>.intensity", "counts eV", "integrated intensity of a near-edge feature"),
+        ("edge.onset_eV", "eV", "edge onset energy"),
+        ("pi_sigma_ratio", "", "pi* to sigma* intensity ratio"),
+    ))
+add_cli = technique.add_cli                 # ``add_cli(subparsers)``: the ``specproc eels`` command
+report_section = technique.report_section   # ``report_section(results)`` -> ReportSection
+
+
+__all__ = ["fit_edge", "compare", "shift", "TITLE", "technique", "add_cli", "report_section"]
 
 
 def fit_edge(m, edge: str = "B K", **kwargs):
@@ -62,15 +85,3 @@ def shift(reference, sample, quantity: str = "pi_star.energy_eV"):
     warnings.warn("sp.eels.shift is deprecated: use sp.eels.compare(reference, sample)", DeprecationWarning,
                   stacklevel=2)
     return compare(reference, sample, quantity)
-
-
-def add_cli(subparsers):
-    from .cli import add_cli as _a
-
-    return _a(subparsers)
-
-
-def report_section(results):
-    from .report import report_section as _r
-
-    return _r(results)

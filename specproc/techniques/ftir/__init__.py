@@ -11,9 +11,31 @@ Heavy libraries (lmfit, pybaselines, scipy) are imported inside functions.
 """
 from __future__ import annotations
 
+from ...core.technique import Technique
+
 TITLE = "FTIR"
 
-__all__ = ["fit_bands", "compare", "shift", "to_absorbance", "to_transmittance", "TITLE", "add_cli", "report_section"]
+#: the technique plugin (entry point ``ftir = "specproc.techniques.ftir:technique"``): the one declaration
+#: of its title, readers, processors, command, report section and comparable quantities
+technique = Technique(
+    name="ftir", title=TITLE,
+    description="Band fits with errors, atmospheric CO2/H2O masked or modelled, band shifts",
+    readers=("ir-text", "jcampdx-ir", "omnic", "opus", "spc"), processors=("ftir.fit_bands",),
+    api="specproc.techniques.ftir",
+    add_cli="specproc.techniques.ftir.cli:add_cli",
+    report_section="specproc.techniques.ftir.report:report_section",
+    quantities=(
+        ("<band>.center_cm1", "cm-1", "band position"),
+        ("<band>.fwhm_cm1", "cm-1", "band full width at half maximum"),
+        ("<band>.area", "cm-1", "integrated band area (absorbance x cm-1)"),
+        ("<band>.height", "", "band height (absorbance)"),
+    ))
+add_cli = technique.add_cli                 # ``add_cli(subparsers)``: the ``specproc ftir`` command
+report_section = technique.report_section   # ``report_section(results)`` -> ReportSection
+
+
+__all__ = ["fit_bands", "compare", "shift", "to_absorbance", "to_transmittance", "TITLE", "technique", "add_cli",
+           "report_section"]
 
 
 def fit_bands(m, bands=None, **kwargs):
@@ -92,15 +114,3 @@ def to_transmittance(a):
     from .processing import to_transmittance as _f
 
     return _f(a)
-
-
-def add_cli(subparsers):
-    from .cli import add_cli as _a
-
-    return _a(subparsers)
-
-
-def report_section(results):
-    from .report import report_section as _r
-
-    return _r(results)

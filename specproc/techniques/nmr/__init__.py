@@ -12,10 +12,35 @@ from __future__ import annotations
 # bound eagerly (light module) so the submodule name never shadows the functions
 from .compare import compare, compare_many  # noqa: E402
 
+from ...core.technique import Technique
+
 TITLE = "Solid-state NMR"
 
-__all__ = ["process", "deconvolve", "fit_fields", "compare", "compare_many", "autophase", "TITLE", "add_cli",
-           "report_section"]
+#: the technique plugin (entry point ``nmr = "specproc.techniques.nmr:technique"``): the one declaration
+#: of its title, readers, processors, command, report section and comparable quantities
+technique = Technique(
+    name="nmr", title=TITLE,
+    description=("FID processing and deconvolution of solid-state spectra (spinning sidebands, quadrupolar "
+                 "sites), comparisons"),
+    readers=("bruker", "jcampdx-nmr", "nmr-text", "spinsolve", "varian"),
+    processors=("nmr.deconvolve", "nmr.process"),
+    api="specproc.techniques.nmr",
+    add_cli="specproc.techniques.nmr.cli:add_cli",
+    report_section="specproc.techniques.nmr.report:report_section",
+    quantities=(
+        ("<peak>.center_ppm", "ppm", "isotropic shift of a fitted site"),
+        ("<peak>.fwhm_ppm", "ppm", "full width at half maximum of a site"),
+        ("<peak>.area", "", "integrated area of a site (intensity x ppm)"),
+        ("<peak>.area_fraction", "", "share of a site in the total fitted area"),
+        ("<peak>.cq_mhz", "MHz", "quadrupolar coupling constant of a quadrupolar site"),
+        ("<peak>.eta", "", "quadrupolar asymmetry of a quadrupolar site"),
+    ))
+add_cli = technique.add_cli                 # ``add_cli(subparsers)``: the ``specproc nmr`` command
+report_section = technique.report_section   # ``report_section(results)`` -> ReportSection
+
+
+__all__ = ["process", "deconvolve", "fit_fields", "compare", "compare_many", "autophase", "TITLE", "technique",
+           "add_cli", "report_section"]
 
 
 def process(fid, **kwargs):
@@ -50,15 +75,3 @@ def autophase(spec, **kwargs):
     from .processing import autophase as _a
 
     return _a(spec, **kwargs)
-
-
-def add_cli(subparsers):
-    from .cli import add_cli as _a
-
-    return _a(subparsers)
-
-
-def report_section(results):
-    from .report import report_section as _r
-
-    return _r(results)

@@ -4,7 +4,9 @@ from __future__ import annotations
 from ...core.result import Figures
 from ...core.section import ReportSection
 
-TITLE = "Solid-state NMR"
+from ...plugins import get as _plugin
+
+TITLE = _plugin("techniques", "nmr").title  # the one definition: the Technique declared in __init__.py
 
 
 def report_section(results) -> ReportSection:
@@ -28,10 +30,3 @@ def report_section(results) -> ReportSection:
     intro = ("Spectra deconvolved with lmfit; area fractions include spinning sidebands, errors from the "
              "full fit covariance.")
     return ReportSection("nmr", TITLE, intro, tables, plots, list(results))
-
-
-def write_report(results, path, title: str = "specproc NMR report") -> None:
-    """Write the unified HTML report of these results (``specproc.report.render_results``)."""
-    from ...report import render_results
-
-    render_results(results, path, title=title)

@@ -12,9 +12,34 @@ libraries are imported inside functions.
 """
 from __future__ import annotations
 
+from ...core.technique import Technique
+
 TITLE = "XPS"
 
-__all__ = ["fit_profile", "fit_region", "region", "charge_shift", "TITLE", "add_cli", "report_section"]
+#: the technique plugin (entry point ``xps = "specproc.techniques.xps:technique"``): the one declaration
+#: of its title, readers, processors, command, report section and comparable quantities
+technique = Technique(
+    name="xps", title=TITLE,
+    description=("Charge referencing, constrained fits at every etch level, atomic %, depth profiles and "
+                 "interphase thickness"),
+    readers=("avantage", "casaxps-text", "phi-spe", "specs-xy", "vamas"), processors=("xps.fit_profile",),
+    api="specproc.techniques.xps",
+    add_cli="specproc.techniques.xps.cli:add_cli",
+    report_section="specproc.techniques.xps.report:report_section",
+    explain="specproc.techniques.xps.report:explain",
+    quantities=(
+        ("<region>/<component>.be_eV", "eV", "binding energy of a fitted component"),
+        ("<region>/<component>.fwhm_eV", "eV", "width of a fitted component"),
+        ("species(<name>).present", "", "detection call for a chemical species (1 present, 0 absent)"),
+        ("species(<name>).max_atomic_percent", "%", "largest atomic % of a species over the depth profile"),
+        ("interphase.thickness_nm", "nm", "thickness of the interphase from the depth profile"),
+        ("charge_shift_eV", "eV", "charge-referencing shift applied"),
+    ))
+add_cli = technique.add_cli                 # ``add_cli(subparsers)``: the ``specproc xps`` command
+report_section = technique.report_section   # ``report_section(results)`` -> ReportSection
+
+
+__all__ = ["fit_profile", "fit_region", "region", "charge_shift", "TITLE", "technique", "add_cli", "report_section"]
 
 
 def fit_profile(m, model=None, **kwargs):
@@ -58,15 +83,3 @@ def charge_shift(m, ref="C 1s=284.8", model=None, **kwargs):
     from .model import parse_template
 
     return charge_reference(check_xps(m), parse_charge_ref(ref), parse_template(model), **kwargs)
-
-
-def add_cli(subparsers):
-    from .cli import add_cli as _a
-
-    return _a(subparsers)
-
-
-def report_section(results):
-    from .report import report_section as _r
-
-    return _r(results)

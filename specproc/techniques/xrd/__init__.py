@@ -9,10 +9,37 @@ Heavy libraries (lmfit, pybaselines, xrayutilities) are imported inside function
 """
 from __future__ import annotations
 
+from ...core.technique import Technique
+
 TITLE = "X-ray diffraction"
 
+#: the technique plugin (entry point ``xrd = "specproc.techniques.xrd:technique"``): the one declaration
+#: of its title, readers, processors, command, report section and comparable quantities
+technique = Technique(
+    name="xrd", title=TITLE,
+    description=("Peaks, d-spacings, phase identification, lattice refinement, crystallite size and texture "
+                 "of diffraction patterns"),
+    readers=("bruker-xrd", "rigaku-ras", "spec", "xrd-text", "xrdml"), processors=("xrd.analyse", "xrd.fit_series"),
+    api="specproc.techniques.xrd",
+    add_cli="specproc.techniques.xrd.cli:add_cli",
+    report_section="specproc.techniques.xrd.report:report_section",
+    explain="specproc.techniques.xrd.report:explain",
+    quantities=(
+        ("hkl(<h k l>).d_nm", "nm", "d-spacing of an indexed reflection"),
+        ("hkl(<h k l>).two_theta_deg", "deg", "position of an indexed reflection"),
+        ("hkl(<h k l>).fwhm_deg", "deg", "width of an indexed reflection"),
+        ("phase(<name>).present", "", "search-match call for a reference phase (1 present, 0 absent)"),
+        ("lattice.<a|b|c>_nm", "nm", "refined cell parameter of the primary phase"),
+        ("lattice.volume_nm3", "nm^3", "refined cell volume of the primary phase"),
+        ("crystallite_size_nm", "nm", "Scherrer crystallite size"),
+        ("amorphous_fraction", "", "share of the pattern area not in crystalline reflections"),
+    ))
+add_cli = technique.add_cli                 # ``add_cli(subparsers)``: the ``specproc xrd`` command
+report_section = technique.report_section   # ``report_section(results)`` -> ReportSection
+
+
 __all__ = ["analyse", "fit_peaks", "identify_phases", "refine_lattice", "fit_whole_pattern", "compare", "fit_series",
-           "calibrate", "references", "TITLE", "add_cli", "report_section"]
+           "calibrate", "references", "TITLE", "technique", "add_cli", "report_section"]
 
 
 def analyse(m, **params):
@@ -210,15 +237,3 @@ def references():
 
     return pd.DataFrame([{"name": k, "space_group": v["space_group"], **{f"{c}_angstrom": x for c, x in v["cell"].items()},
                           "source": v["source"]} for k, v in BUILTIN.items()])
-
-
-def add_cli(subparsers):
-    from .cli import add_cli as _a
-
-    _a(subparsers)
-
-
-def report_section(results):
-    from .report import report_section as _r
-
-    return _r(results)

@@ -4,7 +4,9 @@ from __future__ import annotations
 from ...core.result import Figures
 from ...core.section import ReportSection
 
-TITLE = "X-ray diffraction"
+from ...plugins import get as _plugin
+
+TITLE = _plugin("techniques", "xrd").title  # the one definition: the Technique declared in __init__.py
 
 
 def report_section(results) -> ReportSection:
