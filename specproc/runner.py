@@ -8,6 +8,10 @@ one JSON document (``--json``) or a readable table, ``--report FILE.html`` with 
 progress on long work, and the exit code (0 every input succeeded, 1 any input failed, 2 usage
 error).
 
+A technique's options are generated from its processor's ``Params``
+(:func:`specproc.cliargs.add_params_arguments`, re-exported here) and reach the processor by field
+name without being listed again.
+
 Techniques import this module, never :mod:`specproc.cli` (the top-level CLI imports techniques).
 It sits above core, io, plugins and report (it uses all of them), beside the CLI.
 """
@@ -15,13 +19,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 from collections.abc import Callable
 
-__all__ = ["add_common_arguments", "run_technique", "emit", "floats_arg", "region_arg", "names_arg",
-           "positive_float_arg", "number_arg", "UsageError"]
+__all__ = ["add_common_arguments", "add_params_arguments", "run_technique", "emit", "floats_arg", "region_arg",
+           "names_arg", "peaks_arg", "positive_float_arg", "number_arg", "UsageError"]
 
 #: above this many inputs a progress bar is shown on stderr (when it is a terminal)
 PROGRESS_MIN = 20
@@ -32,61 +35,12 @@ class UsageError(Exception):
 
 
 # ------------------------------------------------------------------ argument types
-def floats_arg(text: str) -> list[float]:
-    """``--peaks=-44.3,-41.2`` -> [-44.3, -41.2]; NaN / inf refused."""
-    try:
-        vals = [float(v) for v in text.replace(" ", "").split(",") if v]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
-    if not vals:
-        raise argparse.ArgumentTypeError("expected at least one number")
-    if not all(math.isfinite(v) for v in vals):
-        raise argparse.ArgumentTypeError(f"numbers must be finite, got {text!r}")
-    return vals
-
-
-def region_arg(text: str) -> tuple[float, float]:
-    """``--region=LO:HI`` (axis units, either order)."""
-    try:
-        lo, hi = (float(v) for v in text.split(":"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected LO:HI, got {text!r}") from None
-    if not (math.isfinite(lo) and math.isfinite(hi)) or lo == hi:
-        raise argparse.ArgumentTypeError(f"LO and HI must be finite and differ, got {text!r}")
-    return lo, hi
-
-
-def names_arg(text: str) -> list[str]:
-    names = [v.strip() for v in text.split(",") if v.strip()]
-    if not names:
-        raise argparse.ArgumentTypeError("expected comma-separated names")
-    return names
-
-
-def number_arg(what: str = "a number", minimum: float | None = None, strict: bool = False,
-               integer: bool = False) -> Callable[[str], float]:
-    """An argparse ``type`` for one finite number (``what`` names it in the message, with its unit).
-
-    ``minimum``: the smallest value accepted (``strict``: excluded); ``integer``: a whole number.
-    The one validator of numeric options: every technique's CLI builds its own from it.
-    """
-    bound = "" if minimum is None else f" {'>' if strict else '>='} {minimum:g}"
-
-    def parse(text: str):
-        try:
-            v = int(text) if integer else float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-        if not math.isfinite(v) or (minimum is not None and (v <= minimum if strict else v < minimum)):
-            raise argparse.ArgumentTypeError(f"expected {what}: a finite number{bound}, got {text!r}")
-        return v
-
-    parse.__name__ = "number"  # argparse names the type in its own messages
-    return parse
-
+# one of each, in specproc.cliargs (which also generates a technique's options from its Params)
+from .cliargs import (add_params_arguments, floats_arg, names_arg, number_arg,  # noqa: E402
+                      params_from_args, peaks_arg, region_arg)
 
 #: a finite number > 0 (wavelengths, radii, lengths)
-positive_float_arg = number_arg("a number", minimum=0, strict=True)
+positive_float_arg = number_arg(minimum=0, strict=True)
 
 
 def add_common_arguments(p: argparse.ArgumentParser, what: str = "input files") -> None:
@@ -226,7 +180,7 @@ def _read_with_folder(reader, folder: str) -> bool:
         return False
 
 
-def run_technique(args, *, processor: str, params: dict, entry: Callable, title: str,
+def run_technique(args, *, processor: str, params: dict | None = None, entry: Callable, title: str,
                   rows: Callable[[dict], list[dict]] | None = None, read=None) -> int:
     """Run one technique command over ``args.paths``; return the exit code.
 
@@ -236,9 +190,11 @@ def run_technique(args, *, processor: str, params: dict, entry: Callable, title:
         With ``paths``, ``json``, ``report`` and ``jobs`` (:func:`add_common_arguments`).
     processor : str
         Registered processor name (``"ftir.fit_bands"``).
-    params : dict
-        Processor parameters from the options (``None`` values are dropped, so the processor's
-        defaults apply); validated once here.
+    params : dict, optional
+        Processor parameters the technique builds itself (``None`` values are dropped, so the
+        processor's defaults apply), over those of the options generated from the ``Params``
+        (:func:`specproc.cliargs.add_params_arguments`, read from ``args`` by
+        :func:`~specproc.cliargs.params_from_args`); validated once here.
     entry : callable
         ``entry(result, path) -> dict``: the JSON of one file (the technique's contract).
     title : str
@@ -252,7 +208,8 @@ def run_technique(args, *, processor: str, params: dict, entry: Callable, title:
     prog = f"specproc {processor.split('.')[0]}"
     proc = plugins.get("processors", processor)
     try:
-        p = proc.validate({k: v for k, v in params.items() if v is not None})
+        given = {**params_from_args(args), **{k: v for k, v in (params or {}).items() if v is not None}}
+        p = proc.validate(given)
     except ParameterError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2

@@ -15,7 +15,12 @@ GEO = ["--thickness-cm", "0.1", "--area-cm2", "0.785"]
 
 
 def run(capsys, *argv):
-    code = main(["echem", *map(str, argv)])
+    """(exit code, output): a usage error found by argparse (a bound of the Params schema checked on the
+    command line) exits 2 like one found when the parameters are validated."""
+    try:
+        code = main(["echem", *map(str, argv)])
+    except SystemExit as exc:
+        code = exc.code
     return code, capsys.readouterr()
 
 

@@ -93,7 +93,9 @@ def test_cli_json_contract(repo_root, capsys):
         for band in e["bands"]:
             assert {"name", "center_cm1", "center_cm1_stderr", "fwhm_cm1", "area", "area_stderr"} <= set(band)
     assert abs(a["bands"][0]["center_cm1"] - 2299) < 1
-    assert main(["ftir", str(d / "LiBH4.jdx"), "--n-bands", "0", "--json"]) == 2      # usage error
+    with pytest.raises(SystemExit) as e:        # usage error: refused by the option's own bound
+        main(["ftir", str(d / "LiBH4.jdx"), "--n-peaks", "0", "--json"])
+    assert e.value.code == 2
 
 
 def test_cli_report(repo_root, tmp_path, capsys):

@@ -19,7 +19,7 @@ SAMPLE = Path(__file__).resolve().parents[2] / "sample_data" / "nmr" / "LiBH4_11
 
 
 def _fit(m, **proc):
-    r = sp.nmr.deconvolve(m, peaks={"A": -41.0}, lineshape="lorentzian", processing=proc or None)
+    r = sp.nmr.deconvolve(m, peaks={"A": -41.0}, shape="lorentzian", processing=proc or None)
     return r, r.table.iloc[0]
 
 

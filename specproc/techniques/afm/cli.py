@@ -9,33 +9,26 @@ to a file are absent).
 """
 from __future__ import annotations
 
-from ...runner import add_common_arguments, positive_float_arg, run_technique
-from .force import MODELS
-from .levelling import LEVEL_METHODS
+from ...runner import add_common_arguments, add_params_arguments, run_technique
+from .processors import MapParams
 
 
 def add_cli(subparsers) -> None:
     p = subparsers.add_parser("afm", help="AFM: height/modulus maps (roughness, protrusions) and force-curve moduli")
     add_common_arguments(p, "AFM files: .gwy, .sxm, NetCDF maps, JPK force maps/curves, Asylum .ibw")
-    p.add_argument("--channel", default=None, metavar="NAME", help="height channel (default: first channel in m)")
-    p.add_argument("--modulus-channel", default=None, metavar="NAME",
-                   help="modulus channel (default: first channel in Pa)")
-    p.add_argument("--level", choices=LEVEL_METHODS, default=None, help="levelling (default: rows)")
-    p.add_argument("--model", choices=MODELS, default=None, help="force-curve model (default: hertz-paraboloid)")
-    p.add_argument("--tip-radius", type=positive_float_arg, default=None, metavar="M", help="tip radius in m")
-    p.add_argument("--half-angle", type=positive_float_arg, default=None, metavar="DEG",
-                   help="cone/pyramid half opening angle (deg)")
-    p.add_argument("--poisson", type=float, default=None, metavar="NU", help="Poisson ratio (default 0.5)")
-    p.add_argument("--max-indentation", type=positive_float_arg, default=None, metavar="M",
-                   help="fit range: indentation depth past contact (m)")
+    # options of afm.analyse_map's Params (its force-curve fields included)
+    add_params_arguments(p, MapParams,
+                         rename={"tip_radius_m": "--tip-radius", "half_angle_deg": "--half-angle",
+                                 "poisson_ratio": "--poisson", "max_indentation_m": "--max-indentation"},
+                         metavar={"channel": "NAME", "modulus_channel": "NAME", "poisson_ratio": "NU",
+                                  "baseline_fraction": "F", "contact_threshold_sigma": "SIGMA",
+                                  "outlier_sigma": "SIGMA", "protrusion_threshold_sigma": "SIGMA",
+                                  "modulus_spike_sigma": "SIGMA"})
     p.set_defaults(func=_run)
 
 
 def _run(a) -> int:
-    params = {"channel": a.channel, "modulus_channel": a.modulus_channel, "level": a.level, "model": a.model,
-              "tip_radius_m": a.tip_radius, "half_angle_deg": a.half_angle, "poisson_ratio": a.poisson,
-              "max_indentation_m": a.max_indentation}
-    return run_technique(a, processor="afm.analyse_map", params=params, entry=entry, title="AFM", rows=rows)
+    return run_technique(a, processor="afm.analyse_map", entry=entry, title="AFM", rows=rows)
 
 
 def entry(r, path: str) -> dict:

@@ -18,9 +18,8 @@ from pydantic import Field
 
 from ...core.params import ProcessorParams
 from ...core.processor import Processor
-from .force import MODELS
+from .force import FORCE_TYPES, MODELS
 from .levelling import LEVEL_METHODS
-from .maps import FORCE_TYPES
 
 ModelName = Literal["hertz-paraboloid", "hertz-sphere", "cone", "pyramid", "dmt", "jkr"]
 assert set(MODELS) == set(ModelName.__args__)
@@ -52,7 +51,7 @@ class MapParams(ForceParams):
     level: LevelName = Field("rows", description="levelling: robust plane, 2nd-order polynomial, plane + scan-line "
                                                  "median alignment (rows), or none")
     outlier_sigma: float | None = Field(6.0, gt=0, description="spike / scar threshold of the levelling, in robust "
-                                                               "SDs (None: keep them)")
+                                                               "SDs (None in Python, null in YAML: none removed)")
     protrusion_threshold_sigma: float = Field(5.0, gt=0, description="protrusions: higher than the median by this "
                                                                      "many robust SDs")
     protrusion_min_height_m: float = Field(0.0, ge=0, description="protrusions: and at least this high (m)")

@@ -5,51 +5,30 @@ the exit code are :func:`specproc.runner.run_technique`.
 """
 from __future__ import annotations
 
-import argparse
-import math
-
-
-def _number(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(v):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
-    return v
-
 
 def add_cli(subparsers) -> None:
-    from ...runner import add_common_arguments, region_arg
+    from ...runner import add_common_arguments, add_params_arguments
+    from .processors import AnalyseParams
 
     p = subparsers.add_parser("echem", help="electrochemistry: EIS circuits and conductivity (Arrhenius for series), "
                                             "Bruce–Vincent t+, electronic conductivity, critical current density")
     add_common_arguments(p, "EC-Lab .mpt/.mpr, Gamry .DTA, ZView .z, CSV/NOVA text, or folders of them")
-    p.add_argument("--thickness-cm", type=_number, default=None, metavar="L", help="electrolyte thickness (cm)")
-    p.add_argument("--thickness-cm-stderr", type=_number, default=None, metavar="dL", help="its standard error")
-    p.add_argument("--area-cm2", type=_number, default=None, metavar="A", help="electrode area (cm²)")
-    p.add_argument("--area-cm2-stderr", type=_number, default=None, metavar="dA", help="its standard error")
-    p.add_argument("--circuit", default=None, metavar="STR", help="equivalent circuit (default 'R0-p(R1,CPE1)-CPE2')")
-    p.add_argument("--weighting", choices=("modulus", "proportional", "unit"), default=None)
-    p.add_argument("--analysis", choices=("auto", "eis", "polarisation", "cycling"), default=None)
-    p.add_argument("--cell", choices=("auto", "symmetric", "blocking"), default=None,
-                   help="polarisation: symmetric Li cell (Bruce–Vincent) or blocking electrodes (electronic)")
-    p.add_argument("--freq-range", type=region_arg, default=None, metavar="LO:HI", help="fitted frequencies (Hz)")
-    p.add_argument("--temperature-c", type=_number, default=None, metavar="T", help="temperature of the spectra (°C)")
-    p.add_argument("--step-test-c", type=_number, default=None, metavar="T",
-                   help="Arrhenius: size of a conductivity step at T (°C)")
+    # options of echem.analyse's Params; the fitted frequency range is --region (shared vocabulary),
+    # --freq-range still works for one release
+    add_params_arguments(p, AnalyseParams, deprecated={"region": "--freq-range"},
+                         metavar={"thickness_cm": "L", "thickness_cm_stderr": "dL", "area_cm2": "A",
+                                  "area_cm2_stderr": "dA", "circuit": "STR", "bv_circuit": "STR", "bulk": "R,...",
+                                  "temperature_C": "T", "step_test_C": "T", "kk_threshold_pct": "PCT",
+                                  "delta_V": "V", "R0_ohm": "OHM", "Rss_ohm": "OHM", "R0_ohm_stderr": "OHM",
+                                  "Rss_ohm_stderr": "OHM", "skip_s": "S", "collapse_fraction": "F",
+                                  "noise_fraction": "F"})
     p.set_defaults(func=run_cli)
 
 
 def run_cli(args) -> int:
     from ...runner import run_technique
 
-    params = {"thickness_cm": args.thickness_cm, "thickness_cm_stderr": args.thickness_cm_stderr,
-              "area_cm2": args.area_cm2, "area_cm2_stderr": args.area_cm2_stderr, "circuit": args.circuit,
-              "weighting": args.weighting, "analysis": args.analysis, "cell": args.cell,
-              "freq_range": args.freq_range, "temperature_C": args.temperature_c, "step_test_C": args.step_test_c}
-    return run_technique(args, processor="echem.analyse", params=params, entry=entry, rows=rows,
-                         title="specproc electrochemistry")
+    return run_technique(args, processor="echem.analyse", entry=entry, rows=rows, title="specproc electrochemistry")
 
 
 def _q(r, name):

@@ -21,6 +21,9 @@ from ...core.processor import Processor
 class AnalyseParams(ProcessorParams):
     """Parameters of ``echem.analyse`` (one schema for Python, CLI and pipeline YAML)."""
 
+    #: one vocabulary (docs/architecture.md): ``freq_range`` is accepted for one release
+    renamed = {"freq_range": "region"}
+
     analysis: Literal["auto", "eis", "polarisation", "cycling"] = Field(
         "auto", description="auto: from the measurement (impedance / potentiostatic / galvanostatic)")
     thickness_cm: PositiveOrNone = Field(None, description="electrolyte thickness L (cm)")
@@ -28,9 +31,10 @@ class AnalyseParams(ProcessorParams):
     area_cm2: PositiveOrNone = Field(None, description="electrode area A (cm²); default: the file header's")
     area_cm2_stderr: float = Field(0.0, ge=0, description="standard error of A (cm²)")
     circuit: str = Field("R0-p(R1,CPE1)-CPE2", description="equivalent circuit (impedance.py syntax)")
-    weighting: Literal["modulus", "proportional", "unit"] = "modulus"
+    weighting: Literal["modulus", "proportional", "unit"] = Field(
+        "modulus", description="weights of the circuit fit: 1/|Z| (modulus), 1/Re and 1/Im (proportional) or none")
     bulk: list[str] | None = Field(None, description="resistors forming R_bulk (default: series R + electrolyte arcs)")
-    freq_range: Region | None = Field(None, description="fitted frequencies LO:HI (Hz)")
+    region: Region | None = Field(None, description="fitted frequency range, Hz (either order; default: all)")
     kk_threshold_pct: float = Field(2.5, gt=0, description="largest Kramers–Kronig residual of a valid spectrum (%)")
     temperature_C: Finite | None = Field(None, description="temperature of a single spectrum (°C), overriding the file")
     step_test_C: Finite | None = Field(None, description="Arrhenius: measure a conductivity step at this temperature")
@@ -41,8 +45,8 @@ class AnalyseParams(ProcessorParams):
     delta_V: Finite | None = Field(None, description="applied potential step (V); default from the data")
     R0_ohm: PositiveOrNone = Field(None, description="interfacial resistance before polarisation (Ohm)")
     Rss_ohm: PositiveOrNone = Field(None, description="interfacial resistance after polarisation (Ohm)")
-    R0_ohm_stderr: float = Field(0.0, ge=0)
-    Rss_ohm_stderr: float = Field(0.0, ge=0)
+    R0_ohm_stderr: float = Field(0.0, ge=0, description="standard error of R0 (Ohm)")
+    Rss_ohm_stderr: float = Field(0.0, ge=0, description="standard error of Rss (Ohm)")
     skip_s: float | None = Field(None, ge=0, description="seconds after the step left out of the current fit")
     collapse_fraction: float = Field(0.5, gt=0, lt=1, description="CCD: collapse below this x expected overpotential")
     noise_fraction: float = Field(0.25, gt=0, description="CCD: noise SD above this x expected overpotential")

@@ -14,16 +14,22 @@ class FitEdgeParams(ProcessorParams):
     """Parameters of :func:`specproc.techniques.eels.fit.fit_edge` (units: eV)."""
 
     edge: str = Field("B K", description="edge with a near-edge recipe: 'B K', 'C K', 'N K', 'O K'")
-    background: Literal["power_law", "exponential", "polynomial"] = "power_law"
-    background_window: tuple[float, float] | None = Field(None, description="pre-edge window LO:HI (eV)")
-    fit_window: tuple[float, float] | None = Field(None, description="fitted range (eV)")
-    poly_degree: int = Field(2, ge=0, le=7)
+    background: Literal["power_law", "exponential", "polynomial"] = Field(
+        "power_law", description="pre-edge background model")
+    background_window: tuple[float, float] | None = Field(
+        None, description="pre-edge background window, eV (default from the onset table: E0-30 to E0-6)")
+    fit_window: tuple[float, float] | None = Field(None, description="fitted range, eV (default: background window "
+                                                                     "start to E0+32)")
+    poly_degree: int = Field(2, ge=0, le=7, description="degree of the polynomial background")
     lowloss: Any = Field(None, description="low-loss spectrum (path or measurement): zero-loss "
                                            "alignment and Fourier-ratio deconvolution")
-    energy_offset_eV: float = Field(0.0, description="stated energy offset when no low-loss is given")
-    deconvolve: bool = True
-    warm_start: bool = True
-    min_edge_snr: float = Field(5.0, gt=0)
+    energy_offset_eV: float = Field(0.0, description="stated energy offset (eV) added to the axis when no "
+                                                     "low-loss spectrum is given")
+    deconvolve: bool = Field(True, description="Fourier-ratio deconvolution when a low-loss spectrum is given "
+                                               "(off: zero-loss alignment only)")
+    warm_start: bool = Field(True, description="spectrum images: seed each pixel from its converged neighbour")
+    min_edge_snr: float = Field(5.0, gt=0, description="an edge whose integrated net signal is below this many "
+                                                       "standard errors is 'no edge'")
 
     @field_validator("edge")
     @classmethod

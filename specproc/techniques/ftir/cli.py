@@ -1,30 +1,28 @@
-"""``specproc ftir PATH... [--region LO:HI] [--bands CM1,...] [--n-bands N] [--baseline NAME]
-[--compare-baseline NAME] [--shape S] [--atmosphere auto|model|mask|none] [--json] [--report FILE.html]``."""
+"""``specproc ftir PATH... [--region LO:HI] [--peaks CM1,...] [--n-peaks N] [--baseline NAME]
+[--compare-baseline NAME] [--shape S] [--atmosphere auto|model|mask|none] [--json] [--report FILE.html]``.
+
+The options are generated from ``ftir.fit_bands``'s ``Params`` (:func:`specproc.runner.add_params_arguments`);
+``--bands``, ``--n-bands`` and ``--max-bands`` (before the shared vocabulary) still work for one release.
+"""
 from __future__ import annotations
 
-from ...runner import add_common_arguments, floats_arg, region_arg, run_technique
-from .processors import BAND_SHAPES, BASELINE_NAMES
+from ...runner import add_common_arguments, add_params_arguments, run_technique
+from .processors import FitBandsParams
 
 
 def add_cli(subparsers) -> None:
     p = subparsers.add_parser("ftir", help="FTIR band fitting (centre, FWHM, area with errors; CO2/H2O masked)")
     add_common_arguments(p, "OPUS, JCAMP-DX, SPC or CSV spectra")
-    p.add_argument("--region", type=region_arg, default=None, metavar="LO:HI", help="fitted range in cm-1")
-    p.add_argument("--bands", type=floats_arg, default=None, metavar="CM1,...",
-                   help="band start positions in cm-1 (default: found automatically)")
-    p.add_argument("--n-bands", type=int, default=None, metavar="N", help="number of bands to find")
-    p.add_argument("--baseline", choices=BASELINE_NAMES, default=None,
-                   help="baseline: fitted polynomial (default linear) or a pybaselines method")
-    p.add_argument("--compare-baseline", choices=BASELINE_NAMES, default=None, metavar="NAME",
-                   help="refit the same bands with a second baseline and show both (table, plots, warnings)")
-    p.add_argument("--shape", choices=BAND_SHAPES, default=None, help="band shape (default pseudo-voigt)")
-    p.add_argument("--atmosphere", choices=("auto", "model", "mask", "none"), default=None,
-                   help="atmospheric CO2/H2O: auto (default) masks what is recognised and models CO2 overlapping "
-                        "a band; model: always model recognised CO2; mask: always mask CO2; none")
-    p.set_defaults(func=lambda a: run_technique(
-        a, processor="ftir.fit_bands", entry=entry, rows=rows, title="specproc FTIR report",
-        params={"region": a.region, "bands": a.bands, "n_bands": a.n_bands, "baseline": a.baseline,
-                "shape": a.shape, "atmosphere": a.atmosphere, "compare_baseline": a.compare_baseline}))
+    # one vocabulary (docs/architecture.md): --peaks / --n-peaks / --max-peaks as in every technique
+    add_params_arguments(p, FitBandsParams, exclude=("baseline_params",),
+                         rename={"bands": "--peaks", "n_bands": "--n-peaks", "max_bands": "--max-peaks"},
+                         deprecated={"bands": "--bands", "n_bands": "--n-bands", "max_bands": "--max-bands"},
+                         metavar={"bands": "CM1,...|NAME=CM1,...", "region": "LO:HI", "saturation_limit": "A",
+                                  "center_window": "CM1", "compare_baseline": "NAME"},
+                         help={"bands": "band start positions, cm-1: --peaks=2300,2225 or named "
+                                        "--peaks=BH=2300,NBH=2225 (default: found automatically)"})
+    p.set_defaults(func=lambda a: run_technique(a, processor="ftir.fit_bands", entry=entry, rows=rows,
+                                                title="specproc FTIR report"))
 
 
 def entry(r, path: str) -> dict:

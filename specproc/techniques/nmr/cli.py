@@ -1,4 +1,4 @@
-"""``specproc nmr PATH... [--peaks PPM,...] [--n-peaks N] [--lineshape S] [--region LO:HI]
+"""``specproc nmr PATH... [--peaks PPM,...] [--n-peaks N] [--shape S] [--region LO:HI]
 [--mas-rate HZ] [--apodization W --lb HZ] [--reference PPM] [--row N] [--json] [--report FILE.html]``:
 read, process, deconvolve every input.
 
@@ -30,36 +30,17 @@ def processing_of(args) -> dict | None:
 MODEL_SHAPES = ("quadrupolar", "czjzek", "csa")
 
 
-def _peaks(text: str):
-    """``--peaks=-44.3,-41.2`` (positions) or ``--peaks=N2BH=25,BH4=-41`` (named positions)."""
-    from ...runner import floats_arg
-
-    if "=" not in text:
-        return floats_arg(text)
-    out = {}
-    for item in text.replace(" ", "").split(","):
-        if not item:
-            continue
-        name, sep, val = item.partition("=")
-        try:
-            v = float(val)
-        except ValueError:
-            v = float("nan")
-        if not sep or not name or not math.isfinite(v):
-            raise argparse.ArgumentTypeError(f"expected NAME=PPM pairs, got {item!r} in {text!r}")
-        if name in out:
-            raise argparse.ArgumentTypeError(f"peak {name!r} given twice")
-        out[name] = v
-    if not out:
-        raise argparse.ArgumentTypeError("expected at least one NAME=PPM")
-    return out
-
-
-def _shapes(text: str) -> dict:
-    """``--shape N2BH=quadrupolar,BH4=czjzek`` -> {name: shape}."""
+def _shapes(text: str) -> str | dict:
+    """``--shape pseudo-voigt`` (every component) or ``--shape N2BH=quadrupolar,BH4=czjzek`` -> {name: shape}."""
     from .processors import NMRShape
 
-    allowed = tuple(NMRShape.__args__) + MODEL_SHAPES
+    common = tuple(NMRShape.__args__)
+    if "=" not in text:
+        if text.strip() not in common:
+            raise argparse.ArgumentTypeError(f"expected SHAPE (one of {', '.join(common)}) or NAME=SHAPE,...; "
+                                             f"got {text!r}")
+        return text.strip()
+    allowed = common + MODEL_SHAPES
     out = {}
     for item in text.replace(" ", "").split(","):
         if not item:
@@ -85,39 +66,27 @@ def peaks_with_shapes(peaks, shapes: dict | None):
 
 
 def add_cli(subparsers) -> None:
-    from ...runner import add_common_arguments, number_arg, region_arg
-    from .processors import NMRShape
+    from ...runner import add_common_arguments, add_params_arguments, number_arg
+    from .processors import DeconvolveParams, ProcessParams
 
     p = subparsers.add_parser("nmr", help="process and deconvolve NMR files (automatic peaks unless given)")
     add_common_arguments(p, "Bruker folders, Varian .fid folders, JCAMP-DX or CSV spectra")
-    p.add_argument("--peaks", type=_peaks, default=None,
-                   help="peak start positions, ppm (starts, not fixed): --peaks=-44.3,-41.2 or named "
-                        "--peaks=N2BH=25,BH4=-41")
-    p.add_argument("--shape", type=_shapes, default=None, metavar="NAME=SHAPE,...",
-                   help="per-peak lineshapes: --shape N2BH=quadrupolar,BH4=czjzek (quadrupolar: CT site with CQ, "
-                        "eta; czjzek: Czjzek CQ distribution; csa: chemical-shift anisotropy, static or with its "
-                        "sideband manifold); center_ppm is then the isotropic shift")
-    p.add_argument("--n-peaks", type=number_arg("a whole number of peaks", minimum=1, integer=True), default=None,
-                   metavar="N",
-                   help="fit exactly N components picked automatically (default: chosen by BIC and a "
-                        "5-sigma area rule, see docs/nmr.md); ignored with --peaks")
-    p.add_argument("--lineshape", choices=list(NMRShape.__args__), default="pseudo-voigt")
-    p.add_argument("--region", type=region_arg, default=None, help="fitted ppm range: --region=-30:-55")
-    p.add_argument("--baseline", choices=["none", "constant", "linear", "quadratic"], default=None,
-                   help="polynomial baseline fitted with the lines (default: constant)")
-    p.add_argument("--mas-rate", type=number_arg("a MAS rate in Hz", minimum=0), default=None, metavar="HZ",
-                   help="MAS rate (Hz); default from the acquisition; 0 = static (no sidebands)")
-    p.add_argument("--apodization", choices=["none", "exponential", "gaussian"], default=None,
-                   help="window applied to FIDs before the Fourier transform (default: exponential); a processed "
-                        "spectrum cannot be apodized (error)")
-    p.add_argument("--lb", type=number_arg("a line broadening in Hz", minimum=0), default=None, metavar="HZ",
-                   help="line broadening of the window, Hz (default 2 x SW / TD: two points of digital resolution); "
-                        "an exponential window adds LB Hz to a Lorentzian line's FWHM")
-    p.add_argument("--reference", type=number_arg("a reference shift in ppm"), default=None, metavar="PPM",
-                   help="shift added to the ppm axis (chemical-shift referencing), FIDs and spectra alike; "
-                        "recorded in the JSON's processing")
-    p.add_argument("--row", type=int, default=None, metavar="N",
-                   help="row of 2D data (pseudo-2D series, arrayed experiments) to fit")
+    # every option of nmr.deconvolve's Params (types, bounds, choices, defaults, help: from the schema);
+    # --shape takes one shape for every component or per-peak NAME=SHAPE (run_cli), --lineshape is its old name
+    add_params_arguments(p, DeconvolveParams, exclude=("links", "processing"), rename={"mas_rate_hz": "--mas-rate"},
+                         types={"shape": _shapes}, metavar={"shape": "SHAPE|NAME=SHAPE,...", "center_window": "PPM"},
+                         deprecated={"shape": "--lineshape"},
+                         help={"peaks": "peak start positions, ppm (starts, not fixed): --peaks=-44.3,-41.2 or named "
+                                        "--peaks=N2BH=25,BH4=-41 (default: picked automatically)",
+                               "shape": "lineshape of every component (gaussian, lorentzian, pseudo-voigt, voigt; "
+                                        "default: pseudo-voigt), or per peak: --shape N2BH=quadrupolar,BH4=czjzek "
+                                        "(quadrupolar: CT site with CQ, eta; czjzek: Czjzek CQ distribution; csa: "
+                                        "chemical-shift anisotropy, static or with its sideband manifold; center_ppm "
+                                        "is then the isotropic shift)"})
+    # the processing of FIDs: the `processing` parameter (a dict of nmr.process's options), built in run_cli
+    add_params_arguments(p, ProcessParams, ("apodization", "lb_hz", "reference"), rename={"lb_hz": "--lb"},
+                         types={"reference": number_arg("a reference shift in ppm")}, metavar={"reference": "PPM"},
+                         record=False)
     p.set_defaults(func=run_cli)
 
 
@@ -191,13 +160,15 @@ def run_cli(args) -> int:
 
     import sys
 
+    shapes = args.shape if isinstance(args.shape, dict) else None
+    if shapes is not None:
+        args.shape = None            # per-peak shapes go into the peaks; the Params' shape stays its default
     try:
-        peaks = peaks_with_shapes(args.peaks, args.shape)
+        peaks = peaks_with_shapes(args.peaks, shapes)
         processing = processing_of(args)
     except ValueError as exc:
         print(f"specproc nmr: error: {exc}", file=sys.stderr)
         return 2
-    params = {"peaks": peaks, "n_peaks": args.n_peaks, "lineshape": args.lineshape, "region": args.region,
-              "mas_rate_hz": args.mas_rate, "row": args.row, "baseline": args.baseline, "processing": processing}
-    return run_technique(args, processor="nmr.deconvolve", params=params, entry=entry, title="specproc NMR report",
-                         rows=rows)
+    # the options generated from the Params reach it through run_technique; these two are built here
+    return run_technique(args, processor="nmr.deconvolve", params={"peaks": peaks, "processing": processing},
+                         entry=entry, title="specproc NMR report", rows=rows)

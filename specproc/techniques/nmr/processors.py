@@ -16,12 +16,19 @@ NMRShape = Literal[COMMON_SHAPES]  # type: ignore[valid-type]
 
 class ProcessParams(ProcessorParams):
     zero_fill: float | None = Field(2, description="zero fill to next power of two of zero_fill * n")
-    apodization: Literal["exponential", "gaussian", "none"] | None = "exponential"
-    lb_hz: float | None = Field(None, description="line broadening (Hz); default 2 * sw / n")
+    apodization: Literal["exponential", "gaussian", "none"] | None = Field(
+        "exponential", description="window applied to FIDs before the Fourier transform; a processed spectrum "
+                                   "cannot be apodized (error)")
+    lb_hz: float | None = Field(None, ge=0, allow_inf_nan=False,
+                                description="line broadening of the window, Hz (default 2 x SW / TD: two points of "
+                                            "digital resolution); an exponential window adds LB Hz to a Lorentzian "
+                                            "line's FWHM")
     phase: Literal["auto", "auto0"] | tuple[float, float] | None = "auto"
     baseline: str | None = Field(None, description="pybaselines method, e.g. asls")
     baseline_params: dict[str, Any] | None = None
-    reference: float | tuple[float, float] | None = None
+    reference: float | tuple[float, float] | None = Field(
+        None, description="shift added to the ppm axis (chemical-shift referencing), FIDs and spectra alike; "
+                          "recorded in the JSON's processing")
 
 
 class ProcessFID(Processor):
@@ -39,25 +46,37 @@ class ProcessFID(Processor):
 class DeconvolveParams(ProcessorParams):
     """Parameters of ``nmr.deconvolve`` (the one typed object from CLI / Python / YAML down to the fit)."""
 
-    peaks: PeaksInput = Field(None, description="positions (ppm), {name: ppm} or peak dicts; none: automatic")
-    n_peaks: int | None = Field(None, ge=1, le=50, description="number of components picked automatically")
+    #: one vocabulary (docs/architecture.md): ``lineshape`` is accepted for one release
+    renamed = {"lineshape": "shape"}
+
+    peaks: PeaksInput = Field(None, description="start positions (ppm), {name: ppm} or peak dicts; none: automatic")
+    n_peaks: int | None = Field(None, ge=1, le=50,
+                                description="fit exactly N components picked automatically (default: chosen by BIC "
+                                            "and a 5-sigma area rule, see docs/nmr.md); ignored when peaks are given")
     max_peaks: int = Field(6, ge=1, le=50, description="most components tried by the automatic selection")
-    lineshape: NMRShape = "pseudo-voigt"
-    region: Region | None = Field(None, description="fitted ppm range (lo, hi)")
-    baseline: Literal["none", "constant", "linear", "quadratic"] = "constant"
-    shared_width: bool = False
+    shape: NMRShape = Field("pseudo-voigt", description="lineshape of every component (a peak dict may give "
+                                                        "its own shape)")
+    region: Region | None = Field(None, description="fitted range, ppm (either order; default: the whole spectrum)")
+    baseline: Literal["none", "constant", "linear", "quadratic"] = Field(
+        "constant", description="polynomial baseline fitted with the lines")
+    shared_width: bool = Field(False, description="one width shared by every component")
     links: list[dict[str, Any]] | None = None
     mas_rate_hz: float | None = Field(None, ge=0, allow_inf_nan=False,
                                       description="MAS rate (Hz); default from the acquisition; 0: static")
-    sidebands: bool = True
-    sideband_orders: Literal["auto"] | int = "auto"
+    sidebands: bool = Field(True, description="spinning sidebands as tied copies of each line (MAS rate known)")
+    sideband_orders: Literal["auto"] | int = Field(
+        "auto", description="sideband orders k modelled on each side: N forces |k| <= N; auto keeps the orders "
+                            "inside the fitted range where the data rise above 3 noise SDs (|k| <= 8)")
     center_window: PositiveOrNone = Field(None, description="centres move at most this much (ppm) from their start")
-    errors: Literal["covariance", "montecarlo"] = "covariance"
-    n_mc: int = Field(100, ge=3)
-    seed: int | None = 0
+    errors: Literal["covariance", "montecarlo"] = Field(
+        "covariance", description="standard errors from the fit's covariance or from Monte-Carlo refits")
+    n_mc: int = Field(100, ge=3, description="Monte-Carlo refits (errors=montecarlo)")
+    seed: int | None = Field(0, description="random seed of the Monte-Carlo refits")
     processing: dict[str, Any] | None = None
     row: int | None = Field(None, description="row of 2D data (pseudo-2D / arrayed) to fit")
-    method: Literal["auto", "batch", "loop"] = "auto"
+    method: Literal["auto", "batch", "loop"] = Field(
+        "auto", description="stacks: the batch engine where the stack allows it (auto), always (batch), or one "
+                            "fit per spectrum (loop)")
 
 
 def with_processing(data, params: "DeconvolveParams"):

@@ -28,37 +28,23 @@ def _model_file(text: str):
     return data
 
 
-def _line_arg(text: str):
-    """``--line 'block 3=Si 2p'`` -> ("block 3", "Si 2p")."""
-    reg, sep, line = str(text).rpartition("=")
-    if not sep or not reg.strip() or not line.strip():
-        raise argparse.ArgumentTypeError(f"expected 'REGION=LINE' (e.g. 'block 3=Si 2p'), got {text!r}")
-    return reg.strip(), line.strip()
-
-
 def add_cli(subparsers) -> None:
-    from ...runner import add_common_arguments, names_arg, positive_float_arg
+    from ...runner import add_common_arguments, add_params_arguments
+    from .processors import FitProfileParams
 
     p = subparsers.add_parser("xps", help="XPS depth profiles (VAMAS): charge reference, fits, atomic %%, thickness")
     add_common_arguments(p, "VAMAS files (.vms, .npl)")
-    p.add_argument("--charge-ref", default=None, metavar="'C 1s=284.8'",
-                   help="reference line REGION[:COMPONENT]=BE (default 'C 1s=284.8'; 'none' = no correction)")
-    p.add_argument("--charge-shift", type=float, default=None, metavar="EV", help="explicit shift added to every BE")
-    p.add_argument("--rsf", default=None, metavar="TABLE", help="CSV/text table 'line, rsf' (default: Scofield)")
-    p.add_argument("--sputter-rate", type=positive_float_arg, default=None, metavar="NM_PER_S",
-                   help="sputter rate (nm/s); default from the file")
-    p.add_argument("--model", type=_model_file, default=None, metavar="FILE",
-                   help="YAML/JSON template {region: [{name, center, ...}]} (default: peaks found per region)")
-    p.add_argument("--background", default=None,
-                   choices=["shirley", "shirley-active", "linear", "tougaard", "tougaard3", "none"])
-    p.add_argument("--interphase", type=names_arg, default=None, metavar="SPECIES,...",
-                   help="species whose summed at %% defines the interphase thickness")
-    p.add_argument("--detection-limit", type=positive_float_arg, default=None, metavar="AT%",
-                   help="at %% above which a species is present (default 1)")
-    p.add_argument("--errors", choices=["covariance", "montecarlo"], default=None)
-    p.add_argument("--line", action="append", type=_line_arg, default=None, metavar="'REGION=LINE'",
-                   help="core line of a region whose name is not one, e.g. 'block 3=Si 2p' (repeatable; "
-                        "default: identified by position, stated in the warnings)")
+    # options of xps.fit_profile's Params (background choices, bounds, defaults: from the schema)
+    add_params_arguments(p, FitProfileParams, rename={"lines": "--line"}, types={"model": _model_file},
+                         metavar={"model": "FILE", "charge_ref": "'C 1s=284.8'", "charge_shift": "EV",
+                                  "rsf": "TABLE", "sputter_rate": "NM_PER_S", "sputter_rate_stderr": "NM_PER_S",
+                                  "detection_limit": "AT%", "interphase": "SPECIES,...", "regions": "REGION,...",
+                                  "lines": "'REGION=LINE'", "max_shift": "EV"},
+                         help={"model": "YAML/JSON template {region: [{name, center, ...}]} (default: peaks found "
+                                        "per region)",
+                               "rsf": "CSV/text table 'line, rsf' (default: built-in Scofield, Al Kα)",
+                               "lines": "core line of a region whose name is not one, e.g. 'block 3=Si 2p' "
+                                        "(repeatable; default: identified by position, stated in the warnings)"})
     p.set_defaults(func=run_cli)
 
 
@@ -122,9 +108,4 @@ def rows(e: dict) -> list[dict]:
 def run_cli(args) -> int:
     from ...runner import run_technique
 
-    params = {"charge_ref": args.charge_ref, "charge_shift": args.charge_shift, "rsf": args.rsf,
-              "sputter_rate": args.sputter_rate, "model": args.model, "background": args.background,
-              "interphase": args.interphase, "detection_limit": args.detection_limit, "errors": args.errors,
-              "lines": dict(args.line) if args.line else None}
-    return run_technique(args, processor="xps.fit_profile", params=params, entry=entry, title="specproc XPS report",
-                         rows=rows)
+    return run_technique(args, processor="xps.fit_profile", entry=entry, title="specproc XPS report", rows=rows)

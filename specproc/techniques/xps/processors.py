@@ -16,7 +16,9 @@ class FitProfileParams(ProcessorParams):
         None, description="template {region: [component, ...]} (docs/xps.md); regions without one: automatic")
     charge_ref: str | None = Field("C 1s=284.8", description="'REGION[:COMPONENT]=BE' reference line; 'none' = off")
     charge_shift: float | None = Field(None, allow_inf_nan=False, description="explicit shift (eV) added to every BE")
-    background: Literal["shirley", "shirley-active", "linear", "tougaard", "tougaard3", "none"] = "shirley"
+    background: Literal["shirley", "shirley-active", "linear", "tougaard", "tougaard3", "none"] = Field(
+        "shirley", description="background under each region (shirley-active: refined with the peaks; tougaard3: "
+                               "three-parameter universal cross-section)")
     rsf: dict[str, float] | str | None = Field(None, description="RSFs {line: value} or a CSV table path; "
                                                                  "default: built-in Scofield (Al Kα)")
     sputter_rate: float | None = Field(None, gt=0, allow_inf_nan=False, description="nm/s (default: from the file)")
@@ -29,9 +31,10 @@ class FitProfileParams(ProcessorParams):
     transmission_exponent: float | None = Field(None, allow_inf_nan=False, description="T ∝ KE^t")
     escape_depth_exponent: float | None = Field(None, allow_inf_nan=False, description="λ ∝ KE^e")
     max_shift: float = Field(10.0, gt=0, description="largest charge shift searched (eV)")
-    errors: Literal["covariance", "montecarlo"] = "covariance"
-    n_mc: int = Field(50, ge=3, le=10000)
-    seed: int = 0
+    errors: Literal["covariance", "montecarlo"] = Field(
+        "covariance", description="standard errors from the fit's covariance or from Monte-Carlo refits")
+    n_mc: int = Field(50, ge=3, le=10000, description="Monte-Carlo refits (errors=montecarlo)")
+    seed: int = Field(0, description="random seed of the Monte-Carlo refits")
 
     @field_validator("model")
     @classmethod

@@ -10,29 +10,22 @@ from __future__ import annotations
 
 
 def add_cli(subparsers) -> None:
-    from ...runner import add_common_arguments, names_arg, number_arg, positive_float_arg
+    from ...runner import add_common_arguments, add_params_arguments
+    from .processors import AnalyseParams
 
     p = subparsers.add_parser("xrd", help="powder XRD: peaks, d-spacings, phase ID, lattice refinement")
     add_common_arguments(p, "XRDML, Rigaku .ras, spec, .xy/.xye files")
-    p.add_argument("--reference", action="append", default=[], metavar="FILE.cif",
-                   help="extra reference phase from a CIF file (repeatable); named by its CIF name")
-    p.add_argument("--wavelength", type=positive_float_arg, default=None, metavar="NM",
-                   help="Kα1 wavelength in nm (overrides the file)")
-    p.add_argument("--phases", type=names_arg, default=None,
-                   help="candidate built-in phases, comma-separated (default: all built-in)")
-    p.add_argument("--zero-shift", type=float, default=None, metavar="DEG", help="2θ zero error to subtract (deg)")
-    p.add_argument("--scan-type", choices=["auto", "powder", "high-resolution"], default=None,
-                   help="auto (default) recognises high-resolution / epitaxial scans and refuses reflectivity "
-                        "curves; powder or high-resolution force the analysis")
-    p.add_argument("--caglioti", type=caglioti_arg, default=None, metavar="U,V,W",
-                   help="instrumental FWHM² = U tan²θ + V tanθ + W (deg²) from a standard (sp.xrd.calibrate): "
-                        "removed from the crystallite size and fixed as the instrument part of the whole-pattern "
-                        "profile")
-    p.add_argument("--instrument-fwhm", type=number_arg("a FWHM in degrees", minimum=0), default=None, metavar="DEG",
-                   help="constant instrumental FWHM (deg 2θ), removed from the crystallite size (when no Caglioti "
-                        "law is known)")
-    p.add_argument("--no-whole-pattern", dest="whole_pattern", action="store_false", default=None,
-                   help="phases and cells from the position screen and peak positions only (no whole-pattern fit)")
+    # options of xrd.analyse's Params (names of the shared vocabulary: --region, --snr, --background-window,
+    # --center-window; docs/architecture.md)
+    add_params_arguments(
+        p, AnalyseParams,
+        rename={"references": "--reference", "wavelength_nm": "--wavelength", "zero_shift_deg": "--zero-shift",
+                "instrument_fwhm_deg": "--instrument-fwhm"},
+        types={"references": str, "caglioti": caglioti_arg},
+        metavar={"references": "FILE.cif", "phases": "NAME,...", "caglioti": "U,V,W", "snr": "SIGMA",
+                 "background_window": "DEG", "center_window": "DEG",
+                 "min_rel_intensity": "PCT"},
+        help={"references": "extra reference phase from a CIF file (repeatable); named by its CIF name"})
     p.set_defaults(func=run_cli)
 
 
@@ -119,9 +112,4 @@ def rows(e: dict) -> list[dict]:
 def run_cli(args) -> int:
     from ...runner import run_technique
 
-    params = {"references": list(args.reference) or None, "phases": args.phases, "wavelength_nm": args.wavelength,
-              "zero_shift_deg": args.zero_shift, "scan_type": args.scan_type,
-              "caglioti": list(args.caglioti) if args.caglioti else None,
-              "instrument_fwhm_deg": args.instrument_fwhm, "whole_pattern": args.whole_pattern}
-    return run_technique(args, processor="xrd.analyse", params=params, entry=entry, title="specproc XRD report",
-                         rows=rows)
+    return run_technique(args, processor="xrd.analyse", entry=entry, title="specproc XRD report", rows=rows)

@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from ...core.params import Finite, ProcessorParams
+from ...core.params import Finite, ProcessorParams, Region
 from ...core.processor import Processor
 from .peaks import XRD_SHAPES
 
@@ -16,18 +16,22 @@ XrdShape = Literal[XRD_SHAPES]
 class AnalyseParams(ProcessorParams):
     """Parameters of ``xrd.analyse`` (the same schema for Python, CLI and pipeline YAML)."""
 
+    #: one vocabulary (docs/architecture.md): the old names are accepted for one release
+    renamed = {"two_theta_range": "region", "prominence_sigma": "snr", "background_window_deg": "background_window",
+               "tolerance_deg": "center_window"}
+
     references: list[str] = Field(default_factory=list, description="extra reference phases as CIF file paths")
     phases: list[str] | None = Field(None, description="built-in candidate phases (default: all built-in)")
     wavelength_nm: float | None = Field(None, gt=0, description="override the Kα1 wavelength (nm)")
     kalpha2: bool = Field(True, description="fit each reflection as a Kα1/Kα2 doublet (λ2 and ratio from the file)")
     shape: XrdShape = Field("pseudo-voigt", description="profile shape (shared lineshape registry)")
-    prominence_sigma: float = Field(5.0, gt=0, description="peak-search prominence in noise standard deviations")
-    background_window_deg: float = Field(1.5, gt=0, description="SNIP window (deg 2θ); broader features = background")
+    snr: float = Field(5.0, gt=0, description="peak-search prominence in noise standard deviations")
+    background_window: float = Field(1.5, gt=0, description="SNIP window (deg 2θ); broader features = background")
     scan_type: Literal["auto", "powder", "high-resolution"] = Field(
         "auto", description="auto: recognise high-resolution (single-crystal/epitaxial) scans and refuse "
                             "reflectivity curves; powder / high-resolution force the analysis")
-    two_theta_range: tuple[float, float] | None = Field(None, description="analysed 2θ range (deg)")
-    tolerance_deg: float = Field(0.15, gt=0, description="2θ match tolerance for phase ID and indexing (deg)")
+    region: Region | None = Field(None, description="analysed 2θ range LO:HI, deg (default: the whole pattern)")
+    center_window: float = Field(0.15, gt=0, description="2θ match tolerance for phase ID and indexing (deg)")
     max_strain: float = Field(0.03, ge=0, lt=0.2, description="isotropic cell scaling searched in phase ID (fraction)")
     min_rel_intensity: float = Field(5.0, ge=0, le=100, description="strong reflections: ≥ this % of the strongest")
     threshold: float = Field(0.6, gt=0, le=1, description="phase present when score ≥ threshold (+ other checks)")
