@@ -20,7 +20,7 @@ DATA = Path(__file__).resolve().parents[1] / "sample_data"
 CASES = {
     "nmr": ["nmr/LiBH4_11B/1"],
     "ftir": ["ftir/LiBH4.jdx", "ftir/LiNBH.jdx"],          # two spectra: the stacked path
-    "eels": ["eels/LiBH4_BK.msa"],
+    "eels": ["eels/LiBH4_BK.msa", "eels/SI_LiBH4-70LiNBH_16x16.hspy"],   # a spectrum and a map (median)
     "xps": ["xps/Li_vs_LiBH4.vms"],
     "afm": ["afm/Li_vs_LiBH4.gwy"],
     "echem": ["echem/LiBH4-70LiNBH_EIS_30C_nova.txt"],

@@ -75,6 +75,8 @@ def entry(r, path: str) -> dict:
                       "pi_star_energy_eV": {k: summary.get(k) for k in ("mean", "median", "std", "n_valid")},
                       "n_pixels": summary.get("n_pixels"), "n_failed": r.stats.get("n_failed")}
         out["fit"] = {k: r.stats.get(k) for k in ("n_valid", "n_failed", "median_r2_net")}
+        # a map's χ²: the median over its pixels of the noise-normalised reduced χ² (≈ 1 at the noise)
+        out["fit"]["redchi"] = finite_or_none(r.stats.get("median_redchi_noise"))
     return out
 
 
