@@ -65,6 +65,8 @@ import numpy as np
 
 from ...core.errors import ParameterError, ProcessingError
 
+#: signal types of a force measurement (a curve, a map or volume of curves)
+FORCE_TYPES = ("force_volume", "force_map", "force_curve")
 MODELS = ("hertz-paraboloid", "hertz-sphere", "cone", "pyramid", "dmt", "jkr")
 #: quality flag bits
 FLAGS = {1: "fit did not converge", 2: "modulus not determined (non-positive, at a bound or no error)",

@@ -11,13 +11,12 @@ import numpy as np
 from ...core.errors import ParameterError, ProcessingError
 from ...core.measurement import check_measurement, label
 from ...core.result import Quantity, Result
-from .force import FLAGS
+from .force import FLAGS, FORCE_TYPES
 
 _MAX_PLOT_PX = 128   # maps in plots are block-averaged to at most this many pixels a side (report size)
 
 
 # ------------------------------------------------------------------ helpers
-FORCE_TYPES = ("force_volume", "force_map", "force_curve")
 
 
 def force_heights(m):
