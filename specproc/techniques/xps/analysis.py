@@ -23,8 +23,9 @@ from ...core.errors import ParameterError, ProcessingError
 from ...core.result import Quantity, Result
 from . import quantify as Q
 from . import backgrounds as bgs
-from .fitting import (auto_template, charge_reference, check_xps, fit_auto, fit_stack, parse_charge_ref,
-                      poisson_weights, region_data, region_picks, regions_of, residual_peaks)
+from .auto import fit_automatic, select_region
+from .fitting import (charge_reference, check_xps, fit_stack, parse_charge_ref, poisson_weights, region_data,
+                      region_picks, regions_of)
 from .model import parse_template
 from .rsf import SOURCE as RSF_SOURCE, load_rsf_table, rsf_for
 
@@ -33,11 +34,22 @@ def _f(v):
     return None if v is None or not np.isfinite(v) else float(v)
 
 
-def fit_profile(m, model=None, *, charge_ref="C 1s=284.8", charge_shift=None, background="shirley", rsf=None,
-                sputter_rate=None, sputter_rate_stderr=None, detection_limit=1.0, interphase=None, regions=None,
-                transmission_exponent=None, escape_depth_exponent=None, max_shift=10.0, errors="covariance",
-                n_mc=50, seed=0, lines=None, params_record=None) -> Result:
+class _Profile:
+    """The state one :func:`fit_profile` call builds stage by stage (the measurement, what each region
+    holds, the charge shift, the fits, the atomic % sets, the depth axis); ``warnings`` collects the doubts."""
+
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+
+def fit_profile(m, model, *, charge_ref, charge_shift, background, rsf, sputter_rate, sputter_rate_stderr,
+                detection_limit, interphase, regions, transmission_exponent, escape_depth_exponent, max_shift, errors,
+                n_mc, seed, lines, params_record=None) -> Result:
     """Fit every region of an XPS measurement (every etch level) and quantify.
+
+    Called by the ``xps.fit_profile`` processor (``sp.xps.fit_profile``, CLI, YAML) with every field of
+    :class:`~specproc.techniques.xps.processors.FitProfileParams`, validated: its defaults are the only
+    ones (none are written again here).
 
     Parameters
     ----------
@@ -45,14 +57,14 @@ def fit_profile(m, model=None, *, charge_ref="C 1s=284.8", charge_shift=None, ba
         XPS measurement from :class:`~specproc.io.vamas.VamasReader` (dims ``level``, ``channel``).
     model : dict, optional
         Template ``{region: [component, ...]}`` (see :mod:`specproc.techniques.xps.model`); regions without
-        a template get components from their prominent peaks.
+        a template get their components from the toolkit's model selection (:mod:`.auto`).
     charge_ref : str or None
-        ``"REGION[:COMPONENT]=BE"`` (default ``"C 1s=284.8"``, adventitious carbon); None disables. The
+        ``"REGION[:COMPONENT]=BE"`` (by default adventitious carbon, C 1s); None disables. The
         region may also be one identified as that line, or a survey's feature of it.
     charge_shift : float, optional
         Explicit shift (eV) added to every binding energy (overrides ``charge_ref``).
     background : str
-        ``shirley`` (default), ``shirley-active``, ``linear``, ``tougaard``, ``tougaard3``, ``none``.
+        One of :data:`~specproc.techniques.xps.backgrounds.CHOICES`.
     rsf : dict or path, optional
         User RSFs ``{line or region: value}`` or a CSV/text table; missing lines come from the built-in
         Scofield table.
@@ -72,13 +84,26 @@ def fit_profile(m, model=None, *, charge_ref="C 1s=284.8", charge_shift=None, ba
         ``{region: "Si 2p"}``: the core line of a region whose name is not one (unlabelled blocks);
         default: identified by position (:func:`~specproc.techniques.xps.lines.identify_region`), stated.
     """
-    from .lines import element, identify_region
+    P = _setup(m, model, regions, lines, rsf)
+    _classify_regions(P, charge_shift)
+    _charge_reference(P, charge_ref, charge_shift, background, max_shift)
+    _analyse_surveys(P)
+    _fit_regions(P, background, errors, n_mc, seed)
+    _atomic_sets(P, transmission_exponent, escape_depth_exponent)
+    _depth_axis(P, sputter_rate, sputter_rate_stderr)
+    _species_quantities(P, detection_limit, interphase, seed, charge_shift, sputter_rate_stderr)
+    tables, all_fits = _tables(P)
+    return _result(P, tables, all_fits, background=background, detection_limit=detection_limit,
+                   interphase=interphase, errors=errors, transmission_exponent=transmission_exponent,
+                   escape_depth_exponent=escape_depth_exponent, params_record=params_record)
+
+
+def _setup(m, model, regions, lines, rsf) -> _Profile:
+    """Validated inputs: the measurement, the template, the regions to fit, the user's lines and RSFs."""
     from .rsf import normalise_line
-    from .survey import analyse_survey, is_survey, survey_shift
 
     src = m.attrs.get("provenance", {}).get("source")
     m = check_xps(m, src)
-    acq = m.attrs.get("acquisition", {})
     template = parse_template(model)
     file_regions = regions_of(m)
     for r in template:
@@ -96,30 +121,33 @@ def fit_profile(m, model=None, *, charge_ref="C 1s=284.8", charge_shift=None, ba
         if normalise_line(str(ln)) is None:
             raise ParameterError(f"lines: {ln!r} is not a core line such as 'Si 2p'", src)
         user_lines[r] = normalise_line(str(ln))
-    warnings: list[str] = []
-    user_rsf = load_rsf_table(rsf) if isinstance(rsf, str) else dict(rsf or {})
-    src_e = acq.get("source_energy_eV")
-    nlev = m.sizes["level"]
+    return _Profile(m=m, src=src, acq=m.attrs.get("acquisition", {}), template=template, file_regions=file_regions,
+                    regions=regions, user_lines=user_lines, warnings=[],
+                    user_rsf=load_rsf_table(rsf) if isinstance(rsf, str) else dict(rsf or {}),
+                    nlev=m.sizes["level"], rdata={reg: region_data(m, reg) for reg in regions})
 
-    # ---- what each region holds: nothing, a survey, or a core line (named, given, or identified)
-    rdata = {reg: region_data(m, reg) for reg in regions}
-    kind: dict[str, str] = {}
-    line_of: dict[str, str | None] = {}
-    not_quantified: dict[str, str] = {}
+
+def _classify_regions(P: _Profile, charge_shift) -> None:
+    """What each region holds: nothing, a survey, or a core line (named, given, or identified by position)."""
+    from .lines import identify_region
+    from .survey import is_survey
+
+    P.kind, P.line_of, P.not_quantified = {}, {}, {}
+    warnings = P.warnings
     shift0 = float(charge_shift) if charge_shift is not None else 0.0
-    for reg in regions:
-        x, Y = rdata[reg]
+    for reg in P.regions:
+        x, Y = P.rdata[reg]
         if not np.any(Y):
-            kind[reg] = "empty"
-            not_quantified[reg] = "no counts"
+            P.kind[reg] = "empty"
+            P.not_quantified[reg] = "no counts"
             warnings.append(f"{reg}: no counts (every value is 0): nothing to fit or quantify")
             continue
-        if reg not in template and reg not in user_lines and is_survey(reg, x):
-            kind[reg] = "survey"
+        if reg not in P.template and reg not in P.user_lines and is_survey(reg, x):
+            P.kind[reg] = "survey"
             continue
-        kind[reg] = "line"
-        line_of[reg] = user_lines.get(reg) or _line_name(reg)
-        if line_of[reg] is None:
+        P.kind[reg] = "line"
+        P.line_of[reg] = P.user_lines.get(reg) or _line_name(reg)
+        if P.line_of[reg] is None:
             picks = region_picks(x + shift0, Y)
             if not picks:
                 why = "no peak above 8 noise SDs"
@@ -127,122 +155,145 @@ def fit_profile(m, model=None, *, charge_ref="C 1s=284.8", charge_shift=None, ba
             else:
                 S = (Y - bgs.shirley(x, Y)).sum(axis=0)
                 ln, why = identify_region(x, S, shift0, fwhm=max(picks, key=lambda c: c["height"])["fwhm"])
-            line_of[reg] = ln
+            P.line_of[reg] = ln
             if ln is not None:
                 warnings.append(f"{reg}: no line label in the file; identified as {ln} by position ({why}); "
                                 f"give lines={{{reg!r}: LINE}} if that is wrong")
             else:
-                not_quantified[reg] = f"no line label, and {why}"
+                P.not_quantified[reg] = f"no line label, and {why}"
                 warnings.append(f"{reg}: no line label in the file and {why}: fitted, not quantified (give "
                                 f"lines={{{reg!r}: LINE}} or rsf={{{reg!r}: value}})")
+    P.survey_regions = [r for r in P.regions if P.kind[r] == "survey"]
 
-    # ---- charge referencing (one shift for every region and level)
-    cref = None
-    shift_known = charge_shift is not None
-    survey_regions = [r for r in regions if kind[r] == "survey"]
+
+def _charge_reference(P: _Profile, charge_ref, charge_shift, background, max_shift) -> None:
+    """One charge shift for every region and level: given, from a reference region, or from a survey."""
+    from .rsf import normalise_line
+    from .survey import survey_shift
+
+    warnings, kind = P.warnings, P.kind
+    P.cref = None
+    P.shift_known = charge_shift is not None
     if charge_shift is not None:
-        shift, shift_se = float(charge_shift), None
-        cref_note = f"given shift {shift:+.3f} eV"
+        P.shift, P.shift_se = float(charge_shift), None
+        P.cref_note = f"given shift {P.shift:+.3f} eV"
+        return
+    ref = parse_charge_ref(charge_ref)
+    P.shift, P.shift_se = 0.0, None
+    if ref is None:
+        P.cref_note = "no charge correction"
+        return
+    ref_line = normalise_line(ref[0]) or ref[0]
+    ref_region = ref[0] if ref[0] in P.file_regions and kind.get(ref[0], "line") == "line" else None
+    if ref_region is None:
+        hits = [r for r in P.regions if kind[r] == "line" and P.line_of.get(r) == ref_line]
+        ref_region = hits[0] if len(hits) == 1 else None
+    if ref_region is not None:
+        tmpl = dict(P.template)
+        if ref_region not in tmpl and ref[0] in tmpl:
+            tmpl[ref_region] = tmpl[ref[0]]
+        cref = charge_reference(P.m, (ref_region, ref[1], ref[2]), tmpl, background=background, max_shift=max_shift)
+        P.cref = cref
+        P.shift, P.shift_se = cref["shift"], cref["stderr"]
+        P.shift_known = cref["n_used"] > 0
+        warnings += cref["warnings"]
+        named = cref["region"] if ref_region == ref[0] else f"{ref_region} (identified as {ref[0]})"
+        P.cref_note = (f"{named} {cref['component']} = {cref['reference_eV']} eV "
+                       f"(measured {cref.get('measured_eV', float('nan')):.3f} eV at {cref['n_used']} levels)")
+    elif P.survey_regions:
+        x, Y = P.rdata[P.survey_regions[0]]
+        s_, why = survey_shift(x, Y, ref[2], max_shift)
+        if s_ is not None:
+            P.shift, P.shift_known = float(s_), True
+            P.cref_note = f"{P.survey_regions[0]}: {ref[0]} = {ref[2]:g} eV ({why})"
+            warnings.append(f"charge reference from the survey: {ref[0]} = {ref[2]:g} eV at {why}: shift "
+                            f"{P.shift:+.2f} eV (no {ref[0]} region; a survey position, ~0.5 eV)")
+        else:
+            P.cref_note = f"reference region {ref[0]} not in the file; {why}"
+            warnings.append(f"charge reference region {ref[0]!r} is not in the file and {why}: no charge "
+                            "correction applied")
     else:
-        ref = parse_charge_ref(charge_ref)
-        shift, shift_se = 0.0, None
-        if ref is None:
-            cref_note = "no charge correction"
-        else:
-            ref_line = normalise_line(ref[0]) or ref[0]
-            ref_region = ref[0] if ref[0] in file_regions and kind.get(ref[0], "line") == "line" else None
-            if ref_region is None:
-                hits = [r for r in regions if kind[r] == "line" and line_of.get(r) == ref_line]
-                ref_region = hits[0] if len(hits) == 1 else None
-            if ref_region is not None:
-                tmpl = dict(template)
-                if ref_region not in tmpl and ref[0] in tmpl:
-                    tmpl[ref_region] = tmpl[ref[0]]
-                cref = charge_reference(m, (ref_region, ref[1], ref[2]), tmpl, background=background,
-                                        max_shift=max_shift)
-                shift, shift_se = cref["shift"], cref["stderr"]
-                shift_known = cref["n_used"] > 0
-                warnings += cref["warnings"]
-                named = cref["region"] if ref_region == ref[0] else f"{ref_region} (identified as {ref[0]})"
-                cref_note = (f"{named} {cref['component']} = {cref['reference_eV']} eV "
-                             f"(measured {cref.get('measured_eV', float('nan')):.3f} eV at {cref['n_used']} levels)")
-            elif survey_regions:
-                x, Y = rdata[survey_regions[0]]
-                s_, why = survey_shift(x, Y, ref[2], max_shift)
-                if s_ is not None:
-                    shift, shift_known = float(s_), True
-                    cref_note = f"{survey_regions[0]}: {ref[0]} = {ref[2]:g} eV ({why})"
-                    warnings.append(f"charge reference from the survey: {ref[0]} = {ref[2]:g} eV at {why}: shift "
-                                    f"{shift:+.2f} eV (no {ref[0]} region; a survey position, ~0.5 eV)")
-                else:
-                    cref_note = f"reference region {ref[0]} not in the file; {why}"
-                    warnings.append(f"charge reference region {ref[0]!r} is not in the file and {why}: no charge "
-                                    "correction applied")
-            else:
-                cref_note = f"reference region {ref[0]} not in the file"
-                warnings.append(f"charge reference region {ref[0]!r} is not in the file: no charge correction applied")
+        P.cref_note = f"reference region {ref[0]} not in the file"
+        warnings.append(f"charge reference region {ref[0]!r} is not in the file: no charge correction applied")
 
-    # ---- surveys: features, elements with consistent evidence, one line per element
-    surveys = {}
-    for reg in survey_regions:
-        x, Y = rdata[reg]
-        sres = analyse_survey(reg, x, Y, shift=shift, shift_known=shift_known, source_eV=src_e,
-                              shift_note=cref_note if shift_known else "", weights=poisson_weights(m, Y),
-                              rsf=user_rsf)
-        warnings += sres.warnings
-        surveys[reg] = sres
-    elements = {element(ln) for ln in line_of.values() if ln} | {el for s_ in surveys.values() for el in s_.elements}
 
-    # ---- the positions the file shows per line: evidence for chemistry names
-    picks: dict[str, list] = {}
-    evidence: dict[str, list[float]] = {}
-    for reg in regions:
-        if kind[reg] != "line":
-            continue
-        x, Y = rdata[reg]
-        ln = line_of[reg]
-        if reg in template:
-            found = [c.center for c in template[reg]]
+def _analyse_surveys(P: _Profile) -> None:
+    """Surveys: features, elements with consistent evidence, one line per element; the file's elements."""
+    from .lines import element
+    from .survey import analyse_survey
+
+    P.surveys = {}
+    for reg in P.survey_regions:
+        x, Y = P.rdata[reg]
+        sres = analyse_survey(reg, x, Y, shift=P.shift, shift_known=P.shift_known,
+                              source_eV=P.acq.get("source_energy_eV"),
+                              shift_note=P.cref_note if P.shift_known else "", weights=poisson_weights(P.m, Y),
+                              rsf=P.user_rsf)
+        P.warnings += sres.warnings
+        P.surveys[reg] = sres
+    P.elements = ({element(ln) for ln in P.line_of.values() if ln}
+                  | {el for s_ in P.surveys.values() for el in s_.elements})
+
+
+def _fit_regions(P: _Profile, background, errors, n_mc, seed) -> None:
+    """One template on every level per region: the user's, or the automatic selection's (:mod:`.auto`).
+
+    The selection runs on every automatic region first: its positions, with the templates', are the
+    file's evidence for chemistry names (:mod:`.species`)."""
+    m, warnings, not_quantified = P.m, P.warnings, P.not_quantified
+    line_regions = [reg for reg in P.regions if P.kind[reg] == "line"]
+    selections, evidence = {}, {}
+    for reg in line_regions:
+        x, Y = P.rdata[reg]
+        ln = P.line_of[reg]
+        if reg in P.template:
+            found = [c.center for c in P.template[reg]]
         else:
-            picks[reg] = region_picks(x + shift, Y, ln)
-            found = [float(c["center"]) for c in picks[reg]]
+            selections[reg] = select_region(reg, x + P.shift, Y, line=ln, elements=P.elements, background=background,
+                                            counts=m.attrs.get("units") == "counts", where=P.src)
+            found = [float(c["center"]) for c in selections[reg].picks]
         if ln:
             evidence.setdefault(ln, []).extend(found)
-
-    # ---- one template, every level, per region
-    fits = {}
-    for reg in regions:
-        if kind[reg] != "line":
-            continue
-        x, Y = rdata[reg]
-        xc = x + shift
-        ln = line_of[reg]
+    P.fits = {}
+    for reg in line_regions:
+        x, Y = P.rdata[reg]
+        xc = x + P.shift
+        ln = P.line_of[reg]
         w = poisson_weights(m, Y)
-        if reg in template:
-            comps = template[reg]
+        if reg in P.template:
+            comps = P.template[reg]
             sf = fit_stack(reg, comps, xc, Y, background=background, weights=w, line=ln)
         else:
-            sf, comps = _fit_automatic(reg, xc, Y, picks[reg], ln, elements, evidence, background, w, warnings)
+            sf, comps, ws = fit_automatic(reg, xc, Y, selections[reg], line=ln, elements=P.elements,
+                                          evidence=evidence, background=background, weights=w)
+            warnings += ws
             if sf is None:
                 not_quantified.setdefault(reg, "no peak found" if not comps else "no component detected")
                 continue
         warnings += sf.warnings
         if errors == "montecarlo":
-            _montecarlo(sf, comps, background, n_mc, seed, w, given=reg in template, line=ln)
-        fits[reg] = sf
-    if not fits and not any(s_.fits for s_ in surveys.values()) and not any(s_.features for s_ in surveys.values()):
+            _montecarlo(sf, comps, background, n_mc, seed, w, given=reg in P.template, line=ln)
+        P.fits[reg] = sf
+    if not P.fits and not any(s_.fits for s_ in P.surveys.values()) and \
+            not any(s_.features for s_ in P.surveys.values()):
         raise ProcessingError("no region could be fitted: " + "; ".join(
             f"{r}: {why}" for r, why in not_quantified.items()) if not_quantified else
-            "no region could be fitted (see the region names and peaks)", src)
+            "no region could be fitted (see the region names and peaks)", P.src)
 
-    # ---- which components count in the atomic %: regions (one per line) and each survey apart
+
+def _atomic_sets(P: _Profile, transmission_exponent, escape_depth_exponent) -> None:
+    """Which components count in the atomic %: regions (one per line) and each survey apart; at % per set."""
+    from .lines import element
+
+    warnings, not_quantified, user_rsf, nlev = P.warnings, P.not_quantified, P.user_rsf, P.nlev
+
     def rsf_of(reg, ln):
         return float(user_rsf[reg]) if reg in user_rsf else rsf_for(ln or reg, user_rsf)
 
     entries = []      # dicts: region, name, sf, rsf, line, set
     seen_lines: dict[str, str] = {}
-    for reg, sf in fits.items():
-        ln = line_of.get(reg)
+    for reg, sf in P.fits.items():
+        ln = P.line_of.get(reg)
         r = rsf_of(reg, ln)
         if r is None:
             if reg not in not_quantified:   # (an unlabelled region's warning is given already)
@@ -260,12 +311,11 @@ def fit_profile(m, model=None, *, charge_ref="C 1s=284.8", charge_shift=None, ba
         for name, c in sf.comps.items():
             if c["quantify"]:
                 entries.append({"region": reg, "name": name, "sf": sf, "rsf": r, "line": ln, "set": "regions"})
-    for reg, s_ in surveys.items():
+    for reg, s_ in P.surveys.items():
         for ln, sf in s_.fits.items():
-            el = element(ln)
-            entries.append({"region": reg, "name": el, "sf": sf, "rsf": rsf_for(ln, user_rsf), "line": ln,
+            entries.append({"region": reg, "name": element(ln), "sf": sf, "rsf": rsf_for(ln, user_rsf), "line": ln,
                             "set": f"survey {reg}"})
-    counts_time = _acquisition_times(m, [e["region"] for e in entries], warnings)
+    counts_time = _acquisition_times(P.m, [e["region"] for e in entries], warnings)
     for e in entries:
         e["time"] = counts_time.get(e["region"], 1.0)
     sets = list(dict.fromkeys(e["set"] for e in entries))
@@ -277,28 +327,38 @@ def fit_profile(m, model=None, *, charge_ref="C 1s=284.8", charge_shift=None, ba
     at_se = np.full((nlev, len(entries)), np.nan)
     for st in sets:
         idx = [i for i, e in enumerate(entries) if e["set"] == st]
-        a, ae = _atomic([entries[i] for i in idx], nlev, acq, transmission_exponent, escape_depth_exponent, src)
+        a, ae = _atomic([entries[i] for i in idx], nlev, P.acq, transmission_exponent, escape_depth_exponent, P.src)
         at[:, idx], at_se[:, idx] = a, ae
-    A = np.column_stack([e["sf"].comps[e["name"]]["area"] for e in entries]) if entries else np.zeros((nlev, 0))
-    Ase = np.column_stack([e["sf"].comps[e["name"]]["area_stderr"] for e in entries]) if entries else A
-    rows_c = [(e["region"], e["name"]) for e in entries]
-    prim = [i for i, e in enumerate(entries) if e["set"] == primary]
+    P.entries, P.primary, P.at, P.at_se = entries, primary, at, at_se
+    P.A = np.column_stack([e["sf"].comps[e["name"]]["area"] for e in entries]) if entries else np.zeros((nlev, 0))
+    P.Ase = np.column_stack([e["sf"].comps[e["name"]]["area_stderr"] for e in entries]) if entries else P.A
 
-    # ---- depth
+
+def _depth_axis(P: _Profile, sputter_rate, sputter_rate_stderr) -> None:
+    """Etch times, depth (sputter rate given or from the file) and the profile's axis and unit."""
+    m, nlev = P.m, P.nlev
     etch = np.asarray(m.coords["etch_time"].values, float) if "etch_time" in m.coords else np.full(nlev, np.nan)
-    rate = sputter_rate if sputter_rate is not None else acq.get("sputter_rate_nm_s")
-    rate_src = "given" if sputter_rate is not None else ("file" if rate is not None else None)
+    rate = sputter_rate if sputter_rate is not None else P.acq.get("sputter_rate_nm_s")
+    P.rate_src = "given" if sputter_rate is not None else ("file" if rate is not None else None)
     depth = etch * rate if rate is not None else np.full(nlev, np.nan)
     have_time = np.all(np.isfinite(etch))
     if nlev > 1 and not have_time:
-        warnings.append("no etch times in the file: profile against level number; no depth or thickness")
+        P.warnings.append("no etch times in the file: profile against level number; no depth or thickness")
     elif nlev > 1 and rate is None:
-        warnings.append("no sputter rate (file or sputter_rate=): depth not computed; thickness in etch time (s)")
-    zaxis = depth if rate is not None and have_time else (etch if have_time else None)
-    zunit = "nm" if rate is not None and have_time else "s"
-    rate_rel = (sputter_rate_stderr / rate) if (sputter_rate_stderr and rate) else 0.0
+        P.warnings.append("no sputter rate (file or sputter_rate=): depth not computed; thickness in etch time (s)")
+    P.zaxis = depth if rate is not None and have_time else (etch if have_time else None)
+    P.zunit = "nm" if rate is not None and have_time else "s"
+    P.rate_rel = (sputter_rate_stderr / rate) if (sputter_rate_stderr and rate) else 0.0
+    P.etch, P.depth, P.rate = etch, depth, rate
 
-    # ---- species (of the primary set): presence, thickness
+
+def _species_quantities(P: _Profile, detection_limit, interphase, seed, charge_shift, sputter_rate_stderr) -> None:
+    """Species of the primary set: presence at the detection limit, maximum at %, thickness; the
+    interphase, charge shift and sputter rate quantities."""
+    warnings, nlev, zaxis, zunit = P.warnings, P.nlev, P.zaxis, P.zunit
+    at, at_se, A, Ase = P.at, P.at_se, P.A, P.Ase
+    rows_c = [(e["region"], e["name"]) for e in P.entries]
+    prim = [i for i, e in enumerate(P.entries) if e["set"] == P.primary]
     species = list(dict.fromkeys(rows_c[i][1] for i in prim))
     quantities: dict[str, Quantity] = {}
     sp_rows = []
@@ -312,7 +372,7 @@ def fit_profile(m, model=None, *, charge_ref="C 1s=284.8", charge_shift=None, ba
         note = ""
         if nlev > 2 and zaxis is not None and present:
             # a level where the species is not detected counts as 0 for the 50 % crossing
-            th, th_se, note = Q.thickness(zaxis, np.nan_to_num(prof), prof_se, rate_rel_err=rate_rel, seed=seed)
+            th, th_se, note = Q.thickness(zaxis, np.nan_to_num(prof), prof_se, rate_rel_err=P.rate_rel, seed=seed)
             if note and (th is not None or sp in (interphase or [])):  # a substrate never falls: no note
                 warnings.append(f"{sp}: {note}")
         detected = bool(np.any(np.isfinite(prof)))
@@ -333,43 +393,54 @@ def fit_profile(m, model=None, *, charge_ref="C 1s=284.8", charge_shift=None, ba
                         f"thickness_{zunit}": th, f"thickness_{zunit}_stderr": th_se,
                         "detection_limit_at_percent": detection_limit, "detected": detected,
                         "verdict": _verdict(present, detected, amax, amax_se, detection_limit),
-                        "basis": primary})
-    for i, e in enumerate(entries):  # survey at % (apart from the regions')
+                        "basis": P.primary})
+    for i, e in enumerate(P.entries):  # survey at % (apart from the regions')
         if e["set"] != "regions":
             col = at[:, i]
             lv = int(np.nanargmax(col)) if np.any(np.isfinite(col)) else 0
             quantities[f"survey({e['name']}).atomic_percent"] = Quantity(
                 float(col[lv]), _f(at_se[lv, i]), "%", f"{e['region']}, from {e['line']}, level {lv}")
     if interphase:
-        missing = [s for s in interphase if s not in sp_at]
-        if missing:
-            raise ParameterError(f"interphase species {missing} are not components of the model (species: {species})",
-                                 src)
-        prof = sum(np.nan_to_num(sp_at[s][0]) for s in interphase)
-        prof_se = np.sqrt(sum(np.where(np.isfinite(sp_at[s][1]), sp_at[s][1], 0.0) ** 2 for s in interphase))
-        any_present = any(quantities[f"species({s}).present"].value for s in interphase)
-        if not any_present:
-            warnings.append(f"interphase species {interphase} not present (detection limit {detection_limit} at %): "
-                            "no interphase thickness")
-        elif zaxis is None or nlev < 3:
-            warnings.append("interphase thickness needs a depth profile with etch times")
-        else:
-            v, se, note = Q.thickness(zaxis, prof, prof_se, rate_rel_err=rate_rel, seed=seed)
-            if note:
-                warnings.append(f"interphase: {note}")
-            if v is not None:
-                quantities[f"interphase.thickness_{zunit}"] = Quantity(
-                    v, se, zunit, f"depth where the at % of {' + '.join(interphase)} falls to 50 % of its maximum")
-    if shift_se is not None or charge_shift is not None or cref is not None or shift_known:
-        quantities["charge_shift_eV"] = Quantity(shift, shift_se, "eV", cref_note)
-    if rate is not None:
-        quantities["sputter_rate_nm_s"] = Quantity(float(rate), sputter_rate_stderr, "nm/s", rate_src or "")
+        _interphase(P, quantities, sp_at, species, interphase, detection_limit, seed)
+    if P.shift_se is not None or charge_shift is not None or P.cref is not None or P.shift_known:
+        quantities["charge_shift_eV"] = Quantity(P.shift, P.shift_se, "eV", P.cref_note)
+    if P.rate is not None:
+        quantities["sputter_rate_nm_s"] = Quantity(float(P.rate), sputter_rate_stderr, "nm/s", P.rate_src or "")
+    P.quantities, P.sp_rows, P.sp_at, P.species = quantities, sp_rows, sp_at, species
 
-    # ---- tables
+
+def _interphase(P: _Profile, quantities, sp_at, species, interphase, detection_limit, seed) -> None:
+    """``interphase.thickness_<unit>``: where the summed at % of the interphase species falls to 50 %."""
+    missing = [s for s in interphase if s not in sp_at]
+    if missing:
+        raise ParameterError(f"interphase species {missing} are not components of the model (species: {species})",
+                             P.src)
+    prof = sum(np.nan_to_num(sp_at[s][0]) for s in interphase)
+    prof_se = np.sqrt(sum(np.where(np.isfinite(sp_at[s][1]), sp_at[s][1], 0.0) ** 2 for s in interphase))
+    any_present = any(quantities[f"species({s}).present"].value for s in interphase)
+    if not any_present:
+        P.warnings.append(f"interphase species {interphase} not present (detection limit {detection_limit} at %): "
+                          "no interphase thickness")
+    elif P.zaxis is None or P.nlev < 3:
+        P.warnings.append("interphase thickness needs a depth profile with etch times")
+    else:
+        v, se, note = Q.thickness(P.zaxis, prof, prof_se, rate_rel_err=P.rate_rel, seed=seed)
+        if note:
+            P.warnings.append(f"interphase: {note}")
+        if v is not None:
+            quantities[f"interphase.thickness_{P.zunit}"] = Quantity(
+                v, se, P.zunit, f"depth where the at % of {' + '.join(interphase)} falls to 50 % of its maximum")
+
+
+def _tables(P: _Profile):
+    """The result's tables (species, components per level, profile, fits, regions, survey, charge
+    reference) and the components' headline quantities; returns ``(tables, all_fits)``."""
     import pandas as pd
 
-    all_fits = dict(fits)
-    for reg, s_ in surveys.items():
+    nlev, etch, depth, at, at_se, entries = P.nlev, P.etch, P.depth, P.at, P.at_se, P.entries
+    quantities = P.quantities
+    all_fits = dict(P.fits)
+    for reg, s_ in P.surveys.items():
         for ln, sf in s_.fits.items():
             all_fits[f"{reg} [{ln}]"] = sf
     col_of = {(e["region"], e["name"], id(e["sf"])): i for i, e in enumerate(entries)}
@@ -378,7 +449,7 @@ def fit_profile(m, model=None, *, charge_ref="C 1s=284.8", charge_shift=None, ba
         reg = sf.region
         for name, c in sf.comps.items():
             k = col_of.get((reg, name, id(sf)))
-            ln = sf.line or line_of.get(reg)
+            ln = sf.line or P.line_of.get(reg)
             for lv in range(nlev):
                 comp_rows.append({
                     "level": lv, "etch_time_s": _f(etch[lv]), "depth_nm": _f(depth[lv]), "region": reg, "line": ln,
@@ -405,22 +476,27 @@ def fit_profile(m, model=None, *, charge_ref="C 1s=284.8", charge_shift=None, ba
     fit_rows = [{"region": key, "level": lv, "r2": _f(sf.stats["r2"][lv]), "redchi": _f(sf.stats["redchi"][lv]),
                  "success": bool(sf.stats["success"][lv])} for key, sf in all_fits.items() for lv in range(nlev)]
     prof_df = pd.DataFrame({"level": np.arange(nlev), "etch_time_s": etch, "depth_nm": depth,
-                            **{f"{sp} at%": sp_at[sp][0] for sp in species}})
-    region_rows = [{"region": reg, "kind": kind[reg], "line": line_of.get(reg), "fitted": reg in fits or (
-        reg in surveys and bool(surveys[reg].fits)), "quantified": reg not in not_quantified and kind[reg] != "empty",
-        "reason": not_quantified.get(reg)} for reg in regions]
-    tables = {"species": pd.DataFrame(sp_rows), "components": components, "profile": prof_df,
+                            **{f"{sp} at%": P.sp_at[sp][0] for sp in P.species}})
+    region_rows = [{"region": reg, "kind": P.kind[reg], "line": P.line_of.get(reg), "fitted": reg in P.fits or (
+        reg in P.surveys and bool(P.surveys[reg].fits)), "quantified": reg not in P.not_quantified and
+        P.kind[reg] != "empty", "reason": P.not_quantified.get(reg)} for reg in P.regions]
+    tables = {"species": pd.DataFrame(P.sp_rows), "components": components, "profile": prof_df,
               "fits": pd.DataFrame(fit_rows), "regions": pd.DataFrame(region_rows)}
-    if surveys:
-        tables["survey"] = pd.DataFrame([r for s_ in surveys.values() for r in s_.features])
-    if cref is not None:
-        tables["charge_reference"] = pd.DataFrame(cref["levels"])
+    if P.surveys:
+        tables["survey"] = pd.DataFrame([r for s_ in P.surveys.values() for r in s_.features])
+    if P.cref is not None:
+        tables["charge_reference"] = pd.DataFrame(P.cref["levels"])
+    return tables, all_fits
 
-    # ---- data: the profile as a Dataset
+
+def _result(P: _Profile, tables, all_fits, *, background, detection_limit, interphase, errors, transmission_exponent,
+            escape_depth_exponent, params_record) -> Result:
+    """The profile as a Dataset, the plots, stats and meta: the :class:`Result`."""
     import xarray as xr
 
-    coords = {"level": np.arange(nlev), "species": species, "etch_time": ("level", etch, {"units": "s"}),
-              "depth": ("level", depth, {"units": "nm"})}
+    m, nlev, species, sp_at, entries = P.m, P.nlev, P.species, P.sp_at, P.entries
+    coords = {"level": np.arange(nlev), "species": species, "etch_time": ("level", P.etch, {"units": "s"}),
+              "depth": ("level", P.depth, {"units": "nm"})}
     if species:
         data = xr.Dataset(
             {"atomic_percent": (("level", "species"), np.column_stack([sp_at[s][0] for s in species])),
@@ -430,63 +506,32 @@ def fit_profile(m, model=None, *, charge_ref="C 1s=284.8", charge_shift=None, ba
         data = xr.Dataset({"atomic_percent": (("level", "species"), np.zeros((nlev, 0))),
                            "atomic_percent_stderr": (("level", "species"), np.zeros((nlev, 0)))}, coords=coords)
 
-    plots = _plots(all_fits, sp_at, species, zaxis, zunit, etch, nlev, m.attrs.get("sample") or "", interphase)
-    for reg, s_ in surveys.items():
-        plots.insert(0, _survey_plot(reg, rdata[reg], s_, m.attrs.get("sample") or ""))
+    sample = m.attrs.get("sample") or ""
+    plots = _plots(all_fits, sp_at, species, P.zaxis, P.zunit, P.etch, nlev, sample, interphase)
+    for reg, s_ in P.surveys.items():
+        plots.insert(0, _survey_plot(reg, P.rdata[reg], s_, sample))
     r2s = [sf.stats["r2"][sf.stats["signal"]] for sf in all_fits.values()]
     r2s = np.concatenate(r2s) if r2s else np.array([])
-    stats = {"n_levels": nlev, "n_regions": len(fits),
+    stats = {"n_levels": nlev, "n_regions": len(P.fits),
              "n_quantified_regions": len({e["region"] for e in entries if e["set"] == "regions"}),
-        "min_r2": _f(np.nanmin(r2s)) if r2s.size and np.any(np.isfinite(r2s)) else None,
-        "n_failed_fits": int(sum((~sf.stats["success"].astype(bool)).sum() for sf in all_fits.values())),
-        "methods": ",".join(sorted({sf.method for sf in all_fits.values()}))}
-    meta = {"charge_reference": cref_note, "charge_shift_eV": shift, "background": background,
+             "min_r2": _f(np.nanmin(r2s)) if r2s.size and np.any(np.isfinite(r2s)) else None,
+             "n_failed_fits": int(sum((~sf.stats["success"].astype(bool)).sum() for sf in all_fits.values())),
+             "methods": ",".join(sorted({sf.method for sf in all_fits.values()}))}
+    user_rsf = P.user_rsf
+    meta = {"charge_reference": P.cref_note, "charge_shift_eV": P.shift, "background": background,
             "rsf_source": RSF_SOURCE if not user_rsf else f"user table for {sorted(user_rsf)}; others {RSF_SOURCE}",
             "rsf": {e["region"] if e["set"] == "regions" else f"{e['region']} [{e['line']}]": e["rsf"]
                     for e in entries}, "detection_limit_at_percent": detection_limit,
-            "sputter_rate_nm_s": rate, "sputter_rate_source": rate_src, "depth_unit": zunit,
-            "interphase_species": list(interphase or []), "regions": list(fits), "errors": errors,
+            "sputter_rate_nm_s": P.rate, "sputter_rate_source": P.rate_src, "depth_unit": P.zunit,
+            "interphase_species": list(interphase or []), "regions": list(P.fits), "errors": errors,
             "transmission_exponent": transmission_exponent, "escape_depth_exponent": escape_depth_exponent,
-            "energy_axis_in_file": acq.get("energy_axis_in_file"), "lines": dict(line_of),
-            "not_quantified": dict(not_quantified), "atomic_percent_basis": primary,
-            "survey_elements": {reg: dict(s_.elements) for reg, s_ in surveys.items()}}
-    return Result(processor="xps.fit_profile", technique="xps", sample=m.attrs.get("sample") or "",
-                  quantities=quantities, tables=tables, plots=plots, params=dict(params_record or {}),
-                  inputs=[m.attrs.get("provenance", {})], stats=stats, warnings=_dedupe(warnings),
+            "energy_axis_in_file": P.acq.get("energy_axis_in_file"), "lines": dict(P.line_of),
+            "not_quantified": dict(P.not_quantified), "atomic_percent_basis": P.primary,
+            "survey_elements": {reg: dict(s_.elements) for reg, s_ in P.surveys.items()}}
+    return Result(processor="xps.fit_profile", technique="xps", sample=sample,
+                  quantities=P.quantities, tables=tables, plots=plots, params=dict(params_record or {}),
+                  inputs=[m.attrs.get("provenance", {})], stats=stats, warnings=_dedupe(P.warnings),
                   main_table="species", meta=meta, data=data, native=all_fits)
-
-
-def _fit_automatic(reg, xc, Y, picks, line, elements, evidence, background, weights, warnings, rounds=2):
-    """A region without a template: components from its prominent peaks (named with the file's
-    evidence), fitted to every level, candidates that are no detection dropped (:func:`fit_auto`);
-    shoulders the picks missed (residual features above 5 noise SDs) are added as candidates and the
-    region refitted, up to ``rounds`` times. Returns ``(StackFit or None, components)``."""
-    added = []
-    for rnd in range(rounds + 1):
-        comps, notes = auto_template(reg, xc, Y, line=line, elements=elements, evidence=evidence, picks=picks)
-        if not comps:
-            warnings.append(f"{reg}: no template given and no peak found (8 noise SDs): region not fitted or "
-                            "quantified")
-            return None, []
-        sf, msgs = fit_auto(reg, comps, xc, Y, background=background, weights=weights, line=line)
-        new = residual_peaks(sf) if sf is not None and rnd < rounds else []
-        new = [c for c in new if all(abs(c["center"] - k.center) > 0.5 * c["fwhm"] for k in comps)]
-        if not new:
-            break
-        added += new
-        picks = sorted(list(picks) + new, key=lambda c: c["center"])
-    if sf is not None and len(sf.comps) < len(comps):   # the notes of the components that stayed
-        kept = [c for c in comps if c.name in sf.comps]
-        notes = auto_template(reg, xc, Y, line=line, elements=elements, evidence=evidence,
-                              picks=[pk for pk in picks if any(abs(pk["center"] - c.center) < 1e-9 for c in kept)])[1]
-    warnings += notes
-    warnings.append(f"{reg}: no template given; components from the prominent peaks"
-                    + (f" and {len(added)} shoulder(s) the residual showed" if added else "") + ": "
-                    + ", ".join(f"{c.name} ({c.center:.2f} eV)" for c in comps))
-    warnings += msgs
-    if sf is None:
-        return None, comps
-    return sf, [c for c in comps if c.name in sf.comps]
 
 
 def _acquisition_times(m, regions, warnings) -> dict[str, float]:
@@ -686,7 +731,7 @@ def fit_region(m, region: str, components=None, *, level: int = 0, charge_shift:
         Region name (``"N 1s"``).
     components : list, optional
         Template components of this region (dicts or :class:`~specproc.techniques.xps.model.Component`);
-        default: from the prominent peaks.
+        default: the toolkit's model selection on this level (:func:`~specproc.techniques.xps.auto.select_region`).
     level : int
         Etch level.
     charge_shift : float
@@ -711,9 +756,14 @@ def fit_region(m, region: str, components=None, *, level: int = 0, charge_shift:
     if components:
         comps = parse_template({region: components})[region]
     else:
-        comps, _notes = auto_template(region, x, Y[level:level + 1])
+        from .auto import auto_template
+
+        sel = select_region(region, x, Y[level:level + 1], line=normalise_line(region), background=background,
+                            counts=m.attrs.get("units") == "counts", where=src)
+        comps, _notes = auto_template(region, sel.picks, line=normalise_line(region))
         if not comps:
-            raise ProcessingError(f"{region}: no template given and no peak found (8 noise SDs) at level {level}", src)
+            raise ProcessingError(f"{region}: no template given and no component found above the noise at level "
+                                  f"{level}", src)
     spec, info = compile_region(region, comps, given=bool(components), line=normalise_line(region))
     kind = "shirley" if background == "shirley-active" else background
     B = bgs.background(kind, x, y)

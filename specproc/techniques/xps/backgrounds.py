@@ -14,10 +14,14 @@ from ...core.errors import ParameterError
 from ...fitting import baselines as _bl
 from ...fitting.baselines import U2, U3, end_levels, shirley_from_peaks, tougaard_kernel
 
-__all__ = ["BACKGROUNDS", "U2", "U3", "background", "linear", "shirley", "tougaard", "shirley_from_peaks",
+__all__ = ["BACKGROUNDS", "CHOICES", "U2", "U3", "background", "linear", "shirley", "tougaard", "shirley_from_peaks",
            "tougaard_kernel", "end_levels"]
 
+#: the backgrounds computed from the data alone (the registry names, in XPS's words)
 BACKGROUNDS = ("none", "linear", "shirley", "tougaard", "tougaard3")
+#: every choice of an XPS fit, the one list (parameters, CLI, docs): ``shirley-active`` is Shirley
+#: recomputed from the fitted peaks and refitted (:func:`~specproc.techniques.xps.fitting.fit_stack`)
+CHOICES = ("shirley", "shirley-active", "linear", "tougaard", "tougaard3", "none")
 
 
 def _run(method, x, Y, **kw):

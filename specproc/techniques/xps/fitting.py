@@ -16,7 +16,7 @@ from ...fitting.models import prefix_of
 from ...fitting.uncertainty import on_bound
 from .model import Component, area_expression, compile_region
 
-BACKGROUND_CHOICES = ("shirley", "shirley-active", "linear", "tougaard", "tougaard3", "none")
+BACKGROUND_CHOICES = bgs.CHOICES
 
 
 # ------------------------------------------------------------------ measurement access
@@ -111,6 +111,36 @@ def _fwhm_values(shape, ds, pre):
     return f, se * f / np.where(sig > 0, sig, np.nan)
 
 
+def _end_point_errors(spec, model, params, ds, x, Y, kind, n_avg, weights, *, n_jobs=None, max_iter=200):
+    """The background hangs on the averaged end points; their counting noise moves every area. Its effect
+    is measured by refitting with each end moved by its standard error (batch engine, from the fit's end
+    point). Returns ``({"<prefix>total_area": variance (levels,)}, [(levels, k) area changes per end])``."""
+    from ...fitting import fit_batch
+
+    end_var = {}
+    end_d = []
+    init = {n: np.asarray(ds[n].values, float) for n, p in params.items() if p.vary and not p.expr}
+    kw = {"n_avg": n_avg}
+    order = np.argsort(x)
+    for side in (order[:n_avg], order[-n_avg:]):
+        ends = Y[:, side]
+        sig = (np.sqrt(np.maximum(ends.mean(axis=1), 1.0)) if weights is not None
+               else ends.std(axis=1, ddof=1)) / np.sqrt(n_avg)
+        Yp = Y.copy()
+        Yp[:, side] += sig[:, None]
+        dsp = fit_batch(model, x, Y - bgs.background(kind, x, Yp, **kw), params=params, init=init,
+                        weights=weights, n_jobs=n_jobs, max_iter=max_iter)
+        dd = []
+        for p in spec.peaks:
+            nm = prefix_of(p.name) + "total_area"
+            d = np.asarray(dsp[nm].values, float) - np.asarray(ds[nm].values, float)
+            d = np.where(np.isfinite(d), d, 0.0)
+            end_var[nm] = end_var.get(nm, 0.0) + d ** 2
+            dd.append(d)
+        end_d.append(np.stack(dd, axis=1))
+    return end_var, end_d
+
+
 def fit_stack(region: str, comps: list[Component], x, Y, *, background: str = "shirley", weights=None,
               n_jobs: int | None = None, max_iter: int = 200, active_iterations: int = 4, given: bool = True,
               checks: bool = True, line: str | None = None) -> StackFit:
@@ -159,29 +189,8 @@ def fit_stack(region: str, comps: list[Component], x, Y, *, background: str = "s
     for (a, b), name in pairs.items():
         params.add(name, expr=f"{pres[a]}total_area + {pres[b]}total_area")
     ds = fit_batch(model, x, S, params=params, weights=weights, n_jobs=n_jobs, max_iter=max_iter)
-    # The background hangs on the averaged end points; their counting noise moves every area. Its effect
-    # is measured by refitting with each end moved by its standard error, and added to the area errors.
-    end_var = {}
-    end_d = []  # per moved end: (levels, k) area changes
-    if kind != "none":
-        init = {n: np.asarray(ds[n].values, float) for n, p in params.items() if p.vary and not p.expr}
-        order = np.argsort(x)
-        for side in (order[:n_avg], order[-n_avg:]):
-            ends = Y[:, side]
-            sig = (np.sqrt(np.maximum(ends.mean(axis=1), 1.0)) if weights is not None
-                   else ends.std(axis=1, ddof=1)) / np.sqrt(n_avg)
-            Yp = Y.copy()
-            Yp[:, side] += sig[:, None]
-            dsp = fit_batch(model, x, Y - bgs.background(kind, x, Yp, **kw), params=params, init=init,
-                            weights=weights, n_jobs=n_jobs, max_iter=max_iter)
-            dd = []
-            for p in spec.peaks:
-                nm = prefix_of(p.name) + "total_area"
-                d = np.asarray(dsp[nm].values, float) - np.asarray(ds[nm].values, float)
-                d = np.where(np.isfinite(d), d, 0.0)
-                end_var[nm] = end_var.get(nm, 0.0) + d ** 2
-                dd.append(d)
-            end_d.append(np.stack(dd, axis=1))
+    end_var, end_d = ({}, []) if kind == "none" else _end_point_errors(
+        spec, model, params, ds, x, Y, kind, n_avg, weights, n_jobs=n_jobs, max_iter=max_iter)
     if background == "shirley-active":
         lo, hi = bgs.end_levels(x, Y, n_avg)
         for _ in range(active_iterations):
@@ -261,14 +270,7 @@ def fit_stack(region: str, comps: list[Component], x, Y, *, background: str = "s
         warns += _level_checks(region, spec, x, S, np.asarray(env, float), ds, params, curves_p, weights, noise, out)
     for c_ in comps:
         out[c_.name]["quantify"] = c_.quantify
-    for name, o in out.items():  # not detected: no area, no error, not in the atomic %
-        nd = ~o["detected"]
-        if nd.any():
-            for key in ("area", "area_stderr", "center_stderr", "fwhm_stderr"):
-                o[key] = np.where(nd, np.nan, o[key])
-            k_ = pres.index(prefix_of(name))
-            cov[nd, k_, :] = 0.0
-            cov[nd, :, k_] = 0.0
+    _mask_undetected(out, cov)
     stats = {k: np.asarray(ds[k].values) for k in ("r2", "redchi", "success")}
     bad = ~stats["success"].astype(bool)
     if bad.any():
@@ -285,6 +287,19 @@ def fit_stack(region: str, comps: list[Component], x, Y, *, background: str = "s
         warns.append(f"{region}: fitted with the lmfit loop ({ds.attrs['fallback_reason']})")
     return StackFit(region, x, Y, B, np.asarray(env, float), curves, out, stats, ds.attrs.get("method", ""),
                     warns, spec, cov, noise, line)
+
+
+def _mask_undetected(comps: dict, cov) -> None:
+    """Levels where a component is not detected (``comps[name]["detected"]`` False): no area, no error,
+    no covariance, so it is left out of that level's atomic % (in place; ``cov`` in ``comps`` order)."""
+    for k_, o in enumerate(comps.values()):
+        nd = ~o["detected"]
+        if nd.any():
+            for key in ("area", "area_stderr", "center_stderr", "fwhm_stderr"):
+                o[key] = np.where(nd, np.nan, o[key])
+            if cov is not None:
+                cov[nd, k_, :] = 0.0
+                cov[nd, :, k_] = 0.0
 
 
 def _level_checks(region, spec, x, S, env, ds, params, curves_p, weights, noise, out) -> list[str]:
@@ -350,6 +365,7 @@ def fit_auto(region: str, comps: list[Component], x, Y, *, k_area: float = 2.0, 
         nlev = sf.Y.shape[0]
         weak, empty = None, set()
         score = {}
+        weak_at = []
         for lv in range(nlev):
             rows = []
             for n, c in sf.comps.items():
@@ -359,6 +375,7 @@ def fit_auto(region: str, comps: list[Component], x, Y, *, k_area: float = 2.0, 
                 score[n] = max(score.get(n, -np.inf), abs(c["area"][lv]) / se if np.isfinite(se) and se > 0
                                else (np.inf if c["area"][lv] > 0 else -np.inf))
             w = set(not_significant(rows, float(sf.noise[lv]), k_area=k_area, k_height=k_height))
+            weak_at.append(w)
             weak = w if weak is None else weak & w
             e = {r["name"] for r in rows if not (np.isfinite(r["area"]) and r["area"] > 0)
                  or r["height"] < k_height * float(sf.noise[lv])}
@@ -372,9 +389,19 @@ def fit_auto(region: str, comps: list[Component], x, Y, *, k_area: float = 2.0, 
             return None, [f"{region}: no candidate component detected above the noise ({len(dropped)} candidate(s) "
                           f"with an area within {k_area:g} standard errors of 0 or a height below {k_height:g}x the "
                           "noise): region not quantified"]
+    # a component detected at some levels only: not detected (NaN, out of the at %) where it is no detection
+    msgs = []
+    for n, c in sf.comps.items():
+        lv_weak = np.array([n in w for w in weak_at])
+        if lv_weak.any():
+            c["detected"] = c["detected"] & ~lv_weak
+            msgs.append(f"{region}: {n} not detected above the noise at {int(lv_weak.sum())} of {nlev} level(s) "
+                        f"{_levels(lv_weak)} (area within {k_area:g} standard errors of 0 or height below "
+                        f"{k_height:g}x the noise): no area there, left out of those levels' atomic %")
+    _mask_undetected(sf.comps, sf.area_cov)
     if not dropped:
-        return sf, []
-    return sf, [f"{region}: {len(dropped)} candidate component(s) not detected above the noise (area within "
+        return sf, msgs
+    return sf, msgs + [f"{region}: {len(dropped)} candidate component(s) not detected above the noise (area within "
                 f"{k_area:g} standard errors of 0 or height below {k_height:g}x the noise), left out of the result: "
                 + ", ".join(dropped)]
 
@@ -491,25 +518,6 @@ def charge_reference(m, ref, template: dict, *, background="shirley", max_shift=
             "reference_eV": be_ref, "measured_eV": mean, "levels": rows, "warnings": warns, "n_used": n}
 
 
-def residual_peaks(sf: StackFit, max_new: int = 2) -> list[dict]:
-    """Shoulders the picked components leave out: the toolkit's unexplained-signal features
-    (:func:`~specproc.fitting.uncertainty.unexplained_signal`) of the level-summed residual, as peak
-    candidates (``center``, ``fwhm`` = the narrowest fitted FWHM, ``height``), at most ``max_new``.
-    A shoulder (S 2s beside Mo 3d5/2) has too little prominence for the peak picker."""
-    from ...fitting.noise import noise_sigma
-    from ...fitting.uncertainty import min_feature_points, unexplained_signal
-
-    S = (sf.Y - sf.background).sum(axis=0)
-    env = np.nan_to_num(sf.envelope).sum(axis=0)
-    resid = S - env
-    fws = [float(np.nanmedian(c["fwhm"])) for c in sf.comps.values() if np.any(np.isfinite(c["fwhm"]))]
-    fw = float(np.clip(min(fws) if fws else 1.5, 0.5, 4.0))
-    feats = unexplained_signal(sf.x, resid, noise_sigma(resid, "diff"), min_feature_points(sf.x, fws),
-                               model=env, max_features=max_new)
-    return [{"center": pos, "fwhm": fw, "height": float(resid[int(np.argmin(np.abs(sf.x - pos)))])}
-            for pos, _ in feats]
-
-
 def region_picks(x, Y, line: str | None = None, *, snr: float = 8.0, max_peaks: int = 4) -> list[dict]:
     """Prominent peaks of the level-summed, Shirley-subtracted region, ascending in BE.
 
@@ -540,79 +548,3 @@ def _ref_line(region, ref):
     from .rsf import normalise_line
 
     return normalise_line(region.split(" (block ")[0].split(" #")[0]) or normalise_line(ref[0])
-
-
-def auto_template(region: str, x, Y, *, line: str | None = None, elements=None, evidence=None,
-                  picks=None) -> tuple[list[Component], list[str]]:
-    """Components from the prominent peaks of a region without a template (:func:`region_picks`).
-
-    Parameters
-    ----------
-    region : str
-    x : array
-        Charge-corrected binding energy (eV).
-    Y : array (levels, n)
-    line : str, optional
-        The region's core line (default: the region name when it is one).
-    elements : set of str, optional
-        Elements with a line in the file: a peak outside the own line's window that sits on a line of
-        one of them (S 2s in Mo 3d, Mo 3p3/2 in N 1s) is named for that line and not counted in the
-        atomic % (``quantify=False``).
-    evidence : dict, optional
-        ``{line: [charge-corrected positions]}`` of the whole file, for chemistry names
-        (:func:`~specproc.techniques.xps.species.chemistry_name`); default: this region's peaks only.
-    picks : list, optional
-        The region's peaks when already found.
-
-    Returns
-    -------
-    (components, notes)
-        Doublets for p/d/f lines; chemistry names only with consistent evidence, else
-        ``"<line> @ <BE> eV"``; ``notes`` are warnings (names withheld, overlaps).
-    """
-    from .doublets import doublet as table_doublet
-    from .lines import other_line, outside_own, splitting
-    from .model import Doublet
-    from .rsf import normalise_line
-    from .species import chemistry_name, neutral_name
-
-    line = line or normalise_line(region)
-    picks = region_picks(x, Y, line) if picks is None else picks
-    if evidence is None:
-        evidence = {line: [float(c["center"]) for c in picks]} if line else {}
-    names, out, notes = set(), [], []
-    for c in picks:
-        be = float(c["center"])
-        fw = float(np.clip(c.get("fwhm") or 1.5, 0.5, 4.0))
-        other, overlaps = other_line(be, line, set(elements or ()))
-        if other is not None:
-            d = splitting(other) if table_doublet(other) else None
-            name = other if other not in names else neutral_name(other, be)
-            names.add(name)
-            out.append(Component(name=name, center=be, fwhm=fw, quantify=False,
-                                 doublet=Doublet(splitting=d[0], ratio=d[1]) if d else False))
-            notes.append(f"{region}: the peak at {be:.1f} eV is outside the {line} window and sits on {other} "
-                         f"(also in this file): named {name!r}, not counted in the atomic %")
-            continue
-        if outside_own(be, line):
-            name = neutral_name(line, be)
-            name = name if name not in names else f"{name} #{len(names) + 1}"
-            names.add(name)
-            out.append(Component(name=name, center=be, fwhm=fw, quantify=False))
-            notes.append(f"{region}: the peak at {be:.1f} eV is outside every chemical state of {line} in the "
-                         f"line table{' and could be ' + ', '.join(overlaps) if overlaps else ''}: a satellite, a "
-                         f"loss feature or a line of an element not measured; named {name!r}, not counted in the "
-                         "atomic %")
-            continue
-        name, why = chemistry_name(line, be, evidence) if line else (None, None)
-        if why:
-            notes.append(f"{region}: {why}")
-        name = name if name and name not in names else neutral_name(line or region, be)
-        if name in names:
-            name = f"{name} #{len(names) + 1}"
-        names.add(name)
-        if overlaps:
-            notes.append(f"{region}: {name} may also hold {', '.join(overlaps)} (another element of this file "
-                         "has a line there)")
-        out.append(Component(name=name, center=be, fwhm=fw, doublet=bool(line and table_doublet(line))))
-    return out, notes

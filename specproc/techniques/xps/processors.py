@@ -7,6 +7,7 @@ from pydantic import Field, field_validator
 
 from ...core.params import ProcessorParams
 from ...core.processor import Processor
+from .backgrounds import CHOICES
 
 
 class FitProfileParams(ProcessorParams):
@@ -16,7 +17,7 @@ class FitProfileParams(ProcessorParams):
         None, description="template {region: [component, ...]} (docs/xps.md); regions without one: automatic")
     charge_ref: str | None = Field("C 1s=284.8", description="'REGION[:COMPONENT]=BE' reference line; 'none' = off")
     charge_shift: float | None = Field(None, allow_inf_nan=False, description="explicit shift (eV) added to every BE")
-    background: Literal["shirley", "shirley-active", "linear", "tougaard", "tougaard3", "none"] = Field(
+    background: Literal[CHOICES] = Field(  # type: ignore[valid-type]  (the one list: backgrounds.CHOICES)
         "shirley", description="background under each region (shirley-active: refined with the peaks; tougaard3: "
                                "three-parameter universal cross-section)")
     rsf: dict[str, float] | str | None = Field(None, description="RSFs {line: value} or a CSV table path; "

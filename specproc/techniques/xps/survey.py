@@ -83,6 +83,26 @@ def survey_shift(x, Y, ref_be: float, max_shift: float, snr: float = 8.0):
                   "which one is the reference is not known")
 
 
+class _Features:
+    """A survey's features and the lookups every step asks of them (tolerance ``tol`` eV on the windows)."""
+
+    def __init__(self, feats, tol, source_eV, lo_x, hi_x):
+        self.feats, self.tol, self.source_eV, self.lo_x, self.hi_x = feats, tol, source_eV, lo_x, hi_x
+
+    def photo(self, line, pos=None):
+        """The most prominent feature on ``line`` (on ``pos`` +- tol when given)."""
+        tol = self.tol
+        hits = [f for f in self.feats if (line in photo_candidates(f["center"], tol) if pos is None
+                                          else abs(f["center"] - pos) <= max(tol, 0.25 * f["fwhm"]))]
+        return max(hits, key=lambda f: f["prominence"]) if hits else None
+
+    def auger(self, label):
+        return next((f for f in self.feats if label in auger_candidates(f["center"], self.source_eV, self.tol)), None)
+
+    def in_range(self, lo, hi):
+        return self.lo_x <= hi and lo <= self.hi_x
+
+
 def analyse_survey(region: str, x, Y, *, shift: float, shift_known: bool, shift_note: str = "",
                    source_eV: float | None = None, weights=None, snr: float = 8.0, rsf=None) -> SurveyResult:
     """Features, present elements and one fitted line per element of a survey region.
@@ -103,14 +123,9 @@ def analyse_survey(region: str, x, Y, *, shift: float, shift_known: bool, shift_
     rsf : dict, optional
         The user's RSFs (:func:`~specproc.techniques.xps.rsf.rsf_for`).
     """
-    from .fitting import fit_stack
-    from .model import Component, Doublet
-    from .rsf import rsf_for
-
     x = np.asarray(x, float)
     Y = np.atleast_2d(np.asarray(Y, float))
     xc = x + shift
-    lo_x, hi_x = float(np.min(xc)), float(np.max(xc))
     feats, noise = _features(xc, Y.sum(axis=0), snr)
     tol = 1.0 if shift_known else 3.0
     warns: list[str] = []
@@ -120,29 +135,42 @@ def analyse_survey(region: str, x, Y, *, shift: float, shift_known: bool, shift_
     for f in feats:
         f["loss_of"] = next((g for g in feats if LOSS_RANGE[0] <= f["center"] - g["center"] <= LOSS_RANGE[1]
                              and g["prominence"] >= 2 * f["prominence"]), None)
+    v = _Features(feats, tol, source_eV, float(np.min(xc)), float(np.max(xc)))
+    present, rejected, explained = _present_elements(v, snr)
+    rows = _feature_table(v, region, shift, present, explained)
+    note = (f"{region}: survey features ({len(feats)} at >= {snr:g} noise SDs; charge shift {shift:+.2f} eV: "
+            f"{shift_note or ('none' if not shift_known else 'from the regions')}; lines matched within "
+            f"{tol:g} eV of their windows): elements present by position "
+            + (", ".join(f"{el} ({ln})" for el, ln in present.items()) or "none"))
+    warns.append(note)
+    if rejected:
+        warns.append(f"{region}: not taken as elements (inconsistent evidence): " + "; ".join(rejected))
+    unexpl = [r for r in rows if r["assignment"].startswith(("unidentified", "energy loss"))]
+    if unexpl:
+        warns.append(f"{region}: features not assigned to a line: " + ", ".join(
+            f"{r['be_eV']:.1f} eV ({r['assignment']})" for r in unexpl))
+    res = SurveyResult(region, shift, shift_note, rows, {})
+    _fit_element_lines(res, v, region, xc, Y, weights, present, explained, rsf, warns)
+    res.warnings = warns
+    return res
 
-    def photo_feature(line, pos=None):
-        """The most prominent feature on ``line`` (on ``pos`` +- tol when given)."""
-        hits = [f for f in feats if (line in photo_candidates(f["center"], tol) if pos is None
-                                     else abs(f["center"] - pos) <= max(tol, 0.25 * f["fwhm"]))]
-        return max(hits, key=lambda f: f["prominence"]) if hits else None
 
-    def auger_feature(label):
-        return next((f for f in feats if label in auger_candidates(f["center"], source_eV, tol)), None)
-
-    def in_range(lo, hi):
-        return lo_x <= hi and lo <= hi_x
-
+def _present_elements(v: _Features, snr: float):
+    """Elements present by consistent evidence, strongest first: the first line's feature (not an energy
+    loss, not explained by an element already present), its spin-orbit partner and confirming lines
+    where they would be seen. Returns ``(present {element: line}, rejected [reasons], explained
+    {feature id: [labels]})``."""
+    feats, tol, source_eV = v.feats, v.tol, v.source_eV
     # candidate elements by the prominence of their first line's feature
     leads = {}
     for ln in PHOTO:
         el = element(ln)
-        if el in leads or not in_range(*PHOTO[ln]):
+        if el in leads or not v.in_range(*PHOTO[ln]):
             continue
         leads[el] = ln                       # the element's first line inside the survey
     cand = []
     for el, ln in leads.items():
-        f = photo_feature(ln)
+        f = v.photo(ln)
         if f is not None and f["loss_of"] is None:
             cand.append((f["prominence"], el, ln, f))
     cand.sort(key=lambda t: -t[0])
@@ -162,18 +190,18 @@ def analyse_survey(region: str, x, Y, *, shift: float, shift_known: bool, shift_
             continue
         missing = []
         d = splitting(ln)
-        if d and d[0] >= 1.5 * f["fwhm"] and d[1] * f["snr"] >= thresh and f["center"] + d[0] < hi_x:
-            if photo_feature(ln, f["center"] + d[0]) is None:
+        if d and d[0] >= 1.5 * f["fwhm"] and d[1] * f["snr"] >= thresh and f["center"] + d[0] < v.hi_x:
+            if v.photo(ln, f["center"] + d[0]) is None:
                 missing.append(f"its spin-orbit partner at {f['center'] + d[0]:.1f} eV")
         for cl, rel in CONFIRM.get(el, ()):
             if rel * f["snr"] < thresh:
                 continue                      # too weak to be seen: no evidence either way
             if cl in PHOTO:
-                if in_range(*PHOTO[cl]) and photo_feature(cl) is None:
+                if v.in_range(*PHOTO[cl]) and v.photo(cl) is None:
                     missing.append(cl)
             elif source_eV is not None:
                 wins = auger_positions(cl, source_eV)
-                if any(in_range(a, b) for a, b in wins) and auger_feature(cl) is None:
+                if any(v.in_range(a, b) for a, b in wins) and v.auger(cl) is None:
                     missing.append(cl)
         if missing:
             rejected.append(f"{ln} ({f['center']:.1f} eV: no {', no '.join(missing)})")
@@ -191,17 +219,20 @@ def analyse_survey(region: str, x, Y, *, shift: float, shift_known: bool, shift_
             sp = splitting(pl)
             if sp is None:
                 continue
-            main = photo_feature(pl)
+            main = v.photo(pl)
             if main is not None:
-                partner = photo_feature(pl, main["center"] + sp[0])
+                partner = v.photo(pl, main["center"] + sp[0])
                 if partner is not None and partner is not main:
                     explain(partner, f"{pl} partner")
+    return present, rejected, explained
 
-    # the feature table
+
+def _feature_table(v: _Features, region, shift, present, explained) -> list[dict]:
+    """One row per feature: its assignment (lines of present elements, an energy loss, or unidentified)."""
     rows = []
-    for f in sorted(feats, key=lambda f: f["center"]):
+    for f in sorted(v.feats, key=lambda f: f["center"]):
         labels = explained.get(id(f), [])
-        others = [ln for ln in photo_candidates(f["center"], tol) if element(ln) not in present]
+        others = [ln for ln in photo_candidates(f["center"], v.tol) if element(ln) not in present]
         if labels:
             what = " / ".join(labels)
         elif f["loss_of"] is not None:
@@ -214,27 +245,24 @@ def analyse_survey(region: str, x, Y, *, shift: float, shift_known: bool, shift_
                      "fwhm_eV": float(f["fwhm"]), "height": float(f["height"]), "snr": float(f["snr"]),
                      "assignment": what, "overlap": len(labels) > 1,
                      "other_candidates": ", ".join(others) or None})
-    note = (f"{region}: survey features ({len(feats)} at >= {snr:g} noise SDs; charge shift {shift:+.2f} eV: "
-            f"{shift_note or ('none' if not shift_known else 'from the regions')}; lines matched within "
-            f"{tol:g} eV of their windows): elements present by position "
-            + (", ".join(f"{el} ({ln})" for el, ln in present.items()) or "none"))
-    warns.append(note)
-    if rejected:
-        warns.append(f"{region}: not taken as elements (inconsistent evidence): " + "; ".join(rejected))
-    unexpl = [r for r in rows if r["assignment"].startswith(("unidentified", "energy loss"))]
-    if unexpl:
-        warns.append(f"{region}: features not assigned to a line: " + ", ".join(
-            f"{r['be_eV']:.1f} eV ({r['assignment']})" for r in unexpl))
+    return rows
 
-    # one line per element, fitted in its window
-    res = SurveyResult(region, shift, shift_note, rows, {})
+
+def _fit_element_lines(res, v: _Features, region, xc, Y, weights, present, explained, rsf, warns) -> None:
+    """One line per present element (the first with an RSF and a feature of its own), fitted in its
+    window between the neighbouring features (stack fit, doublet from the table); into ``res``."""
+    from .fitting import fit_stack
+    from .model import Component, Doublet
+    from .rsf import rsf_for
+
+    feats, tol = v.feats, v.tol
     centers = [(f, f["center"]) for f in feats]
     for el, lead in present.items():
         chosen = None
         for ln in [q for q in PHOTO if element(q) == el]:
-            if rsf_for(ln, rsf) is None or not in_range(*PHOTO[ln]):
+            if rsf_for(ln, rsf) is None or not v.in_range(*PHOTO[ln]):
                 continue
-            f = photo_feature(ln)
+            f = v.photo(ln)
             if f is None or len(explained.get(id(f), [])) != 1:
                 continue
             chosen = (ln, f)
@@ -274,8 +302,6 @@ def analyse_survey(region: str, x, Y, *, shift: float, shift_known: bool, shift_
         warns += sf.warnings
         res.elements[el] = ln
         res.fits[ln] = sf
-    res.warnings = warns
-    return res
 
 
 __all__ = ["AUGER", "SurveyResult", "analyse_survey", "is_survey", "survey_shift"]
