@@ -319,3 +319,74 @@ def calibrate(standard, phase="Si", *, wavelength_nm=None, tolerance_deg=0.3, **
     return {"phase": ref.name, "zero_shift_deg": z, "zero_shift_stderr": z_err, "caglioti": tuple(float(v) for v in uvw),
             "n_reflections": int(ok.sum()), "residual_rms_deg": float(np.sqrt(np.mean((dz - z) ** 2))),
             "wavelength_nm": l1}
+
+
+def fit_whole_pattern_series(patterns, phases, *, cells=None, references=(), wavelength_nm=None, kalpha2=True,
+                             caglioti=None, max_strain=0.05, n_chebyshev=6, fwhm_start=None) -> Result:
+    """Whole-pattern (Pawley-type) cells of every pattern of a series through the batch engine.
+
+    :func:`~specproc.techniques.xrd.wholepattern.pawley_series` on the stack: the first pattern refined
+    completely, the instrument then held, every pattern's cells and widths refined with free intensities by the
+    engine's Levenberg–Marquardt over blocks of patterns (numbers in ``docs/xrd.md``).
+
+    Parameters
+    ----------
+    patterns : list of measurements or DataArray ``("scan", "two_theta")``
+        Patterns on one 2θ grid, in series order (temperature, time: each block starts from the cells
+        extrapolated from the patterns before it).
+    phases : list of str
+        Built-in phase names (and names of ``references`` CIFs).
+    cells : dict, optional
+        Starting cells (Å) of the first pattern per phase; default the reference cells.
+    caglioti : (U, V, W), optional
+        Instrumental Gaussian FWHM² (deg²), fixed; refined on the first pattern when not given.
+
+    Returns
+    -------
+    Result
+        ``data`` (dim ``pattern``): ``phase(X).lattice.<k>_nm`` (angles ``<k>_deg``) with ``*_stderr``, ``chi2_red``,
+        ``rwp``, ``success``; table ``series`` (tidy); quantities ``phase(X).lattice.<k>_nm.mean`` (SD over the
+        series); stats ``fit_s``, ``nfev``; ``meta["instrument"]`` (held zero, U, V, W).
+    """
+    import time
+
+    import xarray as xr
+
+    from .analysis import wavelength_warnings, wavelengths
+    from .references import BUILTIN, get_references
+    from .wholepattern import pawley_series
+
+    t0 = time.perf_counter()
+    x, Y, labels, first = _stack(patterns)
+    if x[0] > x[-1]:
+        x, Y = x[::-1], Y[:, ::-1]
+    l1, ka2, _ = wavelengths(first, wavelength_nm, kalpha2)
+    refs = {r.name: r for r in get_references([p for p in phases if p in BUILTIN], references)}
+    missing = [p for p in phases if p not in refs]
+    if missing:
+        raise ParameterError(f"fit_whole_pattern_series: unknown phase(s) {', '.join(missing)}")
+    start = [(refs[p], dict((cells or {}).get(p, refs[p].cell))) for p in phases]
+    sf = pawley_series(x, Y, start, l1, kalpha2=(ka2[1], ka2[2]) if ka2 else None, caglioti=caglioti,
+                       max_strain=max_strain, n_chebyshev=n_chebyshev, fwhm_start=fwhm_start,
+                       source=first.attrs.get("provenance", {}).get("source"))
+    data, q = {}, {}
+    for ph in sf.phases:
+        for k in ph["free"]:
+            ang = k in ("alpha", "beta", "gamma")
+            name = f"phase({ph['name']}).lattice.{k}_{'deg' if ang else 'nm'}"
+            v = ph["cell"][k] * (1.0 if ang else 0.1)
+            e = ph["cell_stderr"][k] * (1.0 if ang else 0.1)
+            data[name], data[name + "_stderr"] = v, e
+            q[name + ".mean"] = Quantity(float(np.mean(v)), float(np.std(v, ddof=1)) if len(v) > 1 else None,
+                                         "deg" if ang else "nm", "mean over the series (± its SD)")
+    data.update(chi2_red=sf.chi2_red, rwp=sf.rwp, success=sf.success)
+    ds = xr.Dataset({k: ("pattern", np.asarray(v)) for k, v in data.items()}, coords={"pattern": labels})
+    return Result(processor="xrd.fit_whole_pattern_series", technique="xrd", sample=f"series of {len(labels)}",
+                  quantities=q, tables={"series": ds.to_dataframe().reset_index()}, main_table="series", data=ds,
+                  params={"phases": list(phases), "cells": cells, "wavelength_nm": l1, "kalpha2": kalpha2,
+                          "caglioti": caglioti, "max_strain": max_strain, "n_chebyshev": n_chebyshev},
+                  inputs=[dict(first.attrs.get("provenance", {}))],
+                  stats={"n_patterns": len(labels), "fit_s": sf.seconds, "total_s": time.perf_counter() - t0,
+                         "nfev": sf.nfev, "n_failed": int((~sf.success).sum())},
+                  warnings=wavelength_warnings(first, wavelength_nm, kalpha2) + list(sf.warnings),
+                  meta={"instrument": sf.instrument, "wavelength_nm": l1})

@@ -29,7 +29,13 @@ Model (per point ``x`` = 2θ in deg)::
 * ``I_k`` free reflection intensities (one per group of reflections whose d coincide for every
   cell of the system) and the background (the SNIP background of the peak search, scaled, plus a
   Chebyshev polynomial) are linear parameters solved at every evaluation (variable projection);
-* weights 1/σ² (the file's σ column, else Poisson counts).
+* weights 1/σ² (the file's σ column, else Poisson counts);
+* optionally (``asymmetry=True``) an axial-divergence tail on every line (:func:`_pv_tail_parts`);
+* cells of every crystal system, monoclinic and triclinic through the reciprocal metric
+  (:func:`~specproc.techniques.xrd.lattice.d_spacing_cell`).
+
+Series of patterns: :func:`pawley_series` (the batch engine's Levenberg–Marquardt over blocks of patterns,
+compiled evaluator :func:`_series_kernel_py`).
 
 Esd's: from the full information matrix [non-linear parameters, every intensity group,
 background] at the optimum (a Pawley-style covariance: the intensities' uncertainty is carried into
@@ -43,8 +49,7 @@ import numpy as np
 
 from ...core.errors import ProcessingError
 from ...fitting.noise import POINTS_PER_FWHM, bin_mean
-from .lattice import CELL_PARAMS
-from .references import d_spacing
+from .lattice import ANGLES, CELL_PARAMS, OBLIQUE, cell_volume_full, d_spacing_cell
 
 #: half-width of the profile window, in FWHM: the Lorentzian tail beyond holds 2 % of a Lorentzian's
 #: area (free intensities absorb it; positions are not biased by a symmetric cut); 30 FWHM cost 2x the time
@@ -82,6 +87,37 @@ def _pv_parts(dx, gam, eta):
     d_c = eta * lor * (8 * dx / g2) / den + (1 - eta) * gau * (8 * _LN2 * dx / g2)
     d_g = eta * lor * (-1 + 8 * u / den) / gam + (1 - eta) * gau * (-1 + 8 * _LN2 * u) / gam
     return val, d_c, d_g, lor - gau
+
+
+#: Gauss–Laguerre nodes of the axial-divergence tail (∫₀^∞ e^(−t) f(t) dt): 8 nodes keep the tail smooth for
+#: tail lengths up to ~2 FWHM (the lowest angles)
+_TAIL_T, _TAIL_W = np.polynomial.laguerre.laggauss(8)
+
+
+def _pv_tail_parts(dx, gam, eta, ell, frac):
+    """Unit-area pseudo-Voigt with an axial-divergence tail, and its derivatives.
+
+    The line is (1 − f) φ(Δ) + f ∫₀^∞ e^(−t) φ(Δ + ℓ t) dt: a fraction ``frac`` of the intensity spread towards
+    low angles (``ell`` > 0; high angles when < 0) by an exponential of length |ℓ| that starts at the Bragg angle,
+    so the line's sharp edge — not its centroid — stays at the reflection's position. It is the cheap form of
+    Finger–Cox–Jephcoat axial divergence (J. Appl. Cryst. 27 (1994) 892), whose kernel also starts at the Bragg
+    angle and tails to low angles below 90° (to high angles above) over a length ∝ cot 2θ; FCJ's exact kernel
+    needs an integral over the divergence per point. A Bérar–Baldinozzi factor (symmetric profile × (1 + odd
+    Hermite terms)) was measured first: it lowered χ² on asymmetric lines but moved the fitted positions off the
+    Bragg angles (cell 1.3e-4 off instead of 7.6e-5 without it, generated LaB6), because its position parameter is
+    neither the line's edge nor its centroid. Returns value, ∂/∂centre, ∂/∂Γ, ∂/∂η, ∂/∂f, ∂/∂ℓ."""
+    v0, c0, g0, e0 = _pv_parts(dx, gam, eta)
+    vt = np.zeros_like(v0)
+    ct, gt, et, lt = vt.copy(), vt.copy(), vt.copy(), vt.copy()
+    for t, w in zip(_TAIL_T, _TAIL_W):
+        v, c, g, e = _pv_parts(dx + ell * t, gam, eta)
+        vt += w * v
+        ct += w * c
+        gt += w * g
+        et += w * e
+        lt -= w * t * c  # ∂φ(Δ + ℓt)/∂ℓ = t ∂φ/∂Δ = −t ∂φ/∂centre
+    f1 = 1 - frac
+    return f1 * v0 + frac * vt, f1 * c0 + frac * ct, f1 * g0 + frac * gt, f1 * e0 + frac * et, vt - v0, frac * lt
 
 
 @dataclass
@@ -136,12 +172,18 @@ class WholePatternFit:
         raise KeyError(name)
 
 
+def _cell_bounds(k, r0, max_strain):
+    """Bounds of a free cell parameter around the reference value: lengths ±``max_strain`` (relative), angles
+    ±60° × ``max_strain`` (±3° at the default 5 %)."""
+    span = 60.0 * max_strain if k in ANGLES else r0 * max_strain
+    return r0 - span, r0 + span
+
+
 def _groups(ref, two_theta_range, wavelength_nm, cell, max_strain):
     """Reflections of ``ref`` that can fall in the range for any cell within the strain bounds, grouped
     into intensity groups (d equal for every cell of the system: equal at two different cells)."""
-    full = ref.full_cell(cell)
     lam = wavelength_nm * 10
-    d0 = d_spacing(ref.hkl, ref.system, full["a"], full["b"], full["c"])
+    d0 = d_spacing_cell(ref.hkl, ref.system, cell)
     lo, hi = two_theta_range
     # generous: the cell may move by ±max_strain, the zero by a fraction of a degree
     dmin = lam / (2 * np.sin(np.radians(min(hi + 1.0, 179.0) / 2))) / (1 - max_strain)
@@ -151,15 +193,21 @@ def _groups(ref, two_theta_range, wavelength_nm, cell, max_strain):
     if not len(hkl):
         return hkl, np.zeros(0, int), hkl, np.zeros(0)
     d1 = d0[sel]
-    pert = {"a": full["a"] * 1.013, "b": full["b"] * 0.991, "c": full["c"] * 1.007}
-    d2 = d_spacing(hkl, ref.system, pert["a"], pert["b"], pert["c"])
+    pert = {k: v * f for (k, v), f in zip(cell.items(), (1.013, 0.991, 1.007, 1.011, 0.993, 1.005))}
+    d2 = d_spacing_cell(hkl, ref.system, pert)
     key = np.round(np.stack([d1, d2], 1) * 1e5).astype(np.int64)
     _, first, inv = np.unique(key, axis=0, return_index=True, return_inverse=True)
     inv = inv.ravel()
-    st = ref.sticks(wavelength_nm, (0.0, 180.0), cell=cell)
-    # reference intensity of every reflection (matched by hkl) summed per group
-    lab = {tuple(h): i for h, i in zip(map(tuple, st["hkl"]), st["intensity"])}
-    ri = np.array([lab.get(tuple(h), 0.0) for h in hkl])
+    if ref.system in OBLIQUE:
+        # Reference.sticks has the closed forms only: multiplicity × |F|² × Lorentz–polarisation here
+        th = np.arcsin(np.clip(lam / (2 * d0[sel]), 0, 1))
+        ri = ref.multiplicity[sel] * ref.f2[sel] * (1 + np.cos(2 * th) ** 2) / (np.sin(th) ** 2 * np.cos(th))
+        ri = 100 * ri / ri.max()
+    else:
+        st = ref.sticks(wavelength_nm, (0.0, 180.0), cell=cell)
+        # reference intensity of every reflection (matched by hkl) summed per group
+        lab = {tuple(h): i for h, i in zip(map(tuple, st["hkl"]), st["intensity"])}
+        ri = np.array([lab.get(tuple(h), 0.0) for h in hkl])
     gi = np.bincount(inv, weights=ri, minlength=len(first))
     return hkl[first], inv, hkl, gi
 
@@ -168,8 +216,9 @@ class _Model:
     """The parameterised pattern: packs/unpacks the non-linear parameters and evaluates profiles."""
 
     def __init__(self, x, y, w, phases, wavelength_nm, ka2, snip_bg, n_cheb, caglioti, refine_zero,
-                 refine_displacement, max_strain):
+                 refine_displacement, max_strain, asymmetry=False):
         self.x, self.y, self.w = x, y, w
+        self.asym = bool(asymmetry)
         self.dx = np.gradient(x)
         self.phases = phases
         self.l1 = wavelength_nm
@@ -205,10 +254,12 @@ class _Model:
             add("W", 1e-3, 1e-8, 1.0)
         else:
             self.fixed.update(U=U, V=V, W=W)
+        if self.asym:  # axial-divergence tail: fraction and length (× cot 2θ, deg), an instrument property
+            add("asym_frac", 0.2, 0.0, 0.95)
+            add("asym_len", 0.01, 0.0, 0.5)
         for i, ph in enumerate(phases):
             for k in ph.free:
-                r0 = ph.ref.cell[k]
-                add(f"{i}.{k}", ph.cell[k], r0 * (1 - max_strain), r0 * (1 + max_strain))
+                add(f"{i}.{k}", ph.cell[k], *_cell_bounds(k, ph.ref.cell[k], max_strain))
             add(f"{i}.X", 0.01, 0.0, 3.0)
             add(f"{i}.Y", 0.0, 0.0, 3.0)
         self.names, self.p0 = names, np.array(p0)
@@ -223,8 +274,7 @@ class _Model:
         (sin θ < 1), the instrument shift (deg), the Kα1 centres (deg), their TCH FWHM Γ and η."""
         ph = self.phases[i]
         cell = {k: self.get(p, f"{i}.{k}") for k in ph.free}
-        full = ph.ref.full_cell(cell)
-        d = d_spacing(ph.hkl, ph.system, full["a"], full["b"], full["c"]) / 10  # nm
+        d = d_spacing_cell(ph.hkl, ph.system, cell) / 10  # nm
         s1 = self.l1 / (2 * d)
         ok = s1 < 1
         th1 = np.arcsin(np.clip(s1, 0, 1))
@@ -276,10 +326,18 @@ class _Model:
         start = np.repeat(np.cumsum(cnt) - cnt, cnt)
         pt = np.arange(n) - start + np.repeat(lo, cnt)
         gg, ee = g[grp], e[grp]
-        val = _pv(x[pt] - c1[grp], gg, ee)
+        if self.asym:
+            fr, ln = self.get(p, "asym_frac"), self.get(p, "asym_len")
+            val = _pv_tail_parts(x[pt] - c1[grp], gg, ee, ln / np.tan(np.radians(c1[grp])), fr)[0]
+        else:
+            val = _pv(x[pt] - c1[grp], gg, ee)
         if self.ka2 is not None:
             m2 = ok2[grp]
-            val[m2] += ratio * _pv(x[pt[m2]] - c2[grp[m2]], gg[m2], ee[m2])
+            if self.asym:
+                v2 = _pv_tail_parts(x[pt[m2]] - c2[grp[m2]], gg[m2], ee[m2], ln / np.tan(np.radians(c2[grp[m2]])), fr)[0]
+            else:
+                v2 = _pv(x[pt[m2]] - c2[grp[m2]], gg[m2], ee[m2])
+            val[m2] += ratio * v2
         return pt, grp, val, cnt
 
     def design(self, p):
@@ -339,8 +397,7 @@ class _Model:
         """Per reflection group of phase ``i``: Kα1/Kα2 centres, Γ, η and where the groups lie."""
         ph = self.phases[i]
         cell = {k: self.get(p, f"{i}.{k}") for k in ph.free}
-        full = ph.ref.full_cell(cell)
-        d = d_spacing(ph.hkl, ph.system, full["a"], full["b"], full["c"]) / 10  # nm
+        d = d_spacing_cell(ph.hkl, ph.system, cell) / 10  # nm
         return cell, d
 
     def jac(self, p):
@@ -411,17 +468,32 @@ class _Model:
             pt = np.arange(nn) - np.repeat(np.cumsum(cnt) - cnt, cnt) + np.repeat(lo, cnt)
             I = coef[off[i] + grp]
             gg, ee = gam[grp], eta[grp]
-            _, dc_1, dg_1, de_1 = _pv_parts(x[pt] - c1[grp], gg, ee)
+            if self.asym:  # the tail's fraction and length columns directly
+                fr, ln = self.get(p, "asym_frac"), self.get(p, "asym_len")
+                cot = 1 / np.tan(np.radians(c1[grp]))
+                _, dc_1, dg_1, de_1, dfr, dln = _pv_tail_parts(x[pt] - c1[grp], gg, ee, ln * cot, fr)
+                dP1, dP2 = I * dfr, I * dln * cot
+            else:
+                _, dc_1, dg_1, de_1 = _pv_parts(x[pt] - c1[grp], gg, ee)
             dC1 = I * dc_1
             dG = I * dg_1
             dE = I * de_1
             dC2 = np.zeros(nn)
             if self.ka2 is not None:
                 m2 = ok2[grp]
-                _, dc_2, dg_2, de_2 = _pv_parts(x[pt[m2]] - c2[grp[m2]], gg[m2], ee[m2])
+                if self.asym:
+                    cot2 = 1 / np.tan(np.radians(c2[grp[m2]]))
+                    _, dc_2, dg_2, de_2, dfr, dln = _pv_tail_parts(x[pt[m2]] - c2[grp[m2]], gg[m2], ee[m2], ln * cot2, fr)
+                    dP1[m2] += ratio * I[m2] * dfr
+                    dP2[m2] += ratio * I[m2] * dln * cot2
+                else:
+                    _, dc_2, dg_2, de_2 = _pv_parts(x[pt[m2]] - c2[grp[m2]], gg[m2], ee[m2])
                 dC2[m2] = ratio * I[m2] * dc_2
                 dG[m2] += ratio * I[m2] * dg_2
                 dE[m2] += ratio * I[m2] * de_2
+            if self.asym:
+                D[:, self.idx["asym_frac"]] += np.bincount(pt, weights=dP1, minlength=n)
+                D[:, self.idx["asym_len"]] += np.bincount(pt, weights=dP2, minlength=n)
 
             def add(j, w_c1, w_c2, w_g, w_e):
                 wt = dC1 * w_c1[grp] + dC2 * w_c2[grp] if w_c1 is not None else 0.0
@@ -437,8 +509,7 @@ class _Model:
                 h = 1e-7 * cell[k]
                 cq = dict(cell)
                 cq[k] = cell[k] + h
-                fq = ph.ref.full_cell(cq)
-                dd = (d_spacing(ph.hkl, ph.system, fq["a"], fq["b"], fq["c"]) / 10 - d) / h
+                dd = (d_spacing_cell(ph.hkl, ph.system, cq) / 10 - d) / h
                 add(self.idx[f"{i}.{k}"], dc1_dd * dd, dc2_dd * dd, None, None)
             base = (U, V, W, X, Y)
             for pos, nm in enumerate(("U", "V", "W", f"{i}.X", f"{i}.Y")):
@@ -513,7 +584,7 @@ def bin_for_fit(x, y, sigma=None, background=None, fwhm_min=None):
 
 def pawley_fit(x, y, phases, wavelength_nm, *, kalpha2=None, sigma=None, background=None, n_chebyshev=6,
                caglioti=None, refine_zero=True, refine_displacement=False, max_strain=0.05, start=None,
-               fwhm_start=None, max_nfev=None, source=None) -> WholePatternFit:
+               fwhm_start=None, max_nfev=None, asymmetry=False, source=None) -> WholePatternFit:
     """Whole-pattern fit (free intensities, Pawley-type) of a powder pattern with one or several phases.
 
     Parameters
@@ -542,6 +613,12 @@ def pawley_fit(x, y, phases, wavelength_nm, *, kalpha2=None, sigma=None, backgro
         A previous fit whose parameters (of the phases in common) start this one.
     fwhm_start : array, optional
         Observed FWHMs (deg) of the peak search, for the starting widths.
+    asymmetry : bool
+        Refine a peak asymmetry (axial divergence) shared by all reflections: a fraction ``asym_frac`` of every
+        line in an exponential tail of length ``asym_len`` × cot 2θ (deg) that starts at the Bragg angle
+        (:func:`_pv_tail_parts`; ``params["asym_frac"]``, ``params["asym_len"]``). Off by default: two more
+        parameters and ~9× the profile evaluations, needed when low-angle lines are visibly asymmetric (their
+        centroids move, and a symmetric profile then biases the cell).
 
     Returns
     -------
@@ -567,14 +644,14 @@ def pawley_fit(x, y, phases, wavelength_nm, *, kalpha2=None, sigma=None, backgro
     w = 1.0 / sig ** 2
     specs = []
     for ref, cell in phases:
-        c = {k: float(np.clip(cell.get(k, ref.cell[k]), ref.cell[k] * (1 - max_strain), ref.cell[k] * (1 + max_strain)))
+        c = {k: float(np.clip(cell.get(k, ref.cell[k]), *_cell_bounds(k, ref.cell[k], max_strain)))
              for k in CELL_PARAMS[ref.system]}
         gh, inv, hall, gi = _groups(ref, (x[0], x[-1]), wavelength_nm, c, max_strain)
         specs.append(PhaseSpec(ref, c, gh, inv, hall, gi))
     if not specs or any(len(s.hkl) == 0 for s in specs):
         raise ProcessingError("whole-pattern fit: a phase has no reflection in the scanned range", source)
     model = _Model(x, y, w, specs, wavelength_nm, kalpha2, background, n_chebyshev, caglioti, refine_zero,
-                   refine_displacement, max_strain)
+                   refine_displacement, max_strain, asymmetry)
     p = model.p0.copy()
     W0, X0 = _start_width(fwhm_start if fwhm_start is not None else [0.1], x)
     if "W" in model.idx:
@@ -582,7 +659,7 @@ def pawley_fit(x, y, phases, wavelength_nm, *, kalpha2=None, sigma=None, backgro
     for i in range(len(specs)):
         p[model.idx[f"{i}.X"]] = X0 if caglioti is None else max(X0, 1e-3)
     if start is not None:  # parameters of a previous fit (shared ones, and phases by name)
-        for n in ("zero_deg", "displacement_deg", "U", "V", "W"):
+        for n in ("zero_deg", "displacement_deg", "U", "V", "W", "asym_frac", "asym_len"):
             if n in model.idx and n in start.state.get("named", {}):
                 p[model.idx[n]] = start.state["named"][n]
         for i, s in enumerate(specs):
@@ -658,14 +735,14 @@ def _finish(model, p, converged, nfev, seconds, source):
     rexp = float(np.sqrt(dof / wy2)) if wy2 > 0 else np.nan
     named = {nm: float(p[model.idx[nm]]) for nm in model.idx if "." not in nm}
     params = {}
-    for nm in ("zero_deg", "displacement_deg", "U", "V", "W"):
+    for nm in ("zero_deg", "displacement_deg", "U", "V", "W") + (("asym_frac", "asym_len") if model.asym else ()):
         params[nm] = float(model.get(p, nm))
         params[nm + "_stderr"] = float(err[model.idx[nm]]) if nm in model.idx else None
     at_bound = []
     for j, nm in enumerate(model.names):
         span = model.hi[j] - model.lo[j]
         near = p[j] - model.lo[j] < 1e-6 * span or model.hi[j] - p[j] < 1e-6 * span
-        if nm.split(".")[-1] in ("a", "b", "c") and near:
+        if nm.split(".")[-1] in ("a", "b", "c") + ANGLES and near:
             at_bound.append(nm)
     warns, phases_out, state_ph = [], [], []
     npn = len(p)
@@ -673,11 +750,16 @@ def _finish(model, p, converged, nfev, seconds, source):
         cell = {k: float(model.get(p, f"{i}.{k}")) for k in ph.free}
         ci = [model.idx[f"{i}.{k}"] for k in ph.free]
         ccov = cov[np.ix_(ci, ci)]
-        full = ph.ref.full_cell(cell)
-        cell_nm = {k: full[k] / 10 for k in "abc"}
+        cell_nm = {k: v / 10 for k, v in _full_lengths(ph.system, cell).items()}
         errs = dict(zip(ph.free, np.sqrt(np.clip(np.diag(ccov), 0, None)) / 10))
         cell_err = {k: float(errs.get(k, errs["a"])) for k in "abc"}
-        vol, vol_err = cell_volume(ph.system, [cell[k] / 10 for k in ph.free], ccov / 100)
+        if ph.system in OBLIQUE:  # angles (deg) and their esd's; the volume from all six
+            cell_deg = {k: cell[k] for k in ANGLES if k in ph.free}
+            cell_deg_err = {k: float(np.sqrt(max(ccov[j, j], 0))) for j, k in enumerate(ph.free) if k in ANGLES}
+            vol, vol_err = _volume_oblique(ph.system, ph.free, cell, ccov)
+        else:
+            cell_deg, cell_deg_err = {}, {}
+            vol, vol_err = cell_volume(ph.system, [cell[k] / 10 for k in ph.free], ccov / 100)
         c, g, e, k, wt = model.lines(p, i)
         k1 = wt == 1  # Kα1 lines
         tt = np.full(len(ph.hkl), np.nan)
@@ -694,7 +776,8 @@ def _finish(model, p, converged, nfev, seconds, source):
                 if k_.startswith(f"{i}."):
                     cell_err[k_.split(".")[1]] = np.nan
         phases_out.append({"name": ph.name, "system": ph.system, "cell": cell, "cell_nm": cell_nm,
-                           "cell_nm_stderr": cell_err, "volume_nm3": vol, "volume_nm3_stderr": vol_err,
+                           "cell_nm_stderr": cell_err, "cell_deg": cell_deg, "cell_deg_stderr": cell_deg_err,
+                           "volume_nm3": vol, "volume_nm3_stderr": vol_err,
                            "cov_cell": ccov, "free": ph.free, "hkl": ph.hkl, "two_theta_deg": tt, "fwhm_deg": fw,
                            "intensity": inten, "intensity_stderr": err[sl], "inside": inside,
                            "ref_intensity": ph.ref_intensity, "calc": Phi[:, off[i]:off[i + 1]] @ inten,
@@ -708,6 +791,26 @@ def _finish(model, p, converged, nfev, seconds, source):
                            rwp=rwp, rexp=rexp, chi2=chi2, gof2=gof2, n_params=npar_eff, n_points=n,
                            seconds=seconds, converged=converged, warnings=warns,
                            state={"named": named, "phases": state_ph, "model": model, "p": p})
+
+
+def _full_lengths(system, cell):
+    """a, b, c (Å) of a cell given by its free parameters."""
+    from .lattice import full_cell
+
+    f = full_cell(system, cell)
+    return {k: float(f[k]) for k in "abc"}
+
+
+def _volume_oblique(system, free, cell, cov):
+    """Volume (nm³) of a monoclinic / triclinic cell and its esd from the free parameters' covariance (Å, deg)."""
+    v = np.array([cell[k] for k in free], float)
+
+    def vol(q):
+        return float(cell_volume_full(system, dict(zip(free, q)))) / 1000
+    g = np.array([(vol(v + dv) - vol(v - dv)) / (2 * h) for h, dv in ((1e-6, np.eye(len(v))[j] * 1e-6)
+                                                                       for j in range(len(v)))])
+    var = float(g @ cov @ g) if np.all(np.isfinite(cov)) else np.nan
+    return vol(v), (float(np.sqrt(var)) if np.isfinite(var) and var >= 0 else np.nan)
 
 
 def cell_volume(system, p, cov):
@@ -724,11 +827,7 @@ def d_from_cell(fit_phase, hkl):
     system = fit_phase["system"]
 
     def d_of(vals):
-        c = dict(zip(free, vals))
-        a = c["a"]
-        b = c.get("b", a) if system == "orthorhombic" else a
-        cc = c.get("c", a) if system != "cubic" else a
-        return float(d_spacing(np.asarray([hkl], float), system, a, b, cc)[0]) / 10
+        return float(d_spacing_cell(np.asarray([hkl], float), system, dict(zip(free, vals)))[0]) / 10
     v = np.array([cell[k] for k in free], float)
     d = d_of(v)
     g = np.array([(d_of(v + dv) - d_of(v - dv)) / 2e-6 for dv in np.eye(len(v)) * 1e-6])
@@ -850,3 +949,562 @@ def confirm_phases(x, y, candidates, wavelength_nm, *, kalpha2=None, sigma=None,
                     "n_own": n_own, "n_strong_resolved": int(strong.sum()), "frac_own": frac, "rho": rho,
                     "spread": spread, "texture": texture, "reasons": reasons})
     return full, out
+
+
+# ================================================================================ series of patterns
+class _SeriesModel:
+    """The whole-pattern model of a stack of patterns on one 2θ grid, evaluated for many patterns at once
+    (the batch engine's evaluator protocol: ``ev(rows, P) -> (χ², JᵀJ, Jᵀr)``, and what its LM reads of a
+    model: ``lo, hi, A_free, A_fixed, c``).
+
+    Per pattern the non-linear parameters are each phase's free cell parameters and its Lorentzian X, Y; the
+    instrument (zero, displacement, U, V, W) is shared by the series and held at the first pattern's
+    refinement. The intensities and the background are projected out (variable projection) pattern by
+    pattern. Two evaluations of the same model: :meth:`evaluate_compiled` (one compiled pass per pattern,
+    :func:`_series_kernel_py`; used when numba is there) and :meth:`evaluate` (numpy over all patterns at once:
+    the profile matrices of all patterns as one block-diagonal sparse matrix, the normal equations as one batched
+    ``np.linalg.solve``; the fallback, and the reference the tests compare the kernel with).
+    """
+
+    def __init__(self, x, Y, W, phases, wavelength_nm, ka2, B, inst, max_strain):
+        self.x, self.Y, self.W = x, Y, W
+        self.phases, self.l1, self.ka2, self.B = phases, wavelength_nm, ka2, B
+        self.inst = inst  # zero_deg, displacement_deg, U, V, W
+        names, lo, hi = [], [], []
+        for i, ph in enumerate(phases):
+            for k in ph.free:
+                names.append(f"{i}.{k}")
+                b0, b1 = _cell_bounds(k, ph.ref.cell[k], max_strain)
+                lo.append(b0)
+                hi.append(b1)
+            names += [f"{i}.X", f"{i}.Y"]
+            lo += [0.0, 0.0]
+            hi += [3.0, 3.0]
+        self.names = names
+        self.idx = {n: j for j, n in enumerate(names)}
+        self.lo, self.hi = np.array(lo), np.array(hi)
+        q = len(names)
+        self.A_free, self.A_fixed, self.c = np.eye(q), np.zeros((q, 0)), np.zeros(q)
+        self.K = [len(ph.hkl) for ph in phases]
+        self.off = np.concatenate([[0], np.cumsum(self.K)]).astype(int)
+        self.nfev = 0
+        self.compiled = True
+
+    def _d(self, i, P):
+        ph = self.phases[i]
+        cell = {k: P[:, self.idx[f"{i}.{k}"], None] for k in ph.free}
+        return d_spacing_cell(ph.hkl, ph.system, cell) / 10  # (n, K_i) nm
+
+    def _geometry(self, P):
+        """Per (pattern, column): d, Kα1/Kα2 centres, Γ, η, validity, and the derivatives of the centres and of
+        Γ, η that the Jacobian needs (with respect to d; to X and Y by differences)."""
+        z, disp, U, V, Wc = (self.inst[k] for k in ("zero_deg", "displacement_deg", "U", "V", "W"))
+        out = {k: [] for k in ("d", "c1", "c2", "gam", "eta", "ok", "ok2", "dc1", "dc2", "cos1")}
+        for i in range(len(self.phases)):
+            d = self._d(i, P)
+            X = P[:, self.idx[f"{i}.X"], None]
+            Yl = P[:, self.idx[f"{i}.Y"], None]
+            s1 = self.l1 / (2 * d)
+            ok = s1 < 1
+            th1 = np.arcsin(np.clip(s1, 0, 1))
+            cos1 = np.cos(th1)
+            shift = z + disp * cos1
+            c1 = np.degrees(2 * th1) + shift
+            gam, eta = tch(c1, U, V, Wc, X, Yl)
+            if self.ka2 is not None:
+                s2 = self.ka2[0] / (2 * d)
+                ok2 = s2 < 1
+                th2 = np.arcsin(np.clip(s2, 0, 1))
+                c2 = np.where(ok2, np.degrees(2 * th2) + shift, np.inf)
+                dc2 = -(360 / np.pi) * np.tan(th2) / d
+            else:
+                ok2, c2, dc2 = np.zeros_like(ok), np.full_like(c1, np.inf), np.zeros_like(c1)
+            for k, v in (("d", d), ("c1", c1), ("c2", c2), ("gam", gam), ("eta", eta), ("ok", ok), ("ok2", ok2),
+                         ("dc1", -(360 / np.pi) * np.tan(th1) / d), ("dc2", dc2), ("cos1", cos1)):
+                out[k].append(v)
+        return {k: np.concatenate(v, axis=1) for k, v in out.items()}
+
+    def _entries(self, g):
+        """Sparse layout of the block-diagonal profile matrix: one contiguous window per (pattern, column)."""
+        x = self.x
+        n, kt = g["c1"].shape
+        hw = WINDOW_FWHM * g["gam"]
+        right = np.where(g["ok2"], g["c2"], g["c1"]) + hw
+        lo = np.searchsorted(x, (g["c1"] - hw).ravel())
+        cnt = np.where(g["ok"].ravel(), np.searchsorted(x, right.ravel()) - lo, 0)
+        nn = int(cnt.sum())
+        col = np.repeat(np.arange(n * kt), cnt)
+        pt = np.arange(nn) - np.repeat(np.cumsum(cnt) - cnt, cnt) + np.repeat(lo, cnt)
+        return col, pt, cnt
+
+    def evaluate(self, rows, P, want=True):
+        """χ² (n,), JᵀJ (n, q, q) and Jᵀr (n, q) of patterns ``rows`` at parameters ``P`` (n, q), numpy."""
+        from scipy.sparse import csc_matrix
+
+        self.nfev += 1
+        x, m = self.x, len(self.x)
+        Yr, Wr = self.Y[rows], self.W[rows]
+        n = len(rows)
+        g = self._geometry(P)
+        kt = g["c1"].shape[1]
+        col, pt, cnt = self._entries(g)
+        c1, c2, gam, eta = (g[k].ravel()[col] for k in ("c1", "c2", "gam", "eta"))
+        m2 = g["ok2"].ravel()[col]
+        ratio = self.ka2[1] if self.ka2 is not None else 0.0
+        v1, dc_1, dg_1, de_1 = _pv_parts(x[pt] - c1, gam, eta)
+        val = v1.copy()
+        dC2 = np.zeros(len(pt))
+        dG, dE = dg_1.copy(), de_1.copy()
+        if m2.any():
+            v2, dc_2, dg_2, de_2 = _pv_parts(x[pt[m2]] - c2[m2], gam[m2], eta[m2])
+            val[m2] += ratio * v2
+            dC2[m2] = ratio * dc_2
+            dG[m2] += ratio * dg_2
+            dE[m2] += ratio * de_2
+        prow = (col // kt) * m + pt  # row of the stacked (pattern, point) axis
+        indptr = np.concatenate([[0], np.cumsum(cnt)])
+        Phi = csc_matrix((val, prow, indptr), shape=(n * m, n * kt))
+        Phi.has_sorted_indices = True
+        wf = Wr.ravel()
+        Pw = Phi.copy()
+        Pw.data = Pw.data * wf[prow]
+        nb = self.B.shape[1]
+        GP = (Phi.T @ Pw).tocoo()
+        G = np.zeros((n, kt + nb, kt + nb))
+        G[GP.row // kt, GP.row % kt, GP.col % kt] = GP.data
+        WB = (Wr[:, :, None] * self.B[None]).reshape(n * m, nb)
+        G[:, :kt, kt:] = np.asarray(Phi.T @ WB).reshape(n, kt, nb)
+        G[:, kt:, :kt] = G[:, :kt, kt:].transpose(0, 2, 1)
+        G[:, kt:, kt:] = np.einsum("mb,nm,mc->nbc", self.B, Wr, self.B)
+        wy = Wr * Yr
+        rhs = np.concatenate([np.asarray(Phi.T @ wy.ravel()).reshape(n, kt), wy @ self.B], axis=1)
+        dg = np.sqrt(np.einsum("nii->ni", G))
+        dead = dg <= 1e-300
+        dg[dead] = 1.0
+        Gs = G / dg[:, :, None] / dg[:, None, :]
+        Gs[:, np.arange(kt + nb), np.arange(kt + nb)] += 1e-9 + dead
+        coef = np.linalg.solve(Gs, (rhs / dg)[..., None])[..., 0] / dg
+        coef[dead] = 0.0
+        calc = np.asarray(Phi @ coef[:, :kt].ravel()).reshape(n, m) + coef[:, kt:] @ self.B.T
+        res = Yr - calc
+        cost = np.einsum("nm,nm,nm->n", Wr, res, res)
+        self._last = dict(coef=coef, calc=calc, g=g, Gs=Gs, dg=dg, kt=kt, Phi=Phi)
+        if not want:
+            return cost, None, None
+        # held derivative of the model (intensities and background fixed), chained to the parameters
+        I = coef[:, :kt].ravel()[col]
+        q = P.shape[1]
+        wc1, wc2, wg, we = (w_.reshape(n * kt, q)[col] for w_ in self.weights(P, g))
+        D = np.zeros((n * m, q))
+        for j in range(q):
+            wt = I * (dc_1 * wc1[:, j] + dC2 * wc2[:, j] + dG * wg[:, j] + dE * we[:, j])
+            D[:, j] = np.bincount(prow, weights=wt, minlength=n * m)
+        WD = D * wf[:, None]
+        AtWD = np.concatenate([np.asarray(Phi.T @ WD).reshape(n, kt, q),
+                               np.einsum("mb,nmq->nbq", self.B, WD.reshape(n, m, q))], axis=1)
+        Xs = np.linalg.solve(Gs, AtWD / dg[:, :, None]) / dg[:, :, None]
+        D3 = D.reshape(n, m, q)
+        JtJ = np.einsum("nmq,nmr->nqr", D3, WD.reshape(n, m, q)) - np.einsum("nkq,nkr->nqr", AtWD, Xs)
+        Jtr = np.einsum("nmq,nm->nq", D3, Wr * res)
+        return cost, JtJ, Jtr
+
+    def weights(self, P, g):
+        """Per (pattern, group, parameter): derivative of the Kα1 centre, Kα2 centre, Γ and η (the chain factors
+        of the held derivative) — cell parameters move the centres, X and Y the widths."""
+        n, kt = g["c1"].shape
+        q = P.shape[1]
+        wc1, wc2, wg, we = (np.zeros((n, kt, q)) for _ in range(4))
+        for i, ph in enumerate(self.phases):
+            sl = slice(self.off[i], self.off[i + 1])
+            for k in ph.free:
+                j = self.idx[f"{i}.{k}"]
+                h = 1e-7 * P[:, j]
+                Ph = P.copy()
+                Ph[:, j] += h
+                dd = (self._d(i, Ph) - g["d"][:, sl]) / h[:, None]
+                wc1[:, sl, j] = g["dc1"][:, sl] * dd
+                wc2[:, sl, j] = np.where(np.isfinite(g["dc2"][:, sl]), g["dc2"][:, sl], 0.0) * dd
+            for nm in ("X", "Y"):
+                j = self.idx[f"{i}.{nm}"]
+                hv = 1e-6 * np.maximum(np.abs(P[:, j]), 1e-4)
+                Xv = P[:, self.idx[f"{i}.X"], None] + (hv[:, None] if nm == "X" else 0)
+                Yv = P[:, self.idx[f"{i}.Y"], None] + (hv[:, None] if nm == "Y" else 0)
+                g2, e2 = tch(g["c1"][:, sl], self.inst["U"], self.inst["V"], self.inst["W"], Xv, Yv)
+                wg[:, sl, j] = (g2 - g["gam"][:, sl]) / hv[:, None]
+                we[:, sl, j] = (e2 - g["eta"][:, sl]) / hv[:, None]
+        return wc1, wc2, wg, we
+
+    def evaluate_compiled(self, rows, P, want=True):
+        """:meth:`evaluate` through the compiled kernel (one pass per pattern, no temporaries)."""
+        kern = _series_kernel()
+        self.nfev += 1
+        x = self.x
+        n = len(rows)
+        g = self._geometry(P)
+        hw = WINDOW_FWHM * g["gam"]
+        lo = np.searchsorted(x, g["c1"] - hw)
+        hi = np.where(g["ok"], np.searchsorted(x, np.where(g["ok2"], g["c2"], g["c1"]) + hw), lo)
+        wc1, wc2, wg, we = self.weights(P, g)
+        kt, q, nb = g["c1"].shape[1], P.shape[1], self.B.shape[1]
+        cost, JtJ, Jtr = np.zeros(n), np.zeros((n, q, q)), np.zeros((n, q))
+        coef, calc = np.zeros((n, kt + nb)), np.zeros((n, len(x)))
+        c2 = np.where(g["ok2"], g["c2"], 0.0)
+        kern(x, np.ascontiguousarray(self.Y[rows]), np.ascontiguousarray(self.W[rows]), np.ascontiguousarray(self.B),
+             g["c1"], c2, g["gam"], g["eta"], g["ok2"], lo.astype(np.int64), hi.astype(np.int64), wc1, wc2, wg, we,
+             float(self.ka2[1]) if self.ka2 is not None else 0.0, bool(want), cost, JtJ, Jtr, coef, calc)
+        self._last = dict(coef=coef, calc=calc, g=g, kt=kt)
+        return (cost, JtJ, Jtr) if want else (cost, None, None)
+
+    def __call__(self, rows, P, want=True):
+        if self.compiled and _series_kernel() is not None:
+            return self.evaluate_compiled(rows, P, want)
+        return self.evaluate(rows, P, want)
+
+
+@dataclass
+class SeriesFit:
+    """The result of :func:`pawley_series` (plain arrays, one row per pattern)."""
+
+    phases: list            # per phase: name, system, free, cell (dict k -> (n,) Å), cell_stderr (Å), X, Y (n,)
+    instrument: dict        # zero_deg, displacement_deg, U, V, W held for the series (from the first pattern)
+    chi2_red: np.ndarray    # (n,)
+    rwp: np.ndarray
+    rexp: np.ndarray
+    success: np.ndarray     # (n,) bool
+    nfev: int
+    seconds: float
+    first: WholePatternFit  # the first pattern's full refinement
+    model: object = None    # the series model (``model(rows, P)`` evaluates patterns at parameters P)
+    theta: np.ndarray = None  # (n, q) parameters of every pattern, in ``model.names`` order
+    warnings: list = field(default_factory=list)
+
+
+def _blocks(n, first=4):
+    """Consecutive blocks of the series, growing geometrically (1 | 2..first | … doubling): each block starts
+    from the cells extrapolated from the patterns already fitted."""
+    out, s, size = [], 1, first
+    while s < n:
+        out.append(np.arange(s, min(s + size, n)))
+        s += size
+        size *= 2
+    return out
+
+
+def pawley_series(x, Y, phases, wavelength_nm, *, kalpha2=None, sigma=None, n_chebyshev=6, caglioti=None,
+                  refine_displacement=False, max_strain=0.05, fwhm_start=None, max_iter=60, tol=1e-5,
+                  source=None) -> SeriesFit:
+    """Whole-pattern (Pawley-type) fits of a series of patterns on one grid through the batch engine.
+
+    The first pattern is refined completely (:func:`pawley_fit`: zero error, instrument profile, cells,
+    widths, intensities, background). The instrument (zero, displacement, U, V, W) is then held for the
+    series — it does not change with the sample's temperature — and every other pattern's cells and
+    Lorentzian widths are refined with free intensities and background by the batch engine's
+    Levenberg–Marquardt (:func:`specproc.fitting.batch.levenberg_marquardt`) over all patterns of a block at
+    once (:class:`_SeriesModel`). Blocks follow the series (sizes 4, 8, 16, …); each pattern of a block starts
+    from the cells extrapolated linearly from the last fitted patterns, so a cell that drifts by many FWHM
+    over the series is followed (a start from the first pattern's cell for every pattern put the end of a 1 %
+    expansion 0.5° away at 100° 2θ, outside any profile).
+
+    Parameters
+    ----------
+    x : (m,) array
+        2θ grid (deg, increasing).
+    Y : (n, m) array
+        Counts of the ``n`` patterns.
+    phases : list of (Reference, cell)
+        Phases and the first pattern's starting cells (Å).
+    sigma : (n, m) array, optional
+        Standard errors (default Poisson).
+    max_iter, tol
+        The engine's LM iterations per block and relative tolerance on χ² (1e-5: ~0.05 of a χ² of 5,000, far
+        below the Δχ² = 1 of one esd; 1e-6 took 1.8× the evaluations for cells equal to 1e-7).
+    Other parameters as :func:`pawley_fit`.
+
+    Returns
+    -------
+    SeriesFit
+        Cells (Å) and esd's per pattern (conditional on the instrument held; scaled by each pattern's reduced
+        χ²), X, Y, reduced χ², Rwp, Rexp, success flags.
+    """
+    import time
+
+    from ...fitting.batch import levenberg_marquardt
+
+    t0 = time.perf_counter()
+    x = np.asarray(x, float)
+    Y = np.atleast_2d(np.asarray(Y, float))
+    if x[0] > x[-1]:
+        x, Y = x[::-1], Y[:, ::-1]
+        sigma = None if sigma is None else np.asarray(sigma, float)[:, ::-1]
+    n, m = Y.shape
+    sig = np.sqrt(np.clip(Y, 1.0, None)) if sigma is None else np.where(np.asarray(sigma) > 0, sigma,
+                                                                         np.sqrt(np.clip(Y, 1.0, None)))
+    Wt = 1.0 / sig ** 2
+    first = pawley_fit(x, Y[0], phases, wavelength_nm, kalpha2=kalpha2, sigma=sig[0], n_chebyshev=n_chebyshev,
+                       caglioti=caglioti, refine_displacement=refine_displacement, max_strain=max_strain,
+                       fwhm_start=fwhm_start, source=source)
+    specs = first.state["model"].phases
+    inst = {k: first.params[k] for k in ("zero_deg", "displacement_deg", "U", "V", "W")}
+    t = (2 * x - x[0] - x[-1]) / (x[-1] - x[0])
+    B = np.polynomial.chebyshev.chebvander(t, max(n_chebyshev - 1, 0))
+    model = _SeriesModel(x, Y, Wt, specs, wavelength_nm, kalpha2, B, inst, max_strain)
+    q = len(model.names)
+    theta = np.full((n, q), np.nan)
+    p0 = np.array([first.state["phases"][int(nm.split(".")[0])]["named"][nm.split(".", 1)[1]] for nm in model.names])
+    theta[0] = p0
+    H = np.full((n, q, q), np.nan)
+    cost = np.full(n, np.nan)
+    success = np.zeros(n, bool)
+    success[0] = first.converged
+    nfev = 0
+    with _one_blas_thread():
+        _, H0, _ = model(np.array([0]), p0[None])
+        H[0] = H0[0]
+        cost[0] = first.chi2
+        for rows in _blocks(n):
+            done = np.flatnonzero(np.isfinite(theta[:, 0]))[-8:]
+            if len(done) >= 2:  # linear extrapolation of every parameter along the series
+                A = np.vstack([done, np.ones(len(done))]).T
+                coef, *_ = np.linalg.lstsq(A, theta[done], rcond=None)
+                start = np.vstack([rows, np.ones(len(rows))]).T @ coef
+            else:
+                start = np.repeat(theta[done[-1:]], len(rows), axis=0)
+            start = np.clip(start, model.lo, model.hi)
+            r = levenberg_marquardt(model, model, rows, start, np.zeros((len(rows), 0)), max_iter, tol)
+            theta[rows], cost[rows], H[rows], success[rows] = r["theta"], r["cost"], r["H"], r["success"]
+            nfev += int(r["nfev"].max())
+    # statistics from the engine's last accepted point of every pattern (χ² and JᵀJ there: no extra evaluation);
+    # parameters counted as in the first pattern's fit, less the instrument parameters now held
+    npar = first.n_params - sum(1 for k in ("zero_deg", "displacement_deg", "U", "V", "W")
+                                if k in first.state["model"].idx)
+    dof = np.full(n, max(m - npar, 1))
+    gof2 = cost / dof
+    # covariance of every pattern: (JᵀJ)⁻¹ Jacobi-scaled, as the single-pattern fit's (_finish), × reduced χ²
+    dj = np.sqrt(np.maximum(np.einsum("nii->ni", H), 1e-300))
+    C = (np.linalg.pinv(H / dj[:, :, None] / dj[:, None, :], rcond=1e-12, hermitian=True) / dj[:, :, None]
+         / dj[:, None, :] * gof2[:, None, None])
+    err = np.sqrt(np.clip(np.einsum("nii->ni", C), 0, None))
+    wy2 = np.einsum("nm,nm->n", Wt, Y * Y)
+    out_ph = []
+    warns = list(first.warnings)
+    from ...fitting.uncertainty import on_bound
+
+    for i, ph in enumerate(specs):
+        cell, cerr = {}, {}
+        for k in ph.free:
+            j = model.idx[f"{i}.{k}"]
+            cell[k] = theta[:, j].copy()
+            atb = on_bound(theta[:, j], float(model.lo[j]), float(model.hi[j]))
+            cerr[k] = np.where(atb, np.nan, err[:, j])
+            if np.any(atb):
+                warns.append(f"{ph.name}: cell parameter {k} at its bound (±{max_strain:.0%}) in {int(atb.sum())} "
+                             f"of {n} patterns: no esd there")
+        out_ph.append({"name": ph.name, "system": ph.system, "free": ph.free, "cell": cell, "cell_stderr": cerr,
+                       "X": theta[:, model.idx[f"{i}.X"]], "Y": theta[:, model.idx[f"{i}.Y"]]})
+    if not success.all():
+        warns.append(f"{int((~success).sum())} of {n} patterns: the whole-pattern fit did not converge")
+    med = np.median(gof2)
+    bad = np.flatnonzero(gof2 > 2 * med)
+    if bad.size:
+        warns.append(f"{bad.size} of {n} patterns fit much worse than the series (reduced χ² > 2× its median "
+                     f"{med:.3g}): patterns {', '.join(map(str, bad[:10]))}{'…' if bad.size > 10 else ''} — a "
+                     f"phase change or a jump the extrapolated start did not follow")
+    return SeriesFit(phases=out_ph, instrument=inst, chi2_red=gof2, rwp=np.sqrt(cost / wy2),
+                     rexp=np.sqrt(dof / wy2), success=success, nfev=nfev + first.state["model"].nfev,
+                     seconds=time.perf_counter() - t0, first=first, model=model, theta=theta, warnings=warns)
+
+
+def _series_kernel_py(x, Y, Wt, B, c1, c2, gam, eta, ok2, lo, hi, wc1, wc2, wg, we, ratio, want,
+                      cost, JtJ, Jtr, coef_out, calc_out):
+    """One pass per pattern (compiled by numba, :func:`_series_kernel`): profiles of every reflection group
+    (Kα1 + Kα2 TCH pseudo-Voigts) in their windows, the normal equations of the intensities and the
+    background (Jacobi-scaled, relative ridge 1e-9 as :meth:`_Model.solve`), χ², and the variable-projection
+    ``JᵀJ`` / ``Jᵀr`` of the non-linear parameters (held derivatives chained through ``wc1`` … ``we``: per
+    group and parameter, the derivative of the Kα1 centre, Kα2 centre, Γ and η). Written out because numpy
+    on the ~26,000 profile samples of a pattern spent ~90 % of its time in temporaries and fancy indexing
+    (62 ms per pattern and evaluation on a loaded machine, against ~4 ms of CPU here); the same model as :meth:`_SeriesModel.evaluate`
+    (the numpy path, used without numba; the tests compare the two)."""
+    n, m = Y.shape
+    kt = c1.shape[1]
+    nb = B.shape[1]
+    q = wc1.shape[2]
+    nk = kt + nb
+    ln2 = np.log(2.0)
+    cg = np.sqrt(4 * ln2 / np.pi)
+    for j in range(n):
+        L = 1
+        for g in range(kt):
+            L = max(L, hi[j, g] - lo[j, g])
+        V = np.zeros((kt, L))
+        Dc1 = np.zeros((kt, L))
+        Dc2 = np.zeros((kt, L))
+        Dg = np.zeros((kt, L))
+        De = np.zeros((kt, L))
+        for g in range(kt):
+            G0 = gam[j, g]
+            E = eta[j, g]
+            g2 = G0 * G0
+            for t in range(hi[j, g] - lo[j, g]):
+                xx = x[lo[j, g] + t]
+                for line in range(2):
+                    if line == 0:
+                        dx = xx - c1[j, g]
+                        s = 1.0
+                    else:
+                        if not ok2[j, g]:
+                            break
+                        dx = xx - c2[j, g]
+                        s = ratio
+                    u = dx * dx / g2
+                    den = 1 + 4 * u
+                    lor = (2 / np.pi) / G0 / den
+                    # the Gaussian is < 1e-17 of its height beyond 3.6 FWHM: no exp() for ~3/4 of the window
+                    gau = cg / G0 * np.exp(-4 * ln2 * u) if u < 14.0 else 0.0
+                    V[g, t] += s * (E * lor + (1 - E) * gau)
+                    dc = s * (E * lor * (8 * dx / g2) / den + (1 - E) * gau * (8 * ln2 * dx / g2))
+                    if line == 0:
+                        Dc1[g, t] = dc
+                    else:
+                        Dc2[g, t] = dc
+                    Dg[g, t] += s * (E * lor * (-1 + 8 * u / den) / G0 + (1 - E) * gau * (-1 + 8 * ln2 * u) / G0)
+                    De[g, t] += s * (lor - gau)
+        w = Wt[j]
+        y = Y[j]
+        G = np.zeros((nk, nk))
+        rhs = np.zeros(nk)
+        for g in range(kt):
+            a, b_ = lo[j, g], hi[j, g]
+            for t in range(b_ - a):
+                p = a + t
+                wv = w[p] * V[g, t]
+                rhs[g] += wv * y[p]
+                for c in range(nb):
+                    G[g, kt + c] += wv * B[p, c]
+            for h in range(g, kt):
+                a2, b2 = max(a, lo[j, h]), min(b_, hi[j, h])
+                sacc = 0.0
+                for p in range(a2, b2):
+                    sacc += w[p] * V[g, p - a] * V[h, p - lo[j, h]]
+                G[g, h] = sacc
+                G[h, g] = sacc
+            for c in range(nb):
+                G[kt + c, g] = G[g, kt + c]
+        for p in range(m):
+            for c in range(nb):
+                rhs[kt + c] += w[p] * y[p] * B[p, c]
+                for e in range(c, nb):
+                    G[kt + c, kt + e] += w[p] * B[p, c] * B[p, e]
+        for c in range(nb):
+            for e in range(c + 1, nb):
+                G[kt + e, kt + c] = G[kt + c, kt + e]
+        dg = np.empty(nk)
+        dead = np.zeros(nk, np.bool_)
+        for i in range(nk):
+            dg[i] = np.sqrt(G[i, i])
+            if dg[i] <= 1e-300:
+                dg[i] = 1.0
+                dead[i] = True
+        Gs = np.empty((nk, nk))
+        for i in range(nk):
+            for k in range(nk):
+                Gs[i, k] = G[i, k] / (dg[i] * dg[k])
+            Gs[i, i] += 1e-9 + (1.0 if dead[i] else 0.0)
+        # Cholesky once (Gs is symmetric positive definite with the ridge): the intensities now, the projection of
+        # the Jacobian below with the same factor (two LU solves were half of the kernel's time)
+        Lc = np.linalg.cholesky(Gs)
+        coef = rhs / dg
+        for i in range(nk):
+            sacc = coef[i]
+            for k in range(i):
+                sacc -= Lc[i, k] * coef[k]
+            coef[i] = sacc / Lc[i, i]
+        for i in range(nk - 1, -1, -1):
+            sacc = coef[i]
+            for k in range(i + 1, nk):
+                sacc -= Lc[k, i] * coef[k]
+            coef[i] = sacc / Lc[i, i]
+        coef = coef / dg
+        for i in range(nk):
+            if dead[i]:
+                coef[i] = 0.0
+        calc = np.zeros(m)
+        for p in range(m):
+            for c in range(nb):
+                calc[p] += coef[kt + c] * B[p, c]
+        for g in range(kt):
+            for t in range(hi[j, g] - lo[j, g]):
+                calc[lo[j, g] + t] += coef[g] * V[g, t]
+        cst = 0.0
+        for p in range(m):
+            r = y[p] - calc[p]
+            cst += w[p] * r * r
+        cost[j] = cst
+        coef_out[j, :] = coef
+        calc_out[j, :] = calc
+        if not want:
+            continue
+        D = np.zeros((m, q))
+        for g in range(kt):
+            I = coef[g]
+            if I == 0.0:
+                continue
+            for t in range(hi[j, g] - lo[j, g]):
+                p = lo[j, g] + t
+                a1, a2, ag, ae = I * Dc1[g, t], I * Dc2[g, t], I * Dg[g, t], I * De[g, t]
+                for k in range(q):
+                    D[p, k] += a1 * wc1[j, g, k] + a2 * wc2[j, g, k] + ag * wg[j, g, k] + ae * we[j, g, k]
+        AtWD = np.zeros((nk, q))
+        for g in range(kt):
+            for t in range(hi[j, g] - lo[j, g]):
+                p = lo[j, g] + t
+                wv = w[p] * V[g, t]
+                for k in range(q):
+                    AtWD[g, k] += wv * D[p, k]
+        H = np.zeros((q, q))
+        for p in range(m):
+            r = y[p] - calc[p]
+            for k in range(q):
+                wd = w[p] * D[p, k]
+                Jtr[j, k] += wd * r
+                for l in range(k, q):
+                    H[k, l] += wd * D[p, l]
+                for c in range(nb):
+                    AtWD[kt + c, k] += B[p, c] * wd
+        Xs = np.empty((nk, q))
+        for i in range(nk):
+            for k in range(q):
+                Xs[i, k] = AtWD[i, k] / dg[i]
+        for k in range(q):
+            for i in range(nk):
+                sacc = Xs[i, k]
+                for r_ in range(i):
+                    sacc -= Lc[i, r_] * Xs[r_, k]
+                Xs[i, k] = sacc / Lc[i, i]
+            for i in range(nk - 1, -1, -1):
+                sacc = Xs[i, k]
+                for r_ in range(i + 1, nk):
+                    sacc -= Lc[r_, i] * Xs[r_, k]
+                Xs[i, k] = sacc / Lc[i, i]
+        for i in range(nk):
+            for k in range(q):
+                Xs[i, k] /= dg[i]
+        for k in range(q):
+            for l in range(k, q):
+                sacc = 0.0
+                for i in range(nk):
+                    sacc += AtWD[i, k] * Xs[i, l]
+                JtJ[j, k, l] = H[k, l] - sacc
+                JtJ[j, l, k] = JtJ[j, k, l]
+
+
+_KERNEL = []
+
+
+def _series_kernel():
+    """The compiled series kernel (numba, on-disk cache), or None without numba."""
+    if not _KERNEL:
+        from ...fitting.batch import numba_or_none
+
+        nb = numba_or_none()
+        _KERNEL.append(nb.njit(cache=True)(_series_kernel_py) if nb is not None else None)
+    return _KERNEL[0]
