@@ -39,7 +39,7 @@ report_section = technique.report_section   # ``report_section(results)`` -> Rep
 
 
 __all__ = ["analyse", "fit_peaks", "identify_phases", "refine_lattice", "fit_whole_pattern", "compare", "fit_series",
-           "calibrate", "references", "TITLE", "technique", "add_cli", "report_section"]
+           "fit_whole_pattern_series", "calibrate", "references", "TITLE", "technique", "add_cli", "report_section"]
 
 
 def analyse(m, **params):
@@ -153,7 +153,7 @@ def refine_lattice(result, phase=None, *, refine_zero=False):
 
 
 def fit_whole_pattern(m, phases, *, cells=None, references=(), wavelength_nm=None, kalpha2=True, caglioti=None,
-                      refine_zero=True, refine_displacement=False, max_strain=0.05, n_chebyshev=6):
+                      refine_zero=True, refine_displacement=False, max_strain=0.05, n_chebyshev=6, asymmetry=False):
     """Whole-pattern fit (free reflection intensities, Pawley-type) of one pattern with the given phases.
 
     Parameters
@@ -167,6 +167,9 @@ def fit_whole_pattern(m, phases, *, cells=None, references=(), wavelength_nm=Non
         cell. The fit moves each free parameter within ±``max_strain`` of the reference.
     caglioti : (U, V, W), optional
         Instrumental Gaussian FWHM² (deg²), fixed; refined when not given.
+    asymmetry : bool
+        Refine an axial-divergence peak asymmetry shared by all reflections (docs/xrd.md: it is correlated
+        with the zero and the displacement; off by default).
 
     Returns
     -------
@@ -191,7 +194,7 @@ def fit_whole_pattern(m, phases, *, cells=None, references=(), wavelength_nm=Non
     start = [(r, dict((cells or {}).get(r.name, r.cell))) for r in refs]
     return pawley_fit(x, y, start, l1, kalpha2=(ka2[1], ka2[2]) if ka2 else None, sigma=sig, caglioti=caglioti,
                       refine_zero=refine_zero, refine_displacement=refine_displacement, max_strain=max_strain,
-                      n_chebyshev=n_chebyshev, source=m.attrs.get("provenance", {}).get("source"))
+                      n_chebyshev=n_chebyshev, asymmetry=asymmetry, source=m.attrs.get("provenance", {}).get("source"))
 
 
 def _builtin_names():
@@ -217,6 +220,15 @@ def fit_series(patterns, **kwargs):
     from .series import fit_series as _f
 
     return _f(patterns, **kwargs)
+
+
+def fit_whole_pattern_series(patterns, phases, **kwargs):
+    """Whole-pattern cells of every pattern of a series (temperature, time) through the batch engine: one
+    Result with the cells and esd's per pattern. See
+    :func:`specproc.techniques.xrd.series.fit_whole_pattern_series`."""
+    from .series import fit_whole_pattern_series as _f
+
+    return _f(patterns, phases, **kwargs)
 
 
 def calibrate(standard, phase="Si", **kwargs):

@@ -206,7 +206,7 @@ def _whole_pattern(x, y, sig, fp, refs, matches, l1, ka2, params, src, warnings_
     x, y, sig, bg, _ = bin_for_fit(x, y, sig, fp["background"], min(fw_ok) if fw_ok else None)
     kw = dict(kalpha2=(ka2[1], ka2[2]) if ka2 else None, sigma=sig, background=bg,
               caglioti=_instrument_profile(params), fwhm_start=fw or None, max_strain=params.wholepattern_max_strain,
-              source=src)
+              asymmetry=params.asymmetry, source=src)
     xs = x - params.zero_shift_deg  # the given zero error is removed first (the fit refines what is left)
     try:
         full, dec = confirm_phases(xs, y, [(r, mt["cell"]) for r, mt in cands], l1, **kw)

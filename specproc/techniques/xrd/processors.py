@@ -43,6 +43,8 @@ class AnalyseParams(ProcessorParams):
                                                   "whole-pattern (Pawley/Le Bail-type) fit")
     wholepattern_max_strain: float = Field(0.05, gt=0, lt=0.2, description="cell bounds of the whole-pattern fit "
                                                                           "around the reference cell (fraction)")
+    asymmetry: bool = Field(False, description="refine an axial-divergence peak asymmetry in the whole-pattern fit "
+                                               "(low-angle lines with a tail; docs/xrd.md)")
 
 
 class AnalysePattern(Processor):

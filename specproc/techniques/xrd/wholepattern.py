@@ -867,7 +867,8 @@ def _own_reflections(fit, i):
 
 
 def confirm_phases(x, y, candidates, wavelength_nm, *, kalpha2=None, sigma=None, background=None, n_chebyshev=6,
-                   caglioti=None, fwhm_start=None, max_strain=0.05, refine_displacement=False, source=None):
+                   caglioti=None, fwhm_start=None, max_strain=0.05, refine_displacement=False, asymmetry=False,
+                   source=None):
     """Whole-pattern confirmation of screened phases (free intensities: texture or unknown structure factors
     cannot hide a phase).
 
@@ -897,7 +898,8 @@ def confirm_phases(x, y, candidates, wavelength_nm, *, kalpha2=None, sigma=None,
     from scipy.stats import f as fdist, spearmanr
 
     kw = dict(kalpha2=kalpha2, sigma=sigma, background=background, n_chebyshev=n_chebyshev, caglioti=caglioti,
-              fwhm_start=fwhm_start, max_strain=max_strain, refine_displacement=refine_displacement, source=source)
+              fwhm_start=fwhm_start, max_strain=max_strain, refine_displacement=refine_displacement,
+              asymmetry=asymmetry, source=source)
     full = pawley_fit(x, y, candidates, wavelength_nm, **kw)
     n = full.n_points
     dof_full = max(n - full.n_params, 1)
