@@ -175,7 +175,7 @@ def test_old_option_spellings_warn_and_still_work(capsys):
         a = p.parse_args(["f", "--bands", "2300,2225", "--n-bands", "2"])
     assert [str(w.message).split(" is ")[0] + " -> " + str(w.message).split("use ")[1] for w in got] == [
         "--bands -> --peaks", "--n-bands -> --n-peaks"]
-    assert params_from_args(a) == {"bands": [2300.0, 2225.0], "n_bands": 2}
+    assert params_from_args(a) == {"peaks": [2300.0, 2225.0], "n_peaks": 2}      # the new field names
     assert "--bands" not in p.format_help()                    # one name shown
     assert "note: --bands is deprecated" in capsys.readouterr().err
     with pytest.warns(DeprecationWarning, match="--freq-range"):

@@ -222,7 +222,7 @@ def test_auto_bands_and_cross_checks(gen):
     assert np.allclose(t["max_cm1"], t["center_cm1"], atol=1.5)
     assert np.allclose(t["centroid_cm1"], t["center_cm1"], atol=1.5)
     assert set(t.columns) >= {"fwhm_cm1_stderr", "height_stderr", "area_stderr", "area_height_ratio", "noise_rms"}
-    r1 = sp.ftir.fit_bands(_m(gen, y), region=(3100, 3450), n_bands=1)
+    r1 = sp.ftir.fit_bands(_m(gen, y), region=(3100, 3450), n_peaks=1)
     assert len(r1.table) == 1
 
 

@@ -45,7 +45,7 @@ class TestSpcReader(ReaderContract):
 
 class TestFitBands(ProcessorContract):
     processor = "ftir.fit_bands"
-    params = {"bands": {"BH_stretch": 2300, "BH_stretch_low": 2225}, "region": (2050, 2550)}
+    params = {"peaks": {"BH_stretch": 2300, "BH_stretch_low": 2225}, "region": (2050, 2550)}
 
     def make_input(self):
         import specproc as sp

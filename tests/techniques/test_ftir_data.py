@@ -82,7 +82,7 @@ def test_cli_json_contract(repo_root, capsys):
 
     d = repo_root / "sample_data" / "ftir"
     rc = main(["ftir", str(d / "LiBH4.jdx"), str(d / "csv" / "LiBH4.csv"), str(d / "missing.jdx"),
-               "--region", "2050:2550", "--bands", "2300,2225", "--json"])
+               "--region", "2050:2550", "--peaks", "2300,2225", "--json"])
     out = json.loads(capsys.readouterr().out)
     assert rc == 1 and len(out) == 3
     a, b, bad = out
@@ -104,7 +104,7 @@ def test_cli_report(repo_root, tmp_path, capsys):
     d = repo_root / "sample_data" / "ftir"
     out = tmp_path / "r.html"
     rc = main(["ftir", str(d / "LiBH4.jdx"), str(d / "spc" / "LiBH4-70LiNBH.spc"), "--region", "2050:2550",
-               "--bands", "2300,2225", "--compare-baseline", "arpls", "--report", str(out)])
+               "--peaks", "2300,2225", "--compare-baseline", "arpls", "--report", str(out)])
     assert rc == 0 and out.stat().st_size > 10000
     html = out.read_text()
     assert "FTIR: fitted bands" in html and "FTIR: band shifts" in html

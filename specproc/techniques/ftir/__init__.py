@@ -49,7 +49,7 @@ def fit_bands(m, bands=None, **kwargs):
         Starting band centres (cm-1). None: bands are found automatically in the region
         (rules in ``docs/ftir.md``).
     **kwargs
-        ``region=(lo, hi)`` cm-1, ``n_bands``, ``max_bands``, ``shape`` (``pseudo-voigt``),
+        ``region=(lo, hi)`` cm-1, ``n_peaks``, ``max_peaks`` (``n_bands``, ``max_bands`` still accepted), ``shape`` (``pseudo-voigt``),
         ``baseline`` (``linear``; ``none|constant|quadratic`` fitted in the model, or
         ``asls|arpls|modpoly|rubberband`` from pybaselines), ``baseline_params``,
         ``atmosphere`` (``auto``: mask, but model CO2 overlapping a band / ``model`` / ``mask`` /
@@ -68,7 +68,7 @@ def fit_bands(m, bands=None, **kwargs):
     """
     from .processors import FitBands
 
-    return FitBands()(m, bands=bands, **kwargs)
+    return FitBands()(m, peaks=bands, **kwargs)
 
 
 def compare(reference, sample, band: str, band_sample: str | None = None, op: str = "difference"):

@@ -15,11 +15,10 @@ def add_cli(subparsers) -> None:
     add_common_arguments(p, "OPUS, JCAMP-DX, SPC or CSV spectra")
     # one vocabulary (docs/architecture.md): --peaks / --n-peaks / --max-peaks as in every technique
     add_params_arguments(p, FitBandsParams, exclude=("baseline_params",),
-                         rename={"bands": "--peaks", "n_bands": "--n-peaks", "max_bands": "--max-peaks"},
-                         deprecated={"bands": "--bands", "n_bands": "--n-bands", "max_bands": "--max-bands"},
-                         metavar={"bands": "CM1,...|NAME=CM1,...", "region": "LO:HI", "saturation_limit": "A",
+                         deprecated={"peaks": "--bands", "n_peaks": "--n-bands", "max_peaks": "--max-bands"},
+                         metavar={"peaks": "CM1,...|NAME=CM1,...", "region": "LO:HI", "saturation_limit": "A",
                                   "center_window": "CM1", "compare_baseline": "NAME"},
-                         help={"bands": "band start positions, cm-1: --peaks=2300,2225 or named "
+                         help={"peaks": "band start positions, cm-1: --peaks=2300,2225 or named "
                                         "--peaks=BH=2300,NBH=2225 (default: found automatically)"})
     p.set_defaults(func=lambda a: run_technique(a, processor="ftir.fit_bands", entry=entry, rows=rows,
                                                 title="specproc FTIR report"))

@@ -19,11 +19,14 @@ BASELINE_NAMES = ("none", "constant", "linear", "quadratic", "asls", "arpls", "m
 class FitBandsParams(ProcessorParams):
     """Parameters of ``ftir.fit_bands`` (the same schema for Python, CLI and pipeline YAML)."""
 
-    bands: PeaksInput = Field(None, description="band positions (cm-1), {name: cm-1} or band dicts; "
+    #: one vocabulary (docs/architecture.md): the old names are accepted for one release
+    renamed = {"bands": "peaks", "n_bands": "n_peaks", "max_bands": "max_peaks"}
+
+    peaks: PeaksInput = Field(None, description="band start positions (cm-1), {name: cm-1} or band dicts; "
                                                 "None: found automatically")
     region: Region | None = Field(None, description="fitted range (cm-1), either order (default: the whole spectrum)")
-    n_bands: int | None = Field(None, ge=1, le=30, description="number of bands to find automatically")
-    max_bands: int = Field(6, ge=1, le=30, description="most bands found automatically")
+    n_peaks: int | None = Field(None, ge=1, le=30, description="number of bands to find automatically")
+    max_peaks: int = Field(6, ge=1, le=30, description="most bands found automatically")
     shape: Literal[BAND_SHAPES] = Field("pseudo-voigt", description="band shape")  # type: ignore[valid-type]
     baseline: Literal[BASELINE_NAMES] = Field(  # type: ignore[valid-type]
         "linear", description="in-model polynomial (none/constant/linear/quadratic) or a pybaselines "
@@ -72,7 +75,7 @@ class FitBands(Processor):
         out = fit_many(data, _primary(params))
         if params.compare_baseline is None:
             return out
-        alts = fit_many(data, _secondary(params)) if params.bands is not None else [None] * len(data)
+        alts = fit_many(data, _secondary(params)) if params.peaks is not None else [None] * len(data)
         for r, d, alt in zip(out, data, alts):
             if not isinstance(r, BaseException):
                 _compare(r, d, params, alt)
@@ -96,16 +99,23 @@ def _secondary(params: FitBandsParams, bands=None) -> FitBandsParams:
     if params.compare_baseline not in BASELINES:
         upd["baseline_params"] = None
     if bands is not None:
-        upd["bands"] = bands
+        upd["peaks"] = bands
     return params.model_copy(update=upd)
 
 
 def _fit_one(data, params: FitBandsParams):
     from .bands import fit_bands
 
+    kw = _band_kwargs(params)
+    return fit_bands(data, kw.pop("peaks"), params=params.model_dump(mode="json"), **kw)
+
+
+def _band_kwargs(params: FitBandsParams) -> dict:
+    """The keyword arguments of :func:`.bands.fit_bands` (its band-counting names) from the parameters."""
     kw = params.model_dump()
     kw.pop("compare_baseline", None)
-    return fit_bands(data, kw.pop("bands"), params=params.model_dump(mode="json"), **kw)
+    kw["n_bands"], kw["max_bands"] = kw.pop("n_peaks"), kw.pop("max_peaks")
+    return kw
 
 
 def _compare(r, data, params: FitBandsParams, alt=None) -> None:
@@ -125,9 +135,8 @@ def _compare(r, data, params: FitBandsParams, alt=None) -> None:
 def fit_many(data: list, params: FitBandsParams) -> list:
     from .bands import fit_bands
 
-    kw = params.model_dump()
-    kw.pop("compare_baseline", None)
-    bands = kw.pop("bands")
+    kw = _band_kwargs(params)
+    bands = kw.pop("peaks")
     pj = params.model_dump(mode="json")
     if bands is None or len(data) < 2:
         return _loop(data, params)
