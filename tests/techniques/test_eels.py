@@ -168,7 +168,7 @@ def test_windows_and_background_alternatives():
     assert r.meta["background_window_eV"] == [165.0, 180.0]
     assert r.quantities["pi_star.energy_eV"].value == pytest.approx(t["pi_center"], abs=0.05)
     r2 = sp.eels.fit_edge(m, background="polynomial", poly_degree=1, background_window=(172, 181),
-                          fit_window=(172, 215))
+                          region=(172, 215))
     assert r2.meta["background_model"] == "polynomial"
     assert r2.quantities["pi_star.energy_eV"].value == pytest.approx(t["pi_center"], abs=0.05)
     r3 = sp.eels.fit_edge(m, background="exponential")

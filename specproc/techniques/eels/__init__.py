@@ -51,8 +51,8 @@ def fit_edge(m, edge: str = "B K", **kwargs):
         ``"B K"`` (default), ``"C K"``, ``"N K"`` or ``"O K"``.
     **kwargs
         ``background`` (``power_law``/``exponential``/``polynomial``), ``background_window=(lo, hi)``,
-        ``fit_window``, ``lowloss`` (path or measurement), ``energy_offset_eV``, ``deconvolve``,
-        ``warm_start``, ``min_edge_snr`` — the fields of
+        ``region`` (fitted range, eV; ``fit_window`` still accepted), ``lowloss`` (path or measurement), ``energy_offset_eV``, ``deconvolve``,
+        ``warm_start``, ``snr`` (``min_edge_snr`` still accepted) — the fields of
         :class:`~specproc.techniques.eels.processors.FitEdgeParams`.
 
     Returns

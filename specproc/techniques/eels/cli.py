@@ -13,12 +13,9 @@ def add_cli(subparsers) -> None:
 
     p = subparsers.add_parser("eels", help="EELS near-edge fits: π* energy of spectra and maps of spectrum images")
     add_common_arguments(p, "EELS spectra or spectrum images (.dm3, .dm4, .msa, .hspy, .zspy, .nc)")
-    # options of eels.fit_edge's Params; shared vocabulary names (docs/architecture.md) where the field has
-    # not switched yet: --region (fit_window), --snr (min_edge_snr)
-    add_params_arguments(p, FitEdgeParams,
-                         rename={"fit_window": "--region", "energy_offset_eV": "--energy-offset",
-                                 "min_edge_snr": "--snr"},
-                         metavar={"edge": "'B K'", "lowloss": "FILE", "min_edge_snr": "SIGMA"})
+    # options of eels.fit_edge's Params (shared vocabulary: --region, --snr)
+    add_params_arguments(p, FitEdgeParams, rename={"energy_offset_eV": "--energy-offset"},
+                         metavar={"edge": "'B K'", "lowloss": "FILE", "snr": "SIGMA", "region": "LO:HI"})
     p.set_defaults(func=run_cli)
 
 

@@ -18,8 +18,11 @@ class FitEdgeParams(ProcessorParams):
         "power_law", description="pre-edge background model")
     background_window: tuple[float, float] | None = Field(
         None, description="pre-edge background window, eV (default from the onset table: E0-30 to E0-6)")
-    fit_window: tuple[float, float] | None = Field(None, description="fitted range, eV (default: background window "
-                                                                     "start to E0+32)")
+    #: one vocabulary (docs/architecture.md): the old names are accepted for one release
+    renamed = {"fit_window": "region", "min_edge_snr": "snr"}
+
+    region: tuple[float, float] | None = Field(None, description="fitted range, eV (default: background window "
+                                                                 "start to E0+32)")
     poly_degree: int = Field(2, ge=0, le=7, description="degree of the polynomial background")
     lowloss: Any = Field(None, description="low-loss spectrum (path or measurement): zero-loss "
                                            "alignment and Fourier-ratio deconvolution")
@@ -28,8 +31,8 @@ class FitEdgeParams(ProcessorParams):
     deconvolve: bool = Field(True, description="Fourier-ratio deconvolution when a low-loss spectrum is given "
                                                "(off: zero-loss alignment only)")
     warm_start: bool = Field(True, description="spectrum images: seed each pixel from its converged neighbour")
-    min_edge_snr: float = Field(5.0, gt=0, description="an edge whose integrated net signal is below this many "
-                                                       "standard errors is 'no edge'")
+    snr: float = Field(5.0, gt=0, description="an edge whose integrated net signal is below this many "
+                                              "standard errors is 'no edge'")
 
     @field_validator("edge")
     @classmethod
@@ -38,7 +41,7 @@ class FitEdgeParams(ProcessorParams):
 
         return recipe(v).edge  # ParameterError (a ValueError) names the supported edges
 
-    @field_validator("background_window", "fit_window")
+    @field_validator("background_window", "region")
     @classmethod
     def _window(cls, v):
         import math
@@ -70,4 +73,6 @@ class FitEdge(Processor):
     def run(self, data, params: FitEdgeParams):
         from .fit import fit_edge
 
-        return fit_edge(data, **params.model_dump())
+        kw = params.model_dump()
+        kw["fit_window"], kw["min_edge_snr"] = kw.pop("region"), kw.pop("snr")   # fit_edge's own names
+        return fit_edge(data, **kw)

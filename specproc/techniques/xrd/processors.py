@@ -64,13 +64,16 @@ class AnalysePattern(Processor):
 class FitSeriesParams(ProcessorParams):
     """Parameters of ``xrd.fit_series`` (one schema for Python, CLI and pipeline YAML)."""
 
+    #: one vocabulary (docs/architecture.md): the old names are accepted for one release
+    renamed = {"prominence_sigma": "snr", "background_window_deg": "background_window"}
+
     peaks: list[Finite] | None = Field(None, description="reflection positions to follow (deg 2θ); "
                                                          "default: peaks found in the mean pattern")
     wavelength_nm: float | None = Field(None, gt=0, description="override the Kα1 wavelength (nm)")
     kalpha2: bool = Field(True, description="fit each reflection as a Kα1/Kα2 doublet (λ2 and ratio from the file)")
     shape: XrdShape = Field("pseudo-voigt", description="profile shape (shared lineshape registry)")
-    prominence_sigma: float = Field(5.0, gt=0, description="peak-search prominence in noise standard deviations")
-    background_window_deg: float = Field(1.5, gt=0, description="SNIP window (deg 2θ)")
+    snr: float = Field(5.0, gt=0, description="peak-search prominence in noise standard deviations")
+    background_window: float = Field(1.5, gt=0, description="SNIP window (deg 2θ)")
     method: Literal["auto", "batched-lm", "lmfit-loop", "lmfit"] = Field(
         "auto", description="auto/batched-lm: shared batch engine; lmfit/lmfit-loop: its lmfit loop (comparisons)")
 
@@ -94,8 +97,8 @@ class FitSeries(Processor):
         from .series import fit_series, per_pattern
 
         if getattr(data, "ndim", 1) > 1:
-            return fit_series(data, **params.model_dump())
-        return per_pattern(fit_series([data], **params.model_dump()), [data])[0]
+            return fit_series(data, **_series_kwargs(params))
+        return per_pattern(fit_series([data], **_series_kwargs(params)), [data])[0]
 
     def run_many(self, data: list, params: FitSeriesParams) -> list:
         import numpy as np
@@ -128,9 +131,16 @@ class FitSeries(Processor):
         if ok:
             pats = [data[i] for i in ok]
             try:
-                res = per_pattern(fit_series(pats, **params.model_dump()), pats)
+                res = per_pattern(fit_series(pats, **_series_kwargs(params)), pats)
             except SpecprocError as exc:
                 res = [exc] * len(pats)
             for i, r in zip(ok, res):
                 out[i] = r
         return out
+
+
+def _series_kwargs(params: FitSeriesParams) -> dict:
+    """The keyword arguments of :func:`.series.fit_series` (its own names) from the parameters."""
+    kw = params.model_dump()
+    kw["prominence_sigma"], kw["background_window_deg"] = kw.pop("snr"), kw.pop("background_window")
+    return kw
