@@ -19,6 +19,11 @@ Cases (SNR 100 = noise SD 1 % of the maximum):
 
 specproc fits all n spectra; the reference loop is timed on ``--ref`` spectra and extrapolated to
 n (stated in the JSON). Writes benchmarks/results/nmr_models.json.
+
+* ``quadrupolar-mas``: 11B CT at 5 kHz MAS (mrsimulator, 128 sidebands), fitted with the CT sidebands
+  computed by the model, against the mrsimulator + lmfit loop at the same rate.
+* ``ext-czjzek``: ``shape="ext-czjzek"`` in ``sp.nmr.deconvolve`` from the maximum's position only.
+* ``composite``: the study's three-site 11B fits (the ≤ 0.5 s target), 3 repetitions per file.
 """
 from __future__ import annotations
 
@@ -162,6 +167,11 @@ def case_csa_stack(n, nref, rng):
     t0, c0 = time.perf_counter(), time.process_time()
     fits = sp.nmr.deconvolve(ms, peaks=peaks)
     t_sp, c_sp = time.perf_counter() - t0, time.process_time() - c0
+    # the same stack again in this process: the first call also pays once-per-process costs (the CSA start
+    # grid's exact manifolds ~1.5 s, worker start-up, imports in the workers); a series of stacks pays them once
+    t0, c0 = time.perf_counter(), time.process_time()
+    sp.nmr.deconvolve(ms, peaks=peaks)
+    t_sp2, c_sp2 = time.perf_counter() - t0, time.process_time() - c0
     method = fits[0].meta.get("batch", {}).get("method")
     nloop = min(n, 20)
     t0, c0 = time.perf_counter(), time.process_time()
@@ -186,6 +196,8 @@ def case_csa_stack(n, nref, rng):
             "specproc_lmfit_loop_spectra_timed": nloop,
             "reference": "mrsimulator + lmfit loop", "reference_s": ref, "reference_spectra_timed": nref,
             "speedup": ref / t_sp, "speedup_vs_specproc_loop": t_loop / t_sp,
+            "specproc_again_s": t_sp2, "specproc_again_cpu_s": c_sp2, "speedup_again": ref / t_sp2,
+            "speedup_again_cpu": ref_cpu / c_sp2,
             "cpu_s": {"specproc": c_sp, "specproc_lmfit_loop": c_loop, "reference": ref_cpu},
             "speedup_cpu": ref_cpu / c_sp, "speedup_cpu_vs_specproc_loop": c_loop / c_sp,
             "load_note": "2 shared cores: wall times move with the machine's load; CPU times are the steadier ratio",
@@ -273,12 +285,121 @@ def case_czjzek(n, rng):
             "agreement": f"δiso<0.2 ppm {np.mean(e_iso < 0.2):.0%}, σ<5 % {np.mean(e_s < 0.05):.0%}"}
 
 
+def case_quad_mas(n, nref, rng, rate=5000.0):
+    """11B CT at a finite MAS rate (5 kHz: the CT sidebands carry several % of the area) simulated by
+    mrsimulator (128 sidebands), fitted by the quadrupolar model with its sidebands computed by the model
+    (``quadrupolar.make_lmfit_model(..., rate_ppm=...)``, kernel ``fitting.nmr_models.ct_mas``), side by
+    side with the mrsimulator + lmfit loop at the same rate. Starts: δiso − 3 ppm, CQ from the measured
+    width, η 0.5 (the reference: CQ 2.2 MHz, η 0.5)."""
+    from types import SimpleNamespace
+
+    from specproc.fitting.peaks import width_at
+    from specproc.techniques.nmr.quadrupolar import make_lmfit_model
+
+    x = np.linspace(150, -100, 1250)
+    dx = abs(x[1] - x[0])
+    truths, data = [], []
+    for i in range(n):
+        t = dict(iso=rng.uniform(10, 40), cq=rng.uniform(2.0, 3.0), eta=rng.uniform(0.1, 0.9))
+        truths.append(t)
+        data.append(_noisy(_sim(_quad_site(t["iso"], t["cq"], t["eta"]), "11B", SF_B, x, rate, ct=True, sigma=0.4),
+                           rng))
+    starts = [t["iso"] - 3 for t in truths]
+    t0 = time.perf_counter()
+    rows, nfev = [], []
+    for y, c in zip(data, starts):
+        site = SimpleNamespace(center=c, cq_mhz=None, eta=0.5, fixed=[], bounds={})
+        w = min(max(float(width_at(x, y, c)), 2 * dx), float(np.ptp(x)) / 2)   # as the deconvolution measures it
+        model, p, _ = make_lmfit_model("q_", "11B", SF_B, x, y, site, w, (c - 20, c + 20), dx, float(np.ptp(x)),
+                                       0.0, None, rate_ppm=rate / SF_B)
+        r = model.fit(y, p, x=x, max_nfev=200 * 6)   # the deconvolution's budget: 200 x (free parameters + 1)
+        rows.append({k: r.params["q_" + k].value for k in ("center", "cq_mhz", "eta")})
+        nfev.append(r.nfev)
+    t_sp = time.perf_counter() - t0
+    e_iso = np.array([abs(r["center"] - t["iso"]) for r, t in zip(rows, truths)])
+    e_cq = np.array([abs(r["cq_mhz"] / t["cq"] - 1) for r, t in zip(rows, truths)])
+    e_eta = np.array([abs(r["eta"] - t["eta"]) for r, t in zip(rows, truths)])
+    ref_t = []
+    for i in range(nref):
+        sim = lambda iso, cq, eta: _sim(_quad_site(iso, cq, eta), "11B", SF_B, x, rate, ct=True, sigma=0.4)  # noqa: E731
+        el, _, _ = _reference_fit(x, data[i], sim, {"iso": starts[i], "cq": 2.2, "eta": 0.5},
+                                  {"eta": (0, 1), "cq": (0.1, 10)})
+        ref_t.append(el)
+    return {"case": f"quadrupolar CT, 11B MAS {rate / 1000:g} kHz, sidebands computed by the model", "n": n,
+            "specproc_s": t_sp, "specproc_nfev_mean": float(np.mean(nfev)),
+            "reference": "mrsimulator + lmfit loop (same rate)", "reference_s": float(np.mean(ref_t)) * n,
+            "reference_spectra_timed": nref, "speedup": float(np.mean(ref_t)) * n / t_sp,
+            "iso_within_0.2ppm": float(np.mean(e_iso < 0.2)), "cq_within_2pct": float(np.mean(e_cq < 0.02)),
+            "eta_within_0.05": float(np.mean(e_eta < 0.05)), "median_abs_err": {
+                "iso_ppm": float(np.median(e_iso)), "cq_rel": float(np.median(e_cq)), "eta": float(np.median(e_eta))},
+            "agreement": f"δiso<0.2 ppm {np.mean(e_iso < 0.2):.0%}, CQ<2 % {np.mean(e_cq < 0.02):.0%}, "
+                         f"η<0.05 {np.mean(e_eta < 0.05):.0%}"}
+
+
+def case_ext_czjzek(n, rng):
+    """Extended Czjzek through ``sp.nmr.deconvolve(shape="ext-czjzek")`` from the position of the maximum
+    only (the start search picks CQ0, η0, ε): 11B MAS 14 kHz, kernel data (its agreement with mrsimulator
+    is tests/techniques/test_nmr_ext_czjzek.py), CQ0 U(1.6, 3), η0 U(0.1, 0.9), ε U(0.05, 0.4), SNR 100."""
+    import specproc as sp
+
+    from specproc.fitting.nmr_models import ext_czjzek
+
+    x = np.linspace(60, -80, 1400)
+    truths = [dict(iso=rng.uniform(10, 30), cq=rng.uniform(1.6, 3.0), e0=rng.uniform(0.1, 0.9),
+                   ep=rng.uniform(0.05, 0.4)) for _ in range(n)]
+    data = [_noisy(ext_czjzek(x, 1.0, t["iso"], t["cq"], t["e0"], t["ep"], 0.3, 0.0, SF_B, 1.5, MAS_B / SF_B), rng)
+            for t in truths]
+    t0 = time.perf_counter()
+    fits = [sp.nmr.deconvolve(_meas(x, y, SF_B, "11B", MAS_B, f"e{i}"),
+                              peaks=[{"name": "Q", "center": float(x[np.argmax(y)]), "shape": "ext-czjzek"}])
+            for i, y in enumerate(data)]
+    t_sp = time.perf_counter() - t0
+    rows = [f.table.iloc[0] for f in fits]
+    z = {k: np.array([abs(r[k] - t[tk]) / r[k + "_stderr"] if r[k + "_stderr"] else np.inf
+                      for r, t in zip(rows, truths)]) for k, tk in (("center_ppm", "iso"), ("cq0_mhz", "cq"),
+                                                                    ("eta0", "e0"), ("eps", "ep"))}
+    e_iso = np.array([abs(r["center_ppm"] - t["iso"]) for r, t in zip(rows, truths)])
+    e_cq = np.array([abs(r["cq0_mhz"] / t["cq"] - 1) for r, t in zip(rows, truths)])
+    bound = float(np.mean([any("bound" in w for w in f.warnings) for f in fits]))
+    return {"case": "ext-czjzek (11B MAS 14 kHz, deconvolve, automatic start search)", "n": n, "specproc_s": t_sp,
+            "iso_within_0.2ppm": float(np.mean(e_iso < 0.2)), "cq0_within_2pct": float(np.mean(e_cq < 0.02)),
+            "within_3_stderr": {k: float(np.mean(v < 3)) for k, v in z.items()}, "at_a_bound": bound,
+            "agreement": f"δiso<0.2 ppm {np.mean(e_iso < 0.2):.0%}, CQ0<2 % {np.mean(e_cq < 0.02):.0%}, "
+                         + ", ".join(f"{k} within 3 stderr {np.mean(v < 3):.0%}" for k, v in z.items())
+                         + f", at a bound {bound:.0%}"}
+
+
+def case_composite(reps):
+    """The study's three-site 11B fits (quadrupolar [N2BH]n + two pseudo-Voigt lines with tied sidebands,
+    sample_data Bruker FIDs at 12.5 kHz): wall time per fit, as the pipeline runs them (target <= 0.5 s)."""
+    import specproc as sp
+
+    root = Path(__file__).resolve().parent.parent / "sample_data" / "nmr"
+    out = []
+    for name, peaks in (("LiNBH", [{"name": "N2BH", "center": 25.0, "shape": "quadrupolar"},
+                                   {"name": "NBH3", "center": -25.0}, {"name": "BH4", "center": -43.0}]),
+                        ("LiBH4-70LiNBH", [{"name": "BH4", "center": -42.0},
+                                           {"name": "N2BH", "center": 25.0, "shape": "quadrupolar"},
+                                           {"name": "NBH3", "center": -25.0}])):
+        m = sp.read(root / f"{name}_11B" / "1")
+        ts = []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            f = sp.nmr.deconvolve(m, peaks=peaks, lineshape="pseudo-voigt", processing={"apodization": "none"})
+            ts.append(time.perf_counter() - t0)
+        r = f.table.set_index("name").loc["N2BH"]
+        out.append({"file": name, "fit_s": ts, "nfev": f.stats.get("nfev"), "n2bh_center_ppm": float(r["center_ppm"]),
+                    "n2bh_cq_mhz": float(r["cq_mhz"]), "n2bh_eta": float(r["eta"])})
+    return {"case": "composite: three-site 11B fit with one quadrupolar site (study files)", "fits": out,
+            "target_s": 0.5}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=100)
     ap.add_argument("--out", default="nmr_models", help="results/<out>.json")
     ap.add_argument("--ref", type=int, default=3, help="spectra fitted by the reference loop (extrapolated)")
-    ap.add_argument("--cases", default="csa,csa-stack,quadrupolar,czjzek")
+    ap.add_argument("--cases", default="csa,csa-stack,quadrupolar,czjzek,quadrupolar-mas,ext-czjzek,composite")
     a = ap.parse_args(argv)
     rng = np.random.default_rng(27)
     import specproc as sp
@@ -288,7 +409,9 @@ def main(argv=None):
     for name in a.cases.split(","):
         r = {"csa": lambda: case_csa(a.n, a.ref, rng), "csa-stack": lambda: case_csa_stack(a.n, a.ref, rng),
              "quadrupolar": lambda: case_quad(a.n, a.ref, rng),
-             "czjzek": lambda: case_czjzek(a.n, rng)}[name]()
+             "czjzek": lambda: case_czjzek(a.n, rng),
+             "quadrupolar-mas": lambda: case_quad_mas(a.n, a.ref, rng),
+             "ext-czjzek": lambda: case_ext_czjzek(a.n, rng), "composite": lambda: case_composite(3)}[name]()
         print(r, flush=True)
         rows.append(r)
     path = save(a.out, {"rows": rows, "n": a.n})

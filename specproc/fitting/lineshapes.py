@@ -98,8 +98,17 @@ def czjzek(x, amplitude=1.0, center=0.0, sigma_mhz=1.0, sigma=0.5, gamma=0.0, la
     return f(x, amplitude, center, sigma_mhz, sigma, gamma, larmor_mhz, spin, rate_ppm)
 
 
+def ext_czjzek(x, amplitude=1.0, center=0.0, cq0_mhz=2.0, eta0=0.5, eps=0.2, sigma=0.5, gamma=0.0, larmor_mhz=100.0,
+               spin=1.5, rate_ppm=0.0):
+    """Extended Czjzek quadrupolar central transition, static or fast MAS (:mod:`.nmr_models`)."""
+    from .nmr_models import ext_czjzek as f
+
+    return f(x, amplitude, center, cq0_mhz, eta0, eps, sigma, gamma, larmor_mhz, spin, rate_ppm)
+
+
 FUNCTIONS = {"gaussian": gaussian, "lorentzian": lorentzian, "pseudo-voigt": pseudo_voigt, "voigt": voigt,
-             "pearson7": pearson7, "csa": csa, "czjzek": czjzek}  # numpy functions of the area-normalised shapes
+             "pearson7": pearson7, "csa": csa, "czjzek": czjzek,
+             "ext-czjzek": ext_czjzek}  # numpy functions of the area-normalised shapes
 
 
 def evaluate(shape: str, x, **params):
@@ -185,6 +194,11 @@ REGISTRY: dict[str, LineShape] = {s.name: s for s in (
               ("sigma_mhz", "sigma", "gamma", "larmor_mhz", "spin", "rate_ppm"), None,
               "NMR quadrupolar central transition with a Czjzek (CQ, eta) distribution, static or fast MAS",
               ("larmor_mhz", "spin", "rate_ppm"), True),
+    LineShape("ext-czjzek", "specproc.fitting.nmr_models:EXTCZJZEKModel",
+              ("amplitude", "center", "cq0_mhz", "eta0", "eps", "sigma", "gamma", "larmor_mhz", "spin", "rate_ppm"),
+              "amplitude", ("cq0_mhz", "eta0", "eps", "sigma", "gamma", "larmor_mhz", "spin", "rate_ppm"), None,
+              "NMR quadrupolar central transition with an extended Czjzek distribution (CQ0, eta0, eps), static or "
+              "fast MAS", ("larmor_mhz", "spin", "rate_ppm"), True),
 )}
 
 

@@ -23,14 +23,19 @@ Algorithm
    baseline), so a full-range IR spectrum gets every band, with no fixed count.
 4. **Forward selection** per window: the proposals of a step are the strongest unused candidate
    no component covers and the strongest candidate of the residual (a broad line under a narrow
-   one, a shoulder beside a fitted line). Each is fitted with the components found so far (their
+   one, a shoulder beside a fitted line); when neither gives a broad partner under a fitted line,
+   partners at its centre 4 and 10 times as wide (a residual feature inside the line: the 7Li
+   narrow-on-broad case) or ~3x as wide as an unexplained excess in its wing is far from it
+   (:func:`~specproc.fitting.uncertainty.unexplained_signal`). Each is fitted with the components found so far (their
    fitted values as starts); the best by the information criterion (``"bic"``: ``chi²/L + k
    ln(n/L)``, or ``"aicc"``, noise known) is accepted when the criterion falls by more than
    ``ic_min`` (10), its area exceeds ``k_area`` (3) standard errors (x sqrt L) and its height
    ``k_height`` (3) noise SDs, and its centre did not run to its window.
 5. **Merging and backward elimination** after each step: two components closer than
    ``merge_fraction`` (0.5) of the narrower FWHM, widths within x2, are one line (merged, refitted:
-   no split lines); a component that is no longer significant is removed (one at a time).
+   no split lines); a component that is no longer significant is removed (one at a time); at the
+   end a centre on its window is no line either, unless removing it raises the criterion by more
+   than ``ic_min`` (a line of a crowded cluster whose window was too narrow: it stays).
 6. **Stop** when no proposal is accepted (or ``max_components`` / ``budget_s`` is reached, with a
    warning). The final model is fitted once on the whole working grid (:func:`fit_spec`'s checks
    include the residual test: a feature above 5 noise SDs is a warning naming its position).
@@ -68,6 +73,8 @@ MERGE_FRACTION, MERGE_WIDTH_RATIO = 0.5, 2.0
 REACH_FWHM = 4.0
 #: scale step of the second-derivative scale space
 SCALE_STEP = 1.5
+#: widths (x the line's FWHM) of the broad partners tried under a line whose centre holds a residual feature
+BROAD_PARTNER_FACTORS = (4.0, 10.0)
 
 
 @dataclass
@@ -95,8 +102,14 @@ def noise_acf(y, sigma: float, kmax: int = 32) -> np.ndarray:
     out = [1.0]
     if y.size < 4 * kmax or not sigma > 0:
         return np.array(out)
-    for k in range(1, kmax):
-        rho = 1 - (robust_sigma(y[k:] - y[:-k]) / np.sqrt(2) / float(sigma)) ** 2
+    sds = [robust_sigma(y[k:] - y[:-k]) / np.sqrt(2) for k in range(1, kmax)]
+    # the upper half of the lags (beyond the correlation of processed spectra) gives sigma itself: a
+    # given sigma above that (an estimate raised by broad lines, 13 % on a white-noise 7Li spectrum)
+    # is no correlation, and would read as rho ~ 0.1 at every lag (L ~ 5: chi² differences 5x too small)
+    far = float(np.median(sds[kmax // 2 - 1:]))
+    sigma = min(float(sigma), far) if far > 0 else float(sigma)
+    for sd in sds:
+        rho = 1 - (sd / float(sigma)) ** 2
         if rho < 0.05:
             break
         out.append(float(rho))
@@ -376,6 +389,52 @@ class _Window:
             if best and not self._tried(best["center"], best["fwhm"]) and (s.max_fwhm is None or
                                                                              best["fwhm"] <= s.max_fwhm):
                 out.append(best)
+            elif best is None:
+                out += self._broad_partners(res) or self._wing_partner()
+        return out
+
+    def _wing_partner(self) -> list:
+        """A broad partner from the residual's unexplained excess (runs above 5 noise SDs where the
+        components put little, :func:`~specproc.fitting.uncertainty.unexplained_signal`) in the wing
+        of a fitted line: the wings of a broad line under a narrow one, too flat for a
+        second-derivative candidate. Centred on that line, ~3x as wide as the excess is far from it."""
+        from .uncertainty import unexplained_signal
+
+        s, fo = self.s, self.fo
+        comps = {k: v for k, v in fo.components.items() if k != "bl_"}
+        model = np.sum([np.broadcast_to(v, fo.y.shape) for v in comps.values()], axis=0) if comps else None
+        for pos, _z in unexplained_signal(self.x, self.y - fo.best_fit, s.sigma, model=model):
+            pk = min(self.comps, key=lambda q: abs(q.center - pos), default=None)
+            if pk is None or not pk.fwhm:
+                return []
+            dist = abs(pos - pk.center)
+            fw = max(3 * dist, 3 * pk.fwhm)
+            if dist < 6 * pk.fwhm and fw <= s.span / 2 and (s.max_fwhm is None or fw <= s.max_fwhm) \
+                    and not self._tried(pk.center, fw) and (s.reject is None or not s.reject(pk.center)):
+                return [{"center": pk.center, "fwhm": fw, "height": s.sigma * 5, "source": "nested"}]
+            return []
+        return []
+
+    def _broad_partners(self, res) -> list:
+        """Broad partners at the centre of a fitted line whose FWHM holds the strongest residual
+        candidate. A narrow line fitted alone over a broad one at the same centre (the 7Li case:
+        0.32 ppm on 3.6 ppm) leaves its largest residual features inside the narrow line (lineshape
+        mismatch), while the wings of the broad line are too flat to be candidates themselves; the
+        partner's width is not seen, so BROAD_PARTNER_FACTORS of the line's FWHM are tried (each
+        once: a partner tried is not proposed again)."""
+        s = self.s
+        if not res or not self.comps:
+            return []
+        cd = res[0]
+        pk = min(self.comps, key=lambda q: abs(q.center - cd["center"]))
+        if not pk.fwhm or abs(cd["center"] - pk.center) >= pk.fwhm:
+            return []
+        out = []
+        for f in BROAD_PARTNER_FACTORS:
+            fw = f * pk.fwhm
+            if fw > s.span / 2 or (s.max_fwhm is not None and fw > s.max_fwhm) or self._tried(pk.center, fw):
+                continue
+            out.append({"center": pk.center, "fwhm": fw, "height": max(cd["height"], s.sigma) / f, "source": "nested"})
         return out
 
     # ------------------------------------------------------------------ steps
@@ -445,8 +504,9 @@ class _Window:
             s.steps.append({"merged": [round(a["center"], 6), round(b["center"], 6)], "into": round(c, 6)})
             self.comps, self.fo, self.ic = rest + [merged], fo, s.ic(fo)
             self.comps = self._restart(self.fo)
+        needed: set = set()
         while not forced and len(self.comps) > 1:
-            weak = [(pk, self._ok(self.fo, pk, bound=final)) for pk in self.comps]
+            weak = [(pk, self._ok(self.fo, pk, bound=final)) for pk in self.comps if pk.name not in needed]
             weak = [(pk, why) for pk, why in weak if why]
             if not weak:
                 break
@@ -455,6 +515,15 @@ class _Window:
             fo = self._trial(rest)
             if fo is None:
                 break
+            if why == "centre at its window" and s.ic(fo) > self.ic + s.ic_min:
+                # a significant line whose centre ran to its window (neighbours sharing out their
+                # signal in a crowded cluster): removing it costs more than a component is worth,
+                # and removing lines one by one for it once left 2 of 6 lines; it stays (fit_spec's
+                # bound warning names it)
+                needed.add(pk.name)
+                s.steps.append({"kept": round(pk.center, 6), "why": f"{why}, but removing it costs "
+                                f"{s.ic(fo) - self.ic:.1f} in {s.criterion.upper()}"})
+                continue
             s.steps.append({"removed": round(pk.center, 6), "why": why})
             self.comps, self.fo, self.ic = rest, fo, s.ic(fo)
             self.comps = self._restart(self.fo)
@@ -579,12 +648,42 @@ def _windows(x, y, sigma, cands, base_span=None):
     return res
 
 
+def _count_warnings(fo, final, s: "_Selector", u: str, stopped: str, max_label: str) -> list:
+    """Where the final count is uncertain (neighbours closer than their FWHM, merges that stand,
+    further components with some support) and a stopped selection."""
+    vals = sorted((_peak_values(fo, p) for p in final), key=lambda v: v["center"])
+    warns = []
+    for v1, v2 in zip(vals, vals[1:]):
+        # resolvable: >= 1 FWHM apart (0.9: the widths are fitted, not known)
+        if abs(v2["center"] - v1["center"]) < 0.9 * 0.5 * (v1["fwhm"] + v2["fwhm"]) and \
+                max(v1["fwhm"], v2["fwhm"]) < 3 * min(v1["fwhm"], v2["fwhm"]):
+            warns.append(f"components at {v1['center']:.6g} and {v2['center']:.6g}{u} are closer than their FWHM: "
+                         "the number of components there is uncertain")
+    # merges that stand in the final model (one component there): the count there is uncertain
+    kept = [c for c in s.merged if sum(abs(v["center"] - c) < v["fwhm"] for v in vals) == 1]
+    # a component was proposed beside one of the final ones with some evidence (IC gain > 2) but not
+    # enough: one line or two there is not decided by the data
+    weak = sorted({round(v["center"], 6) for v in vals for c in s.weak
+                   if abs(v["center"] - c) < 1.5 * v["fwhm"] and c not in kept})
+    if weak:
+        warns.append(f"a further component near {', '.join(f'{c:.6g}' for c in weak)}{u} has some support (information "
+                     f"criterion gain > 2) but not enough to be added: the number of components there is uncertain")
+    if kept:
+        warns.append(f"components closer than {MERGE_FRACTION:g} FWHM merged into one at "
+                     f"{', '.join(f'{c:.6g}' for c in kept)}{u} (no split lines): the count there is uncertain")
+    left = [w_ for w_ in fo.warnings if w_.startswith(("unexplained", "residual")) or "unexplained" in w_]
+    if stopped.startswith((max_label, "budget")):
+        warns.append(f"model selection stopped: {stopped}" + ("; residual features are left (see the warnings)"
+                                                              if left else ""))
+    return warns
+
+
 def select_model(x, y, *, shape: str = "pseudo-voigt", noise: float | None = None, baseline: str = "linear",
                  criterion: str = "bic", snr: float = CANDIDATE_SNR, ic_min: float = IC_MIN,
                  n_components: int | None = None, max_components: int | None = None,
                  min_fwhm: float | None = None, max_fwhm: float | None = None, peak=None, name=None, reject=None,
                  base=None, keep=None, max_points: int = 4096, budget_s: float = 20.0, unit: str = "", where=None,
-                 n_label: str = "n_components") -> Selection:
+                 n_label: str = "n_components", max_label: str = "max_components") -> Selection:
     """Select and fit the components of a 1D spectrum (module docstring: the algorithm).
 
     Parameters
@@ -628,8 +727,9 @@ def select_model(x, y, *, shape: str = "pseudo-voigt", noise: float | None = Non
         Axis unit in the warnings.
     where : str, optional
         The input file, for errors.
-    n_label : str
-        The caller's name of ``n_components`` in warnings (``n_peaks``, ``n_bands``).
+    n_label, max_label : str
+        The caller's names of ``n_components`` / ``max_components`` in warnings and the record
+        (``n_peaks``, ``max_peaks``).
 
     Returns
     -------
@@ -707,7 +807,7 @@ def select_model(x, y, *, shape: str = "pseudo-voigt", noise: float | None = Non
                 stopped = f"{n_label} = {n_components} reached"
                 break
             if max_components is not None and len(comps) + len(w.comps) >= max_components:
-                stopped = f"max_components = {max_components} reached"
+                stopped = f"{max_label} = {max_components} reached"
                 break
             if s.over_budget():
                 stopped = f"budget of {budget_s:g} s spent"
@@ -728,29 +828,7 @@ def select_model(x, y, *, shape: str = "pseudo-voigt", noise: float | None = Non
     if len(wins) > 1 or len(comps) > 1 or base is not None:
         final = [s.make(p.name, p.center, p.fwhm, p.amplitude or 0.0, p.init) for p in final]
     fo = s.fit((list(base.peaks) if base is not None else []) + final, xw[kw], yw[kw], final=True)
-    vals = sorted((_peak_values(fo, p) for p in final), key=lambda v: v["center"])
-    for v1, v2 in zip(vals, vals[1:]):
-        # resolvable: >= 1 FWHM apart (0.9: the widths are fitted, not known)
-        if abs(v2["center"] - v1["center"]) < 0.9 * 0.5 * (v1["fwhm"] + v2["fwhm"]) and \
-                max(v1["fwhm"], v2["fwhm"]) < 3 * min(v1["fwhm"], v2["fwhm"]):
-            warns.append(f"components at {v1['center']:.6g} and {v2['center']:.6g}{u} are closer than their FWHM: "
-                         "the number of components there is uncertain")
-    # merges that stand in the final model (one component there): the count there is uncertain
-    kept = [c for c in s.merged if sum(abs(v["center"] - c) < v["fwhm"] for v in vals) == 1]
-    # a component was proposed beside one of the final ones with some evidence (IC gain > 2) but not
-    # enough: one line or two there is not decided by the data
-    weak = sorted({round(v["center"], 6) for v in vals for c in s.weak
-                   if abs(v["center"] - c) < 1.5 * v["fwhm"] and c not in kept})
-    if weak:
-        warns.append(f"a further component near {', '.join(f'{c:.6g}' for c in weak)}{u} has some support (information "
-                     f"criterion gain > 2) but not enough to be added: the number of components there is uncertain")
-    if kept:
-        warns.append(f"components closer than {MERGE_FRACTION:g} FWHM merged into one at "
-                     f"{', '.join(f'{c:.6g}' for c in kept)}{u} (no split lines): the count there is uncertain")
-    left = [w_ for w_ in fo.warnings if w_.startswith(("unexplained", "residual")) or "unexplained" in w_]
-    if stopped.startswith(("max_", "budget")):
-        warns.append(f"model selection stopped: {stopped}" + ("; residual features are left (see the warnings)"
-                                                              if left else ""))
+    warns += _count_warnings(fo, final, s, u, stopped, max_label)
     record = {"method": f"forward selection by {criterion.upper()} (gain > {ic_min:g}, area > {K_AREA:g} stderr, "
                         f"height > {K_HEIGHT:g} noise SDs), merge < {MERGE_FRACTION:g} FWHM",
               "n_components": len(final), "stopped": stopped, "steps": s.steps, "n_candidates": len(cands),

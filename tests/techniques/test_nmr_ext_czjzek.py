@@ -93,3 +93,46 @@ def test_fit_recovers_the_distribution():
     for k, truth in (("center", 10.0), ("cq0_mhz", 2.5), ("eta0", 0.42), ("eps", 0.23)):
         v, e = r.params[k].value, r.params[k].stderr
         assert e and abs(v - truth) < 4 * e + 1e-3 * abs(truth), (k, v, e)
+
+
+def _measurement(x, y, mas):
+    from specproc.core.measurement import new_measurement
+
+    return new_measurement(y, {"shift": (x, "ppm")}, technique="nmr", sample="q", metadata={"nucleus": "11B"},
+                           acquisition=dict(sf_mhz=SF, mas_rate_hz=mas))
+
+
+@pytest.mark.parametrize("cq0,eta0,eps", [(2.5, 0.42, 0.23)])   # 20 random truths: benchmarks/bench_nmr_models.py
+def test_registry_shape_recovers_truth_from_automatic_starts(cq0, eta0, eps):
+    """``shape="ext-czjzek"`` in deconvolve, no start but the position of the maximum: the coarse
+    (η0, ε, CQ0) search puts the fit in the right minimum (started at the package defaults it
+    ended at ε = 0.44, η0 = 1.0, CQ0 2.06 for the first truth), and every parameter has an error."""
+    import specproc as sp
+
+    x = np.linspace(60, -80, 1400)
+    y = ext_czjzek(x, 1.0, 20.0, cq0, eta0, eps, 0.3, 0.0, SF, 1.5, 14000.0 / SF)
+    y = y / y.max() + 0.01 * np.random.default_rng(1).standard_normal(x.size)
+    peak = x[np.argmax(y)]
+    fit = sp.nmr.deconvolve(_measurement(x, y, 14000.0), peaks=[{"name": "Q", "center": float(peak),
+                                                                  "shape": "ext-czjzek"}])
+    row = fit.table.iloc[0]
+    for k, truth in (("center_ppm", 20.0), ("cq0_mhz", cq0), ("eta0", eta0), ("eps", eps)):
+        v, e = row[k], row[k + "_stderr"]
+        assert e is not None and 0 < e and abs(v - truth) < 4 * e + 2e-3 * abs(truth), (k, v, e)
+    assert not [w for w in fit.warnings if "bound" in w]
+    for k, unit in (("cq0_mhz", "MHz"), ("eta0", ""), ("eps", "")):   # quantities with errors, like czjzek's
+        q = fit.quantities[f"Q.{k}"]
+        assert q.unit == unit and q.stderr and abs(q.value - row[k]) < 1e-12
+    comp = fit.to_dict()["tables"]["components"][0]
+    assert comp["shape"] == "ext-czjzek" and comp["cq0_mhz_stderr"] > 0 and "sigma_mhz" not in comp
+
+
+def test_start_search_is_not_at_a_bound():
+    """The start itself lands near the truth (the grid's nodes: η0 0.1/0.5/0.9, ε 0.04..1.0)."""
+    from specproc.techniques.nmr.models import ext_czjzek_start
+
+    x = np.linspace(60, -80, 1400)
+    y = ext_czjzek(x, 3.0, 20.0, 2.0, 0.7, 0.1, 0.3, 0.0, SF, 1.5, 14000.0 / SF)
+    c, cq, e0, ep, area = ext_czjzek_start(x, y, 15.0, (-40.0, 60.0), 1.0, 0.1, SF, 1.5, 14000.0 / SF)
+    assert abs(c - 20.0) < 1.0 and abs(cq / 2.0 - 1) < 0.15 and abs(e0 - 0.7) <= 0.2 + 1e-9
+    assert 0.04 <= ep <= 0.2 and abs(area / 3.0 - 1) < 0.2

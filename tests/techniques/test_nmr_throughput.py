@@ -115,7 +115,7 @@ def test_tables_kept_as_rows_read_like_dataframes():
 
 def test_curve_stack_equals_per_spectrum_curves():
     from specproc.fitting.lineshapes import evaluate
-    from specproc.techniques.nmr.deconvolution import _curve_stack, build, parse_sites, Prepared
+    from specproc.techniques.nmr.deconvolution import curve_stack, build, parse_sites, Prepared
     from specproc.techniques.nmr.processors import DeconvolveParams
 
     x = np.linspace(60, -80, 512)
@@ -129,7 +129,7 @@ def test_curve_stack_equals_per_spectrum_curves():
             "p2_amplitude": rng.uniform(0.5, 2, 70), "p2_center": rng.uniform(22, 25, 70),
             "p2_sigma": rng.uniform(0.5, 2, 70), "p2_fraction": rng.uniform(0, 1, 70),
             "bl_c0": rng.normal(size=70), "bl_c1": rng.normal(size=70)}
-    got, best = _curve_stack(c, x, cols, block=16)
+    got, best = curve_stack(c, x, cols, block=16)
     for k in (0, 33, 69):
         for pre in ("p1_", "p2_"):
             one = evaluate("pseudo-voigt", x, **{n: float(cols[pre + n][k]) for n in ("amplitude", "center", "sigma",
@@ -137,7 +137,7 @@ def test_curve_stack_equals_per_spectrum_curves():
             np.testing.assert_allclose(got[pre][k], one, rtol=1e-14, atol=0)
         np.testing.assert_allclose(got["bl_"][k], cols["bl_c0"][k] + cols["bl_c1"][k] * x, rtol=1e-14, atol=1e-15)
         np.testing.assert_allclose(best[k], got["p1_"][k] + got["p2_"][k] + got["bl_"][k], rtol=1e-14, atol=1e-15)
-    tops = _curve_stack(c, x, cols, block=16, keep=False)  # the maxima only, curves dropped block by block
+    tops = curve_stack(c, x, cols, block=16, keep=False)  # the maxima only, curves dropped block by block
     for key in ("p1_", "p2_", "bl_"):
         np.testing.assert_array_equal(tops[key], got[key].max(axis=1))
     np.testing.assert_array_equal(tops["fit"], best.max(axis=1))
@@ -151,7 +151,7 @@ def test_stack_figures_are_made_when_read_and_equal_the_eager_ones(tmp_path):
 
     from specproc.core.result import Plots, Result
     from specproc.fitting.lineshapes import evaluate
-    from specproc.techniques.nmr.deconvolution import deconvolve_many
+    from specproc.techniques.nmr.stacks import deconvolve_many
     from specproc.techniques.nmr.processors import DeconvolveParams
 
     x = np.linspace(60, -80, 1024)

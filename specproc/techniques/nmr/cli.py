@@ -27,7 +27,7 @@ def processing_of(args) -> dict | None:
 
 
 #: per-peak shapes of ``--shape NAME=SHAPE`` besides the registry's symmetric ones
-MODEL_SHAPES = ("quadrupolar", "czjzek", "csa")
+MODEL_SHAPES = ("quadrupolar", "czjzek", "ext-czjzek", "csa")
 
 
 def _shapes(text: str) -> str | dict:
@@ -80,9 +80,10 @@ def add_cli(subparsers) -> None:
                                         "--peaks=N2BH=25,BH4=-41 (default: picked automatically)",
                                "shape": "lineshape of every component (gaussian, lorentzian, pseudo-voigt, voigt; "
                                         "default: pseudo-voigt), or per peak: --shape N2BH=quadrupolar,BH4=czjzek "
-                                        "(quadrupolar: CT site with CQ, eta; czjzek: Czjzek CQ distribution; csa: "
-                                        "chemical-shift anisotropy, static or with its sideband manifold; center_ppm "
-                                        "is then the isotropic shift)"})
+                                        "(quadrupolar: CT site with CQ, eta; czjzek: Czjzek CQ distribution; "
+                                        "ext-czjzek: extended Czjzek (CQ0, eta0, eps); csa: chemical-shift anisotropy, "
+                                        "static or with its sideband manifold; center_ppm is then the isotropic "
+                                        "shift)"})
     # the processing of FIDs: the `processing` parameter (a dict of nmr.process's options), built in run_cli
     add_params_arguments(p, ProcessParams, ("apodization", "lb_hz", "reference"), rename={"lb_hz": "--lb"},
                          types={"reference": number_arg("a reference shift in ppm")}, metavar={"reference": "PPM"},

@@ -51,9 +51,11 @@ class DeconvolveParams(ProcessorParams):
 
     peaks: PeaksInput = Field(None, description="start positions (ppm), {name: ppm} or peak dicts; none: automatic")
     n_peaks: int | None = Field(None, ge=1, le=50,
-                                description="fit exactly N components picked automatically (default: chosen by BIC "
-                                            "and a 5-sigma area rule, see docs/nmr.md); ignored when peaks are given")
-    max_peaks: int = Field(6, ge=1, le=50, description="most components tried by the automatic selection")
+                                description="fit exactly N components picked automatically (default: chosen by the "
+                                            "toolkit's model selection, specproc.fitting.select; docs/nmr.md); "
+                                            "ignored when peaks are given")
+    max_peaks: int | None = Field(None, ge=1, le=50, description="most components the automatic selection keeps "
+                                                                  "(default: no cap; a stop at the cap is a warning)")
     shape: NMRShape = Field("pseudo-voigt", description="lineshape of every component (a peak dict may give "
                                                         "its own shape)")
     region: Region | None = Field(None, description="fitted range, ppm (either order; default: the whole spectrum)")
@@ -121,18 +123,18 @@ class Deconvolve(Processor):
         batched (explicit peaks, no quadrupolar sites, covariance errors, >= 2 spectra, the same
         nucleus / frequency / MAS rate; axes shared or interpolated to a common one), else one fit
         per spectrum. Per-spectrum failures are returned in place (exceptions)."""
-        from .deconvolution import deconvolve_many
+        from .stacks import deconvolve_many
 
         return deconvolve_many([with_processing(d, params) for d in data], params)
 
     def preprocess(self, data, params: DeconvolveParams):
         """Validation, FID processing and the noise estimate of one input (a ``Prepared`` spectrum)."""
-        from .deconvolution import prepare
+        from .prepared import prepare
 
         return prepare(with_processing(data, params), params)
 
     def warm_up(self, params: DeconvolveParams, n: int) -> None:
         """The batch path's imports (lmfit, scipy.signal, the engine) and its compiled kernel."""
-        from .deconvolution import warm_up
+        from .stacks import warm_up
 
         warm_up(params, n)

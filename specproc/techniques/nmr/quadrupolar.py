@@ -7,7 +7,11 @@ lineshapes ``G_eta(u)`` (``u = offset / nu_Q2``) are cached; a fit evaluates the
 the axis, interpolating linearly in eta (grid step 0.025), bin-integrating on the data grid
 (no aliasing of sharp edges) and convolving with a Gaussian (``sigma`` ppm, extra
 broadening). A fit takes a fraction of a second instead of one mrsimulator call per step.
-Spinning sidebands are separate components (see :mod:`.sidebands`).
+
+At a finite MAS rate (``rate_ppm``) the line carries its own spinning sidebands
+(:func:`specproc.fitting.nmr_models.ct_mas`: the infinite-speed line split into sidebands by
+per-crystallite weights, nodes over (η, CQ) per rate). Without a rate, spinning sidebands are
+separate components (see :mod:`.sidebands`).
 """
 from __future__ import annotations
 
@@ -37,9 +41,10 @@ def _library(isotope: str, static: bool = False) -> tuple[np.ndarray, np.ndarray
 
 
 def ct_lineshape(x, amplitude, center, cq_mhz, eta, sigma, *, isotope: str, larmor_mhz: float,
-                 static: bool = False):
+                 static: bool = False, rate_ppm: float | None = None):
     """Area-normalised CT line on ppm axis ``x`` (any order, uniform spacing): fast MAS, or the
-    static powder pattern with ``static=True`` (the library's static kernel, same scaling).
+    static powder pattern with ``static=True`` (the library's static kernel, same scaling), or
+    MAS at the finite rate ``rate_ppm`` (Hz / Larmor MHz) with its spinning sidebands.
 
     ``center`` is the isotropic chemical shift (ppm), ``cq_mhz`` the quadrupolar coupling
     constant (MHz), ``eta`` the asymmetry, ``sigma`` the Gaussian broadening (ppm, std).
@@ -47,6 +52,11 @@ def ct_lineshape(x, amplitude, center, cq_mhz, eta, sigma, *, isotope: str, larm
     from scipy.ndimage import gaussian_filter1d
 
     x = np.asarray(x, float)
+    if rate_ppm and rate_ppm > 0 and not static:
+        from ...fitting.nmr_models import ct_mas, spin_of
+
+        return ct_mas(x, amplitude, center, cq_mhz, eta, max(float(sigma), 0.0), 0.0, larmor_mhz,
+                      spin_of(isotope), float(rate_ppm))
     u, cdf, _ = _library(isotope, bool(static))
     e = float(np.clip(eta, 0.0, 1.0)) * (len(ETA_GRID) - 1)
     i = min(int(e), len(ETA_GRID) - 2)
@@ -68,23 +78,26 @@ def ct_lineshape(x, amplitude, center, cq_mhz, eta, sigma, *, isotope: str, larm
 
 
 def make_lmfit_model(prefix, nucleus, sf_mhz, x, y, site, w, window, dx, span, offset_ppm, parent_prefix,
-                     static: bool = False):
+                     static: bool = False, rate_ppm: float | None = None):
     """lmfit model, params and FWHM context of one quadrupolar site (or of its sideband).
 
-    ``site`` is a :class:`~specproc.techniques.nmr.deconvolution.QuadSite`, ``w`` its starting
+    ``site`` is a :class:`~specproc.techniques.nmr.sites.QuadSite`, ``w`` its starting
     width (ppm), ``window`` its centre bounds (ppm), ``static`` the static CT instead of fast MAS
-    (the caller knows the MAS rate). The context (isotope, Larmor frequency, grid step, static) is
-    what :func:`fwhm_of_params` needs; None for a sideband.
+    (the caller knows the MAS rate). With ``rate_ppm`` (the MAS rate in ppm) the site's model
+    holds its spinning sidebands (the caller then adds no sideband components:
+    :func:`~specproc.techniques.nmr.models.has_own_sidebands`). The context (isotope, Larmor
+    frequency, grid step, static) is what :func:`fwhm_of_params` needs; None for a sideband.
     """
     import lmfit
 
     iso = str(nucleus)
     static = bool(static)
     _library(iso, static)
+    rate = float(rate_ppm) if rate_ppm and rate_ppm > 0 and not static else None
 
     def quadrupolar(x, amplitude=1.0, center=0.0, cq_mhz=1.0, eta=0.5, sigma=0.1):
         return ct_lineshape(x, amplitude, center, cq_mhz, eta, sigma, isotope=iso, larmor_mhz=float(sf_mhz),
-                            static=static)
+                            static=static, rate_ppm=rate)
 
     model = lmfit.Model(quadrupolar, prefix=prefix)
     p = model.make_params()
