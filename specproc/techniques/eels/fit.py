@@ -378,7 +378,39 @@ def fit_edge(m, edge: str = "B K", background: str = "power_law", background_win
                             "min_edge_snr": float(min_edge_snr), "params": run_params,
                             "acquisition": dict(m.attrs.get("acquisition", {}))}
 
-    # ---------------------------------------------------------------- (1) energy calibration
+    # (1) energy calibration, windows, (2) background and validity, (3) deconvolution, (4) the joint fit
+    E, Y, ll, shift = _calibrate(m, E, Y, stack, lowloss, energy_offset_eV, meta, warnings)
+    bw, fsel, Ef = _windows(rec, E, background_window, fit_window, src, meta)
+    Yf = np.asarray(Y[:, fsel], float)
+    bgf, net, weights, snr, flags, fit_rows = _background_and_validity(Ef, Yf, bw, rec, background, poly_degree,
+                                                                      min_edge_snr)
+    net, deconvolved = _deconvolve(E, Y, fsel, bw, bgf, ll, shift, stack, net, fit_rows, deconvolve, meta, warnings)
+
+    # ---------------------------------------------------------------- (4) joint fit
+    emodel = EdgeModel(rec, background, poly_degree, with_background=not deconvolved)
+    starts = _starts(Ef, net, rec)
+    for name, v in bgf.values.items():
+        if not name.startswith("bg_at_"):
+            starts[name] = v
+    target = net if deconvolved else Yf
+    del net  # big maps: only what the fit needs stays in memory
+    W = None if deconvolved else weights
+    ds, params, model = _fit(emodel, Ef, target, W, starts, fit_rows, stack, warm_start)
+
+    stats = _stats(ds, params, model, emodel, Ef, target, None if deconvolved else bgf, W,
+                   None if deconvolved else bgf.redchi)
+    flags = flags | stats["flags"]
+    if stack:
+        return _map_result(m, rec, E, Ef, ds, stats, flags, snr, meta, warnings, nav_dims, stack, target,
+                           emodel, params, model, fit_rows, bgf, label(m), deconvolved)
+    return _spectrum_result(m, rec, Ef, ds, stats, int(flags[0]), float(snr[0]), meta, warnings, target,
+                            bgf.evaluate(Ef)[0] if not deconvolved else None, emodel, params, model, bgf, label(m),
+                            deconvolved)
+
+
+def _calibrate(m, E, Y, stack, lowloss, energy_offset_eV, meta, warnings):
+    """(1) The energy zero: the low-loss zero-loss peak (per pixel for a low-loss image of the same pixels),
+    else the stated offset. -> (E, Y, low-loss or None, shift applied to the low-loss axis)"""
     ll = _read_lowloss(lowloss)
     if ll is not None:
         meta["lowloss_input"] = dict(ll.attrs.get("provenance", {}))
@@ -400,7 +432,11 @@ def fit_edge(m, edge: str = "B K", background: str = "power_law", background_win
         ll = _resized_lowloss(ll, llE_al, llY_al)
         shift = 0.0
 
-    # ---------------------------------------------------------------- windows
+    return E, Y, ll, shift
+
+
+def _windows(rec, E, background_window, fit_window, src, meta):
+    """The background and fitted windows, checked against the near-edge region. -> (bw, fsel, Ef)"""
     bw = tuple(sorted(map(float, background_window))) if background_window is not None else rec.window("pre")
     fw = tuple(sorted(map(float, fit_window))) if fit_window is not None else (bw[0], rec.window("fit")[1])
     pi_lo, pi_hi = rec.window("pi_center")
@@ -416,8 +452,13 @@ def fit_edge(m, edge: str = "B K", background: str = "power_law", background_win
     Ef = E[fsel]
     meta.update(background_window_eV=list(bw), fit_window_eV=[float(Ef[0]), float(Ef[-1])])
 
-    # ---------------------------------------------------------------- (2) background, validity
-    Yf = np.asarray(Y[:, fsel], float)
+    return bw, fsel, Ef
+
+
+def _background_and_validity(Ef, Yf, bw, rec, background, poly_degree, min_edge_snr):
+    """(2) Poisson weights, the pre-edge background of every row, the edge's significance and the rows to fit.
+    -> (background fit, net signal, weights, edge S/N, flags, rows to fit)"""
+    pi_lo = rec.window("pi_center")[0]
     pre = (Ef >= bw[0]) & (Ef <= bw[1])
     edge_sel = (Ef >= pi_lo) & (Ef <= rec.window("sigma_center")[0])
     negative = (np.mean(Yf <= 0, axis=1) > 0.05) | (np.median(Yf[:, pre], axis=1) <= 0)
@@ -440,7 +481,12 @@ def fit_edge(m, edge: str = "B K", background: str = "power_law", background_win
     flags = np.where(negative, FLAGS["negative_counts"], 0) | np.where(no_edge, FLAGS["no_edge"], 0)
     fit_rows = flags == 0
 
-    # ---------------------------------------------------------------- (3) deconvolution
+    return bgf, net, weights, snr, flags, fit_rows
+
+
+def _deconvolve(E, Y, fsel, bw, bgf, ll, shift, stack, net, fit_rows, deconvolve, meta, warnings):
+    """(3) Fourier-ratio deconvolution of the background-free signal by the low-loss (when asked and possible).
+    -> (net signal, deconvolved?)"""
     deconvolved = False
     if ll is not None and deconvolve and fit_rows.any():
         full = np.zeros_like(Y, dtype=float)
@@ -461,26 +507,7 @@ def fit_edge(m, edge: str = "B K", background: str = "power_law", background_win
         except Exception as exc:
             warnings.append(f"Fourier-ratio deconvolution failed ({type(exc).__name__}: {exc}); fitted as measured")
 
-    # ---------------------------------------------------------------- (4) joint fit
-    emodel = EdgeModel(rec, background, poly_degree, with_background=not deconvolved)
-    starts = _starts(Ef, net, rec)
-    for name, v in bgf.values.items():
-        if not name.startswith("bg_at_"):
-            starts[name] = v
-    target = net if deconvolved else Yf
-    del net  # big maps: only what the fit needs stays in memory
-    W = None if deconvolved else weights
-    ds, params, model = _fit(emodel, Ef, target, W, starts, fit_rows, stack, warm_start)
-
-    stats = _stats(ds, params, model, emodel, Ef, target, None if deconvolved else bgf, W,
-                   None if deconvolved else bgf.redchi)
-    flags = flags | stats["flags"]
-    if stack:
-        return _map_result(m, rec, E, Ef, ds, stats, flags, snr, meta, warnings, nav_dims, stack, target,
-                           emodel, params, model, fit_rows, bgf, label(m), deconvolved)
-    return _spectrum_result(m, rec, Ef, ds, stats, int(flags[0]), float(snr[0]), meta, warnings, target,
-                            bgf.evaluate(Ef)[0] if not deconvolved else None, emodel, params, model, bgf, label(m),
-                            deconvolved)
+    return net, deconvolved
 
 
 def _finite_median(v) -> float:
@@ -647,7 +674,6 @@ def _spectrum_result(m, rec, Ef, ds, stats, flag, snr, meta, warnings, target, b
 
     from ...core.result import Quantity, Result
 
-    src = m.attrs.get("provenance", {}).get("source")
     quantities: dict[str, Quantity] = {}
     v = {k: float(_flat(ds, k)[0]) for k in params if k in ds}
     se = {k: float(_flat(ds, k + "_stderr")[0]) for k in params if k + "_stderr" in ds}
