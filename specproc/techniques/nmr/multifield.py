@@ -137,19 +137,34 @@ def fit_fields(spectra, peaks, *, static: bool = False, baseline: str = "none", 
     """
     import lmfit
 
-    from ...core.result import Quantity, Result
-    from ...fitting.nmr_models import czjzek, spin_of
-    from ...fitting.noise import noise_sigma
-    from ...fitting import lineshapes
-    from .quadrupolar import ct_lineshape
-
     spectra = list(spectra)
     if len(spectra) < 2:
         raise ParameterError("fit_fields: give at least two spectra (one per B0 field)")
     if baseline not in ("none", "constant", "linear"):
         raise ParameterError(f"fit_fields: baseline {baseline!r}; one of none, constant, linear")
-    data = [_spectrum(m, i) for i, m in enumerate(spectra)]
     sites = _parse(peaks)
+    nucleus, spin, fields = _fields(spectra, sites, region)
+    P = _parameters(sites, fields, baseline)
+    model = _joint_model(sites, fields, baseline, nucleus, spin, static)
+
+    def resid(p):
+        v = p.valuesdict()
+        return np.concatenate([(f["y"] - model(k, v)) / f["noise"] for k, f in enumerate(fields)])
+
+    try:
+        res = lmfit.minimize(resid, P, method="leastsq", max_nfev=max_nfev)
+    except Exception as exc:  # noqa: BLE001 - reported with the files
+        raise FitError(f"fit_fields: joint fit failed: {type(exc).__name__}: {exc}", fields[0]["src"]) from None
+    return _result(spectra, sites, fields, res, model, nucleus, static, baseline, region)
+
+
+def _fields(spectra, sites, region):
+    """The spectra checked (one nucleus, different fields, a quadrupolar nucleus for quadrupolar sites) and
+    cut to ``region``: (nucleus, spin, [dict(x, y, sf, src, noise, dx, w)])."""
+    from ...fitting.nmr_models import spin_of
+    from ...fitting.noise import noise_sigma
+
+    data = [_spectrum(m, i) for i, m in enumerate(spectra)]
     nuclei = {d[3] for d in data}
     if len(nuclei) > 1:
         raise ParameterError(f"fit_fields: the spectra are of different nuclei {sorted(map(str, nuclei))}",
@@ -172,10 +187,16 @@ def fit_fields(spectra, peaks, *, static: bool = False, baseline: str = "none", 
             if keep.sum() < 10:
                 raise ParameterError(f"fit_fields: fewer than 10 points of this spectrum in region {region}", src)
             x, y = x[keep], y[keep]
-        fields.append(dict(x=x, y=y, sf=sf, src=src, noise=float(max(noise_sigma(y), 1e-12 * max(np.abs(y).max(), 1e-300))),
+        fields.append(dict(x=x, y=y, sf=sf, src=src,
+                           noise=float(max(noise_sigma(y), 1e-12 * max(np.abs(y).max(), 1e-300))),
                            dx=float(np.median(np.abs(np.diff(x)))), w=_width(x, y)))
+    return nucleus, spin, fields
 
-    # ------------------------------------------------------------------ parameters
+
+def _parameters(sites, fields, baseline):
+    """lmfit Parameters: shared site parameters (δiso, CQ, η, σ) and per-field areas, widths and baselines."""
+    import lmfit
+
     P = lmfit.Parameters()
     for s in sites:
         pre = _pid(s["name"])
@@ -204,6 +225,14 @@ def fit_fields(spectra, peaks, *, static: bool = False, baseline: str = "none", 
             P.add(f"f{k}_bl_c0", value=float(np.percentile(f["y"], 5)))
         if baseline == "linear":
             P.add(f"f{k}_bl_c1", value=0.0)
+    return P
+
+
+def _joint_model(sites, fields, baseline, nucleus, spin, static):
+    """``model(k, values) -> curve`` of field ``k``: every site's line at that field, plus its baseline."""
+    from ...fitting import lineshapes
+    from ...fitting.nmr_models import czjzek
+    from .quadrupolar import ct_lineshape
 
     def component(k, s, v, x=None):
         f = fields[k]
@@ -229,22 +258,20 @@ def fit_fields(spectra, peaks, *, static: bool = False, baseline: str = "none", 
             out = out + v[f"f{k}_bl_c0"] + (v[f"f{k}_bl_c1"] * (f["x"] - f["x"].mean()) if baseline == "linear" else 0)
         return out
 
-    def resid(p):
-        v = p.valuesdict()
-        return np.concatenate([(f["y"] - model(k, v)) / f["noise"] for k, f in enumerate(fields)])
+    return model
 
-    try:
-        res = lmfit.minimize(resid, P, method="leastsq", max_nfev=max_nfev)
-    except Exception as exc:  # noqa: BLE001 - reported with the files
-        raise FitError(f"fit_fields: joint fit failed: {type(exc).__name__}: {exc}", fields[0]["src"]) from None
+
+def _result(spectra, sites, fields, res, model, nucleus, static, baseline, region):
+    """The Result of the joint fit: shared quantities with errors (none at a bound), per-field areas and
+    widths, the checks (bounds, covariance, field ratio, each field's misfit)."""
+    from ...core.result import Quantity, Result
+    from ...fitting.uncertainty import at_bound, fit_warnings
+
     v = res.params.valuesdict()
-
-    # ------------------------------------------------------------------ result
-    warns = []
-    for name, par in res.params.items():
-        if par.vary and (np.isclose(par.value, par.min) or np.isclose(par.value, par.max)) and not name.endswith(
-                "amplitude"):
-            warns.append(f"parameter {name} ended at a bound ({par.value:.4g}): its value is a limit, not a measurement")
+    sfs = [f["sf"] for f in fields]
+    bounded = at_bound(res.params)      # the toolkit's rule: these values are limits, with no error bar
+    # an area at zero is a site absent at that field: its zero area is reported, not warned about
+    warns = fit_warnings({}, [n for n in bounded if not n.endswith("amplitude")], params=res.params)
     if not res.success or res.covar is None:
         warns.append("the joint fit did not give a covariance: no standard errors")
     ratio = max(sfs) / min(sfs)
@@ -261,6 +288,8 @@ def fit_fields(spectra, peaks, *, static: bool = False, baseline: str = "none", 
                          "the shared model does not describe this spectrum")
 
     def err(name):
+        if name in bounded:
+            return None
         e = res.params[name].stderr
         return None if e is None or not np.isfinite(e) else float(e)
 
