@@ -110,6 +110,21 @@ def _gl(n):
     return 0.5 * (s + 1), 0.5 * w
 
 
+
+def _octant_frames(nb: int):
+    """Powder orientations of one octant (the tensors' symmetry): ``nb`` Gauss-Legendre cos β x ``nb`` α
+    midpoints; (weights (O,), and the rotor frame's x, y, z axes in the principal frame, each (3, O))."""
+    z, wz = _gl(nb)
+    alpha = (np.arange(nb) + 0.5) * (math.pi / 2) / nb
+    Z, A = np.meshgrid(z, alpha, indexing="ij")
+    W = (wz[:, None] * np.ones(nb) / nb).ravel()
+    sb = np.sqrt(1 - Z * Z).ravel()
+    cb, ca, sa = Z.ravel(), np.cos(A).ravel(), np.sin(A).ravel()
+    ex = np.stack([cb * ca, cb * sa, -sb])
+    ey = np.stack([-sa, ca, np.zeros_like(sa)])
+    ez = np.stack([sb * ca, sb * sa, cb])
+    return W, ex, ey, ez
+
 def csa_static_cdf(t, eta, n=64):
     """Exact cumulative distribution of the normalised CSA frequency
     ``v = (3 cos²β − 1)/2 − (η/2) sin²β cos 2α`` at ``t`` (powder average)."""
@@ -148,17 +163,7 @@ def _mas_grid(r: float) -> tuple[int, int]:
 def _mas_phase(m: int, nb: int):
     """Powder weights W (O,) and the rotor-period phases P0, P1 (O, m) of a unit anisotropy:
     the phase of a crystallite is ``ρ (P0 + η P1)`` (the tensor is linear in η)."""
-    na = nb
-    z, wz = _gl(nb)
-    alpha = (np.arange(na) + 0.5) * (math.pi / 2) / na  # one octant: the tensor's symmetry
-    Z, A = np.meshgrid(z, alpha, indexing="ij")
-    W = (wz[:, None] * np.ones(na) / na).ravel()
-    sb = np.sqrt(1 - Z * Z).ravel()
-    cb, ca, sa = Z.ravel(), np.cos(A).ravel(), np.sin(A).ravel()
-    # rotor frame axes expressed in the PAS (z_R = rotor axis)
-    ex = np.stack([cb * ca, cb * sa, -sb])
-    ey = np.stack([-sa, ca, np.zeros_like(sa)])
-    ez = np.stack([sb * ca, sb * sa, cb])
+    W, ex, ey, ez = _octant_frames(nb)
     tau = 2 * math.pi * np.arange(m) / m
     s2, sc = _SQ23 ** 2, 2 * _SQ23 * _SQ13
     out = []
@@ -287,7 +292,6 @@ def csa_manifold_interp(eta, rho):
     """
     eta = np.clip(np.asarray(eta, float).ravel(), 0.0, 1.0)
     rho = np.asarray(rho, float).ravel()
-    n = eta.size
     ur = rho / _HB_RHO_H
     j0 = np.floor(ur).astype(int)
     tr = ur - j0
@@ -773,15 +777,7 @@ def ct_bracket(eta, bx, by, bz):
 def _ct_orientations(nb: int):
     """Powder weights W (O,) and B0 in the principal frame over one rotor period (3 arrays (O, 16):
     the CT frequency holds rotor harmonics up to the 4th, so 16 samples give it exactly)."""
-    z, wz = _gl(nb)
-    alpha = (np.arange(nb) + 0.5) * (math.pi / 2) / nb
-    Z, A = np.meshgrid(z, alpha, indexing="ij")
-    W = (wz[:, None] * np.ones(nb) / nb).ravel()
-    sb = np.sqrt(1 - Z * Z).ravel()
-    cb, ca, sa = Z.ravel(), np.cos(A).ravel(), np.sin(A).ravel()
-    ex = np.stack([cb * ca, cb * sa, -sb])
-    ey = np.stack([-sa, ca, np.zeros_like(sa)])
-    ez = np.stack([sb * ca, sb * sa, cb])
+    W, ex, ey, ez = _octant_frames(nb)
     tau = 2 * math.pi * np.arange(16) / 16
     st, ct = math.sin(_MAGIC), math.cos(_MAGIC)
     b = (st * (ex[:, :, None] * np.cos(tau) + ey[:, :, None] * np.sin(tau)) + ct * ez[:, :, None])
