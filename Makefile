@@ -30,11 +30,20 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Bytecode is written (PYTHONDONTWRITEBYTECODE emptied for these commands): uv, unlike pip,
+# installs no .pyc, and where PYTHONDONTWRITEBYTECODE is set nothing writes them later, so every
+# Python process compiled scipy, pandas, xarray... again from source: importing the pipeline stack
+# took 7.7 s of CPU instead of 2.7 s, and the test suite starts ~50 processes (xdist workers,
+# commands under test, kernels). Written by the first process that imports a module, the .pyc
+# serve all later ones; only what is imported gets compiled (uv --compile-bytecode compiles all
+# 16,000 files of the venv: 51 s of CPU, more than it saves the demo). docs/testing.md
+WRITE_PYC := PYTHONDONTWRITEBYTECODE=
+
 demo: $(STAMP)
-	$(BIN)/specproc run pipelines/libh4_linbh.yaml --out $(OUT)
+	$(WRITE_PYC) $(BIN)/specproc run pipelines/libh4_linbh.yaml --out $(OUT)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n $(JOBS) -q
+	$(WRITE_PYC) $(BIN)/python -m pytest -n $(JOBS) -q
 
 bench: $(STAMP)
 	$(call install,-e ".[bench]")

@@ -24,6 +24,7 @@ def _kernel_for_this_interpreter():
     return _Manager()
 
 
+@pytest.mark.slow  # a kernel process, its imports and two NMR fits: 10-15 s
 @pytest.mark.parametrize("name", sorted(NOTEBOOKS))
 def test_notebook_runs(name, tmp_path):
     nbformat = pytest.importorskip("nbformat")

@@ -31,16 +31,21 @@ def _processor_ok(name: str) -> bool:
         return False
 
 
+#: one xdist worker (tests/conftest.py ``pytest_xdist_make_scheduler``) builds the session's demo run for these tests and
+#: tests/report/test_demo_report.py (tests/conftest.py ``demo_run``)
+pytestmark = pytest.mark.xdist_group("demo_run")
+
+
 @pytest.fixture(scope="module")
-def study(tmp_path_factory):
+def study(demo_run):
+    """The session's cold run (tests/conftest.py ``demo_run``) and a warm run into the same folder."""
     if not NMR_TRUTH.is_file() and not XRD_TRUTH.is_file():
         pytest.skip("no sample data yet (sample_data/*/truth.json)")
     from specproc.pipeline import run_pipeline
 
-    out = tmp_path_factory.mktemp("study")
-    cold = run_pipeline(PIPELINE, out, jobs=2)
-    warm = run_pipeline(PIPELINE, out, jobs=2)   # timings: benchmarks/bench_pipeline.py
-    return dict(cold=cold, warm=warm, out=out)
+    assert Path(demo_run.summary.pipeline_path).resolve() == PIPELINE.resolve()
+    warm = run_pipeline(PIPELINE, demo_run.out, jobs=2)   # timings: benchmarks/bench_pipeline.py
+    return dict(cold=demo_run.summary, warm=warm, out=demo_run.out)
 
 
 def _claims(out: Path) -> dict:

@@ -17,20 +17,19 @@ PIPELINE = REPO / "pipelines" / "libh4_linbh.yaml"
 MAX_BYTES = 5_000_000
 
 
+#: one xdist worker (tests/conftest.py ``pytest_xdist_make_scheduler``) builds the session's demo run for these tests and
+#: tests/pipeline/test_sample_pipeline.py (tests/conftest.py ``demo_run``)
+pytestmark = pytest.mark.xdist_group("demo_run")
+
+
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    if not (REPO / "sample_data").is_dir():
-        pytest.skip("no sample data")
-    import warnings
-
-    from specproc.pipeline import run_pipeline
-
-    out = tmp_path_factory.mktemp("demo")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        s = run_pipeline(PIPELINE, out, jobs=2)
-    html = Path(s.report_path).read_text(encoding="utf-8")
-    return dict(summary=s, out=out, html=html)
+def demo(demo_run):
+    """The session's run of the study pipeline: its own run folder (report.html, exports/), which
+    later runs into the same output folder (the sample-pipeline test's warm run) leave as it is."""
+    assert Path(demo_run.summary.pipeline_path).resolve() == PIPELINE.resolve()
+    report = demo_run.run_dir / "report.html"
+    return dict(summary=demo_run.summary, out=demo_run.run_dir, report=report,
+                html=report.read_text(encoding="utf-8"))
 
 
 def _figures(html):
@@ -39,7 +38,7 @@ def _figures(html):
 
 
 def test_demo_report_is_small_and_opens_with_the_conclusions(demo):
-    size = Path(demo["summary"].report_path).stat().st_size
+    size = demo["report"].stat().st_size
     print(f"demo report: {size / 1e6:.2f} MB")
     assert size < MAX_BYTES, f"demo report is {size / 1e6:.2f} MB"
     html = demo["html"]
