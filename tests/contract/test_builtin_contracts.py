@@ -95,7 +95,7 @@ class TestXRDAnalyse(ProcessorContract):
 
 class TestFTIRFitBands(ProcessorContract):
     processor = "ftir.fit_bands"
-    params = {"region": [2050, 2550], "bands": {"BH_stretch": 2300, "BH_stretch_low": 2225}}
+    params = {"region": [2050, 2550], "peaks": {"BH_stretch": 2300, "BH_stretch_low": 2225}}
 
     def make_input(self):
         import specproc as sp

@@ -257,7 +257,7 @@ def test_ftir_automatic_mode_reports_no_noise_candidates(ftir_generator):
         y, _parts = gen.synth(bands, baseline=(0.05, 1e-5, 0.0), noise=0.002, seed=seed)
         m = new_measurement(y, [("wavenumber", gen.GRID, "1/cm")], technique="ftir", units="dimensionless",
                             acquisition={"y_kind": "absorbance", "resolution_cm1": 4.0})
-        r = sp.ftir.fit_bands(m, region=(1000, 1700), snr=2.0, max_bands=8)
+        r = sp.ftir.fit_bands(m, region=(1000, 1700), snr=2.0, max_peaks=8)
         t = r.table
         assert len(t) == 2 and np.allclose(sorted(t["center_cm1"]), [1124.0, 1560.0], atol=1.0), t
         assert (t["area"] > 2 * t["area_stderr"]).all() and (t["height"] > 3 * r.stats["noise_rms"]).all()

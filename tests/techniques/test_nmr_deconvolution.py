@@ -80,7 +80,7 @@ def test_sidebands_credited_and_recognised():
 def test_shared_width_region_and_montecarlo():
     truth = [(-41.0, 1.0, 1.0), (-45.0, 0.5, 1.0)]
     m = spectrum(truth, noise=0.005, x=X)
-    fit = sp.nmr.deconvolve(m, peaks=[-41, -45], shared_width=True, region=(-35, -52), lineshape="voigt")
+    fit = sp.nmr.deconvolve(m, peaks=[-41, -45], shared_width=True, region=(-35, -52), shape="voigt")
     t = fit.table
     assert t["fwhm_ppm"].iloc[0] == pytest.approx(t["fwhm_ppm"].iloc[1])
     assert list(t["name"]) == ["p1", "p2"]
@@ -114,7 +114,7 @@ def test_bad_inputs():
     with pytest.raises(SpecprocError, match="bad_file.csv"):
         sp.nmr.deconvolve(bad, peaks=[-10])
     with pytest.raises(ParameterError):
-        sp.nmr.deconvolve(spectrum([(-41, 1, 1)], x=X), lineshape="triangle")
+        sp.nmr.deconvolve(spectrum([(-41, 1, 1)], x=X), shape="triangle")
 
 
 def test_processor_plugin_and_many():

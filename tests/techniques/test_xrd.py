@@ -194,7 +194,7 @@ def test_real_lab6_identified():
     p = REAL / "LaB6_d500_si_psd.xye"
     if not p.exists():
         pytest.skip("real data not available")
-    r = sp.xrd.analyse(sp.read(p), phases=["LaB6", "Si", "LiBH4", "Li2O"], two_theta_range=(15, 80))
+    r = sp.xrd.analyse(sp.read(p), phases=["LaB6", "Si", "LiBH4", "Li2O"], region=(15, 80))
     assert r.meta["phases_present"][0] == "LaB6"
     assert r.quantities["hkl(110).two_theta_deg"].value == pytest.approx(30.39, abs=0.05)
     # NIST 660-series LaB6 a ≈ 0.41569 nm; an uncalibrated instrument is within 0.1 %
