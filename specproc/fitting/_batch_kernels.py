@@ -310,8 +310,9 @@ if HAVE_NUMBA:
     _nb_dmt = _jit_copy(d_dmt, _njit, {"d_hertz": _nb_h})
 
     @numba.njit(fastmath=FASTMATH)
-    def _one_dataset(x, Yr, Wr, Pi, kinds, offs, npars, want, H, g):  # pragma: no cover - jitted
-        """chi^2 of one dataset; adds its J^T J (upper triangle) to ``H`` and J^T r to ``g``."""
+    def _one_dataset(x, Yr, Wr, Pi, kinds, offs, npars, want, H, g, Rout):  # pragma: no cover - jitted
+        """chi^2 of one dataset; adds its J^T J (upper triangle) to ``H`` and J^T r to ``g``; when ``Rout``
+        has the dataset's length, the unweighted residual ``Yr - f`` is written there too."""
         m = Yr.shape[0]
         q = Pi.shape[0]
         nk = kinds.shape[0]
@@ -392,9 +393,13 @@ if HAVE_NUMBA:
                         if want:
                             Jb[o, jj] = d0; Jb[o + 1, jj] = d1; Jb[o + 2, jj] = d2  # noqa: E702
                             Jb[o + 3, jj] = d3; Jb[o + 4, jj] = d4; Jb[o + 5, jj] = d5  # noqa: E702
+            keep_r = Rout.shape[0] == m
             for jj in range(nb):
                 w = Wr[j0 + jj]
-                r = w * (Yr[j0 + jj] - fb[jj])
+                d = Yr[j0 + jj] - fb[jj]
+                if keep_r:
+                    Rout[j0 + jj] = d
+                r = w * d
                 rb[jj] = r
                 c += r * r
                 if want and w != 1.0:
@@ -426,11 +431,12 @@ if HAVE_NUMBA:
         """
         n, q = P.shape
         ws = 0 if W.shape[0] == 1 else 1
+        none = np.zeros(0)
         for i in numba.prange(n):
             ri = rows[i]
             H = np.zeros((q, q))
             g = np.zeros(q)
-            cost[i] = _one_dataset(x, Y[ri], W[ri * ws], P[i], kinds, offs, npars, want, H, g)
+            cost[i] = _one_dataset(x, Y[ri], W[ri * ws], P[i], kinds, offs, npars, want, H, g, none)
             if want:
                 for a in range(q):
                     Jtr[i, a] = g[a]
@@ -438,8 +444,19 @@ if HAVE_NUMBA:
                         JtJ[i, a, bb] = H[a, bb]
                         JtJ[i, bb, a] = H[a, bb]
 
+    @numba.njit(parallel=True, cache=True, fastmath=FASTMATH)
+    def residual_kernel(x, Y, rows, P, kinds, offs, npars, R):  # pragma: no cover - jitted
+        """The unweighted residuals ``Y[rows] - f`` (n, m) into ``R`` at parameters ``P``: the model
+        evaluated by the same compiled code as the fit (no Jacobian), parallel over datasets."""
+        n, q = P.shape
+        ones = np.ones(Y.shape[1])
+        for i in numba.prange(n):
+            H = np.zeros((1, 1))
+            g = np.zeros(1)
+            _one_dataset(x, Y[rows[i]], ones, P[i], kinds, offs, npars, False, H, g, R[i])
+
 else:  # pragma: no cover
-    normal_kernel = None
+    normal_kernel = residual_kernel = None
 
 
 def kernel_is_compiled() -> bool:
@@ -447,7 +464,8 @@ def kernel_is_compiled() -> bool:
 
 
 def warm_up_kernel() -> float:
-    """Compile (or load from the on-disk cache) the fused kernel; return the seconds it took."""
+    """Compile (or load from the on-disk cache) the fused kernels (fit and residuals); return the seconds
+    it took."""
     import time
 
     if not HAVE_NUMBA or kernel_is_compiled():
@@ -459,4 +477,7 @@ def warm_up_kernel() -> float:
     with KERNEL_LOCK:
         normal_kernel(x, Y, np.ones((1, 4)), np.arange(2), P, np.zeros(1, np.int64), np.zeros(1, np.int64),
                       np.full(1, 3, np.int64), True, np.zeros(2), np.zeros((2, 3, 3)), np.zeros((2, 3)))
+        # the residuals of the noise statistics (fitting.batch): the same compiled model, no Jacobian
+        residual_kernel(x, Y, np.arange(2), P, np.zeros(1, np.int64), np.zeros(1, np.int64),
+                        np.full(1, 3, np.int64), np.zeros((2, 4)))
     return time.perf_counter() - t0

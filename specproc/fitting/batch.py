@@ -838,10 +838,21 @@ def _run_batched(bm, x, Yf, W, masked, init, max_iter, tol, chunk_size, n_jobs, 
         return res
     t0 = time.perf_counter()
     ok = ~masked & np.isfinite(res["chisqr"])
-    res["noise_sd"], res["redchi_noise"] = _noise_stats(
-        lambda rows: K.eval_components(bm.kinds, bm.offsets, bm.npars, x,
-                                       bm.full(out["theta"][rows], phi[rows]), jac=False)[0],
-        Yf, W, ok, res["chisqr"], p)
+
+    Yk = (Yf if Yc is not None else np.ascontiguousarray(Yf, float)) if use_numba else None
+
+    def residuals(rows):
+        """Unweighted residuals of datasets ``rows`` at the optimum: the fit's own compiled model
+        (no Jacobian, parallel over datasets), else the numpy components."""
+        P = np.ascontiguousarray(bm.full(out["theta"][rows], phi[rows]))
+        if use_numba:
+            R = np.empty((len(rows), m))
+            with K.KERNEL_LOCK:
+                K.residual_kernel(x, Yk, rows.astype(np.int64), P, bm.codes, bm.offsets, bm.npars, R)
+            return R
+        return np.asarray(Yf[rows], float) - K.eval_components(bm.kinds, bm.offsets, bm.npars, x, P, jac=False)[0]
+
+    res["noise_sd"], res["redchi_noise"] = _noise_stats(residuals, Yf, W, ok, res["chisqr"], p)
     timings["noise"] = time.perf_counter() - t0
     return res
 
@@ -851,14 +862,14 @@ def _is_mask(W) -> bool:
     return bool(np.all((W == 0) | (W == 1)))
 
 
-def _noise_stats(best_fit, Yf, W, ok, chisqr, nvarys: int, block: int = 1 << 20):
+def _noise_stats(residuals, Yf, W, ok, chisqr, nvarys: int, block: int = 1 << 20):
     """``noise_sd`` and ``redchi_noise`` of every dataset, as :func:`specproc.fitting.fit.fit_spec`
     has them for one spectrum: χ²/ν with the robust noise SD of the residual as σ
     (:func:`~specproc.fitting.noise.noise_sigma_rows`, all datasets at once) — ≈ 1 for a fit down to
     the noise. Weights that are a 0/1 mask select the points (the residual's noise is measured on
     them); other weights are taken as 1/σ: the weighted χ²/ν is already normalised (``noise_sd`` NaN).
 
-    ``best_fit(rows) -> (len(rows), m)`` model values; evaluated in blocks of rows (bounded memory).
+    ``residuals(rows) -> (len(rows), m)`` data minus model; evaluated in blocks of rows (bounded memory).
     """
     from .noise import noise_sigma_rows
 
@@ -877,7 +888,7 @@ def _noise_stats(best_fit, Yf, W, ok, chisqr, nvarys: int, block: int = 1 << 20)
             rows = rows[ok[rows]]
             if not rows.size:
                 continue
-            R = np.asarray(Yf[rows], float) - best_fit(rows)
+            R = residuals(rows)
             if sel is not None:     # one mask for all: its points, in order
                 sd[rows] = noise_sigma_rows(R if sel.all() else R[:, sel]) if sel.sum() >= 3 else np.nan
                 continue
@@ -1018,7 +1029,7 @@ def _lmfit_chunk(model, params, x, Y, W, init_rows, max_nfev):
             se = r.params[k].stderr
             errs[i, j] = np.nan if se is None else se
         r2 = getattr(r, "rsquared", np.nan)
-        sd, rn = _noise_stats(lambda rows: np.asarray(r.best_fit, float)[None, :], Y[i:i + 1],
+        sd, rn = _noise_stats(lambda rows: Y[i:i + 1] - np.asarray(r.best_fit, float)[None, :], Y[i:i + 1],
                               np.ones((1, Y.shape[1])) if w is None else np.asarray(w, float)[None, :],
                               np.isfinite([r.chisqr]), np.array([r.chisqr], float), int(r.nvarys))
         stats[i] = (r.chisqr, r.redchi, r2, float(bool(r.success)), r.nfev, sd[0], rn[0])
