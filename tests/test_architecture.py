@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -26,11 +27,17 @@ def _module_name(path: Path) -> str:
     return ".".join(parts)
 
 
+@functools.lru_cache(maxsize=None)
+def _tree(path: Path) -> ast.Module:
+    """The parsed file, once per session: several tests walk every module of the package (read only)."""
+    return ast.parse(path.read_text(encoding="utf-8"))
+
+
 def _import_statements(path: Path):
     """``(target module, imported names)`` of every import statement of a file (relative ones resolved)."""
     mod = _module_name(path)
     pkg = mod if path.name == "__init__.py" else mod.rsplit(".", 1)[0]
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in ast.walk(_tree(path)):
         if isinstance(node, ast.Import):
             for a in node.names:
                 yield a.name, ()
@@ -105,7 +112,7 @@ def test_no_pickle_load_anywhere():
     """Nothing read from disk is ever unpickled (a code-execution hole through outputs)."""
     bad = []
     for f in PKG.rglob("*.py"):
-        tree = ast.parse(f.read_text(encoding="utf-8"))
+        tree = _tree(f)
         for node in ast.walk(tree):
             if isinstance(node, ast.Attribute) and node.attr in ("load", "loads", "Unpickler") and \
                     isinstance(node.value, ast.Name) and node.value.id in ("pickle", "cPickle", "dill", "joblib"):
@@ -178,7 +185,7 @@ def test_no_warning_filter_swaps_in_library_code():
         rel = str(f.relative_to(PKG))
         if rel in CATCH_WARNINGS_ALLOWED:
             continue
-        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+        for node in ast.walk(_tree(f)):
             if isinstance(node, ast.Attribute) and node.attr in ("catch_warnings", "simplefilter",
                                                                  "filterwarnings", "resetwarnings"):
                 bad.append(f"{rel}:{node.lineno} {node.attr}")
@@ -199,7 +206,7 @@ def _reach_ins(path: Path, source: str | None = None, mod: str | None = None):
     ``m._x`` on an imported module, and a private module (``pkg._mod``) used from outside ``pkg``."""
     mod = mod or _module_name(path)
     pkg = mod if path.name == "__init__.py" else mod.rsplit(".", 1)[0]
-    tree = ast.parse(source if source is not None else path.read_text(encoding="utf-8"))
+    tree = ast.parse(source) if source is not None else _tree(path)
     modules: dict[str, str] = {}     # local name -> the module (or module attribute) it is bound to
 
     def outside_private_module(target: str) -> bool:
