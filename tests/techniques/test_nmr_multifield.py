@@ -92,4 +92,4 @@ def test_bad_input_is_a_parameter_error():
     with pytest.raises(ParameterError):
         fit_fields([a, c], PEAKS)
     with pytest.raises(ParameterError, match="shape"):
-        fit_fields([a, _two_site(FIELDS[1], seed=1)], [{"name": "X", "center": 1.0, "shape": "csa"}])
+        fit_fields([a, _two_site(FIELDS[1], seed=1)], [{"name": "X", "center": 1.0, "shape": "doublet"}])

@@ -64,7 +64,8 @@ def deconvolve(m, peaks=None, **kwargs):
 
 
 def fit_fields(spectra, peaks, **kwargs):
-    """Fit spectra of one sample at several B0 fields jointly (δiso, CQ, η shared); see
+    """Fit spectra of one sample at several B0 fields jointly (δiso and each model's own site
+    parameters shared — CQ, η, σ, δaniso...; areas and widths per field; each field at its own MAS rate); see
     :func:`specproc.techniques.nmr.multifield.fit_fields`."""
     from .multifield import fit_fields as _f
 
