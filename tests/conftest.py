@@ -63,7 +63,8 @@ def demo_run(tmp_path_factory):
 
 
 #: the test files that read the session's demo run (``demo_run``): one xdist work unit
-DEMO_RUN_FILES = ("tests/pipeline/test_sample_pipeline.py", "tests/report/test_demo_report.py")
+DEMO_RUN_FILES = ("tests/pipeline/test_sample_pipeline.py", "tests/report/test_demo_report.py",
+                  "tests/test_quantity_keys.py")
 
 
 @pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist: unknown when it is not installed

@@ -9,6 +9,7 @@ evidence engine consume only this type.
 from __future__ import annotations
 
 import bisect
+import builtins
 import html
 import itertools
 import json
@@ -24,22 +25,105 @@ from .numbers import display_frame, format_value, noise_redchi
 from .provenance import now_iso
 
 
+def quantity_name(component: str | None, property: str) -> str:
+    """The display name of a quantity key: ``("BH4", "center_ppm") -> "BH4.center_ppm"``,
+    ``(None, "amorphous_fraction") -> "amorphous_fraction"``. Names are only ever built from keys,
+    never split back into them (the key travels with the :class:`Quantity`)."""
+    return property if component is None else f"{component}.{property}"
+
+
 @dataclass
 class Quantity:
-    """A measured number with its standard error and unit."""
+    """A measured number with its standard error, unit and structured key.
+
+    The key is ``(component, property)`` (with the result's technique and the unit: what the
+    number is): ``component`` is what it is of (``"BH4"``, ``"hkl(101)"``, ``"phase(LiBH4)"``,
+    ``"N 1s/Li3N"``; None for a quantity of the whole result such as ``amorphous_fraction``) and
+    ``property`` what is measured (``"center_ppm"``, ``"d_nm"``, ``"present"``). The result's name
+    of the quantity, :attr:`name`, is derived from the key (:func:`quantity_name`); the store,
+    exports, evidence and report read the key fields, never the name's text. A Quantity made
+    without a key (``property`` None: the earlier form) still works: the store then records
+    ``component`` None and the full name as ``property``, parsing nothing.
+    """
 
     value: float
     stderr: float | None = None
     unit: str = ""
     description: str = ""
+    component: str | None = field(default=None, kw_only=True)
+    property: str | None = field(default=None, kw_only=True)
+
+    @builtins.property  # the field ``property`` shadows the builtin in this class body
+    def name(self) -> str | None:
+        """``component.property`` (``property`` alone when ``component`` is None); None without a key."""
+        return None if self.property is None else quantity_name(self.component, self.property)
+
+    @builtins.property
+    def keyed(self) -> bool:
+        """Whether the quantity carries its structured key."""
+        return self.property is not None
 
     def to_dict(self) -> dict:
         return {"value": jsonable(self.value), "stderr": jsonable(self.stderr), "unit": self.unit,
-                "description": self.description}
+                "description": self.description, "component": self.component, "property": self.property}
 
     def __str__(self) -> str:
         """The value in its natural unit (``1.578 nm`` for 1.578e-9 m; :mod:`specproc.core.numbers`)."""
         return format_value(self.value, self.stderr, self.unit)
+
+
+class Quantities(dict):
+    """The quantities of a :class:`Result`: name -> :class:`Quantity`, each keyed quantity stored
+    under the name derived from its key (a dict everywhere else: JSON, ``in``, ``.get``, pickling).
+
+    Producers add quantities by key, :meth:`add` (``qs.add("BH4", "center_ppm", -44.3, 0.002,
+    "ppm")``) or :meth:`put` (a keyed :class:`Quantity`); storing a keyed quantity under another
+    name raises ``ValueError``, so a name can never disagree with its key. A quantity without a key
+    (the earlier form) may be stored under any name.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, items=(), **kw):
+        super().__init__()
+        self.update(items, **kw)
+
+    def __setitem__(self, name: str, q: Quantity) -> None:
+        key = getattr(q, "name", None)
+        if key is not None and key != name:
+            raise ValueError(f"quantity keyed ({q.component!r}, {q.property!r}) is named {key!r}, "
+                             f"not {name!r}")
+        super().__setitem__(name, q)
+
+    def update(self, items=(), **kw) -> None:
+        for name, q in (items.items() if hasattr(items, "items") else items):
+            self[name] = q
+        for name, q in kw.items():
+            self[name] = q
+
+    def setdefault(self, name: str, q: Quantity | None = None):
+        if name not in self:
+            self[name] = q
+        return self[name]
+
+    def copy(self) -> "Quantities":
+        return Quantities(self)
+
+    def put(self, q: Quantity) -> Quantity:
+        """Store the keyed quantity ``q`` under its derived name; returns it."""
+        if not q.keyed:
+            raise ValueError("Quantities.put needs a quantity with its key (component, property)")
+        super().__setitem__(q.name, q)
+        return q
+
+    def add(self, component: str | None, property: str, value: float, stderr: float | None = None,
+            unit: str = "", description: str = "") -> Quantity:
+        """Make and store ``Quantity(value, stderr, unit, description, component=, property=)``
+        under its derived name (``component.property``; ``property`` when ``component`` is None)."""
+        return self.put(Quantity(value, stderr, unit, description, component=component, property=property))
+
+    def __reduce__(self):  # rebuilt through __setitem__'s check like any dict subclass, kept as this type
+        return (Quantities, (dict(self),))
 
 
 def records(df) -> list[dict]:
@@ -241,8 +325,9 @@ class Result:
         Registered processor name, e.g. ``"nmr.deconvolve"``.
     technique : str
     sample : str
-    quantities : dict[str, Quantity]
-        Named numbers that evidence claims can reference (e.g. ``"BH4.center_ppm"``).
+    quantities : Quantities (a dict of name -> Quantity)
+        Numbers that evidence claims can reference, each with its structured key (``component``,
+        ``property``) and stored under the name derived from it (e.g. ``"BH4.center_ppm"``).
     tables : Tables (a dict of pandas DataFrames)
         Tidy tables; ``main_table`` names the one shown first (``Result.table``). A table may be
         given as its list of rows: the DataFrame is built when it is first read.
@@ -270,7 +355,7 @@ class Result:
     processor: str
     technique: str
     sample: str = ""
-    quantities: dict[str, Quantity] = field(default_factory=dict)
+    quantities: Quantities = field(default_factory=Quantities)
     tables: dict[str, Any] = field(default_factory=dict)
     plots: list[dict] = field(default_factory=list)
     params: dict = field(default_factory=dict)
@@ -285,6 +370,8 @@ class Result:
     specproc_version: str = __version__
 
     def __post_init__(self) -> None:
+        if not isinstance(self.quantities, Quantities):
+            self.quantities = Quantities(self.quantities)
         if not isinstance(self.tables, Tables):
             self.tables = Tables(self.tables)
         if not isinstance(self.plots, Plots):
@@ -312,6 +399,11 @@ class Result:
 
     def value(self, name: str) -> Quantity:
         return self.quantities[name]
+
+    def add_quantity(self, component: str | None, property: str, value: float, stderr: float | None = None,
+                     unit: str = "", description: str = "") -> Quantity:
+        """Add a quantity by its structured key (:meth:`Quantities.add`); returns it."""
+        return self.quantities.add(component, property, value, stderr, unit, description)
 
     @property
     def figures(self) -> list:
@@ -583,7 +675,8 @@ def _result_state(self) -> dict:
     return {"specproc_result": 1, "processor": self.processor, "technique": self.technique,
             "sample": self.sample,
             "quantities": {k: {"value": to_state(q.value), "stderr": to_state(q.stderr), "unit": q.unit,
-                               "description": q.description} for k, q in self.quantities.items()},
+                               "description": q.description, "component": q.component, "property": q.property}
+                           for k, q in self.quantities.items()},
             "tables": to_state(dict(self.tables)), "plots": to_state(list(self.plots)),
             "params": to_state(self.params), "inputs": to_state(self.inputs), "stats": to_state(self.stats),
             "warnings": [str(w) for w in self.warnings], "main_table": self.main_table,
@@ -606,8 +699,13 @@ def _result_from_dict(cls, d: dict) -> "Result":
         if not isinstance(q, dict) or "value" not in q:
             raise ValueError(f"quantity {name!r} malformed")
         v, s = dec(q["value"]), dec(q.get("stderr"))
+        comp, prop = q.get("component"), q.get("property")
+        if not (comp is None or isinstance(comp, str)) or not (prop is None or isinstance(prop, str)) or (
+                prop is not None and quantity_name(comp, prop) != str(name)):
+            raise ValueError(f"quantity {name!r}: key ({comp!r}, {prop!r}) malformed or not its name")
         qs[str(name)] = Quantity(float("nan") if v is None else float(v), None if s is None else float(s),
-                                 str(q.get("unit") or ""), str(q.get("description") or ""))
+                                 str(q.get("unit") or ""), str(q.get("description") or ""),
+                                 component=comp if prop is not None else None, property=prop)
     tables = dec(d.get("tables") or {})
     if not exact:
         import pandas as pd

@@ -1,6 +1,7 @@
 """Evidence: comparisons of measured quantities between samples, and claims with verdicts.
 
-A claim names a quantity (technique, quantity name such as ``BH4.center_ppm``, and optionally
+A claim names a quantity (technique, quantity name such as ``BH4.center_ppm`` or its structured key
+``component: BH4, property: center_ppm`` — names are matched, never split — and optionally
 any metadata of the result it must come from, e.g. ``meta: {nucleus: 11B}``), how to compare it (the value for one sample, or the difference / ratio /
 relative change against a reference sample, or the presence of a species) and a rule
 (``> x``, ``< x``, ``between a b``, ``present``, ``absent``). :func:`evaluate_claims` turns

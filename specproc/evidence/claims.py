@@ -8,8 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .compare import (OPS, Comparison, compare_selected, component_label, fmt_pm, presence_basis, quantity_description,
-                      split_name)
+from .compare import OPS, Comparison, compare_selected, component_label, fmt_pm, presence_basis, quantity_description
 from .refs import QuantityRef
 
 #: Coverage factor k: verdicts are decided on value ± k·σ (k = 2 ≈ 95 % for normal errors).
@@ -182,9 +181,8 @@ class CheckOutcome:
     def label(self) -> str:
         """What is checked, named: ``phase LiBH4 in Mix``, ``H.fwhm_ppm: B − A``, ``lattice.a_nm: B / A``."""
         c = self.comparison
-        if self.is_presence:
-            comp, _ = split_name(c.quantity)
-            return f"{component_label(comp) or c.quantity} in {c.sample}"
+        if self.is_presence:  # the component by the quantity's key (Comparison.component), never parsed
+            return f"{component_label(c.component) or c.quantity} in {c.sample}"
         sym = {"difference": "−", "ratio": "/", "relative_change": "/", "percent_change": "vs"}.get(c.op)
         pair = f"{c.sample} {sym} {c.reference}" if sym and c.reference else c.sample
         return f"{c.quantity}: {pair}" + (" (% change)" if c.op == "percent_change" else
@@ -211,8 +209,7 @@ class CheckOutcome:
         ``label = value ± σ unit`` (± k·σ when ``k`` is given)."""
         c = self.comparison
         if self.is_presence:
-            comp, _ = split_name(c.quantity)
-            name = component_label(comp) or c.quantity
+            name = component_label(c.component) or c.quantity
             st = self.state()
             if st == "no data":
                 return f"{name} in {c.sample}: no data"

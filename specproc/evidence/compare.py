@@ -6,6 +6,7 @@ adding a dependency (``uncertainties``) for them.
 """
 from __future__ import annotations
 
+import builtins
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,7 @@ class Selected:
     n: int = 0
     sources: list[str] = field(default_factory=list)
     reason: str = ""           # why value is None
+    key: tuple | None = None   # (component, property) of the quantity found, when it carries its key
 
 
 @dataclass
@@ -48,8 +50,10 @@ class Comparison:
     selector: dict = field(default_factory=dict)   # what else selected the results: {"meta": {...}, "processor"}
     sources: list[str] = field(default_factory=list)
     reason: str = ""
+    component: str | None = None   # the quantity's structured key (Quantity.component / .property), when
+    property: str | None = None    # known: prose and presence bases read these, never the name's text
 
-    @property
+    @builtins.property  # the field ``property`` shadows the builtin in this class body
     def has_data(self) -> bool:
         return self.value is not None
 
@@ -89,7 +93,7 @@ def select_values(results: list, ref, sample: str, missing: str = "no data") -> 
     what = ref.describe()
     if not cands:
         return Selected(None, None, reason=f"no {what} results for sample {sample!r}")
-    hits = [r for r in cands if ref.name in r.quantities]
+    hits = [r for r in cands if ref.find(r) is not None]
     if not hits:
         srcs = [s for s in (r.source for r in cands) if s]
         if missing == "absent":
@@ -97,9 +101,10 @@ def select_values(results: list, ref, sample: str, missing: str = "no data") -> 
                             reason=f"{ref.name} not reported for {sample!r}: taken as absent")
         return Selected(None, None, sources=srcs,
                         reason=f"{ref.name} not reported by any {what} result for sample {sample!r}")
-    vals, errs, unit, srcs = [], [], "", []
+    vals, errs, unit, srcs, key = [], [], "", [], None
     for r in hits:
-        q = r.quantities[ref.name]
+        q = ref.find(r)
+        key = key or _key(q)
         v = _num(q.value)
         if v is None:
             continue
@@ -109,16 +114,37 @@ def select_values(results: list, ref, sample: str, missing: str = "no data") -> 
         if r.source:
             srcs.append(r.source)
     if not vals:
-        return Selected(None, None, unit, 0, srcs, reason=f"{ref.name} is not a finite number for {sample!r}")
+        return Selected(None, None, unit, 0, srcs, reason=f"{ref.name} is not a finite number for {sample!r}",
+                        key=key)
     if len(vals) == 1:
-        return Selected(vals[0], errs[0], unit, 1, srcs)
+        return Selected(vals[0], errs[0], unit, 1, srcs, key=key)
     if all(e is not None and e > 0 for e in errs):
         w = [1 / e ** 2 for e in errs]
         mean = sum(wi * vi for wi, vi in zip(w, vals)) / sum(w)
-        return Selected(mean, math.sqrt(1 / sum(w)), unit, len(vals), srcs)
+        return Selected(mean, math.sqrt(1 / sum(w)), unit, len(vals), srcs, key=key)
     mean = sum(vals) / len(vals)
     sd = math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1))
-    return Selected(mean, sd / math.sqrt(len(vals)), unit, len(vals), srcs)
+    return Selected(mean, sd / math.sqrt(len(vals)), unit, len(vals), srcs, key=key)
+
+
+def _key(q) -> tuple | None:
+    """``(component, property)`` of a quantity that carries its key, else None."""
+    prop = getattr(q, "property", None)
+    return None if prop is None else (q.component, prop)
+
+
+def quantity_key(results: list, ref) -> tuple | None:
+    """The structured key of the quantity ``ref`` names: its own (a structured reference), else
+    the key of that quantity in any result of the technique (the name is looked up, never split)."""
+    ref = _ref(ref)
+    if ref.property is not None:
+        return ref.component, ref.property
+    for r in results:
+        if getattr(r, "technique", None) == ref.technique:
+            k = _key(r.quantities.get(ref.name))
+            if k is not None:
+                return k
+    return None
 
 
 def _combine(op: str, a: Selected, b: Selected | None) -> tuple[float | None, float | None]:
@@ -287,8 +313,8 @@ def compare_results(a, b, quantity: str, op: str = "difference", quantity_b: str
                                                f"(has: {', '.join(names[:12])}{'...' if len(names) > 12 else ''})")
         v = _num(q.value)
         if v is None:
-            return Selected(None, None, q.unit, reason=f"{name} of {r.sample!r} is not a finite number")
-        return Selected(v, _num(q.stderr), q.unit or "", 1, [r.source] if r.source else [])
+            return Selected(None, None, q.unit, reason=f"{name} of {r.sample!r} is not a finite number", key=_key(q))
+        return Selected(v, _num(q.stderr), q.unit or "", 1, [r.source] if r.source else [], key=_key(q))
 
     sa = sel(a, quantity)
     sb = sel(b, qb) if op not in ("value", "presence") else None
@@ -296,6 +322,7 @@ def compare_results(a, b, quantity: str, op: str = "difference", quantity_b: str
                      getattr(b, "sample", None) if sb is not None else None, None, None, "",
                      sample_value=sa.value, sample_stderr=sa.stderr,
                      sources=list(dict.fromkeys(sa.sources + (sb.sources if sb else []))))
+    out.component, out.property = sa.key or (None, None)
     if sb is not None:
         out.reference_value, out.reference_stderr = sb.value, sb.stderr
     out.unit = (sa.unit or (sb.unit if sb else "")) if OPS[op] is None else OPS[op]
@@ -335,6 +362,7 @@ def compare_selected(results: list, ref, sample: str, reference: str | None = No
     out = Comparison(op, ref.technique, ref.name, sample, reference, None, None, "",
                      sample_value=a.value, sample_stderr=a.stderr, selector=ref.selector,
                      sources=list(dict.fromkeys(a.sources + (b.sources if b else []))))
+    out.component, out.property = a.key or (b.key if b else None) or quantity_key(results, ref) or (None, None)
     if b is not None:
         out.reference_value, out.reference_stderr = b.value, b.stderr
     unit = a.unit or (b.unit if b else "")
@@ -351,18 +379,6 @@ def compare_selected(results: list, ref, sample: str, reference: str | None = No
 
 
 # --------------------------------------------------------------------------- naming and what a decision rests on
-def split_name(name: str) -> tuple[str | None, str]:
-    """``"BH4.center_ppm" -> ("BH4", "center_ppm")``; ``"phase(A.B).present" -> ("phase(A.B)", "present")``;
-    ``"amorphous_fraction" -> (None, "amorphous_fraction")`` (the last dot outside parentheses)."""
-    depth, cut = 0, -1
-    for i, ch in enumerate(name):
-        depth += ch == "("
-        depth -= ch == ")"
-        if ch == "." and depth == 0:
-            cut = i
-    return (name[:cut], name[cut + 1:]) if cut > 0 else (None, name)
-
-
 def component_label(component: str | None) -> str:
     """A component name for prose: ``"phase(LiBH4)" -> "phase LiBH4"``, ``"species(Li metal)" ->
     "species Li metal"``, anything else unchanged. Generic: ``kind(argument)`` reads ``kind argument``."""
@@ -405,28 +421,25 @@ def presence_basis(results: list, ref, sample: str, k: float = 2.0) -> str:
     no result reports the quantity: that the processor reports only what it found.
     """
     ref = _ref(ref)
-    comp, _ = split_name(ref.name)
+    comp = (quantity_key(results, ref) or (None, None))[0]
     cands = [r for r in results if ref.matches(r) and str(r.sample) == str(sample)]
     if not cands:
         return ""
     parts = []
     for r in cands:
-        q = r.quantities.get(ref.name)
+        q = ref.find(r)
         if q is None:
             parts.append(f"{ref.name} not reported by the {r.processor or ref.technique} result "
                          "(it reports only what it found)")
         sib = []
-        if comp:
+        if comp:  # the other quantities of the same component, by key
             for n, qq in r.quantities.items():
-                if n == ref.name or not n.startswith(comp + "."):
-                    continue
-                prop = n[len(comp) + 1:]
-                if "." in prop or prop == "present":
+                if n == ref.name or getattr(qq, "component", None) != comp or qq.property == "present":
                     continue
                 v, s = _num(qq.value), _num(qq.stderr)
                 if v is None:
                     continue
-                sib.append(f"{prop} {fmt_pm(v, None if s is None else k * s, qq.unit)}")
+                sib.append(f"{qq.property} {fmt_pm(v, None if s is None else k * s, qq.unit)}")
         if sib:
             parts.append(", ".join(sib[:6]) + (f" (± {k:g}σ)" if any("±" in x for x in sib[:6]) else ""))
         limits = []
@@ -446,7 +459,7 @@ def quantity_description(results: list, ref, sample: str) -> str:
     ref = _ref(ref)
     for r in results:
         if ref.matches(r) and str(r.sample) == str(sample):
-            q = r.quantities.get(ref.name)
+            q = ref.find(r)
             if q is not None and q.description:
                 return q.description
     return ""

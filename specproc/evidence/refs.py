@@ -5,6 +5,7 @@ build on it without importing each other.
 """
 from __future__ import annotations
 
+import builtins
 import warnings
 from typing import Any
 
@@ -12,7 +13,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class QuantityRef(BaseModel):
-    """Which quantity: technique, quantity name (``BH4.center_ppm``), optional processor and metadata.
+    """Which quantity: technique, quantity name (``BH4.center_ppm``) or its structured key
+    (``component: BH4, property: center_ppm``; ``component`` omitted for a quantity of the whole
+    result), optional processor and metadata.
+
+    A name is matched against the names results derive from their quantities' keys (never split);
+    a structured key also has to equal the found quantity's key. Given both, they must agree.
 
     ``meta`` selects results by any key of ``Result.meta`` (values compared as text), e.g.
     ``{technique: nmr, meta: {nucleus: 11B}, name: BH4.center_ppm}`` or
@@ -23,7 +29,9 @@ class QuantityRef(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     technique: str
-    name: str
+    name: str = ""
+    component: str | None = None
+    property: str | None = None
     processor: str | None = None
     meta: dict[str, Any] = Field(default_factory=dict)
 
@@ -44,12 +52,36 @@ class QuantityRef(BaseModel):
             data["meta"] = meta
         return data
 
-    @property
+    @model_validator(mode="after")
+    def _name_or_key(self):
+        from ..core.result import quantity_name
+
+        if self.property is not None:
+            derived = quantity_name(self.component, self.property)
+            if self.name and self.name != derived:
+                raise ValueError(f"name {self.name!r} contradicts component/property (which name {derived!r})")
+            self.name = derived
+        elif self.component is not None:
+            raise ValueError("a structured quantity needs 'property' (component alone names no quantity)")
+        elif not self.name:
+            raise ValueError("give the quantity's 'name' or its 'component' and 'property'")
+        return self
+
+    def find(self, result):
+        """The quantity this reference names in ``result`` (a :class:`~specproc.core.result.Result`),
+        or None: looked up by name; a structured reference also checks the quantity's key."""
+        q = result.quantities.get(self.name)
+        if q is not None and self.property is not None and getattr(q, "property", None) is not None and (
+                q.component, q.property) != (self.component, self.property):
+            return None
+        return q
+
+    @builtins.property  # the field ``property`` shadows the builtin in this class body
     def nucleus(self):
         """Deprecated: ``meta.get("nucleus")`` (kept for code written against the old field)."""
         return self.meta.get("nucleus")
 
-    @property
+    @builtins.property
     def selector(self) -> dict:
         """What besides technique and name selects results (``processor``, ``meta``), as plain JSON."""
         out = {"meta": dict(self.meta)} if self.meta else {}

@@ -76,17 +76,6 @@ def _num(v):
     return f if f == f and f not in (float("inf"), float("-inf")) else None
 
 
-def split_quantity(name: str) -> tuple[str | None, str]:
-    """``"BH4.center_ppm" -> ("BH4", "center_ppm")``; ``"amorphous_fraction" -> (None, ...)``."""
-    depth, cut = 0, -1
-    for i, ch in enumerate(name):  # last dot outside parentheses: hkl(1.0.1).d_nm stays whole
-        depth += ch == "("
-        depth -= ch == ")"
-        if ch == "." and depth == 0:
-            cut = i
-    return (name[:cut], name[cut + 1:]) if cut > 0 else (None, name)
-
-
 def run_tables(summary, report_path: str | None = None) -> dict:
     """The run as pandas DataFrames with the columns of :data:`SCHEMA`."""
     import pandas as pd
@@ -120,11 +109,13 @@ def run_tables(summary, report_path: str | None = None) -> dict:
                                          error_type=err.get("type"), error=err.get("error")))
             continue
         for name, q in r.quantities.items():
-            comp, prop = split_quantity(name)
+            # the key travels with the quantity; one made without a key (the earlier form) is
+            # stored whole as its property, never split
+            keyed = getattr(q, "property", None) is not None
             rows["quantities"].append(dict(
                 run_id=rid, task=t.index, sample=t.sample, technique=r.technique,
-                processor=t.processor, file=t.path, name=name, component=comp, property=prop,
-                value=_num(q.value), stderr=_num(q.stderr), unit=q.unit))
+                processor=t.processor, file=t.path, name=name, component=q.component if keyed else None,
+                property=q.property if keyed else name, value=_num(q.value), stderr=_num(q.stderr), unit=q.unit))
     for s in summary.skipped:
         rows["failures"].append(dict(run_id=rid, task=None, kind="skipped", sample=s.sample, technique=s.technique,
                                      processor=s.processor, file=s.files, error_type="Skipped", error=s.reason))

@@ -4,25 +4,32 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from specproc.core.result import Quantity, Result
+import dataclasses
+
+from specproc.core.result import Quantities, Quantity, Result
 from specproc.evidence import QuestionSpec, conclude, evaluate_claims
 
 
-def res(sample, technique="fake", meta=None, **q):
-    quants = {k.replace("__", "."): v if isinstance(v, Quantity) else Quantity(*v) if isinstance(v, tuple) else Quantity(v)
-              for k, v in q.items()}
+def res(sample, technique="fake", meta=None, keys=None, **q):
+    """A result whose quantities carry their keys: ``keys={(component, property): value}``, or
+    keyword ``component__property=value``."""
+    quants = Quantities()
+    kw = {(k.split("__")[0], k.split("__")[1]) if "__" in k else (None, k): v for k, v in q.items()}
+    for (comp, prop), v in {**kw, **(keys or {})}.items():
+        v = v if isinstance(v, Quantity) else Quantity(*v) if isinstance(v, tuple) else Quantity(v)
+        quants.put(dataclasses.replace(v, component=comp, property=prop))
     return Result(f"{technique}.fit", technique, sample, quants, meta=meta or {},
                   inputs=[{"source": f"/data/{sample}.{technique}"}])
 
 
 RESULTS = [res("A", peak__center=(1.00, 0.01, "mm"), peak__width=(2.0, 0.5, "mm")),
            res("B", peak__center=(2.50, 0.02, "mm"), peak__width=(2.1, 0.5, "mm")),
-           res("A", "scan", **{"phase(X).present": Quantity(0.0, None, "", "1 present, 0 absent"),
-                                "phase(X).score": Quantity(0.05, None, "", "figure of merit")}),
+           res("A", "scan", keys={("phase(X)", "present"): Quantity(0.0, None, "", "1 present, 0 absent"),
+                                  ("phase(X)", "score"): Quantity(0.05, None, "", "figure of merit")}),
            res("B", "scan", meta={"detection_limit_pct": 1.0},
-               **{"phase(X).present": Quantity(1.0, None, "", "1 present, 0 absent"),
-                  "phase(X).score": Quantity(0.93, None, "", "figure of merit"),
-                  "phase(X).coverage": (0.8, 0.05, "")})]
+               keys={("phase(X)", "present"): Quantity(1.0, None, "", "1 present, 0 absent"),
+                     ("phase(X)", "score"): Quantity(0.93, None, "", "figure of merit"),
+                     ("phase(X)", "coverage"): (0.8, 0.05, "")})]
 
 
 def claim(cid, rule, op="difference", name="peak.center", sample="B", ref="A", technique="fake"):
@@ -40,8 +47,9 @@ CLAIMS = [claim("shift_up", "> 1"),                         # 1.5 ± 2·0.022: s
                "rule": "present"},
               {"quantity": {"technique": "scan", "name": "phase(X).present"}, "compare": {"sample": "A"},
                "rule": "absent"},
-              {"quantity": {"technique": "scan", "name": "phase(Y).present"}, "compare": {"sample": "A"},
-               "rule": "absent", "missing": "absent"}]}]
+              # reported by no result: its structured form names the component (a name is never split)
+              {"quantity": {"technique": "scan", "component": "phase(Y)", "property": "present"},
+               "compare": {"sample": "A"}, "rule": "absent", "missing": "absent"}]}]
 
 
 @pytest.fixture(scope="module")

@@ -64,3 +64,41 @@ def test_masked_points_are_no_data():
     row = sf.row(2)
     assert row.stats["ndata"] == x.size - 100
     assert row.values["p_center"] == pytest.approx(c[2], abs=0.02)
+
+
+def test_columns_are_the_rows_and_recover_the_truth():
+    """The column API (whole-stack arrays, what NMR/XPS/XRD summaries read) says what the rows say."""
+    x, Y, c, fw, area = _stack(n=30, seed=11)
+    Y[:3] = np.roll(Y[:3], 60, axis=1)     # three spectra pushed beyond the centre bounds
+    model, params = _spec().to_lmfit(x, Y.mean(0))
+    params["p_center"].set(min=-1.5, max=1.5)
+    sf = fit_stack(model, x, Y, params)
+    hit = sf.at_bound("p_center")
+    assert hit[:3].all() and not hit[3:].any()
+    assert np.array_equal(sf.at_bound(), hit)
+    assert np.isnan(sf.stderr("p_center")[:3]).all() and np.isfinite(sf.stderr("p_center")[3:]).all()
+    assert np.allclose(sf.values["p_center"][3:], c[3:], atol=5 * sf.errors["p_center"][3:])
+    assert np.allclose(sf.values["p_amplitude"][3:], area[3:], rtol=0.02)
+    assert sf.finite.all() and sf.converged.all()
+    for k in (0, 5):
+        row = sf.row(k)
+        assert row.bounded == sf.bounded(k) == (["p_center"] if k < 3 else [])
+        for n, v in sf.values.items():
+            assert row.values[n] == v[k]
+        assert row.stats["r2"] == sf.stats["r2"][k]
+    # a bound that is no limit of a measurement is not reported
+    sf2 = fit_stack(model, x, Y, params, skip_bounds={"p_center"})
+    assert not sf2.at_bound().any() and sf2.bounded(0) == []
+
+
+def test_default_parameters_and_a_failed_row():
+    """Without params the engine's own start (and its bounds) are read; a row of NaN is not finite."""
+    x, Y, c, fw, area = _stack(n=6, seed=4)
+    Y[2] = np.nan
+    spec = _spec(center_bounds=(-2.0, 2.0))
+    sf = fit_stack(spec, x, Y)
+    p0 = spec.to_lmfit(x, Y[np.isfinite(Y).all(axis=1)].mean(0))[1]["p_center"]   # the engine's own start
+    assert sf.bounds["p_center"] == (p0.min, p0.max) and p0.min == -2.0
+    assert not sf.finite[2] and not sf.ok(2)
+    assert sf.finite[[0, 1, 3, 4, 5]].all()
+    assert np.allclose(sf.values["p_center"][[0, 1, 3, 4, 5]], c[[0, 1, 3, 4, 5]], atol=0.02)

@@ -19,7 +19,7 @@ from specproc.core.measurement import new_measurement
 from specproc.core.params import ProcessorParams
 from specproc.core.processor import Processor
 from specproc.core.provenance import file_provenance
-from specproc.core.result import Quantity, Result
+from specproc.core.result import Quantities, Result
 from specproc.core.section import default_section
 from specproc.core.technique import Technique
 from specproc.io.base import Reader
@@ -73,9 +73,11 @@ class FakeFit(Processor):
         g = lambda x, a, c, s: a * np.exp(-0.5 * ((x - c) / s) ** 2)  # noqa: E731
         p, cov = curve_fit(g, x, y, p0=[y.max(), x[np.argmax(y)], params.width_guess])
         e = np.sqrt(np.diag(cov))
-        q = {"peak.center_x": Quantity(p[1], e[1], "mm"), "peak.fwhm_x": Quantity(abs(p[2]) * FWHM, e[2] * FWHM, "mm")}
+        q = Quantities()  # by structured key (component, property): the store's columns
+        q.add("peak", "center_x", p[1], e[1], "mm")
+        q.add("peak", "fwhm_x", abs(p[2]) * FWHM, e[2] * FWHM, "mm")
         for s in params.species:
-            q[f"phase({s}).present"] = Quantity(1.0, None, "")
+            q.add(f"phase({s})", "present", 1.0, None, "")
         import pandas as pd
 
         return Result(self.name, "fake", data.attrs.get("sample") or "", q,

@@ -146,6 +146,7 @@ def compare_moduli(reference, sample, quantity: str = "modulus.mean_Pa"):
     warns = [] if c.stderr is not None else ["ratio has no uncertainty: an input has no standard error"]
     return Result(processor="afm.compare", technique="afm", sample=f"{sample.sample} vs {reference.sample}",
                   quantities={"modulus.ratio": Quantity(c.value, c.stderr, "",
-                                                        f"{quantity} {sample.sample} / {reference.sample}")},
+                                                        f"{quantity} {sample.sample} / {reference.sample}",
+                                                        component="modulus", property="ratio")},
                   tables={"comparison": pd.DataFrame([row])}, main_table="comparison",
                   inputs=reference.inputs + sample.inputs, warnings=warns, meta={"quantity": quantity})

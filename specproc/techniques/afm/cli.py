@@ -40,7 +40,7 @@ def entry(r, path: str) -> dict:
 
     e = {"file": path, "sample": r.sample, "channels": list(r.meta.get("channels") or [])}
     if "roughness.Sa_m" in q:
-        e["roughness"] = {k.split(".", 1)[1]: v(k) for k in q if k.startswith("roughness.")}
+        e["roughness"] = {x.property: x.value for x in q.values() if x.component == "roughness"}
     if "modulus.mean_Pa" in q:
         e["modulus"] = {"mean_Pa": v("modulus.mean_Pa"), "mean_stderr_Pa": q["modulus.mean_Pa"].stderr,
                         "median_Pa": v("modulus.median_Pa"), "std_Pa": v("modulus.std_Pa"),

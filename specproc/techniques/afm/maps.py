@@ -10,7 +10,7 @@ import numpy as np
 
 from ...core.errors import ParameterError, ProcessingError
 from ...core.measurement import check_measurement, label
-from ...core.result import Quantity, Result
+from ...core.result import Quantities, Result
 from .force import FLAGS, FORCE_TYPES
 
 _MAX_PLOT_PX = 128   # maps in plots are block-averaged to at most this many pixels a side (report size)
@@ -120,13 +120,13 @@ def modulus_block(E, valid, reasons, st, p, x_m, y_m, title_prefix, warnings_, q
 
     from .modulus import histogram
 
-    quantities["modulus.mean_Pa"] = Quantity(st["mean_Pa"], st["mean_stderr_Pa"], "Pa", "mean Young's modulus")
-    quantities["modulus.mean_GPa"] = Quantity(st["mean_Pa"] / 1e9, None if st["mean_stderr_Pa"] is None
-                                              else st["mean_stderr_Pa"] / 1e9, "GPa", "mean Young's modulus")
-    quantities["modulus.median_Pa"] = Quantity(st["median_Pa"], None, "Pa", "median Young's modulus")
-    quantities["modulus.std_Pa"] = Quantity(st["std_Pa"], None, "Pa", "pixel-to-pixel SD")
-    quantities["modulus.n_valid"] = Quantity(st["n_valid"], None, "", "valid pixels")
-    quantities["modulus.n_invalid"] = Quantity(st["n_invalid"], None, "", "masked pixels")
+    quantities.add("modulus", "mean_Pa", st["mean_Pa"], st["mean_stderr_Pa"], "Pa", "mean Young's modulus")
+    quantities.add("modulus", "mean_GPa", st["mean_Pa"] / 1e9, None if st["mean_stderr_Pa"] is None
+                   else st["mean_stderr_Pa"] / 1e9, "GPa", "mean Young's modulus")
+    quantities.add("modulus", "median_Pa", st["median_Pa"], None, "Pa", "median Young's modulus")
+    quantities.add("modulus", "std_Pa", st["std_Pa"], None, "Pa", "pixel-to-pixel SD")
+    quantities.add("modulus", "n_valid", st["n_valid"], None, "", "valid pixels")
+    quantities.add("modulus", "n_invalid", st["n_invalid"], None, "", "masked pixels")
     if st["mean_stderr_Pa"] is None:
         warnings_.append("modulus map too small for a block standard error: mean has no error bar")
     frac = st["n_invalid"] / max(st["n_valid"] + st["n_invalid"], 1)
@@ -163,7 +163,7 @@ def analyse_map(m, p, processor: str = "afm.analyse_map") -> Result:
         raise ParameterError(f"channel {mname!r} is in {munit!r}, not Pa: not a modulus channel", src)
     if ih is None and im is None:
         raise ProcessingError(f"no height (m) or modulus (Pa) channel among {names} ({units})", src)
-    q, tables, plots, warns, stats, meta = {}, {}, [], [], {}, {}
+    q, tables, plots, warns, stats, meta = Quantities(), {}, [], [], {}, {}
     sample = label(m)
     summary = {"sample": sample}
     if ih is not None:
@@ -184,19 +184,19 @@ def analyse_map(m, p, processor: str = "afm.analyse_map") -> Result:
             unit = "m" if k.endswith("_m") else ""
             err = rl["Ra_sd_m"] / np.sqrt(rl["n_lines"]) if k == "Ra_m" else (
                 rl["Rq_sd_m"] / np.sqrt(rl["n_lines"]) if k == "Rq_m" else None)
-            q[f"roughness.{k}"] = Quantity(v, err, unit, f"{k.split('_')[0]} of the levelled height")
+            q.add("roughness", k, v, err, unit, f"{k.split('_')[0]} of the levelled height")
         rows, ginfo = grains.detect(z, dx, dy, threshold_sigma=p.protrusion_threshold_sigma,
                                     min_height_m=p.protrusion_min_height_m, min_area_px=p.protrusion_min_area_px)
         area_um2 = z.shape[0] * dy * z.shape[1] * dx * 1e12
         n = len(rows)
-        q["protrusions.count"] = Quantity(n, None, "", "protrusions detected")
-        q["protrusions.density_per_um2"] = Quantity(n / area_um2, np.sqrt(n) / area_um2, "1/um^2",
-                                                   "protrusions per µm² (stderr: Poisson)")
+        q.add("protrusions", "count", n, None, "", "protrusions detected")
+        q.add("protrusions", "density_per_um2", n / area_um2, np.sqrt(n) / area_um2, "1/um^2",
+             "protrusions per µm² (stderr: Poisson)")
         if n:
-            q["protrusions.mean_height_m"] = Quantity(float(np.mean([r["height_m"] for r in rows])),
-                                                      None, "m", "mean protrusion height")
-        q["protrusions.area_fraction"] = Quantity(float(sum(r["area_m2"] for r in rows)) / (area_um2 * 1e-12),
-                                                  None, "", "fraction of the area covered")
+            q.add("protrusions", "mean_height_m", float(np.mean([r["height_m"] for r in rows])),
+                  None, "m", "mean protrusion height")
+        q.add("protrusions", "area_fraction", float(sum(r["area_m2"] for r in rows)) / (area_um2 * 1e-12),
+              None, "", "fraction of the area covered")
         if any(r["touches_edge"] for r in rows):
             warns.append(f"{sum(r['touches_edge'] for r in rows)} protrusion(s) cut by the image edge "
                          "(areas underestimated)")
@@ -274,7 +274,7 @@ def force_map_result(m, p, limits=None, processor: str = "afm.fit_force_map") ->
         warns.append(f"Tabor parameter {ds.attrs['tabor_mu']:.3g} suggests {sug}; fitted {p.model}")
     if sug.startswith("transition") and p.model not in ("dmt", "jkr"):
         warns.append(f"Tabor parameter {ds.attrs['tabor_mu']:.3g}: adhesive contact ({sug}); fitted {p.model}")
-    q, tables, plots = {}, {}, []
+    q, tables, plots = Quantities(), {}, []
     Eg = np.where(good, E, np.nan)
     if not good.any():
         raise ProcessingError(f"no force curve could be fitted ({warns[-1] if warns else ''})", src)
@@ -306,8 +306,8 @@ def force_map_result(m, p, limits=None, processor: str = "afm.fit_force_map") ->
     t.insert(4, "model", p.model)
     t["quality"] = ["good" if f == 0 else "; ".join(txt for b, txt in FLAGS.items() if f & b) for f in t["flag"]]
     tables = {"curves": t, **tables}
-    q["force.tabor_mu"] = Quantity(ds.attrs["tabor_mu"], None, "", "Tabor parameter")
-    q["force.n_good"] = Quantity(int(good.sum()), None, "", "curves fitted without flags")
+    q.add("force", "tabor_mu", ds.attrs["tabor_mu"], None, "", "Tabor parameter")
+    q.add("force", "n_good", int(good.sum()), None, "", "curves fitted without flags")
     meta = {"kind": "force_map", "model": p.model, "tip_radius_m": p.tip_radius_m,
             "half_angle_deg": p.half_angle_deg, "poisson_ratio": p.poisson_ratio,
             "suggested_model": sug, "spring_constant_N_per_m": k, "channels": ["force"],

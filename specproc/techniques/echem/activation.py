@@ -187,26 +187,28 @@ def _step_test(x, y, w, T_C, t_s: float, warns: list) -> dict | None:
             "jump_decades_stderr": float(math.sqrt(max(cov[2, 2], 0)) / LN10)}
 
 
-def quantities(fit: ArrheniusFit, unit_note: str = "") -> dict:
+def quantities(fit: ArrheniusFit, unit_note: str = ""):
     """Result quantities of an Arrhenius analysis (names under ``arrhenius.``, ``transition.``, ``step(...)``)."""
+    from ...core.result import Quantities
     from .common import fmt_temp, q
 
-    out = {}
+    out = Quantities()
     tr = fit.transition or {}
     if not tr.get("present"):
-        out["arrhenius.Ea_eV"] = q(fit.Ea_eV, fit.Ea_eV_stderr, "eV", "activation energy, ln(σT) vs 1/T" + unit_note)
-        out["arrhenius.ln_prefactor"] = q(fit.ln_A, fit.ln_A_stderr, "")
+        out.put(q("arrhenius", "Ea_eV", fit.Ea_eV, fit.Ea_eV_stderr, "eV",
+                  "activation energy, ln(σT) vs 1/T" + unit_note))
+        out.put(q("arrhenius", "ln_prefactor", fit.ln_A, fit.ln_A_stderr, ""))
     else:
-        out["arrhenius.Ea_low_eV"] = q(tr["Ea_low_eV"], tr["Ea_low_eV_stderr"], "eV")
-        out["arrhenius.Ea_high_eV"] = q(tr["Ea_high_eV"], tr["Ea_high_eV_stderr"], "eV")
-        out["transition.temperature_C"] = q(tr["temperature_C"],
-                                            abs(tr["between_C"][1] - tr["between_C"][0]) / math.sqrt(12), "degC")
-        out["transition.jump_decades"] = q(tr["jump_decades"], tr["jump_decades_stderr"], "decades")
-    out["transition.present"] = q(1.0 if tr.get("present") else 0.0, None, "")
+        out.put(q("arrhenius", "Ea_low_eV", tr["Ea_low_eV"], tr["Ea_low_eV_stderr"], "eV"))
+        out.put(q("arrhenius", "Ea_high_eV", tr["Ea_high_eV"], tr["Ea_high_eV_stderr"], "eV"))
+        out.put(q("transition", "temperature_C", tr["temperature_C"],
+                  abs(tr["between_C"][1] - tr["between_C"][0]) / math.sqrt(12), "degC"))
+        out.put(q("transition", "jump_decades", tr["jump_decades"], tr["jump_decades_stderr"], "decades"))
+    out.put(q("transition", "present", 1.0 if tr.get("present") else 0.0, None, ""))
     if fit.step_test is not None:
         st = fit.step_test
-        out[f"step({fmt_temp(st['temperature_C'])}).jump_decades"] = q(st["jump_decades"], st["jump_decades_stderr"],
-                                                                       "decades")
+        out.put(q(f"step({fmt_temp(st['temperature_C'])})", "jump_decades", st["jump_decades"],
+                  st["jump_decades_stderr"], "decades"))
     return out
 
 

@@ -109,9 +109,10 @@ def fmt_temp(t: float) -> str:
     return f"{r:g}C"
 
 
-def q(value, stderr=None, unit: str = "", description: str = ""):
+def q(component: str | None, property: str, value, stderr=None, unit: str = "", description: str = ""):
+    """A result quantity by its key (``component``, ``property``); a non-finite stderr becomes None."""
     from ...core.numbers import finite_or_none
     from ...core.result import Quantity
 
     se = finite_or_none(stderr)
-    return Quantity(float(value), se, unit, description)
+    return Quantity(float(value), se, unit, description, component=component, property=property)

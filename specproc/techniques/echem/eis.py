@@ -215,28 +215,31 @@ def fit_spectra(m_or_list, circuit: str, weighting: str, freq_range=None, kk_thr
     return c, f, Z, fit, kk
 
 
-def quantities_of(d: dict, circuit, prefix: str = "") -> dict:
-    """Result quantities of one analysed spectrum (``prefix`` ``"T(30C)."`` in a series)."""
-    out = {}
+def quantities_of(d: dict, circuit, sel: str | None = None):
+    """Result quantities of one analysed spectrum, under the spectrum's selector ``sel`` in a series
+    (``"T(30C)"``: component ``T(30C).circuit``, ``T(30C)``...; None for a single spectrum)."""
+    from ...core.result import Quantities, quantity_name
+
+    out = Quantities()
     for prm in d["parameters"]:
         if math.isfinite(prm["value"]):
-            out[f"{prefix}circuit.{prm['name']}"] = q(prm["value"], prm["stderr"], prm["unit"])
+            out.put(q(quantity_name(sel, "circuit"), prm["name"], prm["value"], prm["stderr"], prm["unit"]))
     if d["R_bulk_ohm"] is not None and math.isfinite(d["R_bulk_ohm"]):
-        out[f"{prefix}R_bulk_ohm"] = q(d["R_bulk_ohm"], d["R_bulk_ohm_stderr"], "Ohm",
-                                       "electrolyte resistance: " + "+".join(d["R_bulk_resistors"]))
+        out.put(q(sel, "R_bulk_ohm", d["R_bulk_ohm"], d["R_bulk_ohm_stderr"], "Ohm",
+                  "electrolyte resistance: " + "+".join(d["R_bulk_resistors"])))
     if d["R_interface_ohm"] is not None:
-        out[f"{prefix}R_interface_ohm"] = q(d["R_interface_ohm"], d["R_interface_ohm_stderr"], "Ohm")
+        out.put(q(sel, "R_interface_ohm", d["R_interface_ohm"], d["R_interface_ohm_stderr"], "Ohm"))
     if d["conductivity_S_cm"] is not None:
-        out[f"{prefix}conductivity_S_cm"] = q(d["conductivity_S_cm"], d["conductivity_S_cm_stderr"], "S/cm")
-    out[f"{prefix}kk.max_residual_pct"] = q(d["kk"]["max_residual_pct"], None, "%")
-    out[f"{prefix}kk.valid"] = q(1.0 if d["kk"]["valid"] else 0.0, None, "")
+        out.put(q(sel, "conductivity_S_cm", d["conductivity_S_cm"], d["conductivity_S_cm_stderr"], "S/cm"))
+    out.put(q(quantity_name(sel, "kk"), "max_residual_pct", d["kk"]["max_residual_pct"], None, "%"))
+    out.put(q(quantity_name(sel, "kk"), "valid", 1.0 if d["kk"]["valid"] else 0.0, None, ""))
     for a in d["arcs"]:
-        out[f"{prefix}arc({a['arc']}).C_eff_F"] = q(a["C_eff_F"], None, "F")
+        out.put(q(quantity_name(sel, f"arc({a['arc']})"), "C_eff_F", a["C_eff_F"], None, "F"))
     return out
 
 
 def selector(m, i: int) -> str:
-    """Quantity prefix of spectrum ``i`` of a series: ``T(30C)`` or ``cycle(3)``."""
+    """Quantity selector (component) of spectrum ``i`` of a series: ``T(30C)`` or ``cycle(3)``."""
     if "temperature_C" in m.coords:
         return f"T({fmt_temp(m.coords['temperature_C'].values[i])})"
     if "cycle" in m.coords:

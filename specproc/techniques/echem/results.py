@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from ...core.measurement import label
-from ...core.result import Result
+from ...core.result import Quantities, Result
 from .common import q
 
 PROCESSOR = "echem.analyse"
@@ -76,7 +76,7 @@ def eis_result(m, d: dict, params: dict) -> Result:
 
     qs = quantities_of(d, None)
     if d["temperature_C"] is not None:
-        qs["temperature_C"] = q(d["temperature_C"], None, "degC")
+        qs.put(q(None, "temperature_C", d["temperature_C"], None, "degC"))
     name = str(m.attrs.get("sample") or label(m))
     tables = {"parameters": _param_rows(d), "arcs": list(d["arcs"])}
     plots = _eis_plots(name, d)
@@ -89,10 +89,10 @@ def eis_series_result(m, ds: list[dict], arr, params: dict, arr_warn: list) -> R
     from . import activation as A
     from .eis import quantities_of, selector
 
-    qs, rows, prows, warns = {}, [], [], []
+    qs, rows, prows, warns = Quantities(), [], [], []
     for k, d in enumerate(ds):
         sel = selector(m, k)
-        qs.update(quantities_of(d, None, prefix=sel + "."))
+        qs.update(quantities_of(d, None, sel))
         lab = str(m.coords["label"].values[k]) if "label" in m.coords else sel
         rows.append({"spectrum": sel, "label": lab, "temperature_C": d["temperature_C"], "R_bulk_ohm": d["R_bulk_ohm"],
                      "R_bulk_ohm_stderr": d["R_bulk_ohm_stderr"], "conductivity_S_cm": d["conductivity_S_cm"],
@@ -209,16 +209,18 @@ def _fin(v):
 # ------------------------------------------------------------------------------------------ polarisation
 def polarisation_result(m, d: dict, params: dict) -> Result:
     name = str(m.attrs.get("sample") or label(m))
-    qs = {"delta_V": q(d["delta_V"], None, "V"), "Iss_A": q(d["Iss_A"], d["Iss_A_stderr"], "A"),
-          "I0_A": q(d["I0_A"], d["I0_A_stderr"], "A")}
+    qs = Quantities()
+    for x in (q(None, "delta_V", d["delta_V"], None, "V"), q(None, "Iss_A", d["Iss_A"], d["Iss_A_stderr"], "A"),
+              q(None, "I0_A", d["I0_A"], d["I0_A_stderr"], "A")):
+        qs.put(x)
     if d["cell"] == "symmetric":
-        qs["transference_number"] = q(d["transference_number"], d["transference_number_stderr"], "",
-                                      "Bruce–Vincent Li+ transference number")
-        qs["R0_ohm"] = q(d["R0_ohm"], d["R0_ohm_stderr"], "Ohm", "interfacial resistance before")
-        qs["Rss_ohm"] = q(d["Rss_ohm"], d["Rss_ohm_stderr"], "Ohm", "interfacial resistance after")
+        qs.put(q(None, "transference_number", d["transference_number"], d["transference_number_stderr"], "",
+                 "Bruce–Vincent Li+ transference number"))
+        qs.put(q(None, "R0_ohm", d["R0_ohm"], d["R0_ohm_stderr"], "Ohm", "interfacial resistance before"))
+        qs.put(q(None, "Rss_ohm", d["Rss_ohm"], d["Rss_ohm_stderr"], "Ohm", "interfacial resistance after"))
     else:
-        qs["electronic_conductivity_S_cm"] = q(d["electronic_conductivity_S_cm"],
-                                               d["electronic_conductivity_S_cm_stderr"], "S/cm")
+        qs.put(q(None, "electronic_conductivity_S_cm", d["electronic_conductivity_S_cm"],
+                 d["electronic_conductivity_S_cm_stderr"], "S/cm"))
     dec = d["decay"]
     t_h = d["t"] / 3600
     plots = [{"kind": "xy", "title": f"Polarisation current — {name}", "x": t_h, "x_label": "time (h)",
@@ -240,21 +242,23 @@ def polarisation_result(m, d: dict, params: dict) -> Result:
 # ------------------------------------------------------------------------------------------ cycling
 def cycling_result(m, d: dict, params: dict, area_cm2: float) -> Result:
     name = str(m.attrs.get("sample") or label(m))
-    qs = {"short_circuit.present": q(1.0 if d["short"] else 0.0, None, "")}
+    qs = Quantities()
+    qs.put(q("short_circuit", "present", 1.0 if d["short"] else 0.0, None, ""))
     if d["stepped"]:
         if d["ccd_mA_cm2"] is not None:
-            qs["ccd_mA_cm2"] = q(d["ccd_mA_cm2"], None, "mA/cm^2", "critical current density (first failing step)")
+            qs.put(q(None, "ccd_mA_cm2", d["ccd_mA_cm2"], None, "mA/cm^2",
+                     "critical current density (first failing step)"))
         if d.get("last_stable_mA_cm2") is not None:
-            key = "ccd.last_stable_mA_cm2" if d["short"] else "ccd.lower_bound_mA_cm2"
-            qs[key] = q(d["last_stable_mA_cm2"], None, "mA/cm^2")
+            key = "last_stable_mA_cm2" if d["short"] else "lower_bound_mA_cm2"
+            qs.put(q("ccd", key, d["last_stable_mA_cm2"], None, "mA/cm^2"))
     else:
-        qs["current_density_mA_cm2"] = q(d["j_mA_cm2"], None, "mA/cm^2")
-        qs["cycling.duration_h"] = q(d["duration_h"], None, "h")
-        qs["overpotential_mV"] = q(d["eta_mV"], None, "mV", "median plateau |E| of the half-cycles")
-        qs["overpotential.first_mV"] = q(d["eta_first_mV"], None, "mV")
-        qs["overpotential.last_mV"] = q(d["eta_last_mV"], None, "mV")
+        qs.put(q(None, "current_density_mA_cm2", d["j_mA_cm2"], None, "mA/cm^2"))
+        qs.put(q("cycling", "duration_h", d["duration_h"], None, "h"))
+        qs.put(q(None, "overpotential_mV", d["eta_mV"], None, "mV", "median plateau |E| of the half-cycles"))
+        qs.put(q("overpotential", "first_mV", d["eta_first_mV"], None, "mV"))
+        qs.put(q("overpotential", "last_mV", d["eta_last_mV"], None, "mV"))
     if d["short"]:
-        qs["short_circuit.time_h"] = q(d["short_time_h"], None, "h")
+        qs.put(q("short_circuit", "time_h", d["short_time_h"], None, "h"))
     rows = [{k: h[k] for k in ("t_start_h", "t_end_h", "sign", "j_mA_cm2", "eta_V", "failed", "why")}
             for h in d["half_cycles"]]
     t_h = d["t"] / 3600

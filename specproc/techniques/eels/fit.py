@@ -658,23 +658,29 @@ def describe_flags(code: int) -> list[str]:
 
 
 # ====================================================================== results
-_Q = [("pi_star.energy_eV", "pi_center", "eV", "π* peak energy (Gaussian centre)"),
-      ("pi_star.fwhm_eV", "pi_fwhm", "eV", "π* FWHM"),
-      ("pi_star.intensity", "pi_amplitude", "counts eV", "π* integrated intensity (Gaussian area)"),
-      ("sigma_star.energy_eV", "ss_center", "eV", "σ* Gaussian centre"),
-      ("sigma_star.intensity", "ss_amplitude", "counts eV", "σ* integrated intensity (Gaussian area)"),
-      ("pi_sigma_ratio", "pi_sigma_ratio", "", "π*/σ* ratio of integrated intensities"),
-      ("edge.onset_eV", "onset", "eV", "edge onset: leading-edge half maximum of π* (centre - FWHM/2)"),
-      ("edge.step_height", "step_height", "counts", "continuum edge step height")]
+#: the result's quantities: (component, property) key, fitted parameter, unit, description
+_Q = [(("pi_star", "energy_eV"), "pi_center", "eV", "π* peak energy (Gaussian centre)"),
+      (("pi_star", "fwhm_eV"), "pi_fwhm", "eV", "π* FWHM"),
+      (("pi_star", "intensity"), "pi_amplitude", "counts eV", "π* integrated intensity (Gaussian area)"),
+      (("sigma_star", "energy_eV"), "ss_center", "eV", "σ* Gaussian centre"),
+      (("sigma_star", "intensity"), "ss_amplitude", "counts eV", "σ* integrated intensity (Gaussian area)"),
+      ((None, "pi_sigma_ratio"), "pi_sigma_ratio", "", "π*/σ* ratio of integrated intensities"),
+      (("edge", "onset_eV"), "onset", "eV", "edge onset: leading-edge half maximum of π* (centre - FWHM/2)"),
+      (("edge", "step_height"), "step_height", "counts", "continuum edge step height")]
+
+
+def _column(key: tuple) -> str:
+    """The map variable of a quantity key: ``("pi_star", "energy_eV") -> "pi_star_energy_eV"``."""
+    return "_".join(k for k in key if k)
 
 
 def _spectrum_result(m, rec, Ef, ds, stats, flag, snr, meta, warnings, target, bg_curve, emodel, params, model,
                      bgf, sample, deconvolved):
     import pandas as pd
 
-    from ...core.result import Quantity, Result
+    from ...core.result import Quantities, Result
 
-    quantities: dict[str, Quantity] = {}
+    quantities = Quantities()
     v = {k: float(_flat(ds, k)[0]) for k in params if k in ds}
     se = {k: float(_flat(ds, k + "_stderr")[0]) for k in params if k + "_stderr" in ds}
     fail = describe_flags(flag)
@@ -709,13 +715,13 @@ def _spectrum_result(m, rec, Ef, ds, stats, flag, snr, meta, warnings, target, b
             err = se.get(key)
             no_err = {"not_converged", "poor_fit", "no_stderr"} & set(fail)
             err = None if bad or no_err or err is None or not np.isfinite(err) else err
-            quantities[name] = Quantity(v.get(key, np.nan), err, unit, desc)
+            quantities.add(*name, v.get(key, np.nan), err, unit, desc)
         if emodel.background == "power_law" and not deconvolved:
-            quantities["background.r"] = Quantity(-v["bg_exponent"], se.get("bg_exponent"), "",
-                                                      "power-law exponent r of A E^-r (joint fit)")
+            quantities.add("background", "r", -v["bg_exponent"], se.get("bg_exponent"), "",
+                           "power-law exponent r of A E^-r (joint fit)")
         b0, b0se = bgf.at[rec.onset]
-        quantities["background.at_onset"] = Quantity(float(b0[0]), float(b0se[0]) if np.isfinite(b0se[0]) else None,
-                                                     "counts", f"pre-edge fit extrapolated to {rec.onset:g} eV")
+        quantities.add("background", "at_onset", float(b0[0]), float(b0se[0]) if np.isfinite(b0se[0]) else None,
+                       "counts", f"pre-edge fit extrapolated to {rec.onset:g} eV")
     rows = []
     if fitted:
         q = quantities
@@ -788,7 +794,7 @@ def _map_result(m, rec, E, Ef, ds, stats, flags, snr, meta, warnings, nav_dims, 
     import pandas as pd
     import xarray as xr
 
-    from ...core.result import Quantity, Result
+    from ...core.result import Quantities, Result
 
     n = flags.size
     failed = flags != 0
@@ -808,7 +814,7 @@ def _map_result(m, rec, E, Ef, ds, stats, flags, snr, meta, warnings, nav_dims, 
     for name, key, unit, desc in _Q:
         good = pi_ok & ~(stats["ss_bound"] & np.isin(key, ["ss_center", "ss_amplitude", "pi_sigma_ratio"]))
         val, err = var(key, good)
-        nm = name.replace(".", "_")
+        nm = _column(name)
         out[nm] = val.assign_attrs(units=unit, long_name=desc)
         out[nm + "_stderr"] = err.assign_attrs(units=unit)
     out["r2_net"] = arr(np.where(stats["fitted"], stats["r2_net"], np.nan)).assign_attrs(
@@ -838,19 +844,19 @@ def _map_result(m, rec, E, Ef, ds, stats, flags, snr, meta, warnings, nav_dims, 
                         + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items()) + "): masked in the maps")
     if nv == 0:
         warnings.append(f"no pixel gave a π* energy for {rec.edge}")
-    quantities = {}
+    quantities = Quantities()
     for name, key, unit, desc in _Q:
-        col = data[name.replace(".", "_")].values.reshape(-1)
+        col = data[_column(name)].values.reshape(-1)
         ok = np.isfinite(col)
         if ok.sum():
             sem = float(np.std(col[ok], ddof=1) / math.sqrt(ok.sum())) if ok.sum() > 1 else None
-            quantities[name] = Quantity(float(np.mean(col[ok])), sem, unit, f"{desc}; mean over {int(ok.sum())} "
-                                        "valid pixels, error = standard error of the mean")
+            quantities.add(*name, float(np.mean(col[ok])), sem, unit, f"{desc}; mean over {int(ok.sum())} "
+                           "valid pixels, error = standard error of the mean")
     if nv:
-        quantities["pi_star.energy_eV.median"] = Quantity(summary["median"], None, "eV", "median over valid pixels")
-        quantities["pi_star.energy_eV.std"] = Quantity(summary["std"] or 0.0, None, "eV", "pixel-to-pixel SD")
-    quantities["map.n_valid"] = Quantity(float(nv), None, "", "pixels with a π* energy")
-    quantities["map.failed_fraction"] = Quantity(float(failed.mean()), None, "", "fraction of failed pixels")
+        quantities.add("pi_star.energy_eV", "median", summary["median"], None, "eV", "median over valid pixels")
+        quantities.add("pi_star.energy_eV", "std", summary["std"] or 0.0, None, "eV", "pixel-to-pixel SD")
+    quantities.add("map", "n_valid", float(nv), None, "", "pixels with a π* energy")
+    quantities.add("map", "failed_fraction", float(failed.mean()), None, "", "fraction of failed pixels")
     table = pd.DataFrame([{"quantity": k, "value": q.value, "stderr": q.stderr, "unit": q.unit}
                           for k, q in quantities.items()])
     plots = _map_plots(data, nav_dims, m, rec, sample)

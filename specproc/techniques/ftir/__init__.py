@@ -87,7 +87,7 @@ def compare(reference, sample, band: str, band_sample: str | None = None, op: st
     name_s = band_sample or band
     for r, nm in ((reference, band), (sample, name_s)):
         if f"{nm}.center_cm1" not in r.quantities:
-            have = sorted({k.split(".")[0] for k in r.quantities})
+            have = sorted({q.component for q in r.quantities.values() if q.component is not None})
             raise ParameterError(f"fit of {r.sample!r} has no band {nm!r} (bands: {have})", r.source)
     return _compare(reference, sample, quantity=f"{name_s}.center_cm1", op=op,
                     quantity_reference=f"{band}.center_cm1")

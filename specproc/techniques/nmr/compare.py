@@ -6,8 +6,10 @@ downfield (higher ppm).
 """
 from __future__ import annotations
 
+import dataclasses
+
 from ...core.errors import ParameterError
-from ...core.result import Quantity, Result
+from ...core.result import Quantities, Result
 
 _FIELDS = (("center_ppm", "shift_change_ppm"), ("fwhm_ppm", "fwhm_change_ppm"), ("area_fraction", "fraction_change"))
 
@@ -50,12 +52,12 @@ def compare(reference: Result, sample: Result, component: str, component_sample:
         if not isinstance(r, Result):
             raise ParameterError(f"compare needs deconvolution Results, got {type(r).__name__}")
     cb = component_sample or component
-    qs, row = {}, {"component": component, "sample_a": a.sample, "sample_b": b.sample}
+    qs, row = Quantities(), {"component": component, "sample_a": a.sample, "sample_b": b.sample}
     for field, name in _FIELDS:
         c = _compare(a, b, quantity=f"{cb}.{field}", op="difference", quantity_reference=f"{component}.{field}")
         if c.value is None:
             raise ParameterError(c.reason, b.source or a.source)
-        qs[name] = Quantity(c.value, c.stderr, c.unit, f"{field} of {b.sample} minus {a.sample}")
+        qs.add(None, name, c.value, c.stderr, c.unit, f"{field} of {b.sample} minus {a.sample}")
         row[name], row[name + "_stderr"] = c.value, c.stderr
         row[field + "_a"], row[field + "_b"] = c.reference_value, c.sample_value
         if c.stderr:
@@ -71,11 +73,12 @@ def compare_many(results: list[Result], component: str) -> Result:
 
     if len(results) < 2:
         raise ParameterError("compare_many needs at least two fits")
-    rows, qs = [], {}
+    rows, qs = [], Quantities()
     for r in results[1:]:
         c = compare(results[0], r, component)
         rows.append(c.table.iloc[0].to_dict())
-        qs.update({f"{r.sample}.{k}": v for k, v in c.quantities.items()})
+        for v in c.quantities.values():  # each change under the fit's sample
+            qs.put(dataclasses.replace(v, component=r.sample))
     return Result(processor="nmr.compare", technique="nmr", sample=results[0].sample, quantities=qs,
                   tables={"comparison": pd.DataFrame(rows)}, main_table="comparison",
                   meta={"component": component, "reference": results[0].sample})

@@ -493,7 +493,7 @@ def _joint_model(sites, fields, baseline, nucleus, spin, static):
 def _result(spectra, sites, fields, res, model, nucleus, static, baseline, region):
     """The Result of the joint fit: shared quantities with errors (none at a bound), per-field areas and
     widths, the checks (bounds, covariance, field ratio, each field's misfit)."""
-    from ...core.result import Quantity, Result
+    from ...core.result import Quantities, Result
     from ...fitting.uncertainty import at_bound, fit_warnings
 
     v = res.params.valuesdict()
@@ -522,15 +522,15 @@ def _result(spectra, sites, fields, res, model, nucleus, static, baseline, regio
         e = res.params[name].stderr
         return None if e is None or not np.isfinite(e) else float(e)
 
-    quantities, rows = {}, []
+    quantities, rows = Quantities(), []
     for s in sites:
         pre = _pid(s["name"])
         for par in SHARED[s["shape"]]:
-            quantities[f"{s['name']}.{_QUANTITY[par]}"] = Quantity(float(v[pre + par]), err(pre + par), _UNITS[par],
-                                                                   f"{par} shared by {len(fields)} fields")
+            quantities.add(s["name"], _QUANTITY[par], float(v[pre + par]), err(pre + par), _UNITS[par],
+                           f"{par} shared by {len(fields)} fields")
         for k, f in enumerate(fields):
             a = f"f{k}_{pre}amplitude"
-            quantities[f"{s['name']}.area@{f['sf']:g} MHz"] = Quantity(float(v[a]), err(a), "", "site area")
+            quantities.add(s["name"], f"area@{f['sf']:g} MHz", float(v[a]), err(a), "", "site area")
             row = {"name": s["name"], "shape": s["shape"], "field_mhz": f["sf"], "mas_rate_hz": f["rate_hz"]}
             for par in SHARED[s["shape"]]:
                 row[_QUANTITY[par]] = float(v[pre + par])

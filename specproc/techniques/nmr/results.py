@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ...core.numbers import finite_or_none
-from ...core.result import Plots, Quantity, Recipe, Result
+from ...core.result import Plots, Quantities, Recipe, Result
 from .sites import Compiled, QuadSite
 
 if TYPE_CHECKING:
@@ -114,7 +114,7 @@ def make_result(pr: Prepared, c: Compiled, values: dict, stderr: dict, curves: d
     n = len(c.sites)
     cen, fw, area, fr = (np.asarray(vals[i * n:(i + 1) * n], float) for i in range(4))
     ecen, efw, earea, efr = (np.asarray(errs[i * n:(i + 1) * n], float) for i in range(4))
-    rows, qs = [], {}
+    rows, qs = [], Quantities()
     # exponential apodization of lb Hz adds exactly lb Hz to a Lorentzian FWHM; for Gaussian-like
     # lines the true broadening is smaller, so fwhm_corrected_ppm is then a lower bound of the width
     lor_ppm = None
@@ -171,21 +171,21 @@ def make_result(pr: Prepared, c: Compiled, values: dict, stderr: dict, curves: d
     for i, s in enumerate(c.sites):
         row = rows[i]
         nan = float("nan")
-        qs[f"{s.name}.center_ppm"] = Quantity(float(row["center_ppm"]) if row["detected"] else nan,
-                                              row["center_ppm_stderr"], "ppm", "isotropic / peak shift")
-        qs[f"{s.name}.fwhm_ppm"] = Quantity(float(row["fwhm_ppm"]) if row["detected"] else nan,
-                                            row["fwhm_ppm_stderr"], "ppm", "full width at half maximum")
-        qs[f"{s.name}.area_fraction"] = Quantity(float(row["area_fraction"]), row["area_fraction_stderr"], "",
-                                                 "area fraction incl. spinning sidebands")
-        qs[f"{s.name}.area"] = Quantity(float(row["area"]), row["area_stderr"], "arb*ppm", "area incl. sidebands")
+        qs.add(s.name, "center_ppm", float(row["center_ppm"]) if row["detected"] else nan,
+               row["center_ppm_stderr"], "ppm", "isotropic / peak shift")
+        qs.add(s.name, "fwhm_ppm", float(row["fwhm_ppm"]) if row["detected"] else nan,
+               row["fwhm_ppm_stderr"], "ppm", "full width at half maximum")
+        qs.add(s.name, "area_fraction", float(row["area_fraction"]), row["area_fraction_stderr"], "",
+               "area fraction incl. spinning sidebands")
+        qs.add(s.name, "area", float(row["area"]), row["area_stderr"], "arb*ppm", "area incl. sidebands")
         if isinstance(s, QuadSite):
-            qs[f"{s.name}.cq_mhz"] = Quantity(row["cq_mhz"], _f(row["cq_mhz_stderr"]), "MHz", "quadrupolar coupling")
-            qs[f"{s.name}.eta"] = Quantity(row["eta"], _f(row["eta_stderr"]), "", "asymmetry")
+            qs.add(s.name, "cq_mhz", row["cq_mhz"], _f(row["cq_mhz_stderr"]), "MHz", "quadrupolar coupling")
+            qs.add(s.name, "eta", row["eta"], _f(row["eta_stderr"]), "", "asymmetry")
         else:
             from .models import quantities as _model_quantities
 
             for _par, key, unit, desc in _model_quantities(s.shape):
-                qs[f"{s.name}.{key}"] = Quantity(row[key] if row["detected"] else nan, row[key + "_stderr"], unit, desc)
+                qs.add(s.name, key, row[key] if row["detected"] else nan, row[key + "_stderr"], unit, desc)
     sb_rows = []
     for cname, k, pre in c.sidebands:
         curve = None if lazy else curves.get(pre)

@@ -40,9 +40,9 @@ def deconvolve_many(data, p) -> list:
 
     Every spectrum is prepared like :func:`deconvolve`, put on one axis (the first spectrum's,
     restricted to the common ppm range, by linear interpolation when the axes differ), and
-    fitted by **one** :func:`~specproc.fitting.batch.fit_batch` call with the model built on the
-    mean spectrum. Each Result is built from its row of the Dataset with plain numpy (no
-    per-spectrum lmfit objects): centres, FWHM, site areas and area fractions with standard
+    fitted by **one** stack fit (:func:`~specproc.fitting.stack.fit_stack`, the batch engine) with the
+    model built on the mean spectrum. Each Result is built from the StackFit's columns with plain numpy
+    (no per-spectrum lmfit objects): centres, FWHM, site areas and area fractions with standard
     errors propagated by the engine with that spectrum's full covariance.
 
     Falls back to one :func:`deconvolve` per spectrum (``meta["batch"]`` absent) for automatic
@@ -107,13 +107,13 @@ def deconvolve_many(data, p) -> list:
     try:
         sites = start_sites(x0, ymean, sites0, prm, p)
         c = build(sites, x0, ymean, prm, p)
-        ds = _fit_stack(c, x0, ymean, Y)
+        sf = _fit_stack(c, x0, ymean, Y)
     except Exception as exc:  # the engine failed for the whole stack: reported for each spectrum
         for i, pr in prep:
             out[i] = exc if isinstance(exc, SpecprocError) else FitError(
                 f"batch fit failed: {type(exc).__name__}: {exc}", pr.src)
         return out
-    _stack_results(out, prep, p, c, ds, x0, Y, noises, interpolated, prm.meta)
+    _stack_results(out, prep, p, c, sf, x0, Y, noises, interpolated, prm.meta)
     return out
 
 
@@ -140,32 +140,25 @@ def _common_axis(prep: list, lo: float, hi: float):
     return x0, Y, noises, interpolated
 
 
-def _stack_results(out: list, prep: list, p, c: Compiled, ds, x0, Y, noises, interpolated: bool, mean_meta: dict):
+def _stack_results(out: list, prep: list, p, c: Compiled, sf, x0, Y, noises, interpolated: bool, mean_meta: dict):
     """One Result per spectrum of a stack fit (into ``out`` at each input's index), from the
-    Dataset's columns: every quantity, bound check and statistic computed on whole columns."""
+    :class:`~specproc.fitting.stack.StackFit`'s columns: every quantity, bound check and statistic is
+    computed on whole columns; the per-spectrum loop only slices them into its Result."""
     from ...fitting.models import prefix_of
-    from ...fitting.uncertainty import fit_warnings, on_bound
+    from ...fitting.uncertainty import fit_warnings
 
     n = len(c.sites)
     nk = len(prep)
-    names = [nm for nm in ds.data_vars if not nm.endswith("_stderr")]
-    cols = {nm: np.asarray(ds[nm].values) for nm in names}
-    ecols = {nm[:-7]: np.asarray(ds[nm].values) for nm in ds.data_vars if nm.endswith("_stderr")}
-    # columns, not spectra: every quantity, bound check and statistic of the stack is computed
-    # on whole columns; the per-spectrum loop below only slices them into its Result
-    vnames = [nm for nm in names if cols[nm].ndim == 1]
-    fcols = {nm: cols[nm].astype(float) for nm in vnames}
-    vlists = {nm: fcols[nm].tolist() for nm in vnames}
-    elists = {nm: ecols[nm].astype(float).tolist() for nm in ecols}
-    finite = np.ones(nk, bool)
-    for nm in c.params_free:
-        finite &= np.isfinite(fcols[nm]) if nm in fcols else False
+    fcols = sf.values
+    vlists = {nm: v.tolist() for nm, v in fcols.items()}
+    elists = {nm: v.tolist() for nm, v in sf.errors.items()}
+    finite = sf.finite
     err_all = np.full((nk, 4 * n), np.nan)
     for j, s in enumerate(c.sites):
         pre = prefix_of(s.name)
         for blk, nm in ((0, pre + "center"), (1, pre + "fwhm"), (2, pre + "sitearea"), (3, pre + "sitefrac")):
-            if nm in ecols:
-                err_all[:, blk * n + j] = ecols[nm]
+            if nm in sf.errors:
+                err_all[:, blk * n + j] = sf.errors[nm]
     vals_all = np.asarray(derived_fn(c)(fcols), float).T  # (spectra, 4 n): centres, FWHM, areas, fractions
     # the maxima of every component and fit (heights, S/N, the plot's view), not the curves: a
     # figure's curves are made when it is first read (1,000 spectra: ~200 MB nobody draws from the CLI)
@@ -174,40 +167,40 @@ def _stack_results(out: list, prep: list, p, c: Compiled, ds, x0, Y, noises, int
     def check(a, b, cur, fits):   # the toolkit's after-fit checks of spectra a:b, while their curves exist
         for j in range(a, b):
             if finite[j]:
-                values = {nm: float(fcols[nm][j]) for nm in vnames}
+                values = {nm: float(v[j]) for nm, v in fcols.items()}
                 checks[j] = site_checks(c, x0, Y[j], fits[j - a], values, float(noises[j]),
-                                    {pre: cv[j - a] for pre, cv in cur.items()})
+                                        {pre: cv[j - a] for pre, cv in cur.items()})
 
     maxima = {key: v.tolist() for key, v in curve_stack(c, x0, fcols, keep=False, on_block=check).items()}
-    hits = {nm: on_bound(fcols[nm], lo_b, hi_b) for nm, (lo_b, hi_b) in c.bounds.items()
-            if nm not in c.satellite_amplitudes}
-    hit_any = np.zeros(nk, bool)
-    for h in hits.values():
-        hit_any |= h
-    nd, nv = int(x0.size), len(c.params_free)
+    hit_any = sf.at_bound()
+    nd, nv = int(x0.size), len(sf.free)
+    chisqr = sf.stats["chisqr"].astype(float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        lik = nd * np.log(np.maximum(fcols["chisqr"], 1e-300) / nd)
-        rms = np.sqrt(fcols["chisqr"] / nd)  # the residual RMS of an unweighted fit
+        lik = nd * np.log(np.maximum(chisqr, 1e-300) / nd)
+        rms = np.sqrt(chisqr / nd)  # the residual RMS of an unweighted fit
     aic, bic = (lik + 2 * nv).tolist(), (lik + math.log(nd) * nv).tolist()
-    rms_l, r2_l = rms.tolist(), fcols["r2"].tolist()
-    batch_meta = {"method": ds.attrs.get("method"), "n_spectra": len(prep), "interpolated_to_common_axis": interpolated,
-                  "fit_s": float((ds.attrs.get("timings") or {}).get("fit", float("nan")))}
+    rms_l = rms.tolist()
+    st = {key: sf.stats[key].astype(float).tolist() for key in ("r2", "redchi", "chisqr", "nfev")}
+    success = sf.success.tolist()
+    batch_meta = {"method": sf.method, "n_spectra": len(prep), "interpolated_to_common_axis": interpolated,
+                  "fit_s": float(sf.timings.get("fit", float("nan")))}
     region = [float(x0.min()), float(x0.max())]
     params_json = p.model_dump(mode="json")
     starts = {k2: v for k2, v in mean_meta.items() if k2 == "starts"}
     prefixes = tuple(pre for group in c.groups.values() for pre in group) + ("bl_",)
-    curve_cols = [nm for nm in vnames if nm.startswith(prefixes)]  # what a component's curve reads
+    curve_cols = [nm for nm in fcols if nm.startswith(prefixes)]  # what a component's curve reads
     for k, (i, pr) in enumerate(prep):
         if not finite[k]:
             out[i] = FitError("batch fit gave non-finite parameters (masked or failed spectrum)", pr.src)
             continue
         try:
-            values = {nm: vlists[nm][k] for nm in vnames}
+            values = {nm: vl[k] for nm, vl in vlists.items()}
             stderr = {nm: _f(el[k]) for nm, el in elists.items()}
-            bounded = [nm for nm, h in hits.items() if h[k]] if hit_any[k] else []
-            view = {nm: SimpleNamespace(value=values[nm], min=c.bounds[nm][0], max=c.bounds[nm][1]) for nm in bounded}
-            stats = {"r2": r2_l[k], "redchi": vlists["redchi"][k], "chisqr": vlists["chisqr"][k],
-                     "nfev": int(vlists["nfev"][k]), "success": bool(vlists["success"][k]), "ndata": nd,
+            bounded = sf.bounded(k) if hit_any[k] else []
+            view = {nm: SimpleNamespace(value=values[nm], min=sf.bounds[nm][0], max=sf.bounds[nm][1])
+                    for nm in bounded}
+            stats = {"r2": st["r2"][k], "redchi": st["redchi"][k], "chisqr": st["chisqr"][k],
+                     "nfev": int(st["nfev"][k]), "success": bool(success[k]), "ndata": nd,
                      "nvarys": nv, "aic": aic[k], "bic": bic[k]}
             noise = float(noises[k])
             warns = list(pr.warnings) + fit_warnings(stats, bounded, rms=rms_l[k], noise=noise, params=view)
@@ -228,11 +221,13 @@ def _stack_results(out: list, prep: list, p, c: Compiled, ds, x0, Y, noises, int
 
 
 def _fit_stack(c: Compiled, x0, ymean, Y):
-    """One fit_batch call; site areas / fractions / FWHM as expression parameters so the engine
-    propagates their standard errors with each spectrum's full covariance."""
-    from ...fitting.batch import fit_batch
+    """One stack fit (:func:`~specproc.fitting.stack.fit_stack`); site areas / fractions / FWHM as
+    expression parameters so the engine propagates their standard errors with each spectrum's full
+    covariance. Sideband amplitudes are tied to their line's or free down to 0 (a vanished sideband
+    is no limit of a measurement): not bound checks."""
     from ...fitting.lineshapes import get
     from ...fitting.models import prefix_of
+    from ...fitting.stack import fit_stack
 
     model, params = c.spec.to_lmfit(x0, ymean)
     sitearea = {}
@@ -244,15 +239,13 @@ def _fit_stack(c: Compiled, x0, ymean, Y):
     for s in c.sites:
         pre = prefix_of(s.name)
         params.add(pre + "sitefrac", expr=f"{pre}sitearea / {total}")
-    c.params_free = [nm for nm, q in params.items() if q.vary and not q.expr]
-    c.bounds = {nm: (q.min, q.max) for nm, q in params.items() if q.vary and not q.expr}
-    c.satellite_amplitudes = {pre + "amplitude" for _n, _k, pre in c.sidebands}
     with np.errstate(all="ignore"):
         # spectra of one stack are alike: each starts from the mean spectrum's optimum where that
         # is the better start (a quarter fewer LM iterations on a series of similar spectra);
         # converged like lmfit's leastsq (ftol = xtol = 1.5e-8): centres agree with a loop of
         # lmfit fits to < 1e-4 ppm, 1/20 of their standard errors
-        return fit_batch(model, x0, Y, params=params, start="mean", tol=1.5e-8)
+        return fit_stack(model, x0, Y, params, start="mean", tol=1.5e-8,
+                         skip_bounds={pre + "amplitude" for _n, _k, pre in c.sidebands})
 
 
 def _round(v):

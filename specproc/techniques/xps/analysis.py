@@ -20,11 +20,11 @@ from __future__ import annotations
 import numpy as np
 
 from ...core.errors import ParameterError, ProcessingError
-from ...core.result import Quantity, Result
+from ...core.result import Quantities, Result
 from . import quantify as Q
 from . import backgrounds as bgs
 from .auto import fit_automatic, select_region
-from .fitting import (charge_reference, check_xps, fit_stack, parse_charge_ref, poisson_weights, region_data,
+from .fitting import (charge_reference, check_xps, fit_levels, parse_charge_ref, poisson_weights, region_data,
                       region_picks, regions_of)
 from .model import parse_template
 from .rsf import SOURCE as RSF_SOURCE, load_rsf_table, rsf_for
@@ -262,7 +262,7 @@ def _fit_regions(P: _Profile, background, errors, n_mc, seed) -> None:
         w = poisson_weights(m, Y)
         if reg in P.template:
             comps = P.template[reg]
-            sf = fit_stack(reg, comps, xc, Y, background=background, weights=w, line=ln)
+            sf = fit_levels(reg, comps, xc, Y, background=background, weights=w, line=ln)
         else:
             sf, comps, ws = fit_automatic(reg, xc, Y, selections[reg], line=ln, elements=P.elements,
                                           evidence=evidence, background=background, weights=w)
@@ -360,7 +360,7 @@ def _species_quantities(P: _Profile, detection_limit, interphase, seed, charge_s
     rows_c = [(e["region"], e["name"]) for e in P.entries]
     prim = [i for i, e in enumerate(P.entries) if e["set"] == P.primary]
     species = list(dict.fromkeys(rows_c[i][1] for i in prim))
-    quantities: dict[str, Quantity] = {}
+    quantities = Quantities()
     sp_rows = []
     sp_at = {}
     for sp in species:
@@ -376,18 +376,18 @@ def _species_quantities(P: _Profile, detection_limit, interphase, seed, charge_s
             if note and (th is not None or sp in (interphase or [])):  # a substrate never falls: no note
                 warnings.append(f"{sp}: {note}")
         detected = bool(np.any(np.isfinite(prof)))
-        quantities[f"species({sp}).present"] = Quantity(
+        quantities.add(f"species({sp})", "present",
             1.0 if present else 0.0, None, "", f"max at % {'>=' if present else '<'} {detection_limit}"
             if detected else "not detected at any level")
-        quantities[f"species({sp}).max_atomic_percent"] = Quantity(
+        quantities.add(f"species({sp})", "max_atomic_percent",
             amax, amax_se, "%", "" if present else (f"below detection limit {detection_limit:g} at %" if detected
                                                      else f"not detected (detection limit {detection_limit:g} at %)"))
         # the limit the presence call rests on, as a quantity of its own (claims and explain read it)
-        quantities[f"species({sp}).detection_limit_percent"] = Quantity(
+        quantities.add(f"species({sp})", "detection_limit_percent",
             float(detection_limit), None, "%", "at % at or above which a significant species counts as present")
         if th is not None:
-            quantities[f"species({sp}).thickness_{zunit}"] = Quantity(th, th_se, zunit,
-                                                                      "depth where at % falls to 50 % of its maximum")
+            quantities.add(f"species({sp})", f"thickness_{zunit}", th, th_se, zunit,
+                           "depth where at % falls to 50 % of its maximum")
         sp_rows.append({"species": sp, "present": present, "max_atomic_percent": amax,
                         "max_atomic_percent_stderr": amax_se, "level_of_max": imax,
                         f"thickness_{zunit}": th, f"thickness_{zunit}_stderr": th_se,
@@ -398,14 +398,14 @@ def _species_quantities(P: _Profile, detection_limit, interphase, seed, charge_s
         if e["set"] != "regions":
             col = at[:, i]
             lv = int(np.nanargmax(col)) if np.any(np.isfinite(col)) else 0
-            quantities[f"survey({e['name']}).atomic_percent"] = Quantity(
+            quantities.add(f"survey({e['name']})", "atomic_percent",
                 float(col[lv]), _f(at_se[lv, i]), "%", f"{e['region']}, from {e['line']}, level {lv}")
     if interphase:
         _interphase(P, quantities, sp_at, species, interphase, detection_limit, seed)
     if P.shift_se is not None or charge_shift is not None or P.cref is not None or P.shift_known:
-        quantities["charge_shift_eV"] = Quantity(P.shift, P.shift_se, "eV", P.cref_note)
+        quantities.add(None, "charge_shift_eV", P.shift, P.shift_se, "eV", P.cref_note)
     if P.rate is not None:
-        quantities["sputter_rate_nm_s"] = Quantity(float(P.rate), sputter_rate_stderr, "nm/s", P.rate_src or "")
+        quantities.add(None, "sputter_rate_nm_s", float(P.rate), sputter_rate_stderr, "nm/s", P.rate_src or "")
     P.quantities, P.sp_rows, P.sp_at, P.species = quantities, sp_rows, sp_at, species
 
 
@@ -428,7 +428,7 @@ def _interphase(P: _Profile, quantities, sp_at, species, interphase, detection_l
         if note:
             P.warnings.append(f"interphase: {note}")
         if v is not None:
-            quantities[f"interphase.thickness_{P.zunit}"] = Quantity(
+            quantities.add("interphase", f"thickness_{P.zunit}",
                 v, se, P.zunit, f"depth where the at % of {' + '.join(interphase)} falls to 50 % of its maximum")
 
 
@@ -465,13 +465,13 @@ def _tables(P: _Profile):
             a = np.where(np.isfinite(c["area"]), c["area"], -np.inf)
             qn = f"{key}/{name}" if key != reg else f"{reg}/{name}"
             if not np.any(c["detected"]):
-                quantities[f"{qn}.be_eV"] = Quantity(float("nan"), None, "eV", "not detected at any level")
+                quantities.add(qn, "be_eV", float("nan"), None, "eV", "not detected at any level")
                 continue
             lv = int(np.argmax(a))
             if not c["absent"][lv]:
-                quantities[f"{qn}.be_eV"] = Quantity(float(c["center"][lv]), _f(c["center_stderr"][lv]), "eV",
-                                                     f"level {lv}")
-                quantities[f"{qn}.fwhm_eV"] = Quantity(float(c["fwhm"][lv]), _f(c["fwhm_stderr"][lv]), "eV")
+                quantities.add(qn, "be_eV", float(c["center"][lv]), _f(c["center_stderr"][lv]), "eV",
+                               f"level {lv}")
+                quantities.add(qn, "fwhm_eV", float(c["fwhm"][lv]), _f(c["fwhm_stderr"][lv]), "eV")
     components = pd.DataFrame(comp_rows)
     fit_rows = [{"region": key, "level": lv, "r2": _f(sf.stats["r2"][lv]), "redchi": _f(sf.stats["redchi"][lv]),
                  "success": bool(sf.stats["success"][lv])} for key, sf in all_fits.items() for lv in range(nlev)]
@@ -652,7 +652,7 @@ def _montecarlo(sf, comps, background, n_mc, seed, weights, given=True, line=Non
     best = sf.envelope + sf.background
     keys = ("center", "fwhm", "area")
     draws = {n: {k: [] for k in keys} for n in sf.comps}
-    for f2 in montecarlo_draws(lambda y: fit_stack(sf.region, comps, sf.x, y, background=background,
+    for f2 in montecarlo_draws(lambda y: fit_levels(sf.region, comps, sf.x, y, background=background,
                                                    weights=weights, given=given, checks=False, line=line),
                                best, sf.Y - best, n_mc, seed):
         for n in sf.comps:
@@ -810,15 +810,15 @@ def fit_region(m, region: str, components=None, *, level: int = 0, charge_shift:
     for col in ("area_stderr", "be_eV_stderr"):
         table[col] = table[col].astype(object)
         table.loc[nd, col] = None
-    q = {}
+    q = Quantities()
     for row in table.to_dict(orient="records"):
         if not row["detected"]:
             note = "not detected: no signal near its given start"
-            q[f"{region}/{row['name']}.be_eV"] = Quantity(float("nan"), None, "eV", note)
-            q[f"{region}/{row['name']}.area"] = Quantity(float("nan"), None, "", note)
+            q.add(f"{region}/{row['name']}", "be_eV", float("nan"), None, "eV", note)
+            q.add(f"{region}/{row['name']}", "area", float("nan"), None, "", note)
             continue
-        q[f"{region}/{row['name']}.be_eV"] = Quantity(row["be_eV"], row["be_eV_stderr"], "eV")
-        q[f"{region}/{row['name']}.area"] = Quantity(row["area"], row["area_stderr"], "")
+        q.add(f"{region}/{row['name']}", "be_eV", row["be_eV"], row["be_eV_stderr"], "eV")
+        q.add(f"{region}/{row['name']}", "area", row["area"], row["area_stderr"], "")
     series = [{"name": "data", "y": y, "role": "data"}, {"name": "background", "y": B, "role": "baseline"},
               {"name": "envelope", "y": out.best_fit + B, "role": "fit"}]
     groups = spec.groups()

@@ -60,16 +60,18 @@ def entry(r, path: str) -> dict:
                                                                "atomic_percent", "atomic_percent_stderr", "at_bound",
                                                                "detected", "quantified", "basis")}
                                       for row in sub.to_dict(orient="records")]})
+    from ...core.result import quantity_name
+
     q = r.quantities
     unit = r.meta.get("depth_unit", "nm")
     thick, thick_se = {}, {}
-    for k, v in q.items():
-        if k.startswith("species(") and k.endswith(f".thickness_{unit}"):
-            sp = k[len("species("):k.index(")")]
-            thick[sp], thick_se[sp] = v.value, v.stderr
     species = [{k: row.get(k) for k in ("species", "present", "max_atomic_percent", "max_atomic_percent_stderr",
                                         "detection_limit_at_percent", "verdict")}
                for row in r.tables["species"].to_dict(orient="records")]
+    for s in species:  # each species' thickness by the name its key gives (nothing parsed)
+        v = q.get(quantity_name(f"species({s['species']})", f"thickness_{unit}"))
+        if v is not None:
+            thick[s["species"]], thick_se[s["species"]] = v.value, v.stderr
     it = q.get(f"interphase.thickness_{unit}")
     cs = q.get("charge_shift_eV")
     out = {"file": path, "sample": r.sample,

@@ -1,6 +1,7 @@
 """Region fits: one template, every etch level at once (shared batch engine), and charge referencing.
 
-Nothing here is an optimiser: :func:`specproc.fitting.fit_batch` fits every level of a region, the shared
+Nothing here is an optimiser: :func:`fit_levels` fits every level of a region with the shared stack fit
+(:func:`specproc.fitting.stack.fit_stack`: values, errors and bound parameters by column), the shared
 :class:`~specproc.fitting.models.ModelSpec` carries the constraints and doublets, and standard errors of
 derived numbers (areas) come from the engine's covariance propagation.
 """
@@ -13,7 +14,6 @@ import numpy as np
 from ...core.errors import ParameterError
 from . import backgrounds as bgs
 from ...fitting.models import prefix_of
-from ...fitting.uncertainty import on_bound
 from .model import Component, area_expression, compile_region
 
 BACKGROUND_CHOICES = bgs.CHOICES
@@ -80,7 +80,9 @@ def poisson_weights(m, Y):
 
 # ------------------------------------------------------------------ one region, all levels
 @dataclass
-class StackFit:
+class LevelsFit:
+    """One region's template fitted to every level (:func:`fit_levels`): per component, (levels,) columns."""
+
     region: str
     x: np.ndarray              # charge-corrected BE (eV)
     Y: np.ndarray              # data (levels, n)
@@ -97,29 +99,31 @@ class StackFit:
     line: str | None = None             # the region's core line ("C 1s"), None when unknown
 
 
-def _fwhm_values(shape, ds, pre):
+def _fwhm_values(shape, sf, pre):
+    """FWHM and its standard error (levels,) of the component ``pre`` of a stack fit ``sf``."""
     from ...fitting.lineshapes import fwhm
 
+    v, e = sf.values, sf.errors
     if shape in ("gl-product", "gl-sum"):
-        return np.asarray(ds[pre + "fwhm"].values, float), np.asarray(ds[pre + "fwhm_stderr"].values, float)
-    sig = np.asarray(ds[pre + "sigma"].values, float)
-    se = np.asarray(ds[pre + "sigma_stderr"].values, float)
+        return v[pre + "fwhm"], e[pre + "fwhm"]
+    sig = v[pre + "sigma"]
+    se = e[pre + "sigma"]
     if shape == "doniach":
         return 2 * sig, 2 * se
-    gam = np.asarray(ds[pre + "gamma"].values, float) if (pre + "gamma") in ds else None
+    gam = v.get(pre + "gamma")
     f = np.asarray(fwhm(shape, sig, gamma=gam), float)
     return f, se * f / np.where(sig > 0, sig, np.nan)
 
 
-def _end_point_errors(spec, model, params, ds, x, Y, kind, n_avg, weights, *, n_jobs=None, max_iter=200):
+def _end_point_errors(spec, model, sf, x, Y, kind, n_avg, weights, *, n_jobs=None, max_iter=200):
     """The background hangs on the averaged end points; their counting noise moves every area. Its effect
-    is measured by refitting with each end moved by its standard error (batch engine, from the fit's end
-    point). Returns ``({"<prefix>total_area": variance (levels,)}, [(levels, k) area changes per end])``."""
-    from ...fitting import fit_batch
+    is measured by refitting with each end moved by its standard error (batch engine, from the fit ``sf``'s
+    end point). Returns ``({"<prefix>total_area": variance (levels,)}, [(levels, k) area changes per end])``."""
+    from ...fitting.stack import fit_stack
 
     end_var = {}
     end_d = []
-    init = {n: np.asarray(ds[n].values, float) for n, p in params.items() if p.vary and not p.expr}
+    init = {n: sf.values[n] for n in sf.free}
     kw = {"n_avg": n_avg}
     order = np.argsort(x)
     for side in (order[:n_avg], order[-n_avg:]):
@@ -128,12 +132,12 @@ def _end_point_errors(spec, model, params, ds, x, Y, kind, n_avg, weights, *, n_
                else ends.std(axis=1, ddof=1)) / np.sqrt(n_avg)
         Yp = Y.copy()
         Yp[:, side] += sig[:, None]
-        dsp = fit_batch(model, x, Y - bgs.background(kind, x, Yp, **kw), params=params, init=init,
+        sfp = fit_stack(model, x, Y - bgs.background(kind, x, Yp, **kw), sf.params, init=init,
                         weights=weights, n_jobs=n_jobs, max_iter=max_iter)
         dd = []
         for p in spec.peaks:
             nm = prefix_of(p.name) + "total_area"
-            d = np.asarray(dsp[nm].values, float) - np.asarray(ds[nm].values, float)
+            d = sfp.values[nm] - sf.values[nm]
             d = np.where(np.isfinite(d), d, 0.0)
             end_var[nm] = end_var.get(nm, 0.0) + d ** 2
             dd.append(d)
@@ -141,10 +145,11 @@ def _end_point_errors(spec, model, params, ds, x, Y, kind, n_avg, weights, *, n_
     return end_var, end_d
 
 
-def fit_stack(region: str, comps: list[Component], x, Y, *, background: str = "shirley", weights=None,
-              n_jobs: int | None = None, max_iter: int = 200, active_iterations: int = 4, given: bool = True,
-              checks: bool = True, line: str | None = None) -> StackFit:
-    """Fit one region's template to every level (rows of ``Y``) through :func:`fit_batch`.
+def fit_levels(region: str, comps: list[Component], x, Y, *, background: str = "shirley", weights=None,
+               n_jobs: int | None = None, max_iter: int = 200, active_iterations: int = 4, given: bool = True,
+               checks: bool = True, line: str | None = None) -> LevelsFit:
+    """Fit one region's template to every level (rows of ``Y``) through the shared stack fit
+    (:func:`specproc.fitting.stack.fit_stack`: values, errors and bound parameters by column).
 
     Parameters
     ----------
@@ -166,8 +171,9 @@ def fit_stack(region: str, comps: list[Component], x, Y, *, background: str = "s
     line : str, optional
         The region's core line when the region name is not one (doublet table).
     """
-    from ...fitting import evaluate_batch, fit_batch
+    from ...fitting import evaluate_batch
     from ...fitting.noise import noise_sigma
+    from ...fitting.stack import fit_stack
 
     if background not in BACKGROUND_CHOICES:
         raise ParameterError(f"background must be one of {BACKGROUND_CHOICES}, got {background!r}")
@@ -188,43 +194,38 @@ def fit_stack(region: str, comps: list[Component], x, Y, *, background: str = "s
     pairs = {(a, b): f"{pres[a]}{pres[b]}pairsum" for a in range(len(pres)) for b in range(a + 1, len(pres))}
     for (a, b), name in pairs.items():
         params.add(name, expr=f"{pres[a]}total_area + {pres[b]}total_area")
-    ds = fit_batch(model, x, S, params=params, weights=weights, n_jobs=n_jobs, max_iter=max_iter)
+    sf = fit_stack(model, x, S, params, weights=weights, n_jobs=n_jobs, max_iter=max_iter)
     end_var, end_d = ({}, []) if kind == "none" else _end_point_errors(
-        spec, model, params, ds, x, Y, kind, n_avg, weights, n_jobs=n_jobs, max_iter=max_iter)
+        spec, model, sf, x, Y, kind, n_avg, weights, n_jobs=n_jobs, max_iter=max_iter)
     if background == "shirley-active":
         lo, hi = bgs.end_levels(x, Y, n_avg)
         for _ in range(active_iterations):
-            env = evaluate_batch(model, x, ds, params)
+            env = evaluate_batch(model, x, sf.ds, params)
             B = bgs.shirley_from_peaks(x, np.where(np.isfinite(env), env, 0.0), lo, hi)
-            init = {n: np.asarray(ds[n].values, float) for n, p in params.items() if p.vary and not p.expr}
-            ds = fit_batch(model, x, Y - B, params=params, init=init, weights=weights, n_jobs=n_jobs,
-                           max_iter=max_iter)
-    env, curves_p = evaluate_batch(model, x, ds, params, components=True)
+            sf = fit_stack(model, x, Y - B, params, init={n: sf.values[n] for n in sf.free}, weights=weights,
+                           n_jobs=n_jobs, max_iter=max_iter)
+    env, curves_p = evaluate_batch(model, x, sf.ds, params, components=True)
     groups = spec.groups()
     warns = []
     nlev = Y.shape[0]
     out = {}
-    free = [n for n, p in params.items() if p.vary and not p.expr]
-    bound = {n: on_bound(ds[n].values, params[n].min, params[n].max) for n in free}
+    v, e = sf.values, sf.errors
     for p, inf in zip(spec.peaks, info):
         pre = inf["prefix"]
-        mine = [n for n in free if any(n.startswith(g) for g in groups[p.name])]
-        center = np.asarray(ds[pre + "center"].values, float)
-        cse = np.asarray(ds[pre + "center_stderr"].values, float)
-        fw, fse = _fwhm_values(p.shape, ds, pre)
-        area = np.asarray(ds[pre + "total_area"].values, float)
-        ase = np.sqrt(np.asarray(ds[pre + "total_area_stderr"].values, float) ** 2
-                      + end_var.get(pre + "total_area", 0.0))
+        mine = [n for n in sf.free if any(n.startswith(g) for g in groups[p.name])]
+        center = v[pre + "center"]
+        cse = e[pre + "center"]
+        fw, fse = _fwhm_values(p.shape, sf, pre)
+        area = v[pre + "total_area"]
+        ase = np.sqrt(e[pre + "total_area"] ** 2 + end_var.get(pre + "total_area", 0.0))
         inten = "height" if p.shape in ("gl-product", "gl-sum") else "amplitude"
-        ib = bound.get(pre + inten, np.zeros(nlev, bool))
-        cb = bound.get(pre + "center", np.zeros(nlev, bool))
-        fb = bound.get(pre + ("fwhm" if inten == "height" else "sigma"), np.zeros(nlev, bool))
-        any_b = np.zeros(nlev, bool)
+        ib = sf.at_bound(pre + inten)
+        cb = sf.at_bound(pre + "center")
+        fb = sf.at_bound(pre + ("fwhm" if inten == "height" else "sigma"))
         names_b = [[] for _ in range(nlev)]
         for n in mine:
-            for lv in np.flatnonzero(bound[n]):
+            for lv in np.flatnonzero(sf.at_bound(n)):
                 names_b[lv].append(n[len(pre):] if n.startswith(pre) else n)
-            any_b |= bound[n]
         # a value on a bound is a limit, not a measurement: no standard error
         cse = np.where(cb | ib, np.nan, cse)
         fse = np.where(fb | ib, np.nan, fse)
@@ -239,11 +240,11 @@ def fit_stack(region: str, comps: list[Component], x, Y, *, background: str = "s
                              f"{_levels(mask)} — a limit, not a measurement (no standard error)")
     # area covariance per level (fit + background end points); absent components (area on 0) drop out
     k = len(pres)
-    se = np.stack([np.asarray(ds[q + "total_area_stderr"].values, float) for q in pres], axis=1)
+    se = np.stack([e[q + "total_area"] for q in pres], axis=1)
     cov = np.zeros((nlev, k, k))
     cov[:, np.arange(k), np.arange(k)] = se ** 2
     for (a, b), name in pairs.items():
-        c = 0.5 * (np.asarray(ds[name + "_stderr"].values, float) ** 2 - se[:, a] ** 2 - se[:, b] ** 2)
+        c = 0.5 * (e[name] ** 2 - se[:, a] ** 2 - se[:, b] ** 2)
         cov[:, a, b] = cov[:, b, a] = c
     for d in end_d:
         cov += d[:, :, None] * d[:, None, :]
@@ -267,11 +268,11 @@ def fit_stack(region: str, comps: list[Component], x, Y, *, background: str = "s
             o["area"], o["area_stderr"] = a_win, np.abs(a_win) * rel
     noise = np.array([noise_sigma(S[lv], "diff") for lv in range(nlev)])
     if checks:
-        warns += _level_checks(region, spec, x, S, np.asarray(env, float), ds, params, curves_p, weights, noise, out)
+        warns += _level_checks(region, spec, x, S, np.asarray(env, float), sf.values, curves_p, weights, noise, out)
     for c_ in comps:
         out[c_.name]["quantify"] = c_.quantify
     _mask_undetected(out, cov)
-    stats = {k: np.asarray(ds[k].values) for k in ("r2", "redchi", "success")}
+    stats = {"r2": sf.stats["r2"], "redchi": sf.stats["redchi"], "success": sf.success}
     bad = ~stats["success"].astype(bool)
     if bad.any():
         warns.append(f"{region}: fit did not converge at {int(bad.sum())} of {nlev} level(s) {_levels(bad)}")
@@ -283,10 +284,10 @@ def fit_stack(region: str, comps: list[Component], x, Y, *, background: str = "s
     poor = (stats["r2"] < 0.9) & sig & ~bad
     if poor.any():
         warns.append(f"{region}: poor fit (r² < 0.9) at {int(poor.sum())} of {nlev} level(s) {_levels(poor)}")
-    if ds.attrs.get("fallback_reason"):
-        warns.append(f"{region}: fitted with the lmfit loop ({ds.attrs['fallback_reason']})")
-    return StackFit(region, x, Y, B, np.asarray(env, float), curves, out, stats, ds.attrs.get("method", ""),
-                    warns, spec, cov, noise, line)
+    if sf.ds.attrs.get("fallback_reason"):
+        warns.append(f"{region}: fitted with the lmfit loop ({sf.ds.attrs['fallback_reason']})")
+    return LevelsFit(region, x, Y, B, np.asarray(env, float), curves, out, stats, sf.ds.attrs.get("method", ""),
+                     warns, spec, cov, noise, line)
 
 
 def _mask_undetected(comps: dict, cov) -> None:
@@ -302,15 +303,14 @@ def _mask_undetected(comps: dict, cov) -> None:
                 cov[nd, :, k_] = 0.0
 
 
-def _level_checks(region, spec, x, S, env, ds, params, curves_p, weights, noise, out) -> list[str]:
+def _level_checks(region, spec, x, S, env, vals, curves_p, weights, noise, out) -> list[str]:
     """The toolkit's after-fit checks (:func:`~specproc.fitting.fit.fit_checks`) of every level of a
-    stack fit; marks ``out[name]["detected"]`` and returns the warnings, one per kind and component
-    with the levels where it happened (the sentence of the first such level)."""
+    stack fit (``vals``: parameter name -> (levels,) values); marks ``out[name]["detected"]`` and
+    returns the warnings, one per kind and component with the levels where it happened (the sentence
+    of the first such level)."""
     from ...fitting.fit import fit_checks
 
     nlev = S.shape[0]
-    names = list(params)
-    vals = {n: np.asarray(ds[n].values, float) for n in names if n in ds}
     first: dict[tuple, str] = {}
     where: dict[tuple, list[int]] = {}
     for lv in range(nlev):
@@ -343,7 +343,7 @@ def _level_checks(region, spec, x, S, env, ds, params, curves_p, weights, noise,
 
 
 def fit_auto(region: str, comps: list[Component], x, Y, *, k_area: float = 2.0, k_height: float = 3.0,
-             **kw) -> tuple[StackFit | None, list[str]]:
+             **kw) -> tuple[LevelsFit | None, list[str]]:
     """An automatic (picked) template fitted to every level, without the candidates that are no detection.
 
     The toolkit's judgement (:func:`~specproc.fitting.fit.not_significant`: area within ``k_area``
@@ -354,14 +354,14 @@ def fit_auto(region: str, comps: list[Component], x, Y, *, k_area: float = 2.0, 
 
     Returns
     -------
-    (StackFit or None, warnings)
+    (LevelsFit or None, warnings)
         None when no candidate is left.
     """
     from ...fitting.fit import not_significant
 
     dropped: list[str] = []
     while True:
-        sf = fit_stack(region, comps, x, Y, given=False, **kw)
+        sf = fit_levels(region, comps, x, Y, given=False, **kw)
         nlev = sf.Y.shape[0]
         weak, empty = None, set()
         score = {}
@@ -491,8 +491,8 @@ def charge_reference(m, ref, template: dict, *, background="shirley", max_shift=
             d["offset_from"] = {"component": refc.name, "offset": rel[c.name]}
         fit_comps.append(Component.model_validate(d))
     w = poisson_weights(m, Y) if weights else None
-    sf = fit_stack(region, fit_comps, x, Y, background=background, weights=w, checks=False,
-                   line=_ref_line(region, ref))
+    sf = fit_levels(region, fit_comps, x, Y, background=background, weights=w, checks=False,
+                    line=_ref_line(region, ref))
     r = sf.comps[refc.name]
     cen, se = r["center"], r["center_stderr"]
     # significance: area over its error
@@ -548,3 +548,4 @@ def _ref_line(region, ref):
     from .rsf import normalise_line
 
     return normalise_line(region.split(" (block ")[0].split(" #")[0]) or normalise_line(ref[0])
+

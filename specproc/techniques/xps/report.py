@@ -74,14 +74,17 @@ def explain(result, quantity: str) -> str | None:
     """What the presence call ``species(X).present`` rests on: the species' maximum atomic % (± 2σ) against
     the detection limit, and how many standard errors it lies above or below it."""
     import math
-    import re
 
-    m = re.fullmatch(r"species\((.+)\)\.present", quantity)
-    if m is None or "species" not in result.tables:
+    from ...core.result import quantity_name
+
+    if "species" not in result.tables:
         return None
-    rows = [row for row in result.tables.records("species") if str(row.get("species")) == m.group(1)]
+    # the species whose presence quantity this is: matched by the name its key gives, nothing parsed
+    rows = [row for row in result.tables.records("species")
+            if quantity_name(f"species({row.get('species')})", "present") == quantity]
     if not rows:
-        return f"{m.group(1)} is not in the fitted model"
+        q = result.quantities.get(quantity)
+        return None if q is None or q.property != "present" else f"{q.component} is not in the fitted model"
 
     def num(v):
         return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None

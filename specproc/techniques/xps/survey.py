@@ -251,7 +251,7 @@ def _feature_table(v: _Features, region, shift, present, explained) -> list[dict
 def _fit_element_lines(res, v: _Features, region, xc, Y, weights, present, explained, rsf, warns) -> None:
     """One line per present element (the first with an RSF and a feature of its own), fitted in its
     window between the neighbouring features (stack fit, doublet from the table); into ``res``."""
-    from .fitting import fit_stack
+    from .fitting import fit_levels
     from .model import Component, Doublet
     from .rsf import rsf_for
 
@@ -295,8 +295,8 @@ def _fit_element_lines(res, v: _Features, region, xc, Y, weights, present, expla
                          center_window=max(1.0, 0.5 * w),
                          doublet=Doublet(splitting=d[0], ratio=d[1]) if d else False)
         wsel = None if weights is None else np.asarray(weights, float)[:, sel]
-        sf = fit_stack(region, [comp], xc[sel], Y[:, sel], background="shirley", weights=wsel, given=False,
-                       line=ln)
+        sf = fit_levels(region, [comp], xc[sel], Y[:, sel], background="shirley", weights=wsel, given=False,
+                        line=ln)
         sf.warnings = [f"{region} {ln}: {m_.split(': ', 1)[-1]}" if m_.startswith(region) else m_
                        for m_ in sf.warnings]
         warns += sf.warnings

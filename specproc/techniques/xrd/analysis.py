@@ -1,6 +1,6 @@
 """Whole-pattern analysis: peaks -> phases -> indexing -> lattice -> size / texture / amorphous hint -> Result.
 
-Quantity names (what evidence claims reference):
+Quantities (what evidence claims reference), by key ``component.property`` (the name derived from it):
 
 * ``phase(NAME).hkl(101).d_nm``, ``….two_theta_deg``, ``….fwhm_deg``, ``….area``,
   ``….texture_ratio`` — reflections of *every* present or probable phase, always under the phase-qualified
@@ -18,10 +18,12 @@ that quotient over the phase's unambiguously indexed reflections: 1 for a random
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from ...core.errors import ParameterError, ProcessingError
-from ...core.result import Quantity, Result
+from ...core.result import Quantities, Quantity, Result
 from .peaks import check_pattern, fit_peaks_array
 from .processing import amorphous_hint
 
@@ -382,7 +384,7 @@ def _phase_quantities(present, peaks, wp, l1, params, src, warnings_):
     reflections), the named reflections and the cell as quantities. -> (q, lattices)"""
     from .lattice import refine_cell
 
-    q: dict[str, Quantity] = {}
+    q = Quantities()
     lattices = {}
     for rank, (ref, mt) in enumerate(present):
         mine = [p for p in peaks if p["phase"] == ref.name]
@@ -424,7 +426,7 @@ def _phase_quantities(present, peaks, wp, l1, params, src, warnings_):
         lattices[ref.name] = lat
         # every phase under its qualified name; the primary phase also unqualified (short alias)
         primary = rank == 0 and mt["status"] == "present"  # a probable phase never gets the short aliases
-        prefs = [f"phase({ref.name})."] + ([""] if primary else [])
+        prefs = [f"phase({ref.name})."] + ([""] if primary else [])  # the reflection's component: phase(X).hkl(..)
         seen = {}
         for p in sorted(mine, key=lambda p: -p["area"]):
             if p["hkl"] in seen:
@@ -446,48 +448,48 @@ def _phase_quantities(present, peaks, wp, l1, params, src, warnings_):
                                                "observed/computed intensity, median-normalised")
             for pref in prefs:
                 for k, qq in hq.items():
-                    q[f"{pref}hkl({p['hkl']}).{k}"] = qq
+                    q.put(replace(qq, component=f"{pref}hkl({p['hkl']})", property=k))
         if wpp is not None and _instrument_profile(params) is not None:
             # the instrument's part of the profile is fixed, so the Lorentzian X, Y are the sample's
             for key, (v, e) in _size_strain(wpp, l1, params.scherrer_k).items():
                 what = (f"size (K={params.scherrer_k})" if key == "size_nm"
                         else "strain (integral ε = Γ/4tanθ)")
-                q[f"phase({ref.name}).{key}"] = Quantity(v, e, "nm" if key == "size_nm" else "",
-                                                         f"{ref.name}: whole-pattern Lorentzian {what}; "
-                                                         f"instrument profile removed")
+                q.add(f"phase({ref.name})", key, v, e, "nm" if key == "size_nm" else "",
+                      f"{ref.name}: whole-pattern Lorentzian {what}; "
+                      f"instrument profile removed")
         if lat:
             for key in ("a_nm", "b_nm", "c_nm", "volume_nm3"):
                 if key[0] in ("a", "v") or key[0] in ref.lattice_params:
                     unit = "nm^3" if key.startswith("volume") else "nm"
-                    qq = Quantity(lat[key], _se(lat[key + "_stderr"]), unit, f"{ref.name} refined cell")
-                    q[f"phase({ref.name}).lattice.{key}"] = qq
+                    qq = q.add(f"phase({ref.name}).lattice", key, lat[key], _se(lat[key + "_stderr"]), unit,
+                               f"{ref.name} refined cell")
                     if primary:
-                        q[f"lattice.{key}"] = qq
+                        q.put(replace(qq, component="lattice"))
     return q, lattices
 
 
 def _decision_quantities(refs, matches, wp_dec, q):
     """What each candidate's presence call rests on, as quantities."""
     for ref, mt in zip(refs, matches):
-        q[f"phase({ref.name}).score"] = Quantity(mt["score"], None, "", "search-match figure of merit (0-1)")
-        q[f"phase({ref.name}).present"] = Quantity({"present": 1.0, "probable": 0.5}.get(mt["status"], 0.0), None, "",
-                                                   "1 present, 0.5 probable (not confirmed), 0 absent")
+        q.add(f"phase({ref.name})", "score", mt["score"], None, "", "search-match figure of merit (0-1)")
+        q.add(f"phase({ref.name})", "present", {"present": 1.0, "probable": 0.5}.get(mt["status"], 0.0), None, "",
+              "1 present, 0.5 probable (not confirmed), 0 absent")
         # what the call rests on, as quantities (issue #25): position coverage and its chance probability,
         # and the whole-pattern test when the phase went through it
-        q[f"phase({ref.name}).coverage"] = Quantity(mt["coverage"], None, "",
-                                                    "intensity fraction of its strong reflections matched by position")
-        q[f"phase({ref.name}).position_coverage"] = Quantity(mt.get("pos_coverage", 0.0), None, "",
-                                                             "fraction of its strong reflections matched by position")
-        q[f"phase({ref.name}).p_chance"] = Quantity(mt.get("p_chance", 1.0), None, "",
-                                                    "probability of as many position matches by chance")
+        q.add(f"phase({ref.name})", "coverage", mt["coverage"], None, "",
+              "intensity fraction of its strong reflections matched by position")
+        q.add(f"phase({ref.name})", "position_coverage", mt.get("pos_coverage", 0.0), None, "",
+              "fraction of its strong reflections matched by position")
+        q.add(f"phase({ref.name})", "p_chance", mt.get("p_chance", 1.0), None, "",
+              "probability of as many position matches by chance")
         d = wp_dec.get(ref.name)
         if d is not None:
-            q[f"phase({ref.name}).wholepattern_p"] = Quantity(d["p_value"], None, "",
-                                                              "F-test p of the χ² drop when the phase is added")
-            q[f"phase({ref.name}).wholepattern_delta_chi2"] = Quantity(d["delta_chi2"], None, "",
-                                                                       f"χ² drop for {d['dof']} parameters")
-            q[f"phase({ref.name}).n_own_reflections"] = Quantity(float(d["n_own"]), None, "",
-                                                                 "significant reflections resolved from other phases")
+            q.add(f"phase({ref.name})", "wholepattern_p", d["p_value"], None, "",
+                  "F-test p of the χ² drop when the phase is added")
+            q.add(f"phase({ref.name})", "wholepattern_delta_chi2", d["delta_chi2"], None, "",
+                  f"χ² drop for {d['dof']} parameters")
+            q.add(f"phase({ref.name})", "n_own_reflections", float(d["n_own"]), None, "",
+                  "significant reflections resolved from other phases")
 
 
 def _size_and_amorphous(x, y, fp, peaks, present, ka2, powder, params, q, warnings_):
@@ -510,10 +512,10 @@ def _size_and_amorphous(x, y, fp, peaks, present, ka2, powder, params, q, warnin
         if peaks:
             warnings_.append("crystallite size not reported: no phase identified")
     elif sz.size:
-        q["crystallite_size_nm"] = Quantity(float(np.mean(sz)), float(np.std(sz, ddof=1) / np.sqrt(sz.size))
-                                            if sz.size > 1 else None, "nm",
-                                            f"Scherrer K={params.scherrer_k}, mean over {sz.size} {prim} reflections; "
-                                            f"{inst_note}")
+        q.add(None, "crystallite_size_nm", float(np.mean(sz)), float(np.std(sz, ddof=1) / np.sqrt(sz.size))
+              if sz.size > 1 else None, "nm",
+              f"Scherrer K={params.scherrer_k}, mean over {sz.size} {prim} reflections; "
+              f"{inst_note}")
         if params.caglioti is None and params.instrument_fwhm_deg is None:
             warnings_.append("crystallite size without instrumental-broadening correction (a lower bound); "
                              "give caglioti or instrument_fwhm_deg from a standard (sp.xrd.calibrate; CLI "
@@ -521,7 +523,7 @@ def _size_and_amorphous(x, y, fp, peaks, present, ka2, powder, params, q, warnin
     cryst_area = float(sum(p["area"] * (1 + (ka2[2] if ka2 else 0)) for p in peaks))
     frac, hump_area, hump_c = amorphous_hint(x, y, fp["background"], cryst_area)
     if powder:
-        q["amorphous_fraction"] = Quantity(frac, None, "", "broad-hump area / (hump + Bragg peak area); a hint")
+        q.add(None, "amorphous_fraction", frac, None, "", "broad-hump area / (hump + Bragg peak area); a hint")
     if not powder:
         pass
     elif not peaks:
@@ -644,11 +646,11 @@ def analyse(m, params) -> Result:
     if wp is not None:
         wp_stats = {"wp_rwp": wp.rwp, "wp_rexp": wp.rexp, "wp_chi2_red": wp.gof2, "wp_seconds": wp.seconds,
                     "wp_converged": wp.converged}
-        q["wholepattern.rwp"] = Quantity(wp.rwp, None, "", "weighted-profile R of the whole-pattern fit")
-        q["wholepattern.rexp"] = Quantity(wp.rexp, None, "", "expected R (counting statistics)")
-        q["wholepattern.chi2_red"] = Quantity(wp.gof2, None, "", "reduced χ² = (Rwp/Rexp)²")
-        q["wholepattern.zero_shift_deg"] = Quantity(wp.params["zero_deg"], _se(wp.params["zero_deg_stderr"]), "deg",
-                                                    "2θ zero error refined on the whole pattern (after zero_shift_deg)")
+        q.add("wholepattern", "rwp", wp.rwp, None, "", "weighted-profile R of the whole-pattern fit")
+        q.add("wholepattern", "rexp", wp.rexp, None, "", "expected R (counting statistics)")
+        q.add("wholepattern", "chi2_red", wp.gof2, None, "", "reduced χ² = (Rwp/Rexp)²")
+        q.add("wholepattern", "zero_shift_deg", wp.params["zero_deg"], _se(wp.params["zero_deg_stderr"]), "deg",
+              "2θ zero error refined on the whole pattern (after zero_shift_deg)")
     lat0 = lattices.get(prim) if prim else None
     return Result(
         processor=PROCESSOR, technique="xrd", sample=str(m.attrs.get("sample") or ""), quantities=q,

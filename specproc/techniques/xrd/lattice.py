@@ -191,7 +191,10 @@ def compare(res_a, res_b, names=None) -> "pandas.DataFrame":  # noqa: F821
 
     qa, qb = res_a.quantities, res_b.quantities
     if names is None:
-        names = [k for k in qa if k in qb and (k.startswith("lattice.") or (k.startswith("hkl(") and k.endswith(".d_nm")))]
+        # by key: the primary phase's cell (component "lattice") and its reflections' d-spacings
+        # (components "hkl(...)": the unqualified aliases, not "phase(X).hkl(...)")
+        names = [k for k, q in qa.items() if k in qb and q.component is not None and (
+            q.component == "lattice" or (q.property == "d_nm" and q.component.startswith("hkl(")))]
     rows = []
     for k in names:
         d = _compare(res_a, res_b, quantity=k, op="difference")

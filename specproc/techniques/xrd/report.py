@@ -97,14 +97,17 @@ def explain(result, quantity: str) -> str | None:
     """What the presence call ``phase(X).present`` of ``result`` rests on: strong reflections matched
     (coverage), the chance of as many coincidences, the score against the presence threshold."""
     import math
-    import re
 
-    m = re.fullmatch(r"phase\((.+)\)\.present", quantity)
-    if m is None or "phases" not in result.tables:
+    from ...core.result import quantity_name
+
+    if "phases" not in result.tables:
         return None
-    rows = [row for row in result.tables.records("phases") if str(row.get("name")) == m.group(1)]
+    # the candidate whose presence quantity this is: matched by the name its key gives, nothing parsed
+    rows = [row for row in result.tables.records("phases")
+            if quantity_name(f"phase({row.get('name')})", "present") == quantity]
     if not rows:
-        return f"{m.group(1)} is not among the candidate phases searched"
+        q = result.quantities.get(quantity)
+        return None if q is None or q.property != "present" else f"{q.component} is not among the candidate phases searched"
 
     def num(v):
         return v if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
@@ -112,7 +115,7 @@ def explain(result, quantity: str) -> str | None:
     row = rows[0]
     parts = []
     q = result.quantities
-    name = m.group(1)
+    name = rows[0]["name"]
     wpq = q.get(f"phase({name}).wholepattern_p")
     if wpq is not None:  # the whole-pattern test decides; the position screen is context
         dq = q.get(f"phase({name}).wholepattern_delta_chi2")

@@ -1,7 +1,8 @@
 """Series of patterns through the shared batch engine, and instrument calibration from a standard.
 
 :func:`fit_series` fits the same reflections in every pattern of a series (in-situ heating,
-many samples on one grid) with :func:`specproc.fitting.batch.fit_batch`. Each reflection is a
+many samples on one grid) with the shared stack fit (:func:`specproc.fitting.stack.fit_stack` on
+:func:`specproc.fitting.batch.fit_batch`: values, errors and centres at a bound by column). Each reflection is a
 Kα1/Kα2 doublet described by a :class:`~specproc.fitting.models.ModelSpec`; for the batch engine
 the Kα2 line is a :class:`~specproc.fitting.models.Satellite` whose position is the tangent of
 Bragg's law at the starting position (an affine link the engine compiles; < 2e-5° from Bragg's law
@@ -18,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...core.errors import ParameterError, ProcessingError
-from ...core.result import Quantity, Result
+from ...core.result import Quantities, Result
 from .processing import background, bragg_d, bragg_d_stderr
 
 
@@ -121,7 +122,6 @@ def fit_series(patterns, *, peaks=None, wavelength_nm=None, kalpha2=True, shape=
 
     import xarray as xr
 
-    from ...fitting.batch import fit_batch
     from ...fitting.noise import noise_sigma
     from .analysis import wavelength_warnings, wavelengths
     from .peaks import peak_clusters, find_peaks
@@ -159,6 +159,9 @@ def fit_series(patterns, *, peaks=None, wavelength_nm=None, kalpha2=True, shape=
     used = set()
     t_fit = 0.0
     from ...fitting.lineshapes import fwhm as _fwhm
+    from ...fitting.stack import fit_stack
+
+    nan = np.full(n, np.nan)
     for lo, hi, cluster, c0, c1 in peak_clusters(found, ka2):
         ks = [p["k"] for p in cluster]
         spread = float(np.max(np.abs(tracked[:, ks] - np.array([p["center"] for p in cluster])))) if n else 0.0
@@ -166,30 +169,27 @@ def fit_series(patterns, *, peaks=None, wavelength_nm=None, kalpha2=True, shape=
         spec = series_spec(cluster, ka2, shape, spread)
         init = {f"p{i}_center": tracked[:, k] for i, k in enumerate(ks)}
         t1 = time.perf_counter()
-        ds = fit_batch(spec, x[sel], net[:, sel], init=init, weights=W[:, sel], method=method)
-        res = {k: np.asarray(ds[k].values) for k in ds.data_vars}
+        sf = fit_stack(spec, x[sel], net[:, sel], init=init, weights=W[:, sel], method=method)
         t_fit += time.perf_counter() - t1
-        used.add(ds.attrs.get("method", "batched-lm"))
-        bounds = {i: spec.peaks[i].bounds["center"] for i in range(c0, c1)}
+        used.add(sf.ds.attrs.get("method", "batched-lm"))
+        v, e = sf.values, sf.errors
         for i in range(c0, c1):
             pre = f"p{i}_"
-            sig = res[pre + "sigma"]
-            fw = _fwhm(shape, sig, gamma=res.get(pre + "gamma"), expon=res.get(pre + "expon"))
-            c = res[pre + "center"]
-            lo_b, hi_b = bounds[i]
-            # a centre on its bound is a limit, not a measurement: no standard error
-            atb = (np.abs(c - lo_b) < 1e-6 * (hi_b - lo_b)) | (np.abs(c - hi_b) < 1e-6 * (hi_b - lo_b))
+            sig = v[pre + "sigma"]
+            fw = _fwhm(shape, sig, gamma=v.get(pre + "gamma"), expon=v.get(pre + "expon"))
+            lo_b, hi_b = sf.bounds[pre + "center"]
+            # a centre on its bound is a limit, not a measurement (the one bound rule: no standard error);
             # an error bar wider than the search window means the position is not determined
-            ce = np.asarray(res.get(pre + "center_stderr", np.full(n, np.nan)), float)
-            atb = atb | ~(ce < (hi_b - lo_b))
+            ce = e.get(pre + "center", nan)
+            atb = sf.at_bound(pre + "center") | ~(ce < (hi_b - lo_b))
             cols["at_bound"].append(atb)
-            cols["two_theta_deg"].append(c)
-            cols["two_theta_stderr"].append(np.where(atb, np.nan, res.get(pre + "center_stderr", np.full(n, np.nan))))
+            cols["two_theta_deg"].append(v[pre + "center"])
+            cols["two_theta_stderr"].append(np.where(atb, np.nan, ce))
             cols["fwhm_deg"].append(fw)
-            cols["fwhm_stderr"].append(res.get(pre + "sigma_stderr", np.full(n, np.nan)) * fw / sig)
-            cols["area"].append(res[pre + "amplitude"])
-            cols["area_stderr"].append(res.get(pre + "amplitude_stderr", np.full(n, np.nan)))
-            cols["success"].append(np.asarray(res.get("success", np.ones(n, bool)), bool))
+            cols["fwhm_stderr"].append(e.get(pre + "sigma", nan) * fw / sig)
+            cols["area"].append(v[pre + "amplitude"])
+            cols["area_stderr"].append(e.get(pre + "amplitude", nan))
+            cols["success"].append(sf.success)
     arr = {k: np.asarray(v).T for k, v in cols.items()}  # (pattern, peak)
     arr["d_nm"] = bragg_d(arr["two_theta_deg"], l1)
     arr["d_nm_stderr"] = bragg_d_stderr(arr["two_theta_deg"], arr["two_theta_stderr"], l1)
@@ -206,10 +206,10 @@ def fit_series(patterns, *, peaks=None, wavelength_nm=None, kalpha2=True, shape=
                      f"with peaks=[...]")
     if int((~arr["success"]).any(axis=1).sum()):
         warns.append(f"{int((~arr['success']).any(axis=1).sum())} of {n} patterns: a window fit did not converge")
-    q = {}
+    q = Quantities()
     for j, t in enumerate(ref_tt):
         v = arr["d_nm"][:, j]
-        q[f"peak({t:.2f}).d_nm.mean"] = Quantity(float(np.mean(v)), float(np.std(v, ddof=1)) if n > 1 else None, "nm")
+        q.add(f"peak({t:.2f}).d_nm", "mean", float(np.mean(v)), float(np.std(v, ddof=1)) if n > 1 else None, "nm")
     total = time.perf_counter() - t0
     return Result(processor="xrd.fit_series", technique="xrd", sample=f"series of {n}", quantities=q,
                   tables={"series": long}, main_table="series", data=ds,
@@ -235,28 +235,31 @@ def per_pattern(series: Result, patterns) -> list:
     ds = series.data
     ref = ds["two_theta_start"].values
     p0 = series.params or {}
+    keys = ("two_theta_deg", "two_theta_stderr", "d_nm", "d_nm_stderr", "fwhm_deg", "fwhm_stderr", "area",
+            "area_stderr")
+    cols = {v: np.asarray(ds[v].values, float).tolist() for v in keys}     # (pattern, peak), read once
+    atbs = np.asarray(ds["at_bound"].values, bool).tolist()
+    oks = np.asarray(ds["success"].values, bool).tolist()
     out = []
     for j, m in enumerate(patterns):
-        row = ds.isel(pattern=j)
-        q, recs = {}, []
+        q, recs = Quantities(), []
         # what the analysis assumed about this pattern's radiation (no wavelength in its file...)
         warns = wavelength_warnings(m, p0.get("wavelength_user"), p0.get("kalpha2", True))
         for k, t in enumerate(ref):
-            r = {v: float(row[v].values[k]) for v in ("two_theta_deg", "two_theta_stderr", "d_nm", "d_nm_stderr",
-                                                     "fwhm_deg", "fwhm_stderr", "area", "area_stderr")}
-            atb = bool(row["at_bound"].values[k])
+            r = {v: cols[v][j][k] for v in keys}
+            atb = atbs[j][k]
             name = f"peak({t:.2f})"
 
             def se(v):
                 return None if atb or not np.isfinite(v) else v
-            q[f"{name}.two_theta_deg"] = Quantity(r["two_theta_deg"], se(r["two_theta_stderr"]), "deg")
-            q[f"{name}.d_nm"] = Quantity(r["d_nm"], se(r["d_nm_stderr"]), "nm")
-            q[f"{name}.fwhm_deg"] = Quantity(r["fwhm_deg"], se(r["fwhm_stderr"]), "deg")
-            q[f"{name}.area"] = Quantity(r["area"], se(r["area_stderr"]), "counts*deg")
+            q.add(name, "two_theta_deg", r["two_theta_deg"], se(r["two_theta_stderr"]), "deg")
+            q.add(name, "d_nm", r["d_nm"], se(r["d_nm_stderr"]), "nm")
+            q.add(name, "fwhm_deg", r["fwhm_deg"], se(r["fwhm_stderr"]), "deg")
+            q.add(name, "area", r["area"], se(r["area_stderr"]), "counts*deg")
             if atb:
                 warns.append(f"reflection near {t:.2f}° 2θ: centre at its bound or undetermined "
                              f"({r['two_theta_deg']:.3f}°), a limit, not a measurement")
-            if not bool(row["success"].values[k]):
+            if not oks[j][k]:
                 warns.append(f"reflection near {t:.2f}° 2θ: fit did not converge")
             recs.append({"peak": name, **r, "at_bound": atb})
         out.append(Result(processor="xrd.fit_series", technique="xrd", sample=str(m.attrs.get("sample") or j),
@@ -369,7 +372,7 @@ def fit_whole_pattern_series(patterns, phases, *, cells=None, references=(), wav
     sf = pawley_series(x, Y, start, l1, kalpha2=(ka2[1], ka2[2]) if ka2 else None, caglioti=caglioti,
                        max_strain=max_strain, n_chebyshev=n_chebyshev, fwhm_start=fwhm_start,
                        source=first.attrs.get("provenance", {}).get("source"))
-    data, q = {}, {}
+    data, q = {}, Quantities()
     for ph in sf.phases:
         for k in ph["free"]:
             ang = k in ("alpha", "beta", "gamma")
@@ -377,8 +380,8 @@ def fit_whole_pattern_series(patterns, phases, *, cells=None, references=(), wav
             v = ph["cell"][k] * (1.0 if ang else 0.1)
             e = ph["cell_stderr"][k] * (1.0 if ang else 0.1)
             data[name], data[name + "_stderr"] = v, e
-            q[name + ".mean"] = Quantity(float(np.mean(v)), float(np.std(v, ddof=1)) if len(v) > 1 else None,
-                                         "deg" if ang else "nm", "mean over the series (± its SD)")
+            q.add(name, "mean", float(np.mean(v)), float(np.std(v, ddof=1)) if len(v) > 1 else None,
+                  "deg" if ang else "nm", "mean over the series (± its SD)")
     data.update(chi2_red=sf.chi2_red, rwp=sf.rwp, success=sf.success)
     ds = xr.Dataset({k: ("pattern", np.asarray(v)) for k, v in data.items()}, coords={"pattern": labels})
     return Result(processor="xrd.fit_whole_pattern_series", technique="xrd", sample=f"series of {len(labels)}",

@@ -1325,113 +1325,19 @@ def _series_kernel_py(x, Y, Wt, B, c1, c2, gam, eta, ok2, lo, hi, wc1, wc2, wg, 
     group and parameter, the derivative of the Kα1 centre, Kα2 centre, Γ and η). Written out because numpy
     on the ~26,000 profile samples of a pattern spent ~90 % of its time in temporaries and fancy indexing
     (62 ms per pattern and evaluation on a loaded machine, against ~4 ms of CPU here); the same model as :meth:`_SeriesModel.evaluate`
-    (the numpy path, used without numba; the tests compare the two)."""
+    (the numpy path, used without numba; the tests compare the two). Its steps are the ``_kern_*`` functions
+    (compiled with it)."""
     n, m = Y.shape
     kt = c1.shape[1]
-    nb = B.shape[1]
-    q = wc1.shape[2]
-    nk = kt + nb
-    ln2 = np.log(2.0)
-    cg = np.sqrt(4 * ln2 / np.pi)
     for j in range(n):
-        L = 1
-        for g in range(kt):
-            L = max(L, hi[j, g] - lo[j, g])
-        V = np.zeros((kt, L))
-        Dc1 = np.zeros((kt, L))
-        Dc2 = np.zeros((kt, L))
-        Dg = np.zeros((kt, L))
-        De = np.zeros((kt, L))
-        for g in range(kt):
-            G0 = gam[j, g]
-            E = eta[j, g]
-            g2 = G0 * G0
-            for t in range(hi[j, g] - lo[j, g]):
-                xx = x[lo[j, g] + t]
-                for line in range(2):
-                    if line == 0:
-                        dx = xx - c1[j, g]
-                        s = 1.0
-                    else:
-                        if not ok2[j, g]:
-                            break
-                        dx = xx - c2[j, g]
-                        s = ratio
-                    u = dx * dx / g2
-                    den = 1 + 4 * u
-                    lor = (2 / np.pi) / G0 / den
-                    # the Gaussian is < 1e-17 of its height beyond 3.6 FWHM: no exp() for ~3/4 of the window
-                    gau = cg / G0 * np.exp(-4 * ln2 * u) if u < 14.0 else 0.0
-                    V[g, t] += s * (E * lor + (1 - E) * gau)
-                    dc = s * (E * lor * (8 * dx / g2) / den + (1 - E) * gau * (8 * ln2 * dx / g2))
-                    if line == 0:
-                        Dc1[g, t] = dc
-                    else:
-                        Dc2[g, t] = dc
-                    Dg[g, t] += s * (E * lor * (-1 + 8 * u / den) / G0 + (1 - E) * gau * (-1 + 8 * ln2 * u) / G0)
-                    De[g, t] += s * (lor - gau)
+        V, Dc1, Dc2, Dg, De = _kern_profiles(x, c1[j], c2[j], gam[j], eta[j], ok2[j], lo[j], hi[j], ratio)
         w = Wt[j]
         y = Y[j]
-        G = np.zeros((nk, nk))
-        rhs = np.zeros(nk)
-        for g in range(kt):
-            a, b_ = lo[j, g], hi[j, g]
-            for t in range(b_ - a):
-                p = a + t
-                wv = w[p] * V[g, t]
-                rhs[g] += wv * y[p]
-                for c in range(nb):
-                    G[g, kt + c] += wv * B[p, c]
-            for h in range(g, kt):
-                a2, b2 = max(a, lo[j, h]), min(b_, hi[j, h])
-                sacc = 0.0
-                for p in range(a2, b2):
-                    sacc += w[p] * V[g, p - a] * V[h, p - lo[j, h]]
-                G[g, h] = sacc
-                G[h, g] = sacc
-            for c in range(nb):
-                G[kt + c, g] = G[g, kt + c]
-        for p in range(m):
-            for c in range(nb):
-                rhs[kt + c] += w[p] * y[p] * B[p, c]
-                for e in range(c, nb):
-                    G[kt + c, kt + e] += w[p] * B[p, c] * B[p, e]
-        for c in range(nb):
-            for e in range(c + 1, nb):
-                G[kt + e, kt + c] = G[kt + c, kt + e]
-        dg = np.empty(nk)
-        dead = np.zeros(nk, np.bool_)
-        for i in range(nk):
-            dg[i] = np.sqrt(G[i, i])
-            if dg[i] <= 1e-300:
-                dg[i] = 1.0
-                dead[i] = True
-        Gs = np.empty((nk, nk))
-        for i in range(nk):
-            for k in range(nk):
-                Gs[i, k] = G[i, k] / (dg[i] * dg[k])
-            Gs[i, i] += 1e-9 + (1.0 if dead[i] else 0.0)
-        # Cholesky once (Gs is symmetric positive definite with the ridge): the intensities now, the projection of
-        # the Jacobian below with the same factor (two LU solves were half of the kernel's time)
-        Lc = np.linalg.cholesky(Gs)
-        coef = rhs / dg
-        for i in range(nk):
-            sacc = coef[i]
-            for k in range(i):
-                sacc -= Lc[i, k] * coef[k]
-            coef[i] = sacc / Lc[i, i]
-        for i in range(nk - 1, -1, -1):
-            sacc = coef[i]
-            for k in range(i + 1, nk):
-                sacc -= Lc[k, i] * coef[k]
-            coef[i] = sacc / Lc[i, i]
-        coef = coef / dg
-        for i in range(nk):
-            if dead[i]:
-                coef[i] = 0.0
+        G, rhs = _kern_normal_equations(y, w, B, V, lo[j], hi[j])
+        coef, Lc, dg = _kern_intensities(G, rhs)
         calc = np.zeros(m)
         for p in range(m):
-            for c in range(nb):
+            for c in range(B.shape[1]):
                 calc[p] += coef[kt + c] * B[p, c]
         for g in range(kt):
             for t in range(hi[j, g] - lo[j, g]):
@@ -1445,59 +1351,200 @@ def _series_kernel_py(x, Y, Wt, B, c1, c2, gam, eta, ok2, lo, hi, wc1, wc2, wg, 
         calc_out[j, :] = calc
         if not want:
             continue
-        D = np.zeros((m, q))
-        for g in range(kt):
-            I = coef[g]
-            if I == 0.0:
-                continue
-            for t in range(hi[j, g] - lo[j, g]):
-                p = lo[j, g] + t
-                a1, a2, ag, ae = I * Dc1[g, t], I * Dc2[g, t], I * Dg[g, t], I * De[g, t]
-                for k in range(q):
-                    D[p, k] += a1 * wc1[j, g, k] + a2 * wc2[j, g, k] + ag * wg[j, g, k] + ae * we[j, g, k]
-        AtWD = np.zeros((nk, q))
-        for g in range(kt):
-            for t in range(hi[j, g] - lo[j, g]):
-                p = lo[j, g] + t
-                wv = w[p] * V[g, t]
-                for k in range(q):
-                    AtWD[g, k] += wv * D[p, k]
-        H = np.zeros((q, q))
-        for p in range(m):
-            r = y[p] - calc[p]
-            for k in range(q):
-                wd = w[p] * D[p, k]
-                Jtr[j, k] += wd * r
-                for l in range(k, q):
-                    H[k, l] += wd * D[p, l]
-                for c in range(nb):
-                    AtWD[kt + c, k] += B[p, c] * wd
-        Xs = np.empty((nk, q))
-        for i in range(nk):
-            for k in range(q):
-                Xs[i, k] = AtWD[i, k] / dg[i]
-        for k in range(q):
-            for i in range(nk):
-                sacc = Xs[i, k]
-                for r_ in range(i):
-                    sacc -= Lc[i, r_] * Xs[r_, k]
-                Xs[i, k] = sacc / Lc[i, i]
-            for i in range(nk - 1, -1, -1):
-                sacc = Xs[i, k]
-                for r_ in range(i + 1, nk):
-                    sacc -= Lc[r_, i] * Xs[r_, k]
-                Xs[i, k] = sacc / Lc[i, i]
-        for i in range(nk):
-            for k in range(q):
-                Xs[i, k] /= dg[i]
-        for k in range(q):
-            for l in range(k, q):
-                sacc = 0.0
-                for i in range(nk):
-                    sacc += AtWD[i, k] * Xs[i, l]
-                JtJ[j, k, l] = H[k, l] - sacc
-                JtJ[j, l, k] = JtJ[j, k, l]
+        D = _kern_derivatives(m, coef, Dc1, Dc2, Dg, De, lo[j], hi[j], wc1[j], wc2[j], wg[j], we[j])
+        _kern_projection(y, w, B, V, D, calc, lo[j], hi[j], Lc, dg, Jtr[j], JtJ[j])
 
+
+def _kern_profiles(x, c1, c2, gam, eta, ok2, lo, hi, ratio):
+    """One pattern's reflection groups in their windows ``lo:hi`` (arrays over the groups): the profile ``V``
+    and its derivatives by the Kα1 centre, the Kα2 centre, Γ and η, each (groups, longest window)."""
+    kt = c1.shape[0]
+    ln2 = np.log(2.0)
+    cg = np.sqrt(4 * ln2 / np.pi)
+    L = 1
+    for g in range(kt):
+        L = max(L, hi[g] - lo[g])
+    V = np.zeros((kt, L))
+    Dc1 = np.zeros((kt, L))
+    Dc2 = np.zeros((kt, L))
+    Dg = np.zeros((kt, L))
+    De = np.zeros((kt, L))
+    for g in range(kt):
+        G0 = gam[g]
+        E = eta[g]
+        g2 = G0 * G0
+        for t in range(hi[g] - lo[g]):
+            xx = x[lo[g] + t]
+            for line in range(2):
+                if line == 0:
+                    dx = xx - c1[g]
+                    s = 1.0
+                else:
+                    if not ok2[g]:
+                        break
+                    dx = xx - c2[g]
+                    s = ratio
+                u = dx * dx / g2
+                den = 1 + 4 * u
+                lor = (2 / np.pi) / G0 / den
+                # the Gaussian is < 1e-17 of its height beyond 3.6 FWHM: no exp() for ~3/4 of the window
+                gau = cg / G0 * np.exp(-4 * ln2 * u) if u < 14.0 else 0.0
+                V[g, t] += s * (E * lor + (1 - E) * gau)
+                dc = s * (E * lor * (8 * dx / g2) / den + (1 - E) * gau * (8 * ln2 * dx / g2))
+                if line == 0:
+                    Dc1[g, t] = dc
+                else:
+                    Dc2[g, t] = dc
+                Dg[g, t] += s * (E * lor * (-1 + 8 * u / den) / G0 + (1 - E) * gau * (-1 + 8 * ln2 * u) / G0)
+                De[g, t] += s * (lor - gau)
+    return V, Dc1, Dc2, Dg, De
+
+
+def _kern_normal_equations(y, w, B, V, lo, hi):
+    """``(G, rhs)``: the weighted normal equations of the group intensities and the background terms."""
+    kt = V.shape[0]
+    nb = B.shape[1]
+    m = y.shape[0]
+    nk = kt + nb
+    G = np.zeros((nk, nk))
+    rhs = np.zeros(nk)
+    for g in range(kt):
+        a, b_ = lo[g], hi[g]
+        for t in range(b_ - a):
+            p = a + t
+            wv = w[p] * V[g, t]
+            rhs[g] += wv * y[p]
+            for c in range(nb):
+                G[g, kt + c] += wv * B[p, c]
+        for h in range(g, kt):
+            a2, b2 = max(a, lo[h]), min(b_, hi[h])
+            sacc = 0.0
+            for p in range(a2, b2):
+                sacc += w[p] * V[g, p - a] * V[h, p - lo[h]]
+            G[g, h] = sacc
+            G[h, g] = sacc
+        for c in range(nb):
+            G[kt + c, g] = G[g, kt + c]
+    for p in range(m):
+        for c in range(nb):
+            rhs[kt + c] += w[p] * y[p] * B[p, c]
+            for e in range(c, nb):
+                G[kt + c, kt + e] += w[p] * B[p, c] * B[p, e]
+    for c in range(nb):
+        for e in range(c + 1, nb):
+            G[kt + e, kt + c] = G[kt + c, kt + e]
+    return G, rhs
+
+
+def _kern_intensities(G, rhs):
+    """``(coef, Lc, dg)``: the intensities and background terms solved from the Jacobi-scaled normal
+    equations (relative ridge 1e-9; a dead column gets 0), the Cholesky factor ``Lc`` of the scaled matrix
+    and the scales ``dg`` (reused by :func:`_kern_projection`)."""
+    nk = G.shape[0]
+    dg = np.empty(nk)
+    dead = np.zeros(nk, np.bool_)
+    for i in range(nk):
+        dg[i] = np.sqrt(G[i, i])
+        if dg[i] <= 1e-300:
+            dg[i] = 1.0
+            dead[i] = True
+    Gs = np.empty((nk, nk))
+    for i in range(nk):
+        for k in range(nk):
+            Gs[i, k] = G[i, k] / (dg[i] * dg[k])
+        Gs[i, i] += 1e-9 + (1.0 if dead[i] else 0.0)
+    # Cholesky once (Gs is symmetric positive definite with the ridge): the intensities now, the projection of
+    # the Jacobian with the same factor (two LU solves were half of the kernel's time)
+    Lc = np.linalg.cholesky(Gs)
+    coef = rhs / dg
+    _kern_cholesky_solve(Lc, coef)
+    coef = coef / dg
+    for i in range(nk):
+        if dead[i]:
+            coef[i] = 0.0
+    return coef, Lc, dg
+
+
+def _kern_cholesky_solve(Lc, v):
+    """``v`` <- ``(Lc Lcᵀ)⁻¹ v`` in place (forward, then back substitution)."""
+    nk = v.shape[0]
+    for i in range(nk):
+        sacc = v[i]
+        for k in range(i):
+            sacc -= Lc[i, k] * v[k]
+        v[i] = sacc / Lc[i, i]
+    for i in range(nk - 1, -1, -1):
+        sacc = v[i]
+        for k in range(i + 1, nk):
+            sacc -= Lc[k, i] * v[k]
+        v[i] = sacc / Lc[i, i]
+
+
+def _kern_derivatives(m, coef, Dc1, Dc2, Dg, De, lo, hi, wc1, wc2, wg, we):
+    """``D`` (points, parameters): the model's derivative by each non-linear parameter at fixed intensities
+    (chained through the held derivatives ``wc1`` … ``we`` of each group)."""
+    kt = Dc1.shape[0]
+    q = wc1.shape[1]
+    D = np.zeros((m, q))
+    for g in range(kt):
+        I = coef[g]  # noqa: E741
+        if I == 0.0:
+            continue
+        for t in range(hi[g] - lo[g]):
+            p = lo[g] + t
+            a1, a2, ag, ae = I * Dc1[g, t], I * Dc2[g, t], I * Dg[g, t], I * De[g, t]
+            for k in range(q):
+                D[p, k] += a1 * wc1[g, k] + a2 * wc2[g, k] + ag * wg[g, k] + ae * we[g, k]
+    return D
+
+
+def _kern_projection(y, w, B, V, D, calc, lo, hi, Lc, dg, Jtr, JtJ):
+    """The variable projection of one pattern: ``Jtr`` (+=) and ``JtJ`` of the non-linear parameters with the
+    linear ones (intensities, background) eliminated through the factor ``Lc`` / scales ``dg``."""
+    kt = V.shape[0]
+    nb = B.shape[1]
+    m, q = D.shape
+    nk = kt + nb
+    AtWD = np.zeros((nk, q))
+    for g in range(kt):
+        for t in range(hi[g] - lo[g]):
+            p = lo[g] + t
+            wv = w[p] * V[g, t]
+            for k in range(q):
+                AtWD[g, k] += wv * D[p, k]
+    H = np.zeros((q, q))
+    for p in range(m):
+        r = y[p] - calc[p]
+        for k in range(q):
+            wd = w[p] * D[p, k]
+            Jtr[k] += wd * r
+            for l in range(k, q):  # noqa: E741
+                H[k, l] += wd * D[p, l]
+            for c in range(nb):
+                AtWD[kt + c, k] += B[p, c] * wd
+    Xs = np.empty((nk, q))
+    for i in range(nk):
+        for k in range(q):
+            Xs[i, k] = AtWD[i, k] / dg[i]
+    for k in range(q):
+        col = np.ascontiguousarray(Xs[:, k])
+        _kern_cholesky_solve(Lc, col)
+        Xs[:, k] = col
+    for i in range(nk):
+        for k in range(q):
+            Xs[i, k] /= dg[i]
+    for k in range(q):
+        for l in range(k, q):  # noqa: E741
+            sacc = 0.0
+            for i in range(nk):
+                sacc += AtWD[i, k] * Xs[i, l]
+            JtJ[k, l] = H[k, l] - sacc
+            JtJ[l, k] = JtJ[k, l]
+
+
+#: the kernel's steps, compiled with it (numba resolves the kernel's calls through these module names)
+_KERNEL_PARTS = ("_kern_profiles", "_kern_normal_equations", "_kern_intensities", "_kern_cholesky_solve",
+                 "_kern_derivatives", "_kern_projection")
 
 _KERNEL = []
 
@@ -1508,5 +1555,10 @@ def _series_kernel():
         from ...fitting.batch import numba_or_none
 
         nb = numba_or_none()
+        if nb is not None:
+            g = globals()
+            for name in _KERNEL_PARTS:   # compiled first and bound under their names: the kernel calls them
+                if not hasattr(g[name], "py_func"):
+                    g[name] = nb.njit(cache=True)(g[name])
         _KERNEL.append(nb.njit(cache=True)(_series_kernel_py) if nb is not None else None)
     return _KERNEL[0]
