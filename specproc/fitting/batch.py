@@ -316,9 +316,14 @@ class _Evaluator:
 
         self.K, self.bm, self.x, self.Y, self.W = K, bm, x, Y, W
         self.use_numba = bm.numba_ok and K.HAVE_NUMBA
+        # the numpy path returns the normal equations in the free parameters (A^T J^T J A, from J A):
+        # with tied satellites the model has many more parameters than free ones (an NMR spectrum with
+        # sidebands: ~150 vs 20), and J^T J over all of them cost ~10x the model and its Jacobian
+        self.projects = not self.use_numba
 
     def __call__(self, rows, P, want=True):
-        """chi^2 (n,), J^T J (n, q, q), J^T r (n, q) of datasets ``rows`` at full parameters ``P``."""
+        """chi^2 (n,), J^T J (n, q, q), J^T r (n, q) of datasets ``rows`` at full parameters ``P``
+        (numpy path, ``projects``: (n, p, p), (n, p) in the free parameters)."""
         bm, n, q = self.bm, len(rows), P.shape[1]
         if self.use_numba:
             cost, JtJ, Jtr = np.zeros(n), np.zeros((n, q, q)), np.zeros((n, q))
@@ -326,14 +331,38 @@ class _Evaluator:
                 self.K.normal_kernel(self.x, self.Y, self.W, rows.astype(np.int64), np.ascontiguousarray(P),
                                      bm.codes, bm.offsets, bm.npars, want, cost, JtJ, Jtr)
             return (cost, JtJ, Jtr) if want else (cost, None, None)
-        val, J, _ = self.K.eval_components(bm.kinds, bm.offsets, bm.npars, self.x, P, jac=want)
+        if want and self.projects:
+            val, J = _eval_projected(self.K, bm, self.x, P)
+        else:
+            val, J, _ = self.K.eval_components(bm.kinds, bm.offsets, bm.npars, self.x, P, jac=want)
         W = self.W if self.W.shape[0] == 1 else self.W[rows]
         R = W * (self.Y[rows] - val)
         cost = np.einsum("nm,nm->n", R, R)
         if not want:
             return cost, None, None
-        J = J.transpose(0, 2, 1) * W[:, None, :]  # (n, q, m): batched BLAS products
+        J = J.transpose(0, 2, 1) * W[:, None, :]  # (n, p, m): batched BLAS products
         return cost, np.matmul(J, J.transpose(0, 2, 1)), np.matmul(J, R[:, :, None])[:, :, 0]
+
+
+def _eval_projected(K, bm: BatchModel, x, P):
+    """Numpy path: model value ``(n, m)`` and its Jacobian in the free parameters ``(n, m, p)`` =
+    ``J A_free``, accumulated component by component (each derivative array goes only to the free
+    parameters its model parameter depends on): the full ``(n, m, q)`` Jacobian of a model with many
+    tied satellites is never built (:func:`._batch_kernels.eval_components` is the full one)."""
+    n, q = P.shape
+    xr = np.asarray(x, float)[None, :]
+    A = bm.A_free
+    val = np.zeros((n, xr.shape[1]))
+    J = np.zeros((n, xr.shape[1], A.shape[1]))
+    for kind, o, k in zip(bm.kinds, bm.offsets, bm.npars):
+        args = [P[:, o + j, None] for j in range(k)]
+        out = K.d_polynomial(xr, args) if kind == "polynomial" else K.NUMPY_FUNCS[kind](xr, *args)
+        val += np.broadcast_to(out[0], val.shape)
+        for j in range(k):
+            a = A[o + j]
+            for c in np.nonzero(a)[0]:
+                J[:, :, c] += a[c] * np.broadcast_to(out[1 + j], val.shape)
+    return val, J
 
 
 def _selection(A):
@@ -380,7 +409,8 @@ def levenberg_marquardt(bm: BatchModel, ev, rows, theta, phi, max_iter, tol):
 
     Public for models with their own evaluator (:mod:`specproc.fitting.cnls`, complex impedances):
     ``ev(rows, P) -> (cost (n,), JtJ (n, q, q), Jtr (n, q))`` at full parameter vectors ``P``
-    (n, q); ``phi`` holds the fixed parameters. Returns a dict of arrays.
+    (n, q); ``phi`` holds the fixed parameters (an ``ev`` whose ``projects`` attribute is true returns
+    them in the free parameters already: ``(n, p, p)``, ``(n, p)``). Returns a dict of arrays.
     """
     n, p = theta.shape
     lo, hi = bm.lo, bm.hi
@@ -392,6 +422,8 @@ def levenberg_marquardt(bm: BatchModel, ev, rows, theta, phi, max_iter, tol):
 
     def evaluate(idx, th):
         cost, JtJ, Jtr = ev(rows[idx], th @ A.T + base[idx])
+        if getattr(ev, "projects", False) or JtJ is None:  # already in the free parameters (or no Jacobian)
+            return cost, JtJ, Jtr
         if sel is None:  # general affine links: A^T (J^T J) A
             return cost, np.matmul(np.matmul(A.T, JtJ), A), Jtr @ A
         if sel is True:  # every model parameter is free

@@ -106,9 +106,18 @@ def ext_czjzek(x, amplitude=1.0, center=0.0, cq0_mhz=2.0, eta0=0.5, eps=0.2, sig
     return f(x, amplitude, center, cq0_mhz, eta0, eps, sigma, gamma, larmor_mhz, spin, rate_ppm)
 
 
+def quadrupolar(x, amplitude=1.0, center=0.0, cq_mhz=2.0, eta=0.5, sigma=0.5, gamma=0.0, larmor_mhz=100.0, spin=1.5,
+                rate_ppm=0.0):
+    """Quadrupolar central transition of one site: static, finite-speed MAS with its sidebands, or
+    infinite-speed MAS (``rate_ppm`` 0 / > 0 / < 0; :mod:`.nmr_models`)."""
+    from .nmr_models import quadrupolar as f
+
+    return f(x, amplitude, center, cq_mhz, eta, sigma, gamma, larmor_mhz, spin, rate_ppm)
+
+
 FUNCTIONS = {"gaussian": gaussian, "lorentzian": lorentzian, "pseudo-voigt": pseudo_voigt, "voigt": voigt,
              "pearson7": pearson7, "csa": csa, "czjzek": czjzek,
-             "ext-czjzek": ext_czjzek}  # numpy functions of the area-normalised shapes
+             "ext-czjzek": ext_czjzek, "quadrupolar": quadrupolar}  # numpy functions of the area-normalised shapes
 
 
 def evaluate(shape: str, x, **params):
@@ -189,6 +198,12 @@ REGISTRY: dict[str, LineShape] = {s.name: s for s in (
               ("amplitude", "center", "delta_aniso_ppm", "eta", "sigma", "gamma", "rate_ppm"), "amplitude",
               ("delta_aniso_ppm", "eta", "sigma", "gamma", "rate_ppm"), None,
               "NMR chemical-shift anisotropy: static powder pattern or MAS sideband manifold", ("rate_ppm",), True),
+    LineShape("quadrupolar", "specproc.fitting.nmr_models:QUADRUPOLARModel",
+              ("amplitude", "center", "cq_mhz", "eta", "sigma", "gamma", "larmor_mhz", "spin", "rate_ppm"), "amplitude",
+              ("cq_mhz", "eta", "sigma", "gamma", "larmor_mhz", "spin", "rate_ppm"), None,
+              "NMR quadrupolar central transition of one site (CQ, eta): static, MAS at a finite rate with its "
+              "spinning sidebands, or MAS at infinite speed (rate_ppm 0 / > 0 / < 0)",
+              ("larmor_mhz", "spin", "rate_ppm"), True),
     LineShape("czjzek", "specproc.fitting.nmr_models:CZJZEKModel",
               ("amplitude", "center", "sigma_mhz", "sigma", "gamma", "larmor_mhz", "spin", "rate_ppm"), "amplitude",
               ("sigma_mhz", "sigma", "gamma", "larmor_mhz", "spin", "rate_ppm"), None,

@@ -1,5 +1,5 @@
-"""Solid-state NMR lineshape models of the toolkit registry (``csa``, ``czjzek``, ``ext-czjzek``) and the
-finite-speed MAS central transition (:func:`ct_mas`).
+"""Solid-state NMR lineshape models of the toolkit registry (``csa``, ``czjzek``, ``ext-czjzek``,
+``quadrupolar``) and the finite-speed MAS central transition (:func:`ct_mas`).
 
 Every model is area-normalised (``amplitude`` = integrated area, sidebands included), ``center``
 is the **isotropic** shift (ppm; the maximum of the pattern is elsewhere), ``sigma`` is a Gaussian
@@ -41,6 +41,13 @@ NMR technique sets them from the spectrum; a toolkit user gives them with ``Peak
   (η, f·CQ²/(ν0 ν_r)), i.e. over (η, CQ) per rate, cached on disk); used by
   :func:`specproc.techniques.nmr.quadrupolar.ct_lineshape` with ``rate_ppm``.
 
+``quadrupolar`` — one quadrupolar CT site (``cq_mhz``, ``eta``): static (``rate_ppm == 0``), finite-speed
+  MAS with its sidebands (``rate_ppm > 0``: :func:`ct_mas`'s computation) or infinite-speed MAS
+  (``rate_ppm < 0``, :data:`FAST_MAS`). Its batch kernel :func:`d_quadrupolar` evaluates a stack of
+  sites and the analytic derivatives of that computation (the tables' interpolants differentiated
+  exactly, the broadening through its FFT kernel): single spectra (``fit_spec``) and stacks
+  (``fit_batch``) with quadrupolar sites run on the batch engine.
+
 Stacks of ``csa`` spectra go through the batch engine: :func:`d_csa` evaluates a stack and its exact
 Jacobian in one numpy call from a bicubic table of the sideband manifold (:func:`csa_manifold_interp`),
 declared as ``csa.batch_kernel`` for :func:`specproc.fitting.batch.register_kernel`.
@@ -63,6 +70,7 @@ REPORTED = {
     "csa": [("delta_aniso_ppm", "delta_aniso_ppm", "ppm", "CSA anisotropy δzz − δiso (Haeberlen)"),
             ("eta", "eta", "", "CSA asymmetry η")],
     "czjzek": [("sigma_mhz", "sigma_mhz", "MHz", "Czjzek σ (tensor component SD, mrsimulator convention)")],
+    "quadrupolar": [("cq_mhz", "cq_mhz", "MHz", "quadrupolar coupling"), ("eta", "eta", "", "asymmetry")],
     "ext-czjzek": [("cq0_mhz", "cq0_mhz", "MHz", "dominant CQ of the extended Czjzek model"),
                    ("eta0", "eta0", "", "dominant η"), ("eps", "eps", "", "relative size ε of the random part")],
 }
@@ -398,8 +406,8 @@ class _Grads:
     """``(value, d/dp1, ...)`` of :func:`d_csa` with the derivatives computed on first access: the
     batch engine reads ``out[0]`` alone for trial points, ``out[1:]`` only where it wants the Jacobian."""
 
-    def __init__(self, value, grads):
-        self._value, self._grads, self._done = value, grads, None
+    def __init__(self, value, grads, n=8):
+        self._value, self._grads, self._done, self._n = value, grads, None, n
 
     def __getitem__(self, i):
         if i == 0:
@@ -409,7 +417,7 @@ class _Grads:
         return self._done[i - 1]
 
     def __len__(self):
-        return 8
+        return self._n
 
 
 def _uniform(x):
@@ -934,6 +942,327 @@ def ct_mas(x, amplitude=1.0, center=0.0, cq_mhz=2.0, eta=0.5, sigma=0.5, gamma=0
     return _render_cdf(x, amplitude, float(sigma), float(gamma), cdf)
 
 
+# ============================================================================ quadrupolar CT site: registry model + batch kernel
+#: ``rate_ppm`` of the ``quadrupolar`` model for MAS at infinite speed (the CT line alone, no spinning
+#: sidebands: the rate is unknown or fast enough); 0 is the static powder pattern and a positive rate
+#: finite-speed MAS with the sidebands computed by the model. (Not ``inf``: the batch engine maps fixed
+#: parameters through a matrix product, where an infinite value turns every other parameter into NaN.)
+FAST_MAS = -1.0
+_QUAD_PARAMS = ("amplitude", "center", "cq_mhz", "eta", "sigma", "gamma", "larmor_mhz", "spin", "rate_ppm")
+
+
+def ct_extent(cq_mhz: float, larmor_mhz: float, spin: float, static: bool = False) -> tuple[float, float]:
+    """(lo, hi) ppm of one site's CT line relative to δiso (no broadening): [-1.05, 0.25] f ν_Q2 at
+    infinite-speed MAS, [-2.4, 1.3] f ν_Q2 static (the library's windows), f the spin factor."""
+    w = float(cq_mhz) ** 2 / float(larmor_mhz) ** 2 * 1e6 * _spin_factor(_twice_spin(spin))
+    return (-2.4 * w, 1.3 * w) if static else (-1.05 * w, 0.25 * w)
+
+
+def _too_slow(xq: float) -> str:
+    return (f"quadrupolar CT: f CQ²/(ν0 ν_r) = {xq:.3g} > {_CTS_XMAX}: spinning too slow for the "
+            "sideband kernel; fit the static line (rate 0)")
+
+
+class _Dense:
+    """Cumulative tables given as arrays ``(L, nu)`` (the library line: one band)."""
+
+    def __init__(self, u0, du, orders, C, Ce, Cx):
+        self.u0, self.du, self.orders, self.nu = u0, du, orders, C.shape[1]
+        self._t = {"C": C, "Ce": Ce, "Cx": Cx}
+
+    def has(self, which):
+        return self._t[which] is not None
+
+    def at(self, which, row, k):
+        return self._t[which].ravel()[row * self.nu + k]
+
+    def last(self, which):
+        return self._t[which][:, -1]
+
+
+class _Runs:
+    """The sideband tables of :func:`ct_sideband_cdfs` without the tables: ``C_N(k) = Σ_{k'<k} mass_k'
+    ((1 - t_k') M_N[i0_k'] + t_k' M_N[i0_k' + 1])`` with ``i0`` non-decreasing in k' (the support's
+    160 bins), so ``C_N(k)`` = (bins completed before k, a cumulative sum over 160 bins per band) +
+    (the part of k's own bin: two scalar cumulative sums over k). The same numbers as the cumulative
+    sum over every library point of every band, at the cost of the points asked for (the library has
+    ~40 points per data point of a usual spectrum; the full tables cost ~10 ms per site and evaluation)."""
+
+    def __init__(self, u0, du, orders, M, dMe, dMx, i0, a, b, da, db):
+        NS = M.shape[1]
+        self.u0, self.du, self.nu = u0, du, i0.size + 1
+        i1b = np.minimum(np.arange(NS) + 1, NS - 1)
+        rs = np.searchsorted(i0, np.arange(NS + 1))                 # first mass of each bin (runs: i0 sorted)
+
+        def cum(w):
+            return np.concatenate([[0.0], np.cumsum(w)])
+
+        cA, cB, cdA, cdB = cum(a), cum(b), cum(da), cum(db)
+        sk = i0[np.maximum(np.arange(self.nu) - 1, 0)]             # the bin of the last mass summed
+        rk = rs[sk]
+        # per point: the weights of its own bin's M[s] and M[s + 1]
+        self._w = {"a": cA - cA[rk], "b": cB - cB[rk], "da": cdA - cdA[rk], "db": cdB - cdB[rk]}
+        self._sk, self._i1 = sk, i1b
+
+        def completed(Mx, A_, B_):   # (L, NS + 1): Σ over the bins before s
+            Asum, Bsum = A_[rs[1:]] - A_[rs[:-1]], B_[rs[1:]] - B_[rs[:-1]]
+            return np.hstack([np.zeros((Mx.shape[0], 1)), np.cumsum(Asum * Mx + Bsum * Mx[:, i1b], axis=1)])
+
+        self._q = {"C": [(completed(M, cA, cB), M, "a", "b")],
+                   "Ce": [(completed(M, cdA, cdB), M, "da", "db"), (completed(dMe, cA, cB), dMe, "a", "b")],
+                   "Cx": [(completed(dMx, cA, cB), dMx, "a", "b")]}
+        end = np.full(orders.size, self.nu - 1)
+        raw = {w: self._raw(w, np.arange(orders.size), end) for w in ("C", "Ce", "Cx")}
+        S = max(float(raw["C"].sum()), 1e-300)
+        self._S = S
+        self._dS = {w: float(raw[w].sum()) / S for w in ("Ce", "Cx")}
+        keep = raw["C"] / S > 1e-9                                  # as ct_mas: bands of < 1e-9 of the area
+        self.orders, self._rows = orders[keep], np.nonzero(keep)[0]
+        self._last = {w: self._norm(w, raw[w][keep], raw["C"][keep]) for w in raw}
+
+    def _raw(self, which, row, k):
+        s = self._sk[k]
+        out = 0.0
+        for Q, Mx, wa, wb in self._q[which]:
+            out = out + Q[row, s] + self._w[wa][k] * Mx[row, s] + self._w[wb][k] * Mx[row, self._i1[s]]
+        return out
+
+    def _norm(self, which, v, c):
+        return v / self._S if which == "C" else v / self._S - (c / self._S) * self._dS[which]
+
+    def has(self, which):
+        return True
+
+    def at(self, which, row, k):
+        r = self._rows[row]
+        v = self._raw(which, r, k)
+        return self._norm(which, v, v if which == "C" else self._raw("C", r, k))
+
+    def last(self, which):
+        return self._last[which]
+
+
+@functools.lru_cache(maxsize=16)
+def _ct_tables(spin: float, eta: float, xq: float, static: bool):
+    """Cumulative CT distributions of one site per sideband and their exact derivatives in η and in
+    ``xq = f ν_Q2/ν_r``, on a uniform grid ``u = u0 + du k`` (u = offset / ν_Q2): a :class:`_Dense`
+    or :class:`_Runs` (``at(which, band, k)`` of ``"C"``, ``"Ce"`` = dC/dη, ``"Cx"`` = dC/dxq).
+
+    ``xq == 0``: one band, the library line (static with ``static``, else MAS at infinite speed),
+    linear in η between its nodes (:func:`ct_library`). ``xq > 0``: the sideband distributions of
+    :func:`ct_sideband_cdfs` (same nodes, same blending, same normalisation), whose derivatives are
+    those of that piecewise-(bi)linear interpolant: the blend weights of the (η, xq) nodes and the
+    library's η interpolation differentiated exactly (the support bounds, steps of the library grid,
+    are held). Bands carrying < 1e-9 of the area are dropped, as :func:`ct_mas` does.
+    """
+    eta = float(np.clip(eta, 0.0, 1.0))
+    ne = ETA_GRID.size - 1
+    e = eta * ne
+    i = min(int(e), ne - 1)
+    if xq <= 0:
+        u, cdf = ct_library(spin, static)
+        G = (1 - (e - i)) * cdf[i] + (e - i) * cdf[i + 1]
+        du = float(u[-1] - u[0]) / (u.size - 1)
+        return _Dense(float(u[0]), du, np.zeros(1), G[None], ((cdf[i + 1] - cdf[i]) * ne)[None], None)
+    if xq > _CTS_XMAX:
+        raise ValueError(_too_slow(xq))
+    s2 = _twice_spin(spin)
+    ei = min(int(eta * 20), 19)
+    te = eta * 20 - ei
+    xj = int(xq / _CTS_H)
+    tx = xq / _CTS_H - xj
+    # all four nodes, also one of zero weight: the derivative needs both ends of each interval
+    nodes = {(a, b): _ct_sideband_node(s2, a, b) for a in (ei, ei + 1) for b in (xj, xj + 1)}
+    K = max(k for k, _m in nodes.values())
+
+    def full(a, b):
+        k, Mk = nodes[(a, b)]
+        out = np.zeros((2 * K + 1, _CTS_NS))
+        out[K - k:K + k + 1] = Mk
+        return out
+
+    M00, M10, M01, M11 = full(ei, xj), full(ei + 1, xj), full(ei, xj + 1), full(ei + 1, xj + 1)
+    M = (1 - te) * (1 - tx) * M00 + te * (1 - tx) * M10 + (1 - te) * tx * M01 + te * tx * M11
+    dMe = 20 * ((1 - tx) * (M10 - M00) + tx * (M11 - M01))
+    dMx = ((1 - te) * (M01 - M00) + te * (M11 - M10)) / _CTS_H
+    u, cdf = ct_library(spin, False)
+    lo, hi, G = _ct_support(spin, eta)
+    dG = (cdf[i + 1] - cdf[i]) * ne
+    a, b = max(int(np.searchsorted(u, lo)) - 2, 0), min(int(np.searchsorted(u, hi)) + 2, u.size)
+    u, G, dG = u[a:b], G[a:b], dG[a:b]
+    uc = 0.5 * (u[1:] + u[:-1])
+    sc = np.clip((uc - lo) / max(hi - lo, 1e-12), 0.0, 1.0) * _CTS_NS - 0.5
+    i0 = np.clip(np.floor(sc).astype(int), 0, _CTS_NS - 1)
+    t = np.clip(sc - i0, 0.0, 1.0)
+    mass, dmass = np.diff(G), np.diff(dG)
+    du = float(u[-1] - u[0]) / (u.size - 1)
+    return _Runs(float(u[0]), du, np.arange(-K, K + 1).astype(float), M, dMe, dMx, i0, mass * (1 - t), mass * t,
+                 dmass * (1 - t), dmass * t)
+
+
+def _edge_sums(e0, de, ne, c, s, rate, tab, want):
+    """Σ_N of the site's cumulative distributions at the edges ``e0 + de j`` (j < ne) of a uniform
+    grid, sideband N centred at ``c + N rate``; with ``want`` also their derivatives in c, in the
+    scale s (= ν_Q2 in ppm: through u = (e - c - N rate)/s), in η and in xq. Each band is
+    interpolated only on the edges inside its support (zero left of it, its total right of it),
+    every band of the site in one gather."""
+    u0, du, orders, nu = tab.u0, tab.du, tab.orders, tab.nu
+    L = orders.size
+    shift = c + orders * rate if L > 1 or orders[0] else np.array([c])
+    span = du * (nu - 1)
+    j0 = np.clip(np.ceil((shift + s * u0 - e0) / de), 0, ne).astype(np.int64)
+    j1 = np.clip(np.floor((shift + s * (u0 + span) - e0) / de) + 1, 0, ne).astype(np.int64)
+    j1 = np.maximum(j1, j0)
+    lens = j1 - j0
+    tot = int(lens.sum())
+    row = np.repeat(np.arange(L), lens)
+    edge = np.arange(tot) - np.repeat(np.cumsum(lens) - lens, lens) + np.repeat(j0, lens)
+    tt = (e0 + de * edge - shift[row]) / s
+    kk = (tt - u0) / du
+    ki = np.clip(np.floor(kk).astype(np.int64), 0, nu - 2)
+    f = np.clip(kk - ki, 0.0, 1.0)
+
+    def sums(which, keep_slope=False):
+        a0, a1 = tab.at(which, row, ki), tab.at(which, row, ki + 1)
+        out = np.bincount(edge, weights=a0 + f * (a1 - a0), minlength=ne)
+        right = np.zeros(ne + 1)
+        np.add.at(right, j1, tab.last(which))
+        out += np.cumsum(right)[:ne]
+        return (out, (a1 - a0) / du) if keep_slope else out
+
+    if not want:
+        return sums("C"), None, None, None, None
+    G, p = sums("C", True)                                      # p: dC/du of the interpolant
+    Gc = -np.bincount(edge, weights=p, minlength=ne) / s
+    Gs = -np.bincount(edge, weights=p * tt, minlength=ne) / s
+    return G, Gc, Gs, sums("Ce"), sums("Cx") if tab.has("Cx") else None
+
+
+def _quad_eval(x, amp, c, cq, eta, sg, gm, lar, spin, rate, strict: bool):
+    """Values ``(n, m)`` of n quadrupolar CT sites on ``x`` and a function giving their 9 derivative
+    arrays. Every row is :func:`ct_mas`'s computation (bin-integrated on the data's grid padded by
+    6 SD + 40 HWHM, broadened by FFT): the tables come from :func:`_ct_tables` per row, the edges of
+    all bands of a row are one gather, and the broadening of the whole stack and of the derivatives
+    is one batched FFT. A row spinning too slowly for the sideband kernel raises (``strict``) or is
+    NaN (the batch engine then rejects that trial point). ``x`` may be uneven (a masked window):
+    the rows are then computed on the even grid that spans it and taken at its points."""
+    from scipy import fft as sfft
+
+    xv = np.asarray(x, float).reshape(-1)
+    n = amp.size
+    m0 = xv.size
+    dx = float(np.median(np.abs(np.diff(xv)))) if m0 > 1 else 1.0
+    dx = dx or 1.0
+    desc = bool(m0 > 1 and xv[0] > xv[-1])
+    lo_x = float(np.min(xv))
+    grid = _uniform(xv)
+    if m0 > 1 and grid is None:           # uneven: the even grid through min(x) with the median step
+        m = int(round((float(np.max(xv)) - lo_x) / dx)) + 1
+        pick = np.clip(np.rint((xv - lo_x) / dx).astype(np.int64), 0, m - 1)
+        desc = False
+    else:
+        m, pick = m0, None
+    sgp, gmp = np.maximum(sg, 0.0), np.maximum(gm, 0.0)
+    pad = int(min(math.ceil((6 * float(sgp.max()) + 40 * float(gmp.max())) / dx) + 2, 4 * m))
+    ne = m + 2 * pad + 1
+    e0 = lo_x - pad * dx - dx / 2
+    if float(gmp.max()) > 0:   # Lorentzian tails: ct_mas's transform length (twice the padded grid)
+        nfft = 1 << int(math.ceil(math.log2(2 * (ne - 1) + 8)))
+    else:   # a Gaussian reaches 6 SD < pad: no wrap-around onto the kept points (4x shorter transforms)
+        nfft = sfft.next_fast_len(ne - 1 + pad, real=True)
+    G = np.zeros((n, ne))
+    D = np.zeros((4, n, ne))          # d/dc, d/dscale, d/deta of G (the last: spare)
+    dscale = np.zeros(n)
+    bad = np.zeros(n, bool)
+    for r in range(n):
+        scale = float(cq[r]) ** 2 / float(lar[r]) ** 2 * 1e6
+        dscale[r] = 2 * float(cq[r]) / float(lar[r]) ** 2 * 1e6 if scale > 1e-12 else 0.0
+        scale = max(scale, 1e-12)
+        rr = float(rate[r])
+        xq = 0.0
+        if rr > 0 and math.isfinite(rr):
+            xq = _spin_factor(_twice_spin(spin[r])) * scale / rr
+            if xq > _CTS_XMAX:
+                if strict:
+                    raise ValueError(_too_slow(xq))
+                bad[r] = True
+                continue
+        tab = _ct_tables(float(spin[r]), float(np.clip(eta[r], 0.0, 1.0)), xq, rr == 0)
+        g, gc, gs, ge, gx = _edge_sums(e0, dx, ne, float(c[r]), scale, rr, tab, True)
+        G[r], D[0, r], D[2, r] = g, gc, ge
+        D[1, r] = gs if gx is None else gs + gx * _spin_factor(_twice_spin(spin[r])) / rr
+    k = np.fft.rfftfreq(nfft, dx)[None, :]
+    H = np.exp(-2 * (math.pi * sgp[:, None] * k) ** 2 - 2 * math.pi * gmp[:, None] * k)
+    F = sfft.rfft(np.abs(np.diff(G, axis=1)) / dx, nfft, axis=1)
+    sl = slice(pad, pad + m)
+
+    def crop(a):
+        a = a[:, sl]
+        if pick is not None:
+            return a[:, pick]
+        return a[:, ::-1] if desc else a
+
+    unit = crop(sfft.irfft(F * H, nfft, axis=1))
+    val = amp[:, None] * unit
+    val[bad] = np.nan
+
+    def grads():
+        FD = sfft.rfft(np.diff(D[:3], axis=2) / dx, nfft, axis=2)      # (3, n, nk)
+        A = amp[:, None]
+        dc, ds, de = (A * crop(sfft.irfft(FD[q] * H, nfft, axis=1)) for q in range(3))
+        dsig = A * crop(sfft.irfft(F * H * (-4 * math.pi ** 2 * sgp[:, None] * k * k), nfft, axis=1))
+        dgam = A * crop(sfft.irfft(F * H * (-2 * math.pi * k), nfft, axis=1))
+        dsig[sg < 0] = 0.0
+        dgam[gm < 0] = 0.0
+        de[(eta < 0) | (eta > 1)] = 0.0
+        z = np.zeros_like(val)
+        out = [unit.copy(), dc, ds * dscale[:, None], de, dsig, dgam, z, z, z]
+        for a in out:
+            a[bad] = np.nan
+        return out
+
+    return val, grads
+
+
+def _columns(args):
+    """Parameter arrays of any broadcastable shapes (scalars, ``(n, 1)``...) -> flat float columns."""
+    n = max(int(np.size(a)) for a in args)
+    return [np.broadcast_to(np.asarray(a, float).reshape(-1), (n,)).astype(float) for a in args]
+
+
+def d_quadrupolar(x, amplitude, center, cq_mhz, eta, sigma, gamma, larmor_mhz, spin, rate_ppm):
+    """Batch-engine kernel of ``quadrupolar``: values ``(n, m)`` of a stack of quadrupolar CT sites
+    (parameters ``(n, 1)``, ``x`` ``(1, m)``) and their derivatives in every parameter (the analytic
+    derivatives of :func:`ct_mas`'s computation: in the centre and CQ through the scaled axis, in η
+    and CQ through the tables' interpolants (:func:`_ct_tables`), in the Gaussian / Lorentzian
+    broadening through the FFT kernel; zero in the fixed context). Declared to the engine as
+    ``quadrupolar.batch_kernel``."""
+    cols = _columns((amplitude, center, cq_mhz, eta, sigma, gamma, larmor_mhz, spin, rate_ppm))
+    val, grads = _quad_eval(x, *cols, strict=False)
+    return _Grads(val, grads, len(_QUAD_PARAMS) + 1)
+
+
+def quadrupolar(x, amplitude=1.0, center=0.0, cq_mhz=2.0, eta=0.5, sigma=0.5, gamma=0.0, larmor_mhz=100.0, spin=1.5,
+                rate_ppm=0.0):
+    """Area-normalised central-transition line of one half-integer quadrupolar site (CQ ``cq_mhz``,
+    asymmetry ``eta``; ``center`` = δiso, ppm): the static powder pattern (``rate_ppm == 0``),
+    finite-speed MAS with its spinning sidebands computed by the model (``rate_ppm > 0``, the rate in
+    ppm = Hz / Larmor MHz), or MAS at infinite speed (``rate_ppm < 0``, :data:`FAST_MAS`); Gaussian
+    (``sigma``, SD) and Lorentzian (``gamma``, HWHM) broadening in ppm. The same numbers as
+    :func:`ct_mas` (its batch kernel :func:`d_quadrupolar` evaluates this computation), so the engine's
+    optimum and lmfit's are one. Parameters of shape ``(n, 1)`` give ``(n, m)`` curves."""
+    args = (amplitude, center, cq_mhz, eta, sigma, gamma, larmor_mhz, spin, rate_ppm)
+    shp = _stacked(args)
+    if shp is None:
+        return _quad_eval(x, *_columns(args), strict=True)[0][0]
+    xv = np.asarray(x, float).reshape(-1)
+    lead = shp[:-1] if len(shp) > 1 else shp
+    cols = [np.broadcast_to(np.asarray(a, float), shp).reshape(-1, shp[-1])[:, 0] if len(shp) > 1
+            else np.broadcast_to(np.asarray(a, float), shp) for a in args]
+    out = _quad_eval(xv, *_columns(cols), strict=False)[0]
+    return out.reshape(tuple(lead) + (xv.size,)) if len(shp) > 1 else out
+
+
 # ============================================================================ extended Czjzek
 #: node grids of the extended Czjzek kernels: eta0 and eps (finer where the distribution is narrow)
 EXT_ETA0 = np.linspace(0.0, 1.0, 21)
@@ -1032,10 +1361,11 @@ def ext_czjzek(x, amplitude=1.0, center=0.0, cq0_mhz=2.0, eta0=0.5, eps=0.2, sig
 
 
 # ============================================================================ registry glue
-FUNCTIONS = {"csa": csa, "czjzek": czjzek, "ext-czjzek": ext_czjzek}
+FUNCTIONS = {"csa": csa, "czjzek": czjzek, "ext-czjzek": ext_czjzek, "quadrupolar": quadrupolar}
 # stacks of CSA spectra go through the batch engine with d_csa (fitting.batch reads this attribute and
 # registers the kernel: this module does not import batch, which imports models -> lineshapes -> here)
 csa.batch_kernel = ("csa", ("amplitude", "center", "delta_aniso_ppm", "eta", "sigma", "gamma", "rate_ppm"), d_csa)
+quadrupolar.batch_kernel = ("quadrupolar", _QUAD_PARAMS, d_quadrupolar)
 
 
 def _param_hints():
@@ -1045,6 +1375,9 @@ def _param_hints():
         "czjzek": {"sigma_mhz": dict(value=1.0, min=1e-3, max=50.0), "gamma": dict(value=0.0, min=0.0, vary=False),
                    "larmor_mhz": dict(value=100.0, vary=False), "spin": dict(value=1.5, vary=False),
                    "rate_ppm": dict(value=0.0, vary=False)},
+        "quadrupolar": {"cq_mhz": dict(value=2.0, min=1e-3, max=50.0), "eta": dict(value=0.5, min=0.0, max=1.0),
+                        "gamma": dict(value=0.0, min=0.0, vary=False), "larmor_mhz": dict(value=100.0, vary=False),
+                        "spin": dict(value=1.5, vary=False), "rate_ppm": dict(value=0.0, vary=False)},
         "ext-czjzek": {"cq0_mhz": dict(value=2.0, min=1e-3, max=50.0), "eta0": dict(value=0.5, min=0.0, max=1.0),
                        "eps": dict(value=0.2, min=float(EXT_EPS[0]), max=float(EXT_EPS[-1])),
                        "gamma": dict(value=0.0, min=0.0, vary=False), "larmor_mhz": dict(value=100.0, vary=False),
@@ -1086,6 +1419,9 @@ def _support(shape, v):
     if shape == "csa":
         d = abs(float(v["delta_aniso_ppm"]))
         return c - 1.5 * d - 6 * s - 10 * g - 1e-6, c + 1.5 * d + 6 * s + 10 * g + 1e-6
+    if shape == "quadrupolar":
+        lo, hi = ct_extent(v["cq_mhz"], v["larmor_mhz"], v["spin"], static=True)
+        return c + lo - 6 * s - 10 * g, c + hi + 6 * s + 10 * g
     if shape == "ext-czjzek":
         scale = float(v["cq0_mhz"]) ** 2 / float(v["larmor_mhz"]) ** 2 * 1e6
         r = 3 * scale * (1 + 3 * float(v["eps"])) ** 2 * (2 if not v.get("rate_ppm") else 1)
@@ -1101,6 +1437,8 @@ def fwhm_value(shape: str, v: dict) -> float:
     a continuous function of the parameters and its error can be propagated)."""
     if shape == "csa" and v.get("rate_ppm"):
         return _voigt_fwhm(float(v["sigma"]), float(v.get("gamma") or 0.0))
+    if shape == "quadrupolar" and float(v.get("rate_ppm") or 0.0) != 0.0:
+        v = dict(v, rate_ppm=FAST_MAS)   # the centre band's width: the line at infinite speed
     lo, hi = _support(shape, v)
     x = np.linspace(lo, hi, 6001)
     kw = {k: float(val) for k, val in v.items()}

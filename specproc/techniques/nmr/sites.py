@@ -2,8 +2,9 @@
 sidebands as satellites, quadrupolar sites, the fit and its checks, starts of overlapping lines.
 
 Sidebands are :class:`~specproc.fitting.models.Satellite` s of their centre band (same width and
-shape, own area >= 0, credited to the centre band); the fit is the toolkit's
-:func:`~specproc.fitting.fit.fit_spec` (lmfit with the same checks when quadrupolar sites are present).
+shape, own area >= 0, credited to the centre band); a quadrupolar site is the registry's
+``quadrupolar`` peak (its sidebands computed by the model under MAS); the fit is the toolkit's
+:func:`~specproc.fitting.fit.fit_spec` (batch-engine optimum with analytic Jacobians, checks).
 """
 from __future__ import annotations
 
@@ -26,7 +27,9 @@ _OVERLAP_FACTORS = {2: (0.6, 3.0), 3: (0.6, 1.5, 4.0)}
 
 @dataclass
 class QuadSite:
-    """A second-order quadrupolar central-transition site (not a registry lineshape)."""
+    """A second-order quadrupolar central-transition site as the user gives it (``cq_mhz``, ``eta``
+    at the top level); :func:`build` compiles it to the registry's ``quadrupolar`` peak
+    (:func:`~specproc.techniques.nmr.quadrupolar.site_peak`), and the results keep its own columns."""
 
     name: str
     center: float
@@ -41,19 +44,15 @@ class QuadSite:
 
 @dataclass
 class Compiled:
-    """Sites compiled to a model: the ModelSpec of the registry lines + quadrupolar sites."""
+    """Sites compiled to a model: the ModelSpec of every site (quadrupolar sites as registry peaks)."""
 
     sites: list                    # Peak | QuadSite, in report order
-    spec: Any                      # ModelSpec or None (quadrupolar sites only)
-    quads: list
+    spec: Any                      # ModelSpec (None only without sites)
+    quads: list                    # (QuadSite, sideband orders): the quadrupolar sites of spec
     groups: dict                   # site name -> lmfit prefixes of itself and its sidebands
     sidebands: list                # (site name, order, prefix)
     quad_ctx: dict = field(default_factory=dict)
     windows: dict = field(default_factory=dict)
-    # set by the stack fit: free parameter names, their bounds, sideband areas (free by design)
-    params_free: list = field(default_factory=list)
-    bounds: dict = field(default_factory=dict)
-    satellite_amplitudes: set = field(default_factory=set)
 
 
 def axis_step(x) -> float:
@@ -153,7 +152,7 @@ def build(sites, x, y, pr: Prepared, p, *, sideband_orders=None, windows=None, m
     widths = {s.name: _start_width(x, y, s) for s in sites}
     windows = windows or _windows(sites, x, widths, p.center_window)
     step = pr.step if sideband_orders is not False else None
-    groups, sidebands, peaks, quads = {}, [], [], []
+    groups, sidebands, peaks, quads, c_ctx = {}, [], [], [], {}
     for s in sites:
         groups[s.name] = [prefix_of(s.name)]
         ks = []
@@ -175,7 +174,10 @@ def build(sites, x, y, pr: Prepared, p, *, sideband_orders=None, windows=None, m
             groups[s.name].append(pre)
             sidebands.append((s.name, k, pre))
         if isinstance(s, QuadSite):
+            peaks.append(_quad_peak(s, ks, x, y, pr, windows[s.name], dx, step))
             quads.append((s, ks))
+            c_ctx[s.name] = {"isotope": str(pr.nucleus), "larmor_mhz": float(pr.sf), "dx": float(dx),
+                             "static": pr.rate == 0}
             continue
         bounds = {"center": windows[s.name]}
         bounds.update(s.bounds)  # the user's own bounds win
@@ -188,7 +190,7 @@ def build(sites, x, y, pr: Prepared, p, *, sideband_orders=None, windows=None, m
                                      sf=pr.sf, nucleus=pr.nucleus, dx=dx, src=pr.src, x=x, y=ys))
         peaks.append(s.model_copy(update=upd))
     links = []
-    std = [s for s in peaks]
+    std = [s for s in peaks if s.shape != "quadrupolar"]   # each quadrupolar site keeps its own broadening
     if p.shared_width and len(std) > 1:
         for shp in sorted({s.shape for s in std}):
             same = [s.name for s in std if s.shape == shp]
@@ -203,83 +205,41 @@ def build(sites, x, y, pr: Prepared, p, *, sideband_orders=None, windows=None, m
             spec = ModelSpec(peaks=peaks, baseline=p.baseline, links=links)
         except Exception as exc:
             raise ParameterError(f"invalid peak model: {exc}", pr.src) from None
-    new_sites = [next((q for q in peaks if q.name == s.name), s) for s in sites]
-    return Compiled(sites=new_sites, spec=spec, quads=quads, groups=groups, sidebands=sidebands, windows=windows)
+    # quadrupolar sites stay QuadSites in the report order (their own result columns)
+    new_sites = [s if isinstance(s, QuadSite) else next((q for q in peaks if q.name == s.name), s) for s in sites]
+    return Compiled(sites=new_sites, spec=spec, quads=quads, groups=groups, sidebands=sidebands, quad_ctx=c_ctx,
+                    windows=windows)
 
 
-def _lmfit_model(c: Compiled, x, y, pr: Prepared, p):
-    """lmfit model + params of a compiled model with quadrupolar sites."""
-    import lmfit
-
-    from ...fitting.models import prefix_of
-    from .quadrupolar import make_lmfit_model
+def _quad_peak(q: QuadSite, ks, x, y, pr: Prepared, window, dx: float, step):
+    """The registry peak of a quadrupolar site: static CT when the rate is 0 Hz, MAS with the sidebands
+    computed by the model at a known rate, else MAS at infinite speed; sideband satellites (``ks``,
+    only without a model rate) share its parameters."""
+    from ...fitting.models import Satellite
+    from .quadrupolar import site_peak
 
     if not pr.nucleus or not pr.sf:
         raise ParameterError("quadrupolar components need the nucleus and sf_mhz of the measurement", pr.src)
-    if c.spec is not None:
-        model, params = c.spec.to_lmfit(x, y)
-    else:
-        model = params = None
-        if p.baseline != "none":
-            deg = {"constant": 0, "linear": 1, "quadratic": 2}[p.baseline]
-            model = lmfit.models.PolynomialModel(degree=deg, prefix="bl_")
-            params = model.make_params(**{f"c{i}": 0.0 for i in range(deg + 1)})
-    dx, span = axis_step(x), float(np.ptp(x))
-    for q, ks in c.quads:
-        w = _start_width(x, y, q)
-        for name, k in [(q.name, 0)] + [(f"{q.name} {_ssb_name(kk)}", kk) for kk in ks]:
-            qm, qp, ctx = make_lmfit_model(prefix_of(name), pr.nucleus, pr.sf, x, y, q, w, c.windows[q.name], dx,
-                                           span, k * (pr.step or 0.0), prefix_of(q.name) if k else None,
-                                           static=pr.rate == 0,  # static CT only when the rate is 0 Hz
-                                           rate_ppm=pr.step or None)  # finite MAS: the model's own sidebands
-            if ctx:
-                c.quad_ctx[q.name] = ctx
-            model = qm if model is None else model + qm
-            if params is None:
-                params = qp
-            else:
-                params.update(qp)
-    return model, params
+    pk = site_peak(q, pr.nucleus, pr.sf, x, y, _start_width(x, y, q), window, dx, float(np.ptp(x)),
+                   static=pr.rate == 0, rate_ppm=pr.step or None)
+    if ks:
+        pk = pk.model_copy(update={"satellites": [Satellite(name=_ssb_name(k), offset=k * step) for k in ks]})
+    return pk
 
 
 def fit(c: Compiled, x, y, pr: Prepared, p):
-    """Fit a compiled model: :func:`~specproc.fitting.fit.fit_spec` (registry lines), or lmfit
-    with the same toolkit checks when quadrupolar sites are present. -> FitOutcome."""
-    from ...fitting.models import without_uvars
-    from ...fitting.fit import FitOutcome, fit_spec
-    from ...fitting.uncertainty import at_bound, covariance, fit_warnings, r_squared
+    """Fit a compiled model with :func:`~specproc.fitting.fit.fit_spec` (quadrupolar sites included:
+    registry peaks with a batch-engine kernel). -> FitOutcome."""
+    from ...fitting.fit import fit_spec
 
-    if not c.quads:
-        return fit_spec(c.spec, x, y, noise=pr.noise, where=pr.src, unit="ppm")
-    model, params = _lmfit_model(c, x, y, pr, p)
-    nvarys = sum(q.vary and not q.expr for q in params.values())
-    try:
-        with np.errstate(all="ignore"):  # per thread (numpy >= 2); catch_warnings swaps global state
-            res = model.fit(y, without_uvars(params), x=x, nan_policy="raise", max_nfev=200 * (nvarys + 1))
-    except Exception as exc:
-        raise FitError(f"fit failed: {type(exc).__name__}: {exc}", pr.src) from None
-    par = res.params
-    par.update_constraints()
-    sat = {pre for _n, _k, pre in c.sidebands}
-    bounded = at_bound(par, skip={n for n in par if any(n.startswith(s) for s in sat) and n.endswith("amplitude")})
-    cov = covariance(model, par, x, res.var_names, res.redchi)
-    for j, name in enumerate(res.var_names):
-        par[name].stderr = float(np.sqrt(cov[j, j])) if cov is not None else None
-    best = np.asarray(res.best_fit, float)
-    stats = {"r2": r_squared(y, best), "redchi": float(res.redchi), "chisqr": float(res.chisqr),
-             "aic": float(res.aic), "bic": float(res.bic), "nfev": int(res.nfev), "success": bool(res.success),
-             "ndata": int(res.ndata), "nvarys": int(res.nvarys)}
-    comps = {k: np.broadcast_to(np.asarray(v, float), x.shape) for k, v in res.eval_components(x=x).items()}
-    checks, undetected = site_checks(c, x, y, best, par.valuesdict(), pr.noise, comps)
-    return FitOutcome(spec=c.spec, x=x, y=y, params=par, var_names=list(res.var_names), covar=cov, best_fit=best,
-                      components=comps, stats=stats, bounded=bounded, model=model, noise=pr.noise,
-                      warnings=fit_warnings(stats, bounded, residual=y - best, noise=pr.noise, params=par) + checks,
-                      undetected=undetected)
+    if c.spec is None:
+        raise FitError("no component to fit", pr.src)
+    return fit_spec(c.spec, x, y, noise=pr.noise, where=pr.src, unit="ppm")
 
 
 def site_checks(c: Compiled, x, y, best, values: dict, noise: float, curves: dict | None = None):
     """The toolkit's after-fit checks (:func:`~specproc.fitting.fit.fit_checks`) of a fit that
-    did not go through ``fit_spec`` (quadrupolar sites, stacks): (warnings, undetected sites)."""
+    did not go through ``fit_spec`` (stacks): (warnings, undetected sites)."""
     from ...fitting.fit import fit_checks
     from ...fitting.uncertainty import unexplained_signal, unexplained_warning
 

@@ -1,6 +1,6 @@
 """Stacks of NMR spectra with one model: one batch-engine fit, one Result per spectrum.
 
-Inputs that cannot be batched (automatic mode, quadrupolar sites, Monte-Carlo errors...) go
+Inputs that cannot be batched (automatic mode, Monte-Carlo errors...) go
 through :func:`~.deconvolution.deconvolve` one by one.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from ...core.errors import FitError, ParameterError, SpecprocError
 from ...core.numbers import finite_or_none as _f
 from .prepared import Prepared, prepare
 from .results import curve_stack, derived_fn, make_result
-from .sites import Compiled, QuadSite, site_checks, build, parse_sites, start_sites
+from .sites import Compiled, site_checks, build, parse_sites, start_sites
 
 def warm_up(p, n: int) -> None:
     """Import and load what :func:`deconvolve_many` needs for ``n`` inputs (no effect on results).
@@ -46,7 +46,7 @@ def deconvolve_many(data, p) -> list:
     errors propagated by the engine with that spectrum's full covariance.
 
     Falls back to one :func:`deconvolve` per spectrum (``meta["batch"]`` absent) for automatic
-    mode, quadrupolar sites, Monte-Carlo errors, fewer than 2 spectra, different nuclei /
+    mode, Monte-Carlo errors, fewer than 2 spectra, different nuclei /
     frequencies / MAS rates or no common ppm range; ``p.method="loop"`` forces that.
 
     Returns
@@ -71,8 +71,7 @@ def deconvolve_many(data, p) -> list:
         sites0 = parse_sites(p.peaks, p.shape)
     except ParameterError as exc:
         return [exc] * len(data)
-    batchable = (p.method != "loop" and sites0 and len(data) >= 2 and p.errors == "covariance"
-                 and not any(isinstance(s, QuadSite) for s in sites0))
+    batchable = p.method != "loop" and sites0 and len(data) >= 2 and p.errors == "covariance"
     if not batchable:
         if p.method == "batch":
             raise ParameterError("this stack cannot go through the batch engine (see deconvolve_many)")

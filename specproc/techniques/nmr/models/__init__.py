@@ -131,6 +131,40 @@ _EXT_START_EPS = (0.04, 0.1, 0.2, 0.4, 0.7, 1.0)
 _EXT_START_CQ = tuple(np.geomspace(0.5, 2.0, 11))
 
 
+def data_width(xa, ya, lo: float, hi: float) -> float:
+    """Half-height width (axis units) of the data around their maximum within ``lo..hi`` (``xa``
+    ascending; ``ya`` baseline-free); 0 when the window holds fewer than 3 points."""
+    inw = np.nonzero((xa >= lo) & (xa <= hi))[0]
+    if inw.size <= 2:
+        return 0.0
+    n = xa.size
+    i = int(inw[np.argmax(ya[inw])])
+    half = ya[i] / 2
+    a = i
+    while a > 0 and ya[a] > half:
+        a -= 1
+    b = i
+    while b < n - 1 and ya[b] > half:
+        b += 1
+    return float(xa[b] - xa[a])
+
+
+def best_shift(ya, g, js, shift_ok) -> tuple[float, int, float]:
+    """The whole-step shift of a template ``g`` that best explains ``ya`` (both on one even axis) with a
+    free positive amplitude: (score ``C²/N``, shift ``js[j]`` in steps, amplitude ``C/N``), ``C`` the
+    cross-correlation (FFT) and ``N`` the template's energy on the overlap; only shifts where
+    ``shift_ok`` (the centre stays in its window). Score -inf when no shift fits."""
+    from scipy.signal import correlate
+
+    n = ya.size
+    C = correlate(ya, g, mode="full", method="fft")       # C[j + n - 1] = sum_i ya[i] g[i - j]
+    cs = np.cumsum(g * g)
+    N = np.where(js >= 0, cs[np.clip(n - 1 - js, 0, n - 1)], cs[-1] - cs[np.clip(-js - 1, 0, n - 1)])
+    sc = np.where(shift_ok & (C > 0) & (N > 1e-12 * cs[-1]), C * C / np.maximum(N, 1e-300), -np.inf)
+    j = int(np.argmax(sc))
+    return float(sc[j]), int(js[j]), float(C[j] / N[j]) if np.isfinite(sc[j]) else 0.0
+
+
 def ext_czjzek_start(x, y, center: float, window, width: float, sigma: float, sf: float, spin: float,
                      rate_ppm: float) -> tuple[float, float, float, float, float]:
     """Starting (δiso, CQ0, η0, ε, area) of an extended Czjzek site from a coarse grid search.
@@ -143,8 +177,6 @@ def ext_czjzek_start(x, y, center: float, window, width: float, sigma: float, sf
     cross-correlation (the CT maximum is not at δiso) and a free amplitude. The best node is the
     start; the fit refines all four.
     """
-    from scipy.signal import correlate
-
     from ....fitting.nmr_models import ext_czjzek
 
     x, y = np.asarray(x, float), np.asarray(y, float)
@@ -161,17 +193,7 @@ def ext_czjzek_start(x, y, center: float, window, width: float, sigma: float, sf
     best = (-np.inf, center, 1.0, 0.5, 0.2, None)
     # the data's own half-height width around its maximum in the window (the caller's width is
     # measured at the given start, which need not be the CT maximum)
-    inw = np.nonzero((xa >= lo) & (xa <= hi))[0]
-    if inw.size > 2:
-        i = int(inw[np.argmax(ya[inw])])
-        half = ya[i] / 2
-        a = i
-        while a > 0 and ya[a] > half:
-            a -= 1
-        b = i
-        while b < n - 1 and ya[b] > half:
-            b += 1
-        width = max(width, float(xa[b] - xa[a]))
+    width = max(width, data_width(xa, ya, lo, hi))
     u = np.linspace(-1.0, 1.0, 4001)
     for e0 in _EXT_START_ETA0:
         for ep in _EXT_START_EPS:
@@ -194,14 +216,9 @@ def ext_czjzek_start(x, y, center: float, window, width: float, sigma: float, sf
                         best = (sc, center, cq, e0, ep, c_ / gg)
                     continue
                 g = ext_czjzek(xa, 1.0, xm, cq, e0, ep, sigma, 0.0, sf, spin, 1.0 if rate_ppm else 0.0)
-                C = correlate(ya, g, mode="full", method="fft")       # C[j + n - 1] = sum_i ya[i] g[i - j]
-                cs = np.cumsum(g * g)
-                N = np.where(js >= 0, cs[np.clip(n - 1 - js, 0, n - 1)],
-                             cs[-1] - cs[np.clip(-js - 1, 0, n - 1)])
-                sc = np.where(shift_ok & (C > 0) & (N > 1e-12 * cs[-1]), C * C / np.maximum(N, 1e-300), -np.inf)
-                j = int(np.argmax(sc))
-                if sc[j] > best[0]:
-                    best = (float(sc[j]), xm + js[j] * dx, cq, e0, ep, float(C[j] / N[j]))
+                sc, c0, a0 = best_shift(ya, g, js, shift_ok)
+                if sc > best[0]:
+                    best = (sc, xm + c0 * dx, cq, e0, ep, a0)
     return float(best[1]), float(best[2]), float(best[3]), float(best[4]), best[5]
 
 
