@@ -31,3 +31,28 @@ def fid(peaks, *, sf=128.38, sw=50000.0, td=4096, grpdly=None, p0=0.0, noise=0.0
                dspfvs=20 if grpdly else None, grpdly=grpdly, mas_rate_hz=None)
     return new_measurement(y, {"time": (t, "s")}, technique="nmr", signal_type="fid", sample="fid",
                            metadata={"nucleus": "11B"}, acquisition=acq)
+
+
+def mrsim_ct(iso_sym, sf, iso, cq, eta, rate, x, sigma, sidebands=128):
+    """mrsimulator's CT spectrum (BlochDecayCTSpectrum, finite rate, ``sidebands`` sidebands) on ``x`` (ppm,
+    descending), Gaussian-broadened by ``sigma`` ppm."""
+    from mrsimulator import Simulator, Site, SpinSystem
+    from mrsimulator.method.lib import BlochDecayCTSpectrum
+    from mrsimulator.spin_system.isotope import Isotope
+    from mrsimulator.spin_system.tensors import SymmetricTensor
+    from scipy.ndimage import gaussian_filter1d
+
+    n, dx = x.size, abs(x[1] - x[0])
+    b0 = sf / abs(Isotope(symbol=iso_sym).gyromagnetic_ratio)
+    site = Site(isotope=iso_sym, isotropic_chemical_shift=iso, quadrupolar=SymmetricTensor(Cq=cq * 1e6, eta=eta))
+    meth = BlochDecayCTSpectrum(channels=[iso_sym], magnetic_flux_density=b0, rotor_frequency=rate,
+                                spectral_dimensions=[{"count": n, "spectral_width": n * dx * sf,
+                                                      "reference_offset": (x.max() + x.min()) / 2 * sf}])
+    sim = Simulator(spin_systems=[SpinSystem(sites=[site])], methods=[meth])
+    sim.config.integration_density = 70
+    sim.config.number_of_sidebands = sidebands
+    sim.run()
+    ds = sim.methods[0].simulation
+    ppm, y = ds.x[0].coordinates.value, np.real(ds.y[0].components[0])
+    o = np.argsort(ppm)
+    return np.interp(x[::-1], ppm[o], gaussian_filter1d(y[o], sigma / dx, mode="constant"))[::-1]

@@ -11,30 +11,7 @@ pytest.importorskip("mrsimulator")
 from specproc.fitting import nmr_models as nm  # noqa: E402
 from specproc.fitting.nmr_models import ct_mas  # noqa: E402
 
-
-def _mrsim(iso_sym, sf, iso, cq, eta, rate, x, sigma):
-    """mrsimulator's CT spectrum (BlochDecayCTSpectrum, finite rate, 128 sidebands) on ``x`` (ppm,
-    descending), Gaussian-broadened by ``sigma`` ppm."""
-    from mrsimulator import Simulator, Site, SpinSystem
-    from mrsimulator.method.lib import BlochDecayCTSpectrum
-    from mrsimulator.spin_system.isotope import Isotope
-    from mrsimulator.spin_system.tensors import SymmetricTensor
-    from scipy.ndimage import gaussian_filter1d
-
-    n, dx = x.size, abs(x[1] - x[0])
-    b0 = sf / abs(Isotope(symbol=iso_sym).gyromagnetic_ratio)
-    site = Site(isotope=iso_sym, isotropic_chemical_shift=iso, quadrupolar=SymmetricTensor(Cq=cq * 1e6, eta=eta))
-    meth = BlochDecayCTSpectrum(channels=[iso_sym], magnetic_flux_density=b0, rotor_frequency=rate,
-                                spectral_dimensions=[{"count": n, "spectral_width": n * dx * sf,
-                                                      "reference_offset": (x.max() + x.min()) / 2 * sf}])
-    sim = Simulator(spin_systems=[SpinSystem(sites=[site])], methods=[meth])
-    sim.config.integration_density = 70
-    sim.config.number_of_sidebands = 128
-    sim.run()
-    ds = sim.methods[0].simulation
-    ppm, y = ds.x[0].coordinates.value, np.real(ds.y[0].components[0])
-    o = np.argsort(ppm)
-    return np.interp(x[::-1], ppm[o], gaussian_filter1d(y[o], sigma / dx, mode="constant"))[::-1]
+from _nmr_synth import mrsim_ct  # noqa: E402
 
 
 def _maxdev(model, ref):
@@ -53,7 +30,7 @@ X = np.linspace(300, -250, 5500)
     ("27Al", 2.5, 104.26, 5.0, 0.5, 10000.0),
 ])
 def test_matches_mrsimulator_at_finite_rates(iso_sym, spin, sf, cq, eta, rate):
-    ref = _mrsim(iso_sym, sf, 29.5, cq, eta, rate, X, 0.3)
+    ref = mrsim_ct(iso_sym, sf, 29.5, cq, eta, rate, X, 0.3)
     model = ct_mas(X, 1.0, 29.5, cq, eta, 0.3, 0.0, sf, spin, rate / sf)
     # measured: 0.60-0.64 % of the maximum at every rate (the infinite-speed line: 1.2 % at 12.5 kHz,
     # 7.7 % at 5 kHz, 25 % at 4 kHz for CQ 3 MHz, 2.1 % for 27Al)
@@ -101,7 +78,7 @@ def test_fit_with_model_sidebands_recovers_the_site():
 
     sf, rate = 128.38, 5000.0
     x = np.linspace(150, -100, 1250)
-    ref = _mrsim("11B", sf, 29.5, 2.6, 0.3, rate, x, 0.4)
+    ref = mrsim_ct("11B", sf, 29.5, 2.6, 0.3, rate, x, 0.4)
     y = ref / ref.max() + 0.01 * np.random.default_rng(5).standard_normal(x.size)
     # a start near the truth keeps the test fast (each (eta, CQ) node the search crosses is computed
     # once per process); the width-inverted start (cq_mhz=None) reaches the same optimum in ~90 evaluations

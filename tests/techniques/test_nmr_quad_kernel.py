@@ -14,6 +14,8 @@ import pytest
 
 from specproc.fitting import nmr_models as nm
 
+from _nmr_synth import mrsim_ct  # noqa: E402
+
 SF = 128.38
 X = np.linspace(300, -250, 4400)      # descending ppm axis, as NMR spectra are stored
 # (rate_ppm of the registry model, same rate for ct_mas)
@@ -71,29 +73,6 @@ def test_too_slow_spinning_is_an_error_or_a_rejected_row():
     assert np.all(np.isnan(out[0]))     # the engine rejects such a trial point instead of failing
 
 
-def _mrsim_ct(x, iso, cq, eta, rate, sigma):
-    from mrsimulator import Simulator, Site, SpinSystem
-    from mrsimulator.method.lib import BlochDecayCTSpectrum
-    from mrsimulator.spin_system.isotope import Isotope
-    from mrsimulator.spin_system.tensors import SymmetricTensor
-    from scipy.ndimage import gaussian_filter1d
-
-    n, dx = x.size, abs(x[1] - x[0])
-    b0 = SF / abs(Isotope(symbol="11B").gyromagnetic_ratio)
-    site = Site(isotope="11B", isotropic_chemical_shift=iso, quadrupolar=SymmetricTensor(Cq=cq * 1e6, eta=eta))
-    meth = BlochDecayCTSpectrum(channels=["11B"], magnetic_flux_density=b0, rotor_frequency=rate,
-                                spectral_dimensions=[{"count": n, "spectral_width": n * dx * SF,
-                                                      "reference_offset": (x.max() + x.min()) / 2 * SF}])
-    sim = Simulator(spin_systems=[SpinSystem(sites=[site])], methods=[meth])
-    sim.config.integration_density = 70
-    sim.config.number_of_sidebands = 64
-    sim.run()
-    ds = sim.methods[0].simulation
-    ppm, y = ds.x[0].coordinates.value, np.real(ds.y[0].components[0])
-    o = np.argsort(ppm)
-    return np.interp(x[::-1], ppm[o], gaussian_filter1d(y[o], sigma / dx, mode="constant"))[::-1]
-
-
 def _pv_with_sidebands(x, c, fwhm, area, rate, ratios):
     from specproc.fitting.lineshapes import pseudo_voigt
 
@@ -115,7 +94,7 @@ def test_three_site_fit_recovers_a_known_truth():
     rate = 12500.0
     x = np.linspace(250, -250, 5000)
     rp = rate / SF
-    q = _mrsim_ct(x, 29.5, 2.6, 0.3, rate, 0.8)
+    q = mrsim_ct("11B", SF, 29.5, 2.6, 0.3, rate, x, 0.8, sidebands=64)
     q = 16.0 * q / (q.sum() * abs(x[1] - x[0]))
     y = q + _pv_with_sidebands(x, -25.0, 5.0, 7.0, rp, {1: 0.08, -1: 0.1}) \
         + _pv_with_sidebands(x, -43.5, 2.5, 2.0, rp, {1: 0.05, -1: 0.06})

@@ -15,7 +15,7 @@ science stays here, in the routine's hooks:
 
 :func:`auto_template` names the selected positions (chemistry names only with consistent evidence,
 :mod:`.species`) and :func:`fit_automatic` fits that template to every level through the stack fit
-(:func:`~specproc.techniques.xps.fitting.fit_stack`, after-fit checks at every level), dropping the
+(:func:`~specproc.techniques.xps.fitting.fit_levels`, after-fit checks at every level), dropping the
 components that are no detection at any level (:func:`~specproc.techniques.xps.fitting.fit_auto`).
 """
 from __future__ import annotations
@@ -224,7 +224,7 @@ def fit_automatic(region: str, x, Y, selection: RegionSelection, *, line=None, e
 
     Returns
     -------
-    (StackFit or None, components, warnings)
+    (LevelsFit or None, components, warnings)
     """
     from .fitting import fit_auto
 
