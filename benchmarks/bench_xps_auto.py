@@ -160,6 +160,12 @@ def summarise(rows, times):
         "n_unresolvable": len(unres),
         "unresolvable_right_or_warned": mean([r["right"] or r["uncertain_warning"] for r in unres]),
         "unresolvable_confident_wrong": mean([not r["right"] and not r["uncertain_warning"] for r in unres]),
+        # false doubts: a "count uncertain" warning on a right count (resolution check, issue #23)
+        "right_count_uncertain_warning": mean([r["uncertain_warning"] for r in rows if r["right"]]),
+        "resolvable_right_count_uncertain_warning": mean([r["uncertain_warning"] for r in res if r["right"]]),
+        "single_line_uncertain_warning": mean([r["uncertain_warning"] for r in rows if r["n_true"] == 1 and r["right"]]),
+        "single_line_snr200_uncertain_warning": mean([r["uncertain_warning"] for r in rows
+                                                      if r["n_true"] == 1 and r["right"] and r["snr"] >= 200]),
         "split_lines_per_true_line": float(sum(r["split"] for r in rows) / max(1, sum(r["n_true"] for r in rows))),
         "seconds_median": float(np.median(times)), "seconds_p90": float(np.percentile(times, 90)),
         "seconds_max": float(np.max(times)),

@@ -829,6 +829,11 @@ def select_model(x, y, *, shape: str = "pseudo-voigt", noise: float | None = Non
         final = [s.make(p.name, p.center, p.fwhm, p.amplitude or 0.0, p.init) for p in final]
     fo = s.fit((list(base.peaks) if base is not None else []) + final, xw[kw], yw[kw], final=True)
     warns += _count_warnings(fo, final, s, u, stopped, max_label)
+    # --- resolution check (specproc.fitting.resolution, issue #23): could a pair hide under a component? ---
+    from .resolution import resolution_doubts
+    warns += resolution_doubts(fo, noise=sigma, L=L, unit=unit, skip=[p.name for p in base.peaks] if base is not None else (),
+                               record=s.steps)
+    # --- end of the resolution check ---
     record = {"method": f"forward selection by {criterion.upper()} (gain > {ic_min:g}, area > {K_AREA:g} stderr, "
                         f"height > {K_HEIGHT:g} noise SDs), merge < {MERGE_FRACTION:g} FWHM",
               "n_components": len(final), "stopped": stopped, "steps": s.steps, "n_candidates": len(cands),

@@ -68,21 +68,57 @@ def test_n_peaks_and_max_peaks_map_onto_the_selection():
 
 
 def test_random_truth_subset_of_the_sweep():
-    """16 seeded spectra of the benchmark's sweep (1-8 lines, 0.5-3 FWHM apart, S/N 20-1000, half with
-    sidebands; seeds 1000-1015, not the benchmark's 0-499). The limits are the issue's targets with
-    one case of slack for 16 draws (measured on these seeds: in the assertion messages)."""
+    """8 seeded spectra of the benchmark's sweep (1-8 lines, 0.5-3 FWHM apart, S/N 20-1000, half with
+    sidebands; seeds 1000-1007, not the benchmark's 0-499; ~8 s of CPU). The issue's targets with one
+    case of slack for the resolvable count; where the lines are not resolvable (2 of the 8 here) no
+    confident wrong count: the right count or the "count uncertain" warning (the resolution check,
+    specproc.fitting.resolution)."""
     rows = []
-    for seed in range(16):
+    for seed in range(8):
         m, t = truth(1000 + seed)
         r = sp.nmr.deconvolve(m, max_peaks=20)
         rows.append(score(r.table["center_ppm"].to_numpy(), r.warnings, t))
     s = summarise([dict(r, seconds=0.0, error=None) for r in rows])
-    # split lines: the issue's target is <= 1 % (the sweep's rate, docs/toolkit.md); here at most one
-    # of the subset's ~70 lines (seed 1012, S/N 30, not resolvable and warned, was one)
     assert s["split_lines_per_true_line"] * sum(r["n_true"] for r in rows) <= 1, s
     assert s["sidebands_reported_as_species"] == 0, s
-    assert s["n_resolvable"] >= 6
+    assert s["n_resolvable"] >= 4
     assert s["resolvable_right_count"] >= (s["n_resolvable"] - 1) / s["n_resolvable"], s
     assert s["resolvable_centres_within_0.2_fwhm"] >= 0.9, s
     if s["n_unresolvable"]:
-        assert s["unresolvable_confident_wrong"] <= 0.25, s
+        assert s["unresolvable_confident_wrong"] == 0, s
+
+
+@pytest.mark.parametrize("k", [1, 3, 5])
+def test_selection_noise_between_far_reaching_wings(k):
+    """Lorentzian lines at S/N 80-200 hold their wings above the noise over most of the window: the
+    clipped estimate took them for noise (1.27x the true SD here, up to 2.6x on spinning clusters of
+    the sweep, and white noise then read as correlated, L = 16). The automatic mode's estimate
+    (segments each with their own quadratic, corrected for the noise correlation) recovers the SD of
+    white and of moving-average-correlated noise (k points) within 12 %."""
+    from specproc.fitting.noise import noise_sigma
+    from specproc.fitting.select import noise_correlation
+    from specproc.techniques.nmr.auto import _local_noise
+
+    rng = np.random.default_rng(5)
+    x = np.linspace(100, -100, 8192)
+    e = np.convolve(rng.standard_normal(x.size + 64), np.ones(k) / np.sqrt(k), mode="same")[32:-32]
+    y = 200 / (1 + ((x - 10) / 1.0) ** 2) + 80 / (1 + ((x + 30) / 2.0) ** 2) + e
+    assert noise_sigma(y) > 1.2            # what is fixed
+    s = _local_noise(y)
+    assert 0.88 <= s <= 1.08, s
+    if k == 1:                              # white noise is not read as correlated
+        assert noise_correlation(y, s) < 1.3
+
+
+def test_selection_noise_of_a_spinning_cluster():
+    """Generated MAS spectra of the sweep's kind (seeds outside the benchmark's 0-499) where the
+    prepared estimate is >= 1.5x the true noise SD: the automatic mode's is within 1.35x."""
+    from specproc.fitting.noise import noise_sigma, noise_sigma_diff
+    from specproc.techniques.nmr.auto import _local_noise
+
+    for seed in (2015, 2033, 2085):
+        m, t = truth(seed)
+        y = np.asarray(m.values, float)
+        old = noise_sigma(y) / t["noise"]
+        new = min(noise_sigma(y), max(_local_noise(y), noise_sigma_diff(y))) / t["noise"]
+        assert old >= 1.5 and 0.9 <= new <= 1.35, (seed, old, new)

@@ -46,8 +46,8 @@ def _auto(line, x, Y):
 def test_seeded_sweep_counts_centres_and_doubts():
     """20 generated regions (1-6 components, doublets, overlaps to 0.5 FWHM, S/N 20-1000): resolvable
     ones get the right count with centres within 0.2 FWHM, no line is split, and a wrong count where the
-    components are not resolvable is said to be uncertain in most cases (the benchmark's numbers in
-    docs/xps.md)."""
+    components are not resolvable is always said to be uncertain (the benchmark's numbers in
+    docs/toolkit.md and docs/xps.md)."""
     b = _bench()
     rows = []
     for seed in range(20):
@@ -61,7 +61,9 @@ def test_seeded_sweep_counts_centres_and_doubts():
     assert sum(r["split"] for r in rows) == 0
     unres = [r for r in rows if not r["resolvable"]]
     wrong = [r for r in unres if not r["right"] and not r["uncertain_warning"]]
-    assert len(wrong) <= max(1, len(unres) // 3)
+    # no confident wrong count (the resolution check, specproc.fitting.resolution: 0 of 180 in the
+    # benchmark's 500 regions; 10.6 % before it)
+    assert not wrong, wrong
 
 
 def test_doublet_is_one_component_and_two_states_are_two():
@@ -138,3 +140,17 @@ def test_noise_only_region_gets_no_component():
         sf, comps, warns = fit_automatic("C 1s", x, Y, sel, line="C 1s")
         assert sf is None and comps == []
         assert any("no component found" in w for w in warns)
+
+
+def test_two_doublets_closer_than_their_width_are_two_or_an_uncertain_count():
+    """Two S 2p states 0.5 FWHM apart (areas 1500 : 1100 counts on a background of 400: S/N ~20, not
+    resolvable): never a confident single doublet — two components, or one with the resolution
+    check's count-uncertain warning (a pair of doublets tried in its place, specproc.fitting.resolution;
+    measured: one component, warned, in seeds 2, 6, 7)."""
+    for seed in (2, 6):
+        x, Y = _region("S 2p", [(163.7, 1.2, [(1.18, 0.5)]), (164.3, 1.2, [(1.18, 0.5)])], [[1500.0, 1100.0]],
+                       156.0, 172.0, seed=seed)
+        sf, comps, warns = _auto("S 2p", x, Y)
+        assert len(comps) in (1, 2)
+        if len(comps) == 1:
+            assert any("uncertain" in w for w in warns), warns
