@@ -24,7 +24,7 @@ SAMPLE = REPO / "sample_data"
 
 #: producers in files owned by other engineers while this change lands: the lead applies their
 #: edits (listed in the #22 report); each entry's strict-xfail test then passes and must be removed
-PENDING_PRODUCERS = {"ftir.fit_bands": "specproc/techniques/ftir/bands.py"}
+PENDING_PRODUCERS: dict = {}
 PENDING_PARSERS: set = set()
 
 
@@ -158,11 +158,6 @@ def test_demo_results_carry_their_keys(demo_run):
     got = {(t, n): (c if isinstance(c, str) else None, p)
            for t, n, c, p in zip(q.task, q.name, q.component, q.property)}
     assert want and all(got[k] == v for k, v in want.items())
-
-
-@pytest.mark.xfail(strict=True, reason="until the lead applies the #22 edits to the files in PENDING_PRODUCERS")
-def test_pending_producers_carry_their_keys(demo_run):
-    assert all(not keyed(r) for r in demo_run.summary.results if r.processor in PENDING_PRODUCERS)
 
 
 @pytest.mark.skipif(not SAMPLE.is_dir(), reason="no sample data")

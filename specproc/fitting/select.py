@@ -73,6 +73,21 @@ MERGE_FRACTION, MERGE_WIDTH_RATIO = 0.5, 2.0
 REACH_FWHM = 4.0
 #: scale step of the second-derivative scale space
 SCALE_STEP = 1.5
+#: a trial is fitted *locally* (the components within LOCAL_REACH FWHM of the change free, the others
+#: subtracted at their current values, a baseline of its own) when that neighbourhood holds less than
+#: this fraction of its window's points: long ranges (a full-range IR spectrum, 30+ bands in one
+#: window where the signal never returns to the baseline) cost per step what a few bands cost
+LOCAL_MAX_FRACTION = 0.6
+LOCAL_REACH = REACH_FWHM
+#: ... where neighbours more than this many times as broad as the change are held fixed
+LOCAL_BROAD = 4.0
+#: long-range shortcuts apply to windows of more than this many components: local trials, a first
+#: model (its strong, separated candidates) fitted by the batch engine alone (no lmfit search), the
+#: components without signal removed together (windows of up to 16 components fit as before: the
+#: NMR, XPS and generic sweeps are unchanged; at 8 a 14-line doublet case of bench_select lost a line)
+LEAN_START = 16
+#: more components than this in one fit is a long range: its final fit gets lmfit only briefly
+LONG_RANGE = 16
 #: widths (x the line's FWHM) of the broad partners tried under a line whose centre holds a residual feature
 BROAD_PARTNER_FACTORS = (4.0, 10.0)
 
@@ -252,15 +267,31 @@ def _peak_values(fo, pk) -> dict:
     pre = prefix_of(pk.name)
     v = fo.values
     curve = fo.components.get(pre)
-    amp = fo.params.get(pre + "amplitude")
+    amp_se = fo.stderr.get(pre + "amplitude") if isinstance(fo, _Local) else (
+        fo.params[pre + "amplitude"].stderr if pre + "amplitude" in fo.params else None)
     extra = {p: float(v[pre + p]) for p in get(pk.shape).params
              if p not in ("center", "sigma", "amplitude", "height", "fwhm") and pre + p in v}
     return {"center": float(v[pre + "center"]), "fwhm": float(fwhm_of(pk.shape, v, pre)),
             "area": float(area_of(pk.shape, v, pre)),
-            "area_stderr": None if amp is None or amp.stderr is None or pre + "amplitude" in fo.bounded
-            else float(amp.stderr),
+            "area_stderr": None if amp_se is None or not np.isfinite(amp_se) or pre + "amplitude" in fo.bounded
+            else float(amp_se),
             "height": float(np.max(curve)) if curve is not None and np.size(curve) else 0.0,
             "center_at_bound": pre + "center" in fo.bounded, "extra": extra}
+
+
+class _Local:
+    """A trial fitted by the batch engine alone on part of a window (a *local* trial), or the window's
+    current model pieced together from such fits: what the selection reads of a
+    :class:`~specproc.fitting.fit.FitOutcome` (values, stderr, bounded, components, best_fit, stats)."""
+
+    def __init__(self, spec, x, y, values, stderr, bounded, components, chisqr, nvarys, redchi, free=()):
+        self.spec, self.x, self.y = spec, x, y
+        self.values, self.stderr, self.bounded = values, stderr, list(bounded)
+        self.components = components
+        self.best_fit = np.sum([np.broadcast_to(c, x.shape) for c in components.values()], axis=0) \
+            if components else np.zeros_like(x)
+        self.stats = {"chisqr": float(chisqr), "nvarys": int(nvarys), "redchi": float(redchi)}
+        self.free = set(free)     # names of the components fitted (the others were held fixed)
 
 
 class _Window:
@@ -275,7 +306,13 @@ class _Window:
         self.used: list = []            # (centre, FWHM) of the proposals tried (accepted or not)
         self.comps: list = []           # current Peaks (fitted values as starts)
         self.fo = None
+        self.vals, self.err, self.bnd = {}, {}, set()   # the current model's values, noise-known errors, bounds
+        if self.base:
+            cw = [(p.center, p.fwhm or 0.0) for p in self.base]
+            self.base_span = (min(c - 2 * w for c, w in cw), max(c + 2 * w for c, w in cw))
         self.ic = self._baseline_ic()
+        if self.fo is not None:
+            self._store(self.fo)
 
     # ------------------------------------------------------------------ fits
     def _baseline_ic(self) -> float:
@@ -297,6 +334,130 @@ class _Window:
             s.note(f"trial with {len(comps)} component(s) not fitted: {type(exc).__name__}")
             return None
         return fo
+
+    # ------------------------------------------------------------------ local trials
+    def _store(self, fo):
+        """Keep the values, errors (noise known) and bounds of a full window fit."""
+        r = np.sqrt(max(float(fo.stats["redchi"]), 1e-300))
+        self.vals = dict(fo.values)
+        self.err = {k: e * self.s.sigma / r for k, e in fo.stderr.items() if e is not None}
+        self.bnd = set(fo.bounded)
+
+    def _curves(self, peaks, x):
+        """Sum of the curves of ``peaks`` at their current values on ``x``."""
+        from .fit import peak_curves
+        from .models import ModelSpec
+
+        cur = peak_curves(ModelSpec(peaks=peaks, baseline="none"), x, self.vals)
+        return np.sum([np.broadcast_to(c, x.shape) for c in cur.values()], axis=0)
+
+    def _view(self) -> _Local:
+        """The window's current model from its components' current values (each from the last fit
+        that moved it) and the least-squares baseline under them."""
+        from .fit import peak_curves
+        from .models import ModelSpec, prefix_of
+
+        peaks = list(self.base) + self.comps
+        curves = peak_curves(ModelSpec(peaks=peaks, baseline="none"), self.x, self.vals) if peaks else {}
+        curves = {k: np.broadcast_to(np.asarray(v, float), self.x.shape) for k, v in curves.items()}
+        r = self.y - (np.sum(list(curves.values()), axis=0) if curves else 0.0)
+        deg = {"none": -1, "constant": 0, "linear": 1, "quadratic": 2}[self.s.baseline]
+        if deg >= 0:
+            curves["bl_"] = np.polyval(np.polyfit(self.x, r, deg), self.x)
+            r = r - curves["bl_"]
+        pres = tuple(prefix_of(p.name) for p in peaks)
+        k = sum(1 for n in self.err if n.startswith(pres)) + deg + 1
+        return _Local(None, self.x, self.y, self.vals, self.err, self.bnd, curves, float(np.sum(r * r)), k,
+                      self.s.sigma ** 2)
+
+    def _local_trial(self, comps, focus):
+        """``(fit, gain)`` of ``comps`` fitted around the changed components ``focus`` ((centre,
+        FWHM) pairs): the components within LOCAL_REACH FWHM free, the others and the fixed base
+        subtracted at their current values, a baseline of its own; ``gain`` is the fall of the
+        criterion from the current components fitted the same way (the same freedom: the change
+        must not gain from the local fit alone), the penalty counted on the window's points.
+        None when the neighbourhood is most of the window (or satellites, tied across it, or the
+        base are in it): the caller fits the whole window."""
+        s = self.s
+        if not focus or len(self.comps) <= LEAN_START or self.fo is None and self.comps or \
+                any(p.satellites for p in list(comps) + self.comps):
+            return None
+        lo = min(c - LOCAL_REACH * w for c, w in focus)
+        hi = max(c + LOCAL_REACH * w for c, w in focus)
+        wide = LOCAL_BROAD * max(w for _c, w in focus)
+
+        def near(p):
+            # a much broader neighbour is held fixed: over the neighbourhood its curve is nearly
+            # straight, and the local baseline takes up what its refit would change
+            w = p.fwhm or 0.0
+            return lo - w <= p.center <= hi + w and w <= wide
+
+        free_new = [p for p in comps if near(p)]
+        free_old = [p for p in self.comps if near(p)]
+        for p in free_new + free_old:
+            lo, hi = min(lo, p.center - 2 * (p.fwhm or 0.0)), max(hi, p.center + 2 * (p.fwhm or 0.0))
+        if self.base and self.base_span[1] >= lo and self.base_span[0] <= hi:
+            # the fixed nuisance components (tied to one another) are refitted with the neighbourhood
+            lo, hi = min(lo, self.base_span[0]), max(hi, self.base_span[1])
+            free_new, free_old = list(self.base) + free_new, list(self.base) + free_old
+        sel = (self.x >= lo) & (self.x <= hi)
+        m = int(sel.sum())
+        if m > LOCAL_MAX_FRACTION * self.x.size or m < 16:
+            return None
+        xl, yl = self.x[sel], self.y[sel]
+
+        def run(free, every):
+            names = {p.name for p in free}
+            fixed = [p for p in list(self.base) + list(every) if p.name not in names]
+            try:
+                yy = yl - self._curves(fixed, xl) if fixed else yl
+            except KeyError:       # a component without a fitted value: fit the whole window
+                return None
+            return s.fit_local(free, xl, yy)
+
+        ref = run(free_old, self.comps)
+        trial = run(free_new, comps) if ref is not None else None
+        if trial is None:
+            return None
+        n = self.x.size
+        gain = s.ic_of(ref.stats["chisqr"], ref.stats["nvarys"], n) - s.ic_of(trial.stats["chisqr"],
+                                                                           trial.stats["nvarys"], n)
+        return trial, float(gain)
+
+    def _try(self, comps, focus=None):
+        """``(fit, gain)`` of the window's model ``comps`` (locally around ``focus`` when that is a
+        small part of the window), or None when it cannot be fitted."""
+        loc = self._local_trial(comps, focus)
+        if loc is not None:
+            return loc
+        fo = self._trial(comps)
+        return None if fo is None else (fo, self.ic - self.s.ic(fo))
+
+    def _accept(self, comps, fo):
+        """Make ``comps`` fitted by ``fo`` the window's model (their fitted values as starts)."""
+        from .models import prefix_of
+
+        s = self.s
+        if not isinstance(fo, _Local):
+            self.comps, self.fo, self.ic = comps, fo, s.ic(fo)
+            self._store(fo)
+            self.comps = self._restart(fo)
+            return
+        r = np.sqrt(max(fo.stats["redchi"], 1e-300))
+        self.vals.update({k: v for k, v in fo.values.items() if not k.startswith("bl_")})
+        pres = tuple(prefix_of(n) for n in fo.free)
+        self.err = {k: e for k, e in self.err.items() if not k.startswith(pres)}
+        self.err.update({k: e * s.sigma / r for k, e in fo.stderr.items() if np.isfinite(e)})
+        self.bnd = {b for b in self.bnd if not b.startswith(pres)} | set(fo.bounded)
+        out = []
+        for p in comps:
+            if p.name in fo.free:
+                pv = _peak_values(fo, p)
+                p = s.make(p.name, pv["center"], pv["fwhm"], pv["area"], pv["extra"])
+            out.append(p)
+        self.comps = out
+        self.fo = self._view()
+        self.ic = s.ic(self.fo)
 
     def _restart(self, fo):
         """The components of a fit with their fitted values as starts."""
@@ -338,13 +499,17 @@ class _Window:
             return
         peaks = [s.make(s.next_name(), cd["center"], cd["fwhm"], max(cd["height"], s.sigma) * cd["fwhm"] * 1.064)
                  for cd in first]
-        fo = self._trial(peaks)
+        fo = None
+        if len(peaks) > LEAN_START and not self.base and not any(p.satellites for p in peaks):
+            # a long range (many separated bands): the batch engine alone, no lmfit search from rough starts
+            fo = s.fit_local(peaks, self.x, self.y)
+        if fo is None:
+            fo = self._trial(peaks)
         if fo is None:
             return
         self.used += [(cd["center"], cd["fwhm"]) for cd in first]
-        self.comps, self.fo, self.ic = peaks, fo, s.ic(fo)
+        self._accept(peaks, fo)
         s.steps.append({"start": [round(cd["center"], 6) for cd in first], "ic": round(self.ic, 3)})
-        self.comps = self._restart(fo)
         self._merge_and_prune(limit is not None)
 
     # ------------------------------------------------------------------ proposals
@@ -449,29 +614,29 @@ class _Window:
             self.used.append((cd["center"], cd["fwhm"]))
             starts = self._restart(self.fo) if self.fo is not None and self.comps else []
             new = s.make(s.next_name(), cd["center"], cd["fwhm"], max(cd["height"], s.sigma) * cd["fwhm"] * 1.064)
-            fo = self._trial(starts + [new])
-            if fo is None:
+            t = self._try(starts + [new], [(new.center, new.fwhm)])
+            if t is None:
                 continue
-            ic = s.ic(fo)
+            fo, gain = t
             why = None if forced else self._ok(fo, new)
-            if why is None and not forced and not ic < self.ic - s.ic_min:
-                why = f"{s.criterion.upper()} gain {self.ic - ic:.1f} <= {s.ic_min:g}"
-            if why is not None and ic < self.ic - 2.0:   # some evidence, not enough: the count there is uncertain
+            if why is None and not forced and not gain > s.ic_min:
+                why = f"{s.criterion.upper()} gain {gain:.1f} <= {s.ic_min:g}"
+            if why is not None and gain > 2.0:   # some evidence, not enough: the count there is uncertain
                 s.weak.append(cd["center"])
             s.steps.append({"n": len(self.comps) + 1, "at": round(cd["center"], 6), "source": cd["source"],
-                            "ic": round(ic, 3), "accepted": why is None, **({"why": why} if why else {})})
-            if why is None and (best is None or ic < best[1]):
+                            "gain": round(gain, 3), "local": isinstance(fo, _Local), "accepted": why is None,
+                            **({"why": why} if why else {})})
+            if why is None and (best is None or gain > best[1]):
                 if best is not None:   # passed, not the best: proposed again next step
                     self.used.remove(best[3])
-                best = (starts + [new], ic, fo, (cd["center"], cd["fwhm"]))
+                best = (starts + [new], gain, fo, (cd["center"], cd["fwhm"]))
             elif why is None:
                 self.used.remove((cd["center"], cd["fwhm"]))
         if best is None:
             return bool(self.cands) and any(not self._tried(c["center"], c["fwhm"]) and
                                             not self._covered(c["center"], c["fwhm"]) for c in self.cands) \
                 and self.step(forced)   # this candidate did not help; the next one may
-        self.comps, self.ic, self.fo, _ = best
-        self.comps = self._restart(self.fo)
+        self._accept(best[0], best[2])
         self._merge_and_prune(forced)
         return True
 
@@ -497,13 +662,12 @@ class _Window:
             merged = s.make(self.comps[pair[0]].name, c, max(a["fwhm"], b["fwhm"]) + abs(a["center"] - b["center"]),
                             tot)
             rest = [pk for k, pk in enumerate(self.comps) if k not in pair]
-            fo = self._trial(rest + [merged])
-            if fo is None:
+            t = self._try(rest + [merged], [(a["center"], a["fwhm"]), (b["center"], b["fwhm"])])
+            if t is None:
                 break
             s.merged.append(round(c, 6))
             s.steps.append({"merged": [round(a["center"], 6), round(b["center"], 6)], "into": round(c, 6)})
-            self.comps, self.fo, self.ic = rest + [merged], fo, s.ic(fo)
-            self.comps = self._restart(self.fo)
+            self._accept(rest + [merged], t[0])
         needed: set = set()
         while not forced and len(self.comps) > 1:
             weak = [(pk, self._ok(self.fo, pk, bound=final)) for pk in self.comps if pk.name not in needed]
@@ -511,22 +675,31 @@ class _Window:
             if not weak:
                 break
             pk, why = min(weak, key=lambda t: _peak_values(self.fo, t[0])["height"])
-            rest = [q for q in self.comps if q.name != pk.name]
-            fo = self._trial(rest)
-            if fo is None:
+            gone = {pk.name}
+            if len(self.comps) > LEAN_START:
+                # a long range: every component without signal (height under the threshold, no positive
+                # area) goes at once, not one refit each (their removal changes no other's significance)
+                gone |= {q.name for q, w_ in weak if w_.startswith("height") or w_.startswith("area -")
+                         or w_ == "area 0.0 standard errors"}
+                gone = gone if len(gone) < len(self.comps) else {pk.name}
+            rest = [q for q in self.comps if q.name not in gone]
+            t = self._try(rest, [(q.center, q.fwhm) for q in self.comps if q.name in gone])
+            if t is None:
                 break
-            if why == "centre at its window" and s.ic(fo) > self.ic + s.ic_min:
+            fo, cost = t[0], -t[1]
+            if why == "centre at its window" and cost > s.ic_min:
                 # a significant line whose centre ran to its window (neighbours sharing out their
                 # signal in a crowded cluster): removing it costs more than a component is worth,
                 # and removing lines one by one for it once left 2 of 6 lines; it stays (fit_spec's
                 # bound warning names it)
                 needed.add(pk.name)
                 s.steps.append({"kept": round(pk.center, 6), "why": f"{why}, but removing it costs "
-                                f"{s.ic(fo) - self.ic:.1f} in {s.criterion.upper()}"})
+                                f"{cost:.1f} in {s.criterion.upper()}"})
                 continue
-            s.steps.append({"removed": round(pk.center, 6), "why": why})
-            self.comps, self.fo, self.ic = rest, fo, s.ic(fo)
-            self.comps = self._restart(self.fo)
+            s.steps.append({"removed": round(pk.center, 6), "why": why,
+                            **({"with": sorted(round(q.center, 6) for q in self.comps if q.name in gone - {pk.name})}
+                               if len(gone) > 1 else {})})
+            self._accept(rest, fo)
 
 
 class _Selector:
@@ -572,11 +745,49 @@ class _Selector:
     def fit(self, peaks, x, y, final: bool = False):
         """One fit through :func:`~specproc.fitting.fit.fit_spec`. A trial gets lmfit only briefly
         after an engine that stopped short (an lmfit search of a 14-line window took 100 s): its
-        end point is good enough to compare models; the final fit gets the full search."""
+        end point is good enough to compare models; the final fit gets the full search, except on
+        a long range (more than LONG_RANGE components: lmfit's finite-difference search of a
+        33-band full-range IR model ran for minutes where the engine had stopped short of its
+        tolerance; the engine's end point is reported, ``stats["optimizer"]`` says so)."""
         from .fit import fit_spec
 
-        kw = {} if final else {"max_nfev": 20 * (3 * len(peaks) + 4)}
+        kw = {} if final and len(peaks) <= LONG_RANGE else {"max_nfev": 20 * (3 * len(peaks) + 4)}
         return fit_spec(self.spec(peaks), x, y, noise=self.sigma, where=self.where, unit=self.unit, **kw)
+
+    def fit_local(self, peaks, x, y):
+        """A trial on part of a window: the batch engine alone (no lmfit search, no after-fit
+        checks: a trial's end point only has to rank models; the final model gets
+        :func:`~specproc.fitting.fit.fit_spec`). None when it cannot be fitted."""
+        from .fit import engine_budget, peak_curves
+        from .uncertainty import on_bound
+
+        deg = {"none": -1, "constant": 0, "linear": 1, "quadratic": 2}[self.baseline]
+        if not peaks:       # the baseline alone: linear least squares
+            r = y - (np.polyval(np.polyfit(x, y, deg), x) if deg >= 0 else 0.0)
+            bl = {"bl_": y - r} if deg >= 0 else {}
+            return _Local(None, x, y, {}, {}, [], bl, float(np.sum(r * r)), deg + 1,
+                          float(np.sum(r * r)) / max(x.size - deg - 1, 1))
+        from .batch import fit_batch_compiled
+
+        spec = self.spec(peaks)
+        try:
+            model, params = spec.to_lmfit(x, y)
+            nv = sum(p.vary and not p.expr for p in params.values())
+            if x.size <= nv + 2:
+                return None
+            ds, bm = fit_batch_compiled(model, x, np.asarray(y, float)[None, :], params=params, method="batched-lm",
+                                        n_jobs=1, max_iter=engine_budget(nv), expr_errors=False, noise_stats=False)
+        except Exception as exc:            # a trial that cannot be fitted is no option
+            self.note(f"local trial with {len(peaks)} component(s) not fitted: {type(exc).__name__}")
+            return None
+        vals = {n: float(ds[n].values[0]) for n in params if n in ds}
+        if not all(np.isfinite(vals[n]) for n in bm.free):
+            return None
+        err = {n: float(ds[n + "_stderr"].values[0]) for n in bm.free if n + "_stderr" in ds}
+        bounded = [n for j, n in enumerate(bm.free) if on_bound(vals[n], bm.lo[j], bm.hi[j])]
+        curves = peak_curves(spec, x, vals)
+        return _Local(spec, x, y, vals, err, bounded, curves, float(ds["chisqr"].values[0]), len(bm.free),
+                      float(ds["redchi"].values[0]), free=[p.name for p in peaks])
 
     def ic_of(self, chisqr: float, k: int, n: int) -> float:
         chi = chisqr / self.sigma ** 2 / self.L

@@ -187,3 +187,21 @@ def test_millions_of_points_are_binned_and_fast():
     assert len(t) == 2 and abs(t["center"].iloc[0] - 1.0) < 0.01 and abs(t["center"].iloc[1] - 10) < 0.05
     assert sel.record["working_grid"] > 1
     assert dt < 15, dt          # generous for a shared machine; ~1-2 s alone
+
+
+def test_long_range_trials_are_local_and_find_every_line():
+    """A long range that never returns to the baseline (20 lines 1.1-1.4 FWHM apart, one window):
+    every line found, centres within 0.2 FWHM, and the forward steps fitted locally (the
+    neighbourhood of the change, not the whole window)."""
+    rng = np.random.default_rng(11)
+    x = np.linspace(0, 300, 3000)
+    w = 4.0
+    centres = 20 + np.cumsum(rng.uniform(1.1, 1.4, 20) * w)
+    areas = rng.uniform(0.5, 1.0, centres.size) * w
+    y = sum(pv(x, c, a, w) for c, a in zip(centres, areas)) + 0.001 * rng.standard_normal(x.size)
+    sel = select_model(x, y, noise=0.001)
+    found = np.sort(sel.fit.peak_table()["center"].to_numpy())
+    assert len(sel.record["windows"]) == 1
+    assert found.size == centres.size, found
+    assert np.all(np.abs(found - centres) < 0.2 * w)
+    assert any(st.get("local") for st in sel.record["steps"]), sel.record["steps"]

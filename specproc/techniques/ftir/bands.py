@@ -15,7 +15,7 @@ import numpy as np
 
 from ...core.errors import ParameterError, ProcessingError
 from ...core.measurement import check_measurement, label, reader_notes
-from ...core.result import Quantity, Result
+from ...core.result import Quantities, Result
 from . import processing as proc
 
 PROCESSOR = "ftir.fit_bands"
@@ -435,7 +435,7 @@ def make_result(m, prep: Prepared, spec, values: dict, stderr: dict, stats: dict
                          "shift_cm1_stderr": stderr.get(pre + "center"), "n_gaussians": len(pks)})
     total = base + sum(comps.values()) + sum(co2c.values())
     warns = list(prep.warnings) + list(warnings)
-    qs, rows = {}, []
+    qs, rows = Quantities(), []
     resid = np.where(keep, prep.y - total, np.nan)
     for i, p in enumerate(bands):
         pre = prefix_of(p.name)
@@ -488,7 +488,7 @@ def make_result(m, prep: Prepared, spec, values: dict, stderr: dict, stats: dict
         for key, v, s, u, d in (("center_cm1", c, cs, "cm-1", "band centre"), ("fwhm_cm1", fw, fws, "cm-1", "FWHM"),
                                 ("area", ar, ars, "cm-1", "integrated absorbance"),
                                 ("height", h, hs, "", "peak absorbance")):
-            qs[f"{p.name}.{key}"] = Quantity(float(v) if p.name not in undetected else nan, s, u, d)
+            qs.add(p.name, key, float(v) if p.name not in undetected else nan, s, u, d)
         rows.append({"name": p.name, "shape": p.shape, "center_cm1": float(c), "center_cm1_stderr": cs,
                      "fwhm_cm1": float(fw), "fwhm_cm1_stderr": fws, "height": float(h), "height_stderr": hs,
                      "area": float(ar), "area_stderr": ars, "max_cm1": xmax, "centroid_cm1": cen,
@@ -575,6 +575,28 @@ def _auto_bands(prep: Prepared, *, shape, baseline, n_bands, max_bands, snr, cen
     return sel.fit, sel.fit.spec, [w for w in warns if not w.startswith("n_bands=")] + sel.warnings
 
 
+def _from_fit(fo, p):
+    """Band ``p`` of the fit ``fo`` with its fitted values as starts (plain bands only; modelled
+    atmosphere, tied by expressions, is left as it was)."""
+    from ...fitting.lineshapes import fwhm_of
+    from ...fitting.models import prefix_of
+
+    pre, v = prefix_of(p.name), fo.values
+    if p.satellites or p.shape not in ("gaussian", "lorentzian", "pseudo-voigt", "voigt", "pearson7") or \
+            pre + "amplitude" not in v or any(fo.params[n].expr for n in fo.params if n.startswith(pre)
+                                              and n[len(pre):] in ("center", "sigma", "amplitude")):
+        return p
+    c, fw, a = float(v[pre + "center"]), float(fwhm_of(p.shape, v, pre)), float(v[pre + "amplitude"])
+    lo, hi = p.bounds.get("center", (None, None))
+    c = float(np.clip(c, -np.inf if lo is None else lo, np.inf if hi is None else hi))
+    if not (np.isfinite(c) and fw > 0 and np.isfinite(a)):
+        return p
+    init = dict(p.init)
+    if p.shape == "pseudo-voigt" and pre + "fraction" in v:
+        init["fraction"] = float(np.clip(v[pre + "fraction"], 0.0, 1.0))
+    return p.model_copy(update={"center": c, "fwhm": fw, "amplitude": max(a, 1e-12), "init": init})
+
+
 def fit_bands(m, bands=None, *, region=None, n_bands=None, max_bands=6, shape="pseudo-voigt", baseline="linear",
               baseline_params=None, atmosphere="auto", saturation_limit=None, center_window=None, snr=5.0,
               params=None) -> Result:
@@ -594,10 +616,16 @@ def fit_bands(m, bands=None, *, region=None, n_bands=None, max_bands=6, shape="p
                                        snr=snr, center_window=center_window, src=src, atmosphere=atmosphere)
         if n_bands is None:  # an automatic band is a detection: none within 2 stderr of zero area is reported
             from ...fitting.fit import drop_undetected
+            from ...fitting.select import LONG_RANGE
 
             def refit(fo, weak):
-                return fit_spec(fo.spec.model_copy(update={"peaks": [p for p in fo.spec.peaks if p.name not in weak]}),
-                                fo.x, fo.y, noise=prep.noise, where=src, unit="cm-1")
+                # the others start at their fitted values: a 30-band refit from the selection's starts
+                # took the engine its whole budget (and lmfit after it), from the optimum a few steps
+                peaks = [_from_fit(fo, p) for p in fo.spec.peaks if p.name not in weak]
+                # a long range: lmfit only briefly after the engine (as select_model's final fit)
+                kw = {"max_nfev": 20 * (3 * len(peaks) + 4)} if len(peaks) > LONG_RANGE else {}
+                return fit_spec(fo.spec.model_copy(update={"peaks": peaks}), fo.x, fo.y, noise=prep.noise, where=src,
+                                unit="cm-1", **kw)
 
             out, msg = drop_undetected(out, refit, [p.name for p in sample_peaks(spec, prep)[0]], unit="cm-1",
                                        where=src)
