@@ -4,7 +4,7 @@
 ``Result.to_parquet(folder)``, and ``exports/data/`` of every pipeline run) writes, per result,
 a folder ``<technique>_<sample>_<file>/`` with
 
-* ``quantities.csv`` — name, value, stderr, unit, description of every quantity;
+* ``quantities.csv`` — name, its key (component, property), value, stderr, unit, description of every quantity;
 * ``table_<name>.csv`` — every table of the result (XRD peak lists and phases, XPS depth
   profiles as at % vs depth per species, AFM modulus histograms, NMR / FTIR component tables...);
 * ``curve_<nn>_<title>.csv`` — every fitted spectrum at full resolution: the x axis, then one
@@ -236,9 +236,10 @@ def export(results, folder, formats=("csv", "parquet"), plots: bool = True) -> l
                           "processor": r.processor, "source": r.source, "kind": kind, "title": title,
                           "rows": len(df), "columns": "; ".join(str(c) for c in df.columns)})
 
-        qs = pd.DataFrame([{"name": n, "value": q.value, "stderr": q.stderr, "unit": q.unit,
-                            "description": q.description} for n, q in r.quantities.items()],
-                          columns=["name", "value", "stderr", "unit", "description"])
+        qs = pd.DataFrame([{"name": n, "component": q.component, "property": q.property, "value": q.value,
+                            "stderr": q.stderr, "unit": q.unit, "description": q.description}
+                           for n, q in r.quantities.items()],
+                          columns=["name", "component", "property", "value", "stderr", "unit", "description"])
         put(qs, "quantities", "quantities")
         for name in r.tables:
             put(r.tables[name], f"table_{_slug(name)}", "table", name)

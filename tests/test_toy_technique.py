@@ -95,7 +95,7 @@ PACKAGE = {
         import numpy as np
         from specproc.core.params import PeaksInput, ProcessorParams, Region
         from specproc.core.processor import Processor
-        from specproc.core.result import Quantity, Result
+        from specproc.core.result import Quantities, Result
         from specproc.fitting.models import ModelSpec, Peak, Shape, prefix_of
 
         class FitPeaksParams(ProcessorParams):
@@ -120,9 +120,10 @@ PACKAGE = {
                                     for i, d in enumerate(found)])
 
         def _result(m, p, spec, values, errors, warnings):
-            qs = {f"{pk.name}.center_mm": Quantity(values[prefix_of(pk.name) + "center"],
-                                                   errors.get(prefix_of(pk.name) + "center"), "mm")
-                  for pk in spec.peaks}
+            qs = Quantities()   # made by key (component, property): the name is derived from it
+            for pk in spec.peaks:
+                qs.add(pk.name, "center_mm", values[prefix_of(pk.name) + "center"],
+                       errors.get(prefix_of(pk.name) + "center"), "mm")
             rows = [{"peak": pk.name, "center_mm": qs[f"{pk.name}.center_mm"].value} for pk in spec.peaks]
             import pandas as pd
             return Result("toy.fit_peaks", "toy", m.attrs.get("sample", ""), qs,

@@ -185,6 +185,8 @@ class ProcessorContract:
         for name, q in r.quantities.items():
             if q.stderr is not None:
                 assert np.isfinite(q.stderr) and q.stderr >= 0, name
+            # made by key (component, property), the name derived from it: nothing parses names later
+            assert q.keyed and q.name == name, f"quantity {name!r} has no structured key (use Result.add_quantity)"
 
     def test_run_many_returns_one_item_per_input(self):
         from specproc.core.errors import SpecprocError
