@@ -31,13 +31,14 @@ import json
 import os
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "techniques"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _count_sweep import count_scores, count_table_markdown  # noqa: E402
 
 SF_MHZ = 128.38
 
@@ -129,49 +130,21 @@ def run_case(m, t: dict, **kw) -> dict:
 
 
 def summarise(rows: list) -> dict:
+    """The sweep's scores (:func:`_count_sweep.count_scores`) and NMR's own: spinning sidebands."""
     res = [r for r in rows if r["resolvable"]]
-    unres = [r for r in rows if not r["resolvable"]]
-    times = np.array([r["seconds"] for r in rows])
-    table = Counter((r["n_true"], r["n_found"], r["resolvable"]) for r in rows)
 
     def mean(v):
         return float(np.mean(v)) if len(v) else None
 
-    return {
-        "n_spectra": len(rows), "n_resolvable": len(res), "n_with_sidebands": sum(r["spin"] for r in rows),
-        "resolvable_right_count": mean([r["right"] for r in res]),
+    out = count_scores(rows, [r["seconds"] for r in rows])
+    out.update({
+        "n_with_sidebands": sum(r["spin"] for r in rows),
         "resolvable_right_count_with_sidebands": mean([r["right"] for r in res if r["spin"]]),
         "resolvable_right_count_without_sidebands": mean([r["right"] for r in res if not r["spin"]]),
-        "resolvable_centres_within_0.2_fwhm": mean([r["centres_ok"] for r in res if r["right"]]),
-        "n_unresolvable": len(unres),
-        "unresolvable_right_or_warned": mean([r["right"] or r["uncertain_warning"] for r in unres]),
-        "unresolvable_confident_wrong": mean([not r["right"] and not r["uncertain_warning"] for r in unres]),
-        # false doubts: a "count uncertain" warning on a right count (resolution check, issue #23)
-        "right_count_uncertain_warning": mean([r["uncertain_warning"] for r in rows if r["right"]]),
-        "resolvable_right_count_uncertain_warning": mean([r["uncertain_warning"] for r in res if r["right"]]),
-        "single_line_uncertain_warning": mean([r["uncertain_warning"] for r in rows if r["n_true"] == 1 and r["right"]]),
-        "single_line_snr200_uncertain_warning": mean([r["uncertain_warning"] for r in rows
-                                                      if r["n_true"] == 1 and r["right"] and r["snr"] >= 200]),
-        "split_lines_per_true_line": float(sum(r["split"] for r in rows) / max(1, sum(r["n_true"] for r in rows))),
         "sidebands_reported_as_species": int(sum(r["sidebands_as_species"] for r in rows)),
         "errors": int(sum(r["error"] is not None for r in rows)),
-        "seconds_median": float(np.median(times)) if times.size else None,
-        "seconds_p90": float(np.percentile(times, 90)) if times.size else None,
-        "seconds_max": float(times.max()) if times.size else None,
-        "count_table": [{"n_true": k[0], "n_found": k[1], "resolvable": k[2], "cases": v}
-                        for k, v in sorted(table.items())],
-    }
-
-
-def count_table_markdown(summary: dict) -> str:
-    """The found-versus-true table of docs/toolkit.md."""
-    by: dict = {}
-    for e in summary["count_table"]:
-        by.setdefault(e["n_true"], {True: [], False: []})[e["resolvable"]].append(f"{e['n_found']}: {e['cases']}")
-    lines = ["| true | found (resolvable) | found (not resolvable) |", "|---|---|---|"]
-    for n in sorted(by):
-        lines.append(f"| {n} | {', '.join(by[n][True]) or '–'} | {', '.join(by[n][False]) or '–'} |")
-    return "\n".join(lines)
+    })
+    return out
 
 
 # ---------------------------------------------------------------------------------------- timing set

@@ -29,11 +29,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _count_sweep import count_scores, count_table_markdown  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 LINES = ("C 1s", "N 1s", "S 2p", "Mo 3d")
@@ -146,44 +149,8 @@ def score(t, found, warns):
 
 
 def summarise(rows, times):
-    res = [r for r in rows if r["resolvable"]]
-    unres = [r for r in rows if not r["resolvable"]]
-    table = Counter((r["n_true"], r["n_found"], r["resolvable"]) for r in rows)
-
-    def mean(v):
-        return float(np.mean(v)) if len(v) else None
-
-    return {
-        "n_spectra": len(rows), "n_resolvable": len(res),
-        "resolvable_right_count": mean([r["right"] for r in res]),
-        "resolvable_centres_within_0.2_fwhm": mean([r["centres_ok"] for r in res if r["right"]]),
-        "n_unresolvable": len(unres),
-        "unresolvable_right_or_warned": mean([r["right"] or r["uncertain_warning"] for r in unres]),
-        "unresolvable_confident_wrong": mean([not r["right"] and not r["uncertain_warning"] for r in unres]),
-        # false doubts: a "count uncertain" warning on a right count (resolution check, issue #23)
-        "right_count_uncertain_warning": mean([r["uncertain_warning"] for r in rows if r["right"]]),
-        "resolvable_right_count_uncertain_warning": mean([r["uncertain_warning"] for r in res if r["right"]]),
-        "single_line_uncertain_warning": mean([r["uncertain_warning"] for r in rows if r["n_true"] == 1 and r["right"]]),
-        "single_line_snr200_uncertain_warning": mean([r["uncertain_warning"] for r in rows
-                                                      if r["n_true"] == 1 and r["right"] and r["snr"] >= 200]),
-        "split_lines_per_true_line": float(sum(r["split"] for r in rows) / max(1, sum(r["n_true"] for r in rows))),
-        "seconds_median": float(np.median(times)), "seconds_p90": float(np.percentile(times, 90)),
-        "seconds_max": float(np.max(times)),
-        "count_table": [{"n_true": k[0], "n_found": k[1], "resolvable": k[2], "cases": v}
-                        for k, v in sorted(table.items())],
-    }
-
-
-def markdown_table(summary) -> str:
-    """Found-versus-true rows (resolvable / not resolvable) as in docs/toolkit.md."""
-    by = {}
-    for e in summary["count_table"]:
-        by.setdefault(e["n_true"], {True: Counter(), False: Counter()})[e["resolvable"]][e["n_found"]] += e["cases"]
-    out = ["| true | found (resolvable) | found (not resolvable) |", "|---|---|---|"]
-    for n in sorted(by):
-        cells = [", ".join(f"{k}: {v}" for k, v in sorted(by[n][r].items())) or "–" for r in (True, False)]
-        out.append(f"| {n} | {cells[0]} | {cells[1]} |")
-    return "\n".join(out)
+    """The sweep's scores (:func:`_count_sweep.count_scores`)."""
+    return count_scores(rows, times)
 
 
 def main():
@@ -204,7 +171,7 @@ def main():
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({"summary": summary, "rows": rows}, indent=1))
     print(json.dumps({k: v for k, v in summary.items() if k != "count_table"}, indent=1))
-    print(markdown_table(summary))
+    print(count_table_markdown(summary))
 
 
 if __name__ == "__main__":
