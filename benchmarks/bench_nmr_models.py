@@ -212,6 +212,14 @@ def case_csa_stack(n, nref, rng):
                          f"η<0.05 {np.mean(e_eta < 0.05):.0%} (η within 2 stderr {np.mean(z_eta < 2):.0%})"}
 
 
+def _quad_errors(fits, truths):
+    """|δiso error| (ppm), |relative CQ error|, |η error| of quadrupolar fits (one site each) against their truths."""
+    rows = [f.table.iloc[0] for f in fits]
+    return (np.array([abs(r["center_ppm"] - t["iso"]) for r, t in zip(rows, truths)]),
+            np.array([abs(r["cq_mhz"] / t["cq"] - 1) for r, t in zip(rows, truths)]),
+            np.array([abs(r["eta"] - t["eta"]) for r, t in zip(rows, truths)]))
+
+
 def case_quad(n, nref, rng):
     import specproc as sp
 
@@ -231,10 +239,7 @@ def case_quad(n, nref, rng):
                               peaks=[{"name": "Q", "center": c, "shape": "quadrupolar", "cq_mhz": 2.2}])
             for i, (y, c) in enumerate(zip(data, starts))]
     t_sp = time.perf_counter() - t0
-    rows = [f.table.iloc[0] for f in fits]
-    e_iso = np.array([abs(r["center_ppm"] - t["iso"]) for r, t in zip(rows, truths)])
-    e_cq = np.array([abs(r["cq_mhz"] / t["cq"] - 1) for r, t in zip(rows, truths)])
-    e_eta = np.array([abs(r["eta"] - t["eta"]) for r, t in zip(rows, truths)])
+    e_iso, e_cq, e_eta = _quad_errors(fits, truths)
     stack = _quad_stack(x, data, starts, None, truths, cq=2.2)
     ref_t = []
     for i in range(nref):
@@ -382,10 +387,7 @@ def case_quad_mas(n, nref, rng, rate=5000.0):
                               peaks=[{"name": "Q", "center": c, "shape": "quadrupolar"}])
             for i, (y, c) in enumerate(zip(data, starts))]
     t_sp = time.perf_counter() - t0
-    rows = [f.table.iloc[0] for f in fits]
-    e_iso = np.array([abs(r["center_ppm"] - t["iso"]) for r, t in zip(rows, truths)])
-    e_cq = np.array([abs(r["cq_mhz"] / t["cq"] - 1) for r, t in zip(rows, truths)])
-    e_eta = np.array([abs(r["eta"] - t["eta"]) for r, t in zip(rows, truths)])
+    e_iso, e_cq, e_eta = _quad_errors(fits, truths)
     stack = _quad_stack(x, data, starts, rate, truths)
     ref_t = []
     for i in range(nref):
