@@ -565,6 +565,13 @@ def _params_for(model, x, Yf, params):
 
 
 # ====================================================================== public API
+def default_params(model, x, Y):
+    """The start :func:`fit_batch` makes when no ``params`` are given: the model's parameters on the mean
+    of the finite rows of ``Y`` (a ModelSpec's ``to_lmfit``; an lmfit Model's ``guess``)."""
+    Y = np.asarray(Y, float)
+    return _params_for(model, np.asarray(x, float), Y.reshape(-1, Y.shape[-1]), None)[1]
+
+
 def fit_batch(model, x, Y, *, params=None, init=None, weights=None, max_iter=200, tol=1e-10, chunk_size=None,
               n_jobs=None, warm_start=False, dims=None, coords=None, method="auto", expr_errors=True,
               start="given", noise_stats=True):

@@ -193,7 +193,7 @@ def fit_stack(model, x, Y, params=None, *, weights=None, skip_bounds=(), rtol: f
     ``rtol`` as :class:`StackFit`. -> :class:`StackFit`.
     """
     from ..core.errors import ParameterError
-    from .batch import fit_batch
+    from .batch import default_params, fit_batch
     from .models import ModelSpec
 
     Y = np.asarray(Y, float)
@@ -204,8 +204,6 @@ def fit_stack(model, x, Y, params=None, *, weights=None, skip_bounds=(), rtol: f
     if params is None:   # the bounds are read from the parameters: the engine's default start, made here
         if not isinstance(model, ModelSpec):
             raise ParameterError("fit_stack: give the lmfit Parameters of an lmfit model")
-        rows = Y.reshape(-1, Y.shape[-1])
-        good = rows[np.isfinite(rows).all(axis=1)]
-        params = model.to_lmfit(np.asarray(x, float), good.mean(axis=0) if len(good) else np.zeros(rows.shape[1]))[1]
+        params = default_params(model, x, Y)
     ds = fit_batch(model, x, Y, params=params, weights=weights, **kwargs)
     return StackFit(ds, params, weights, skip_bounds=skip_bounds, rtol=rtol)
