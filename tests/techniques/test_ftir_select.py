@@ -63,6 +63,10 @@ def test_real_jcamp_region_automatic(realdata):
         pytest.skip("pacdec1.jdx not available")
     r = fit_bands(sp.read(p), region=(1100, 1320))
     t = r.table
-    assert r.meta["model_selection"]["n_components"] == len(t) >= 2
+    # every selected band is in the table, or named as dropped (not detected above the noise): this file's
+    # noise is the JCAMP quantisation (1e-4 %T steps: 1.3e-5 absorbance), the selection's last band can
+    # fall below 2 area errors in the refit
+    dropped = sum(int(w.split()[0]) for w in r.warnings if "candidate component(s) not detected" in w)
+    assert r.meta["model_selection"]["n_components"] == len(t) + dropped and len(t) >= 2
     top = t.sort_values("height").iloc[-1]
     assert 1184 <= top["center_cm1"] <= 1194         # MANIFEST: strongest band (min T) at 1189.0 cm-1

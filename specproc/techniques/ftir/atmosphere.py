@@ -6,12 +6,15 @@ structure than bands of solids, which is how they are recognised:
 
 * **CO2** (nu3 P/R branches with maxima near 2337 / 2361 cm-1, nu2 Q branch at 667 cm-1): a
   template is computed from the rotor line positions (B'' = 0.3902, B' = 0.3871 cm-1, even J only, 296 K)
-  seen through a Gaussian instrument line of the spectrum's resolution. Its second derivative is
-  least-squares matched (with a cubic for the slowly varying curvature of broad bands) to the
-  spectrum's second derivative (Savitzky-Golay, window 2.5x resolution) in a window around each
-  band: second derivatives suppress the broad sample bands underneath. The band is *recognised* when the
-  template amplitude is > 3 standard errors and > 3 noise SDs; the range where the scaled template
-  exceeds half a noise SD (at least where it exceeds 5 % of its maximum, at most 0.5 %) is masked.
+  seen through a Gaussian instrument line of the spectrum's resolution. The second derivatives of its
+  two branches (P, R) are matched, robustly (with a cubic for the slowly varying curvature of broad
+  bands), to the spectrum's second derivative (Savitzky-Golay, window 2.5x resolution) in a window
+  around each band: second derivatives suppress the broad sample bands underneath (:func:`_match_co2`).
+  The band is *recognised* by its pattern: the amount (the branches' weighted mean) > 3 standard errors
+  and > 3 noise SDs, the two branches at one amount (within CO2_MAX_INCONSISTENCY standard errors) and
+  each seen; a strong match without the pattern (a sample band on one branch) is *doubtful*, never
+  masked. The range where the scaled template exceeds half a noise SD (at least where it exceeds 5 % of
+  its maximum, at most 0.5 %) is masked.
 * **Water vapour** (lines in 1300-2050 and 3450-4000 cm-1): narrow lines (FWHM <= 3x resolution,
   after removing the broad signal with a Savitzky-Golay filter of 6x resolution) found by the
   shared peak picker at 5 noise SDs, positive or negative; recognised by the line pattern of a
@@ -46,6 +49,12 @@ WATER_BAND_CENTRES, WATER_BRANCH_REACH = (1595.0, 3756.0), 400.0
 #: lines needed in each branch of one band, and in all (:func:`_water_pattern`), each at most
 #: WATER_MAX_FWHM_RES resolutions wide
 WATER_MIN_BRANCH, WATER_MIN_LINES, WATER_MAX_FWHM_RES = 4, 8, 1.6
+#: the P and R branch amounts of recognised CO2 agree within this many standard errors (:func:`_match_co2`)
+CO2_MAX_INCONSISTENCY = 3.0
+#: rounds of the robust match (each with the Cauchy scale from the last round's residuals; 0: least squares)
+CO2_MATCH_ROUNDS = 3
+#: degree of the Legendre polynomial beside the templates (broad bands' curvature); 3 = the former cubic
+CO2_MATCH_DEGREE = 3
 
 
 @dataclass
@@ -53,10 +62,15 @@ class Atmosphere:
     """What was recognised in one spectrum."""
 
     regions: list = field(default_factory=list)     # [(lo, hi, label)] masked cm-1 ranges
-    co2: dict = field(default_factory=dict)         # label -> {"amplitude", "significance"}
-    #: CO2 bands in reach but not recognised (best match below the thresholds): label -> same keys
+    #: label -> {"amplitude", "stderr", "significance", "consistency", "branches", "resolution_cm1"}
+    #: (:func:`_match_co2`; ``doubtful``: a note when a strong match lacks the two-branch pattern)
+    co2: dict = field(default_factory=dict)
+    #: CO2 bands in reach but not recognised (best match below the thresholds, or ``doubtful``: a strong
+    #: match without the two-branch pattern, with the note saying so): label -> same keys
     co2_weak: dict = field(default_factory=dict)
     water_lines: list = field(default_factory=list)  # centres of recognised water lines (cm-1)
+    #: the same lines: {"center", "fwhm", "height" (signed, on the high-passed data), "lo", "hi" (masked)}
+    water: list = field(default_factory=list)
     notes: list = field(default_factory=list)       # human-readable, for Result.warnings
 
     def mask(self, x):
@@ -247,7 +261,33 @@ def _second_derivative(x, y, resolution):
     return savgol_filter(y, win, 3, deriv=2, delta=dx, mode="nearest")   # edges unused: no polyfit
 
 
+def _branch_templates(xs, resolution, label):
+    """The band's template (:func:`co2_template`, unit peak) split into its two branches: the lines
+    below the band centre (P) and at / above it (R; for nu2 the Q branch with the R wing)."""
+    lines, w = co2_lines(label)
+    centre = CO2_NU2_Q if label.endswith("667") else CO2_NU3
+    low = lines < centre
+    res = max(resolution, 0.2)
+    tp, tr = _gauss_lines(xs, lines[low], w[low], res), _gauss_lines(xs, lines[~low], w[~low], res)
+    peak = float((tp + tr).max()) if xs.size else 0.0
+    return (tp / peak, tr / peak) if peak > 0 else (tp, tr)
+
+
 def _match_co2(x, y, label, resolution, noise):
+    """Second-derivative match of the two branches of a CO2 band in its window (module docstring).
+
+    The spectrum's second derivative is fitted by the P and R branch templates' second derivatives
+    (free amplitudes) plus a cubic, with a robust (Cauchy) loss: the curvature of sharp sample bands
+    in the window is an outlier to the match, not a reason to inflate every point's error (a plain
+    least-squares match gave standard errors 10-90x the noise with strong bands in the window, and a
+    bound built on them let a modelled CO2 swallow a band). The residual scale never falls below
+    the noise carried through the derivative filter. The CO2 amount is the two branches' weighted
+    mean; ``consistency`` is how far apart they are, in standard errors (CO2 is both branches at one
+    amount: a single sample band near 2361 cm-1 fits one branch only).
+    """
+    from scipy.optimize import least_squares
+    from scipy.signal import savgol_coeffs
+
     lo, hi = CO2_WINDOWS[label]
     sel = (x >= lo) & (x <= hi) & np.isfinite(y)
     if sel.sum() < 40 or x[sel].min() > lo + 40 or x[sel].max() < hi - 40:
@@ -255,19 +295,45 @@ def _match_co2(x, y, label, resolution, noise):
     xs, ys = x[sel], y[sel]
     t = _template_cached(float(xs[0]), float(xs[-1]), xs.size, float(resolution), label) \
         if np.allclose(np.diff(xs), xs[1] - xs[0], rtol=1e-6, atol=0) else co2_template(xs, resolution, label)
-    d2y, d2t = _second_derivative(xs, ys, resolution), _second_derivative(xs, t, resolution)
-    if d2y is None or not np.any(d2t):
+    tp, tr = _branch_templates(xs, resolution, label)
+    d2y = _second_derivative(xs, ys, resolution)
+    if d2y is None:
         return None
+    d2p, d2r = _second_derivative(xs, tp, resolution), _second_derivative(xs, tr, resolution)
+    if not (np.any(d2p) and np.any(d2r)):
+        return None
+    dx = float(np.median(np.diff(xs)))
+    win = max(5, int(round(2.5 * resolution / dx)) | 1)
+    floor = float(noise or 0.0) * float(np.linalg.norm(savgol_coeffs(win, 3, deriv=2, delta=dx)))
     u = (xs - xs.mean()) / (0.5 * np.ptp(xs))
-    A = np.c_[d2t, np.vander(u, 4)]          # + a cubic: slowly varying curvature of broad bands
+    A = np.c_[d2p, d2r, np.polynomial.legendre.legvander(u, CO2_MATCH_DEGREE)]   # curvature of broad bands
     coef, *_ = np.linalg.lstsq(A, d2y, rcond=None)
-    resid = d2y - A @ coef
-    dof = max(resid.size - A.shape[1], 1)
-    cov = np.linalg.pinv(A.T @ A) * float(resid @ resid) / dof
-    se = float(np.sqrt(max(cov[0, 0], 0.0)))
-    amp = float(coef[0])
-    return {"amplitude": amp, "significance": abs(amp) / se if se > 0 else np.inf, "resolution": resolution,
-            "template_x": xs, "template": t}
+    r = d2y - A @ coef
+    scale = np.inf                           # no rounds: plain least squares
+    for _ in range(CO2_MATCH_ROUNDS):       # the scale from the robust fit's own residuals, a few rounds
+        scale = max(1.4826 * float(np.median(np.abs(r - np.median(r)))), floor, 1e-300)
+        coef = least_squares(lambda c: A @ c - d2y, coef, jac=lambda c: A, loss="cauchy", f_scale=scale,
+                             method="trf", x_scale="jac").x
+        r = d2y - A @ coef
+    w = 1.0 / (1.0 + (r / scale) ** 2)          # the Cauchy loss's weights at the solution
+    dof = max(float(w.sum()) - A.shape[1], 1.0)
+    s2 = max(float(np.sum(w * r * r)) / dof, floor ** 2)
+    cov = np.linalg.pinv(A.T @ (A * w[:, None]))[:2, :2] * s2
+    b = coef[:2]
+    try:
+        ci = np.linalg.inv(cov)
+    except np.linalg.LinAlgError:
+        return None
+    one = np.ones(2)
+    var = 1.0 / float(one @ ci @ one)
+    amp = var * float(one @ ci @ b)
+    se = float(np.sqrt(max(var, 0.0)))
+    d = b - amp
+    consistency = float(np.sqrt(max(float(d @ ci @ d), 0.0)))
+    bse = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+    return {"amplitude": amp, "stderr": se, "significance": abs(amp) / se if se > 0 else np.inf,
+            "consistency": consistency, "branches": {"P": (float(b[0]), float(bse[0])), "R": (float(b[1]), float(bse[1]))},
+            "branch_peaks": (float(tp.max()), float(tr.max())), "resolution": resolution, "template_x": xs, "template": t}
 
 
 def recognise(x, y, resolution: float | None = None, noise: float | None = None, region=None) -> Atmosphere:
@@ -315,21 +381,34 @@ def recognise(x, y, resolution: float | None = None, noise: float | None = None,
             continue
         best = max(cands, key=lambda c: c["significance"])
         amp = best["amplitude"]
-        if best["significance"] > 3 and abs(amp) > 3 * noise:
+        info = {"amplitude": amp, "stderr": best["stderr"], "significance": float(best["significance"]),
+                "consistency": best["consistency"], "branches": best["branches"],
+                "resolution_cm1": best["resolution"]}
+        strong = best["significance"] > 3 and abs(amp) > 3 * noise
+        # the line pattern: both branches at one amount (a branch whose template peaks below half the
+        # band's maximum, nu2's P wing, is too weak to be required)
+        seen = all(np.sign(a) == np.sign(amp) and abs(a) > 2 * se
+                   for (a, se), pk in zip(best["branches"].values(), best["branch_peaks"]) if pk >= 0.5)
+        pattern = best["consistency"] <= CO2_MAX_INCONSISTENCY and seen
+        if strong and pattern:
             rel = max(0.005, min(0.05, 0.5 * noise / abs(amp)))
             on = best["template"] >= rel
             xs = best["template_x"]
             lo, hi = float(xs[on].min()), float(xs[on].max())
             atm.regions.append((lo, hi, label))
-            atm.co2[label] = {"amplitude": amp, "significance": float(best["significance"]),
-                              "resolution_cm1": best["resolution"]}
+            atm.co2[label] = info
             atm.notes.append(f"atmospheric {label} cm-1 recognised (amplitude {amp:+.3g}, "
                              f"{best['significance']:.0f} sigma): {lo:.0f}-{hi:.0f} cm-1 masked")
         else:
-            # weak or broad (8 cm-1 resolution flattens the second derivative): not masked, but a band
-            # under it still gets the CO2 modelled (bands.add_co2_model)
-            atm.co2_weak[label] = {"amplitude": amp, "significance": float(best["significance"]),
-                                   "resolution_cm1": best["resolution"]}
+            # weak, broad (8 cm-1 resolution flattens the second derivative) or not CO2's pattern: not
+            # masked, but a band under it still gets the CO2 modelled (bands.add_co2_model), bounded
+            if strong:
+                (ap, sp), (ar, sr) = best["branches"]["P"], best["branches"]["R"]
+                info["doubtful"] = (f"atmospheric {label} cm-1 doubtful: its two branches disagree (P {ap:+.3g} ± "
+                                    f"{sp:.2g}, R {ar:+.3g} ± {sr:.2g}; CO2 has both at one amount): a sample band "
+                                    "on one branch, or a band taken for CO2; not masked but modelled, its amount "
+                                    "bounded by the branches' spread")
+            atm.co2_weak[label] = info
     # water vapour: narrow lines in the bending / stretching regions
     lines = []
     for lo, hi in WATER_RANGES:
@@ -348,16 +427,18 @@ def recognise(x, y, resolution: float | None = None, noise: float | None = None,
                 # a gas line is as narrow as the instrument line, but not a one-point noise spike,
                 # and stands above the noise itself (prominence alone is met by noise pairs)
                 if 0.5 * res_w <= c["fwhm"] <= 3 * res_w and c["height"] > 5 * nz:
-                    lines.append((c["center"], c["fwhm"]))
+                    lines.append((c["center"], c["fwhm"], sign * c["height"]))
     # the pattern is judged on the instrument-narrow lines (a gas line is as wide as the instrument
     # line; sharp bands of solids and liquids are wider at <= 4 cm-1 resolution: polystyrene's
     # 1601 / 1583 / 1493 / 1452 cm-1 measure 1.5-2x a 4 cm-1 resolution on the high-passed data)
-    if _water_pattern([c for c, w in lines if w <= WATER_MAX_FWHM_RES * res_w]):
+    if _water_pattern([c for c, w, _h in lines if w <= WATER_MAX_FWHM_RES * res_w]):
         lines.sort()
-        atm.water_lines = [c for c, _ in lines]
-        for c, w in lines:
+        atm.water_lines = [c for c, _w, _h in lines]
+        for c, w, h in lines:
             half = max(1.5 * w, res_w)
             atm.regions.append((c - half, c + half, "H2O"))
+            atm.water.append({"center": float(c), "fwhm": float(w), "height": float(h), "lo": float(c - half),
+                              "hi": float(c + half)})
         atm.notes.append(f"atmospheric water vapour recognised ({len(lines)} narrow lines in 1300-2050 / "
                          "3450-4000 cm-1): lines masked")
     return atm

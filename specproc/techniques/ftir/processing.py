@@ -164,3 +164,20 @@ def baseline(x, y, method: str, mask=None, **params):
 
 def _src(m):
     return (m.attrs.get("provenance") or {}).get("source")
+
+
+#: noise high-pass (:func:`noise_sd`): a Savitzky-Golay window of this many resolutions, this order
+NOISE_WINDOW_RES, NOISE_ORDER = 4.0, 7
+
+
+def noise_sd(y, resolution: float, dx: float) -> float:
+    """Noise SD of an FTIR absorbance segment (ascending, evenly spaced by ``dx`` cm-1): the toolkit's
+    :func:`~specproc.fitting.noise.noise_sigma_savgol` with a window of NOISE_WINDOW_RES resolutions
+    (order NOISE_ORDER: it follows bands down to ~2x the resolution) and, for correlated noise, the
+    6x-resolution high-pass as the floor. On the random-truth sweep's spectra (white noise) the
+    6x-resolution estimate alone ran 1.08x the true SD (median; 1.28x p90), bands leaking into it;
+    this one 1.005x (1.12x)."""
+    from ...fitting.noise import noise_sigma_savgol
+
+    win = max(NOISE_ORDER + 2, int(round(NOISE_WINDOW_RES * resolution / dx)) | 1)
+    return noise_sigma_savgol(y, win, NOISE_ORDER, long_window=max(7, int(round(6 * resolution / dx)) | 1))
