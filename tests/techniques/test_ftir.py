@@ -2,6 +2,7 @@
 shifts, batch = single fits, saturation, transmittance input, atmosphere never a band, bad input."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,17 +12,15 @@ import specproc as sp
 from specproc.core.errors import ParameterError, ProcessingError, SpecprocError
 from specproc.core.measurement import new_measurement
 
+sys.path.insert(0, str(Path(__file__).parent))
+from _ftir_synth import measurement as _m  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def gen(ftir_generator):
     return ftir_generator
-
-
-def _m(gen, y, kind="absorbance", res=4.0, x=None, sample=None):
-    return new_measurement(y, [("wavenumber", gen.GRID if x is None else x, "1/cm")], technique="ftir",
-                           units="dimensionless", acquisition={"y_kind": kind, "resolution_cm1": res}, sample=sample)
 
 
 def _random_band(rng, lo=2265.0, hi=2295.0):

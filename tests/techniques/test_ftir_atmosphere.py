@@ -4,13 +4,18 @@ CO2 never larger than the pre-fit match allows (recognised or not); a strong ban
 lines found; the noise SD not raised by the bands. Generated spectra with known truth, seeded."""
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from specproc.core.measurement import new_measurement
 from specproc.techniques.ftir import processing as proc
 from specproc.techniques.ftir.atmosphere import recognise
 from specproc.techniques.ftir.bands import fit_bands, prepare
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _ftir_synth import measurement as _m  # noqa: E402
 
 CO2 = "CO2 2337/2361"
 
@@ -18,11 +23,6 @@ CO2 = "CO2 2337/2361"
 @pytest.fixture(scope="module")
 def gen(ftir_generator):
     return ftir_generator
-
-
-def _m(gen, y):
-    return new_measurement(y, [("wavenumber", gen.GRID, "1/cm")], technique="ftir", units="dimensionless",
-                           acquisition={"y_kind": "absorbance", "resolution_cm1": 4.0})
 
 
 def _pv(c, w, h, f=0.4):
